@@ -1,0 +1,957 @@
+//! The multi-raft driver: one thread runs every `RawNode` of this node.
+//!
+//! Each turn of the loop takes what arrived (raft messages, proposals, reads,
+//! admin requests), ticks on schedule, then handles the `Ready` of every group
+//! that has one together:
+//!
+//! 1. send the leader's `messages()` (they may go before persisting: raft
+//!    thesis 10.2.1), note read states;
+//! 2. write the entries and hard states of *all* ready groups to the WAL with
+//!    one append, i.e. one fdatasync (group commit);
+//! 3. send `persisted_messages()` (votes, follower acks) only now;
+//! 4. apply committed entries through the caller's [`StateMachine`], advance,
+//!    and do the same for the light ready;
+//! 5. once the state machine has flushed, resolve proposals and reads.
+//!
+//! A proposal is only handed to raft while this replica is leader, checked on
+//! this thread right before proposing (raft-rs would otherwise forward a
+//! follower's proposal fire-and-forget). Each proposal's (index, term) is
+//! recorded and its outcome decided by what gets applied at that index.
+
+use crate::error::ProposeError;
+use crate::proto::{GroupMessage, ReplicaNodes};
+use crate::storage::{encode_entry, AppliedState, SnapshotSource, WalStorage};
+use crate::transport::{InboundHandler, SendError, Transport};
+use bytes::Bytes;
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType};
+use raft::{RawNode, ReadOnlyOption, SnapshotStatus, StateRole};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Notify};
+use wal::{Wal, WalOp};
+
+#[derive(Clone, Debug)]
+pub struct DriverConfig {
+    pub node_id: u64,
+    pub tick_interval: Duration,
+    /// Election timeout in ticks (randomized in [election, 2*election)).
+    pub election_tick: usize,
+    pub heartbeat_tick: usize,
+    pub max_size_per_msg: u64,
+    pub max_inflight_msgs: usize,
+    pub max_uncommitted_size: u64,
+    /// Largest proposal accepted; bigger ones fail with `TooLarge`.
+    pub max_entry_size: usize,
+    /// Lease-based reads (needs check_quorum, which is always on). Off by default:
+    /// ReadIndex with a quorum round trip.
+    pub lease_read: bool,
+    /// Requests waiting for the driver before senders wait.
+    pub request_queue: usize,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            node_id: 1,
+            tick_interval: Duration::from_millis(100),
+            election_tick: 10,
+            heartbeat_tick: 2,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            max_uncommitted_size: 256 << 20,
+            max_entry_size: 64 << 20,
+            lease_read: false,
+            request_queue: 16 << 10,
+        }
+    }
+}
+
+/// One committed entry as the state machine sees it.
+pub struct Committed<'a> {
+    pub index: u64,
+    pub term: u64,
+    pub kind: CommittedKind<'a>,
+}
+
+pub enum CommittedKind<'a> {
+    /// A proposal's data.
+    Normal(&'a Bytes),
+    /// An empty entry (a new leader's first entry, or a refused conf change).
+    Empty,
+    /// A configuration change, already applied to raft: `conf_state` is the
+    /// membership from this index on (persist it with the applied index).
+    ConfChange { change: &'a ConfChangeV2, conf_state: &'a ConfState },
+}
+
+/// The caller's state machine. Called on the driver thread.
+pub trait StateMachine: Send + 'static {
+    type Output: Send + 'static;
+    /// Applies the committed entries of one group, in log order, and returns
+    /// one output per entry (`None` where there is nothing to report). It
+    /// must record `entries.last()`'s index and term as the group's applied
+    /// state, in the same write as the data.
+    fn apply(&mut self, group: u64, entries: &[Committed<'_>]) -> Vec<Option<Self::Output>>;
+    /// Makes everything applied since the last flush visible to readers.
+    /// Proposals and reads are resolved only after this returns.
+    fn flush(&mut self);
+}
+
+/// Role values of [`GroupShared::role`].
+pub const ROLE_FOLLOWER: u8 = 0;
+pub const ROLE_CANDIDATE: u8 = 1;
+pub const ROLE_LEADER: u8 = 2;
+pub const ROLE_PRE_CANDIDATE: u8 = 3;
+
+/// What other threads may read about a group without asking the driver.
+pub struct GroupShared {
+    pub group: u64,
+    pub replica_id: u64,
+    applied: AtomicU64,
+    commit: AtomicU64,
+    term: AtomicU64,
+    role: AtomicU8,
+    leader_node: AtomicU64,
+    /// First index of the current leader term (only meaningful as leader).
+    term_start: AtomicU64,
+    voters: AtomicU64,
+    pub proposals: AtomicU64,
+    /// Woken whenever the applied index moves.
+    pub applied_changed: Notify,
+}
+
+impl GroupShared {
+    fn new(group: u64, replica_id: u64, applied: u64) -> GroupShared {
+        GroupShared {
+            group,
+            replica_id,
+            applied: AtomicU64::new(applied),
+            commit: AtomicU64::new(applied),
+            term: AtomicU64::new(0),
+            role: AtomicU8::new(ROLE_FOLLOWER),
+            leader_node: AtomicU64::new(0),
+            term_start: AtomicU64::new(u64::MAX),
+            voters: AtomicU64::new(0),
+            proposals: AtomicU64::new(0),
+            applied_changed: Notify::new(),
+        }
+    }
+    pub fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
+    }
+    pub fn commit(&self) -> u64 {
+        self.commit.load(Ordering::Relaxed)
+    }
+    pub fn term(&self) -> u64 {
+        self.term.load(Ordering::Relaxed)
+    }
+    pub fn role(&self) -> u8 {
+        self.role.load(Ordering::Relaxed)
+    }
+    pub fn is_leader(&self) -> bool {
+        self.role() == ROLE_LEADER
+    }
+    /// The leader's node id, if known.
+    pub fn leader_node(&self) -> Option<u64> {
+        match self.leader_node.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+    pub fn voters(&self) -> u64 {
+        self.voters.load(Ordering::Relaxed)
+    }
+    /// True when this replica is the group's only voter, leads it, and has
+    /// applied everything of earlier terms: then its applied state holds every
+    /// acknowledged write and may be read without a ReadIndex round.
+    pub fn sole_voter_ready(&self) -> bool {
+        self.is_leader() && self.voters() == 1 && self.applied() >= self.term_start.load(Ordering::Acquire)
+    }
+    /// Waits until the applied index reaches `index`.
+    pub async fn wait_applied(&self, index: u64) {
+        loop {
+            let notified = self.applied_changed.notified();
+            if self.applied() >= index {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A snapshot of a group's raft state, for admin endpoints and tests.
+#[derive(Clone, Debug)]
+pub struct GroupStatus {
+    pub replica_id: u64,
+    pub term: u64,
+    pub vote: u64,
+    pub commit: u64,
+    pub applied: u64,
+    pub role: StateRole,
+    pub leader_replica: u64,
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+    /// Per replica (as known by a leader): (replica, matched index).
+    pub progress: Vec<(u64, u64)>,
+    pub peers: Vec<(u64, u64)>,
+}
+
+impl GroupStatus {
+    fn of<O>(g: &Group<O>) -> GroupStatus {
+        let r = &g.raw.raft;
+        let conf = r.prs().conf();
+        let mut progress: Vec<(u64, u64)> = r.prs().iter().map(|(id, p)| (*id, p.matched)).collect();
+        progress.sort_unstable();
+        let mut peers: Vec<(u64, u64)> = g.peers.iter().map(|(r, n)| (*r, *n)).collect();
+        peers.sort_unstable();
+        let mut voters: Vec<u64> = conf.voters().ids().iter().collect();
+        voters.sort_unstable();
+        let mut learners: Vec<u64> = conf.learners().iter().copied().collect();
+        learners.sort_unstable();
+        GroupStatus {
+            replica_id: r.id,
+            term: r.term,
+            vote: r.vote,
+            commit: r.raft_log.committed,
+            applied: g.applied,
+            role: r.state,
+            leader_replica: r.leader_id,
+            voters,
+            learners,
+            progress,
+            peers,
+        }
+    }
+}
+
+/// How to create a group on this node.
+#[derive(Clone, Debug)]
+pub struct GroupSpec {
+    pub group: u64,
+    pub replica_id: u64,
+    /// From the state machine: applied index/term and membership.
+    pub applied: AppliedState,
+    /// Replica id -> node id of the current members (and learners).
+    pub peers: Vec<(u64, u64)>,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, ProposeError>>;
+
+/// A request to the driver.
+pub enum Request<O> {
+    Propose { group: u64, data: Bytes, reply: Reply<O> },
+    ConfChange { group: u64, change: ConfChangeV2, reply: Reply<O> },
+    /// Resolves with an index once it is applied; reading the state machine
+    /// then is linearizable.
+    Read { group: u64, reply: Reply<u64> },
+    AddGroup { spec: GroupSpec, snapshots: Option<Arc<dyn SnapshotSource>>, reply: oneshot::Sender<Result<Arc<GroupShared>, String>> },
+    RemoveGroup { group: u64, reply: oneshot::Sender<()> },
+    Campaign { group: u64 },
+    TransferLeader { group: u64, to_replica: u64 },
+    ReportSnapshot { group: u64, to_replica: u64, ok: bool },
+    /// Sets where a replica of a group lives.
+    SetPeer { group: u64, replica: u64, node: u64 },
+    Status { group: u64, reply: oneshot::Sender<Option<GroupStatus>> },
+}
+
+/// Raft messages from the transport.
+struct Inbound {
+    from_node: u64,
+    messages: Vec<GroupMessage>,
+}
+
+/// The handle through which the rest of the node uses the driver.
+pub struct RaftHandle<O> {
+    requests: mpsc::Sender<Request<O>>,
+    node_id: u64,
+    stop: parking_lot::Mutex<Option<oneshot::Sender<()>>>,
+    thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl<O: Send + 'static> RaftHandle<O> {
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request<O>, timeout: Duration) -> Result<T, ProposeError> {
+        let (tx, rx) = oneshot::channel();
+        // A request that never reached the driver certainly did nothing.
+        self.requests.send(make(tx)).await.map_err(|_| ProposeError::Dropped("raft driver stopped".into()))?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(ProposeError::Unknown("raft driver stopped".into())),
+            Err(_) => Err(ProposeError::Unknown(format!("no outcome within {}ms", timeout.as_millis()))),
+        }
+    }
+
+    /// Proposes `data` to `group`; resolves with the state machine's output
+    /// once the entry is applied here.
+    pub async fn propose(&self, group: u64, data: Bytes, timeout: Duration) -> Result<O, ProposeError> {
+        self.call(|reply| Request::Propose { group, data, reply }, timeout).await
+    }
+
+    pub async fn propose_conf_change(&self, group: u64, change: ConfChangeV2, timeout: Duration) -> Result<O, ProposeError> {
+        self.call(|reply| Request::ConfChange { group, change, reply }, timeout).await
+    }
+
+    /// A linearizable read point: once this returns `Ok(i)`, the group's
+    /// applied state at index >= i reflects every write acknowledged before
+    /// the call, and every write this caller proposed before it.
+    pub async fn read_index(&self, group: u64, timeout: Duration) -> Result<u64, ProposeError> {
+        match self.call(|reply| Request::Read { group, reply }, timeout).await {
+            // A read changes nothing: no answer in time means "try again".
+            Err(ProposeError::Unknown(m)) => Err(ProposeError::Dropped(format!("read index: {m}"))),
+            r => r,
+        }
+    }
+
+    pub async fn add_group(
+        &self,
+        spec: GroupSpec,
+        snapshots: Option<Arc<dyn SnapshotSource>>,
+    ) -> Result<Arc<GroupShared>, String> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::AddGroup { spec, snapshots, reply: tx })
+            .await
+            .map_err(|_| "raft driver stopped".to_string())?;
+        rx.await.map_err(|_| "raft driver stopped".to_string())?
+    }
+
+    pub async fn remove_group(&self, group: u64) {
+        let (tx, rx) = oneshot::channel();
+        if self.requests.send(Request::RemoveGroup { group, reply: tx }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    pub async fn status(&self, group: u64) -> Option<GroupStatus> {
+        let (tx, rx) = oneshot::channel();
+        self.requests.send(Request::Status { group, reply: tx }).await.ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Sends a request without waiting for its effect.
+    pub async fn send(&self, r: Request<O>) -> bool {
+        self.requests.send(r).await.is_ok()
+    }
+
+    /// Stops the driver thread and waits for it. Proposals it had taken are
+    /// answered "outcome unknown" (their reply channels close).
+    pub fn stop(&self) {
+        if let Some(tx) = self.stop.lock().take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl<O> Drop for RaftHandle<O> {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.lock().take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The receiving end of [`RaftInbound`], handed to [`Driver::spawn`].
+pub struct RaftInbox {
+    rx: mpsc::Receiver<Inbound>,
+}
+
+/// A channel for raft messages from peers: create it first, give the
+/// [`RaftInbound`] end to the transport and the [`RaftInbox`] to the driver.
+pub fn raft_channel(capacity: usize) -> (RaftInbound, RaftInbox) {
+    let (tx, rx) = mpsc::channel(capacity);
+    (RaftInbound { tx }, RaftInbox { rx })
+}
+
+/// Feeds raft messages from the transport into the driver. Never blocks: when
+/// the driver is behind, messages are dropped (raft retransmits).
+#[derive(Clone)]
+pub struct RaftInbound {
+    tx: mpsc::Sender<Inbound>,
+}
+
+impl RaftInbound {
+    pub fn deliver(&self, from_node: u64, messages: Vec<GroupMessage>) {
+        let _ = self.tx.try_send(Inbound { from_node, messages });
+    }
+}
+
+impl InboundHandler for RaftInbound {
+    fn on_raft(&self, from_node: u64, messages: Vec<GroupMessage>) {
+        self.deliver(from_node, messages)
+    }
+}
+
+struct PendingProposal<O> {
+    index: u64,
+    term: u64,
+    conf_change: bool,
+    reply: Reply<O>,
+}
+
+struct PendingRead {
+    /// The read must also see everything in the log when it arrived.
+    min_index: u64,
+    issued_tick: u64,
+    reply: Reply<u64>,
+}
+
+struct Group<O> {
+    raw: RawNode<WalStorage>,
+    peers: HashMap<u64, u64>,
+    proposals: VecDeque<PendingProposal<O>>,
+    reads: HashMap<u64, PendingRead>,
+    /// Reads with a confirmed index, waiting for apply: (index, reply).
+    read_waits: BTreeMap<(u64, u64), Reply<u64>>,
+    shared: Arc<GroupShared>,
+    applied: u64,
+}
+
+/// What step 4 learned about one applied entry, for step 5.
+struct AppliedInfo<O> {
+    index: u64,
+    term: u64,
+    empty: bool,
+    output: Option<O>,
+}
+
+pub struct Driver<M: StateMachine> {
+    cfg: DriverConfig,
+    wal: Arc<Wal>,
+    transport: Arc<Transport>,
+    sm: M,
+    groups: BTreeMap<u64, Group<M::Output>>,
+    logger: slog::Logger,
+    ticks: u64,
+    next_read_id: u64,
+}
+
+impl<M: StateMachine> Driver<M> {
+    /// Starts the driver on its own thread. Raft messages from peers arrive
+    /// through `inbox` (see [`raft_channel`]).
+    pub fn spawn(
+        cfg: DriverConfig,
+        wal: Arc<Wal>,
+        transport: Arc<Transport>,
+        sm: M,
+        inbox: RaftInbox,
+    ) -> RaftHandle<M::Output> {
+        let (req_tx, req_rx) = mpsc::channel(cfg.request_queue);
+        let raft_rx = inbox.rx;
+        let node_id = cfg.node_id;
+        let logger = crate::logger::raft_logger(node_id);
+        let driver = Driver { cfg, wal, transport, sm, groups: BTreeMap::new(), logger, ticks: 0, next_read_id: 1 };
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("raft-driver-{node_id}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+                rt.block_on(driver.run(req_rx, raft_rx, stop_rx));
+            })
+            .expect("spawn raft driver thread");
+        RaftHandle {
+            requests: req_tx,
+            node_id,
+            stop: parking_lot::Mutex::new(Some(stop_tx)),
+            thread: parking_lot::Mutex::new(Some(thread)),
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut req_rx: mpsc::Receiver<Request<M::Output>>,
+        mut raft_rx: mpsc::Receiver<Inbound>,
+        mut stop_rx: oneshot::Receiver<()>,
+    ) {
+        let mut next_tick = tokio::time::Instant::now() + self.cfg.tick_interval;
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop_rx => return,
+                m = raft_rx.recv() => match m {
+                    Some(m) => self.on_inbound(m),
+                    None => return,
+                },
+                r = req_rx.recv() => match r {
+                    Some(r) => self.on_request(r),
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(next_tick) => {}
+            }
+            // Take whatever else is already queued, bounded so that ticks and
+            // readies keep their pace under load.
+            for _ in 0..4096 {
+                match raft_rx.try_recv() {
+                    Ok(m) => self.on_inbound(m),
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..4096 {
+                match req_rx.try_recv() {
+                    Ok(r) => self.on_request(r),
+                    Err(_) => break,
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= next_tick {
+                self.tick();
+                next_tick += self.cfg.tick_interval;
+                if next_tick < now {
+                    next_tick = now + self.cfg.tick_interval;
+                }
+            }
+            self.handle_readies();
+        }
+    }
+
+    fn raft_config(&self, replica_id: u64, applied: u64) -> raft::Config {
+        raft::Config {
+            id: replica_id,
+            election_tick: self.cfg.election_tick,
+            heartbeat_tick: self.cfg.heartbeat_tick,
+            applied,
+            max_size_per_msg: self.cfg.max_size_per_msg,
+            max_inflight_msgs: self.cfg.max_inflight_msgs,
+            check_quorum: true,
+            pre_vote: true,
+            read_only_option: if self.cfg.lease_read { ReadOnlyOption::LeaseBased } else { ReadOnlyOption::Safe },
+            max_uncommitted_size: self.cfg.max_uncommitted_size,
+            max_committed_size_per_ready: 64 << 20,
+            ..Default::default()
+        }
+    }
+
+    fn add_group(&mut self, spec: GroupSpec, snapshots: Option<Arc<dyn SnapshotSource>>) -> Result<Arc<GroupShared>, String> {
+        if let Some(g) = self.groups.get(&spec.group) {
+            return Ok(g.shared.clone());
+        }
+        let storage = WalStorage::open(self.wal.clone(), spec.group, spec.applied.clone(), snapshots)
+            .map_err(|e| format!("group {}: {e}", spec.group))?;
+        let cfg = self.raft_config(spec.replica_id, spec.applied.index);
+        let logger = self.logger.new(slog::o!("group" => spec.group));
+        let raw = RawNode::new(&cfg, storage, &logger).map_err(|e| format!("group {}: {e}", spec.group))?;
+        let shared = Arc::new(GroupShared::new(spec.group, spec.replica_id, spec.applied.index));
+        shared.voters.store(spec.applied.conf_state.voters.len() as u64, Ordering::Relaxed);
+        let g = Group {
+            raw,
+            peers: spec.peers.into_iter().collect(),
+            proposals: VecDeque::new(),
+            reads: HashMap::new(),
+            read_waits: BTreeMap::new(),
+            shared: shared.clone(),
+            applied: spec.applied.index,
+        };
+        let single = g.raw.raft.prs().conf().voters().ids().len() == 1
+            && g.raw.raft.prs().conf().voters().contains(spec.replica_id);
+        self.groups.insert(spec.group, g);
+        if single {
+            // A group of one voter need not wait an election timeout.
+            let _ = self.groups.get_mut(&spec.group).unwrap().raw.campaign();
+        }
+        Ok(shared)
+    }
+
+    fn on_inbound(&mut self, m: Inbound) {
+        for gm in m.messages {
+            let Some(g) = self.groups.get_mut(&gm.group) else {
+                tracing::debug!("raft message for unknown group {} from node {}", gm.group, m.from_node);
+                continue;
+            };
+            let msg = match Message::parse_from_bytes(&gm.message) {
+                Ok(msg) => msg,
+                Err(e) => {
+                    tracing::warn!("undecodable raft message from node {}: {e}", m.from_node);
+                    continue;
+                }
+            };
+            // Learn where the sender lives (a replica added by a conf change
+            // we have not applied yet may talk to us first).
+            g.peers.entry(msg.from).or_insert(m.from_node);
+            if let Err(e) = g.raw.step(msg) {
+                tracing::debug!("group {}: step: {e}", gm.group);
+            }
+        }
+    }
+
+    fn not_leader(g: &Group<M::Output>) -> ProposeError {
+        let leader = g.raw.raft.leader_id;
+        ProposeError::NotLeader { leader: if leader == 0 { None } else { g.peers.get(&leader).copied() } }
+    }
+
+    fn on_request(&mut self, r: Request<M::Output>) {
+        match r {
+            Request::Propose { group, data, reply } => {
+                if data.is_empty() {
+                    // An empty entry would be indistinguishable from a leader's no-op.
+                    let _ = reply.send(Err(ProposeError::Dropped("empty proposal".into())));
+                    return;
+                }
+                if data.len() > self.cfg.max_entry_size {
+                    let _ = reply.send(Err(ProposeError::TooLarge { size: data.len(), max: self.cfg.max_entry_size }));
+                    return;
+                }
+                let Some(g) = self.groups.get_mut(&group) else {
+                    let _ = reply.send(Err(ProposeError::NoGroup(group)));
+                    return;
+                };
+                if g.raw.raft.state != StateRole::Leader {
+                    let _ = reply.send(Err(Self::not_leader(g)));
+                    return;
+                }
+                let before = g.raw.raft.raft_log.last_index();
+                match g.raw.propose(vec![], data.to_vec()) {
+                    Ok(()) => {
+                        let index = g.raw.raft.raft_log.last_index();
+                        if index == before {
+                            let _ = reply.send(Err(ProposeError::Dropped("raft did not append the proposal".into())));
+                            return;
+                        }
+                        g.shared.proposals.fetch_add(1, Ordering::Relaxed);
+                        g.proposals.push_back(PendingProposal { index, term: g.raw.raft.term, conf_change: false, reply });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(ProposeError::Dropped(e.to_string())));
+                    }
+                }
+            }
+            Request::ConfChange { group, change, reply } => {
+                let Some(g) = self.groups.get_mut(&group) else {
+                    let _ = reply.send(Err(ProposeError::NoGroup(group)));
+                    return;
+                };
+                if g.raw.raft.state != StateRole::Leader {
+                    let _ = reply.send(Err(Self::not_leader(g)));
+                    return;
+                }
+                let before = g.raw.raft.raft_log.last_index();
+                match g.raw.propose_conf_change(vec![], change) {
+                    Ok(()) if g.raw.raft.raft_log.last_index() > before => {
+                        let index = g.raw.raft.raft_log.last_index();
+                        g.proposals.push_back(PendingProposal { index, term: g.raw.raft.term, conf_change: true, reply });
+                    }
+                    Ok(()) => {
+                        let _ = reply.send(Err(ProposeError::Dropped("raft did not append the change".into())));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(ProposeError::Dropped(e.to_string())));
+                    }
+                }
+            }
+            Request::Read { group, reply } => {
+                let Some(g) = self.groups.get_mut(&group) else {
+                    let _ = reply.send(Err(ProposeError::NoGroup(group)));
+                    return;
+                };
+                if g.raw.raft.state != StateRole::Leader {
+                    let _ = reply.send(Err(Self::not_leader(g)));
+                    return;
+                }
+                let id = self.next_read_id;
+                self.next_read_id += 1;
+                let min_index = g.raw.raft.raft_log.last_index();
+                g.reads.insert(id, PendingRead { min_index, issued_tick: self.ticks, reply });
+                g.raw.read_index(id.to_le_bytes().to_vec());
+            }
+            Request::AddGroup { spec, snapshots, reply } => {
+                let _ = reply.send(self.add_group(spec, snapshots));
+            }
+            Request::RemoveGroup { group, reply } => {
+                if let Some(g) = self.groups.remove(&group) {
+                    for p in g.proposals {
+                        let _ = p.reply.send(Err(ProposeError::Unknown("group removed".into())));
+                    }
+                    if let Err(e) = self.wal.append(vec![WalOp::RemoveGroup { group }]) {
+                        tracing::error!("group {group}: recording its removal in the WAL: {e}");
+                    }
+                }
+                let _ = reply.send(());
+            }
+            Request::Campaign { group } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    let _ = g.raw.campaign();
+                }
+            }
+            Request::TransferLeader { group, to_replica } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.raw.transfer_leader(to_replica);
+                }
+            }
+            Request::ReportSnapshot { group, to_replica, ok } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
+                    g.raw.report_snapshot(to_replica, status);
+                }
+            }
+            Request::SetPeer { group, replica, node } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.peers.insert(replica, node);
+                }
+            }
+            Request::Status { group, reply } => {
+                let _ = reply.send(self.groups.get(&group).map(GroupStatus::of));
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        self.ticks += 1;
+        let ticks = self.ticks;
+        for g in self.groups.values_mut() {
+            g.raw.tick();
+            // raft-rs drops a read index request silently when there is no
+            // leader or the leader has not committed in its term yet: issue
+            // again what is still unanswered, and fail it once not leader.
+            if !g.reads.is_empty() {
+                let leader = g.raw.raft.state == StateRole::Leader;
+                let stale: Vec<u64> =
+                    g.reads.iter().filter(|(_, r)| ticks >= r.issued_tick + 2).map(|(id, _)| *id).collect();
+                for id in stale {
+                    if leader {
+                        g.reads.get_mut(&id).unwrap().issued_tick = ticks;
+                        g.raw.read_index(id.to_le_bytes().to_vec());
+                    } else {
+                        let r = g.reads.remove(&id).unwrap();
+                        let _ = r.reply.send(Err(Self::not_leader(g)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_messages(
+        transport: &Transport,
+        group: u64,
+        peers: &HashMap<u64, u64>,
+        msgs: Vec<Message>,
+        unreachable: &mut Vec<(u64, u64)>,
+    ) {
+        for m in msgs {
+            let to = m.to;
+            let Some(&node) = peers.get(&to) else {
+                tracing::debug!("group {group}: no node known for replica {to}");
+                unreachable.push((group, to));
+                continue;
+            };
+            let is_snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
+            match transport.send_raft(node, group, &m) {
+                Ok(()) => {}
+                Err(SendError::Full(_)) | Err(SendError::UnknownNode(_)) | Err(SendError::Stopped) => {
+                    unreachable.push((group, to));
+                    if is_snapshot {
+                        unreachable.push((group, to | SNAPSHOT_FAILED_FLAG));
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_readies(&mut self) {
+        let mut ops = Vec::new();
+        let mut readies = Vec::new();
+        let mut unreachable = Vec::new();
+        // Step 1: collect every group's ready; the leader's messages go now.
+        for (&id, g) in self.groups.iter_mut() {
+            if !g.raw.has_ready() {
+                continue;
+            }
+            let mut rd = g.raw.ready();
+            if let Some(ss) = rd.ss() {
+                let role = match ss.raft_state {
+                    StateRole::Leader => ROLE_LEADER,
+                    StateRole::Candidate => ROLE_CANDIDATE,
+                    StateRole::PreCandidate => ROLE_PRE_CANDIDATE,
+                    StateRole::Follower => ROLE_FOLLOWER,
+                };
+                if role == ROLE_LEADER && g.shared.role() != ROLE_LEADER {
+                    // Entries up to here may be from earlier terms; reads served
+                    // from local state must wait until they are applied.
+                    g.shared.term_start.store(g.raw.raft.raft_log.last_index(), Ordering::Release);
+                }
+                g.shared.role.store(role, Ordering::Relaxed);
+                let leader = if ss.leader_id == 0 { 0 } else { g.peers.get(&ss.leader_id).copied().unwrap_or(0) };
+                g.shared.leader_node.store(leader, Ordering::Relaxed);
+            }
+            Self::send_messages(&self.transport, id, &g.peers, rd.take_messages(), &mut unreachable);
+            if !rd.snapshot().is_empty() {
+                tracing::error!("group {id}: received a snapshot, which this node cannot install yet");
+            }
+            for rs in rd.take_read_states() {
+                let Ok(ctx) = <[u8; 8]>::try_from(rs.request_ctx.as_slice()) else { continue };
+                if let Some(r) = g.reads.remove(&u64::from_le_bytes(ctx)) {
+                    let wait = rs.index.max(r.min_index);
+                    g.read_waits.insert((wait, u64::from_le_bytes(ctx)), r.reply);
+                }
+            }
+            if !rd.entries().is_empty() {
+                ops.push(WalOp::Entries { group: id, entries: rd.entries().iter().map(encode_entry).collect() });
+            }
+            if let Some(hs) = rd.hs() {
+                g.shared.term.store(hs.term, Ordering::Relaxed);
+                ops.push(WalOp::HardState {
+                    group: id,
+                    state: wal::HardState { term: hs.term, vote: hs.vote, commit: hs.commit },
+                });
+            }
+            readies.push((id, rd));
+        }
+        if readies.is_empty() {
+            return;
+        }
+        // Step 2: one WAL append (one fdatasync) for all groups. A failure here
+        // is a bug in what we wrote (fsync errors abort inside the WAL).
+        if !ops.is_empty() {
+            if let Err(e) = self.wal.append(ops) {
+                tracing::error!("raft driver: WAL append failed: {e}; aborting");
+                eprintln!("FATAL: raft driver: WAL append failed: {e}");
+                std::process::abort();
+            }
+        }
+        // Steps 3 and 4.
+        let mut applied: Vec<(u64, Vec<AppliedInfo<M::Output>>)> = Vec::new();
+        for (id, mut rd) in readies {
+            let g = self.groups.get_mut(&id).unwrap();
+            let mut infos = Vec::new();
+            Self::apply(&mut self.sm, id, g, rd.take_committed_entries(), &mut infos);
+            Self::send_messages(&self.transport, id, &g.peers, rd.take_persisted_messages(), &mut unreachable);
+            let mut light = g.raw.advance(rd);
+            if let Some(c) = light.commit_index() {
+                g.shared.commit.store(c, Ordering::Relaxed);
+            }
+            Self::send_messages(&self.transport, id, &g.peers, light.take_messages(), &mut unreachable);
+            Self::apply(&mut self.sm, id, g, light.take_committed_entries(), &mut infos);
+            g.raw.advance_apply();
+            if !infos.is_empty() {
+                applied.push((id, infos));
+            }
+        }
+        for (group, to) in unreachable {
+            if let Some(g) = self.groups.get_mut(&group) {
+                if to & SNAPSHOT_FAILED_FLAG != 0 {
+                    g.raw.report_snapshot(to & !SNAPSHOT_FAILED_FLAG, SnapshotStatus::Failure);
+                } else {
+                    g.raw.report_unreachable(to);
+                }
+            }
+        }
+        if applied.is_empty() {
+            return;
+        }
+        // Step 5: make applies visible, then answer.
+        self.sm.flush();
+        for (id, infos) in applied {
+            let g = self.groups.get_mut(&id).unwrap();
+            for info in infos {
+                Self::resolve(g, info);
+            }
+            g.shared.applied.store(g.applied, Ordering::Release);
+            g.shared.applied_changed.notify_waiters();
+            while let Some(entry) = g.read_waits.first_entry() {
+                if entry.key().0 > g.applied {
+                    break;
+                }
+                let wait = entry.key().0;
+                let _ = entry.remove().send(Ok(wait));
+            }
+        }
+    }
+
+    fn apply(
+        sm: &mut M,
+        group: u64,
+        g: &mut Group<M::Output>,
+        entries: Vec<Entry>,
+        infos: &mut Vec<AppliedInfo<M::Output>>,
+    ) {
+        if entries.is_empty() {
+            return;
+        }
+        // Decode conf changes and apply them to raft first, in order.
+        let mut changes: Vec<Option<(ConfChangeV2, ConfState)>> = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let cc = match e.get_entry_type() {
+                EntryType::EntryNormal => None,
+                EntryType::EntryConfChange => ConfChange::parse_from_bytes(&e.data).ok().map(|c| {
+                    use raft_proto::ConfChangeI as _;
+                    c.into_v2()
+                }),
+                EntryType::EntryConfChangeV2 => ConfChangeV2::parse_from_bytes(&e.data).ok(),
+            };
+            changes.push(cc.and_then(|cc| match g.raw.apply_conf_change(&cc) {
+                Ok(cs) => {
+                    if let Ok(nodes) = ReplicaNodes::decode(cc.context.as_ref()) {
+                        for rn in nodes.replicas {
+                            g.peers.insert(rn.replica, rn.node);
+                        }
+                    }
+                    g.shared.voters.store(cs.voters.len() as u64, Ordering::Relaxed);
+                    Some((cc, cs))
+                }
+                Err(err) => {
+                    tracing::warn!("group {group}: conf change at {} not applied: {err}", e.index);
+                    None
+                }
+            }));
+        }
+        let committed: Vec<Committed<'_>> = entries
+            .iter()
+            .zip(&changes)
+            .map(|(e, cc)| Committed {
+                index: e.index,
+                term: e.term,
+                kind: match cc {
+                    Some((change, conf_state)) => CommittedKind::ConfChange { change, conf_state },
+                    None if e.data.is_empty() => CommittedKind::Empty,
+                    None => CommittedKind::Normal(&e.data),
+                },
+            })
+            .collect();
+        let outputs = sm.apply(group, &committed);
+        for (c, out) in committed.iter().zip(outputs.into_iter().chain(std::iter::repeat_with(|| None))) {
+            infos.push(AppliedInfo {
+                index: c.index,
+                term: c.term,
+                empty: matches!(c.kind, CommittedKind::Empty),
+                output: out,
+            });
+        }
+        g.applied = entries.last().unwrap().index;
+    }
+
+    /// Decides the proposals waiting at or below this applied index.
+    fn resolve(g: &mut Group<M::Output>, info: AppliedInfo<M::Output>) {
+        let mut output = info.output;
+        while let Some(p) = g.proposals.front() {
+            if p.index > info.index {
+                break;
+            }
+            let p = g.proposals.pop_front().unwrap();
+            let result = if p.index < info.index {
+                // Jumped over (a snapshot covered it): it may be in there.
+                Err(ProposeError::Unknown("replaced by a snapshot before it was applied here".into()))
+            } else if p.term != info.term {
+                Err(ProposeError::Overwritten)
+            } else if info.empty && p.conf_change {
+                // Same index and term but empty: raft replaced a refused conf change.
+                Err(ProposeError::Refused)
+            } else {
+                match output.take() {
+                    Some(o) => Ok(o),
+                    None => Err(ProposeError::Unknown("the state machine reported no result".into())),
+                }
+            };
+            let _ = p.reply.send(result);
+        }
+    }
+}
+
+/// Marks an unreachable report as "the snapshot to this replica failed".
+const SNAPSHOT_FAILED_FLAG: u64 = 1 << 63;
+

@@ -1,0 +1,369 @@
+//! Node-to-node transport over tokio TCP.
+//!
+//! Each node dials every peer it sends to once and keeps that connection:
+//! outgoing traffic to a peer node (raft messages of all groups, forwarded
+//! client requests, snapshot data) travels on it in length-delimited prost
+//! [`Frame`]s; what a peer sends us arrives on the connection it dialed. Three
+//! bounded queues per peer keep the lanes apart: the writer always drains
+//! raft messages first, so a burst of forwarded requests or snapshot chunks
+//! never delays heartbeats behind it by more than one frame. Sending never
+//! blocks: a full queue refuses the message and the driver reports the peer
+//! unreachable to raft. A broken connection is redialed with backoff.
+
+use crate::proto::{Frame, GroupMessage};
+use bytes::{Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use parking_lot::{Mutex, RwLock};
+use prost::Message as _;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// Raft messages queued per peer before further ones are refused.
+    pub raft_queue: usize,
+    pub forward_queue: usize,
+    pub snapshot_queue: usize,
+    /// The largest frame accepted or sent; must exceed the raft entry cap.
+    pub max_frame_len: usize,
+    /// A frame is closed once it holds this many bytes of messages.
+    pub max_batch_bytes: usize,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            raft_queue: 8192,
+            forward_queue: 8192,
+            snapshot_queue: 64,
+            max_frame_len: (64 << 20) + (4 << 20),
+            max_batch_bytes: 4 << 20,
+            backoff_min: Duration::from_millis(20),
+            backoff_max: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Receives what peers send. Called on transport tasks: must not block.
+pub trait InboundHandler: Send + Sync + 'static {
+    fn on_raft(&self, from_node: u64, messages: Vec<GroupMessage>);
+    fn on_forward(&self, _from_node: u64, _payload: Bytes) {}
+    fn on_snapshot(&self, _from_node: u64, _payload: Bytes) {}
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("no address known for node {0}")]
+    UnknownNode(u64),
+    #[error("queue to node {0} is full")]
+    Full(u64),
+    #[error("transport stopped")]
+    Stopped,
+}
+
+/// Which lane a message travels in.
+#[derive(Clone, Copy, Debug)]
+enum Lane {
+    Forward,
+    Snapshot,
+}
+
+struct PeerQueues {
+    raft: mpsc::Sender<GroupMessage>,
+    forward: mpsc::Sender<Bytes>,
+    snapshot: mpsc::Sender<Bytes>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Default)]
+pub struct TransportStats {
+    pub frames_sent: AtomicU64,
+    pub frames_received: AtomicU64,
+    pub raft_dropped: AtomicU64,
+    pub connects: AtomicU64,
+}
+
+pub struct Transport {
+    node_id: u64,
+    cfg: TransportConfig,
+    rt: tokio::runtime::Handle,
+    addrs: Arc<RwLock<HashMap<u64, String>>>,
+    peers: Mutex<HashMap<u64, PeerQueues>>,
+    listener_task: Mutex<Option<JoinHandle<()>>>,
+    pub stats: Arc<TransportStats>,
+}
+
+impl Transport {
+    /// Binds `addr` and starts accepting peers' connections on the current
+    /// tokio runtime. Returns the transport and the bound address.
+    pub async fn start(
+        node_id: u64,
+        addr: &str,
+        cfg: TransportConfig,
+        handler: Arc<dyn InboundHandler>,
+    ) -> std::io::Result<(Arc<Transport>, SocketAddr)> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let stats = Arc::new(TransportStats::default());
+        let t = Arc::new(Transport {
+            node_id,
+            cfg: cfg.clone(),
+            rt: tokio::runtime::Handle::current(),
+            addrs: Arc::new(RwLock::new(HashMap::new())),
+            peers: Mutex::new(HashMap::new()),
+            listener_task: Mutex::new(None),
+            stats: stats.clone(),
+        });
+        let task = tokio::spawn(accept_loop(listener, cfg, handler, stats));
+        *t.listener_task.lock() = Some(task);
+        Ok((t, local))
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// Sets (or changes) where a peer node listens.
+    pub fn set_peer_addr(&self, node: u64, addr: String) {
+        self.addrs.write().insert(node, addr);
+    }
+
+    pub fn peer_addr(&self, node: u64) -> Option<String> {
+        self.addrs.read().get(&node).cloned()
+    }
+
+    /// Queues a raft message of `group`; never blocks.
+    pub fn send_raft(&self, node: u64, group: u64, msg: &raft::eraftpb::Message) -> Result<(), SendError> {
+        use protobuf::Message as _;
+        let bytes = msg.write_to_bytes().map_err(|_| SendError::Stopped)?;
+        let gm = GroupMessage { group, message: Bytes::from(bytes) };
+        self.with_peer(node, |p| match p.raft.try_send(gm) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.stats.raft_dropped.fetch_add(1, Ordering::Relaxed);
+                Err(SendError::Full(node))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Stopped),
+        })
+    }
+
+    /// Queues a forwarded request or reply; never blocks.
+    pub fn send_forward(&self, node: u64, payload: Bytes) -> Result<(), SendError> {
+        self.send_lane(node, Lane::Forward, payload)
+    }
+
+    /// Queues snapshot data; never blocks.
+    pub fn send_snapshot(&self, node: u64, payload: Bytes) -> Result<(), SendError> {
+        self.send_lane(node, Lane::Snapshot, payload)
+    }
+
+    fn send_lane(&self, node: u64, lane: Lane, payload: Bytes) -> Result<(), SendError> {
+        self.with_peer(node, |p| {
+            let q = match lane {
+                Lane::Forward => &p.forward,
+                Lane::Snapshot => &p.snapshot,
+            };
+            q.try_send(payload).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SendError::Full(node),
+                mpsc::error::TrySendError::Closed(_) => SendError::Stopped,
+            })
+        })
+    }
+
+    fn with_peer<R>(&self, node: u64, f: impl FnOnce(&PeerQueues) -> Result<R, SendError>) -> Result<R, SendError> {
+        let mut peers = self.peers.lock();
+        if let Some(p) = peers.get(&node) {
+            return f(p);
+        }
+        if !self.addrs.read().contains_key(&node) {
+            return Err(SendError::UnknownNode(node));
+        }
+        let (raft_tx, raft_rx) = mpsc::channel(self.cfg.raft_queue);
+        let (fwd_tx, fwd_rx) = mpsc::channel(self.cfg.forward_queue);
+        let (snap_tx, snap_rx) = mpsc::channel(self.cfg.snapshot_queue);
+        let task = self.rt.spawn(peer_writer(
+            self.node_id,
+            node,
+            self.addrs.clone(),
+            self.cfg.clone(),
+            self.stats.clone(),
+            raft_rx,
+            fwd_rx,
+            snap_rx,
+        ));
+        let p = PeerQueues { raft: raft_tx, forward: fwd_tx, snapshot: snap_tx, task };
+        let r = f(&p);
+        peers.insert(node, p);
+        r
+    }
+
+    /// Stops listening and drops every peer connection.
+    pub fn shutdown(&self) {
+        if let Some(t) = self.listener_task.lock().take() {
+            t.abort();
+        }
+        for (_, p) in self.peers.lock().drain() {
+            p.task.abort();
+        }
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn codec(max_frame_len: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder().max_frame_length(max_frame_len).new_codec()
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    cfg: TransportConfig,
+    handler: Arc<dyn InboundHandler>,
+    stats: Arc<TransportStats>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(read_peer(stream, cfg.max_frame_len, handler.clone(), stats.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!("raft transport accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+async fn read_peer(stream: TcpStream, max_frame_len: usize, handler: Arc<dyn InboundHandler>, stats: Arc<TransportStats>) {
+    let mut frames = FramedRead::new(stream, codec(max_frame_len));
+    while let Some(next) = frames.next().await {
+        let bytes = match next {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::debug!("raft transport read: {e}");
+                return;
+            }
+        };
+        let frame = match Frame::decode(bytes.freeze()) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!("raft transport: undecodable frame: {e}");
+                return;
+            }
+        };
+        stats.frames_received.fetch_add(1, Ordering::Relaxed);
+        let from = frame.from_node;
+        if !frame.raft.is_empty() {
+            handler.on_raft(from, frame.raft);
+        }
+        for f in frame.forward {
+            handler.on_forward(from, f);
+        }
+        for s in frame.snapshot {
+            handler.on_snapshot(from, s);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn peer_writer(
+    self_id: u64,
+    node: u64,
+    addrs: Arc<RwLock<HashMap<u64, String>>>,
+    cfg: TransportConfig,
+    stats: Arc<TransportStats>,
+    mut raft_rx: mpsc::Receiver<GroupMessage>,
+    mut fwd_rx: mpsc::Receiver<Bytes>,
+    mut snap_rx: mpsc::Receiver<Bytes>,
+) {
+    let mut backoff = cfg.backoff_min;
+    loop {
+        let Some(addr) = addrs.read().get(&node).cloned() else {
+            tokio::time::sleep(backoff).await;
+            continue;
+        };
+        let stream = match TcpStream::connect(&addr).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!("raft transport: connect to node {node} at {addr}: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(cfg.backoff_max);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        stats.connects.fetch_add(1, Ordering::Relaxed);
+        backoff = cfg.backoff_min;
+        let mut sink = FramedWrite::new(stream, codec(cfg.max_frame_len));
+        loop {
+            let mut frame = Frame { from_node: self_id, ..Default::default() };
+            let mut size = 0usize;
+            // Wait for anything, raft first.
+            tokio::select! {
+                biased;
+                m = raft_rx.recv() => match m {
+                    Some(m) => { size += m.message.len(); frame.raft.push(m) }
+                    None => return,
+                },
+                f = fwd_rx.recv() => match f {
+                    Some(f) => { size += f.len(); frame.forward.push(f) }
+                    None => return,
+                },
+                s = snap_rx.recv() => match s {
+                    Some(s) => { size += s.len(); frame.snapshot.push(s) }
+                    None => return,
+                },
+            }
+            // Then take what else is ready, raft messages first, up to the batch size.
+            while size < cfg.max_batch_bytes {
+                match raft_rx.try_recv() {
+                    Ok(m) => {
+                        size += m.message.len();
+                        frame.raft.push(m);
+                    }
+                    Err(_) => break,
+                }
+            }
+            while size < cfg.max_batch_bytes {
+                match fwd_rx.try_recv() {
+                    Ok(f) => {
+                        size += f.len();
+                        frame.forward.push(f);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if frame.snapshot.is_empty() && size < cfg.max_batch_bytes {
+                if let Ok(s) = snap_rx.try_recv() {
+                    frame.snapshot.push(s);
+                }
+            }
+            let mut buf = BytesMut::with_capacity(frame.encoded_len());
+            frame.encode(&mut buf).expect("buffer has capacity");
+            if let Err(e) = sink.send(buf.freeze()).await {
+                // What was in this frame is lost; raft retransmits, and the
+                // forwarding layer fails its requests on reconnect.
+                tracing::debug!("raft transport: send to node {node}: {e}");
+                break;
+            }
+            stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
