@@ -1,1 +1,21 @@
-//! node
+//! The data node: typed commands, partitions and routing, the data encoding
+//! on RocksDB, the apply logic (state machine), TTL and transactions, on the
+//! raft driver of `kvraft`.
+
+pub mod command;
+pub mod exec;
+pub mod glob;
+pub mod keys;
+pub mod ldouble;
+pub mod meta;
+pub mod node;
+pub mod num;
+pub mod partition;
+pub mod reply;
+pub mod sm;
+pub mod state;
+pub mod store;
+
+pub use command::Cmd;
+pub use node::{Node, NodeConfig, PendingReply, Session};
+pub use reply::Reply;

@@ -255,6 +255,9 @@ pub enum Request<O> {
     /// Sets where a replica of a group lives.
     SetPeer { group: u64, replica: u64, node: u64 },
     Status { group: u64, reply: oneshot::Sender<Option<GroupStatus>> },
+    /// Drops the group's log up to `index` (at most its applied index). The
+    /// caller must have made the state machine durable up to `index`.
+    CompactLog { group: u64, index: u64 },
 }
 
 /// Raft messages from the transport.
@@ -276,36 +279,41 @@ impl<O: Send + 'static> RaftHandle<O> {
         self.node_id
     }
 
-    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request<O>, timeout: Duration) -> Result<T, ProposeError> {
+    async fn enqueue<T>(&self, make: impl FnOnce(Reply<T>) -> Request<O>) -> Result<Pending<T>, ProposeError> {
         let (tx, rx) = oneshot::channel();
         // A request that never reached the driver certainly did nothing.
         self.requests.send(make(tx)).await.map_err(|_| ProposeError::Dropped("raft driver stopped".into()))?;
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(ProposeError::Unknown("raft driver stopped".into())),
-            Err(_) => Err(ProposeError::Unknown(format!("no outcome within {}ms", timeout.as_millis()))),
-        }
+        Ok(Pending { rx })
+    }
+
+    /// Hands a proposal to the driver and returns once it is queued: requests
+    /// queued by one caller are proposed in that order. Await the returned
+    /// [`Pending`] for the state machine's output.
+    pub async fn enqueue_propose(&self, group: u64, data: Bytes) -> Result<Pending<O>, ProposeError> {
+        self.enqueue(|reply| Request::Propose { group, data, reply }).await
+    }
+
+    /// Queues a linearizable read point behind everything this caller queued
+    /// before. Once it resolves to `Ok(i)`, the group's applied state (at
+    /// index >= i) reflects every write acknowledged before the call and
+    /// every proposal queued before it.
+    pub async fn enqueue_read(&self, group: u64) -> Result<Pending<u64>, ProposeError> {
+        self.enqueue(|reply| Request::Read { group, reply }).await
     }
 
     /// Proposes `data` to `group`; resolves with the state machine's output
     /// once the entry is applied here.
     pub async fn propose(&self, group: u64, data: Bytes, timeout: Duration) -> Result<O, ProposeError> {
-        self.call(|reply| Request::Propose { group, data, reply }, timeout).await
+        self.enqueue_propose(group, data).await?.wait(timeout).await
     }
 
     pub async fn propose_conf_change(&self, group: u64, change: ConfChangeV2, timeout: Duration) -> Result<O, ProposeError> {
-        self.call(|reply| Request::ConfChange { group, change, reply }, timeout).await
+        self.enqueue(|reply| Request::ConfChange { group, change, reply }).await?.wait(timeout).await
     }
 
-    /// A linearizable read point: once this returns `Ok(i)`, the group's
-    /// applied state at index >= i reflects every write acknowledged before
-    /// the call, and every write this caller proposed before it.
+    /// A linearizable read point (see [`RaftHandle::enqueue_read`]).
     pub async fn read_index(&self, group: u64, timeout: Duration) -> Result<u64, ProposeError> {
-        match self.call(|reply| Request::Read { group, reply }, timeout).await {
-            // A read changes nothing: no answer in time means "try again".
-            Err(ProposeError::Unknown(m)) => Err(ProposeError::Dropped(format!("read index: {m}"))),
-            r => r,
-        }
+        self.enqueue_read(group).await?.wait_read(timeout).await
     }
 
     pub async fn add_group(
@@ -355,6 +363,31 @@ impl<O> Drop for RaftHandle<O> {
     fn drop(&mut self) {
         if let Some(tx) = self.stop.lock().take() {
             let _ = tx.send(());
+        }
+    }
+}
+
+/// The outcome of a queued request.
+pub struct Pending<T> {
+    rx: oneshot::Receiver<Result<T, ProposeError>>,
+}
+
+impl<T> Pending<T> {
+    /// Waits for the outcome; no answer by the deadline is "outcome unknown".
+    pub async fn wait(self, timeout: Duration) -> Result<T, ProposeError> {
+        match tokio::time::timeout(timeout, self.rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(ProposeError::Unknown("raft driver stopped".into())),
+            Err(_) => Err(ProposeError::Unknown(format!("no outcome within {}ms", timeout.as_millis()))),
+        }
+    }
+
+    /// Like `wait`, for reads: a read changes nothing, so no answer in time
+    /// means "try again", never "unknown".
+    pub async fn wait_read(self, timeout: Duration) -> Result<T, ProposeError> {
+        match self.wait(timeout).await {
+            Err(ProposeError::Unknown(m)) => Err(ProposeError::Dropped(format!("read index: {m}"))),
+            r => r,
         }
     }
 }
@@ -693,6 +726,19 @@ impl<M: StateMachine> Driver<M> {
             Request::SetPeer { group, replica, node } => {
                 if let Some(g) = self.groups.get_mut(&group) {
                     g.peers.insert(replica, node);
+                }
+            }
+            Request::CompactLog { group, index } => {
+                if let Some(g) = self.groups.get(&group) {
+                    let index = index.min(g.applied);
+                    let first = self.wal.bounds(group).map_or(0, |(f, _)| f);
+                    if index >= first {
+                        if let Ok(term) = self.wal.term(group, index) {
+                            if let Err(e) = self.wal.append(vec![WalOp::Compact { group, index, term }]) {
+                                tracing::warn!("group {group}: log compaction to {index}: {e}");
+                            }
+                        }
+                    }
                 }
             }
             Request::Status { group, reply } => {

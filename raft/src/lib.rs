@@ -9,7 +9,7 @@ pub mod storage;
 pub mod transport;
 
 pub use driver::{
-    raft_channel, Committed, CommittedKind, Driver, DriverConfig, GroupShared, GroupSpec, GroupStatus, RaftHandle,
+    raft_channel, Committed, CommittedKind, Driver, DriverConfig, GroupShared, GroupSpec, GroupStatus, Pending, RaftHandle,
     RaftInbound, RaftInbox, Request, StateMachine,
 };
 pub use error::ProposeError;

@@ -128,6 +128,20 @@ impl Transport {
         Ok((t, local))
     }
 
+    /// A transport for a node without peers (standalone): nothing listens
+    /// and every send fails with `UnknownNode`. Call within a tokio runtime.
+    pub fn local_only(node_id: u64) -> Arc<Transport> {
+        Arc::new(Transport {
+            node_id,
+            cfg: TransportConfig::default(),
+            rt: tokio::runtime::Handle::current(),
+            addrs: Arc::new(RwLock::new(HashMap::new())),
+            peers: Mutex::new(HashMap::new()),
+            listener_task: Mutex::new(None),
+            stats: Arc::new(TransportStats::default()),
+        })
+    }
+
     pub fn node_id(&self) -> u64 {
         self.node_id
     }

@@ -1,0 +1,373 @@
+//! The typed commands of the data node and the raft entry that carries them
+//! (prost-encoded; the tags are part of the log format).
+//!
+//! redisapi parses and validates client arguments into these; by the time a
+//! command exists, its arguments are well-formed, so apply only meets errors
+//! that depend on the data (WRONGTYPE, not an integer, ...).
+
+use bytes::Bytes;
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Key {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Keys {
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    pub keys: Vec<Bytes>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KeyValue {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub value: Bytes,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Empty {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GetRange {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(int64, tag = "2")]
+    pub start: i64,
+    #[prost(int64, tag = "3")]
+    pub end: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Ttl {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    /// PTTL / PEXPIRETIME: milliseconds; else seconds.
+    #[prost(bool, tag = "2")]
+    pub millis: bool,
+    /// EXPIRETIME / PEXPIRETIME: the absolute time; else what remains.
+    #[prost(bool, tag = "3")]
+    pub absolute: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Scan {
+    #[prost(uint64, tag = "1")]
+    pub cursor: u64,
+    #[prost(bytes = "bytes", optional, tag = "2")]
+    pub pattern: Option<Bytes>,
+    #[prost(uint64, tag = "3")]
+    pub count: u64,
+    #[prost(string, optional, tag = "4")]
+    pub type_name: Option<String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Pattern {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub pattern: Bytes,
+}
+
+/// An expiry as the client gave it, resolved at apply against the entry's
+/// time stamp (so every replica computes the same instant).
+#[derive(Clone, Copy, PartialEq, prost::Message)]
+pub struct Expiry {
+    /// Milliseconds: relative to the entry's stamp, or absolute Unix time.
+    #[prost(int64, tag = "1")]
+    pub ms: i64,
+    #[prost(bool, tag = "2")]
+    pub absolute: bool,
+}
+
+impl Expiry {
+    /// The absolute time in ms at stamp `now` (may be in the past or <= 0).
+    pub fn at(&self, now: u64) -> i64 {
+        if self.absolute {
+            self.ms
+        } else {
+            (now as i64).saturating_add(self.ms)
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum SetCond {
+    Always = 0,
+    Nx = 1,
+    Xx = 2,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Set {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub value: Bytes,
+    #[prost(enumeration = "SetCond", tag = "3")]
+    pub cond: i32,
+    /// Reply with the old value (SET ... GET, GETSET).
+    #[prost(bool, tag = "4")]
+    pub get: bool,
+    #[prost(message, optional, tag = "5")]
+    pub expiry: Option<Expiry>,
+    #[prost(bool, tag = "6")]
+    pub keep_ttl: bool,
+    /// SETNX answers 1/0 rather than OK/nil.
+    #[prost(bool, tag = "7")]
+    pub int_reply: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MSet {
+    #[prost(message, repeated, tag = "1")]
+    pub pairs: Vec<KeyValue>,
+    /// MSETNX: all or nothing, answering 1/0.
+    #[prost(bool, tag = "2")]
+    pub nx: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SetRange {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(uint64, tag = "2")]
+    pub offset: u64,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub value: Bytes,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IncrBy {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(int64, tag = "2")]
+    pub delta: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IncrByFloat {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    /// The increment as the client wrote it (parsed as a long double).
+    #[prost(bytes = "bytes", tag = "2")]
+    pub delta: Bytes,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GetEx {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(message, optional, tag = "2")]
+    pub expiry: Option<Expiry>,
+    #[prost(bool, tag = "3")]
+    pub persist: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum ExpireCond {
+    Always = 0,
+    Nx = 1,
+    Xx = 2,
+    Gt = 3,
+    Lt = 4,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Expire {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(message, optional, tag = "2")]
+    pub expiry: Option<Expiry>,
+    #[prost(enumeration = "ExpireCond", tag = "3")]
+    pub cond: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Rename {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub src: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub dst: Bytes,
+    #[prost(bool, tag = "3")]
+    pub nx: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Copy {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub src: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub dst: Bytes,
+    #[prost(bool, tag = "3")]
+    pub replace: bool,
+}
+
+/// Active expiry: delete `key` if it is still the version that was seen
+/// expired (same expire-at) and is expired at the entry's stamp.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExpireIfStale {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(uint64, tag = "2")]
+    pub expire_at: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum Cmd {
+    // reads
+    #[prost(message, tag = "1")]
+    Get(Key),
+    #[prost(message, tag = "2")]
+    MGet(Keys),
+    #[prost(message, tag = "3")]
+    StrLen(Key),
+    #[prost(message, tag = "4")]
+    GetRange(GetRange),
+    #[prost(message, tag = "5")]
+    Exists(Keys),
+    #[prost(message, tag = "6")]
+    Touch(Keys),
+    #[prost(message, tag = "7")]
+    Type(Key),
+    #[prost(message, tag = "8")]
+    Ttl(Ttl),
+    #[prost(message, tag = "9")]
+    ObjectEncoding(Key),
+    #[prost(message, tag = "10")]
+    Scan(Scan),
+    #[prost(message, tag = "11")]
+    Keys(Pattern),
+    #[prost(message, tag = "12")]
+    RandomKey(Empty),
+    #[prost(message, tag = "13")]
+    DbSize(Empty),
+    // writes
+    #[prost(message, tag = "20")]
+    Set(Set),
+    #[prost(message, tag = "21")]
+    MSet(MSet),
+    #[prost(message, tag = "22")]
+    Append(KeyValue),
+    #[prost(message, tag = "23")]
+    SetRange(SetRange),
+    #[prost(message, tag = "24")]
+    IncrBy(IncrBy),
+    #[prost(message, tag = "25")]
+    IncrByFloat(IncrByFloat),
+    #[prost(message, tag = "26")]
+    GetDel(Key),
+    #[prost(message, tag = "27")]
+    GetEx(GetEx),
+    #[prost(message, tag = "28")]
+    Del(Keys),
+    #[prost(message, tag = "29")]
+    Expire(Expire),
+    #[prost(message, tag = "30")]
+    Persist(Key),
+    #[prost(message, tag = "31")]
+    Rename(Rename),
+    #[prost(message, tag = "32")]
+    Copy(Copy),
+    #[prost(message, tag = "33")]
+    FlushAll(Empty),
+    #[prost(message, tag = "34")]
+    ExpireIfStale(ExpireIfStale),
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Command {
+    #[prost(oneof = "Cmd", tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34")]
+    pub cmd: Option<Cmd>,
+}
+
+impl From<Cmd> for Command {
+    fn from(c: Cmd) -> Command {
+        Command { cmd: Some(c) }
+    }
+}
+
+impl Cmd {
+    /// Whether the command changes data (and so goes through raft).
+    pub fn is_write(&self) -> bool {
+        !matches!(
+            self,
+            Cmd::Get(_)
+                | Cmd::MGet(_)
+                | Cmd::StrLen(_)
+                | Cmd::GetRange(_)
+                | Cmd::Exists(_)
+                | Cmd::Touch(_)
+                | Cmd::Type(_)
+                | Cmd::Ttl(_)
+                | Cmd::ObjectEncoding(_)
+                | Cmd::Scan(_)
+                | Cmd::Keys(_)
+                | Cmd::RandomKey(_)
+                | Cmd::DbSize(_)
+        )
+    }
+
+    /// Keyless commands act on every partition.
+    pub fn is_keyless(&self) -> bool {
+        matches!(self, Cmd::Scan(_) | Cmd::Keys(_) | Cmd::RandomKey(_) | Cmd::DbSize(_) | Cmd::FlushAll(_))
+    }
+
+    /// The keys the command touches, for routing.
+    pub fn keys(&self) -> Vec<&Bytes> {
+        match self {
+            Cmd::Get(k) | Cmd::StrLen(k) | Cmd::Type(k) | Cmd::ObjectEncoding(k) | Cmd::GetDel(k) | Cmd::Persist(k) => {
+                vec![&k.key]
+            }
+            Cmd::MGet(k) | Cmd::Exists(k) | Cmd::Touch(k) | Cmd::Del(k) => k.keys.iter().collect(),
+            Cmd::GetRange(c) => vec![&c.key],
+            Cmd::Ttl(c) => vec![&c.key],
+            Cmd::Set(c) => vec![&c.key],
+            Cmd::MSet(c) => c.pairs.iter().map(|p| &p.key).collect(),
+            Cmd::Append(c) => vec![&c.key],
+            Cmd::SetRange(c) => vec![&c.key],
+            Cmd::IncrBy(c) => vec![&c.key],
+            Cmd::IncrByFloat(c) => vec![&c.key],
+            Cmd::GetEx(c) => vec![&c.key],
+            Cmd::Expire(c) => vec![&c.key],
+            Cmd::Rename(c) => vec![&c.src, &c.dst],
+            Cmd::Copy(c) => vec![&c.src, &c.dst],
+            Cmd::ExpireIfStale(c) => vec![&c.key],
+            Cmd::Scan(_) | Cmd::Keys(_) | Cmd::RandomKey(_) | Cmd::DbSize(_) | Cmd::FlushAll(_) => vec![],
+        }
+    }
+}
+
+/// A WATCHed key: what EXEC checks against.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Watch {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    /// The applied index at or before the state WATCH looked at.
+    #[prost(uint64, tag = "2")]
+    pub read_index: u64,
+    /// Whether the key existed (and was not expired) then.
+    #[prost(bool, tag = "3")]
+    pub existed: bool,
+}
+
+/// What one raft entry of a partition carries.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Entry {
+    /// The proposer's clock (ms); apply uses max(stamp, last applied stamp).
+    #[prost(uint64, tag = "1")]
+    pub stamp: u64,
+    /// Seed for the random choices of this entry's commands.
+    #[prost(uint64, tag = "2")]
+    pub seed: u64,
+    #[prost(message, repeated, tag = "3")]
+    pub cmds: Vec<Command>,
+    #[prost(message, repeated, tag = "4")]
+    pub watches: Vec<Watch>,
+    /// MULTI/EXEC: reply with an array (or nil when a watch fired).
+    #[prost(bool, tag = "5")]
+    pub txn: bool,
+}

@@ -1,0 +1,162 @@
+//! The two views command code works through.
+//!
+//! [`Db`] reads one partition of a namespace at a given time `now`: a key whose
+//! expiry is at or before `now` does not exist. [`Apply`] is the write side
+//! used while applying one raft entry; every change of a key goes through
+//! [`Apply::put_meta`] or [`Apply::remove_key`], which keep the expiry index,
+//! the key counters, `mod_index` (WATCH) and the per-slot removal index in
+//! step with the metadata record.
+
+use crate::keys;
+use crate::meta::{DataType, Meta};
+use crate::reply::{err, Reply};
+use crate::state::{removal_key, PartitionCounters};
+use crate::store::{Cf, KvRead, WriteCtx};
+
+pub struct Db<'a, K: KvRead + ?Sized> {
+    pub kv: &'a K,
+    pub ns: u32,
+    /// Milliseconds: the entry's stamp during apply, the read clock otherwise.
+    pub now: u64,
+    /// The partition's slots `[lo, hi)`.
+    pub slots: (u32, u32),
+    /// The partition's key count when the caller knows it (apply does).
+    pub key_count: u64,
+}
+
+impl<'a, K: KvRead + ?Sized> Db<'a, K> {
+    /// The metadata record, expired or not.
+    pub fn meta_raw(&self, key: &[u8]) -> Option<Meta> {
+        self.kv.get(Cf::Meta, &keys::meta_key(self.ns, key)).and_then(|v| Meta::decode(&v))
+    }
+
+    /// The metadata of a live (not expired) key.
+    pub fn meta(&self, key: &[u8]) -> Option<Meta> {
+        self.meta_raw(key).filter(|m| !m.expired(self.now))
+    }
+
+    /// A live key of type `ty`: `Ok(None)` if absent, WRONGTYPE if another type.
+    pub fn typed(&self, key: &[u8], ty: DataType) -> Result<Option<Meta>, Reply> {
+        match self.meta(key) {
+            Some(m) if m.ty != ty => Err(Reply::error(err::WRONGTYPE)),
+            m => Ok(m),
+        }
+    }
+
+    /// The value of a live string key.
+    pub fn string(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
+        Ok(self.typed(key, DataType::String)?.map(|m| m.payload))
+    }
+
+    /// The raft index of the last removal of any key in `slot`.
+    pub fn removal_index(&self, slot: u16) -> u64 {
+        self.kv
+            .get(Cf::State, &removal_key(self.ns, slot))
+            .map(|v| u64::from_be_bytes(v[..8].try_into().unwrap()))
+            .unwrap_or(0)
+    }
+
+    /// Visits the live keys of the partition from metadata key `from`, in
+    /// (slot, hash, key) order, until `f` returns false.
+    pub fn scan_keys(&self, from: &[u8], f: &mut dyn FnMut(&[u8], &Meta) -> bool) {
+        let end = keys::slot_start(self.ns, self.slots.1);
+        let now = self.now;
+        self.kv.scan(Cf::Meta, from, &end, &mut |k, v| match Meta::decode(v) {
+            Some(m) if !m.expired(now) => f(k, &m),
+            _ => true,
+        });
+    }
+
+    pub fn partition_start(&self) -> Vec<u8> {
+        keys::slot_start(self.ns, self.slots.0)
+    }
+}
+
+/// The write side while applying one entry.
+pub struct Apply<'a> {
+    pub kv: &'a mut WriteCtx,
+    pub ns: u32,
+    pub now: u64,
+    /// The raft index of the entry being applied.
+    pub index: u64,
+    /// The next element version to hand out (index << 16 | position).
+    pub next_version: u64,
+    pub slots: (u32, u32),
+    pub counters: &'a mut PartitionCounters,
+    /// Seeded per entry, for commands with random choices.
+    pub rng: rand::rngs::StdRng,
+}
+
+impl<'a> Apply<'a> {
+    pub fn db(&self) -> Db<'_, WriteCtx> {
+        Db { kv: self.kv, ns: self.ns, now: self.now, slots: self.slots, key_count: self.counters.keys }
+    }
+
+    pub fn version(&mut self) -> u64 {
+        let v = self.next_version;
+        self.next_version += 1;
+        v
+    }
+
+    /// Writes `meta` for `key`, replacing `old` (the raw record, expired or
+    /// not, that is there now).
+    pub fn put_meta(&mut self, key: &[u8], mut meta: Meta, old: Option<&Meta>) {
+        meta.mod_index = self.index;
+        match old {
+            None => {
+                self.counters.keys += 1;
+            }
+            Some(o) => {
+                if o.expire_at != 0 && o.expire_at != meta.expire_at {
+                    self.kv.delete(Cf::Expire, &keys::expire_key(self.ns, key, o.expire_at));
+                }
+                if o.expire_at != 0 {
+                    self.counters.expires = self.counters.expires.saturating_sub(1);
+                }
+                if o.ty != DataType::String && o.version != meta.version {
+                    self.collect_garbage(key, o);
+                }
+            }
+        }
+        if meta.expire_at != 0 {
+            self.counters.expires += 1;
+            if old.map(|o| o.expire_at) != Some(meta.expire_at) {
+                self.kv.put(Cf::Expire, &keys::expire_key(self.ns, key, meta.expire_at), &[]);
+            }
+        }
+        self.kv.put(Cf::Meta, &keys::meta_key(self.ns, key), &meta.encode());
+    }
+
+    /// Removes `key`, whose raw record is `old`.
+    pub fn remove_key(&mut self, key: &[u8], old: &Meta) {
+        self.kv.delete(Cf::Meta, &keys::meta_key(self.ns, key));
+        if old.expire_at != 0 {
+            self.kv.delete(Cf::Expire, &keys::expire_key(self.ns, key, old.expire_at));
+            self.counters.expires = self.counters.expires.saturating_sub(1);
+        }
+        self.counters.keys = self.counters.keys.saturating_sub(1);
+        if old.ty != DataType::String {
+            self.collect_garbage(key, old);
+        }
+        let slot = keys::slot(key);
+        self.kv.put(Cf::State, &removal_key(self.ns, slot), &self.index.to_be_bytes());
+    }
+
+    /// Removes `key` if its raw record exists but is expired, so that a write
+    /// that treats it as absent starts from nothing. Returns the live record.
+    pub fn live_or_reap(&mut self, key: &[u8]) -> Option<Meta> {
+        let raw = self.db().meta_raw(key)?;
+        if raw.expired(self.now) {
+            self.remove_key(key, &raw);
+            return None;
+        }
+        Some(raw)
+    }
+
+    /// A collection's elements of version `old.version` are dead: record it for
+    /// the compaction filter (a write of the metadata only, whatever the size).
+    fn collect_garbage(&mut self, key: &[u8], old: &Meta) {
+        let prefix = keys::element_prefix(self.ns, key, old.version);
+        self.kv.put(Cf::Gc, &prefix, &self.index.to_be_bytes());
+    }
+}

@@ -1,0 +1,233 @@
+//! Commands on keys of any type: existence, type, expiry, rename, copy,
+//! enumeration (KEYS, SCAN, RANDOMKEY) and flushing.
+
+use super::db::{Apply, Db};
+use crate::command::{self as c, ExpireCond};
+use crate::glob;
+use crate::keys;
+use crate::meta::{DataType, Meta};
+use crate::reply::{err, Reply};
+use crate::store::{Cf, KvRead};
+use bytes::Bytes;
+
+pub fn exists<K: KvRead + ?Sized>(db: &Db<K>, keys: &[Bytes]) -> Reply {
+    Reply::Int(keys.iter().filter(|k| db.meta(k).is_some()).count() as i64)
+}
+
+pub fn type_of<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
+    Reply::Status(db.meta(key).map_or("none", |m| m.ty.name()).to_string())
+}
+
+pub fn ttl<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Ttl) -> Reply {
+    let Some(m) = db.meta(&cmd.key) else { return Reply::Int(-2) };
+    if m.expire_at == 0 {
+        return Reply::Int(-1);
+    }
+    let v = if cmd.absolute { m.expire_at as i64 } else { (m.expire_at as i64 - db.now as i64).max(0) };
+    Reply::Int(if cmd.millis { v } else { (v + 500) / 1000 })
+}
+
+pub fn object_encoding<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
+    match db.meta(key) {
+        None => Reply::Nil,
+        Some(m) => Reply::bulk(match m.ty {
+            DataType::String => super::strings::string_encoding(&m),
+            _ => "unknown",
+        }),
+    }
+}
+
+fn pattern_filter(pattern: Option<&Bytes>) -> impl Fn(&[u8]) -> bool + '_ {
+    move |key: &[u8]| match pattern {
+        None => true,
+        Some(p) if p.as_ref() == b"*" => true,
+        Some(p) => glob::matches(p, key),
+    }
+}
+
+pub fn keys<K: KvRead + ?Sized>(db: &Db<K>, pattern: &Bytes) -> Vec<Bytes> {
+    let matches = pattern_filter(Some(pattern));
+    let mut out = Vec::new();
+    db.scan_keys(&db.partition_start(), &mut |k, _| {
+        let key = keys::meta_user_key(k);
+        if matches(key) {
+            out.push(Bytes::copy_from_slice(key));
+        }
+        true
+    });
+    out
+}
+
+/// One step of SCAN within a partition: visits up to `count` keys from
+/// `cursor` (never splitting the keys that share a hash), returns the matching
+/// ones and the next cursor, or `None` when the partition is done.
+pub fn scan<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Scan) -> (Vec<Bytes>, Option<u64>) {
+    let matches = pattern_filter(cmd.pattern.as_ref());
+    let want_type = cmd.type_name.as_deref().map(|t| DataType::from_name(t.as_bytes()));
+    let start = if cmd.cursor == 0 {
+        db.partition_start()
+    } else {
+        keys::cursor_seek_key(db.ns, cmd.cursor).max(db.partition_start())
+    };
+    let mut out = Vec::new();
+    let mut visited = 0u64;
+    let mut last_pos: Option<(u16, u32)> = None;
+    let mut next = None;
+    db.scan_keys(&start, &mut |k, m| {
+        let pos = keys::meta_position(k);
+        if visited >= cmd.count.max(1) && Some(pos) != last_pos && keys::cursor_of(pos.0, pos.1) != 0 {
+            next = Some(keys::cursor_of(pos.0, pos.1));
+            return false;
+        }
+        visited += 1;
+        last_pos = Some(pos);
+        let key = keys::meta_user_key(k);
+        let type_ok = match want_type {
+            None => true,
+            Some(t) => t == Some(m.ty),
+        };
+        if type_ok && matches(key) {
+            out.push(Bytes::copy_from_slice(key));
+        }
+        true
+    });
+    (out, next)
+}
+
+/// A key at or after `cursor` in the partition, wrapping around once.
+pub fn random_key<K: KvRead + ?Sized>(db: &Db<K>, cursor: u64) -> Option<Bytes> {
+    let mut found = None;
+    let from = keys::cursor_seek_key(db.ns, cursor).max(db.partition_start());
+    db.scan_keys(&from, &mut |k, _| {
+        found = Some(Bytes::copy_from_slice(keys::meta_user_key(k)));
+        false
+    });
+    if found.is_none() {
+        db.scan_keys(&db.partition_start(), &mut |k, _| {
+            found = Some(Bytes::copy_from_slice(keys::meta_user_key(k)));
+            false
+        });
+    }
+    found
+}
+
+pub fn del(a: &mut Apply, keys: &[Bytes]) -> Reply {
+    let mut n = 0;
+    for k in keys {
+        if let Some(raw) = a.db().meta_raw(k) {
+            let live = !raw.expired(a.now);
+            a.remove_key(k, &raw);
+            if live {
+                n += 1;
+            }
+        }
+    }
+    Reply::Int(n)
+}
+
+pub fn expire(a: &mut Apply, cmd: &c::Expire) -> Reply {
+    let Some(m) = a.db().meta(&cmd.key) else { return Reply::Int(0) };
+    let Some(expiry) = cmd.expiry else { return Reply::error(err::SYNTAX) };
+    let at = expiry.at(a.now);
+    let cur = m.expire_at;
+    let ok = match ExpireCond::try_from(cmd.cond).unwrap_or(ExpireCond::Always) {
+        ExpireCond::Always => true,
+        ExpireCond::Nx => cur == 0,
+        ExpireCond::Xx => cur != 0,
+        // No expiry counts as infinite.
+        ExpireCond::Gt => cur != 0 && at > cur as i64,
+        ExpireCond::Lt => cur == 0 || at < cur as i64,
+    };
+    if !ok {
+        return Reply::Int(0);
+    }
+    if at <= a.now as i64 {
+        a.remove_key(&cmd.key, &m);
+    } else {
+        let mut n = m.clone();
+        n.expire_at = at as u64;
+        a.put_meta(&cmd.key, n, Some(&m));
+    }
+    Reply::Int(1)
+}
+
+pub fn persist(a: &mut Apply, key: &[u8]) -> Reply {
+    match a.db().meta(key) {
+        Some(m) if m.expire_at != 0 => {
+            let mut n = m.clone();
+            n.expire_at = 0;
+            a.put_meta(key, n, Some(&m));
+            Reply::Int(1)
+        }
+        _ => Reply::Int(0),
+    }
+}
+
+/// Writes `src`'s value under `dst` (replacing whatever is there), keeping
+/// its TTL. Collections get a fresh version with their elements copied.
+fn copy_value(a: &mut Apply, src: &[u8], src_meta: &Meta, dst: &[u8]) {
+    let old_dst = a.db().meta_raw(dst);
+    let mut m = src_meta.clone();
+    if m.ty != DataType::String {
+        let version = a.version();
+        super::collections::copy_elements(a, src, src_meta, dst, version);
+        m.version = version;
+    }
+    a.put_meta(dst, m, old_dst.as_ref());
+}
+
+pub fn rename(a: &mut Apply, cmd: &c::Rename) -> Reply {
+    let Some(m) = a.db().meta(&cmd.src) else { return Reply::error(err::NO_SUCH_KEY) };
+    if cmd.src == cmd.dst {
+        return if cmd.nx { Reply::Int(0) } else { Reply::Ok };
+    }
+    if cmd.nx && a.db().meta(&cmd.dst).is_some() {
+        return Reply::Int(0);
+    }
+    copy_value(a, &cmd.src, &m, &cmd.dst);
+    a.remove_key(&cmd.src, &m);
+    if cmd.nx {
+        Reply::Int(1)
+    } else {
+        Reply::Ok
+    }
+}
+
+pub fn copy(a: &mut Apply, cmd: &c::Copy) -> Reply {
+    if cmd.src == cmd.dst {
+        return Reply::error(err::SAME_OBJECT);
+    }
+    let Some(m) = a.db().meta(&cmd.src) else { return Reply::Int(0) };
+    if !cmd.replace && a.db().meta(&cmd.dst).is_some() {
+        return Reply::Int(0);
+    }
+    copy_value(a, &cmd.src, &m, &cmd.dst);
+    Reply::Int(1)
+}
+
+/// FLUSHDB/FLUSHALL of this partition: range deletions of its slots in every
+/// data column family (the same on every replica).
+pub fn flush(a: &mut Apply) -> Reply {
+    let from = keys::slot_start(a.ns, a.slots.0);
+    let to = keys::slot_start(a.ns, a.slots.1);
+    for cf in [Cf::Meta, Cf::Data, Cf::Expire, Cf::Gc] {
+        a.kv.delete_range(cf, &from, &to);
+    }
+    a.counters.keys = 0;
+    a.counters.expires = 0;
+    Reply::Ok
+}
+
+pub fn expire_if_stale(a: &mut Apply, cmd: &c::ExpireIfStale) -> Reply {
+    match a.db().meta_raw(&cmd.key) {
+        Some(m) if m.expire_at == cmd.expire_at && m.expired(a.now) => {
+            a.remove_key(&cmd.key, &m);
+        }
+        Some(m) if m.expire_at == cmd.expire_at => {}
+        _ => {
+            // The index entry outlived its key's expiry (it changed): drop it.
+            a.kv.delete(Cf::Expire, &keys::expire_key(a.ns, &cmd.key, cmd.expire_at));
+        }
+    }
+    Reply::Ok
+}

@@ -1,0 +1,263 @@
+//! The string family.
+
+use super::db::{Apply, Db};
+use crate::command::{self as c, SetCond};
+use crate::ldouble::F80;
+use crate::meta::{DataType, Meta};
+use crate::num::parse_i64;
+use crate::reply::{err, Reply};
+use crate::store::KvRead;
+use bytes::Bytes;
+
+/// Redis' proto-max-bulk-len: no string may grow beyond it.
+pub const MAX_STRING: u64 = 512 << 20;
+
+fn try_reply(r: Result<Reply, Reply>) -> Reply {
+    r.unwrap_or_else(|e| e)
+}
+
+pub fn get<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
+    try_reply(db.string(key).map(Reply::bulk_or_nil))
+}
+
+pub fn mget<K: KvRead + ?Sized>(db: &Db<K>, keys: &[Bytes]) -> Reply {
+    Reply::Array(keys.iter().map(|k| Reply::bulk_or_nil(db.string(k).ok().flatten())).collect())
+}
+
+pub fn strlen<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
+    try_reply(db.string(key).map(|v| Reply::Int(v.map_or(0, |v| v.len() as i64))))
+}
+
+/// GETRANGE/SUBSTR with Redis' clamping of negative and out-of-range ends.
+pub fn getrange<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::GetRange) -> Reply {
+    let v = match db.string(&cmd.key) {
+        Ok(v) => v.unwrap_or_default(),
+        Err(e) => return e,
+    };
+    let (mut start, mut end) = (cmd.start, cmd.end);
+    if start < 0 && end < 0 && start > end {
+        return Reply::bulk(Bytes::new());
+    }
+    let len = v.len() as i64;
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if start > end || len == 0 {
+        return Reply::bulk(Bytes::new());
+    }
+    Reply::bulk(Bytes::copy_from_slice(&v[start as usize..=end as usize]))
+}
+
+/// The expire-at of a new value: kept, set, or none.
+fn new_expiry(a: &Apply, expiry: Option<c::Expiry>, keep_ttl: bool, old_live: Option<&Meta>) -> Option<i64> {
+    match expiry {
+        Some(e) => Some(e.at(a.now)),
+        None if keep_ttl => old_live.map(|m| m.expire_at as i64).filter(|at| *at != 0),
+        None => None,
+    }
+}
+
+/// Writes a string value, or removes the key when its expiry is already past
+/// (Redis sets and immediately expires it).
+fn write_string(a: &mut Apply, key: &[u8], value: Vec<u8>, expire_at: Option<i64>, raw: bool, old: Option<&Meta>) {
+    if let Some(at) = expire_at {
+        if at <= a.now as i64 {
+            if let Some(o) = old {
+                a.remove_key(key, o);
+            }
+            return;
+        }
+    }
+    let mut m = Meta::string(value, 0);
+    m.expire_at = expire_at.map_or(0, |at| at as u64);
+    m.count = raw as u64;
+    a.put_meta(key, m, old);
+}
+
+pub fn set(a: &mut Apply, cmd: &c::Set) -> Reply {
+    let old = a.db().meta_raw(&cmd.key);
+    let live = old.clone().filter(|m| !m.expired(a.now));
+    let old_value = if cmd.get {
+        match &live {
+            Some(m) if m.ty != DataType::String => return Reply::error(err::WRONGTYPE),
+            Some(m) => Reply::bulk(m.payload.clone()),
+            None => Reply::Nil,
+        }
+    } else {
+        Reply::Nil
+    };
+    let refused = match SetCond::try_from(cmd.cond).unwrap_or(SetCond::Always) {
+        SetCond::Nx => live.is_some(),
+        SetCond::Xx => live.is_none(),
+        SetCond::Always => false,
+    };
+    if refused {
+        return if cmd.int_reply {
+            Reply::Int(0)
+        } else {
+            old_value
+        };
+    }
+    let at = new_expiry(a, cmd.expiry, cmd.keep_ttl, live.as_ref());
+    write_string(a, &cmd.key, cmd.value.to_vec(), at, false, old.as_ref());
+    if cmd.int_reply {
+        Reply::Int(1)
+    } else if cmd.get {
+        old_value
+    } else {
+        Reply::Ok
+    }
+}
+
+pub fn mset(a: &mut Apply, cmd: &c::MSet) -> Reply {
+    if cmd.nx && cmd.pairs.iter().any(|p| a.db().meta(&p.key).is_some()) {
+        return Reply::Int(0);
+    }
+    for p in &cmd.pairs {
+        let old = a.db().meta_raw(&p.key);
+        write_string(a, &p.key, p.value.to_vec(), None, false, old.as_ref());
+    }
+    if cmd.nx {
+        Reply::Int(1)
+    } else {
+        Reply::Ok
+    }
+}
+
+/// Changes a string in place (APPEND, SETRANGE, INCR...), keeping its TTL.
+/// `f` gets the current value (None if absent) and returns the new value and
+/// the reply, or an error reply.
+fn modify(
+    a: &mut Apply,
+    key: &[u8],
+    raw: bool,
+    f: impl FnOnce(Option<&[u8]>) -> Result<Option<(Vec<u8>, Reply)>, Reply>,
+) -> Reply {
+    let old = a.db().meta_raw(key);
+    let live = old.clone().filter(|m| !m.expired(a.now));
+    if let Some(m) = &live {
+        if m.ty != DataType::String {
+            return Reply::error(err::WRONGTYPE);
+        }
+    }
+    match f(live.as_ref().map(|m| m.payload.as_slice())) {
+        Err(e) => e,
+        Ok(None) => Reply::Int(live.map_or(0, |m| m.payload.len() as i64)),
+        Ok(Some((value, reply))) => {
+            let at = live.as_ref().map(|m| m.expire_at as i64).filter(|at| *at != 0);
+            write_string(a, key, value, at, raw, old.as_ref());
+            reply
+        }
+    }
+}
+
+pub fn append(a: &mut Apply, cmd: &c::KeyValue) -> Reply {
+    modify(a, &cmd.key, true, |old| {
+        let old = old.unwrap_or_default();
+        if old.len() as u64 + cmd.value.len() as u64 > MAX_STRING {
+            return Err(Reply::error(err::STRING_TOO_LONG));
+        }
+        let mut v = old.to_vec();
+        v.extend_from_slice(&cmd.value);
+        let n = v.len() as i64;
+        Ok(Some((v, Reply::Int(n))))
+    })
+}
+
+pub fn setrange(a: &mut Apply, cmd: &c::SetRange) -> Reply {
+    modify(a, &cmd.key, true, |old| {
+        if cmd.value.is_empty() {
+            // Nothing to write: Redis answers the current length, creates nothing.
+            return Ok(None);
+        }
+        if cmd.offset + cmd.value.len() as u64 > MAX_STRING {
+            return Err(Reply::error(err::STRING_TOO_LONG));
+        }
+        let mut v = old.unwrap_or_default().to_vec();
+        let end = cmd.offset as usize + cmd.value.len();
+        if v.len() < end {
+            v.resize(end, 0);
+        }
+        v[cmd.offset as usize..end].copy_from_slice(&cmd.value);
+        let n = v.len() as i64;
+        Ok(Some((v, Reply::Int(n))))
+    })
+}
+
+pub fn incrby(a: &mut Apply, cmd: &c::IncrBy) -> Reply {
+    modify(a, &cmd.key, false, |old| {
+        let cur = match old {
+            Some(v) => parse_i64(v).ok_or_else(|| Reply::error(err::NOT_INTEGER))?,
+            None => 0,
+        };
+        let n = cur.checked_add(cmd.delta).ok_or_else(|| Reply::error(err::OVERFLOW))?;
+        Ok(Some((n.to_string().into_bytes(), Reply::Int(n))))
+    })
+}
+
+pub fn incrbyfloat(a: &mut Apply, cmd: &c::IncrByFloat) -> Reply {
+    modify(a, &cmd.key, false, |old| {
+        let cur = match old {
+            Some(v) => F80::parse(v).ok_or_else(|| Reply::error(err::NOT_FLOAT))?,
+            None => F80::Zero { neg: false },
+        };
+        let delta = F80::parse(&cmd.delta).ok_or_else(|| Reply::error(err::NOT_FLOAT))?;
+        let sum = cur.add(&delta).filter(|s| s.is_finite()).ok_or_else(|| Reply::error(err::NAN_OR_INF))?;
+        let s = sum.to_human_string();
+        Ok(Some((s.clone().into_bytes(), Reply::bulk(s))))
+    })
+}
+
+pub fn getdel(a: &mut Apply, key: &[u8]) -> Reply {
+    match a.db().meta(key) {
+        None => Reply::Nil,
+        Some(m) if m.ty != DataType::String => Reply::error(err::WRONGTYPE),
+        Some(m) => {
+            a.remove_key(key, &m);
+            Reply::bulk(m.payload)
+        }
+    }
+}
+
+pub fn getex(a: &mut Apply, cmd: &c::GetEx) -> Reply {
+    let m = match a.db().meta(&cmd.key) {
+        None => return Reply::Nil,
+        Some(m) if m.ty != DataType::String => return Reply::error(err::WRONGTYPE),
+        Some(m) => m,
+    };
+    let reply = Reply::bulk(m.payload.clone());
+    if let Some(e) = cmd.expiry {
+        let at = e.at(a.now);
+        if at <= a.now as i64 {
+            a.remove_key(&cmd.key, &m);
+        } else {
+            let mut n = m.clone();
+            n.expire_at = at as u64;
+            a.put_meta(&cmd.key, n, Some(&m));
+        }
+    } else if cmd.persist && m.expire_at != 0 {
+        let mut n = m.clone();
+        n.expire_at = 0;
+        a.put_meta(&cmd.key, n, Some(&m));
+    }
+    reply
+}
+
+/// OBJECT ENCODING of a string, as Redis would report it.
+pub fn string_encoding(m: &Meta) -> &'static str {
+    if m.payload.len() <= 20 && parse_i64(&m.payload).is_some() && m.count == 0 {
+        "int"
+    } else if m.count == 0 && m.payload.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}

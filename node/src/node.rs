@@ -1,0 +1,777 @@
+//! The data node: opens the store and the WAL, runs the raft driver with the
+//! key-value state machine, and executes typed commands for the RESP layer.
+//!
+//! Write path: [`Node::submit`] routes the command to its partition, wraps it
+//! in an [`Entry`] (stamp, seed) and queues it on the driver; the returned
+//! future resolves when the entry is applied (see `sm.rs`). Queuing is this
+//! connection's ordering point: its commands are proposed in the order they
+//! were submitted, and a read queued after a write waits until that write is
+//! applied. Read path: a linearizable read point from raft (or, for a group
+//! whose only voter is this ready leader with nothing of this connection in
+//! flight, the applied state directly), then a RocksDB snapshot.
+
+use crate::command::{Cmd, Command, Empty, Entry, ExpireIfStale, Keys, Scan, Watch};
+use crate::exec::{self, Db};
+use crate::keys;
+use crate::partition::{group_id, slot_range, Namespace, Partition, PartitionShared, Registry};
+use crate::reply::{err, Reply};
+use crate::sm::KvStateMachine;
+use crate::state::{namespace_key, partition_key, NamespaceRecord, PartitionState, ReplicaStatus};
+use crate::store::{Cf, KvRead, ReadView, Store};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use kvraft::raft::eraftpb::ConfState;
+use kvraft::{AppliedState, Driver, DriverConfig, GroupSpec, ProposeError, RaftHandle, Request, Transport};
+use parking_lot::Mutex;
+use prost::Message;
+use rand::Rng;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wal::Wal;
+
+/// The initial applied index and term of a bootstrapped partition (as TiKV):
+/// the log starts after it, so a new replica can always be told apart.
+pub const INIT_INDEX: u64 = 5;
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    pub node_id: u64,
+    /// Partitions of the `default` namespace when the data directory is new.
+    pub partitions: u32,
+    pub raft: DriverConfig,
+    /// How long a write waits for its outcome before answering UNCERTAIN.
+    pub write_timeout: Duration,
+    pub read_timeout: Duration,
+    /// A partition's raft log is compacted once it holds this many entries.
+    pub log_compact_entries: u64,
+    pub expire_cycle: Duration,
+    /// Keys expired per partition per cycle at most.
+    pub expire_batch: usize,
+}
+
+impl NodeConfig {
+    pub fn standalone(data_dir: PathBuf) -> NodeConfig {
+        NodeConfig {
+            data_dir,
+            node_id: 1,
+            partitions: 1,
+            raft: DriverConfig::default(),
+            write_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(10),
+            log_compact_entries: 20_000,
+            expire_cycle: Duration::from_millis(100),
+            expire_batch: 256,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Wal(#[from] wal::Error),
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Raft(String),
+}
+
+/// Counters for INFO.
+#[derive(Default)]
+pub struct NodeStats {
+    pub writes: AtomicU64,
+    pub reads: AtomicU64,
+    pub expired_keys: AtomicU64,
+}
+
+pub struct Node {
+    pub cfg: NodeConfig,
+    store: Arc<Store>,
+    wal: Arc<Wal>,
+    raft: RaftHandle<Reply>,
+    ns: Arc<Namespace>,
+    started: Instant,
+    pub stats: NodeStats,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// What a connection carries for the node: its namespace and which of its
+/// writes are still in flight, per partition.
+pub struct Session {
+    pub ns: Arc<Namespace>,
+    inflight: HashMap<u32, Arc<AtomicUsize>>,
+    /// Partitions where a write of this connection has an unknown outcome:
+    /// later commands there fail rather than overtake it.
+    poisoned: Arc<Mutex<HashSet<u32>>>,
+}
+
+impl Session {
+    fn inflight(&mut self, p: u32) -> Arc<AtomicUsize> {
+        self.inflight.entry(p).or_default().clone()
+    }
+    fn has_inflight(&self, p: u32) -> bool {
+        self.inflight.get(&p).is_some_and(|c| c.load(Ordering::Acquire) > 0)
+    }
+}
+
+/// A reply that will be ready later.
+pub type PendingReply = BoxFuture<'static, Reply>;
+
+fn ready(r: Reply) -> PendingReply {
+    futures::future::ready(r).boxed()
+}
+
+/// Milliseconds of the local clock.
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// How outcomes reach clients: TRYAGAIN only when the command certainly did
+/// not take effect, UNCERTAIN when it may have.
+pub fn propose_error_reply(e: &ProposeError) -> Reply {
+    match e {
+        ProposeError::NotLeader { leader: Some(n) } => {
+            Reply::error(format!("TRYAGAIN this node does not lead the partition (leader: node {n})"))
+        }
+        ProposeError::NotLeader { leader: None } => Reply::error("TRYAGAIN the partition has no leader yet"),
+        ProposeError::Dropped(m) => Reply::error(format!("TRYAGAIN {m}")),
+        ProposeError::Overwritten => Reply::error("TRYAGAIN the write was overwritten by a new leader"),
+        ProposeError::Refused => Reply::error("TRYAGAIN the change was refused"),
+        ProposeError::TooLarge { size, max } => {
+            Reply::error(format!("ERR the command is {size} bytes, larger than the maximum entry size of {max} bytes"))
+        }
+        ProposeError::NoGroup(_) => Reply::error("CLUSTERDOWN the partition is not served by this node"),
+        ProposeError::Unknown(m) => Reply::error(format!("UNCERTAIN the outcome of the write is unknown: {m}")),
+    }
+}
+
+const POISONED: &str =
+    "UNCERTAIN an earlier write of this connection to this partition has an unknown outcome; reconnect to continue";
+
+impl Node {
+    /// Opens (or creates) a standalone node: one voter per partition, no etcd.
+    pub async fn open_standalone(cfg: NodeConfig) -> Result<Arc<Node>, NodeError> {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .map_err(|e| NodeError::Config(format!("data dir {}: {e}", cfg.data_dir.display())))?;
+        let store = Arc::new(Store::open(&cfg.data_dir.join("db"))?);
+        let wal = Arc::new(Wal::open(cfg.data_dir.join("wal"), wal::Options::default())?);
+        let (record, states) = bootstrap_standalone(&store, &cfg)?;
+
+        let registry = Registry::default();
+        let sm = KvStateMachine::new(store.clone(), registry.clone());
+        let transport = Transport::local_only(cfg.node_id);
+        let (_inbound, inbox) = kvraft::raft_channel(1024);
+        let mut dcfg = cfg.raft.clone();
+        dcfg.node_id = cfg.node_id;
+        let raft = Driver::spawn(dcfg, wal.clone(), transport, sm, inbox);
+
+        let mut partitions = Vec::new();
+        for st in states {
+            let shared = Arc::new(PartitionShared::default());
+            shared.last_stamp.store(st.last_stamp, Ordering::Relaxed);
+            registry.insert(st.group, shared.clone());
+            let spec = GroupSpec {
+                group: st.group,
+                replica_id: st.replica_id,
+                applied: AppliedState { index: st.applied_index, term: st.applied_term, conf_state: st.conf_state() },
+                peers: vec![(st.replica_id, cfg.node_id)],
+            };
+            let gs = raft.add_group(spec, None).await.map_err(NodeError::Raft)?;
+            partitions.push(Arc::new(Partition {
+                ns: record.id,
+                index: st.index,
+                group: st.group,
+                slots: (st.slot_lo, st.slot_hi),
+                raft: gs,
+                shared,
+            }));
+        }
+        let ns = Arc::new(Namespace { id: record.id, name: record.name.clone(), partitions });
+        let node = Arc::new(Node {
+            cfg,
+            store,
+            wal,
+            raft,
+            ns,
+            started: Instant::now(),
+            stats: NodeStats::default(),
+            tasks: Mutex::new(Vec::new()),
+        });
+        node.wait_ready(Duration::from_secs(60)).await?;
+        node.start_background();
+        Ok(node)
+    }
+
+    /// Waits until every partition has a leader that applied its term's
+    /// first entry (so the whole log before it is applied).
+    async fn wait_ready(&self, timeout: Duration) -> Result<(), NodeError> {
+        let deadline = Instant::now() + timeout;
+        for p in &self.ns.partitions {
+            while !p.raft.sole_voter_ready() {
+                if Instant::now() > deadline {
+                    return Err(NodeError::Raft(format!("partition {} did not become ready", p.index)));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn namespace(&self) -> &Arc<Namespace> {
+        &self.ns
+    }
+
+    pub fn new_session(&self) -> Session {
+        Session { ns: self.ns.clone(), inflight: HashMap::new(), poisoned: Arc::default() }
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn wal(&self) -> &Arc<Wal> {
+        &self.wal
+    }
+
+    /// The read clock of a partition: never behind what apply has used.
+    fn read_now(p: &Partition) -> u64 {
+        wall_ms().max(p.shared.last_stamp.load(Ordering::Acquire))
+    }
+
+    /// The partition all `keys` belong to, or CROSSSLOT. `None` when empty.
+    pub fn partition_for(&self, ns: &Namespace, keys: &[&Bytes]) -> Result<Option<u32>, Reply> {
+        let mut part = None;
+        for k in keys {
+            let p = ns.partition_of_key(k).index;
+            match part {
+                None => part = Some(p),
+                Some(q) if q != p => return Err(Reply::error(err::CROSSSLOT)),
+                _ => {}
+            }
+        }
+        Ok(part)
+    }
+
+    /// Submits a data command and returns once it is queued in this
+    /// connection's order; the future resolves to its reply.
+    pub async fn submit(&self, s: &mut Session, cmd: Cmd) -> PendingReply {
+        if cmd.is_keyless() {
+            return self.submit_keyless(s, cmd).await;
+        }
+        let ns = s.ns.clone();
+        let keys = cmd.keys();
+        if cmd.is_write() {
+            let p = match self.partition_for(&ns, &keys) {
+                Ok(Some(p)) => p,
+                Ok(None) => return ready(Reply::error("ERR command without keys")),
+                Err(e) => return ready(e),
+            };
+            self.stats.writes.fetch_add(1, Ordering::Relaxed);
+            let entry = Entry { cmds: vec![Command::from(cmd)], ..Default::default() };
+            return self.propose(s, &ns.partitions[p as usize], entry).await;
+        }
+        self.stats.reads.fetch_add(1, Ordering::Relaxed);
+        // Reads: per partition, merged in key order (MGET, EXISTS, TOUCH).
+        let mut by_part: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            by_part.entry(ns.partition_of_key(k).index).or_default().push(i);
+        }
+        if by_part.len() <= 1 {
+            let p = by_part.keys().next().copied().unwrap_or(0);
+            return self.read(s, &ns.partitions[p as usize], cmd).await;
+        }
+        let all_keys: Vec<Bytes> = keys.into_iter().cloned().collect();
+        let mut parts = Vec::new();
+        for (p, idx) in &by_part {
+            let sub: Vec<Bytes> = idx.iter().map(|i| all_keys[*i].clone()).collect();
+            let sub_cmd = match &cmd {
+                Cmd::MGet(_) => Cmd::MGet(Keys { keys: sub }),
+                Cmd::Exists(_) => Cmd::Exists(Keys { keys: sub }),
+                Cmd::Touch(_) => Cmd::Touch(Keys { keys: sub }),
+                _ => return ready(Reply::error(err::CROSSSLOT)),
+            };
+            parts.push((idx.clone(), self.read(s, &ns.partitions[*p as usize], sub_cmd).await));
+        }
+        let n = all_keys.len();
+        let is_mget = matches!(cmd, Cmd::MGet(_));
+        async move {
+            let mut merged = vec![Reply::Nil; n];
+            let mut count = 0;
+            for (idx, fut) in parts {
+                match fut.await {
+                    Reply::Array(items) if is_mget => {
+                        for (i, r) in idx.into_iter().zip(items) {
+                            merged[i] = r;
+                        }
+                    }
+                    Reply::Int(c) => count += c,
+                    e @ Reply::Error(_) => return e,
+                    other => return Reply::error(format!("ERR internal: unexpected partial reply {other:?}")),
+                }
+            }
+            if is_mget {
+                Reply::Array(merged)
+            } else {
+                Reply::Int(count)
+            }
+        }
+        .boxed()
+    }
+
+    /// Queues `entry` on partition `p` and returns the future of its reply.
+    async fn propose(&self, s: &mut Session, p: &Arc<Partition>, mut entry: Entry) -> PendingReply {
+        if s.poisoned.lock().contains(&p.index) {
+            return ready(Reply::error(POISONED));
+        }
+        entry.stamp = Self::read_now(p);
+        entry.seed = rand::thread_rng().gen();
+        let data = Bytes::from(entry.encode_to_vec());
+        let pending = match self.raft.enqueue_propose(p.group, data).await {
+            Ok(pending) => pending,
+            Err(e) => return ready(propose_error_reply(&e)),
+        };
+        let inflight = s.inflight(p.index);
+        inflight.fetch_add(1, Ordering::AcqRel);
+        let guard = InflightGuard(inflight);
+        let poisoned = s.poisoned.clone();
+        let part = p.index;
+        let timeout = self.cfg.write_timeout;
+        async move {
+            let r = pending.wait(timeout).await;
+            drop(guard);
+            match r {
+                Ok(reply) => reply,
+                Err(e) => {
+                    if !e.certainly_not_applied() {
+                        poisoned.lock().insert(part);
+                    }
+                    propose_error_reply(&e)
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// Returns once the read is ordered after this connection's earlier
+    /// commands; the future waits for the read point and reads.
+    async fn read(&self, s: &mut Session, p: &Arc<Partition>, cmd: Cmd) -> PendingReply {
+        if s.poisoned.lock().contains(&p.index) {
+            return ready(Reply::error(POISONED));
+        }
+        if !s.has_inflight(p.index) && p.raft.sole_voter_ready() {
+            return ready(self.read_now_at(p, &cmd));
+        }
+        let pending = match self.raft.enqueue_read(p.group).await {
+            Ok(pending) => pending,
+            Err(e) => return ready(propose_error_reply(&e)),
+        };
+        let store = self.store.clone();
+        let p = p.clone();
+        let timeout = self.cfg.read_timeout;
+        async move {
+            match pending.wait_read(timeout).await {
+                Ok(index) => {
+                    p.raft.wait_applied(index).await;
+                    execute_read(&store, &p, &cmd)
+                }
+                Err(e) => propose_error_reply(&e),
+            }
+        }
+        .boxed()
+    }
+
+    fn read_now_at(&self, p: &Partition, cmd: &Cmd) -> Reply {
+        execute_read(&self.store, p, cmd)
+    }
+
+    /// A linearizable read barrier on one partition (for keyless commands and
+    /// WATCH): resolves once reading the partition's applied state is safe.
+    async fn barrier(&self, s: &mut Session, p: &Arc<Partition>) -> Result<(), Reply> {
+        if s.poisoned.lock().contains(&p.index) {
+            return Err(Reply::error(POISONED));
+        }
+        if !s.has_inflight(p.index) && p.raft.sole_voter_ready() {
+            return Ok(());
+        }
+        let pending = self.raft.enqueue_read(p.group).await.map_err(|e| propose_error_reply(&e))?;
+        let index = pending.wait_read(self.cfg.read_timeout).await.map_err(|e| propose_error_reply(&e))?;
+        p.raft.wait_applied(index).await;
+        Ok(())
+    }
+
+    async fn submit_keyless(&self, s: &mut Session, cmd: Cmd) -> PendingReply {
+        let ns = s.ns.clone();
+        match cmd {
+            Cmd::FlushAll(_) => {
+                let mut futs = Vec::new();
+                for p in &ns.partitions {
+                    let entry = Entry { cmds: vec![Command::from(Cmd::FlushAll(Empty {}))], ..Default::default() };
+                    futs.push(self.propose(s, p, entry).await);
+                }
+                async move {
+                    for f in futs {
+                        let r = f.await;
+                        if r.is_error() {
+                            return r;
+                        }
+                    }
+                    Reply::Ok
+                }
+                .boxed()
+            }
+            Cmd::DbSize(_) | Cmd::Keys(_) => {
+                // Read every partition at a linearizable point, in order.
+                let mut futs = Vec::new();
+                for p in &ns.partitions {
+                    futs.push(self.read(s, p, cmd.clone()).await);
+                }
+                async move {
+                    let mut total = 0;
+                    let mut keys = Vec::new();
+                    for f in futs {
+                        match f.await {
+                            Reply::Int(n) => total += n,
+                            Reply::Array(items) => keys.extend(items),
+                            e => return e,
+                        }
+                    }
+                    if matches!(cmd, Cmd::DbSize(_)) {
+                        Reply::Int(total)
+                    } else {
+                        Reply::Array(keys)
+                    }
+                }
+                .boxed()
+            }
+            Cmd::RandomKey(_) => {
+                let start: u64 = rand::thread_rng().gen_range(0..(keys::SLOTS as u64) << 32);
+                let first = ns.partition_of_slot((start >> 32) as u16).index as usize;
+                let n = ns.partitions.len();
+                for k in 0..n {
+                    let p = &ns.partitions[(first + k) % n];
+                    if let Err(e) = self.barrier(s, p).await {
+                        return ready(e);
+                    }
+                    let view = self.store.read_view();
+                    let db = db_for(&view, p, 0);
+                    let cursor = if k == 0 { start } else { 0 };
+                    if let Some(key) = exec::keyspace::random_key(&db, cursor) {
+                        return ready(Reply::Bulk(key));
+                    }
+                }
+                ready(Reply::Nil)
+            }
+            Cmd::Scan(scan) => ready(self.scan(s, &ns, scan).await),
+            other => ready(Reply::error(format!("ERR internal: {} is not keyless", exec::name(&other)))),
+        }
+    }
+
+    /// SCAN across partitions: the cursor names a (slot, hash) position, so
+    /// it continues in whichever partition holds that slot.
+    async fn scan(&self, s: &mut Session, ns: &Namespace, scan: Scan) -> Reply {
+        let mut cursor = scan.cursor;
+        let mut found: Vec<Reply> = Vec::new();
+        let mut budget = scan.count.max(1);
+        loop {
+            let slot = (cursor >> 32).min(keys::SLOTS as u64 - 1) as u16;
+            let p = ns.partition_of_slot(slot);
+            if let Err(e) = self.barrier(s, p).await {
+                return e;
+            }
+            let view = self.store.read_view();
+            let db = db_for(&view, p, 0);
+            let step = Scan { cursor, count: budget, ..scan.clone() };
+            let (keys, next) = exec::keyspace::scan(&db, &step);
+            budget = budget.saturating_sub(keys.len() as u64).max(1);
+            found.extend(keys.into_iter().map(Reply::Bulk));
+            cursor = match next {
+                Some(c) => c,
+                None if p.slots.1 >= keys::SLOTS as u32 => 0,
+                None => keys::cursor_of(p.slots.1 as u16, 0),
+            };
+            // One partition per call unless it gave nothing back.
+            if cursor == 0 || !found.is_empty() || next.is_some() {
+                break;
+            }
+        }
+        Reply::Array(vec![Reply::bulk(cursor.to_string()), Reply::Array(found)])
+    }
+
+    /// WATCH: where each key stands now, read at a linearizable point.
+    pub async fn watch(&self, s: &mut Session, keys: &[Bytes]) -> Result<Vec<Watch>, Reply> {
+        let ns = s.ns.clone();
+        let mut out = Vec::new();
+        for k in keys {
+            let p = ns.partition_of_key(k).clone();
+            self.barrier(s, &p).await?;
+            // The index first: the state read next is at least this new.
+            let read_index = p.raft.applied();
+            let view = self.store.read_view();
+            let db = db_for(&view, &p, 0);
+            out.push(Watch { key: k.clone(), read_index, existed: db.meta(k).is_some() });
+        }
+        Ok(out)
+    }
+
+    /// EXEC of a transaction whose keys (watched ones included) lie in one
+    /// partition: one raft entry, applied atomically.
+    pub async fn submit_txn(&self, s: &mut Session, cmds: Vec<Cmd>, watches: Vec<Watch>) -> PendingReply {
+        let ns = s.ns.clone();
+        let mut keys: Vec<&Bytes> = cmds.iter().flat_map(|c| c.keys()).collect();
+        keys.extend(watches.iter().map(|w| &w.key));
+        let p = match self.partition_for(&ns, &keys) {
+            Ok(Some(p)) => p,
+            Ok(None) if ns.partitions.len() == 1 => 0,
+            Ok(None) => {
+                if cmds.is_empty() {
+                    return ready(Reply::Array(vec![]));
+                }
+                return ready(Reply::error(err::CROSSSLOT));
+            }
+            Err(e) => return ready(e),
+        };
+        if cmds.iter().any(|c| c.is_keyless()) && ns.partitions.len() > 1 {
+            return ready(Reply::error(err::CROSSSLOT));
+        }
+        let entry = Entry {
+            cmds: cmds.into_iter().map(Command::from).collect(),
+            watches,
+            txn: true,
+            ..Default::default()
+        };
+        self.propose(s, &ns.partitions[p as usize], entry).await
+    }
+
+    /// (keys, keys with an expiry) of the namespace, from the partitions'
+    /// applied state (INFO keyspace; not a linearizable read).
+    pub fn keyspace_counts(&self) -> (u64, u64) {
+        let mut keys = 0;
+        let mut expires = 0;
+        for p in &self.ns.partitions {
+            if let Some(st) = load_state(&*self.store, p.group) {
+                keys += st.key_count;
+                expires += st.expire_count;
+            }
+        }
+        (keys, expires)
+    }
+
+    fn start_background(self: &Arc<Self>) {
+        let mut tasks = self.tasks.lock();
+        tasks.push(tokio::spawn(expire_loop(Arc::downgrade(self))));
+        tasks.push(tokio::spawn(compact_loop(Arc::downgrade(self))));
+    }
+
+    /// Stops background work and the raft driver; makes RocksDB durable.
+    pub async fn shutdown(&self) {
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+        self.raft.stop();
+        if let Err(e) = self.store.flush_wal() {
+            tracing::warn!("flushing RocksDB's WAL at shutdown: {e}");
+        }
+    }
+
+    /// One active-expiry step for a partition this node leads: propose
+    /// `ExpireIfStale` for up to `expire_batch` keys found expired in the index.
+    async fn expire_step(&self, p: &Arc<Partition>) -> usize {
+        if !p.raft.is_leader() {
+            return 0;
+        }
+        let now = Self::read_now(p);
+        let found = {
+            let view = self.store.read_view();
+            expired_in_index(&view, p, now, self.cfg.expire_batch)
+        };
+        if found.is_empty() {
+            return 0;
+        }
+        let n = found.len();
+        let cmds = found
+            .into_iter()
+            .map(|(key, at)| Command::from(Cmd::ExpireIfStale(ExpireIfStale { key, expire_at: at })))
+            .collect();
+        let entry = Entry { stamp: now, seed: 0, cmds, ..Default::default() };
+        match self.raft.propose(p.group, Bytes::from(entry.encode_to_vec()), self.cfg.write_timeout).await {
+            Ok(_) => {
+                self.stats.expired_keys.fetch_add(n as u64, Ordering::Relaxed);
+                n
+            }
+            Err(e) => {
+                tracing::debug!("active expiry on partition {}: {e}", p.index);
+                0
+            }
+        }
+    }
+
+    /// Compacts raft logs that grew past the threshold, up to an applied index
+    /// made durable in RocksDB first, then purges WAL segments.
+    async fn compact_step(&self) {
+        let mut any = false;
+        for p in &self.ns.partitions {
+            let applied = p.raft.applied();
+            let first = self.wal.bounds(p.group).map_or(applied, |(f, _)| f);
+            if applied + 1 >= first + self.cfg.log_compact_entries {
+                if !any {
+                    // Everything applied so far becomes durable in RocksDB.
+                    let store = self.store.clone();
+                    if let Err(e) = tokio::task::spawn_blocking(move || store.flush_wal()).await.unwrap() {
+                        tracing::warn!("log compaction: flushing RocksDB's WAL: {e}");
+                        return;
+                    }
+                    any = true;
+                }
+                self.raft.send(Request::CompactLog { group: p.group, index: applied }).await;
+            }
+        }
+        if any {
+            let wal = self.wal.clone();
+            match tokio::task::spawn_blocking(move || wal.purge()).await.unwrap() {
+                Ok(n) if n > 0 => tracing::debug!("purged {n} WAL segment(s)"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("WAL purge: {e}"),
+            }
+        }
+    }
+}
+
+struct InflightGuard(Arc<AtomicUsize>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn db_for<'a, K: KvRead + ?Sized>(kv: &'a K, p: &Partition, key_count: u64) -> Db<'a, K> {
+    Db { kv, ns: p.ns, now: Node::read_now(p), slots: p.slots, key_count }
+}
+
+fn load_state<K: KvRead + ?Sized>(kv: &K, group: u64) -> Option<PartitionState> {
+    kv.get(Cf::State, &partition_key(group)).and_then(|v| PartitionState::decode(v.as_slice()).ok())
+}
+
+fn execute_read(store: &Store, p: &Partition, cmd: &Cmd) -> Reply {
+    let view: ReadView<'_> = store.read_view();
+    let key_count = if matches!(cmd, Cmd::DbSize(_)) {
+        load_state(&view, p.group).map_or(0, |st| st.key_count)
+    } else {
+        0
+    };
+    exec::read(&db_for(&view, p, key_count), cmd)
+}
+
+/// Keys of partition `p` whose expiry index entry is at or before `now`.
+/// Seeks once per slot that holds expiring keys, so the cost follows the
+/// number of such slots and keys, not the size of the keyspace.
+fn expired_in_index<K: KvRead + ?Sized>(kv: &K, p: &Partition, now: u64, limit: usize) -> Vec<(Bytes, u64)> {
+    let end = keys::slot_start(p.ns, p.slots.1);
+    let mut pos = keys::slot_start(p.ns, p.slots.0);
+    let mut out = Vec::new();
+    let mut seeks = 0;
+    while out.len() < limit && seeks < 4096 {
+        seeks += 1;
+        let mut next_slot: Option<u16> = None;
+        kv.scan(Cf::Expire, &pos, &end, &mut |k, _| {
+            if let Some((slot, at, key)) = keys::parse_expire_key(k) {
+                if at <= now {
+                    out.push((Bytes::copy_from_slice(key), at));
+                    // Keep reading this slot while keys are due.
+                    return out.len() < limit;
+                }
+                next_slot = Some(slot);
+            }
+            false
+        });
+        match next_slot {
+            // The rest of this slot is not due: jump to the next slot.
+            Some(slot) => pos = keys::slot_start(p.ns, slot as u32 + 1),
+            None => break,
+        }
+    }
+    out
+}
+
+async fn expire_loop(node: std::sync::Weak<Node>) {
+    loop {
+        let Some(n) = node.upgrade() else { return };
+        let cycle = n.cfg.expire_cycle;
+        for p in n.ns.partitions.clone() {
+            n.expire_step(&p).await;
+        }
+        drop(n);
+        tokio::time::sleep(cycle).await;
+    }
+}
+
+async fn compact_loop(node: std::sync::Weak<Node>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(n) = node.upgrade() else { return };
+        n.compact_step().await;
+    }
+}
+
+/// Creates the `default` namespace and its partitions on a new data
+/// directory (synced write), or loads them; returns their states.
+fn bootstrap_standalone(store: &Store, cfg: &NodeConfig) -> Result<(NamespaceRecord, Vec<PartitionState>), NodeError> {
+    let record = match store.get(Cf::State, &namespace_key("default")) {
+        Some(v) => {
+            let r = NamespaceRecord::decode(v.as_slice())
+                .map_err(|e| NodeError::Config(format!("namespace record: {e}")))?;
+            if r.partitions != cfg.partitions {
+                return Err(NodeError::Config(format!(
+                    "the data directory holds {} partition(s) of namespace default; it cannot be opened with {}",
+                    r.partitions, cfg.partitions
+                )));
+            }
+            r
+        }
+        None => {
+            if cfg.partitions == 0 || cfg.partitions > keys::SLOTS as u32 {
+                return Err(NodeError::Config(format!("partitions must be 1..=16384, not {}", cfg.partitions)));
+            }
+            let r = NamespaceRecord { id: 1, name: "default".into(), partitions: cfg.partitions };
+            let mut batch = store.new_batch();
+            for i in 0..r.partitions {
+                let (lo, hi) = slot_range(i, r.partitions);
+                let mut st = PartitionState {
+                    group: group_id(r.id, i),
+                    ns: r.id,
+                    index: i,
+                    slot_lo: lo,
+                    slot_hi: hi,
+                    replica_id: 1,
+                    applied_index: INIT_INDEX,
+                    applied_term: INIT_INDEX,
+                    status: ReplicaStatus::Normal as i32,
+                    ..Default::default()
+                };
+                st.set_conf_state(&ConfState::from((vec![1], vec![])));
+                store.batch_put(&mut batch, Cf::State, &partition_key(st.group), &st.encode_vec());
+            }
+            store.batch_put(&mut batch, Cf::State, &namespace_key("default"), &r.encode_to_vec());
+            store.write(batch, true)?;
+            tracing::info!("created namespace default with {} partition(s)", r.partitions);
+            r
+        }
+    };
+    let mut states = Vec::new();
+    for i in 0..record.partitions {
+        let st = load_state(store, group_id(record.id, i))
+            .ok_or_else(|| NodeError::Config(format!("partition {i} of namespace default has no state")))?;
+        states.push(st);
+    }
+    Ok((record, states))
+}

@@ -1,0 +1,154 @@
+//! The state machine the raft driver applies committed entries to.
+//!
+//! All partitions of the node share one [`WriteCtx`]: the entries of one
+//! driver turn, of every group, become one RocksDB write, together with each
+//! touched partition's state (applied index and term, ConfState, last stamp,
+//! key counters). Apply is deterministic: time comes from the entry's stamp
+//! (never the local clock, and never backwards: max(stamp, last applied
+//! stamp)), element versions from the raft index, randomness from the entry's
+//! seed.
+
+use crate::command::{Cmd, Entry, Watch};
+use crate::exec::{self, Apply, Db};
+use crate::keys;
+use crate::partition::Registry;
+use crate::reply::Reply;
+use crate::state::{partition_key, PartitionState};
+use crate::store::{Cf, KvRead, Store, WriteCtx};
+use kvraft::{Committed, CommittedKind, StateMachine};
+use prost::Message;
+use rand::SeedableRng;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+pub struct KvStateMachine {
+    store: Arc<Store>,
+    ctx: WriteCtx,
+    registry: Registry,
+    /// Loaded on first use from the `state` column family.
+    states: HashMap<u64, PartitionState>,
+    dirty: Vec<u64>,
+}
+
+impl KvStateMachine {
+    pub fn new(store: Arc<Store>, registry: Registry) -> KvStateMachine {
+        KvStateMachine { ctx: WriteCtx::new(store.clone()), store, registry, states: HashMap::new(), dirty: Vec::new() }
+    }
+
+    fn state(&mut self, group: u64) -> &mut PartitionState {
+        let store = &self.store;
+        self.states.entry(group).or_insert_with(|| {
+            store
+                .get(Cf::State, &partition_key(group))
+                .and_then(|v| PartitionState::decode(v.as_slice()).ok())
+                .unwrap_or_else(|| panic!("partition state of group {group} is missing"))
+        })
+    }
+
+    fn apply_entry(&mut self, group: u64, index: u64, entry: &Entry) -> Reply {
+        let st = self.states.get_mut(&group).expect("loaded");
+        // Time never goes backwards, whatever the proposer's clock said.
+        let now = entry.stamp.max(st.last_stamp);
+        st.last_stamp = now;
+        let mut counters = st.counters();
+        let flush_index = st.flush_index;
+        let mut a = Apply {
+            kv: &mut self.ctx,
+            ns: st.ns,
+            now,
+            index,
+            next_version: index << 16,
+            slots: (st.slot_lo, st.slot_hi),
+            counters: &mut counters,
+            rng: rand::rngs::StdRng::seed_from_u64(entry.seed),
+        };
+        let mut flushed = false;
+        let reply = if entry.txn {
+            if entry.watches.iter().any(|w| watch_fired(&a.db(), w, flush_index)) {
+                Reply::NilArray
+            } else {
+                let mut replies = Vec::with_capacity(entry.cmds.len());
+                for c in entry.cmds.iter().filter_map(|c| c.cmd.as_ref()) {
+                    flushed |= matches!(c, Cmd::FlushAll(_));
+                    replies.push(exec::write(&mut a, c));
+                }
+                Reply::Array(replies)
+            }
+        } else {
+            let mut replies: Vec<Reply> = Vec::with_capacity(entry.cmds.len());
+            for c in entry.cmds.iter().filter_map(|c| c.cmd.as_ref()) {
+                flushed |= matches!(c, Cmd::FlushAll(_));
+                replies.push(exec::write(&mut a, c));
+            }
+            if replies.len() == 1 {
+                replies.pop().unwrap()
+            } else {
+                Reply::Array(replies)
+            }
+        };
+        let st = self.states.get_mut(&group).unwrap();
+        st.key_count = counters.keys;
+        st.expire_count = counters.expires;
+        if flushed {
+            st.flush_index = index;
+        }
+        reply
+    }
+}
+
+/// EXEC aborts when a watched key changed after WATCH looked at it: a newer
+/// mod_index, a removal in its slot (or a flush) while it is absent, or an
+/// expiry since.
+fn watch_fired<K: KvRead + ?Sized>(db: &Db<K>, w: &Watch, flush_index: u64) -> bool {
+    match db.meta_raw(&w.key) {
+        Some(m) => m.mod_index > w.read_index || (w.existed && m.expired(db.now)),
+        None => w.existed || db.removal_index(keys::slot(&w.key)) > w.read_index || flush_index > w.read_index,
+    }
+}
+
+impl StateMachine for KvStateMachine {
+    type Output = Reply;
+
+    fn apply(&mut self, group: u64, entries: &[Committed<'_>]) -> Vec<Option<Reply>> {
+        self.state(group);
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let reply = match &e.kind {
+                CommittedKind::Normal(data) => Some(match Entry::decode(data.as_ref()) {
+                    Ok(entry) => self.apply_entry(group, e.index, &entry),
+                    Err(err) => Reply::error(format!("ERR undecodable raft entry at index {}: {err}", e.index)),
+                }),
+                CommittedKind::Empty => None,
+                CommittedKind::ConfChange { conf_state, .. } => {
+                    self.states.get_mut(&group).unwrap().set_conf_state(conf_state);
+                    Some(Reply::Ok)
+                }
+            };
+            let st = self.states.get_mut(&group).unwrap();
+            st.applied_index = e.index;
+            st.applied_term = e.term;
+            out.push(reply);
+        }
+        if !self.dirty.contains(&group) {
+            self.dirty.push(group);
+        }
+        out
+    }
+
+    fn flush(&mut self) {
+        for group in std::mem::take(&mut self.dirty) {
+            let st = &self.states[&group];
+            self.ctx.put(Cf::State, &partition_key(group), &st.encode_vec());
+            if let Some(p) = self.registry.get(group) {
+                p.last_stamp.store(st.last_stamp, Ordering::Release);
+            }
+        }
+        if let Err(e) = self.ctx.commit() {
+            // Applied entries that cannot be written must not be acknowledged.
+            tracing::error!("apply: RocksDB write failed: {e}; aborting");
+            eprintln!("FATAL: apply: RocksDB write failed: {e}");
+            std::process::abort();
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The node's one RocksDB, shared by every partition, and the two views the
+//! command code works through: [`ReadView`] (a RocksDB snapshot, for reads)
+//! and [`WriteCtx`] (a write batch plus an in-memory overlay, for apply).
+//!
+//! Column families:
+//! * `meta`: one record per key (type, expiry, version, counts; strings inline)
+//! * `data`: collection elements under `[ns][slot][key len][key][version]`
+//! * `expire`: `[ns][slot][expire-at][key]`, the active-expiry index
+//! * `gc`: records of dead collection versions (for the compaction filter)
+//! * `state`: per-partition applied state, per-slot removal indexes,
+//!   local namespace configuration.
+//!
+//! Applies write with `sync = false`: the raft WAL is the durable log, and the
+//! node calls [`Store::flush_wal`] before purging raft entries so that the
+//! applied index it purges up to is durable here.
+
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cf {
+    Meta = 0,
+    Data = 1,
+    Expire = 2,
+    Gc = 3,
+    State = 4,
+}
+
+const CF_NAMES: [&str; 5] = ["meta", "data", "expire", "gc", "state"];
+const ALL_CFS: [Cf; 5] = [Cf::Meta, Cf::Data, Cf::Expire, Cf::Gc, Cf::State];
+
+impl Cf {
+    pub fn name(self) -> &'static str {
+        CF_NAMES[self as usize]
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("rocksdb: {0}")]
+pub struct StoreError(#[from] pub rocksdb::Error);
+
+pub struct Store {
+    db: DB,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_background_jobs(2);
+        opts.set_bytes_per_sync(1 << 20);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let mut block = rocksdb::BlockBasedOptions::default();
+        block.set_block_cache(&rocksdb::Cache::new_lru_cache(256 << 20));
+        block.set_bloom_filter(10.0, false);
+        opts.set_block_based_table_factory(&block);
+        let cfs = ALL_CFS.iter().map(|cf| {
+            let mut o = opts.clone();
+            if *cf == Cf::Meta || *cf == Cf::Expire {
+                o.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(6));
+            }
+            ColumnFamilyDescriptor::new(cf.name(), o)
+        });
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        Ok(Store { db })
+    }
+
+    fn handle(&self, cf: Cf) -> &ColumnFamily {
+        self.db.cf_handle(cf.name()).expect("column family exists")
+    }
+
+    pub fn get(&self, cf: Cf, key: &[u8]) -> Option<Vec<u8>> {
+        match self.db.get_cf(self.handle(cf), key) {
+            Ok(v) => v,
+            Err(e) => fatal_read(e),
+        }
+    }
+
+    pub fn read_view(&self) -> ReadView<'_> {
+        ReadView { store: self, snap: self.db.snapshot() }
+    }
+
+    /// Writes a batch. `sync` for the few records that must be durable on
+    /// their own (replica creation and removal).
+    pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(sync);
+        self.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
+    /// fsyncs RocksDB's own WAL: everything written so far is durable after.
+    pub fn flush_wal(&self) -> Result<(), StoreError> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+
+    pub fn new_batch(&self) -> WriteBatch {
+        WriteBatch::default()
+    }
+
+    pub fn batch_put(&self, b: &mut WriteBatch, cf: Cf, k: &[u8], v: &[u8]) {
+        b.put_cf(self.handle(cf), k, v);
+    }
+
+    pub fn batch_delete(&self, b: &mut WriteBatch, cf: Cf, k: &[u8]) {
+        b.delete_cf(self.handle(cf), k);
+    }
+
+    pub fn batch_delete_range(&self, b: &mut WriteBatch, cf: Cf, from: &[u8], to: &[u8]) {
+        b.delete_range_cf(self.handle(cf), from, to);
+    }
+
+    /// Approximate bytes on disk, for INFO.
+    pub fn disk_size(&self) -> u64 {
+        self.db.property_int_value("rocksdb.total-sst-files-size").ok().flatten().unwrap_or(0)
+            + self.db.property_int_value("rocksdb.size-all-mem-tables").ok().flatten().unwrap_or(0)
+    }
+
+    fn scan_db(
+        &self,
+        snap: Option<&rocksdb::SnapshotWithThreadMode<'_, DB>>,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) {
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.set_iterate_upper_bound(to.to_vec());
+        ro.set_total_order_seek(true);
+        if let Some(s) = snap {
+            ro.set_snapshot(s);
+        }
+        let mut it = self.db.raw_iterator_cf_opt(self.handle(cf), ro);
+        it.seek(from);
+        while it.valid() {
+            if !f(it.key().unwrap(), it.value().unwrap()) {
+                return;
+            }
+            it.next();
+        }
+        if let Err(e) = it.status() {
+            fatal_read(e);
+        }
+    }
+}
+
+/// A read error from RocksDB means the data cannot be trusted: stop, like
+/// an fsync error, rather than answer from a broken store.
+fn fatal_read(e: rocksdb::Error) -> ! {
+    tracing::error!("rocksdb read failed: {e}; aborting");
+    eprintln!("FATAL: rocksdb read failed: {e}");
+    std::process::abort()
+}
+
+/// Read access to the key-value data, by point and by range.
+pub trait KvRead {
+    fn get(&self, cf: Cf, key: &[u8]) -> Option<Vec<u8>>;
+    /// Visits the records with keys in `[from, to)` in order until `f`
+    /// returns false.
+    fn scan(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool);
+}
+
+/// The latest state, without a snapshot (for single-record reads).
+impl KvRead for Store {
+    fn get(&self, cf: Cf, key: &[u8]) -> Option<Vec<u8>> {
+        Store::get(self, cf, key)
+    }
+    fn scan(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        self.scan_db(None, cf, from, to, f)
+    }
+}
+
+/// A consistent view: one RocksDB snapshot.
+pub struct ReadView<'a> {
+    store: &'a Store,
+    snap: rocksdb::SnapshotWithThreadMode<'a, DB>,
+}
+
+impl KvRead for ReadView<'_> {
+    fn get(&self, cf: Cf, key: &[u8]) -> Option<Vec<u8>> {
+        match self.snap.get_cf(self.store.handle(cf), key) {
+            Ok(v) => v,
+            Err(e) => fatal_read(e),
+        }
+    }
+    fn scan(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        self.store.scan_db(Some(&self.snap), cf, from, to, f)
+    }
+}
+
+/// The apply-side view: writes go into one `WriteBatch` and an overlay, so
+/// that later commands of the same batch read what earlier ones wrote. Range
+/// deletions are recorded as tombstones that hide older records.
+pub struct WriteCtx {
+    store: Arc<Store>,
+    batch: WriteBatch,
+    overlay: BTreeMap<(Cf, Vec<u8>), Option<Vec<u8>>>,
+    ranges: Vec<(Cf, Vec<u8>, Vec<u8>)>,
+    /// Number of puts and deletes in the batch (a test counts them).
+    pub ops: u64,
+}
+
+impl WriteCtx {
+    pub fn new(store: Arc<Store>) -> WriteCtx {
+        WriteCtx { store, batch: WriteBatch::default(), overlay: BTreeMap::new(), ranges: Vec::new(), ops: 0 }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn put(&mut self, cf: Cf, key: &[u8], value: &[u8]) {
+        self.store.batch_put(&mut self.batch, cf, key, value);
+        self.overlay.insert((cf, key.to_vec()), Some(value.to_vec()));
+        self.ops += 1;
+    }
+
+    pub fn delete(&mut self, cf: Cf, key: &[u8]) {
+        self.store.batch_delete(&mut self.batch, cf, key);
+        self.overlay.insert((cf, key.to_vec()), None);
+        self.ops += 1;
+    }
+
+    pub fn delete_range(&mut self, cf: Cf, from: &[u8], to: &[u8]) {
+        self.store.batch_delete_range(&mut self.batch, cf, from, to);
+        let doomed: Vec<_> =
+            self.overlay.range((cf, from.to_vec())..(cf, to.to_vec())).map(|(k, _)| k.clone()).collect();
+        for k in doomed {
+            self.overlay.remove(&k);
+        }
+        self.ranges.push((cf, from.to_vec(), to.to_vec()));
+        self.ops += 1;
+    }
+
+    fn range_deleted(&self, cf: Cf, key: &[u8]) -> bool {
+        self.ranges.iter().any(|(c, f, t)| *c == cf && key >= f.as_slice() && key < t.as_slice())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops == 0
+    }
+
+    /// Writes the batch (not synced) and starts a new one.
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        let batch = std::mem::take(&mut self.batch);
+        self.overlay.clear();
+        self.ranges.clear();
+        self.ops = 0;
+        self.store.write(batch, false)
+    }
+}
+
+impl KvRead for WriteCtx {
+    fn get(&self, cf: Cf, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(v) = self.overlay.get(&(cf, key.to_vec())) {
+            return v.clone();
+        }
+        if self.range_deleted(cf, key) {
+            return None;
+        }
+        self.store.get(cf, key)
+    }
+
+    fn scan(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        // Merge the overlay's records in range with the database's, the
+        // overlay winning on equal keys and hiding range-deleted ones.
+        let mut over = self.overlay.range((cf, from.to_vec())..(cf, to.to_vec())).peekable();
+        let mut stopped = false;
+        self.store.scan_db(None, cf, from, to, &mut |k, v| {
+            while let Some(((_, ok), ov)) = over.peek() {
+                if ok.as_slice() > k {
+                    break;
+                }
+                let same = ok.as_slice() == k;
+                if let Some(val) = ov {
+                    if !f(ok, val) {
+                        stopped = true;
+                        return false;
+                    }
+                }
+                over.next();
+                if same {
+                    return true;
+                }
+            }
+            if self.range_deleted(cf, k) {
+                return true;
+            }
+            if !f(k, v) {
+                stopped = true;
+                return false;
+            }
+            true
+        });
+        if stopped {
+            return;
+        }
+        for ((_, ok), ov) in over {
+            if let Some(val) = ov {
+                if !f(ok, val) {
+                    return;
+                }
+            }
+        }
+    }
+}
