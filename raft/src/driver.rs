@@ -505,13 +505,15 @@ impl<M: StateMachine> Driver<M> {
         mut stop_rx: oneshot::Receiver<()>,
     ) {
         let mut next_tick = tokio::time::Instant::now() + self.cfg.tick_interval;
+        // A node without peers may drop its inbound end: that is no reason to stop.
+        let mut raft_open = true;
         loop {
             tokio::select! {
                 biased;
                 _ = &mut stop_rx => return,
-                m = raft_rx.recv() => match m {
+                m = raft_rx.recv(), if raft_open => match m {
                     Some(m) => self.on_inbound(m),
-                    None => return,
+                    None => raft_open = false,
                 },
                 r = req_rx.recv() => match r {
                     Some(r) => self.on_request(r),

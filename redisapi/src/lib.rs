@@ -1,1 +1,15 @@
-//! redisapi
+//! The RESP front end: framing with Redis' limits, the command table,
+//! parsing arguments into the node's typed commands, connections, and reply
+//! encoding. No storage code lives here.
+
+pub mod args;
+pub mod cmd;
+pub mod conn;
+pub mod encode;
+pub mod info;
+pub mod local;
+pub mod resp;
+pub mod server;
+mod spec_data;
+
+pub use server::{Server, ServerConfig};

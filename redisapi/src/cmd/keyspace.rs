@@ -1,0 +1,214 @@
+//! Parsing the generic key commands into typed node commands.
+
+use crate::args::Args;
+use bytes::Bytes;
+use node::command::{self as c, Cmd, ExpireCond, Expiry};
+use node::node::wall_ms;
+use node::num::parse_i64;
+use node::reply::err;
+use node::Reply;
+
+fn keys(argv: &[Bytes]) -> c::Keys {
+    c::Keys { keys: argv[1..].to_vec() }
+}
+
+fn key(argv: &[Bytes]) -> c::Key {
+    c::Key { key: argv[1].clone() }
+}
+
+pub fn del(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::Del(keys(argv)))
+}
+
+pub fn exists(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::Exists(keys(argv)))
+}
+
+pub fn touch(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::Touch(keys(argv)))
+}
+
+pub fn type_(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::Type(key(argv)))
+}
+
+pub fn persist(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::Persist(key(argv)))
+}
+
+fn ttl_generic(argv: &[Bytes], millis: bool, absolute: bool) -> Result<Cmd, Reply> {
+    Ok(Cmd::Ttl(c::Ttl { key: argv[1].clone(), millis, absolute }))
+}
+
+pub fn ttl(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    ttl_generic(argv, false, false)
+}
+pub fn pttl(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    ttl_generic(argv, true, false)
+}
+pub fn expiretime(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    ttl_generic(argv, false, true)
+}
+pub fn pexpiretime(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    ttl_generic(argv, true, true)
+}
+
+/// EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT key time [NX|XX|GT|LT], with Redis'
+/// checks (expireGenericCommand): options first, then overflow.
+fn expire_generic(argv: &[Bytes], millis: bool, absolute: bool) -> Result<Cmd, Reply> {
+    let mut a = Args::new(argv);
+    let name = a.name();
+    let key = a.next()?;
+    let when = a.next_i64()?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    while !a.is_done() {
+        let raw = a.next()?;
+        match String::from_utf8_lossy(&raw).to_ascii_uppercase().as_str() {
+            "NX" => nx = true,
+            "XX" => xx = true,
+            "GT" => gt = true,
+            "LT" => lt = true,
+            _ => return Err(Reply::error(format!("ERR Unsupported option {}", String::from_utf8_lossy(&raw)))),
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(Reply::error("ERR NX and XX, GT or LT options at the same time are not compatible"));
+    }
+    if gt && lt {
+        return Err(Reply::error("ERR GT and LT options at the same time are not compatible"));
+    }
+    let invalid = || Reply::error(format!("ERR invalid expire time in '{name}' command"));
+    let ms = if millis {
+        when
+    } else {
+        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+            return Err(invalid());
+        }
+        when * 1000
+    };
+    if !absolute && ms > i64::MAX - wall_ms() as i64 {
+        return Err(invalid());
+    }
+    let cond = if nx {
+        ExpireCond::Nx
+    } else if xx {
+        ExpireCond::Xx
+    } else if gt {
+        ExpireCond::Gt
+    } else if lt {
+        ExpireCond::Lt
+    } else {
+        ExpireCond::Always
+    };
+    Ok(Cmd::Expire(c::Expire { key, expiry: Some(Expiry { ms, absolute }), cond: cond as i32 }))
+}
+
+pub fn expire(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    expire_generic(argv, false, false)
+}
+pub fn pexpire(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    expire_generic(argv, true, false)
+}
+pub fn expireat(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    expire_generic(argv, false, true)
+}
+pub fn pexpireat(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    expire_generic(argv, true, true)
+}
+
+pub fn rename(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::Rename(c::Rename { src: argv[1].clone(), dst: argv[2].clone(), nx: false }))
+}
+
+pub fn renamenx(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::Rename(c::Rename { src: argv[1].clone(), dst: argv[2].clone(), nx: true }))
+}
+
+/// COPY source destination [DB destination-db] [REPLACE]
+pub fn copy(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    let mut a = Args::new(argv);
+    let mut cmd = c::Copy { src: a.next()?, dst: a.next()?, replace: false };
+    while !a.is_done() {
+        match a.next_upper()?.as_str() {
+            "REPLACE" => cmd.replace = true,
+            "DB" if a.peek().is_some() => {
+                let db = a.next_i64()?;
+                if db != 0 {
+                    return Err(Reply::error("ERR DB index is out of range"));
+                }
+            }
+            _ => return Err(Reply::error(err::SYNTAX)),
+        }
+    }
+    Ok(Cmd::Copy(cmd))
+}
+
+pub fn keys_cmd(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::Keys(c::Pattern { pattern: argv[1].clone() }))
+}
+
+pub fn randomkey(_argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::RandomKey(c::Empty {}))
+}
+
+pub fn dbsize(_argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::DbSize(c::Empty {}))
+}
+
+pub fn flushall(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    // [ASYNC|SYNC]: both flush at once here.
+    if argv.len() > 2 {
+        return Err(Reply::error(err::SYNTAX));
+    }
+    if let Some(mode) = argv.get(1) {
+        let m = mode.to_ascii_uppercase();
+        if m != b"ASYNC" && m != b"SYNC" {
+            return Err(Reply::error(err::SYNTAX));
+        }
+    }
+    Ok(Cmd::FlushAll(c::Empty {}))
+}
+
+/// Redis' parseScanCursorOrReply: an unsigned decimal.
+pub fn parse_cursor(raw: &[u8]) -> Result<u64, Reply> {
+    std::str::from_utf8(raw)
+        .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Reply::error("ERR invalid cursor"))
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+pub fn scan(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    let mut a = Args::new(argv);
+    let cursor = parse_cursor(&a.next()?)?;
+    let mut cmd = c::Scan { cursor, pattern: None, count: 10, type_name: None };
+    while !a.is_done() {
+        let opt = a.next_upper()?;
+        if a.peek().is_none() {
+            return Err(Reply::error(err::SYNTAX));
+        }
+        match opt.as_str() {
+            "MATCH" => cmd.pattern = Some(a.next()?),
+            "COUNT" => {
+                let n = a.next_i64()?;
+                if n < 1 {
+                    return Err(Reply::error(err::SYNTAX));
+                }
+                cmd.count = n as u64;
+            }
+            "TYPE" => cmd.type_name = Some(String::from_utf8_lossy(&a.next()?).into_owned()),
+            _ => return Err(Reply::error(err::SYNTAX)),
+        }
+    }
+    Ok(Cmd::Scan(cmd))
+}
+
+/// OBJECT ENCODING key (the other subcommands are answered by the connection).
+pub fn object_encoding(key: Bytes) -> Cmd {
+    Cmd::ObjectEncoding(c::Key { key })
+}
+
+pub fn parse_i64_arg(raw: &[u8]) -> Result<i64, Reply> {
+    parse_i64(raw).ok_or_else(|| Reply::error(err::NOT_INTEGER))
+}

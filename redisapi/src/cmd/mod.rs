@@ -1,0 +1,171 @@
+//! The command table: Redis' own metadata for every command we serve (name,
+//! arity, flags, key positions, docs; see `spec_data.rs`) joined with how we
+//! run it: parsed into a typed node command, or answered by the connection.
+
+pub mod keyspace;
+pub mod strings;
+
+use crate::spec_data::SPECS;
+use bytes::Bytes;
+use node::{Cmd, Reply};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub type Parser = fn(&[Bytes]) -> Result<Cmd, Reply>;
+
+#[derive(Clone, Copy)]
+pub enum Run {
+    /// A data command: parsed here, executed by the node.
+    Data(Parser),
+    /// Answered by the connection or server (connection state, config, ...).
+    Local,
+}
+
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub complexity: &'static str,
+    pub run: Run,
+}
+
+impl CommandSpec {
+    pub fn has_flag(&self, f: &str) -> bool {
+        self.flags.contains(&f)
+    }
+
+    /// Whether `argc` (name included) satisfies the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 {
+            argc == self.arity as usize
+        } else {
+            argc >= (-self.arity) as usize
+        }
+    }
+
+    /// Key positions by first/last/step, as COMMAND GETKEYS reports them.
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        if self.first_key <= 0 {
+            return vec![];
+        }
+        let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };
+        (self.first_key..=last).step_by(self.step.max(1) as usize).map(|i| i as usize).filter(|i| *i < argc).collect()
+    }
+}
+
+fn run_of(name: &str) -> Option<Run> {
+    use keyspace as k;
+    use strings as s;
+    let data = |p: Parser| Some(Run::Data(p));
+    match name {
+        "get" => data(s::get),
+        "set" => data(s::set),
+        "setnx" => data(s::setnx),
+        "setex" => data(s::setex),
+        "psetex" => data(s::psetex),
+        "getset" => data(s::getset),
+        "getdel" => data(s::getdel),
+        "getex" => data(s::getex),
+        "mget" => data(s::mget),
+        "mset" => data(s::mset),
+        "msetnx" => data(s::msetnx),
+        "append" => data(s::append),
+        "strlen" => data(s::strlen),
+        "getrange" | "substr" => data(s::getrange),
+        "setrange" => data(s::setrange),
+        "incr" => data(s::incr),
+        "decr" => data(s::decr),
+        "incrby" => data(s::incrby),
+        "decrby" => data(s::decrby),
+        "incrbyfloat" => data(s::incrbyfloat),
+        "del" | "unlink" => data(k::del),
+        "exists" => data(k::exists),
+        "touch" => data(k::touch),
+        "type" => data(k::type_),
+        "expire" => data(k::expire),
+        "pexpire" => data(k::pexpire),
+        "expireat" => data(k::expireat),
+        "pexpireat" => data(k::pexpireat),
+        "ttl" => data(k::ttl),
+        "pttl" => data(k::pttl),
+        "expiretime" => data(k::expiretime),
+        "pexpiretime" => data(k::pexpiretime),
+        "persist" => data(k::persist),
+        "rename" => data(k::rename),
+        "renamenx" => data(k::renamenx),
+        "copy" => data(k::copy),
+        "keys" => data(k::keys_cmd),
+        "scan" => data(k::scan),
+        "randomkey" => data(k::randomkey),
+        "dbsize" => data(k::dbsize),
+        "flushdb" | "flushall" => data(k::flushall),
+        "ping" | "echo" | "quit" | "hello" | "auth" | "select" | "client" | "command" | "info" | "config" | "time"
+        | "shutdown" | "function" | "script" | "eval" | "evalsha" | "debug" | "multi" | "exec" | "discard"
+        | "watch" | "unwatch" | "object" => Some(Run::Local),
+        _ => None,
+    }
+}
+
+fn table() -> &'static HashMap<&'static str, CommandSpec> {
+    static TABLE: OnceLock<HashMap<&'static str, CommandSpec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        SPECS
+            .iter()
+            .filter_map(|&(name, arity, flags, first_key, last_key, step, group, summary, since, complexity)| {
+                let run = run_of(name)?;
+                Some((
+                    name,
+                    CommandSpec {
+                        name,
+                        arity,
+                        flags,
+                        first_key,
+                        last_key,
+                        step,
+                        group,
+                        summary,
+                        since,
+                        complexity,
+                        run,
+                    },
+                ))
+            })
+            .collect()
+    })
+}
+
+/// Looks a command up by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    if name.len() > 32 {
+        return None;
+    }
+    let lower = name.to_ascii_lowercase();
+    table().get(std::str::from_utf8(&lower).ok()?)
+}
+
+/// Every command, sorted by name.
+pub fn all() -> Vec<&'static CommandSpec> {
+    let mut v: Vec<_> = table().values().collect();
+    v.sort_by_key(|c| c.name);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spec_row_has_a_handler() {
+        for row in SPECS {
+            assert!(run_of(row.0).is_some(), "{} has no handler", row.0);
+        }
+        assert!(lookup(b"GeT").is_some());
+        assert_eq!(lookup(b"mset").unwrap().key_positions(5), vec![1, 3]);
+    }
+}

@@ -1,0 +1,275 @@
+//! One client connection.
+//!
+//! The loop reads whatever arrived, parses every complete command in it and
+//! dispatches each in order: a data command goes to the node (which queues
+//! it on its partition's raft group before returning: that is this
+//! connection's ordering point), a connection command is answered here.
+//! Every command leaves a future in an ordered queue; replies are written as
+//! their futures complete, in request order. While replies wait to be
+//! written (a client that does not read) or too much is in flight, the
+//! connection stops reading: what it buffers stays bounded.
+
+use crate::cmd::{self, CommandSpec, Run};
+use crate::encode::encode;
+use crate::local;
+use crate::resp::RequestParser;
+use crate::server::{ClientHandle, Server};
+use bytes::{Bytes, BytesMut};
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, StreamExt};
+use node::command::Watch;
+use node::reply::err;
+use node::{Cmd, PendingReply, Reply};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What dispatching one command produced.
+pub enum Outcome {
+    Reply(Reply),
+    Pending(PendingReply),
+    /// Reply, then close the connection (QUIT, a protocol error).
+    Close(Reply),
+    /// Close without a reply (SHUTDOWN, CLIENT KILL of itself).
+    Drop,
+}
+
+/// A command queued between MULTI and EXEC.
+pub enum Queued {
+    Data(Cmd),
+    Local(Vec<Bytes>),
+}
+
+pub struct Multi {
+    pub queued: Vec<Queued>,
+    /// A queued command was refused: EXEC answers EXECABORT.
+    pub dirty: bool,
+}
+
+pub struct Conn {
+    pub server: Arc<Server>,
+    pub client: Arc<ClientHandle>,
+    pub session: node::Session,
+    pub proto: u8,
+    pub authed: bool,
+    pub multi: Option<Multi>,
+    pub watches: Vec<Watch>,
+    /// The partition WATCH or queued commands bound the transaction to.
+    pub txn_partition: Option<u32>,
+}
+
+/// Redis' "unknown command" error, quoting the first arguments.
+fn unknown_command(argv: &[Bytes]) -> Reply {
+    let mut args = String::new();
+    for a in &argv[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let s = String::from_utf8_lossy(a);
+        let s: String = s.chars().take(room).collect();
+        args.push_str(&format!("'{s}' "));
+    }
+    let name: String = String::from_utf8_lossy(&argv[0]).chars().take(128).collect();
+    Reply::error(format!("ERR unknown command '{name}', with args beginning with: {args}"))
+}
+
+pub fn wrong_arity(name: &str) -> Reply {
+    Reply::error(format!("ERR wrong number of arguments for '{name}' command"))
+}
+
+impl Conn {
+    /// Runs one command. Awaiting this only waits for the command to be
+    /// queued (for ordering and backpressure), never for its result.
+    pub async fn dispatch(&mut self, argv: Vec<Bytes>) -> Outcome {
+        self.server.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
+        let Some(spec) = cmd::lookup(&argv[0]) else {
+            return self.refuse(unknown_command(&argv));
+        };
+        *self.client.last.lock() = (Instant::now(), spec.name.to_string());
+        if !spec.arity_ok(argv.len()) {
+            return self.refuse(wrong_arity(spec.name));
+        }
+        if !self.authed && !spec.has_flag("no_auth") {
+            return self.refuse(Reply::error("NOAUTH Authentication required."));
+        }
+        if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit") {
+            return Outcome::Reply(self.queue(spec, argv));
+        }
+        match spec.run {
+            Run::Data(parse) => match parse(&argv) {
+                Ok(c) => Outcome::Pending(self.server.node.submit(&mut self.session, c).await),
+                Err(e) => Outcome::Reply(e),
+            },
+            Run::Local => local::run(self, spec, argv).await,
+        }
+    }
+
+    /// An error before execution: inside MULTI it also dooms the transaction.
+    fn refuse(&mut self, e: Reply) -> Outcome {
+        if let Some(m) = &mut self.multi {
+            m.dirty = true;
+        }
+        Outcome::Reply(e)
+    }
+
+    /// Binds the transaction to the partition of `keys`; CROSSSLOT if they
+    /// (with what is bound already) span partitions.
+    pub fn bind_partition(&mut self, keys: &[&Bytes], keyless: bool) -> Result<(), Reply> {
+        let ns = self.session.ns.clone();
+        if keyless && ns.partitions.len() > 1 {
+            return Err(Reply::error(err::CROSSSLOT));
+        }
+        let p = self.server.node.partition_for(&ns, keys)?;
+        match (self.txn_partition, p) {
+            (Some(a), Some(b)) if a != b => Err(Reply::error(err::CROSSSLOT)),
+            (None, Some(b)) => {
+                self.txn_partition = Some(b);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn queue(&mut self, spec: &'static CommandSpec, argv: Vec<Bytes>) -> Reply {
+        let item = match spec.run {
+            Run::Data(parse) => match parse(&argv) {
+                Ok(c) => {
+                    let keys = c.keys();
+                    if let Err(e) = self.bind_partition(&keys, c.is_keyless()) {
+                        self.multi.as_mut().unwrap().dirty = true;
+                        return e;
+                    }
+                    Queued::Data(c)
+                }
+                Err(e) => {
+                    self.multi.as_mut().unwrap().dirty = true;
+                    return e;
+                }
+            },
+            Run::Local => Queued::Local(argv),
+        };
+        self.multi.as_mut().unwrap().queued.push(item);
+        Reply::status("QUEUED")
+    }
+
+    /// Drops the transaction state (EXEC, DISCARD, UNWATCH outside MULTI).
+    pub fn reset_txn(&mut self) {
+        self.multi = None;
+        self.watches.clear();
+        self.txn_partition = None;
+        self.client.in_multi.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Serves one client until it leaves, is killed, or the server shuts down.
+pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpStream) {
+    let (limits, requirepass, max_pipeline, read_budget) = {
+        let c = server.cfg.read();
+        (c.limits.clone(), c.requirepass.clone(), c.max_pipeline, c.read_budget)
+    };
+    let mut conn = Conn {
+        session: server.node.new_session(),
+        server: server.clone(),
+        client: client.clone(),
+        proto: 2,
+        authed: requirepass.is_none(),
+        multi: None,
+        watches: Vec::new(),
+        txn_partition: None,
+    };
+    let (mut rd, mut wr) = stream.into_split();
+    let mut parser = RequestParser::new(limits);
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    // (bytes the command took, its reply)
+    let mut pending: FuturesOrdered<futures::future::BoxFuture<'static, (usize, Reply)>> = FuturesOrdered::new();
+    let mut closing = false;
+    // Budget this connection holds for commands not yet answered.
+    let mut held = 0usize;
+    let mut stop = server.shutdown_signal();
+    let mut killed = false;
+
+    loop {
+        let over_budget = server.inflight_bytes.load(Ordering::Relaxed) > read_budget && !pending.is_empty();
+        let can_read = !closing && pending.len() < max_pipeline && !over_budget;
+        tokio::select! {
+            biased;
+            _ = client.kill.notified() => { killed = true; break }
+            _ = stop.changed() => break,
+            Some((size, reply)) = pending.next(), if !pending.is_empty() => {
+                held -= size;
+                server.inflight_bytes.fetch_sub(size, Ordering::Relaxed);
+                encode(&mut out, &reply, conn.proto);
+                // Take every other reply that is already there, then write once.
+                while out.len() < 64 * 1024 {
+                    match pending.next().now_or_never() {
+                        Some(Some((size, reply))) => {
+                            held -= size;
+                            server.inflight_bytes.fetch_sub(size, Ordering::Relaxed);
+                            encode(&mut out, &reply, conn.proto);
+                        }
+                        _ => break,
+                    }
+                }
+                server.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
+                if wr.write_all(&out).await.is_err() {
+                    break;
+                }
+                out.clear();
+                if closing && pending.is_empty() {
+                    break;
+                }
+            }
+            r = rd.read_buf(&mut inbuf), if can_read => {
+                match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => { server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed); }
+                }
+                loop {
+                    let before = inbuf.len();
+                    let argv = match parser.next(&mut inbuf, conn.authed) {
+                        Ok(Some(argv)) => argv,
+                        Ok(None) => break,
+                        Err(e) => {
+                            let msg = format!("ERR Protocol error: {}", e.0);
+                            tracing::debug!("client {}: {msg}", client.addr);
+                            pending.push_back(futures::future::ready((0, Reply::error(msg))).boxed());
+                            closing = true;
+                            break;
+                        }
+                    };
+                    let size = before.saturating_sub(inbuf.len()).max(argv.iter().map(|a| a.len()).sum());
+                    held += size;
+                    server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
+                    match conn.dispatch(argv).await {
+                        Outcome::Reply(r) => pending.push_back(futures::future::ready((size, r)).boxed()),
+                        Outcome::Pending(f) => pending.push_back(f.map(move |r| (size, r)).boxed()),
+                        Outcome::Close(r) => {
+                            pending.push_back(futures::future::ready((size, r)).boxed());
+                            closing = true;
+                        }
+                        Outcome::Drop => killed = true,
+                    }
+                    if closing || killed || pending.len() >= max_pipeline {
+                        break;
+                    }
+                }
+                if killed {
+                    break;
+                }
+                if closing && pending.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    // Whatever is still in flight is not answered; give back its budget.
+    server.inflight_bytes.fetch_sub(held, Ordering::Relaxed);
+    drop(pending);
+    if !killed {
+        let _ = wr.shutdown().await;
+    }
+}

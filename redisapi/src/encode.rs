@@ -1,0 +1,152 @@
+//! Writing replies in RESP2 or RESP3.
+
+use bytes::{BufMut, BytesMut};
+use node::Reply;
+
+fn line(out: &mut BytesMut, prefix: u8, body: &[u8]) {
+    out.put_u8(prefix);
+    out.put_slice(body);
+    out.put_slice(b"\r\n");
+}
+
+fn int_line(out: &mut BytesMut, prefix: u8, n: i64) {
+    let mut b = itoa::Buffer::new();
+    line(out, prefix, b.format(n).as_bytes());
+}
+
+fn bulk(out: &mut BytesMut, data: &[u8]) {
+    int_line(out, b'$', data.len() as i64);
+    out.put_slice(data);
+    out.put_slice(b"\r\n");
+}
+
+/// Redis' `%.17g` rendering of doubles (RESP2 bulk and RESP3 double), with
+/// `inf`/`-inf`/`nan` spelled as Redis does.
+pub fn format_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d.is_nan() {
+        return "nan".into();
+    }
+    format_g17(d)
+}
+
+/// C's `%.17g`.
+fn format_g17(d: f64) -> String {
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    // %g picks scientific notation when the exponent (after rounding to 17
+    // significant digits) is < -4 or >= 17.
+    let sci = format!("{:.16e}", d);
+    let (mant, e) = sci.split_once('e').unwrap();
+    let e: i32 = e.parse().unwrap();
+    if e < -4 || e >= 17 {
+        let mant = trim_zeros(mant);
+        let sign = if e < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", e.abs())
+    } else {
+        let decimals = (16 - e).max(0) as usize;
+        trim_zeros(&format!("{:.*}", decimals, d)).to_string()
+    }
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// Appends `r` to `out` in protocol version `proto` (2 or 3).
+pub fn encode(out: &mut BytesMut, r: &Reply, proto: u8) {
+    match r {
+        Reply::Ok => out.put_slice(b"+OK\r\n"),
+        Reply::Status(s) => line(out, b'+', s.as_bytes()),
+        Reply::Error(e) => {
+            // An error line cannot hold newlines.
+            let clean: Vec<u8> = e.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
+            line(out, b'-', &clean)
+        }
+        Reply::Int(n) => int_line(out, b':', *n),
+        Reply::Bulk(b) => bulk(out, b),
+        Reply::Nil => out.put_slice(if proto >= 3 { b"_\r\n" } else { b"$-1\r\n" }),
+        Reply::NilArray => out.put_slice(if proto >= 3 { b"_\r\n" } else { b"*-1\r\n" }),
+        Reply::Array(items) => {
+            int_line(out, b'*', items.len() as i64);
+            for i in items {
+                encode(out, i, proto);
+            }
+        }
+        Reply::Set(items) => {
+            int_line(out, if proto >= 3 { b'~' } else { b'*' }, items.len() as i64);
+            for i in items {
+                encode(out, i, proto);
+            }
+        }
+        Reply::Map(pairs) => {
+            if proto >= 3 {
+                int_line(out, b'%', pairs.len() as i64);
+            } else {
+                int_line(out, b'*', 2 * pairs.len() as i64);
+            }
+            for (k, v) in pairs {
+                encode(out, k, proto);
+                encode(out, v, proto);
+            }
+        }
+        Reply::Double(d) => {
+            let s = format_double(*d);
+            if proto >= 3 {
+                line(out, b',', s.as_bytes());
+            } else {
+                bulk(out, s.as_bytes());
+            }
+        }
+        Reply::Verbatim(s) => {
+            if proto >= 3 {
+                int_line(out, b'=', s.len() as i64 + 4);
+                out.put_slice(b"txt:");
+                out.put_slice(s.as_bytes());
+                out.put_slice(b"\r\n");
+            } else {
+                bulk(out, s.as_bytes());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(r: Reply, proto: u8) -> String {
+        let mut b = BytesMut::new();
+        encode(&mut b, &r, proto);
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn resp2_and_resp3() {
+        assert_eq!(enc(Reply::Nil, 2), "$-1\r\n");
+        assert_eq!(enc(Reply::Nil, 3), "_\r\n");
+        assert_eq!(enc(Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]), 2), "*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]), 3), "%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(Reply::Double(1.5), 3), ",1.5\r\n");
+        assert_eq!(enc(Reply::Double(1.5), 2), "$3\r\n1.5\r\n");
+        assert_eq!(enc(Reply::error("ERR a\r\nb"), 2), "-ERR a  b\r\n");
+    }
+
+    #[test]
+    fn doubles_like_printf_g17() {
+        assert_eq!(format_double(0.1), "0.10000000000000001");
+        assert_eq!(format_double(1.0), "1");
+        assert_eq!(format_double(-2.5), "-2.5");
+        assert_eq!(format_double(1e20), "1e+20");
+        assert_eq!(format_double(1.5e-7), "1.4999999999999999e-07");
+        assert_eq!(format_double(123456789.0), "123456789");
+        assert_eq!(format_double(f64::INFINITY), "inf");
+    }
+}

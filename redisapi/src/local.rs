@@ -1,0 +1,674 @@
+//! Commands answered by the connection or the server rather than by a
+//! partition: connection state (AUTH, HELLO, SELECT, CLIENT), introspection
+//! (COMMAND, INFO, CONFIG), transactions (MULTI, EXEC, DISCARD, WATCH) and the
+//! ones we answer with a clear "not supported".
+
+use crate::cmd::{self, CommandSpec, Run};
+use crate::conn::{wrong_arity, Conn, Multi, Outcome, Queued};
+use crate::info;
+use bytes::Bytes;
+use futures::FutureExt;
+use node::glob;
+use node::num::parse_i64;
+use node::reply::err;
+use node::Reply;
+use std::sync::atomic::Ordering;
+
+fn upper(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_ascii_uppercase()
+}
+
+fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
+    Reply::error(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(sub).chars().take(128).collect::<String>(),
+        cmd.to_uppercase()
+    ))
+}
+
+fn bulk_str(s: &str) -> Reply {
+    Reply::bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> Outcome {
+    let r = match spec.name {
+        "ping" => match argv.len() {
+            1 => Reply::status("PONG"),
+            2 => Reply::Bulk(argv[1].clone()),
+            _ => wrong_arity("ping"),
+        },
+        "echo" => Reply::Bulk(argv[1].clone()),
+        "quit" => return Outcome::Close(Reply::Ok),
+        "select" => match parse_i64(&argv[1]) {
+            None => Reply::error(err::NOT_INTEGER),
+            Some(0) => Reply::Ok,
+            Some(_) => Reply::error("ERR DB index is out of range"),
+        },
+        "auth" => auth(c, &argv),
+        "hello" => hello(c, &argv),
+        "client" => return client(c, &argv),
+        "command" => command(&argv),
+        "info" => Reply::Verbatim(info::render(&c.server, &argv[1..])),
+        "config" => config(c, &argv),
+        "time" => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            Reply::Array(vec![bulk_str(&now.as_secs().to_string()), bulk_str(&now.subsec_micros().to_string())])
+        }
+        "shutdown" => {
+            for a in &argv[1..] {
+                if !matches!(upper(a).as_str(), "NOSAVE" | "SAVE" | "NOW" | "FORCE") {
+                    return Outcome::Reply(Reply::error(err::SYNTAX));
+                }
+            }
+            tracing::info!("SHUTDOWN requested by client {}", c.client.addr);
+            c.server.request_shutdown();
+            return Outcome::Drop;
+        }
+        "function" | "script" => {
+            let sub = upper(argv.get(1).map(|b| b.as_ref()).unwrap_or(b""));
+            if sub == "FLUSH" && argv.len() <= 3 {
+                // There are no functions or scripts to flush.
+                Reply::Ok
+            } else {
+                Reply::error(format!(
+                    "ERR {} {} is not supported: this server does not run scripts or functions",
+                    spec.name.to_uppercase(),
+                    sub
+                ))
+            }
+        }
+        "eval" | "evalsha" => Reply::error(format!(
+            "ERR {} is not supported: this server does not run scripts",
+            spec.name.to_uppercase()
+        )),
+        "debug" => Reply::error("ERR DEBUG is not supported by this server"),
+        "object" => return object(c, &argv).await,
+        "multi" => {
+            if c.multi.is_some() {
+                Reply::error("ERR MULTI calls can not be nested")
+            } else {
+                c.multi = Some(Multi { queued: Vec::new(), dirty: false });
+                c.client.in_multi.store(true, Ordering::Relaxed);
+                Reply::Ok
+            }
+        }
+        "discard" => {
+            if c.multi.is_none() {
+                Reply::error("ERR DISCARD without MULTI")
+            } else {
+                c.reset_txn();
+                Reply::Ok
+            }
+        }
+        "unwatch" => {
+            if c.multi.is_none() {
+                c.watches.clear();
+                c.txn_partition = None;
+            }
+            Reply::Ok
+        }
+        "watch" => return watch(c, &argv).await,
+        "exec" => return exec(c).await,
+        other => Reply::error(format!("ERR internal: no handler for '{other}'")),
+    };
+    Outcome::Reply(r)
+}
+
+fn auth(c: &mut Conn, argv: &[Bytes]) -> Reply {
+    let (user, pass) = match argv.len() {
+        2 => ("default".to_string(), &argv[1]),
+        3 => (String::from_utf8_lossy(&argv[1]).into_owned(), &argv[2]),
+        _ => return Reply::error(err::SYNTAX),
+    };
+    let requirepass = c.server.cfg.read().requirepass.clone();
+    match requirepass {
+        None if argv.len() == 2 => Reply::error(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ),
+        None if user == "default" => {
+            c.authed = true;
+            Reply::Ok
+        }
+        Some(p) if user == "default" && p.as_bytes() == pass.as_ref() => {
+            c.authed = true;
+            Reply::Ok
+        }
+        _ => Reply::error("WRONGPASS invalid username-password pair or user is disabled."),
+    }
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+fn hello(c: &mut Conn, argv: &[Bytes]) -> Reply {
+    let mut proto = c.proto;
+    let mut i = 1;
+    if argv.len() > 1 {
+        match parse_i64(&argv[1]) {
+            Some(v @ 2..=3) => proto = v as u8,
+            Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
+            None => return Reply::error("ERR Protocol version is not an integer or out of range"),
+        }
+        i = 2;
+    }
+    let mut setname = None;
+    while i < argv.len() {
+        let opt = upper(&argv[i]);
+        if opt == "AUTH" && i + 2 < argv.len() {
+            let r = auth(c, &[Bytes::from_static(b"auth"), argv[i + 1].clone(), argv[i + 2].clone()]);
+            if r.is_error() {
+                return r;
+            }
+            i += 3;
+        } else if opt == "SETNAME" && i + 1 < argv.len() {
+            setname = Some(argv[i + 1].clone());
+            i += 2;
+        } else {
+            return Reply::error(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&argv[i])));
+        }
+    }
+    if !c.authed {
+        return Reply::error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        );
+    }
+    if let Some(name) = setname {
+        if let Err(e) = set_client_name(c, &name) {
+            return e;
+        }
+    }
+    c.proto = proto;
+    c.client.proto.store(proto, Ordering::Relaxed);
+    Reply::Map(vec![
+        (bulk_str("server"), bulk_str("redis")),
+        (bulk_str("version"), bulk_str(info::REDIS_VERSION)),
+        (bulk_str("proto"), Reply::Int(proto as i64)),
+        (bulk_str("id"), Reply::Int(c.client.id as i64)),
+        (bulk_str("mode"), bulk_str("standalone")),
+        (bulk_str("role"), bulk_str("master")),
+        (bulk_str("modules"), Reply::Array(vec![])),
+    ])
+}
+
+fn set_client_name(c: &mut Conn, name: &[u8]) -> Result<(), Reply> {
+    if name.iter().any(|b| *b <= b' ' || *b > b'~') {
+        return Err(Reply::error("ERR Client names cannot contain spaces, newlines or special characters."));
+    }
+    *c.client.name.lock() = if name.is_empty() { None } else { Some(String::from_utf8_lossy(name).into_owned()) };
+    Ok(())
+}
+
+fn client(c: &mut Conn, argv: &[Bytes]) -> Outcome {
+    let sub = upper(&argv[1]);
+    let arity = |n: usize, name: &str| -> Result<(), Reply> {
+        if argv.len() != n {
+            Err(wrong_arity(&format!("client|{name}")))
+        } else {
+            Ok(())
+        }
+    };
+    let r = match sub.as_str() {
+        "ID" => arity(2, "id").map(|_| Reply::Int(c.client.id as i64)),
+        "GETNAME" => arity(2, "getname").map(|_| match c.client.name.lock().clone() {
+            Some(n) => bulk_str(&n),
+            None => Reply::Nil,
+        }),
+        "SETNAME" => arity(3, "setname").and_then(|_| set_client_name(c, &argv[2]).map(|_| Reply::Ok)),
+        "INFO" => arity(2, "info").map(|_| Reply::Verbatim(format!("{}\n", c.client.info_line()))),
+        "LIST" => {
+            let mut ids: Option<Vec<u64>> = None;
+            let mut i = 2;
+            let mut bad = None;
+            while i < argv.len() {
+                match upper(&argv[i]).as_str() {
+                    "TYPE" if i + 1 < argv.len() => {
+                        let t = upper(&argv[i + 1]);
+                        if !matches!(t.as_str(), "NORMAL" | "MASTER" | "REPLICA" | "PUBSUB") {
+                            bad = Some(Reply::error(format!(
+                                "ERR Unknown client type '{}'",
+                                String::from_utf8_lossy(&argv[i + 1])
+                            )));
+                        } else if t != "NORMAL" {
+                            ids = Some(vec![]);
+                        }
+                        i += 2;
+                    }
+                    "ID" if i + 1 < argv.len() => {
+                        let mut v = Vec::new();
+                        i += 1;
+                        while i < argv.len() {
+                            match parse_i64(&argv[i]) {
+                                Some(id) if id > 0 => v.push(id as u64),
+                                _ => {
+                                    bad = Some(Reply::error("ERR Invalid client ID"));
+                                    break;
+                                }
+                            }
+                            i += 1;
+                        }
+                        ids = Some(v);
+                    }
+                    _ => {
+                        bad = Some(Reply::error(err::SYNTAX));
+                        break;
+                    }
+                }
+                if bad.is_some() {
+                    break;
+                }
+            }
+            match bad {
+                Some(e) => Err(e),
+                None => {
+                    let mut s = String::new();
+                    for cl in c.server.clients() {
+                        if ids.as_ref().is_some_and(|ids| !ids.contains(&cl.id)) {
+                            continue;
+                        }
+                        s.push_str(&cl.info_line());
+                        s.push('\n');
+                    }
+                    Ok(Reply::Verbatim(s))
+                }
+            }
+        }
+        "KILL" => return client_kill(c, argv),
+        "SETINFO" => {
+            // Client libraries announce themselves; accepted and not kept.
+            if argv.len() != 4 {
+                Err(wrong_arity("client|setinfo"))
+            } else {
+                match upper(&argv[2]).as_str() {
+                    "LIB-NAME" | "LIB-VER" => Ok(Reply::Ok),
+                    _ => Err(Reply::error(format!(
+                        "ERR Unrecognized option '{}'",
+                        String::from_utf8_lossy(&argv[2])
+                    ))),
+                }
+            }
+        }
+        "NO-EVICT" | "NO-TOUCH" => Ok(Reply::Ok),
+        "HELP" => Ok(Reply::Array(
+            [
+                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GETNAME", "SETNAME <name>", "ID", "INFO", "LIST [TYPE normal] [ID <id> [<id> ...]]",
+                "KILL <ip:port> | KILL <option> <value> [<option> <value> [...]] (options: ID, ADDR, LADDR, SKIPME)",
+                "HELP",
+            ]
+            .iter()
+            .map(|s| Reply::status(s))
+            .collect(),
+        )),
+        _ => Err(unknown_subcommand(&argv[1], "client")),
+    };
+    Outcome::Reply(r.unwrap_or_else(|e| e))
+}
+
+/// CLIENT KILL addr | CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [SKIPME yes/no]
+fn client_kill(c: &mut Conn, argv: &[Bytes]) -> Outcome {
+    let me = c.client.id;
+    if argv.len() == 3 {
+        let addr = String::from_utf8_lossy(&argv[2]);
+        let victims: Vec<_> = c.server.clients().into_iter().filter(|cl| cl.addr == addr).collect();
+        if victims.is_empty() {
+            return Outcome::Reply(Reply::error("ERR No such client"));
+        }
+        for v in &victims {
+            v.kill.notify_one();
+        }
+        return if victims.iter().any(|v| v.id == me) { Outcome::Close(Reply::Ok) } else { Outcome::Reply(Reply::Ok) };
+    }
+    if argv.len() % 2 != 0 {
+        return Outcome::Reply(Reply::error(err::SYNTAX));
+    }
+    let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    for pair in argv[2..].chunks(2) {
+        let v = String::from_utf8_lossy(&pair[1]).into_owned();
+        match upper(&pair[0]).as_str() {
+            "ID" => match parse_i64(&pair[1]) {
+                Some(n) if n > 0 => id = Some(n as u64),
+                _ => return Outcome::Reply(Reply::error("ERR client-id should be greater than 0")),
+            },
+            "ADDR" => addr = Some(v),
+            "LADDR" => laddr = Some(v),
+            "SKIPME" => match v.to_ascii_lowercase().as_str() {
+                "yes" => skipme = true,
+                "no" => skipme = false,
+                _ => return Outcome::Reply(Reply::error(err::SYNTAX)),
+            },
+            "TYPE" | "USER" | "MAXAGE" => {}
+            _ => return Outcome::Reply(Reply::error(err::SYNTAX)),
+        }
+    }
+    let mut killed = 0;
+    let mut self_killed = false;
+    for cl in c.server.clients() {
+        if id.is_some_and(|i| i != cl.id)
+            || addr.as_ref().is_some_and(|a| *a != cl.addr)
+            || laddr.as_ref().is_some_and(|a| *a != cl.laddr)
+            || (skipme && cl.id == me)
+        {
+            continue;
+        }
+        cl.kill.notify_one();
+        killed += 1;
+        self_killed |= cl.id == me;
+    }
+    if self_killed {
+        Outcome::Close(Reply::Int(killed))
+    } else {
+        Outcome::Reply(Reply::Int(killed))
+    }
+}
+
+fn command_info(spec: &CommandSpec) -> Reply {
+    Reply::Array(vec![
+        bulk_str(spec.name),
+        Reply::Int(spec.arity as i64),
+        Reply::Set(spec.flags.iter().map(|f| Reply::status(f)).collect()),
+        Reply::Int(spec.first_key as i64),
+        Reply::Int(spec.last_key as i64),
+        Reply::Int(spec.step as i64),
+        Reply::Set(vec![]),
+        Reply::Set(vec![]),
+        Reply::Array(vec![]),
+        Reply::Array(vec![]),
+    ])
+}
+
+fn command_docs(spec: &CommandSpec) -> Reply {
+    Reply::Map(vec![
+        (bulk_str("summary"), bulk_str(spec.summary)),
+        (bulk_str("since"), bulk_str(spec.since)),
+        (bulk_str("group"), bulk_str(spec.group)),
+        (bulk_str("complexity"), bulk_str(spec.complexity)),
+    ])
+}
+
+fn command(argv: &[Bytes]) -> Reply {
+    if argv.len() == 1 {
+        return Reply::Array(cmd::all().into_iter().map(command_info).collect());
+    }
+    match upper(&argv[1]).as_str() {
+        "COUNT" => Reply::Int(cmd::all().len() as i64),
+        "INFO" => {
+            if argv.len() == 2 {
+                return Reply::Array(cmd::all().into_iter().map(command_info).collect());
+            }
+            Reply::Array(argv[2..].iter().map(|n| cmd::lookup(n).map_or(Reply::Nil, command_info)).collect())
+        }
+        "DOCS" => {
+            let specs: Vec<&CommandSpec> = if argv.len() == 2 {
+                cmd::all()
+            } else {
+                argv[2..].iter().filter_map(|n| cmd::lookup(n)).collect()
+            };
+            Reply::Map(specs.into_iter().map(|s| (bulk_str(s.name), command_docs(s))).collect())
+        }
+        "LIST" => {
+            let filter = if argv.len() == 5 && upper(&argv[2]) == "FILTERBY" {
+                Some((upper(&argv[3]), argv[4].clone()))
+            } else if argv.len() == 2 {
+                None
+            } else {
+                return Reply::error(err::SYNTAX);
+            };
+            Reply::Array(
+                cmd::all()
+                    .into_iter()
+                    .filter(|s| match &filter {
+                        None => true,
+                        Some((k, v)) if k == "PATTERN" => v.as_ref() == b"*" || glob::matches(v, s.name.as_bytes()),
+                        Some((k, v)) if k == "ACLCAT" => s.group.as_bytes() == v.to_ascii_lowercase().as_slice(),
+                        Some(_) => false,
+                    })
+                    .map(|s| bulk_str(s.name))
+                    .collect(),
+            )
+        }
+        "GETKEYS" => {
+            if argv.len() < 3 {
+                return wrong_arity("command|getkeys");
+            }
+            let Some(spec) = cmd::lookup(&argv[2]) else {
+                return Reply::error("ERR Invalid command specified");
+            };
+            let inner = &argv[2..];
+            if !spec.arity_ok(inner.len()) {
+                return Reply::error("ERR Invalid number of arguments specified for command");
+            }
+            let keys = spec.key_positions(inner.len());
+            if keys.is_empty() {
+                return Reply::error("ERR The command has no key arguments");
+            }
+            Reply::Array(keys.into_iter().map(|i| Reply::Bulk(inner[i].clone())).collect())
+        }
+        "HELP" => Reply::Array(
+            ["COMMAND [<subcommand>]", "COUNT", "DOCS [<command-name> ...]", "GETKEYS <full-command>", "INFO [<command-name> ...]", "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]", "HELP"]
+                .iter()
+                .map(|s| Reply::status(s))
+                .collect(),
+        ),
+        _ => unknown_subcommand(&argv[1], "command"),
+    }
+}
+
+/// Our own settings, as CONFIG GET shows them.
+fn config_values(c: &Conn) -> Vec<(String, String)> {
+    let cfg = c.server.cfg.read();
+    let mut v = vec![
+        ("maxclients".to_string(), cfg.maxclients.to_string()),
+        ("requirepass".to_string(), cfg.requirepass.clone().unwrap_or_default()),
+        ("proto-max-bulk-len".to_string(), cfg.limits.proto_max_bulk_len.to_string()),
+        ("client-query-buffer-limit".to_string(), cfg.limits.query_buffer_limit.to_string()),
+        ("port".to_string(), c.server.port.load(Ordering::Relaxed).to_string()),
+        ("dir".to_string(), c.server.node.cfg.data_dir.display().to_string()),
+    ];
+    v.extend(cfg.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
+    v.sort();
+    v
+}
+
+fn parse_memory(v: &str) -> Option<u64> {
+    let v = v.to_ascii_lowercase();
+    let (num, mult) = if let Some(n) = v.strip_suffix("gb") {
+        (n, 1u64 << 30)
+    } else if let Some(n) = v.strip_suffix("mb") {
+        (n, 1 << 20)
+    } else if let Some(n) = v.strip_suffix("kb") {
+        (n, 1 << 10)
+    } else if let Some(n) = v.strip_suffix('g') {
+        (n, 1_000_000_000)
+    } else if let Some(n) = v.strip_suffix('m') {
+        (n, 1_000_000)
+    } else if let Some(n) = v.strip_suffix('k') {
+        (n, 1000)
+    } else {
+        (v.as_str(), 1)
+    };
+    num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult))
+}
+
+fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
+    match upper(&argv[1]).as_str() {
+        "GET" => {
+            if argv.len() < 3 {
+                return wrong_arity("config|get");
+            }
+            let values = config_values(c);
+            let mut out = Vec::new();
+            for (k, v) in &values {
+                if argv[2..].iter().any(|p| glob::matches(&p.to_ascii_lowercase(), k.as_bytes()) || p.as_ref() == b"*") {
+                    out.push((bulk_str(k), bulk_str(v)));
+                }
+            }
+            Reply::Map(out)
+        }
+        "SET" => {
+            if argv.len() < 4 || argv.len() % 2 != 0 {
+                return wrong_arity("config|set");
+            }
+            // Validate everything first: CONFIG SET is all or nothing.
+            let mut changes = Vec::new();
+            for pair in argv[2..].chunks(2) {
+                let k = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+                let v = String::from_utf8_lossy(&pair[1]).into_owned();
+                let ok = match k.as_str() {
+                    "maxclients" => v.parse::<usize>().is_ok_and(|n| n > 0),
+                    "proto-max-bulk-len" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
+                    "client-query-buffer-limit" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
+                    "requirepass" => true,
+                    other => c.server.cfg.read().inert.contains_key(other),
+                };
+                if !ok {
+                    let known = k == "maxclients" || k == "proto-max-bulk-len" || k == "client-query-buffer-limit"
+                        || c.server.cfg.read().inert.contains_key(&k);
+                    return Reply::error(if known {
+                        format!("ERR CONFIG SET failed (possibly related to argument '{k}') - argument couldn't be parsed into an integer")
+                    } else {
+                        format!("ERR Unknown option or number of arguments for CONFIG SET - '{k}'")
+                    });
+                }
+                changes.push((k, v));
+            }
+            let mut cfg = c.server.cfg.write();
+            for (k, v) in changes {
+                match k.as_str() {
+                    "maxclients" => cfg.maxclients = v.parse().unwrap(),
+                    "proto-max-bulk-len" => cfg.limits.proto_max_bulk_len = parse_memory(&v).unwrap(),
+                    "client-query-buffer-limit" => cfg.limits.query_buffer_limit = parse_memory(&v).unwrap(),
+                    "requirepass" => cfg.requirepass = if v.is_empty() { None } else { Some(v) },
+                    other => {
+                        cfg.inert.insert(other.to_string(), v);
+                    }
+                }
+            }
+            Reply::Ok
+        }
+        "RESETSTAT" => {
+            let s = &c.server.stats;
+            s.commands_processed.store(0, Ordering::Relaxed);
+            s.connections_received.store(0, Ordering::Relaxed);
+            s.rejected_connections.store(0, Ordering::Relaxed);
+            s.net_input_bytes.store(0, Ordering::Relaxed);
+            s.net_output_bytes.store(0, Ordering::Relaxed);
+            Reply::Ok
+        }
+        "REWRITE" => Reply::error("ERR The server is running without a config file"),
+        "HELP" => Reply::Array(
+            ["CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "GET <pattern>", "SET <directive> <value>", "RESETSTAT", "REWRITE", "HELP"]
+                .iter()
+                .map(|s| Reply::status(s))
+                .collect(),
+        ),
+        _ => unknown_subcommand(&argv[1], "config"),
+    }
+}
+
+async fn object(c: &mut Conn, argv: &[Bytes]) -> Outcome {
+    match upper(&argv[1]).as_str() {
+        "ENCODING" if argv.len() == 3 => {
+            let cmd = cmd::keyspace::object_encoding(argv[2].clone());
+            Outcome::Pending(c.server.node.submit(&mut c.session, cmd).await)
+        }
+        "ENCODING" => Outcome::Reply(wrong_arity("object|encoding")),
+        "HELP" => Outcome::Reply(Reply::Array(
+            ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "HELP"]
+                .iter()
+                .map(|s| Reply::status(s))
+                .collect(),
+        )),
+        _ => Outcome::Reply(unknown_subcommand(&argv[1], "object")),
+    }
+}
+
+async fn watch(c: &mut Conn, argv: &[Bytes]) -> Outcome {
+    if c.multi.is_some() {
+        return Outcome::Reply(Reply::error("ERR WATCH inside MULTI is not allowed"));
+    }
+    let keys: Vec<Bytes> = argv[1..].to_vec();
+    let refs: Vec<&Bytes> = keys.iter().collect();
+    let before = c.txn_partition;
+    if let Err(e) = c.bind_partition(&refs, false) {
+        return Outcome::Reply(e);
+    }
+    // WATCH waits for its read point before later commands are dispatched, so
+    // EXEC always knows what was watched.
+    match c.server.node.watch(&mut c.session, &keys).await {
+        Ok(ws) => {
+            c.watches.extend(ws);
+            Outcome::Reply(Reply::Ok)
+        }
+        Err(e) => {
+            if c.watches.is_empty() {
+                c.txn_partition = before;
+            }
+            Outcome::Reply(e)
+        }
+    }
+}
+
+async fn exec(c: &mut Conn) -> Outcome {
+    let Some(multi) = c.multi.take() else {
+        return Outcome::Reply(Reply::error("ERR EXEC without MULTI"));
+    };
+    let watches = std::mem::take(&mut c.watches);
+    c.reset_txn();
+    if multi.dirty {
+        return Outcome::Reply(Reply::error("EXECABORT Transaction discarded because of previous errors."));
+    }
+    let mut data = Vec::new();
+    let mut locals = Vec::new();
+    for q in multi.queued {
+        match q {
+            Queued::Data(cmd) => {
+                data.push(cmd);
+                locals.push(None);
+            }
+            Queued::Local(argv) => locals.push(Some(argv)),
+        }
+    }
+    let needs_entry = !data.is_empty() || !watches.is_empty();
+    let data_reply = if needs_entry { Some(c.server.node.submit_txn(&mut c.session, data, watches).await) } else { None };
+    // Local commands run when the EXEC reply is assembled, in their places.
+    let mut local_replies = Vec::new();
+    for l in &locals {
+        local_replies.push(match l {
+            None => None,
+            Some(argv) => Some(run_queued_local(c, argv.clone()).await),
+        });
+    }
+    Outcome::Pending(
+        async move {
+            let mut data_replies = match data_reply {
+                None => Vec::new(),
+                Some(f) => match f.await {
+                    Reply::Array(items) => items,
+                    Reply::NilArray => return Reply::NilArray,
+                    e => return e,
+                },
+            }
+            .into_iter();
+            let mut out = Vec::with_capacity(local_replies.len());
+            for l in local_replies {
+                out.push(match l {
+                    Some(r) => r,
+                    None => data_replies.next().unwrap_or(Reply::Nil),
+                });
+            }
+            Reply::Array(out)
+        }
+        .boxed(),
+    )
+}
+
+/// A connection command queued in MULTI, run at EXEC.
+async fn run_queued_local(c: &mut Conn, argv: Vec<Bytes>) -> Reply {
+    let Some(spec) = cmd::lookup(&argv[0]) else { return Reply::error("ERR unknown command") };
+    if !matches!(spec.run, Run::Local) {
+        return Reply::error("ERR internal: not a local command");
+    }
+    match Box::pin(run(c, spec, argv)).await {
+        Outcome::Reply(r) | Outcome::Close(r) => r,
+        Outcome::Pending(f) => f.await,
+        Outcome::Drop => Reply::Ok,
+    }
+}

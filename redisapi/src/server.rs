@@ -1,0 +1,216 @@
+//! The RESP listener: accepts clients (up to maxclients), keeps the registry
+//! CLIENT LIST/KILL work on, the runtime configuration CONFIG GET/SET work on,
+//! and the counters INFO reports.
+
+use crate::conn;
+use crate::resp::Limits;
+use node::Node;
+use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub requirepass: Option<String>,
+    pub maxclients: usize,
+    pub limits: Limits,
+    /// Bytes of commands read from all clients and not yet answered, above
+    /// which connections stop reading (a single command is always admitted).
+    pub read_budget: usize,
+    /// Commands in flight per connection before it stops reading.
+    pub max_pipeline: usize,
+    /// Settings Redis tooling sets that have no effect here (save, appendonly, ...).
+    pub inert: BTreeMap<String, String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let inert = [
+            ("save", ""),
+            ("appendonly", "no"),
+            ("appendfsync", "everysec"),
+            ("maxmemory", "0"),
+            ("maxmemory-policy", "noeviction"),
+            ("notify-keyspace-events", ""),
+            ("timeout", "0"),
+            ("tcp-keepalive", "300"),
+            ("databases", "1"),
+            ("hz", "10"),
+            ("lazyfree-lazy-user-del", "no"),
+            ("slowlog-log-slower-than", "10000"),
+            ("slowlog-max-len", "128"),
+            ("latency-tracking", "no"),
+            ("lua-time-limit", "5000"),
+            ("busy-reply-threshold", "5000"),
+            ("stop-writes-on-bgsave-error", "no"),
+            ("loglevel", "notice"),
+            ("protected-mode", "no"),
+            ("cluster-enabled", "no"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        ServerConfig {
+            requirepass: None,
+            maxclients: 10000,
+            limits: Limits::default(),
+            read_budget: 256 << 20,
+            max_pipeline: 1024,
+            inert,
+        }
+    }
+}
+
+/// One connected client, as CLIENT LIST shows it.
+pub struct ClientHandle {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub created: Instant,
+    pub name: Mutex<Option<String>>,
+    /// (time of the last command, its name)
+    pub last: Mutex<(Instant, String)>,
+    pub proto: AtomicU8,
+    pub in_multi: std::sync::atomic::AtomicBool,
+    /// Notified by CLIENT KILL.
+    pub kill: Notify,
+}
+
+impl ClientHandle {
+    /// Redis' CLIENT LIST / CLIENT INFO line.
+    pub fn info_line(&self) -> String {
+        let (last, cmd) = self.last.lock().clone();
+        format!(
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.name.lock().clone().unwrap_or_default(),
+            self.created.elapsed().as_secs(),
+            last.elapsed().as_secs(),
+            if self.in_multi.load(Ordering::Relaxed) { "x" } else { "N" },
+            if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
+            if cmd.is_empty() { "NULL".to_string() } else { cmd },
+            self.proto.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[derive(Default)]
+pub struct ServerStats {
+    pub connections_received: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+}
+
+pub struct Server {
+    pub node: Arc<Node>,
+    pub cfg: RwLock<ServerConfig>,
+    clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+    next_id: AtomicU64,
+    pub stats: ServerStats,
+    /// Bytes of commands in flight across all connections.
+    pub inflight_bytes: AtomicUsize,
+    shutdown: watch::Sender<bool>,
+    pub started: Instant,
+    pub port: AtomicU64,
+}
+
+impl Server {
+    pub fn new(node: Arc<Node>, cfg: ServerConfig) -> Arc<Server> {
+        let (shutdown, _) = watch::channel(false);
+        Arc::new(Server {
+            node,
+            cfg: RwLock::new(cfg),
+            clients: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(1),
+            stats: ServerStats::default(),
+            inflight_bytes: AtomicUsize::new(0),
+            shutdown,
+            started: Instant::now(),
+            port: AtomicU64::new(0),
+        })
+    }
+
+    /// Accepts clients until shutdown is requested.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        if let Ok(a) = listener.local_addr() {
+            self.port.store(a.port() as u64, Ordering::Relaxed);
+        }
+        let mut stop = self.shutdown.subscribe();
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                accepted = listener.accept() => {
+                    let (mut stream, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // Out of file descriptors and the like: keep serving the others.
+                            tracing::warn!("accept: {e}");
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            continue;
+                        }
+                    };
+                    self.stats.connections_received.fetch_add(1, Ordering::Relaxed);
+                    let _ = stream.set_nodelay(true);
+                    let maxclients = self.cfg.read().maxclients;
+                    if self.clients.lock().len() >= maxclients {
+                        self.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                        tokio::spawn(async move {
+                            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+                        });
+                        continue;
+                    }
+                    let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                    let client = self.register(peer.to_string(), laddr);
+                    let server = self.clone();
+                    tokio::spawn(async move {
+                        conn::serve(server.clone(), client.clone(), stream).await;
+                        server.clients.lock().remove(&client.id);
+                    });
+                }
+            }
+        }
+    }
+
+    fn register(&self, addr: String, laddr: String) -> Arc<ClientHandle> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let c = Arc::new(ClientHandle {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            name: Mutex::new(None),
+            last: Mutex::new((Instant::now(), String::new())),
+            proto: AtomicU8::new(2),
+            in_multi: Default::default(),
+            kill: Notify::new(),
+        });
+        self.clients.lock().insert(id, c.clone());
+        c
+    }
+
+    pub fn clients(&self) -> Vec<Arc<ClientHandle>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    /// Asks the process to shut down (SHUTDOWN, or a signal).
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
