@@ -164,6 +164,10 @@ pub struct GetEx {
     pub expiry: Option<Expiry>,
     #[prost(bool, tag = "3")]
     pub persist: bool,
+    /// Redis validates GETEX's time only after finding the key: an invalid
+    /// one travels as its error, answered if the key exists.
+    #[prost(string, optional, tag = "4")]
+    pub invalid_expiry: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]

@@ -425,7 +425,7 @@ fn command(argv: &[Bytes]) -> Reply {
             )
         }
         "GETKEYS" => {
-            if argv.len() < 3 {
+            if argv.len() < 4 {
                 return wrong_arity("command|getkeys");
             }
             let Some(spec) = cmd::lookup(&argv[2]) else {

@@ -1,4 +1,7 @@
 //! Test support shared by the crates' tests and the integration tests in
-//! `tests/tests/`: a TCP proxy that can cut, blackhole or delay a link.
+//! `tests/tests/`: a TCP proxy that can cut, blackhole or delay a link, and a
+//! harness for real kvnode and redis-server processes.
 
+pub mod differential;
+pub mod harness;
 pub mod proxy;

@@ -65,9 +65,21 @@ fn new_expiry(a: &Apply, expiry: Option<c::Expiry>, keep_ttl: bool, old_live: Op
     }
 }
 
+/// How Redis would have encoded a string after the command that wrote it
+/// (kept in the metadata's count field, for OBJECT ENCODING).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// tryObjectEncoding: int, embstr or raw by value (SET, MSET, INCR...).
+    ByValue = 0,
+    /// Modified in place (APPEND to an existing key, SETRANGE).
+    Raw = 1,
+    /// A new string object: embstr or raw by length, never int (INCRBYFLOAT).
+    String = 2,
+}
+
 /// Writes a string value, or removes the key when its expiry is already past
 /// (Redis sets and immediately expires it).
-fn write_string(a: &mut Apply, key: &[u8], value: Vec<u8>, expire_at: Option<i64>, raw: bool, old: Option<&Meta>) {
+fn write_string(a: &mut Apply, key: &[u8], value: Vec<u8>, expire_at: Option<i64>, enc: Encoding, old: Option<&Meta>) {
     if let Some(at) = expire_at {
         if at <= a.now as i64 {
             if let Some(o) = old {
@@ -78,7 +90,7 @@ fn write_string(a: &mut Apply, key: &[u8], value: Vec<u8>, expire_at: Option<i64
     }
     let mut m = Meta::string(value, 0);
     m.expire_at = expire_at.map_or(0, |at| at as u64);
-    m.count = raw as u64;
+    m.count = enc as u64;
     a.put_meta(key, m, old);
 }
 
@@ -107,7 +119,7 @@ pub fn set(a: &mut Apply, cmd: &c::Set) -> Reply {
         };
     }
     let at = new_expiry(a, cmd.expiry, cmd.keep_ttl, live.as_ref());
-    write_string(a, &cmd.key, cmd.value.to_vec(), at, false, old.as_ref());
+    write_string(a, &cmd.key, cmd.value.to_vec(), at, Encoding::ByValue, old.as_ref());
     if cmd.int_reply {
         Reply::Int(1)
     } else if cmd.get {
@@ -123,7 +135,7 @@ pub fn mset(a: &mut Apply, cmd: &c::MSet) -> Reply {
     }
     for p in &cmd.pairs {
         let old = a.db().meta_raw(&p.key);
-        write_string(a, &p.key, p.value.to_vec(), None, false, old.as_ref());
+        write_string(a, &p.key, p.value.to_vec(), None, Encoding::ByValue, old.as_ref());
     }
     if cmd.nx {
         Reply::Int(1)
@@ -132,13 +144,21 @@ pub fn mset(a: &mut Apply, cmd: &c::MSet) -> Reply {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Modify {
+    Append,
+    SetRange,
+    Other,
+}
+
 /// Changes a string in place (APPEND, SETRANGE, INCR...), keeping its TTL.
 /// `f` gets the current value (None if absent) and returns the new value and
 /// the reply, or an error reply.
 fn modify(
     a: &mut Apply,
     key: &[u8],
-    raw: bool,
+    enc: Encoding,
+    kind: Modify,
     f: impl FnOnce(Option<&[u8]>) -> Result<Option<(Vec<u8>, Reply)>, Reply>,
 ) -> Reply {
     let old = a.db().meta_raw(key);
@@ -153,14 +173,20 @@ fn modify(
         Ok(None) => Reply::Int(live.map_or(0, |m| m.payload.len() as i64)),
         Ok(Some((value, reply))) => {
             let at = live.as_ref().map(|m| m.expire_at as i64).filter(|at| *at != 0);
-            write_string(a, key, value, at, raw, old.as_ref());
+            // Only an existing string is changed in place.
+            let enc = if enc == Encoding::Raw && live.is_none() && !matches!(kind, Modify::SetRange) {
+                Encoding::ByValue
+            } else {
+                enc
+            };
+            write_string(a, key, value, at, enc, old.as_ref());
             reply
         }
     }
 }
 
 pub fn append(a: &mut Apply, cmd: &c::KeyValue) -> Reply {
-    modify(a, &cmd.key, true, |old| {
+    modify(a, &cmd.key, Encoding::Raw, Modify::Append, |old| {
         let old = old.unwrap_or_default();
         if old.len() as u64 + cmd.value.len() as u64 > MAX_STRING {
             return Err(Reply::error(err::STRING_TOO_LONG));
@@ -173,7 +199,7 @@ pub fn append(a: &mut Apply, cmd: &c::KeyValue) -> Reply {
 }
 
 pub fn setrange(a: &mut Apply, cmd: &c::SetRange) -> Reply {
-    modify(a, &cmd.key, true, |old| {
+    modify(a, &cmd.key, Encoding::Raw, Modify::SetRange, |old| {
         if cmd.value.is_empty() {
             // Nothing to write: Redis answers the current length, creates nothing.
             return Ok(None);
@@ -193,7 +219,7 @@ pub fn setrange(a: &mut Apply, cmd: &c::SetRange) -> Reply {
 }
 
 pub fn incrby(a: &mut Apply, cmd: &c::IncrBy) -> Reply {
-    modify(a, &cmd.key, false, |old| {
+    modify(a, &cmd.key, Encoding::ByValue, Modify::Other, |old| {
         let cur = match old {
             Some(v) => parse_i64(v).ok_or_else(|| Reply::error(err::NOT_INTEGER))?,
             None => 0,
@@ -204,7 +230,7 @@ pub fn incrby(a: &mut Apply, cmd: &c::IncrBy) -> Reply {
 }
 
 pub fn incrbyfloat(a: &mut Apply, cmd: &c::IncrByFloat) -> Reply {
-    modify(a, &cmd.key, false, |old| {
+    modify(a, &cmd.key, Encoding::String, Modify::Other, |old| {
         let cur = match old {
             Some(v) => F80::parse(v).ok_or_else(|| Reply::error(err::NOT_FLOAT))?,
             None => F80::Zero { neg: false },
@@ -233,6 +259,9 @@ pub fn getex(a: &mut Apply, cmd: &c::GetEx) -> Reply {
         Some(m) if m.ty != DataType::String => return Reply::error(err::WRONGTYPE),
         Some(m) => m,
     };
+    if let Some(e) = &cmd.invalid_expiry {
+        return Reply::error(e.clone());
+    }
     let reply = Reply::bulk(m.payload.clone());
     if let Some(e) = cmd.expiry {
         let at = e.at(a.now);
@@ -253,9 +282,11 @@ pub fn getex(a: &mut Apply, cmd: &c::GetEx) -> Reply {
 
 /// OBJECT ENCODING of a string, as Redis would report it.
 pub fn string_encoding(m: &Meta) -> &'static str {
-    if m.payload.len() <= 20 && parse_i64(&m.payload).is_some() && m.count == 0 {
+    let by_value = m.count == Encoding::ByValue as u64;
+    let fresh = by_value || m.count == Encoding::String as u64;
+    if by_value && m.payload.len() <= 20 && parse_i64(&m.payload).is_some() {
         "int"
-    } else if m.count == 0 && m.payload.len() <= 44 {
+    } else if fresh && m.payload.len() <= 44 {
         "embstr"
     } else {
         "raw"

@@ -59,7 +59,7 @@ fn expire_generic(argv: &[Bytes], millis: bool, absolute: bool) -> Result<Cmd, R
     let mut a = Args::new(argv);
     let name = a.name();
     let key = a.next()?;
-    let when = a.next_i64()?;
+    let when_raw = a.next()?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     while !a.is_done() {
         let raw = a.next()?;
@@ -77,6 +77,8 @@ fn expire_generic(argv: &[Bytes], millis: bool, absolute: bool) -> Result<Cmd, R
     if gt && lt {
         return Err(Reply::error("ERR GT and LT options at the same time are not compatible"));
     }
+    // Redis reads the options before the time.
+    let when = parse_i64_arg(&when_raw)?;
     let invalid = || Reply::error(format!("ERR invalid expire time in '{name}' command"));
     let ms = if millis {
         when

@@ -125,7 +125,11 @@ pub fn getex(argv: &[Bytes]) -> Result<Cmd, Reply> {
             _ => return Err(Reply::error(err::SYNTAX)),
         }
     }
-    cmd.expiry = expiry.map(|e| e.parse("getex")).transpose()?;
+    match expiry.map(|e| e.parse("getex")).transpose() {
+        Ok(e) => cmd.expiry = e,
+        Err(Reply::Error(e)) => cmd.invalid_expiry = Some(e),
+        Err(other) => return Err(other),
+    }
     Ok(Cmd::GetEx(cmd))
 }
 

@@ -1,0 +1,45 @@
+# Build, run and test the store. Both entry points install the Debian
+# packages they need (once, idempotently) before building.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+JOBS ?= 2
+APT_PACKAGES := libclang-dev protobuf-compiler libprotobuf-dev redis-server redis-tools
+REDIS_ADDR ?= 127.0.0.1:6379
+DATA_DIR ?= ./data
+
+.PHONY: deps run build release test bench-compare clean
+
+# Installs what is missing: `apt-get update` once, then only absent packages.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y $$missing; \
+	fi
+	@command -v cargo-nextest >/dev/null || $(CARGO) install --locked cargo-nextest
+
+release: deps
+	$(CARGO) build --release -j$(JOBS) -p kvnode
+
+# Builds in release mode and starts a standalone node on $(REDIS_ADDR).
+run: release
+	./target/release/kvnode --redis-addr $(REDIS_ADDR) --data-dir $(DATA_DIR)
+
+build: deps
+	$(CARGO) build -j$(JOBS) --workspace --all-targets
+
+# Every test of the workspace (unit, integration with real processes).
+test: build
+	$(CARGO) nextest run -j$(JOBS) --workspace --no-fail-fast
+
+# The closing-note benchmark: the store beside redis-server and redis-server with AOF.
+bench-compare: release
+	../shared/bench/compare.sh --kv "target/release/kvnode --redis-addr 127.0.0.1:{port} --data-dir {dir}" -P 1
+	../shared/bench/compare.sh --kv "target/release/kvnode --redis-addr 127.0.0.1:{port} --data-dir {dir}" -P 16
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,309 @@
+//! Real processes for integration tests: kvnode (from this build) and
+//! redis-server (Debian's), on ephemeral loopback ports and temporary
+//! directories. Every wait has a deadline; every process is killed by pid
+//! when its handle drops.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The kvnode binary of the build these tests belong to.
+pub fn kvnode_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/kvnode
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join("kvnode");
+    assert!(bin.exists(), "{} is missing: build it first (cargo build -p kvnode)", bin.display());
+    bin
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `f` every 10 ms until it returns true; panics with `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends a raw request and reads one reply line (for PING checks).
+pub fn raw_ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(n) => buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"),
+        Err(_) => false,
+    }
+}
+
+fn kill_child(child: &mut Child) {
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub partitions: u32,
+    pub requirepass: Option<String>,
+    pub maxclients: Option<usize>,
+    pub extra: Vec<String>,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions { partitions: 1, requirepass: None, maxclients: None, extra: vec![] }
+    }
+}
+
+/// A kvnode process.
+pub struct KvNode {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    opts: NodeOptions,
+    log: PathBuf,
+}
+
+impl KvNode {
+    pub fn start(opts: NodeOptions) -> KvNode {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let log = tmp.path().join("kvnode.log");
+        let mut n = KvNode { child: None, port: 0, dir, _tmp: Some(tmp), opts, log };
+        n.spawn();
+        n
+    }
+
+    pub fn with_partitions(p: u32) -> KvNode {
+        KvNode::start(NodeOptions { partitions: p, ..Default::default() })
+    }
+
+    fn spawn(&mut self) {
+        // A port picked free may be taken before the node binds it: retry.
+        for _ in 0..5 {
+            if self.port == 0 {
+                self.port = free_port();
+            }
+            let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+            let mut cmd = Command::new(kvnode_bin());
+            cmd.arg("--redis-addr")
+                .arg(format!("127.0.0.1:{}", self.port))
+                .arg("--data-dir")
+                .arg(&self.dir)
+                .arg("--partitions")
+                .arg(self.opts.partitions.to_string())
+                .args(&self.opts.extra)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(log);
+            if let Some(p) = &self.opts.requirepass {
+                cmd.arg("--requirepass").arg(p);
+            }
+            if let Some(m) = self.opts.maxclients {
+                cmd.arg("--maxclients").arg(m.to_string());
+            }
+            let mut child = cmd.spawn().expect("spawn kvnode");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // exited: maybe the port was taken
+                }
+                if raw_ping(self.port) {
+                    self.child = Some(child);
+                    return;
+                }
+                assert!(Instant::now() < deadline, "kvnode did not answer PING: {}", self.log_tail());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let log = self.log_tail();
+            if !log.contains("binding the RESP listener") {
+                panic!("kvnode exited at start: {log}");
+            }
+            self.port = 0;
+        }
+        panic!("kvnode could not bind a port: {}", self.log_tail());
+    }
+
+    pub fn log_tail(&self) -> String {
+        let s = std::fs::read_to_string(&self.log).unwrap_or_default();
+        s.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill_child(&mut c);
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                kill_child(&mut c);
+                panic!("kvnode did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Starts again on the same port and data directory.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the node first");
+        self.spawn();
+    }
+
+    pub fn url(&self) -> String {
+        match &self.opts.requirepass {
+            Some(p) => format!("redis://:{p}@127.0.0.1:{}/", self.port),
+            None => format!("redis://127.0.0.1:{}/", self.port),
+        }
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        let c = redis::Client::open(self.url()).unwrap();
+        let con = c.get_connection().expect("connect to kvnode");
+        con.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        con
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for KvNode {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill_child(&mut c);
+        }
+    }
+}
+
+/// Debian's redis-server without persistence, as the oracle.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+    _tmp: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let tmp = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(tmp.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server (apt-get install -y redis-server)");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if raw_ping(port) {
+                    return RedisServer { child, port, _tmp: tmp };
+                }
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("redis-server could not start");
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        let c = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
+        c.get_connection().expect("connect to redis-server")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        kill_child(&mut self.child);
+    }
+}
+
+/// A raw TCP client for protocol-level tests.
+pub struct Raw {
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Raw { stream }
+    }
+
+    pub fn send(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(b)
+    }
+
+    /// Reads until `pred` holds for what was read, or the peer closes.
+    pub fn read_until(&mut self, pred: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        while !pred(&out) {
+            match self.stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("read: {e}; got so far: {:?}", String::from_utf8_lossy(&out)),
+            }
+        }
+        out
+    }
+
+    /// Reads one line (through "\r\n").
+    pub fn line(&mut self) -> String {
+        let b = self.read_until(|b| b.ends_with(b"\r\n"));
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    /// True once the server closed the connection (reads hit EOF).
+    pub fn closed(&mut self) -> bool {
+        let mut buf = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
