@@ -864,6 +864,7 @@ impl<M: StateMachine> Driver<M> {
         }
         // Steps 3 and 4.
         let mut applied: Vec<(u64, Vec<AppliedInfo<M::Output>>)> = Vec::new();
+        let handled: Vec<u64> = readies.iter().map(|(id, _)| *id).collect();
         for (id, mut rd) in readies {
             let g = self.groups.get_mut(&id).unwrap();
             let mut infos = Vec::new();
@@ -889,11 +890,12 @@ impl<M: StateMachine> Driver<M> {
                 }
             }
         }
-        if applied.is_empty() {
-            return;
+        // Step 5: make applies visible, then answer proposals and every read
+        // whose index is applied (also reads confirmed in this turn at an
+        // index applied long ago).
+        if !applied.is_empty() {
+            self.sm.flush();
         }
-        // Step 5: make applies visible, then answer.
-        self.sm.flush();
         for (id, infos) in applied {
             let g = self.groups.get_mut(&id).unwrap();
             for info in infos {
@@ -901,6 +903,9 @@ impl<M: StateMachine> Driver<M> {
             }
             g.shared.applied.store(g.applied, Ordering::Release);
             g.shared.applied_changed.notify_waiters();
+        }
+        for id in handled {
+            let g = self.groups.get_mut(&id).unwrap();
             while let Some(entry) = g.read_waits.first_entry() {
                 if entry.key().0 > g.applied {
                     break;

@@ -127,3 +127,18 @@ async fn proposal_overwritten_after_a_leader_change_is_reported_as_such() {
         assert_eq!(data, c.applied_data(new, group));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_index_on_an_idle_group_resolves_without_further_writes() {
+    let c = Cluster::start(GROUPS).await;
+    let leader = c.wait_leader(7, None).await;
+    let idx = c.propose(leader, 7, "last write").await.unwrap();
+    // Nothing else is written: the read must still be answered, at or after
+    // the last write, on the leader and through a follower's leader.
+    let h = c.nodes[leader].handle.as_ref().unwrap();
+    for _ in 0..3 {
+        let read = h.read_index(7, TIMEOUT).await.unwrap();
+        assert!(read >= idx, "read index {read} before the acknowledged write at {idx}");
+        assert!(c.nodes[leader].shared[&7].applied() >= read);
+    }
+}

@@ -164,6 +164,81 @@ impl Conn {
     }
 }
 
+/// Output a connection may have queued for its writer before it stops
+/// reading: a client that never reads costs at most this much (plus its
+/// in-flight commands), while ordinary pipelines, whose clients write
+/// everything before reading, never stall.
+const OUTPUT_LIMIT: usize = 8 << 20;
+
+/// Moves encoded replies to the socket, so that reading never waits on a
+/// slow writer until the output limit is reached.
+struct Writer {
+    tx: Option<tokio::sync::mpsc::UnboundedSender<Bytes>>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    drained: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(mut wr: tokio::net::tcp::OwnedWriteHalf, server: Arc<Server>) -> Writer {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let drained = Arc::new(tokio::sync::Notify::new());
+        let (q, d) = (queued.clone(), drained.clone());
+        let task = tokio::spawn(async move {
+            while let Some(b) = rx.recv().await {
+                let ok = wr.write_all(&b).await.is_ok();
+                q.fetch_sub(b.len(), Ordering::AcqRel);
+                server.output_bytes.fetch_sub(b.len(), Ordering::AcqRel);
+                d.notify_one();
+                if !ok {
+                    // The reader sees the connection end by itself.
+                    while let Ok(b) = rx.try_recv() {
+                        q.fetch_sub(b.len(), Ordering::AcqRel);
+                        server.output_bytes.fetch_sub(b.len(), Ordering::AcqRel);
+                    }
+                    return;
+                }
+                server.stats.net_output_bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+            }
+            let _ = wr.shutdown().await;
+        });
+        Writer { tx: Some(tx), queued, drained, task }
+    }
+
+    /// Hands what `out` holds to the writer.
+    fn flush(&self, out: &mut BytesMut, server: &Server) {
+        if out.is_empty() {
+            return;
+        }
+        let b = out.split().freeze();
+        self.queued.fetch_add(b.len(), Ordering::AcqRel);
+        server.output_bytes.fetch_add(b.len(), Ordering::AcqRel);
+        if let Some(tx) = &self.tx {
+            if tx.send(b.clone()).is_err() {
+                self.queued.fetch_sub(b.len(), Ordering::AcqRel);
+                server.output_bytes.fetch_sub(b.len(), Ordering::AcqRel);
+            }
+        }
+    }
+
+    fn backed_up(&self, server: &Server, budget: usize) -> bool {
+        let mine = self.queued.load(Ordering::Acquire);
+        mine >= OUTPUT_LIMIT || (mine > 0 && server.output_bytes.load(Ordering::Relaxed) > budget)
+    }
+}
+
+/// What `read_more` returns when it did not read because the buffer holds
+/// commands still to be parsed.
+const BUFFERED: usize = usize::MAX;
+
+async fn read_more(rd: &mut tokio::net::tcp::OwnedReadHalf, inbuf: &mut BytesMut, unparsed: bool) -> std::io::Result<usize> {
+    if unparsed {
+        return Ok(BUFFERED);
+    }
+    rd.read_buf(inbuf).await
+}
+
 /// Serves one client until it leaves, is killed, or the server shuts down.
 pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpStream) {
     let (limits, requirepass, max_pipeline, read_budget) = {
@@ -180,21 +255,25 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         watches: Vec::new(),
         txn_partition: None,
     };
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, wr) = stream.into_split();
+    let mut writer = Writer::start(wr, server.clone());
     let mut parser = RequestParser::new(limits);
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
-    // (bytes the command took, its reply)
+    // (bytes the command took, its reply), in request order.
     let mut pending: FuturesOrdered<futures::future::BoxFuture<'static, (usize, Reply)>> = FuturesOrdered::new();
     let mut closing = false;
     // Budget this connection holds for commands not yet answered.
     let mut held = 0usize;
     let mut stop = server.shutdown_signal();
     let mut killed = false;
+    // The buffer may hold commands not parsed yet (a limit was reached).
+    let mut unparsed = false;
 
     loop {
         let over_budget = server.inflight_bytes.load(Ordering::Relaxed) > read_budget && !pending.is_empty();
-        let can_read = !closing && pending.len() < max_pipeline && !over_budget;
+        let backed_up = writer.backed_up(&server, read_budget);
+        let can_read = !closing && pending.len() < max_pipeline && !over_budget && !backed_up;
         tokio::select! {
             biased;
             _ = client.kill.notified() => { killed = true; break }
@@ -203,7 +282,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                 held -= size;
                 server.inflight_bytes.fetch_sub(size, Ordering::Relaxed);
                 encode(&mut out, &reply, conn.proto);
-                // Take every other reply that is already there, then write once.
+                // Take every other reply that is already there, then hand over once.
                 while out.len() < 64 * 1024 {
                     match pending.next().now_or_never() {
                         Some(Some((size, reply))) => {
@@ -214,20 +293,20 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         _ => break,
                     }
                 }
-                server.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
-                if wr.write_all(&out).await.is_err() {
-                    break;
-                }
-                out.clear();
+                writer.flush(&mut out, &server);
                 if closing && pending.is_empty() {
                     break;
                 }
             }
-            r = rd.read_buf(&mut inbuf), if can_read => {
+            // Output drained: reading may resume.
+            _ = writer.drained.notified(), if backed_up => {}
+            r = read_more(&mut rd, &mut inbuf, unparsed), if can_read => {
                 match r {
                     Ok(0) | Err(_) => break,
+                    Ok(BUFFERED) => {}
                     Ok(n) => { server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed); }
                 }
+                unparsed = false;
                 loop {
                     let before = inbuf.len();
                     let argv = match parser.next(&mut inbuf, conn.authed) {
@@ -242,25 +321,55 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         }
                     };
                     let size = before.saturating_sub(inbuf.len()).max(argv.iter().map(|a| a.len()).sum());
-                    held += size;
-                    server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
-                    match conn.dispatch(argv).await {
-                        Outcome::Reply(r) => pending.push_back(futures::future::ready((size, r)).boxed()),
-                        Outcome::Pending(f) => pending.push_back(f.map(move |r| (size, r)).boxed()),
-                        Outcome::Close(r) => {
-                            pending.push_back(futures::future::ready((size, r)).boxed());
-                            closing = true;
+                    let (reply, close) = match conn.dispatch(argv).await {
+                        Outcome::Reply(r) => (Ok(r), false),
+                        Outcome::Pending(f) => (Err(f), false),
+                        Outcome::Close(r) => (Ok(r), true),
+                        Outcome::Drop => {
+                            killed = true;
+                            break;
                         }
-                        Outcome::Drop => killed = true,
+                    };
+                    closing |= close;
+                    // A reply that is already there, with nothing before it in
+                    // flight, goes straight to the output buffer.
+                    let reply = match reply {
+                        Err(mut f) if pending.is_empty() => match (&mut f).now_or_never() {
+                            Some(r) => Ok(r),
+                            None => Err(f),
+                        },
+                        other => other,
+                    };
+                    match reply {
+                        Ok(r) if pending.is_empty() => {
+                            encode(&mut out, &r, conn.proto);
+                            if out.len() >= 64 * 1024 {
+                                writer.flush(&mut out, &server);
+                            }
+                        }
+                        Ok(r) => {
+                            held += size;
+                            server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
+                            pending.push_back(futures::future::ready((size, r)).boxed());
+                        }
+                        Err(f) => {
+                            held += size;
+                            server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
+                            pending.push_back(f.map(move |r| (size, r)).boxed());
+                        }
                     }
-                    if closing || killed || pending.len() >= max_pipeline {
+                    if closing || killed {
+                        break;
+                    }
+                    if pending.len() >= max_pipeline || writer.backed_up(&server, read_budget) {
+                        // Later commands may already be in the buffer: take them
+                        // up again when this is over, not when more bytes arrive.
+                        unparsed = !inbuf.is_empty();
                         break;
                     }
                 }
-                if killed {
-                    break;
-                }
-                if closing && pending.is_empty() {
+                writer.flush(&mut out, &server);
+                if killed || (closing && pending.is_empty()) {
                     break;
                 }
             }
@@ -269,7 +378,13 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     // Whatever is still in flight is not answered; give back its budget.
     server.inflight_bytes.fetch_sub(held, Ordering::Relaxed);
     drop(pending);
-    if !killed {
-        let _ = wr.shutdown().await;
+    if killed {
+        writer.task.abort();
+        let q = writer.queued.swap(0, Ordering::AcqRel);
+        server.output_bytes.fetch_sub(q, Ordering::AcqRel);
+    } else {
+        // Let the writer finish what it has, then it closes the socket.
+        writer.tx = None;
+        let _ = (&mut writer.task).await;
     }
 }

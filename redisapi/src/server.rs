@@ -60,7 +60,7 @@ impl Default for ServerConfig {
             maxclients: 10000,
             limits: Limits::default(),
             read_budget: 256 << 20,
-            max_pipeline: 1024,
+            max_pipeline: 512,
             inert,
         }
     }
@@ -118,6 +118,8 @@ pub struct Server {
     pub stats: ServerStats,
     /// Bytes of commands in flight across all connections.
     pub inflight_bytes: AtomicUsize,
+    /// Bytes of replies waiting to be written, across all connections.
+    pub output_bytes: AtomicUsize,
     shutdown: watch::Sender<bool>,
     pub started: Instant,
     pub port: AtomicU64,
@@ -133,6 +135,7 @@ impl Server {
             next_id: AtomicU64::new(1),
             stats: ServerStats::default(),
             inflight_bytes: AtomicUsize::new(0),
+            output_bytes: AtomicUsize::new(0),
             shutdown,
             started: Instant::now(),
             port: AtomicU64::new(0),

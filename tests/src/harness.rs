@@ -258,34 +258,65 @@ impl Drop for RedisServer {
     }
 }
 
-/// A raw TCP client for protocol-level tests.
+/// A raw TCP client for protocol-level tests. Reads are buffered: what
+/// arrives beyond the requested line or reply is kept for the next call.
 pub struct Raw {
     pub stream: TcpStream,
+    buf: Vec<u8>,
 }
 
 impl Raw {
     pub fn connect(port: u16) -> Raw {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        Raw { stream }
+        Raw { stream, buf: Vec::new() }
     }
 
     pub fn send(&mut self, b: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(b)
     }
 
-    /// Reads until `pred` holds for what was read, or the peer closes.
+    fn fill(&mut self) -> bool {
+        let mut tmp = [0u8; 65536];
+        match self.stream.read(&mut tmp) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&tmp[..n]);
+                true
+            }
+            Err(e) => panic!("read: {e}; buffered: {:?}", String::from_utf8_lossy(&self.buf)),
+        }
+    }
+
+    /// Reads until the first `n` bytes satisfy `pred(buffer) -> Some(n)`,
+    /// and returns those bytes.
     pub fn read_until(&mut self, pred: impl Fn(&[u8]) -> bool) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 65536];
-        while !pred(&out) {
-            match self.stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e) => panic!("read: {e}; got so far: {:?}", String::from_utf8_lossy(&out)),
+        loop {
+            for end in 1..=self.buf.len() {
+                if pred(&self.buf[..end]) {
+                    return self.buf.drain(..end).collect();
+                }
+            }
+            if !self.fill() {
+                return std::mem::take(&mut self.buf);
             }
         }
-        out
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn exact(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            if !self.fill() {
+                break;
+            }
+        }
+        self.buf.drain(..n.min(self.buf.len())).collect()
+    }
+
+    /// Reads the next bytes and checks they are `want`.
+    pub fn expect(&mut self, want: &[u8]) {
+        let got = self.exact(want.len());
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
     }
 
     /// Reads one line (through "\r\n").
@@ -296,9 +327,10 @@ impl Raw {
 
     /// True once the server closed the connection (reads hit EOF).
     pub fn closed(&mut self) -> bool {
-        let mut buf = [0u8; 1024];
+        self.buf.clear();
+        let mut tmp = [0u8; 1024];
         loop {
-            match self.stream.read(&mut buf) {
+            match self.stream.read(&mut tmp) {
                 Ok(0) => return true,
                 Ok(_) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
