@@ -477,7 +477,8 @@ impl Node {
     }
 
     /// SCAN across partitions: the cursor names a (slot, hash) position, so
-    /// it continues in whichever partition holds that slot.
+    /// it continues in whichever partition holds that slot. One call visits
+    /// up to COUNT keys, moving on to the next partitions as needed.
     async fn scan(&self, s: &mut Session, ns: &Namespace, scan: Scan) -> Reply {
         let mut cursor = scan.cursor;
         let mut found: Vec<Reply> = Vec::new();
@@ -491,16 +492,15 @@ impl Node {
             let view = self.store.read_view();
             let db = db_for(&view, p, 0);
             let step = Scan { cursor, count: budget, ..scan.clone() };
-            let (keys, next) = exec::keyspace::scan(&db, &step);
-            budget = budget.saturating_sub(keys.len() as u64).max(1);
+            let (keys, next, visited) = exec::keyspace::scan(&db, &step);
+            budget = budget.saturating_sub(visited);
             found.extend(keys.into_iter().map(Reply::Bulk));
             cursor = match next {
                 Some(c) => c,
                 None if p.slots.1 >= keys::SLOTS as u32 => 0,
                 None => keys::cursor_of(p.slots.1 as u16, 0),
             };
-            // One partition per call unless it gave nothing back.
-            if cursor == 0 || !found.is_empty() || next.is_some() {
+            if cursor == 0 || budget == 0 {
                 break;
             }
         }
@@ -564,6 +564,17 @@ impl Node {
             }
         }
         (keys, expires)
+    }
+
+    /// Raft log entries held across this node's partitions (compaction keeps
+    /// this bounded).
+    pub fn raft_log_entries(&self) -> u64 {
+        self.ns
+            .partitions
+            .iter()
+            .filter_map(|p| self.wal.bounds(p.group))
+            .map(|(first, last)| (last + 1).saturating_sub(first))
+            .sum()
     }
 
     fn start_background(self: &Arc<Self>) {

@@ -60,8 +60,9 @@ pub fn keys<K: KvRead + ?Sized>(db: &Db<K>, pattern: &Bytes) -> Vec<Bytes> {
 
 /// One step of SCAN within a partition: visits up to `count` keys from
 /// `cursor` (never splitting the keys that share a hash), returns the matching
-/// ones and the next cursor, or `None` when the partition is done.
-pub fn scan<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Scan) -> (Vec<Bytes>, Option<u64>) {
+/// ones, the next cursor (`None` when the partition is done) and how many
+/// keys it visited.
+pub fn scan<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Scan) -> (Vec<Bytes>, Option<u64>, u64) {
     let matches = pattern_filter(cmd.pattern.as_ref());
     let want_type = cmd.type_name.as_deref().map(|t| DataType::from_name(t.as_bytes()));
     let start = if cmd.cursor == 0 {
@@ -91,7 +92,7 @@ pub fn scan<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Scan) -> (Vec<Bytes>, Optio
         }
         true
     });
-    (out, next)
+    (out, next, visited)
 }
 
 /// A key at or after `cursor` in the partition, wrapping around once.

@@ -25,7 +25,7 @@ pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
         Cmd::ObjectEncoding(k) => keyspace::object_encoding(db, &k.key),
         Cmd::Keys(p) => Reply::Array(keyspace::keys(db, &p.pattern).into_iter().map(Reply::Bulk).collect()),
         Cmd::Scan(c) => {
-            let (keys, next) = keyspace::scan(db, c);
+            let (keys, next, _) = keyspace::scan(db, c);
             Reply::Array(vec![
                 Reply::bulk(next.unwrap_or(0).to_string()),
                 Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
