@@ -62,6 +62,11 @@ impl Store {
             if *cf == Cf::Meta || *cf == Cf::Expire {
                 o.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(6));
             }
+            if *cf == Cf::Meta {
+                // Point reads of missing keys skip the memtable search.
+                o.set_memtable_whole_key_filtering(true);
+                o.set_memtable_prefix_bloom_ratio(0.05);
+            }
             ColumnFamilyDescriptor::new(cf.name(), o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;

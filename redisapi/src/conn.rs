@@ -23,7 +23,7 @@ use node::{Cmd, PendingReply, Reply};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 /// What dispatching one command produced.
@@ -88,7 +88,7 @@ impl Conn {
         let Some(spec) = cmd::lookup(&argv[0]) else {
             return self.refuse(unknown_command(&argv));
         };
-        *self.client.last.lock() = (Instant::now(), spec.name.to_string());
+        *self.client.last.lock() = (Instant::now(), spec.name);
         if !spec.arity_ok(argv.len()) {
             return self.refuse(wrong_arity(spec.name));
         }
@@ -170,24 +170,29 @@ impl Conn {
 /// everything before reading, never stall.
 const OUTPUT_LIMIT: usize = 8 << 20;
 
-/// Moves encoded replies to the socket, so that reading never waits on a
-/// slow writer until the output limit is reached.
+/// Moves encoded replies to the socket without ever making the reader wait:
+/// a reply is written directly when nothing is queued (the common case,
+/// no task hop), and what the socket does not take at once is queued for a
+/// writer task.
 struct Writer {
+    wr: Arc<tokio::net::tcp::OwnedWriteHalf>,
     tx: Option<tokio::sync::mpsc::UnboundedSender<Bytes>>,
     queued: Arc<std::sync::atomic::AtomicUsize>,
     drained: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
+    broken: bool,
 }
 
 impl Writer {
-    fn start(mut wr: tokio::net::tcp::OwnedWriteHalf, server: Arc<Server>) -> Writer {
+    fn start(wr: tokio::net::tcp::OwnedWriteHalf, server: Arc<Server>) -> Writer {
+        let wr = Arc::new(wr);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
         let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let drained = Arc::new(tokio::sync::Notify::new());
-        let (q, d) = (queued.clone(), drained.clone());
+        let (q, d, w) = (queued.clone(), drained.clone(), wr.clone());
         let task = tokio::spawn(async move {
             while let Some(b) = rx.recv().await {
-                let ok = wr.write_all(&b).await.is_ok();
+                let ok = write_all(&w, &b).await;
                 q.fetch_sub(b.len(), Ordering::AcqRel);
                 server.output_bytes.fetch_sub(b.len(), Ordering::AcqRel);
                 d.notify_one();
@@ -201,15 +206,34 @@ impl Writer {
                 }
                 server.stats.net_output_bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
             }
-            let _ = wr.shutdown().await;
+            // Dropping the last handle of the write half shuts the socket down.
         });
-        Writer { tx: Some(tx), queued, drained, task }
+        Writer { wr, tx: Some(tx), queued, drained, task, broken: false }
     }
 
-    /// Hands what `out` holds to the writer.
-    fn flush(&self, out: &mut BytesMut, server: &Server) {
-        if out.is_empty() {
+    /// Sends what `out` holds: directly if nothing is queued, else through the
+    /// writer task (which keeps the order).
+    fn flush(&mut self, out: &mut BytesMut, server: &Server) {
+        if out.is_empty() || self.broken {
+            out.clear();
             return;
+        }
+        if self.queued.load(Ordering::Acquire) == 0 {
+            match self.wr.try_write(out) {
+                Ok(n) => {
+                    server.stats.net_output_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    let _ = out.split_to(n);
+                    if out.is_empty() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    self.broken = true;
+                    out.clear();
+                    return;
+                }
+            }
         }
         let b = out.split().freeze();
         self.queued.fetch_add(b.len(), Ordering::AcqRel);
@@ -226,6 +250,20 @@ impl Writer {
         let mine = self.queued.load(Ordering::Acquire);
         mine >= OUTPUT_LIMIT || (mine > 0 && server.output_bytes.load(Ordering::Relaxed) > budget)
     }
+}
+
+async fn write_all(w: &tokio::net::tcp::OwnedWriteHalf, mut b: &[u8]) -> bool {
+    while !b.is_empty() {
+        if w.writable().await.is_err() {
+            return false;
+        }
+        match w.try_write(b) {
+            Ok(n) => b = &b[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// What `read_more` returns when it did not read because the buffer holds
@@ -383,8 +421,10 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         let q = writer.queued.swap(0, Ordering::AcqRel);
         server.output_bytes.fetch_sub(q, Ordering::AcqRel);
     } else {
-        // Let the writer finish what it has, then it closes the socket.
+        // Let the writer finish what it has; the socket closes with the
+        // last handle of its write half.
         writer.tx = None;
         let _ = (&mut writer.task).await;
+        drop(writer);
     }
 }

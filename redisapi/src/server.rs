@@ -74,7 +74,7 @@ pub struct ClientHandle {
     pub created: Instant,
     pub name: Mutex<Option<String>>,
     /// (time of the last command, its name)
-    pub last: Mutex<(Instant, String)>,
+    pub last: Mutex<(Instant, &'static str)>,
     pub proto: AtomicU8,
     pub in_multi: std::sync::atomic::AtomicBool,
     /// Notified by CLIENT KILL.
@@ -95,7 +95,7 @@ impl ClientHandle {
             last.elapsed().as_secs(),
             if self.in_multi.load(Ordering::Relaxed) { "x" } else { "N" },
             if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
-            if cmd.is_empty() { "NULL".to_string() } else { cmd },
+            if cmd.is_empty() { "NULL" } else { cmd },
             self.proto.load(Ordering::Relaxed),
         )
     }
@@ -191,7 +191,7 @@ impl Server {
             laddr,
             created: Instant::now(),
             name: Mutex::new(None),
-            last: Mutex::new((Instant::now(), String::new())),
+            last: Mutex::new((Instant::now(), "")),
             proto: AtomicU8::new(2),
             in_multi: Default::default(),
             kill: Notify::new(),

@@ -142,11 +142,14 @@ fn table() -> &'static HashMap<&'static str, CommandSpec> {
 
 /// Looks a command up by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    if name.len() > 32 {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
         return None;
     }
-    let lower = name.to_ascii_lowercase();
-    table().get(std::str::from_utf8(&lower).ok()?)
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    table().get(std::str::from_utf8(lower).ok()?)
 }
 
 /// Every command, sorted by name.
