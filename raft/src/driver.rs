@@ -898,11 +898,13 @@ impl<M: StateMachine> Driver<M> {
         }
         for (id, infos) in applied {
             let g = self.groups.get_mut(&id).unwrap();
+            // Publish the applied index before answering anyone: whoever learns
+            // of a write must also see an applied index that covers it.
+            g.shared.applied.store(g.applied, Ordering::Release);
+            g.shared.applied_changed.notify_waiters();
             for info in infos {
                 Self::resolve(g, info);
             }
-            g.shared.applied.store(g.applied, Ordering::Release);
-            g.shared.applied_changed.notify_waiters();
         }
         for id in handled {
             let g = self.groups.get_mut(&id).unwrap();

@@ -194,7 +194,13 @@ impl Cluster {
 
     pub async fn propose(&self, i: usize, group: u64, data: &str) -> Result<u64, ProposeError> {
         let h = self.nodes[i].handle.as_ref().unwrap();
-        h.propose(group, Bytes::copy_from_slice(data.as_bytes()), TIMEOUT).await
+        let r = h.propose(group, Bytes::copy_from_slice(data.as_bytes()), TIMEOUT).await;
+        if let Ok(index) = r {
+            // Whoever learns of a write sees an applied index that covers it.
+            let applied = self.nodes[i].shared[&group].applied();
+            assert!(applied >= index, "acknowledged {index} while applied is {applied}");
+        }
+        r
     }
 
     /// Proposes through the current leader, following leader changes.
