@@ -633,52 +633,10 @@ impl<M: StateMachine> Driver<M> {
                     let _ = reply.send(Err(ProposeError::TooLarge { size: data.len(), max: self.cfg.max_entry_size }));
                     return;
                 }
-                let Some(g) = self.groups.get_mut(&group) else {
-                    let _ = reply.send(Err(ProposeError::NoGroup(group)));
-                    return;
-                };
-                if g.raw.raft.state != StateRole::Leader {
-                    let _ = reply.send(Err(Self::not_leader(g)));
-                    return;
-                }
-                let before = g.raw.raft.raft_log.last_index();
-                match g.raw.propose(vec![], data.to_vec()) {
-                    Ok(()) => {
-                        let index = g.raw.raft.raft_log.last_index();
-                        if index == before {
-                            let _ = reply.send(Err(ProposeError::Dropped("raft did not append the proposal".into())));
-                            return;
-                        }
-                        g.shared.proposals.fetch_add(1, Ordering::Relaxed);
-                        g.proposals.push_back(PendingProposal { index, term: g.raw.raft.term, conf_change: false, reply });
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(ProposeError::Dropped(e.to_string())));
-                    }
-                }
+                self.propose_as_leader(group, reply, false, |raw| raw.propose(vec![], data.to_vec()));
             }
             Request::ConfChange { group, change, reply } => {
-                let Some(g) = self.groups.get_mut(&group) else {
-                    let _ = reply.send(Err(ProposeError::NoGroup(group)));
-                    return;
-                };
-                if g.raw.raft.state != StateRole::Leader {
-                    let _ = reply.send(Err(Self::not_leader(g)));
-                    return;
-                }
-                let before = g.raw.raft.raft_log.last_index();
-                match g.raw.propose_conf_change(vec![], change) {
-                    Ok(()) if g.raw.raft.raft_log.last_index() > before => {
-                        let index = g.raw.raft.raft_log.last_index();
-                        g.proposals.push_back(PendingProposal { index, term: g.raw.raft.term, conf_change: true, reply });
-                    }
-                    Ok(()) => {
-                        let _ = reply.send(Err(ProposeError::Dropped("raft did not append the change".into())));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(ProposeError::Dropped(e.to_string())));
-                    }
-                }
+                self.propose_as_leader(group, reply, true, |raw| raw.propose_conf_change(vec![], change));
             }
             Request::Read { group, reply } => {
                 let Some(g) = self.groups.get_mut(&group) else {
@@ -747,6 +705,38 @@ impl<M: StateMachine> Driver<M> {
                 let _ = reply.send(self.groups.get(&group).map(GroupStatus::of));
             }
         }
+    }
+
+    /// Hands a proposal to raft only if this replica leads the group (checked
+    /// here, on the driver thread), and records its (index, term) so that
+    /// what gets applied there decides its outcome.
+    fn propose_as_leader(
+        &mut self,
+        group: u64,
+        reply: Reply<M::Output>,
+        conf_change: bool,
+        propose: impl FnOnce(&mut RawNode<WalStorage>) -> raft::Result<()>,
+    ) {
+        let Some(g) = self.groups.get_mut(&group) else {
+            let _ = reply.send(Err(ProposeError::NoGroup(group)));
+            return;
+        };
+        if g.raw.raft.state != StateRole::Leader {
+            let _ = reply.send(Err(Self::not_leader(g)));
+            return;
+        }
+        let before = g.raw.raft.raft_log.last_index();
+        if let Err(e) = propose(&mut g.raw) {
+            let _ = reply.send(Err(ProposeError::Dropped(e.to_string())));
+            return;
+        }
+        let index = g.raw.raft.raft_log.last_index();
+        if index == before {
+            let _ = reply.send(Err(ProposeError::Dropped("raft did not append the proposal".into())));
+            return;
+        }
+        g.shared.proposals.fetch_add(1, Ordering::Relaxed);
+        g.proposals.push_back(PendingProposal { index, term: g.raw.raft.term, conf_change, reply });
     }
 
     fn tick(&mut self) {

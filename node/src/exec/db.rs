@@ -142,6 +142,19 @@ impl<'a> Apply<'a> {
         self.kv.put(Cf::State, &removal_key(self.ns, slot), &self.index.to_be_bytes());
     }
 
+    /// Gives the live key `key` (record `m`) a new expiry: `Some(at)` in the
+    /// past removes it, `None` makes it persistent.
+    pub fn set_expiry(&mut self, key: &[u8], m: &Meta, at: Option<i64>) {
+        match at {
+            Some(at) if at <= self.now as i64 => self.remove_key(key, m),
+            at => {
+                let mut n = m.clone();
+                n.expire_at = at.map_or(0, |at| at as u64);
+                self.put_meta(key, n, Some(m));
+            }
+        }
+    }
+
     /// Removes `key` if its raw record exists but is expired, so that a write
     /// that treats it as absent starts from nothing. Returns the live record.
     pub fn live_or_reap(&mut self, key: &[u8]) -> Option<Meta> {

@@ -142,22 +142,14 @@ pub fn expire(a: &mut Apply, cmd: &c::Expire) -> Reply {
     if !ok {
         return Reply::Int(0);
     }
-    if at <= a.now as i64 {
-        a.remove_key(&cmd.key, &m);
-    } else {
-        let mut n = m.clone();
-        n.expire_at = at as u64;
-        a.put_meta(&cmd.key, n, Some(&m));
-    }
+    a.set_expiry(&cmd.key, &m, Some(at));
     Reply::Int(1)
 }
 
 pub fn persist(a: &mut Apply, key: &[u8]) -> Reply {
     match a.db().meta(key) {
         Some(m) if m.expire_at != 0 => {
-            let mut n = m.clone();
-            n.expire_at = 0;
-            a.put_meta(key, n, Some(&m));
+            a.set_expiry(key, &m, None);
             Reply::Int(1)
         }
         _ => Reply::Int(0),

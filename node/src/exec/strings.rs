@@ -264,18 +264,9 @@ pub fn getex(a: &mut Apply, cmd: &c::GetEx) -> Reply {
     }
     let reply = Reply::bulk(m.payload.clone());
     if let Some(e) = cmd.expiry {
-        let at = e.at(a.now);
-        if at <= a.now as i64 {
-            a.remove_key(&cmd.key, &m);
-        } else {
-            let mut n = m.clone();
-            n.expire_at = at as u64;
-            a.put_meta(&cmd.key, n, Some(&m));
-        }
+        a.set_expiry(&cmd.key, &m, Some(e.at(a.now)));
     } else if cmd.persist && m.expire_at != 0 {
-        let mut n = m.clone();
-        n.expire_at = 0;
-        a.put_meta(&cmd.key, n, Some(&m));
+        a.set_expiry(&cmd.key, &m, None);
     }
     reply
 }
