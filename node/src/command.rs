@@ -5,6 +5,7 @@
 //! command exists, its arguments are well-formed, so apply only meets errors
 //! that depend on the data (WRONGTYPE, not an integer, ...).
 
+use crate::coll_cmds as cc;
 use bytes::Bytes;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -280,11 +281,110 @@ pub enum Cmd {
     FlushAll(Empty),
     #[prost(message, tag = "34")]
     ExpireIfStale(ExpireIfStale),
+    // hashes, lists, sets, sorted sets
+    #[prost(message, tag = "40")]
+    HSet(cc::HSet),
+    #[prost(message, tag = "41")]
+    HGet(cc::KeyField),
+    #[prost(message, tag = "42")]
+    HMGet(cc::KeyFields),
+    #[prost(message, tag = "43")]
+    HGetAll(Key),
+    #[prost(message, tag = "44")]
+    HDel(cc::KeyFields),
+    #[prost(message, tag = "45")]
+    HLen(Key),
+    #[prost(message, tag = "46")]
+    HStrLen(cc::KeyField),
+    #[prost(message, tag = "47")]
+    HExists(cc::KeyField),
+    #[prost(message, tag = "48")]
+    HKeys(Key),
+    #[prost(message, tag = "49")]
+    HVals(Key),
+    #[prost(message, tag = "50")]
+    HIncrBy(cc::HIncrBy),
+    #[prost(message, tag = "51")]
+    HIncrByFloat(cc::HIncrByFloat),
+    #[prost(message, tag = "52")]
+    HRandField(cc::RandMembers),
+    #[prost(message, tag = "53")]
+    HScan(cc::ElemScan),
+    #[prost(message, tag = "60")]
+    Push(cc::Push),
+    #[prost(message, tag = "61")]
+    Pop(cc::Pop),
+    #[prost(message, tag = "62")]
+    LLen(Key),
+    #[prost(message, tag = "63")]
+    LIndex(cc::KeyIndex),
+    #[prost(message, tag = "64")]
+    LSet(cc::LSet),
+    #[prost(message, tag = "65")]
+    LRange(cc::KeyRange),
+    #[prost(message, tag = "66")]
+    LTrim(cc::KeyRange),
+    #[prost(message, tag = "67")]
+    LRem(cc::LRem),
+    #[prost(message, tag = "68")]
+    LInsert(cc::LInsert),
+    #[prost(message, tag = "69")]
+    LPos(cc::LPos),
+    #[prost(message, tag = "70")]
+    LMove(cc::LMove),
+    #[prost(message, tag = "71")]
+    LMPop(cc::MPop),
+    #[prost(message, tag = "80")]
+    SAdd(cc::KeyMembers),
+    #[prost(message, tag = "81")]
+    SRem(cc::KeyMembers),
+    #[prost(message, tag = "82")]
+    SCard(Key),
+    #[prost(message, tag = "83")]
+    SIsMember(cc::KeyField),
+    #[prost(message, tag = "84")]
+    SMIsMember(cc::KeyMembers),
+    #[prost(message, tag = "85")]
+    SMembers(Key),
+    #[prost(message, tag = "86")]
+    SRandMember(cc::RandMembers),
+    #[prost(message, tag = "87")]
+    SPop(cc::SPop),
+    #[prost(message, tag = "88")]
+    SMove(cc::SMove),
+    #[prost(message, tag = "89")]
+    SetOp(cc::SetOp),
+    #[prost(message, tag = "90")]
+    SScan(cc::ElemScan),
+    #[prost(message, tag = "100")]
+    ZAdd(cc::ZAdd),
+    #[prost(message, tag = "101")]
+    ZRem(cc::KeyMembers),
+    #[prost(message, tag = "102")]
+    ZCard(Key),
+    #[prost(message, tag = "103")]
+    ZScore(cc::KeyField),
+    #[prost(message, tag = "104")]
+    ZMScore(cc::KeyMembers),
+    #[prost(message, tag = "105")]
+    ZRank(cc::ZRank),
+    #[prost(message, tag = "106")]
+    ZRange(cc::ZRange),
+    #[prost(message, tag = "107")]
+    ZPop(cc::ZPop),
+    #[prost(message, tag = "108")]
+    ZMPop(cc::MPop),
+    #[prost(message, tag = "109")]
+    ZSetOp(cc::ZSetOp),
+    #[prost(message, tag = "110")]
+    ZRandMember(cc::RandMembers),
+    #[prost(message, tag = "111")]
+    ZScan(cc::ElemScan),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Command {
-    #[prost(oneof = "Cmd", tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34")]
+    #[prost(oneof = "Cmd", tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111")]
     pub cmd: Option<Cmd>,
 }
 
@@ -297,22 +397,53 @@ impl From<Cmd> for Command {
 impl Cmd {
     /// Whether the command changes data (and so goes through raft).
     pub fn is_write(&self) -> bool {
-        !matches!(
-            self,
-            Cmd::Get(_)
-                | Cmd::MGet(_)
-                | Cmd::StrLen(_)
-                | Cmd::GetRange(_)
-                | Cmd::Exists(_)
-                | Cmd::Touch(_)
-                | Cmd::Type(_)
-                | Cmd::Ttl(_)
-                | Cmd::ObjectEncoding(_)
-                | Cmd::Scan(_)
-                | Cmd::Keys(_)
-                | Cmd::RandomKey(_)
-                | Cmd::DbSize(_)
-        )
+        match self {
+            Cmd::SetOp(c) => c.store.is_some(),
+            Cmd::ZSetOp(c) => c.store.is_some(),
+            Cmd::ZRange(c) => c.store.is_some() || c.remove,
+            _ => !matches!(
+                self,
+                Cmd::Get(_)
+                    | Cmd::MGet(_)
+                    | Cmd::StrLen(_)
+                    | Cmd::GetRange(_)
+                    | Cmd::Exists(_)
+                    | Cmd::Touch(_)
+                    | Cmd::Type(_)
+                    | Cmd::Ttl(_)
+                    | Cmd::ObjectEncoding(_)
+                    | Cmd::Scan(_)
+                    | Cmd::Keys(_)
+                    | Cmd::RandomKey(_)
+                    | Cmd::DbSize(_)
+                    | Cmd::HGet(_)
+                    | Cmd::HMGet(_)
+                    | Cmd::HGetAll(_)
+                    | Cmd::HLen(_)
+                    | Cmd::HStrLen(_)
+                    | Cmd::HExists(_)
+                    | Cmd::HKeys(_)
+                    | Cmd::HVals(_)
+                    | Cmd::HRandField(_)
+                    | Cmd::HScan(_)
+                    | Cmd::LLen(_)
+                    | Cmd::LIndex(_)
+                    | Cmd::LRange(_)
+                    | Cmd::LPos(_)
+                    | Cmd::SCard(_)
+                    | Cmd::SIsMember(_)
+                    | Cmd::SMIsMember(_)
+                    | Cmd::SMembers(_)
+                    | Cmd::SRandMember(_)
+                    | Cmd::SScan(_)
+                    | Cmd::ZCard(_)
+                    | Cmd::ZScore(_)
+                    | Cmd::ZMScore(_)
+                    | Cmd::ZRank(_)
+                    | Cmd::ZRandMember(_)
+                    | Cmd::ZScan(_)
+            ),
+        }
     }
 
     /// Keyless commands act on every partition.
@@ -341,6 +472,33 @@ impl Cmd {
             Cmd::Copy(c) => vec![&c.src, &c.dst],
             Cmd::ExpireIfStale(c) => vec![&c.key],
             Cmd::Scan(_) | Cmd::Keys(_) | Cmd::RandomKey(_) | Cmd::DbSize(_) | Cmd::FlushAll(_) => vec![],
+            Cmd::HGetAll(k) | Cmd::HLen(k) | Cmd::HKeys(k) | Cmd::HVals(k) | Cmd::LLen(k) | Cmd::SCard(k) | Cmd::SMembers(k) | Cmd::ZCard(k) => vec![&k.key],
+            Cmd::HGet(c) | Cmd::HStrLen(c) | Cmd::HExists(c) | Cmd::SIsMember(c) | Cmd::ZScore(c) => vec![&c.key],
+            Cmd::HMGet(c) | Cmd::HDel(c) => vec![&c.key],
+            Cmd::HSet(c) => vec![&c.key],
+            Cmd::HIncrBy(c) => vec![&c.key],
+            Cmd::HIncrByFloat(c) => vec![&c.key],
+            Cmd::HRandField(c) | Cmd::SRandMember(c) | Cmd::ZRandMember(c) => vec![&c.key],
+            Cmd::HScan(c) | Cmd::SScan(c) | Cmd::ZScan(c) => vec![&c.key],
+            Cmd::Push(c) => vec![&c.key],
+            Cmd::Pop(c) => vec![&c.key],
+            Cmd::LIndex(c) => vec![&c.key],
+            Cmd::LSet(c) => vec![&c.key],
+            Cmd::LRange(c) | Cmd::LTrim(c) => vec![&c.key],
+            Cmd::LRem(c) => vec![&c.key],
+            Cmd::LInsert(c) => vec![&c.key],
+            Cmd::LPos(c) => vec![&c.key],
+            Cmd::LMove(c) => vec![&c.src, &c.dst],
+            Cmd::LMPop(c) | Cmd::ZMPop(c) => c.keys.iter().collect(),
+            Cmd::SAdd(c) | Cmd::SRem(c) | Cmd::SMIsMember(c) | Cmd::ZRem(c) | Cmd::ZMScore(c) => vec![&c.key],
+            Cmd::SPop(c) => vec![&c.key],
+            Cmd::SMove(c) => vec![&c.src, &c.dst],
+            Cmd::SetOp(c) => c.keys.iter().chain(c.store.iter()).collect(),
+            Cmd::ZAdd(c) => vec![&c.key],
+            Cmd::ZRank(c) => vec![&c.key],
+            Cmd::ZRange(c) => std::iter::once(&c.key).chain(c.store.iter()).collect(),
+            Cmd::ZPop(c) => vec![&c.key],
+            Cmd::ZSetOp(c) => c.keys.iter().chain(c.store.iter()).collect(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! on RocksDB, the apply logic (state machine), TTL and transactions, on the
 //! raft driver of `kvraft`.
 
+pub mod coll_cmds;
 pub mod command;
 pub mod exec;
 pub mod glob;
@@ -15,6 +16,7 @@ pub mod reply;
 pub mod sm;
 pub mod state;
 pub mod store;
+pub mod waiters;
 
 pub use command::Cmd;
 pub use node::{Node, NodeConfig, PendingReply, Session};

@@ -18,6 +18,7 @@ use crate::reply::{err, Reply};
 use crate::sm::KvStateMachine;
 use crate::state::{namespace_key, partition_key, NamespaceRecord, PartitionState, ReplicaStatus};
 use crate::store::{Cf, KvRead, ReadView, Store};
+use crate::waiters::KeyWaiters;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -98,6 +99,7 @@ pub struct Node {
     ns: Arc<Namespace>,
     started: Instant,
     pub stats: NodeStats,
+    waiters: Arc<KeyWaiters>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -112,6 +114,12 @@ pub struct Session {
 }
 
 impl Session {
+    /// A handle on the same connection state, for work that outlives one
+    /// dispatch (a blocked command retrying its pop).
+    pub fn share(&self) -> Session {
+        Session { ns: self.ns.clone(), inflight: self.inflight.clone(), poisoned: self.poisoned.clone() }
+    }
+
     fn inflight(&mut self, p: u32) -> Arc<AtomicUsize> {
         self.inflight.entry(p).or_default().clone()
     }
@@ -164,7 +172,8 @@ impl Node {
         let (record, states) = bootstrap_standalone(&store, &cfg)?;
 
         let registry = Registry::default();
-        let sm = KvStateMachine::new(store.clone(), registry.clone());
+        let waiters = Arc::new(KeyWaiters::default());
+        let sm = KvStateMachine::new(store.clone(), registry.clone(), waiters.clone());
         let transport = Transport::local_only(cfg.node_id);
         let (_inbound, inbox) = kvraft::raft_channel(1024);
         let mut dcfg = cfg.raft.clone();
@@ -201,6 +210,7 @@ impl Node {
             ns,
             started: Instant::now(),
             stats: NodeStats::default(),
+            waiters,
             tasks: Mutex::new(Vec::new()),
         });
         node.wait_ready(Duration::from_secs(60)).await?;
@@ -323,6 +333,42 @@ impl Node {
                 Reply::Array(merged)
             } else {
                 Reply::Int(count)
+            }
+        }
+        .boxed()
+    }
+
+    /// A blocking pop (BLPOP, BLMOVE, BZPOPMIN, ...): `cmd` is the pop to try,
+    /// now and again whenever a write to one of its keys is applied here,
+    /// until it yields something or `timeout` passes (then its empty reply).
+    pub async fn submit_blocking(self: &Arc<Self>, s: &mut Session, cmd: Cmd, timeout: Option<Duration>) -> PendingReply {
+        let ns = s.ns.id;
+        let keys: Vec<Bytes> = cmd.keys().into_iter().cloned().collect();
+        // Take a place in the queues first, so that no push can slip
+        // between the first attempt and the wait.
+        let reg = self.waiters.register(ns, &keys);
+        let first = self.submit(s, cmd.clone()).await;
+        let node = self.clone();
+        let mut session = s.share();
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        async move {
+            let mut last = first.await;
+            loop {
+                if !matches!(last, Reply::Nil | Reply::NilArray) {
+                    // Got something (or an error): whoever is next may find more.
+                    reg.pass_turn();
+                    return last;
+                }
+                let notified = reg.notify.notified();
+                match deadline {
+                    Some(d) => {
+                        if tokio::time::timeout_at(d, notified).await.is_err() {
+                            return last;
+                        }
+                    }
+                    None => notified.await,
+                }
+                last = node.submit(&mut session, cmd.clone()).await.await;
             }
         }
         .boxed()

@@ -23,6 +23,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// RESP3 set; an array in RESP2.
     Set(Vec<Reply>),
+    /// Pairs (member and score, field and value): RESP3 an array of
+    /// 2-element arrays, RESP2 one flat array.
+    Pairs(Vec<(Reply, Reply)>),
     /// RESP3 verbatim string (INFO, CLIENT INFO); a bulk string in RESP2.
     Verbatim(String),
 }

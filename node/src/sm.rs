@@ -15,6 +15,7 @@ use crate::partition::Registry;
 use crate::reply::Reply;
 use crate::state::{partition_key, PartitionState};
 use crate::store::{Cf, KvRead, Store, WriteCtx};
+use crate::waiters::KeyWaiters;
 use kvraft::{Committed, CommittedKind, StateMachine};
 use prost::Message;
 use rand::SeedableRng;
@@ -26,14 +27,25 @@ pub struct KvStateMachine {
     store: Arc<Store>,
     ctx: WriteCtx,
     registry: Registry,
+    waiters: Arc<KeyWaiters>,
+    /// Keys written in this batch, signalled to blocked clients after commit.
+    touched: Vec<(u32, bytes::Bytes)>,
     /// Loaded on first use from the `state` column family.
     states: HashMap<u64, PartitionState>,
     dirty: Vec<u64>,
 }
 
 impl KvStateMachine {
-    pub fn new(store: Arc<Store>, registry: Registry) -> KvStateMachine {
-        KvStateMachine { ctx: WriteCtx::new(store.clone()), store, registry, states: HashMap::new(), dirty: Vec::new() }
+    pub fn new(store: Arc<Store>, registry: Registry, waiters: Arc<KeyWaiters>) -> KvStateMachine {
+        KvStateMachine {
+            ctx: WriteCtx::new(store.clone()),
+            store,
+            registry,
+            waiters,
+            touched: Vec::new(),
+            states: HashMap::new(),
+            dirty: Vec::new(),
+        }
     }
 
     fn state(&mut self, group: u64) -> &mut PartitionState {
@@ -53,6 +65,7 @@ impl KvStateMachine {
         st.last_stamp = now;
         let mut counters = st.counters();
         let flush_index = st.flush_index;
+        let ns = st.ns;
         let mut a = Apply {
             kv: &mut self.ctx,
             ns: st.ns,
@@ -87,6 +100,11 @@ impl KvStateMachine {
                 Reply::Array(replies)
             }
         };
+        if self.waiters.active() {
+            for c in entry.cmds.iter().filter_map(|c| c.cmd.as_ref()).filter(|c| c.is_write()) {
+                self.touched.extend(c.keys().into_iter().map(|k| (ns, k.clone())));
+            }
+        }
         let st = self.states.get_mut(&group).unwrap();
         st.key_count = counters.keys;
         st.expire_count = counters.expires;
@@ -149,6 +167,9 @@ impl StateMachine for KvStateMachine {
             tracing::error!("apply: RocksDB write failed: {e}; aborting");
             eprintln!("FATAL: apply: RocksDB write failed: {e}");
             std::process::abort();
+        }
+        if !self.touched.is_empty() {
+            self.waiters.signal(self.touched.drain(..));
         }
     }
 }

@@ -131,21 +131,31 @@ impl Store {
         cf: Cf,
         from: &[u8],
         to: &[u8],
+        reverse: bool,
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) {
         let mut ro = rocksdb::ReadOptions::default();
+        ro.set_iterate_lower_bound(from.to_vec());
         ro.set_iterate_upper_bound(to.to_vec());
         ro.set_total_order_seek(true);
         if let Some(s) = snap {
             ro.set_snapshot(s);
         }
         let mut it = self.db.raw_iterator_cf_opt(self.handle(cf), ro);
-        it.seek(from);
+        if reverse {
+            it.seek_to_last();
+        } else {
+            it.seek(from);
+        }
         while it.valid() {
             if !f(it.key().unwrap(), it.value().unwrap()) {
                 return;
             }
-            it.next();
+            if reverse {
+                it.prev();
+            } else {
+                it.next();
+            }
         }
         if let Err(e) = it.status() {
             fatal_read(e);
@@ -167,6 +177,8 @@ pub trait KvRead {
     /// Visits the records with keys in `[from, to)` in order until `f`
     /// returns false.
     fn scan(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool);
+    /// The same, from the last record down.
+    fn scan_rev(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool);
 }
 
 /// The latest state, without a snapshot (for single-record reads).
@@ -175,7 +187,10 @@ impl KvRead for Store {
         Store::get(self, cf, key)
     }
     fn scan(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
-        self.scan_db(None, cf, from, to, f)
+        self.scan_db(None, cf, from, to, false, f)
+    }
+    fn scan_rev(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        self.scan_db(None, cf, from, to, true, f)
     }
 }
 
@@ -193,7 +208,10 @@ impl KvRead for ReadView<'_> {
         }
     }
     fn scan(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
-        self.store.scan_db(Some(&self.snap), cf, from, to, f)
+        self.store.scan_db(Some(&self.snap), cf, from, to, false, f)
+    }
+    fn scan_rev(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        self.store.scan_db(Some(&self.snap), cf, from, to, true, f)
     }
 }
 
@@ -271,13 +289,28 @@ impl KvRead for WriteCtx {
     }
 
     fn scan(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
-        // Merge the overlay's records in range with the database's, the
-        // overlay winning on equal keys and hiding range-deleted ones.
-        let mut over = self.overlay.range((cf, from.to_vec())..(cf, to.to_vec())).peekable();
+        self.merged_scan(cf, from, to, false, f)
+    }
+
+    fn scan_rev(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        self.merged_scan(cf, from, to, true, f)
+    }
+}
+
+impl WriteCtx {
+    /// Merges the overlay's records in range with the database's, in either
+    /// direction: the overlay wins on equal keys and hides range-deleted ones.
+    fn merged_scan(&self, cf: Cf, from: &[u8], to: &[u8], reverse: bool, f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+        let range = self.overlay.range((cf, from.to_vec())..(cf, to.to_vec()));
+        let mut over: Box<dyn Iterator<Item = (&(Cf, Vec<u8>), &Option<Vec<u8>>)>> =
+            if reverse { Box::new(range.rev()) } else { Box::new(range) };
+        let mut pending = over.next();
+        // Overlay keys that come before `k` in scan order go first.
+        let before = |a: &[u8], b: &[u8]| if reverse { a > b } else { a < b };
         let mut stopped = false;
-        self.store.scan_db(None, cf, from, to, &mut |k, v| {
-            while let Some(((_, ok), ov)) = over.peek() {
-                if ok.as_slice() > k {
+        self.store.scan_db(None, cf, from, to, reverse, &mut |k, v| {
+            while let Some(((_, ok), ov)) = pending {
+                if !before(ok, k) && ok.as_slice() != k {
                     break;
                 }
                 let same = ok.as_slice() == k;
@@ -287,7 +320,7 @@ impl KvRead for WriteCtx {
                         return false;
                     }
                 }
-                over.next();
+                pending = over.next();
                 if same {
                     return true;
                 }
@@ -304,12 +337,13 @@ impl KvRead for WriteCtx {
         if stopped {
             return;
         }
-        for ((_, ok), ov) in over {
+        while let Some(((_, ok), ov)) = pending {
             if let Some(val) = ov {
                 if !f(ok, val) {
                     return;
                 }
             }
+            pending = over.next();
         }
     }
 }

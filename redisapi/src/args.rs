@@ -7,8 +7,8 @@ use node::reply::err;
 use node::Reply;
 
 pub struct Args<'a> {
-    argv: &'a [Bytes],
-    pos: usize,
+    pub argv: &'a [Bytes],
+    pub pos: usize,
 }
 
 impl<'a> Args<'a> {

@@ -30,6 +30,8 @@ use tokio::net::TcpStream;
 pub enum Outcome {
     Reply(Reply),
     Pending(PendingReply),
+    /// A blocked command: nothing after it on this connection runs before it ends.
+    Blocked(PendingReply),
     /// Reply, then close the connection (QUIT, a protocol error).
     Close(Reply),
     /// Close without a reply (SHUTDOWN, CLIENT KILL of itself).
@@ -103,6 +105,10 @@ impl Conn {
                 Ok(c) => Outcome::Pending(self.server.node.submit(&mut self.session, c).await),
                 Err(e) => Outcome::Reply(e),
             },
+            Run::Blocking(parse) => match parse(&argv) {
+                Ok((c, timeout)) => Outcome::Blocked(self.server.node.submit_blocking(&mut self.session, c, timeout).await),
+                Err(e) => Outcome::Reply(e),
+            },
             Run::Local => local::run(self, spec, argv).await,
         }
     }
@@ -134,8 +140,14 @@ impl Conn {
     }
 
     fn queue(&mut self, spec: &'static CommandSpec, argv: Vec<Bytes>) -> Reply {
-        let item = match spec.run {
-            Run::Data(parse) => match parse(&argv) {
+        // Inside MULTI a blocking pop does not block: it is its plain pop.
+        let parsed = match spec.run {
+            Run::Data(parse) => Some(parse(&argv)),
+            Run::Blocking(parse) => Some(parse(&argv).map(|(c, _)| c)),
+            Run::Local => None,
+        };
+        let item = match parsed {
+            Some(parsed) => match parsed {
                 Ok(c) => {
                     let keys = c.keys();
                     if let Err(e) = self.bind_partition(&keys, c.is_keyless()) {
@@ -149,7 +161,7 @@ impl Conn {
                     return e;
                 }
             },
-            Run::Local => Queued::Local(argv),
+            None => Queued::Local(argv),
         };
         self.multi.as_mut().unwrap().queued.push(item);
         Reply::status("QUEUED")
@@ -307,11 +319,16 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     let mut killed = false;
     // The buffer may hold commands not parsed yet (a limit was reached).
     let mut unparsed = false;
+    // A blocked command is in flight: later commands wait for it.
+    let mut blocked = false;
 
     loop {
         let over_budget = server.inflight_bytes.load(Ordering::Relaxed) > read_budget && !pending.is_empty();
         let backed_up = writer.backed_up(&server, read_budget);
-        let can_read = !closing && pending.len() < max_pipeline && !over_budget && !backed_up;
+        if blocked && pending.is_empty() {
+            blocked = false;
+        }
+        let can_read = !closing && !blocked && pending.len() < max_pipeline && !over_budget && !backed_up;
         tokio::select! {
             biased;
             _ = client.kill.notified() => { killed = true; break }
@@ -362,6 +379,10 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     let (reply, close) = match conn.dispatch(argv).await {
                         Outcome::Reply(r) => (Ok(r), false),
                         Outcome::Pending(f) => (Err(f), false),
+                        Outcome::Blocked(f) => {
+                            blocked = true;
+                            (Err(f), false)
+                        }
                         Outcome::Close(r) => (Ok(r), true),
                         Outcome::Drop => {
                             killed = true;
@@ -399,7 +420,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     if closing || killed {
                         break;
                     }
-                    if pending.len() >= max_pipeline || writer.backed_up(&server, read_budget) {
+                    if (blocked && !pending.is_empty()) || pending.len() >= max_pipeline || writer.backed_up(&server, read_budget) {
                         // Later commands may already be in the buffer: take them
                         // up again when this is over, not when more bytes arrive.
                         unparsed = !inbuf.is_empty();

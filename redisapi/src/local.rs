@@ -668,7 +668,7 @@ async fn run_queued_local(c: &mut Conn, argv: Vec<Bytes>) -> Reply {
     }
     match Box::pin(run(c, spec, argv)).await {
         Outcome::Reply(r) | Outcome::Close(r) => r,
-        Outcome::Pending(f) => f.await,
+        Outcome::Pending(f) | Outcome::Blocked(f) => f.await,
         Outcome::Drop => Reply::Ok,
     }
 }

@@ -14,6 +14,15 @@ get set setnx setex psetex getset getdel getex mget mset msetnx append strlen ge
 incr decr incrby decrby incrbyfloat
 del unlink exists touch type expire pexpire expireat pexpireat ttl pttl expiretime pexpiretime persist
 rename renamenx copy keys scan randomkey
+hset hsetnx hget hmget hmset hgetall hdel hlen hstrlen hexists hkeys hvals hincrby hincrbyfloat hrandfield hscan
+lpush rpush lpushx rpushx lpop rpop llen lindex lset lrange ltrim lrem linsert lpos lmove rpoplpush lmpop
+blpop brpop blmove brpoplpush blmpop
+sadd srem scard sismember smismember smembers srandmember spop smove sinter sintercard sunion sdiff
+sinterstore sunionstore sdiffstore sscan
+zadd zincrby zrem zcard zscore zmscore zrank zrevrank zcount zlexcount zrange zrangestore zrevrange
+zrangebyscore zrevrangebyscore zrangebylex zrevrangebylex zremrangebyrank zremrangebyscore zremrangebylex
+zpopmin zpopmax bzpopmin bzpopmax zmpop bzmpop zunion zinter zdiff zunionstore zinterstore zdiffstore
+zintercard zrandmember zscan
 """.split()
 
 def cli(*args):

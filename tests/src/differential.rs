@@ -26,16 +26,38 @@ fn render(args: &[Vec<u8>]) -> String {
     args.iter().map(|a| format!("{:?}", String::from_utf8_lossy(a))).collect::<Vec<_>>().join(" ")
 }
 
+fn sorted(mut items: Vec<Value>) -> Value {
+    items.sort_by_key(|v| format!("{v:?}"));
+    Value::Array(items)
+}
+
+/// Sorts a flat array of pairs by pair.
+fn sorted_pairs(items: Vec<Value>) -> Value {
+    let mut pairs: Vec<Vec<Value>> = items.chunks(2).map(|c| c.to_vec()).collect();
+    pairs.sort_by_key(|p| format!("{p:?}"));
+    Value::Array(pairs.into_iter().flatten().collect())
+}
+
 fn normalize(name: &str, r: redis::RedisResult<Value>) -> Norm {
     let v = match r {
         Ok(v) => v,
         Err(e) => return Norm::Error(e.to_string()),
     };
     match (name, v) {
-        ("keys", Value::Array(mut items)) => {
-            items.sort_by_key(|v| format!("{v:?}"));
-            Norm::Value(Value::Array(items))
+        // Orders Redis leaves unspecified (hash tables, listpack insertion order).
+        ("keys" | "smembers" | "sinter" | "sunion" | "sdiff" | "hkeys" | "hvals" | "spop", Value::Array(items)) => {
+            Norm::Value(sorted(items))
         }
+        ("hgetall", Value::Array(items)) => Norm::Value(sorted_pairs(items)),
+        ("sscan" | "hscan" | "zscan", Value::Array(mut parts)) if parts.len() == 2 => {
+            let items = match parts.pop() {
+                Some(Value::Array(items)) => items,
+                other => return Norm::Value(Value::Array(vec![parts.pop().unwrap(), other.unwrap()])),
+            };
+            let items = if name == "sscan" { sorted(items) } else { sorted_pairs(items) };
+            Norm::Value(Value::Array(vec![parts.pop().unwrap(), items]))
+        }
+        ("hrandfield" | "srandmember" | "zrandmember", _) => Norm::Value(Value::Nil),
         ("ttl" | "expiretime", Value::Int(n)) if n > 0 => Norm::Approx(n, 1),
         ("pttl" | "pexpiretime", Value::Int(n)) if n > 0 => Norm::Approx(n, 2000),
         (_, v) => Norm::Value(v),
@@ -173,6 +195,176 @@ pub fn random_command<R: Rng>(rng: &mut R, keys: &[String]) -> Vec<Vec<u8>> {
         37 => vec!["SETEX".into(), k(rng), pick(rng, &["100", "0", "-1", "x"]).into(), v(rng)],
         38 => vec!["PSETEX".into(), k(rng), pick(rng, &["100000", "0"]).into(), v(rng)],
         _ => vec!["ECHO".into(), v(rng)],
+    };
+    words.into_iter().map(|w| w.into_bytes()).collect()
+}
+
+/// A random command of the hash, list, set and sorted-set families (and the
+/// key commands on them) over keys named after their intended type, with now
+/// and then a key of another type (WRONGTYPE).
+pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>> {
+    let key = |rng: &mut R, ty: &str| -> String {
+        let ty = if ty != "zl" && rng.gen_bool(0.05) { pick(rng, &["h", "l", "s", "z", "str"]) } else { ty };
+        format!("{tag}{ty}{}", rng.gen_range(0..3))
+    };
+    let long = "x".repeat(70);
+    let members = ["a", "b", "c", "1", "2", "10", "-1", "x y", long.as_str()];
+    let m = |rng: &mut R| -> String {
+        // Mostly short members; a long one now and then changes encodings.
+        if rng.gen_bool(0.03) { long.clone() } else { pick(rng, &members[..8]).to_string() }
+    };
+    let score = |rng: &mut R| pick(rng, &["1", "2", "2.5", "-1", "0", "inf", "-inf", "(1", "3", "abc"]).to_string();
+    let int = |rng: &mut R| rng.gen_range(-4i64..6).to_string();
+    let bound_s = |rng: &mut R| pick(rng, &["-inf", "+inf", "0", "1", "(1", "2.5", "(3", "x"]).to_string();
+    let bound_l = |rng: &mut R| pick(rng, &["-", "+", "[a", "(b", "[c", "[1", "x"]).to_string();
+    let words: Vec<String> = match rng.gen_range(0..71) {
+        // hashes
+        0 | 1 => vec!["HSET".into(), key(rng, "h"), m(rng), m(rng), m(rng), m(rng)],
+        2 => vec!["HSETNX".into(), key(rng, "h"), m(rng), m(rng)],
+        3 => vec!["HGET".into(), key(rng, "h"), m(rng)],
+        4 => vec!["HMGET".into(), key(rng, "h"), m(rng), m(rng)],
+        5 => vec!["HGETALL".into(), key(rng, "h")],
+        6 => vec!["HDEL".into(), key(rng, "h"), m(rng), m(rng)],
+        7 => vec![pick(rng, &["HLEN", "HKEYS", "HVALS"]).into(), key(rng, "h")],
+        8 => vec![pick(rng, &["HSTRLEN", "HEXISTS"]).into(), key(rng, "h"), m(rng)],
+        9 => vec!["HINCRBY".into(), key(rng, "h"), m(rng), int(rng)],
+        10 => vec!["HINCRBYFLOAT".into(), key(rng, "h"), m(rng), pick(rng, &["1.1", "-2", "x"]).into()],
+        11 => vec!["HSCAN".into(), key(rng, "h"), "0".into()],
+        // lists
+        12 | 13 => vec![pick(rng, &["LPUSH", "RPUSH"]).into(), key(rng, "l"), m(rng), m(rng)],
+        14 => vec![pick(rng, &["LPUSHX", "RPUSHX"]).into(), key(rng, "l"), m(rng)],
+        15 => {
+            let mut c = vec![pick(rng, &["LPOP", "RPOP"]).to_string(), key(rng, "l")];
+            if rng.gen_bool(0.5) {
+                c.push(int(rng));
+            }
+            c
+        }
+        16 => vec!["LLEN".into(), key(rng, "l")],
+        17 => vec!["LINDEX".into(), key(rng, "l"), int(rng)],
+        18 => vec!["LSET".into(), key(rng, "l"), int(rng), m(rng)],
+        19 | 20 => vec!["LRANGE".into(), key(rng, "l"), int(rng), int(rng)],
+        21 => vec!["LTRIM".into(), key(rng, "l"), int(rng), int(rng)],
+        22 => vec!["LREM".into(), key(rng, "l"), int(rng), m(rng)],
+        23 => vec!["LINSERT".into(), key(rng, "l"), pick(rng, &["BEFORE", "AFTER", "X"]).into(), m(rng), m(rng)],
+        24 => {
+            let mut c = vec!["LPOS".into(), key(rng, "l"), m(rng)];
+            for opt in ["RANK", "COUNT", "MAXLEN"] {
+                if rng.gen_bool(0.3) {
+                    c.push(opt.into());
+                    c.push(int(rng));
+                }
+            }
+            c
+        }
+        25 => vec!["LMOVE".into(), key(rng, "l"), key(rng, "l"), pick(rng, &["LEFT", "RIGHT"]).into(), pick(rng, &["LEFT", "RIGHT"]).into()],
+        26 => vec!["RPOPLPUSH".into(), key(rng, "l"), key(rng, "l")],
+        27 => vec!["LMPOP".into(), "2".into(), key(rng, "l"), key(rng, "l"), pick(rng, &["LEFT", "RIGHT"]).into(), "COUNT".into(), int(rng)],
+        // sets
+        28 | 29 => vec!["SADD".into(), key(rng, "s"), m(rng), m(rng), m(rng)],
+        30 => vec!["SREM".into(), key(rng, "s"), m(rng), m(rng)],
+        31 => vec![pick(rng, &["SCARD", "SMEMBERS"]).into(), key(rng, "s")],
+        32 => vec!["SISMEMBER".into(), key(rng, "s"), m(rng)],
+        33 => vec!["SMISMEMBER".into(), key(rng, "s"), m(rng), m(rng)],
+        34 => vec!["SPOP".into(), key(rng, "s"), "100".into()],
+        35 => vec!["SMOVE".into(), key(rng, "s"), key(rng, "s"), m(rng)],
+        36 => vec![pick(rng, &["SINTER", "SUNION", "SDIFF"]).into(), key(rng, "s"), key(rng, "s")],
+        37 => vec![pick(rng, &["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]).into(), key(rng, "s"), key(rng, "s"), key(rng, "s")],
+        38 => vec!["SINTERCARD".into(), "2".into(), key(rng, "s"), key(rng, "s"), "LIMIT".into(), int(rng)],
+        39 => vec!["SSCAN".into(), key(rng, "s"), "0".into()],
+        // sorted sets
+        40 | 41 => {
+            let mut c = vec!["ZADD".to_string(), key(rng, "z")];
+            for opt in ["NX", "XX", "GT", "LT", "CH", "INCR"] {
+                if rng.gen_bool(0.1) {
+                    c.push(opt.into());
+                }
+            }
+            c.extend([score(rng), m(rng)]);
+            if rng.gen_bool(0.5) {
+                c.extend([score(rng), m(rng)]);
+            }
+            c
+        }
+        42 => vec!["ZINCRBY".into(), key(rng, "z"), score(rng), m(rng)],
+        43 => vec!["ZREM".into(), key(rng, "z"), m(rng), m(rng)],
+        44 => vec!["ZCARD".into(), key(rng, "z")],
+        45 => vec!["ZSCORE".into(), key(rng, "z"), m(rng)],
+        46 => vec!["ZMSCORE".into(), key(rng, "z"), m(rng), m(rng)],
+        47 => vec![pick(rng, &["ZRANK", "ZREVRANK"]).into(), key(rng, "z"), m(rng)],
+        48 => vec!["ZCOUNT".into(), key(rng, "z"), bound_s(rng), bound_s(rng)],
+        // Lex ranges are only specified when all scores are equal: the
+        // "zl" keys only ever get score 0.
+        49 => vec!["ZLEXCOUNT".into(), key(rng, "zl"), bound_l(rng), bound_l(rng)],
+        50 | 51 => {
+            let lex = rng.gen_bool(0.33);
+            let mut c = vec!["ZRANGE".to_string(), key(rng, if lex { "zl" } else { "z" })];
+            if lex {
+                c.extend([bound_l(rng), bound_l(rng), "BYLEX".into()]);
+            } else if rng.gen_bool(0.5) {
+                c.extend([int(rng), int(rng)]);
+            } else {
+                c.extend([bound_s(rng), bound_s(rng), "BYSCORE".into()]);
+            }
+            if rng.gen_bool(0.3) {
+                c.push("REV".into());
+            }
+            if rng.gen_bool(0.3) {
+                c.extend(["LIMIT".into(), int(rng), int(rng)]);
+            }
+            if rng.gen_bool(0.4) {
+                c.push("WITHSCORES".into());
+            }
+            c
+        }
+        52 => vec!["ZREVRANGE".into(), key(rng, "z"), int(rng), int(rng), "WITHSCORES".into()],
+        53 => vec![pick(rng, &["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]).into(), key(rng, "z"), bound_s(rng), bound_s(rng), "WITHSCORES".into()],
+        54 => vec![pick(rng, &["ZRANGEBYLEX", "ZREVRANGEBYLEX"]).into(), key(rng, "zl"), bound_l(rng), bound_l(rng), "LIMIT".into(), "0".into(), int(rng)],
+        55 => vec!["ZREMRANGEBYRANK".into(), key(rng, "z"), int(rng), int(rng)],
+        56 => vec!["ZREMRANGEBYSCORE".into(), key(rng, "z"), bound_s(rng), bound_s(rng)],
+        57 => vec!["ZREMRANGEBYLEX".into(), key(rng, "zl"), bound_l(rng), bound_l(rng)],
+        58 => {
+            let mut c = vec![pick(rng, &["ZPOPMIN", "ZPOPMAX"]).to_string(), key(rng, "z")];
+            if rng.gen_bool(0.5) {
+                c.push(int(rng));
+            }
+            c
+        }
+        59 => vec!["ZMPOP".into(), "2".into(), key(rng, "z"), key(rng, "z"), pick(rng, &["MIN", "MAX"]).into(), "COUNT".into(), "2".into()],
+        60 => {
+            let mut c = vec![pick(rng, &["ZUNION", "ZINTER", "ZDIFF"]).to_string(), "2".into(), key(rng, "z"), key(rng, "s")];
+            if c[0] != "ZDIFF" && rng.gen_bool(0.4) {
+                c.extend(["WEIGHTS".into(), score(rng), "2".into()]);
+            }
+            if c[0] != "ZDIFF" && rng.gen_bool(0.4) {
+                c.extend(["AGGREGATE".into(), pick(rng, &["SUM", "MIN", "MAX"]).into()]);
+            }
+            c.push("WITHSCORES".into());
+            c
+        }
+        61 => vec![pick(rng, &["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]).into(), key(rng, "z"), "2".into(), key(rng, "z"), key(rng, "z")],
+        62 => vec!["ZINTERCARD".into(), "2".into(), key(rng, "z"), key(rng, "z")],
+        63 => vec!["ZRANGESTORE".into(), key(rng, "z"), key(rng, "z"), "0".into(), "-1".into()],
+        64 => vec!["ZSCAN".into(), key(rng, "z"), "0".into()],
+        // key commands on collections
+        65 => {
+            let ty = pick(rng, &["h", "l", "s", "z"]);
+            vec![pick(rng, &["TYPE", "EXISTS"]).into(), key(rng, ty)]
+        }
+        66 => {
+            let ty = pick(rng, &["h", "l", "s", "z"]);
+            vec!["OBJECT".into(), "ENCODING".into(), key(rng, ty)]
+        }
+        67 => {
+            let ty = pick(rng, &["h", "l", "s", "z"]);
+            vec!["DEL".into(), key(rng, ty)]
+        }
+        68 => {
+            let ty = pick(rng, &["h", "l", "s", "z"]);
+            vec![pick(rng, &["RENAME", "COPY"]).into(), key(rng, ty), key(rng, ty)]
+        }
+        69 => vec!["ZADD".into(), key(rng, "zl"), "0".into(), m(rng), "0".into(), m(rng)],
+        _ => vec!["SET".into(), key(rng, "str"), m(rng)],
     };
     words.into_iter().map(|w| w.into_bytes()).collect()
 }

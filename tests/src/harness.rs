@@ -107,7 +107,7 @@ impl KvNode {
                 .arg("--partitions")
                 .arg(self.opts.partitions.to_string())
                 .args(&self.opts.extra)
-                .env("RUST_LOG", "warn")
+                .env("RUST_LOG", "warn").env("RUST_BACKTRACE", "1")
                 .stdout(Stdio::null())
                 .stderr(log);
             if let Some(p) = &self.opts.requirepass {
@@ -138,9 +138,17 @@ impl KvNode {
         panic!("kvnode could not bind a port: {}", self.log_tail());
     }
 
+    /// The end of the node's log, and the start of a panic report if any.
     pub fn log_tail(&self) -> String {
         let s = std::fs::read_to_string(&self.log).unwrap_or_default();
-        s.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        let lines: Vec<&str> = s.lines().collect();
+        let mut out = Vec::new();
+        if let Some(p) = lines.iter().position(|l| l.contains("panicked at")) {
+            out.extend(lines[p..(p + 12).min(lines.len())].iter().copied());
+            out.push("...");
+        }
+        out.extend(lines[lines.len().saturating_sub(20)..].iter().copied());
+        out.join("\n")
     }
 
     pub fn pid(&self) -> u32 {

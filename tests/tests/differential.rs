@@ -2,7 +2,7 @@
 //! replies. Random sequences find what hand-written expectations miss; the
 //! scripted cases pin down edge cases and error messages.
 
-use kvtests::differential::{random_command, Pair};
+use kvtests::differential::{random_collection_command, random_command, Pair};
 use kvtests::harness::{KvNode, RedisServer};
 use rand::SeedableRng;
 
@@ -40,6 +40,31 @@ fn random_string_and_key_commands_eight_partitions() {
     let keys: Vec<String> = (0..6).map(|i| format!("{{t}}k{i}")).collect();
     for seed in 10..=13 {
         run_random(8, seed, 1500, &keys);
+    }
+}
+
+fn run_random_collections(partitions: u32, seed: u64, steps: usize, tag: &str) {
+    let (_r, ours, mut p) = pair(partitions);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for _ in 0..steps {
+        let cmd = random_collection_command(&mut rng, tag);
+        if let Err(e) = p.check(&cmd) {
+            panic!("seed {seed}, {partitions} partition(s): {e}\nkvnode log:\n{}", ours.log_tail());
+        }
+    }
+}
+
+#[test]
+fn random_collection_commands_one_partition() {
+    for seed in 100..=109 {
+        run_random_collections(1, seed, 1500, "");
+    }
+}
+
+#[test]
+fn random_collection_commands_eight_partitions() {
+    for seed in 200..=204 {
+        run_random_collections(8, seed, 1500, "{t}");
     }
 }
 

@@ -58,6 +58,15 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // A panic anywhere (above all in the raft driver's apply) must not leave a
+    // process that accepts clients but can no longer write: crash, and let the
+    // restart recover from the WAL.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        tracing::error!("panic: {info}; aborting");
+        std::process::abort();
+    }));
     let args = Args::parse();
     let file: FileConfig = match &args.config {
         Some(path) => {

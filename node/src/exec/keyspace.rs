@@ -32,7 +32,11 @@ pub fn object_encoding<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
         None => Reply::Nil,
         Some(m) => Reply::bulk(match m.ty {
             DataType::String => super::strings::string_encoding(&m),
-            _ => "unknown",
+            DataType::Hash => super::hash::encoding(&m),
+            // Redis 7.0 lists are quicklists whatever their size.
+            DataType::List => "quicklist",
+            DataType::Set => super::set::encoding(&m),
+            DataType::ZSet => super::zset::encoding(&m),
         }),
     }
 }

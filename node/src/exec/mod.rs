@@ -3,8 +3,12 @@
 
 pub mod collections;
 pub mod db;
+pub mod hash;
 pub mod keyspace;
+pub mod list;
+pub mod set;
 pub mod strings;
+pub mod zset;
 
 use crate::command::Cmd;
 use crate::reply::Reply;
@@ -36,6 +40,35 @@ pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
             None => Reply::Nil,
         },
         Cmd::DbSize(_) => Reply::Int(db.key_count as i64),
+        Cmd::HGet(c) => hash::hget(db, c),
+        Cmd::HMGet(c) => hash::hmget(db, c),
+        Cmd::HGetAll(k) => hash::hgetall(db, k),
+        Cmd::HLen(k) => hash::hlen(db, k),
+        Cmd::HStrLen(c) => hash::hstrlen(db, c),
+        Cmd::HExists(c) => hash::hexists(db, c),
+        Cmd::HKeys(k) => hash::hkeys_or_vals(db, k, true),
+        Cmd::HVals(k) => hash::hkeys_or_vals(db, k, false),
+        Cmd::HRandField(c) => hash::hrandfield(db, c),
+        Cmd::HScan(c) => hash::hscan(db, c),
+        Cmd::LLen(k) => list::llen(db, k),
+        Cmd::LIndex(c) => list::lindex(db, c),
+        Cmd::LRange(c) => list::lrange(db, c),
+        Cmd::LPos(c) => list::lpos(db, c),
+        Cmd::SCard(k) => set::scard(db, k),
+        Cmd::SIsMember(c) => set::sismember(db, c),
+        Cmd::SMIsMember(c) => set::smismember(db, c),
+        Cmd::SMembers(k) => set::smembers(db, k),
+        Cmd::SRandMember(c) => set::srandmember(db, c),
+        Cmd::SScan(c) => set::sscan(db, c),
+        Cmd::SetOp(c) if c.store.is_none() => set::setop_read(db, c),
+        Cmd::ZCard(k) => zset::zcard(db, k),
+        Cmd::ZScore(c) => zset::zscore(db, c),
+        Cmd::ZMScore(c) => zset::zmscore(db, c),
+        Cmd::ZRank(c) => zset::zrank(db, c),
+        Cmd::ZRange(c) if c.store.is_none() && !c.remove => zset::zrange_read(db, c),
+        Cmd::ZSetOp(c) if c.store.is_none() => zset::zsetop_read(db, c),
+        Cmd::ZRandMember(c) => zset::zrandmember(db, c),
+        Cmd::ZScan(c) => zset::zscan(db, c),
         w => Reply::error(format!("ERR internal: {} is not a read", name(w))),
     }
 }
@@ -59,6 +92,29 @@ pub fn write(a: &mut Apply, cmd: &Cmd) -> Reply {
         Cmd::Copy(c) => keyspace::copy(a, c),
         Cmd::FlushAll(_) => keyspace::flush(a),
         Cmd::ExpireIfStale(c) => keyspace::expire_if_stale(a, c),
+        Cmd::HSet(c) => hash::hset(a, c),
+        Cmd::HDel(c) => hash::hdel(a, c),
+        Cmd::HIncrBy(c) => hash::hincrby(a, c),
+        Cmd::HIncrByFloat(c) => hash::hincrbyfloat(a, c),
+        Cmd::Push(c) => list::push(a, c),
+        Cmd::Pop(c) => list::pop(a, c),
+        Cmd::LSet(c) => list::lset(a, c),
+        Cmd::LTrim(c) => list::ltrim(a, c),
+        Cmd::LRem(c) => list::lrem(a, c),
+        Cmd::LInsert(c) => list::linsert(a, c),
+        Cmd::LMove(c) => list::lmove(a, c),
+        Cmd::LMPop(c) => list::lmpop(a, c),
+        Cmd::SAdd(c) => set::sadd(a, c),
+        Cmd::SRem(c) => set::srem(a, c),
+        Cmd::SPop(c) => set::spop(a, c),
+        Cmd::SMove(c) => set::smove(a, c),
+        Cmd::SetOp(c) if c.store.is_some() => set::setop_store(a, c),
+        Cmd::ZAdd(c) => zset::zadd(a, c),
+        Cmd::ZRem(c) => zset::zrem(a, c),
+        Cmd::ZRange(c) if c.store.is_some() || c.remove => zset::zrange_write(a, c),
+        Cmd::ZPop(c) => zset::zpop(a, c),
+        Cmd::ZMPop(c) => zset::zmpop(a, c),
+        Cmd::ZSetOp(c) if c.store.is_some() => zset::zsetop_store(a, c),
         r => read(&a.db(), r),
     }
 }
@@ -94,5 +150,69 @@ pub fn name(cmd: &Cmd) -> &'static str {
         Cmd::Copy(_) => "copy",
         Cmd::FlushAll(_) => "flushall",
         Cmd::ExpireIfStale(_) => "expireifstale",
+        Cmd::HSet(_) => "hset",
+        Cmd::HGet(_) => "hget",
+        Cmd::HMGet(_) => "hmget",
+        Cmd::HGetAll(_) => "hgetall",
+        Cmd::HDel(_) => "hdel",
+        Cmd::HLen(_) => "hlen",
+        Cmd::HStrLen(_) => "hstrlen",
+        Cmd::HExists(_) => "hexists",
+        Cmd::HKeys(_) => "hkeys",
+        Cmd::HVals(_) => "hvals",
+        Cmd::HIncrBy(_) => "hincrby",
+        Cmd::HIncrByFloat(_) => "hincrbyfloat",
+        Cmd::HRandField(_) => "hrandfield",
+        Cmd::HScan(_) => "hscan",
+        Cmd::Push(_) => "push",
+        Cmd::Pop(_) => "pop",
+        Cmd::LLen(_) => "llen",
+        Cmd::LIndex(_) => "lindex",
+        Cmd::LSet(_) => "lset",
+        Cmd::LRange(_) => "lrange",
+        Cmd::LTrim(_) => "ltrim",
+        Cmd::LRem(_) => "lrem",
+        Cmd::LInsert(_) => "linsert",
+        Cmd::LPos(_) => "lpos",
+        Cmd::LMove(_) => "lmove",
+        Cmd::LMPop(_) => "lmpop",
+        Cmd::SAdd(_) => "sadd",
+        Cmd::SRem(_) => "srem",
+        Cmd::SCard(_) => "scard",
+        Cmd::SIsMember(_) => "sismember",
+        Cmd::SMIsMember(_) => "smismember",
+        Cmd::SMembers(_) => "smembers",
+        Cmd::SRandMember(_) => "srandmember",
+        Cmd::SPop(_) => "spop",
+        Cmd::SMove(_) => "smove",
+        Cmd::SetOp(_) => "setop",
+        Cmd::SScan(_) => "sscan",
+        Cmd::ZAdd(_) => "zadd",
+        Cmd::ZRem(_) => "zrem",
+        Cmd::ZCard(_) => "zcard",
+        Cmd::ZScore(_) => "zscore",
+        Cmd::ZMScore(_) => "zmscore",
+        Cmd::ZRank(_) => "zrank",
+        Cmd::ZRange(_) => "zrange",
+        Cmd::ZPop(_) => "zpop",
+        Cmd::ZMPop(_) => "zmpop",
+        Cmd::ZSetOp(_) => "zsetop",
+        Cmd::ZRandMember(_) => "zrandmember",
+        Cmd::ZScan(_) => "zscan",
     }
+}
+
+/// Random picks of indexes into `items`, as Redis' *RANDMEMBER/SPOP count
+/// semantics want: `count > 0` distinct (at most all), `count < 0` with
+/// repetition, `|count|` of them.
+pub fn rand_pick<T, R: rand::Rng>(items: &[T], count: i64, rng: &mut R) -> Vec<usize> {
+    use rand::seq::index::sample;
+    if items.is_empty() || count == 0 {
+        return vec![];
+    }
+    if count < 0 {
+        return (0..count.unsigned_abs()).map(|_| rng.gen_range(0..items.len())).collect();
+    }
+    let n = (count as usize).min(items.len());
+    sample(rng, items.len(), n).into_vec()
 }

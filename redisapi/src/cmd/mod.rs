@@ -2,8 +2,12 @@
 //! arity, flags, key positions, docs; see `spec_data.rs`) joined with how we
 //! run it: parsed into a typed node command, or answered by the connection.
 
+pub mod hash;
 pub mod keyspace;
+pub mod list;
+pub mod set;
 pub mod strings;
+pub mod zset;
 
 use crate::spec_data::SPECS;
 use bytes::Bytes;
@@ -12,11 +16,14 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 pub type Parser = fn(&[Bytes]) -> Result<Cmd, Reply>;
+pub type BlockingParser = fn(&[Bytes]) -> Result<list::Blocking, Reply>;
 
 #[derive(Clone, Copy)]
 pub enum Run {
     /// A data command: parsed here, executed by the node.
     Data(Parser),
+    /// A blocking pop: the pop and how long to wait for it.
+    Blocking(BlockingParser),
     /// Answered by the connection or server (connection state, config, ...).
     Local,
 }
@@ -63,7 +70,98 @@ fn run_of(name: &str) -> Option<Run> {
     use keyspace as k;
     use strings as s;
     let data = |p: Parser| Some(Run::Data(p));
+    let blocking = |p: BlockingParser| Some(Run::Blocking(p));
     match name {
+        "hset" => data(hash::hset),
+        "hsetnx" => data(hash::hsetnx),
+        "hmset" => data(hash::hmset),
+        "hget" => data(hash::hget),
+        "hmget" => data(hash::hmget),
+        "hgetall" => data(hash::hgetall),
+        "hdel" => data(hash::hdel),
+        "hlen" => data(hash::hlen),
+        "hstrlen" => data(hash::hstrlen),
+        "hexists" => data(hash::hexists),
+        "hkeys" => data(hash::hkeys),
+        "hvals" => data(hash::hvals),
+        "hincrby" => data(hash::hincrby),
+        "hincrbyfloat" => data(hash::hincrbyfloat),
+        "hrandfield" => data(hash::hrandfield),
+        "hscan" => data(hash::hscan),
+        "lpush" => data(list::lpush),
+        "rpush" => data(list::rpush),
+        "lpushx" => data(list::lpushx),
+        "rpushx" => data(list::rpushx),
+        "lpop" => data(list::lpop),
+        "rpop" => data(list::rpop),
+        "llen" => data(list::llen),
+        "lindex" => data(list::lindex),
+        "lset" => data(list::lset),
+        "lrange" => data(list::lrange),
+        "ltrim" => data(list::ltrim),
+        "lrem" => data(list::lrem),
+        "linsert" => data(list::linsert),
+        "lpos" => data(list::lpos),
+        "lmove" => data(list::lmove),
+        "rpoplpush" => data(list::rpoplpush),
+        "lmpop" => data(list::lmpop),
+        "blpop" => blocking(list::blpop),
+        "brpop" => blocking(list::brpop),
+        "blmove" => blocking(list::blmove),
+        "brpoplpush" => blocking(list::brpoplpush),
+        "blmpop" => blocking(list::blmpop),
+        "sadd" => data(set::sadd),
+        "srem" => data(set::srem),
+        "scard" => data(set::scard),
+        "sismember" => data(set::sismember),
+        "smismember" => data(set::smismember),
+        "smembers" => data(set::smembers),
+        "srandmember" => data(set::srandmember),
+        "spop" => data(set::spop),
+        "smove" => data(set::smove),
+        "sinter" => data(set::sinter),
+        "sintercard" => data(set::sintercard),
+        "sunion" => data(set::sunion),
+        "sdiff" => data(set::sdiff),
+        "sinterstore" => data(set::sinterstore),
+        "sunionstore" => data(set::sunionstore),
+        "sdiffstore" => data(set::sdiffstore),
+        "sscan" => data(set::sscan),
+        "zadd" => data(zset::zadd),
+        "zincrby" => data(zset::zincrby),
+        "zrem" => data(zset::zrem),
+        "zcard" => data(zset::zcard),
+        "zscore" => data(zset::zscore),
+        "zmscore" => data(zset::zmscore),
+        "zrank" => data(zset::zrank),
+        "zrevrank" => data(zset::zrevrank),
+        "zcount" => data(zset::zcount),
+        "zlexcount" => data(zset::zlexcount),
+        "zrange" => data(zset::zrange),
+        "zrangestore" => data(zset::zrangestore),
+        "zrevrange" => data(zset::zrevrange),
+        "zrangebyscore" => data(zset::zrangebyscore),
+        "zrevrangebyscore" => data(zset::zrevrangebyscore),
+        "zrangebylex" => data(zset::zrangebylex),
+        "zrevrangebylex" => data(zset::zrevrangebylex),
+        "zremrangebyrank" => data(zset::zremrangebyrank),
+        "zremrangebyscore" => data(zset::zremrangebyscore),
+        "zremrangebylex" => data(zset::zremrangebylex),
+        "zpopmin" => data(zset::zpopmin),
+        "zpopmax" => data(zset::zpopmax),
+        "zmpop" => data(zset::zmpop),
+        "bzpopmin" => blocking(zset::bzpopmin),
+        "bzpopmax" => blocking(zset::bzpopmax),
+        "bzmpop" => blocking(zset::bzmpop),
+        "zunion" => data(zset::zunion),
+        "zinter" => data(zset::zinter),
+        "zdiff" => data(zset::zdiff),
+        "zunionstore" => data(zset::zunionstore),
+        "zinterstore" => data(zset::zinterstore),
+        "zdiffstore" => data(zset::zdiffstore),
+        "zintercard" => data(zset::zintercard),
+        "zrandmember" => data(zset::zrandmember),
+        "zscan" => data(zset::zscan),
         "get" => data(s::get),
         "set" => data(s::set),
         "setnx" => data(s::setnx),

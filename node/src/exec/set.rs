@@ -1,0 +1,269 @@
+//! The set family: one element per member (sub = member, empty value).
+
+use super::collections::{flags, scan_cursor, Coll, FLAG_LARGE, INTSET_MAX_ENTRIES};
+use super::db::{Apply, Db};
+use super::rand_pick;
+use crate::coll_cmds::{self as cc, SetOpKind};
+use crate::command::Key;
+use crate::glob;
+use crate::meta::{DataType, Meta};
+use crate::num::parse_i64;
+use crate::reply::Reply;
+use crate::store::KvRead;
+use bytes::Bytes;
+use std::collections::BTreeSet;
+
+fn set<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Option<Meta>, Reply> {
+    db.typed(key, DataType::Set)
+}
+
+/// The members, in byte order.
+pub fn members<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> Vec<Bytes> {
+    let mut out = Vec::with_capacity(m.count as usize);
+    db.elems(key, m, &mut |sub, _| {
+        out.push(Bytes::copy_from_slice(sub));
+        true
+    });
+    out
+}
+
+/// Like Redis, a set stays an intset while every member is an integer and it
+/// has at most 512 members; once past that, it is a hashtable for good.
+fn note_member(c: &mut Coll, member: &[u8]) {
+    if parse_i64(member).is_none() || c.meta.count > INTSET_MAX_ENTRIES {
+        c.set_flag(FLAG_LARGE);
+    }
+}
+
+fn add_members(a: &mut Apply, c: &mut Coll, items: &[Bytes]) -> i64 {
+    let mut added = 0;
+    for mbr in items {
+        if c.get(a, mbr).is_none() {
+            c.put(a, mbr, b"");
+            c.meta.count += 1;
+            added += 1;
+        }
+        note_member(c, mbr);
+    }
+    added
+}
+
+pub fn sadd(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
+    let mut c = match Coll::open(a, &cmd.key, DataType::Set) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let added = add_members(a, &mut c, &cmd.members);
+    c.finish(a);
+    Reply::Int(added)
+}
+
+pub fn srem(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
+    let mut c = match Coll::existing(a, &cmd.key, DataType::Set) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Reply::Int(0),
+        Err(e) => return e,
+    };
+    let mut removed = 0;
+    for mbr in &cmd.members {
+        if c.get(a, mbr).is_some() {
+            c.delete(a, mbr);
+            c.meta.count -= 1;
+            removed += 1;
+        }
+    }
+    c.finish(a);
+    Reply::Int(removed)
+}
+
+pub fn scard<K: KvRead + ?Sized>(db: &Db<K>, key: &Key) -> Reply {
+    match set(db, &key.key) {
+        Err(e) => e,
+        Ok(m) => Reply::Int(m.map_or(0, |m| m.count as i64)),
+    }
+}
+
+pub fn sismember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyField) -> Reply {
+    match set(db, &c.key) {
+        Err(e) => e,
+        Ok(m) => Reply::Int(m.is_some_and(|m| db.elem(&c.key, &m, &c.field).is_some()) as i64),
+    }
+}
+
+pub fn smismember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyMembers) -> Reply {
+    match set(db, &c.key) {
+        Err(e) => e,
+        Ok(m) => Reply::Array(
+            c.members
+                .iter()
+                .map(|x| Reply::Int(m.as_ref().is_some_and(|m| db.elem(&c.key, m, x).is_some()) as i64))
+                .collect(),
+        ),
+    }
+}
+
+pub fn smembers<K: KvRead + ?Sized>(db: &Db<K>, key: &Key) -> Reply {
+    match set(db, &key.key) {
+        Err(e) => e,
+        Ok(None) => Reply::Set(vec![]),
+        Ok(Some(m)) => Reply::Set(members(db, &key.key, &m).into_iter().map(Reply::Bulk).collect()),
+    }
+}
+
+pub fn srandmember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::RandMembers) -> Reply {
+    let m = match set(db, &c.key) {
+        Err(e) => return e,
+        Ok(m) => m,
+    };
+    let all = m.map(|m| members(db, &c.key, &m)).unwrap_or_default();
+    let mut rng = rand::thread_rng();
+    match c.count {
+        None => rand_pick(&all, 1, &mut rng).first().map_or(Reply::Nil, |i| Reply::Bulk(all[*i].clone())),
+        Some(n) => Reply::Array(rand_pick(&all, n, &mut rng).into_iter().map(|i| Reply::Bulk(all[i].clone())).collect()),
+    }
+}
+
+/// SPOP: random members chosen with the entry's seed, so every replica
+/// removes the same ones.
+pub fn spop(a: &mut Apply, cmd: &cc::SPop) -> Reply {
+    let mut c = match Coll::existing(a, &cmd.key, DataType::Set) {
+        Ok(Some(c)) => c,
+        Ok(None) => return if cmd.count.is_some() { Reply::Set(vec![]) } else { Reply::Nil },
+        Err(e) => return e,
+    };
+    let all = members(&a.db(), &cmd.key, &c.meta);
+    let n = cmd.count.unwrap_or(1).min(all.len() as u64) as i64;
+    let picks = rand_pick(&all, n, &mut a.rng);
+    let mut out = Vec::with_capacity(picks.len());
+    for i in picks {
+        c.delete(a, &all[i]);
+        c.meta.count -= 1;
+        out.push(all[i].clone());
+    }
+    c.finish(a);
+    match cmd.count {
+        None => out.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
+        Some(_) => Reply::Set(out.into_iter().map(Reply::Bulk).collect()),
+    }
+}
+
+pub fn smove(a: &mut Apply, cmd: &cc::SMove) -> Reply {
+    let src = match a.db().typed(&cmd.src, DataType::Set) {
+        Err(e) => return e,
+        Ok(None) => return Reply::Int(0),
+        Ok(Some(m)) => m,
+    };
+    if let Err(e) = a.db().typed(&cmd.dst, DataType::Set) {
+        return e;
+    }
+    if cmd.src == cmd.dst {
+        return Reply::Int(a.db().elem(&cmd.src, &src, &cmd.member).is_some() as i64);
+    }
+    let mut s = match Coll::existing(a, &cmd.src, DataType::Set) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Reply::Int(0),
+        Err(e) => return e,
+    };
+    if s.get(a, &cmd.member).is_none() {
+        return Reply::Int(0);
+    }
+    s.delete(a, &cmd.member);
+    s.meta.count -= 1;
+    s.finish(a);
+    let mut d = match Coll::open(a, &cmd.dst, DataType::Set) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    add_members(a, &mut d, std::slice::from_ref(&cmd.member));
+    d.finish(a);
+    Reply::Int(1)
+}
+
+/// The result of SINTER/SUNION/SDIFF over `keys` (missing keys are empty).
+fn compute<K: KvRead + ?Sized>(db: &Db<K>, op: SetOpKind, keys: &[Bytes]) -> Result<BTreeSet<Bytes>, Reply> {
+    let mut sets = Vec::with_capacity(keys.len());
+    for k in keys {
+        sets.push(match set(db, k)? {
+            Some(m) => members(db, k, &m).into_iter().collect::<BTreeSet<_>>(),
+            None => BTreeSet::new(),
+        });
+    }
+    let mut it = sets.into_iter();
+    let first = it.next().unwrap_or_default();
+    Ok(match op {
+        SetOpKind::Inter => it.fold(first, |acc, s| acc.intersection(&s).cloned().collect()),
+        SetOpKind::Union => it.fold(first, |mut acc, s| {
+            acc.extend(s);
+            acc
+        }),
+        SetOpKind::Diff => it.fold(first, |acc, s| acc.difference(&s).cloned().collect()),
+    })
+}
+
+pub fn setop_read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &cc::SetOp) -> Reply {
+    let op = SetOpKind::try_from(cmd.op).unwrap_or(SetOpKind::Inter);
+    match compute(db, op, &cmd.keys) {
+        Err(e) => e,
+        Ok(r) if cmd.card => {
+            let n = r.len() as u64;
+            Reply::Int(if cmd.limit > 0 { n.min(cmd.limit) } else { n } as i64)
+        }
+        Ok(r) => Reply::Set(r.into_iter().map(Reply::Bulk).collect()),
+    }
+}
+
+/// S*STORE: replaces `store` with the result (removing it when empty).
+pub fn setop_store(a: &mut Apply, cmd: &cc::SetOp) -> Reply {
+    let op = SetOpKind::try_from(cmd.op).unwrap_or(SetOpKind::Inter);
+    let result = match compute(&a.db(), op, &cmd.keys) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let dst = cmd.store.clone().expect("a store command");
+    store_members(a, &dst, result.into_iter().collect())
+}
+
+/// Writes a new set of `items` at `dst`, replacing anything there.
+pub fn store_members(a: &mut Apply, dst: &Bytes, items: Vec<Bytes>) -> Reply {
+    let old = a.db().meta_raw(dst);
+    if items.is_empty() {
+        if let Some(o) = old {
+            a.remove_key(dst, &o);
+        }
+        return Reply::Int(0);
+    }
+    let n = items.len() as i64;
+    let mut c = Coll {
+        key: dst.clone(),
+        meta: Meta { ty: DataType::Set, expire_at: 0, version: a.version(), mod_index: 0, count: 0, payload: vec![0] },
+        old,
+        changed: true,
+    };
+    add_members(a, &mut c, &items);
+    c.finish(a);
+    Reply::Int(n)
+}
+
+pub fn sscan<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ElemScan) -> Reply {
+    let m = match set(db, &c.key) {
+        Err(e) => return e,
+        Ok(None) => return Reply::Array(vec![Reply::bulk("0"), Reply::Array(vec![])]),
+        Ok(Some(m)) => m,
+    };
+    let whole = flags(&m) & FLAG_LARGE == 0;
+    let (items, next) = scan_cursor(db, &c.key, &m, b"", c.cursor, c.count, whole);
+    let out = items
+        .into_iter()
+        .filter(|(mbr, _)| c.pattern.as_ref().is_none_or(|p| p.as_ref() == b"*" || glob::matches(p, mbr)))
+        .map(|(mbr, _)| Reply::bulk(mbr))
+        .collect();
+    Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(out)])
+}
+
+pub fn encoding(m: &Meta) -> &'static str {
+    if flags(m) & FLAG_LARGE != 0 {
+        "hashtable"
+    } else {
+        "intset"
+    }
+}

@@ -1,0 +1,581 @@
+//! The sorted-set family. Two records per member: `0x01 member` -> score,
+//! and the index `0x02 score-key member` (empty), which keeps members in
+//! (score, member) order for ranges, ranks and pops.
+
+use super::collections::{flags, scan_cursor, scan_elems, Coll, FLAG_LARGE, LISTPACK_MAX_ENTRIES, LISTPACK_MAX_VALUE};
+use super::db::{Apply, Db};
+use super::rand_pick;
+use crate::coll_cmds::{self as cc, Aggregate, RangeBy, SetOpKind};
+use crate::command::Key;
+use crate::glob;
+use crate::meta::{DataType, Meta};
+use crate::num::format_double;
+use crate::reply::{err, Reply};
+use crate::store::KvRead;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+
+const MEMBER: u8 = 1;
+const INDEX: u8 = 2;
+
+/// An order-preserving encoding of a score (-0.0 is stored as 0.0).
+fn score_key(s: f64) -> [u8; 8] {
+    let s = if s == 0.0 { 0.0 } else { s };
+    let b = s.to_bits();
+    let k = if b >> 63 == 1 { !b } else { b | (1 << 63) };
+    k.to_be_bytes()
+}
+
+fn member_sub(m: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(m.len() + 1);
+    v.push(MEMBER);
+    v.extend_from_slice(m);
+    v
+}
+
+fn index_sub(score: f64, m: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(m.len() + 9);
+    v.push(INDEX);
+    v.extend_from_slice(&score_key(score));
+    v.extend_from_slice(m);
+    v
+}
+
+fn decode_score(v: &[u8]) -> f64 {
+    f64::from_bits(u64::from_be_bytes(v[..8].try_into().unwrap()))
+}
+
+fn zset<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Option<Meta>, Reply> {
+    db.typed(key, DataType::ZSet)
+}
+
+fn score_of<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, member: &[u8]) -> Option<f64> {
+    db.elem(key, m, &member_sub(member)).map(|v| decode_score(&v))
+}
+
+/// Visits (member, score) in index order (or reversed) until `f` returns false.
+fn walk<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, reverse: bool, f: &mut dyn FnMut(&[u8], f64) -> bool) {
+    scan_elems(db.kv, db.ns, key, m.version, &[INDEX], Some(&[INDEX + 1]), reverse, &mut |sub, _| {
+        let score_bits = u64::from_be_bytes(sub[1..9].try_into().unwrap());
+        let bits = if score_bits >> 63 == 1 { score_bits & !(1 << 63) } else { !score_bits };
+        f(&sub[9..], f64::from_bits(bits))
+    });
+}
+
+fn note_member(c: &mut Coll, member: &[u8]) {
+    if member.len() > LISTPACK_MAX_VALUE || c.meta.count > LISTPACK_MAX_ENTRIES {
+        c.set_flag(FLAG_LARGE);
+    }
+}
+
+/// Sets `member`'s score in the open zset (adding it if new).
+fn put_score(a: &mut Apply, c: &mut Coll, member: &[u8], old: Option<f64>, score: f64) {
+    if let Some(o) = old {
+        c.delete(a, &index_sub(o, member));
+    } else {
+        c.meta.count += 1;
+    }
+    c.put(a, &member_sub(member), &score.to_bits().to_be_bytes());
+    c.put(a, &index_sub(score, member), b"");
+    note_member(c, member);
+}
+
+fn remove_member(a: &mut Apply, c: &mut Coll, member: &[u8], score: f64) {
+    c.delete(a, &member_sub(member));
+    c.delete(a, &index_sub(score, member));
+    c.meta.count -= 1;
+}
+
+fn current(a: &Apply, c: &Coll, member: &[u8]) -> Option<f64> {
+    c.get(a, &member_sub(member)).map(|v| decode_score(&v))
+}
+
+pub fn zadd(a: &mut Apply, cmd: &cc::ZAdd) -> Reply {
+    let mut c = match Coll::open(a, &cmd.key, DataType::ZSet) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let (mut added, mut changed) = (0, 0);
+    let mut incr_result = None;
+    for p in &cmd.pairs {
+        let old = current(a, &c, &p.member);
+        let new = match old {
+            Some(o) if cmd.incr => o + p.score,
+            _ => p.score,
+        };
+        if new.is_nan() {
+            c.finish(a);
+            return Reply::error("ERR resulting score is not a number (NaN)");
+        }
+        match old {
+            Some(o) => {
+                if cmd.nx || (cmd.gt && new <= o) || (cmd.lt && new >= o) {
+                    continue;
+                }
+                incr_result = Some(new);
+                if new != o {
+                    put_score(a, &mut c, &p.member, old, new);
+                    changed += 1;
+                }
+            }
+            None => {
+                if cmd.xx {
+                    continue;
+                }
+                incr_result = Some(new);
+                put_score(a, &mut c, &p.member, None, new);
+                added += 1;
+            }
+        }
+    }
+    c.finish(a);
+    if cmd.incr {
+        incr_result.map_or(Reply::Nil, Reply::Double)
+    } else {
+        Reply::Int(if cmd.ch { added + changed } else { added })
+    }
+}
+
+pub fn zrem(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
+    let mut c = match Coll::existing(a, &cmd.key, DataType::ZSet) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Reply::Int(0),
+        Err(e) => return e,
+    };
+    let mut removed = 0;
+    for mbr in &cmd.members {
+        if let Some(s) = current(a, &c, mbr) {
+            remove_member(a, &mut c, mbr, s);
+            removed += 1;
+        }
+    }
+    c.finish(a);
+    Reply::Int(removed)
+}
+
+pub fn zcard<K: KvRead + ?Sized>(db: &Db<K>, key: &Key) -> Reply {
+    match zset(db, &key.key) {
+        Err(e) => e,
+        Ok(m) => Reply::Int(m.map_or(0, |m| m.count as i64)),
+    }
+}
+
+pub fn zscore<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyField) -> Reply {
+    match zset(db, &c.key) {
+        Err(e) => e,
+        Ok(m) => m.and_then(|m| score_of(db, &c.key, &m, &c.field)).map_or(Reply::Nil, Reply::Double),
+    }
+}
+
+pub fn zmscore<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyMembers) -> Reply {
+    match zset(db, &c.key) {
+        Err(e) => e,
+        Ok(m) => Reply::Array(
+            c.members
+                .iter()
+                .map(|x| m.as_ref().and_then(|m| score_of(db, &c.key, m, x)).map_or(Reply::Nil, Reply::Double))
+                .collect(),
+        ),
+    }
+}
+
+pub fn zrank<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ZRank) -> Reply {
+    let m = match zset(db, &c.key) {
+        Err(e) => return e,
+        Ok(None) => return Reply::Nil,
+        Ok(Some(m)) => m,
+    };
+    let Some(score) = score_of(db, &c.key, &m, &c.member) else { return Reply::Nil };
+    // Count the members before (score, member).
+    let target = index_sub(score, &c.member);
+    let mut rank = 0i64;
+    scan_elems(db.kv, db.ns, &c.key, m.version, &[INDEX], Some(&target), false, &mut |_, _| {
+        rank += 1;
+        true
+    });
+    Reply::Int(if c.rev { m.count as i64 - 1 - rank } else { rank })
+}
+
+fn score_ok(min: &cc::Bound, max: &cc::Bound, s: f64) -> (bool, bool) {
+    let above_min = if min.exclusive { s > min.score } else { s >= min.score };
+    let below_max = if max.exclusive { s < max.score } else { s <= max.score };
+    (above_min, below_max)
+}
+
+fn lex_ok(min: &cc::Bound, max: &cc::Bound, m: &[u8]) -> (bool, bool) {
+    let above_min = match min.lex_kind {
+        0 => true,
+        1 => false,
+        _ => {
+            if min.exclusive {
+                m > min.lex.as_ref()
+            } else {
+                m >= min.lex.as_ref()
+            }
+        }
+    };
+    let below_max = match max.lex_kind {
+        0 => false,
+        1 => true,
+        _ => {
+            if max.exclusive {
+                m < max.lex.as_ref()
+            } else {
+                m <= max.lex.as_ref()
+            }
+        }
+    };
+    (above_min, below_max)
+}
+
+/// The (member, score) pairs a ZRANGE-like command selects, in reply order.
+fn select<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) -> Vec<(Bytes, f64)> {
+    let by = RangeBy::try_from(r.by).unwrap_or(RangeBy::Rank);
+    let mut out = Vec::new();
+    match by {
+        RangeBy::Rank => {
+            let len = m.count as i64;
+            let (mut s, mut e) = (r.start, r.stop);
+            if s < 0 {
+                s += len;
+            }
+            if e < 0 {
+                e += len;
+            }
+            s = s.max(0);
+            if s > e || s >= len {
+                return out;
+            }
+            e = e.min(len - 1);
+            let mut i = 0i64;
+            walk(db, key, m, r.rev, &mut |mbr, sc| {
+                if i >= s {
+                    out.push((Bytes::copy_from_slice(mbr), sc));
+                }
+                i += 1;
+                i <= e
+            });
+        }
+        RangeBy::Score | RangeBy::Lex => {
+            let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
+            let mut skip = r.offset.unwrap_or(0).max(0);
+            let limit = r.limit.unwrap_or(-1);
+            if r.offset.is_some_and(|o| o < 0) {
+                return out;
+            }
+            walk(db, key, m, r.rev, &mut |mbr, sc| {
+                let (lo_ok, hi_ok) = if by == RangeBy::Score { score_ok(&min, &max, sc) } else { lex_ok(&min, &max, mbr) };
+                // Walking up: before the range until lo_ok, after it once !hi_ok.
+                let (before, after) = if r.rev { (!hi_ok, !lo_ok) } else { (!lo_ok, !hi_ok) };
+                if before {
+                    return true;
+                }
+                if after {
+                    return false;
+                }
+                if skip > 0 {
+                    skip -= 1;
+                    return true;
+                }
+                if limit >= 0 && out.len() as i64 >= limit {
+                    return false;
+                }
+                out.push((Bytes::copy_from_slice(mbr), sc));
+                true
+            });
+        }
+    }
+    out
+}
+
+fn range_reply(items: Vec<(Bytes, f64)>, with_scores: bool) -> Reply {
+    if with_scores {
+        Reply::Pairs(items.into_iter().map(|(m, s)| (Reply::Bulk(m), Reply::Double(s))).collect())
+    } else {
+        Reply::Array(items.into_iter().map(|(m, _)| Reply::Bulk(m)).collect())
+    }
+}
+
+pub fn zrange_read<K: KvRead + ?Sized>(db: &Db<K>, r: &cc::ZRange) -> Reply {
+    let m = match zset(db, &r.key) {
+        Err(e) => return e,
+        Ok(None) => return if r.count_only { Reply::Int(0) } else { Reply::Array(vec![]) },
+        Ok(Some(m)) => m,
+    };
+    let items = select(db, &r.key, &m, r);
+    if r.count_only {
+        return Reply::Int(items.len() as i64);
+    }
+    range_reply(items, r.with_scores)
+}
+
+/// ZRANGESTORE and ZREMRANGEBY*.
+pub fn zrange_write(a: &mut Apply, r: &cc::ZRange) -> Reply {
+    let m = match zset(&a.db(), &r.key) {
+        Err(e) => return e,
+        Ok(m) => m,
+    };
+    let items = m.as_ref().map(|m| select(&a.db(), &r.key, m, r)).unwrap_or_default();
+    if r.remove {
+        let Some(mut c) = (match Coll::existing(a, &r.key, DataType::ZSet) {
+            Ok(c) => c,
+            Err(e) => return e,
+        }) else {
+            return Reply::Int(0);
+        };
+        for (mbr, s) in &items {
+            remove_member(a, &mut c, mbr, *s);
+        }
+        c.finish(a);
+        return Reply::Int(items.len() as i64);
+    }
+    let dst = r.store.clone().expect("a store command");
+    store(a, &dst, items)
+}
+
+/// Writes a new zset of `items` at `dst`, replacing anything there.
+fn store(a: &mut Apply, dst: &Bytes, items: Vec<(Bytes, f64)>) -> Reply {
+    let old = a.db().meta_raw(dst);
+    if items.is_empty() {
+        if let Some(o) = old {
+            a.remove_key(dst, &o);
+        }
+        return Reply::Int(0);
+    }
+    let n = items.len() as i64;
+    let mut c = Coll {
+        key: dst.clone(),
+        meta: Meta { ty: DataType::ZSet, expire_at: 0, version: a.version(), mod_index: 0, count: 0, payload: vec![0] },
+        old,
+        changed: true,
+    };
+    for (mbr, s) in items {
+        put_score(a, &mut c, &mbr, None, s);
+    }
+    c.finish(a);
+    Reply::Int(n)
+}
+
+/// Pops up to `count` members from one end.
+fn pop_from(a: &mut Apply, key: &Bytes, min: bool, count: u64) -> Result<Option<Vec<(Bytes, f64)>>, Reply> {
+    let Some(mut c) = Coll::existing(a, key, DataType::ZSet)? else { return Ok(None) };
+    let mut items = Vec::new();
+    walk(&a.db(), key, &c.meta, !min, &mut |mbr, s| {
+        if items.len() as u64 >= count {
+            return false;
+        }
+        items.push((Bytes::copy_from_slice(mbr), s));
+        true
+    });
+    for (mbr, s) in &items {
+        remove_member(a, &mut c, mbr, *s);
+    }
+    c.finish(a);
+    Ok(Some(items))
+}
+
+pub fn zpop(a: &mut Apply, cmd: &cc::ZPop) -> Reply {
+    match pop_from(a, &cmd.key, cmd.min, cmd.count.unwrap_or(1)) {
+        Err(e) => e,
+        Ok(None) => Reply::Array(vec![]),
+        Ok(Some(items)) => match cmd.count {
+            None => Reply::Array(items.into_iter().flat_map(|(m, s)| [Reply::Bulk(m), Reply::Double(s)]).collect()),
+            Some(_) => range_reply(items, true),
+        },
+    }
+}
+
+/// ZMPOP (shape 0) and BZPOPMIN/BZPOPMAX (shape 2).
+pub fn zmpop(a: &mut Apply, cmd: &cc::MPop) -> Reply {
+    for key in &cmd.keys {
+        match pop_from(a, key, cmd.left, cmd.count.max(1)) {
+            Err(e) => return e,
+            Ok(Some(items)) if !items.is_empty() => {
+                return if cmd.shape == 2 {
+                    let (m, s) = items.into_iter().next().unwrap();
+                    Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(m), Reply::Double(s)])
+                } else {
+                    // ZMPOP nests its pairs in RESP2 too.
+                    let pairs = items.into_iter().map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]));
+                    Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(pairs.collect())])
+                };
+            }
+            Ok(_) => continue,
+        }
+    }
+    Reply::NilArray
+}
+
+/// Members and scores of a zset or a set (score 1) as a ZUNION input.
+fn input<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, Reply> {
+    match db.meta(key) {
+        None => Ok(vec![]),
+        Some(m) if m.ty == DataType::ZSet => {
+            let mut v = Vec::new();
+            walk(db, key, &m, false, &mut |mbr, s| {
+                v.push((Bytes::copy_from_slice(mbr), s));
+                true
+            });
+            Ok(v)
+        }
+        Some(m) if m.ty == DataType::Set => {
+            Ok(super::set::members(db, key, &m).into_iter().map(|x| (x, 1.0)).collect())
+        }
+        Some(_) => Err(Reply::error(err::WRONGTYPE)),
+    }
+}
+
+fn aggregate(agg: Aggregate, acc: f64, v: f64) -> f64 {
+    let r = match agg {
+        Aggregate::Sum => acc + v,
+        Aggregate::Min => acc.min(v),
+        Aggregate::Max => acc.max(v),
+    };
+    // Redis' convention: inf + -inf is 0.
+    if r.is_nan() {
+        0.0
+    } else {
+        r
+    }
+}
+
+fn compute<K: KvRead + ?Sized>(db: &Db<K>, cmd: &cc::ZSetOp) -> Result<Vec<(Bytes, f64)>, Reply> {
+    let op = SetOpKind::try_from(cmd.op).unwrap_or(SetOpKind::Union);
+    let agg = Aggregate::try_from(cmd.aggregate).unwrap_or(Aggregate::Sum);
+    let mut inputs = Vec::with_capacity(cmd.keys.len());
+    for k in &cmd.keys {
+        inputs.push(input(db, k)?);
+    }
+    if let Some(e) = &cmd.option_error {
+        return Err(Reply::error(e.clone()));
+    }
+    let weight = |i: usize| cmd.weights.get(i).copied().unwrap_or(1.0);
+    let weighted = |s: f64, i: usize| {
+        let v = s * weight(i);
+        if v.is_nan() {
+            0.0
+        } else {
+            v
+        }
+    };
+    let mut acc: BTreeMap<Bytes, f64> = BTreeMap::new();
+    match op {
+        SetOpKind::Union => {
+            for (i, inp) in inputs.iter().enumerate() {
+                for (m, s) in inp {
+                    let v = weighted(*s, i);
+                    acc.entry(m.clone()).and_modify(|a| *a = aggregate(agg, *a, v)).or_insert(v);
+                }
+            }
+        }
+        SetOpKind::Inter => {
+            if let Some(first) = inputs.first() {
+                let others: Vec<BTreeMap<&Bytes, f64>> =
+                    inputs[1..].iter().map(|inp| inp.iter().map(|(m, s)| (m, *s)).collect()).collect();
+                'members: for (m, s) in first {
+                    let mut v = weighted(*s, 0);
+                    for (j, o) in others.iter().enumerate() {
+                        match o.get(m) {
+                            Some(s2) => v = aggregate(agg, v, weighted(*s2, j + 1)),
+                            None => continue 'members,
+                        }
+                    }
+                    acc.insert(m.clone(), v);
+                }
+            }
+        }
+        SetOpKind::Diff => {
+            if let Some(first) = inputs.first() {
+                let others: std::collections::BTreeSet<&Bytes> = inputs[1..].iter().flatten().map(|(m, _)| m).collect();
+                for (m, s) in first {
+                    if !others.contains(m) {
+                        acc.insert(m.clone(), *s);
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<(Bytes, f64)> = acc.into_iter().collect();
+    out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
+}
+
+pub fn zsetop_read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &cc::ZSetOp) -> Reply {
+    match compute(db, cmd) {
+        Err(e) => e,
+        Ok(items) if cmd.card => {
+            let n = items.len() as u64;
+            Reply::Int(if cmd.limit > 0 { n.min(cmd.limit) } else { n } as i64)
+        }
+        Ok(items) => range_reply(items, cmd.with_scores),
+    }
+}
+
+pub fn zsetop_store(a: &mut Apply, cmd: &cc::ZSetOp) -> Reply {
+    match compute(&a.db(), cmd) {
+        Err(e) => e,
+        Ok(items) => store(a, cmd.store.as_ref().expect("a store command"), items),
+    }
+}
+
+pub fn zrandmember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::RandMembers) -> Reply {
+    let m = match zset(db, &c.key) {
+        Err(e) => return e,
+        Ok(m) => m,
+    };
+    let mut all = Vec::new();
+    if let Some(m) = &m {
+        walk(db, &c.key, m, false, &mut |mbr, s| {
+            all.push((Bytes::copy_from_slice(mbr), s));
+            true
+        });
+    }
+    let mut rng = rand::thread_rng();
+    match c.count {
+        None => rand_pick(&all, 1, &mut rng).first().map_or(Reply::Nil, |i| Reply::Bulk(all[*i].0.clone())),
+        Some(n) => {
+            let items: Vec<(Bytes, f64)> = rand_pick(&all, n, &mut rng).into_iter().map(|i| all[i].clone()).collect();
+            range_reply(items, c.with_values)
+        }
+    }
+}
+
+pub fn zscan<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ElemScan) -> Reply {
+    let m = match zset(db, &c.key) {
+        Err(e) => return e,
+        Ok(None) => return Reply::Array(vec![Reply::bulk("0"), Reply::Array(vec![])]),
+        Ok(Some(m)) => m,
+    };
+    let whole = flags(&m) & FLAG_LARGE == 0;
+    let (items, next) = scan_cursor(db, &c.key, &m, &[MEMBER], c.cursor, c.count, whole);
+    let mut out = Vec::new();
+    for (mbr, v) in items {
+        if c.pattern.as_ref().is_none_or(|p| p.as_ref() == b"*" || glob::matches(p, &mbr)) {
+            out.push(Reply::bulk(mbr));
+            out.push(Reply::bulk(format_double(decode_score(&v))));
+        }
+    }
+    Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(out)])
+}
+
+pub fn encoding(m: &Meta) -> &'static str {
+    if flags(m) & FLAG_LARGE != 0 {
+        "skiplist"
+    } else {
+        "listpack"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::score_key;
+
+    #[test]
+    fn score_keys_sort_like_scores() {
+        let scores = [f64::NEG_INFINITY, -1e300, -2.5, -1.0, -0.0, 0.0, 1e-300, 1.0, 2.5, 1e300, f64::INFINITY];
+        for w in scores.windows(2) {
+            assert!(score_key(w[0]) <= score_key(w[1]), "{} vs {}", w[0], w[1]);
+        }
+        assert_eq!(score_key(-0.0), score_key(0.0));
+    }
+}
