@@ -451,6 +451,24 @@ impl Cmd {
         matches!(self, Cmd::Scan(_) | Cmd::Keys(_) | Cmd::RandomKey(_) | Cmd::DbSize(_) | Cmd::FlushAll(_))
     }
 
+    /// Keys to which the command may add list or sorted-set elements: the
+    /// ones that can wake clients blocked in BLPOP, BZPOPMIN and the like.
+    /// (Pops are writes too, but must not wake anyone: a blocked client's own
+    /// retry would otherwise wake it again and again.)
+    pub fn feeds(&self) -> Vec<&Bytes> {
+        match self {
+            Cmd::Push(c) => vec![&c.key],
+            Cmd::LInsert(c) => vec![&c.key],
+            Cmd::LMove(c) => vec![&c.dst],
+            Cmd::ZAdd(c) => vec![&c.key],
+            Cmd::ZRange(c) => c.store.iter().collect(),
+            Cmd::ZSetOp(c) => c.store.iter().collect(),
+            Cmd::Rename(c) => vec![&c.dst],
+            Cmd::Copy(c) => vec![&c.dst],
+            _ => vec![],
+        }
+    }
+
     /// The keys the command touches, for routing.
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {

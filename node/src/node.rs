@@ -237,6 +237,11 @@ impl Node {
         &self.ns
     }
 
+    /// Clients blocked in BLPOP and the like (INFO clients).
+    pub fn blocked_clients(&self) -> usize {
+        self.waiters.count()
+    }
+
     pub fn new_session(&self) -> Session {
         Session { ns: self.ns.clone(), inflight: HashMap::new(), poisoned: Arc::default() }
     }
@@ -679,7 +684,7 @@ impl Node {
         for p in &self.ns.partitions {
             let applied = p.raft.applied();
             let first = self.wal.bounds(p.group).map_or(applied, |(f, _)| f);
-            if applied + 1 >= first + self.cfg.log_compact_entries {
+            if applied + 1 >= first.saturating_add(self.cfg.log_compact_entries) {
                 if !any {
                     // Everything applied so far becomes durable in RocksDB.
                     let store = self.store.clone();
@@ -792,7 +797,7 @@ async fn compact_loop(node: std::sync::Weak<Node>) {
 
 /// Creates the `default` namespace and its partitions on a new data
 /// directory (synced write), or loads them; returns their states.
-fn bootstrap_standalone(store: &Store, cfg: &NodeConfig) -> Result<(NamespaceRecord, Vec<PartitionState>), NodeError> {
+pub fn bootstrap_standalone(store: &Store, cfg: &NodeConfig) -> Result<(NamespaceRecord, Vec<PartitionState>), NodeError> {
     let record = match store.get(Cf::State, &namespace_key("default")) {
         Some(v) => {
             let r = NamespaceRecord::decode(v.as_slice())

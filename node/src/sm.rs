@@ -101,8 +101,8 @@ impl KvStateMachine {
             }
         };
         if self.waiters.active() {
-            for c in entry.cmds.iter().filter_map(|c| c.cmd.as_ref()).filter(|c| c.is_write()) {
-                self.touched.extend(c.keys().into_iter().map(|k| (ns, k.clone())));
+            for c in entry.cmds.iter().filter_map(|c| c.cmd.as_ref()) {
+                self.touched.extend(c.feeds().into_iter().map(|k| (ns, k.clone())));
             }
         }
         let st = self.states.get_mut(&group).unwrap();

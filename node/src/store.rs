@@ -15,8 +15,10 @@
 //! applied index it purges up to is durable here.
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
-use std::collections::BTreeMap;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,8 +43,79 @@ impl Cf {
 #[error("rocksdb: {0}")]
 pub struct StoreError(#[from] pub rocksdb::Error);
 
+/// What the compaction filter needs to drop dead collection elements safely:
+/// the element prefixes (`[ns][slot][key len][key][version]`) of versions that
+/// DEL/overwrite/expiry made garbage, each with the local commit sequence at
+/// which that became visible, and the sequences of the read views still open.
+/// An element is dropped only if its version died at or before every open
+/// view began: no reader can still be looking at it. No clock is involved,
+/// and metadata is never touched by the filter.
+#[derive(Default)]
+pub struct GcState {
+    dead: RwLock<HashMap<Vec<u8>, u64>>,
+    seq: AtomicU64,
+    open: Mutex<BTreeMap<u64, usize>>,
+    /// Elements dropped by compactions (for tests and INFO).
+    pub dropped: AtomicU64,
+}
+
+impl GcState {
+    fn can_drop(&self, prefix: &[u8]) -> bool {
+        let Some(&died) = self.dead.read().get(prefix) else { return false };
+        let oldest_view = self.open.lock().keys().next().copied().unwrap_or(u64::MAX);
+        died <= oldest_view
+    }
+
+    fn open_view(&self) -> u64 {
+        let mut open = self.open.lock();
+        let seq = self.seq.load(Ordering::Acquire);
+        *open.entry(seq).or_default() += 1;
+        seq
+    }
+
+    fn close_view(&self, seq: u64) {
+        let mut open = self.open.lock();
+        if let Some(n) = open.get_mut(&seq) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&seq);
+            }
+        }
+    }
+
+    /// Records versions that died in a batch that was just written.
+    fn committed(&self, prefixes: Vec<Vec<u8>>) {
+        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+        if prefixes.is_empty() {
+            return;
+        }
+        let mut dead = self.dead.write();
+        for p in prefixes {
+            dead.insert(p, seq);
+        }
+    }
+
+    pub fn dead_versions(&self) -> usize {
+        self.dead.read().len()
+    }
+}
+
+/// The length of the `[ns][slot][key len][key][version]` prefix of an
+/// element key.
+fn element_prefix_len(k: &[u8]) -> Option<usize> {
+    if k.len() < 10 {
+        return None;
+    }
+    let key_len = u32::from_be_bytes(k[6..10].try_into().unwrap()) as usize;
+    let n = 10 + key_len + 8;
+    (k.len() >= n).then_some(n)
+}
+
 pub struct Store {
     db: DB,
+    pub gc: Arc<GcState>,
+    /// Puts and deletes written by applies (a test counts them).
+    pub ops_written: AtomicU64,
 }
 
 impl Store {
@@ -57,8 +130,21 @@ impl Store {
         block.set_block_cache(&rocksdb::Cache::new_lru_cache(256 << 20));
         block.set_bloom_filter(10.0, false);
         opts.set_block_based_table_factory(&block);
+        let gc = Arc::new(GcState::default());
         let cfs = ALL_CFS.iter().map(|cf| {
             let mut o = opts.clone();
+            if *cf == Cf::Data {
+                let gc = gc.clone();
+                o.set_compaction_filter("dead-versions", move |_level: u32, key: &[u8], _value: &[u8]| {
+                    match element_prefix_len(key) {
+                        Some(n) if gc.can_drop(&key[..n]) => {
+                            gc.dropped.fetch_add(1, Ordering::Relaxed);
+                            rocksdb::compaction_filter::Decision::Remove
+                        }
+                        _ => rocksdb::compaction_filter::Decision::Keep,
+                    }
+                });
+            }
             if *cf == Cf::Meta || *cf == Cf::Expire {
                 o.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(6));
             }
@@ -70,7 +156,46 @@ impl Store {
             ColumnFamilyDescriptor::new(cf.name(), o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        Ok(Store { db })
+        let store = Store { db, gc, ops_written: AtomicU64::new(0) };
+        // Versions that died before a restart: no view can see them.
+        let mut dead = Vec::new();
+        store.scan_db(None, Cf::Gc, b"", &[0xff; 16], false, &mut |k, _| {
+            dead.push(k.to_vec());
+            true
+        });
+        let mut map = store.gc.dead.write();
+        for k in dead {
+            map.insert(k, 0);
+        }
+        drop(map);
+        Ok(store)
+    }
+
+    /// Compacts the element column family now (tests; the filter then runs).
+    pub fn compact_elements(&self) {
+        self.db.compact_range_cf(self.handle(Cf::Data), None::<&[u8]>, None::<&[u8]>);
+    }
+
+    /// Every record of a column family, in order (tests compare replicas).
+    pub fn dump(&self, cf: Cf) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        self.scan_db(None, cf, b"", &[0xff; 16], false, &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            true
+        });
+        out
+    }
+
+    pub const ALL_CFS: [Cf; 5] = ALL_CFS;
+
+    /// Element records currently stored (tests).
+    pub fn count_elements(&self) -> u64 {
+        let mut n = 0;
+        self.scan_db(None, Cf::Data, b"", &[0xff; 16], false, &mut |_, _| {
+            n += 1;
+            true
+        });
+        n
     }
 
     fn handle(&self, cf: Cf) -> &ColumnFamily {
@@ -85,7 +210,10 @@ impl Store {
     }
 
     pub fn read_view(&self) -> ReadView<'_> {
-        ReadView { store: self, snap: self.db.snapshot() }
+        // Registered before the snapshot is taken: a version that dies after
+        // this point is kept for this view.
+        let seq = self.gc.open_view();
+        ReadView { store: self, seq, snap: self.db.snapshot() }
     }
 
     /// Writes a batch. `sync` for the few records that must be durable on
@@ -197,7 +325,14 @@ impl KvRead for Store {
 /// A consistent view: one RocksDB snapshot.
 pub struct ReadView<'a> {
     store: &'a Store,
+    seq: u64,
     snap: rocksdb::SnapshotWithThreadMode<'a, DB>,
+}
+
+impl Drop for ReadView<'_> {
+    fn drop(&mut self) {
+        self.store.gc.close_view(self.seq);
+    }
 }
 
 impl KvRead for ReadView<'_> {
@@ -223,13 +358,22 @@ pub struct WriteCtx {
     batch: WriteBatch,
     overlay: BTreeMap<(Cf, Vec<u8>), Option<Vec<u8>>>,
     ranges: Vec<(Cf, Vec<u8>, Vec<u8>)>,
-    /// Number of puts and deletes in the batch (a test counts them).
+    /// Element prefixes of versions that died in this batch.
+    dead: Vec<Vec<u8>>,
+    /// Number of puts and deletes in the batch.
     pub ops: u64,
 }
 
 impl WriteCtx {
     pub fn new(store: Arc<Store>) -> WriteCtx {
-        WriteCtx { store, batch: WriteBatch::default(), overlay: BTreeMap::new(), ranges: Vec::new(), ops: 0 }
+        WriteCtx {
+            store,
+            batch: WriteBatch::default(),
+            overlay: BTreeMap::new(),
+            ranges: Vec::new(),
+            dead: Vec::new(),
+            ops: 0,
+        }
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -237,6 +381,9 @@ impl WriteCtx {
     }
 
     pub fn put(&mut self, cf: Cf, key: &[u8], value: &[u8]) {
+        if cf == Cf::Gc {
+            self.dead.push(key.to_vec());
+        }
         self.store.batch_put(&mut self.batch, cf, key, value);
         self.overlay.insert((cf, key.to_vec()), Some(value.to_vec()));
         self.ops += 1;
@@ -272,8 +419,11 @@ impl WriteCtx {
         let batch = std::mem::take(&mut self.batch);
         self.overlay.clear();
         self.ranges.clear();
+        self.store.ops_written.fetch_add(self.ops, Ordering::Relaxed);
         self.ops = 0;
-        self.store.write(batch, false)
+        self.store.write(batch, false)?;
+        self.store.gc.committed(std::mem::take(&mut self.dead));
+        Ok(())
     }
 }
 

@@ -35,6 +35,11 @@ impl KeyWaiters {
         self.active.load(Ordering::Acquire) > 0
     }
 
+    /// Clients blocked right now.
+    pub fn count(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
     /// Queues a waiter on `keys`.
     pub fn register(self: &Arc<Self>, ns: u32, keys: &[Bytes]) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) as u64;

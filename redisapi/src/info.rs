@@ -38,9 +38,10 @@ pub fn render(server: &Server, args: &[Bytes]) -> String {
         let cfg = server.cfg.read();
         let _ = write!(
             out,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\r\n",
             server.client_count(),
-            cfg.maxclients
+            cfg.maxclients,
+            node.blocked_clients(),
         );
     }
     if show("memory") {

@@ -1,0 +1,132 @@
+//! Hash, list, set and sorted-set behaviour beyond the differential tests:
+//! persistence of every type across SIGKILL, blocking pops (timeout, wake-up
+//! order, wake-up by another client's push), and the scripted edge cases.
+
+use kvtests::harness::{wait_until, KvNode};
+use std::time::Duration;
+
+fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<T> {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c)
+}
+
+fn blocked(c: &mut redis::Connection) -> u64 {
+    let info: String = q(c, &["INFO", "clients"]).unwrap();
+    info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn every_type_survives_sigkill() {
+    for partitions in [1, 8] {
+        let mut node = KvNode::with_partitions(partitions);
+        let mut c = node.client();
+        let _: () = q(&mut c, &["HSET", "h", "f1", "v1", "f2", "v2"]).unwrap();
+        let _: () = q(&mut c, &["RPUSH", "l", "a", "b", "c"]).unwrap();
+        let _: () = q(&mut c, &["LPUSH", "l", "z"]).unwrap();
+        let _: () = q(&mut c, &["SADD", "s", "x", "y", "1"]).unwrap();
+        let _: () = q(&mut c, &["ZADD", "z", "1.5", "a", "-inf", "b", "3", "c"]).unwrap();
+        let _: () = q(&mut c, &["EXPIRE", "z", "1000"]).unwrap();
+        let _: () = q(&mut c, &["SADD", "gone", "1"]).unwrap();
+        let _: () = q(&mut c, &["DEL", "gone"]).unwrap();
+        node.kill9();
+        node.restart();
+        let mut c = node.client();
+        let h: Vec<String> = q(&mut c, &["HGETALL", "h"]).unwrap();
+        assert_eq!(h, vec!["f1", "v1", "f2", "v2"]);
+        let l: Vec<String> = q(&mut c, &["LRANGE", "l", "0", "-1"]).unwrap();
+        assert_eq!(l, vec!["z", "a", "b", "c"]);
+        let mut s: Vec<String> = q(&mut c, &["SMEMBERS", "s"]).unwrap();
+        s.sort();
+        assert_eq!(s, vec!["1", "x", "y"]);
+        let z: Vec<String> = q(&mut c, &["ZRANGE", "z", "0", "-1", "WITHSCORES"]).unwrap();
+        assert_eq!(z, vec!["b", "-inf", "a", "1.5", "c", "3"]);
+        let ttl: i64 = q(&mut c, &["TTL", "z"]).unwrap();
+        assert!(ttl > 900);
+        assert_eq!(q::<i64>(&mut c, &["EXISTS", "gone"]).unwrap(), 0);
+        let types: Vec<String> = ["h", "l", "s", "z"].iter().map(|k| q::<String>(&mut c, &["TYPE", k]).unwrap()).collect();
+        assert_eq!(types, vec!["hash", "list", "set", "zset"]);
+    }
+}
+
+#[test]
+fn blocking_pops_time_out_and_wake_in_arrival_order() {
+    let node = KvNode::with_partitions(4);
+    let mut c = node.client();
+    // Timeout: nil (null array) once it passes.
+    let r: redis::Value = q(&mut c, &["BLPOP", "nothing", "0.2"]).unwrap();
+    assert_eq!(r, redis::Value::Nil);
+    let r: redis::Value = q(&mut c, &["BZPOPMIN", "nothing", "0.1"]).unwrap();
+    assert_eq!(r, redis::Value::Nil);
+    // Bad timeouts.
+    assert!(q::<redis::Value>(&mut c, &["BLPOP", "q", "-1"]).unwrap_err().to_string().contains("timeout is negative"));
+    assert!(q::<redis::Value>(&mut c, &["BLPOP", "q", "x"]).unwrap_err().to_string().contains("not a float"));
+
+    // Two clients block on the same list, in order.
+    let spawn_blpop = |port: u16| {
+        std::thread::spawn(move || {
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+            q::<Vec<String>>(&mut c, &["BLPOP", "q", "0"]).unwrap()
+        })
+    };
+    let first = spawn_blpop(node.port);
+    wait_until(Duration::from_secs(10), "first client blocked", || blocked(&mut c) == 1);
+    let second = spawn_blpop(node.port);
+    wait_until(Duration::from_secs(10), "second client blocked", || blocked(&mut c) == 2);
+    // A push by another client wakes the one that came first.
+    let _: () = q(&mut c, &["RPUSH", "q", "one"]).unwrap();
+    assert_eq!(first.join().unwrap(), vec!["q", "one"]);
+    wait_until(Duration::from_secs(10), "one client still blocked", || blocked(&mut c) == 1);
+    let _: () = q(&mut c, &["RPUSH", "q", "two"]).unwrap();
+    assert_eq!(second.join().unwrap(), vec!["q", "two"]);
+
+    // One push of several elements serves several blocked clients.
+    let a = spawn_blpop(node.port);
+    wait_until(Duration::from_secs(10), "a blocked", || blocked(&mut c) == 1);
+    let b = spawn_blpop(node.port);
+    wait_until(Duration::from_secs(10), "b blocked", || blocked(&mut c) == 2);
+    let _: () = q(&mut c, &["RPUSH", "q", "x", "y"]).unwrap();
+    assert_eq!(a.join().unwrap(), vec!["q", "x"]);
+    assert_eq!(b.join().unwrap(), vec!["q", "y"]);
+
+    // BZPOPMIN and BLMOVE wake up too.
+    let port = node.port;
+    let z = std::thread::spawn(move || {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+        q::<Vec<String>>(&mut c, &["BZPOPMIN", "zq", "0"]).unwrap()
+    });
+    wait_until(Duration::from_secs(10), "bzpopmin blocked", || blocked(&mut c) == 1);
+    let _: () = q(&mut c, &["ZADD", "zq", "2", "m"]).unwrap();
+    assert_eq!(z.join().unwrap(), vec!["zq", "m", "2"]);
+    let mv = std::thread::spawn(move || {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+        q::<String>(&mut c, &["BLMOVE", "{m}src", "{m}dst", "LEFT", "RIGHT", "0"]).unwrap()
+    });
+    wait_until(Duration::from_secs(10), "blmove blocked", || blocked(&mut c) == 1);
+    let _: () = q(&mut c, &["LPUSH", "{m}src", "item"]).unwrap();
+    assert_eq!(mv.join().unwrap(), "item");
+    assert_eq!(q::<Vec<String>>(&mut c, &["LRANGE", "{m}dst", "0", "-1"]).unwrap(), vec!["item"]);
+
+    // Inside MULTI a blocking pop does not block.
+    let _: () = q(&mut c, &["MULTI"]).unwrap();
+    let _: String = q(&mut c, &["BLPOP", "empty", "0"]).unwrap();
+    let r: Vec<redis::Value> = q(&mut c, &["EXEC"]).unwrap();
+    assert_eq!(r, vec![redis::Value::Nil]);
+    assert_eq!(blocked(&mut c), 0);
+}
+
+#[test]
+fn a_blocked_client_holds_back_its_later_commands() {
+    let node = KvNode::with_partitions(1);
+    let mut c = node.client();
+    let mut raw = kvtests::harness::Raw::connect(node.port);
+    // BLPOP then SET on one connection: the SET must not run before the BLPOP ends.
+    raw.send(b"BLPOP bq 0\r\nSET after-blpop 1\r\n").unwrap();
+    wait_until(Duration::from_secs(10), "blocked", || blocked(&mut c) == 1);
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "after-blpop"]).unwrap(), 0);
+    let _: () = q(&mut c, &["RPUSH", "bq", "v"]).unwrap();
+    raw.expect(b"*2\r\n$2\r\nbq\r\n$1\r\nv\r\n+OK\r\n");
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "after-blpop"]).unwrap(), 1);
+}
