@@ -1,6 +1,9 @@
-//! The set family: one element per member (sub = member, empty value).
+//! The set family: one element per member, keyed `[crc32(member)][member]`
+//! (empty value). The hash prefix spreads members uniformly, so a random
+//! member (SPOP, SRANDMEMBER) is one seek to a random 32-bit point instead
+//! of a walk over the whole set.
 
-use super::collections::{flags, scan_cursor, Coll, FLAG_LARGE, INTSET_MAX_ENTRIES};
+use super::collections::{flags, scan_cursor, scan_elems, Coll, FLAG_LARGE, INTSET_MAX_ENTRIES};
 use super::db::{Apply, Db};
 use super::rand_pick;
 use crate::coll_cmds::{self as cc, SetOpKind};
@@ -11,20 +14,46 @@ use crate::num::parse_i64;
 use crate::reply::Reply;
 use crate::store::KvRead;
 use bytes::Bytes;
+use rand::Rng;
 use std::collections::BTreeSet;
 
 fn set<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Option<Meta>, Reply> {
     db.typed(key, DataType::Set)
 }
 
-/// The members, in byte order.
+/// The sub key of a member.
+fn sub(member: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(member.len() + 4);
+    v.extend_from_slice(&crc32fast::hash(member).to_be_bytes());
+    v.extend_from_slice(member);
+    v
+}
+
+/// The members, in hash order.
 pub fn members<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> Vec<Bytes> {
     let mut out = Vec::with_capacity(m.count as usize);
-    db.elems(key, m, &mut |sub, _| {
-        out.push(Bytes::copy_from_slice(sub));
+    db.elems(key, m, &mut |s, _| {
+        out.push(Bytes::copy_from_slice(&s[4..]));
         true
     });
     out
+}
+
+/// The first member at or after the 32-bit hash point `at`, wrapping around.
+fn member_at<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, at: u32) -> Option<Bytes> {
+    let first_from = |from: &[u8]| {
+        let mut found = None;
+        scan_elems(db.kv, db.ns, key, m.version, from, None, false, &mut |s, _| {
+            found = Some(Bytes::copy_from_slice(&s[4..]));
+            false
+        });
+        found
+    };
+    first_from(&at.to_be_bytes()).or_else(|| first_from(b""))
+}
+
+fn is_member<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, member: &[u8]) -> bool {
+    db.elem(key, m, &sub(member)).is_some()
 }
 
 /// Like Redis, a set stays an intset while every member is an integer and it
@@ -38,8 +67,9 @@ fn note_member(c: &mut Coll, member: &[u8]) {
 fn add_members(a: &mut Apply, c: &mut Coll, items: &[Bytes]) -> i64 {
     let mut added = 0;
     for mbr in items {
-        if c.get(a, mbr).is_none() {
-            c.put(a, mbr, b"");
+        let s = sub(mbr);
+        if c.get(a, &s).is_none() {
+            c.put(a, &s, b"");
             c.meta.count += 1;
             added += 1;
         }
@@ -66,8 +96,9 @@ pub fn srem(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
     };
     let mut removed = 0;
     for mbr in &cmd.members {
-        if c.get(a, mbr).is_some() {
-            c.delete(a, mbr);
+        let s = sub(mbr);
+        if c.get(a, &s).is_some() {
+            c.delete(a, &s);
             c.meta.count -= 1;
             removed += 1;
         }
@@ -86,7 +117,7 @@ pub fn scard<K: KvRead + ?Sized>(db: &Db<K>, key: &Key) -> Reply {
 pub fn sismember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyField) -> Reply {
     match set(db, &c.key) {
         Err(e) => e,
-        Ok(m) => Reply::Int(m.is_some_and(|m| db.elem(&c.key, &m, &c.field).is_some()) as i64),
+        Ok(m) => Reply::Int(m.is_some_and(|m| is_member(db, &c.key, &m, &c.field)) as i64),
     }
 }
 
@@ -96,7 +127,7 @@ pub fn smismember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyMembers) -> Reply {
         Ok(m) => Reply::Array(
             c.members
                 .iter()
-                .map(|x| Reply::Int(m.as_ref().is_some_and(|m| db.elem(&c.key, m, x).is_some()) as i64))
+                .map(|x| Reply::Int(m.as_ref().is_some_and(|m| is_member(db, &c.key, m, x)) as i64))
                 .collect(),
         ),
     }
@@ -115,30 +146,46 @@ pub fn srandmember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::RandMembers) -> Reply
         Err(e) => return e,
         Ok(m) => m,
     };
-    let all = m.map(|m| members(db, &c.key, &m)).unwrap_or_default();
     let mut rng = rand::thread_rng();
+    let Some(m) = m else {
+        return if c.count.is_some() { Reply::Array(vec![]) } else { Reply::Nil };
+    };
     match c.count {
-        None => rand_pick(&all, 1, &mut rng).first().map_or(Reply::Nil, |i| Reply::Bulk(all[*i].clone())),
-        Some(n) => Reply::Array(rand_pick(&all, n, &mut rng).into_iter().map(|i| Reply::Bulk(all[i].clone())).collect()),
+        None => member_at(db, &c.key, &m, rng.gen()).map_or(Reply::Nil, Reply::Bulk),
+        // Many, or all distinct ones: pick among them all.
+        Some(n) if n < 0 || n as u64 * 2 >= m.count => {
+            let all = members(db, &c.key, &m);
+            Reply::Array(rand_pick(&all, n, &mut rng).into_iter().map(|i| Reply::Bulk(all[i].clone())).collect())
+        }
+        // A few distinct ones out of many: random seeks.
+        Some(n) => {
+            let mut picked = std::collections::BTreeSet::new();
+            while (picked.len() as i64) < n {
+                if let Some(x) = member_at(db, &c.key, &m, rng.gen()) {
+                    picked.insert(x);
+                }
+            }
+            Reply::Array(picked.into_iter().map(Reply::Bulk).collect())
+        }
     }
 }
 
 /// SPOP: random members chosen with the entry's seed, so every replica
-/// removes the same ones.
+/// removes the same ones; each is one seek to a random hash point.
 pub fn spop(a: &mut Apply, cmd: &cc::SPop) -> Reply {
     let mut c = match Coll::existing(a, &cmd.key, DataType::Set) {
         Ok(Some(c)) => c,
         Ok(None) => return if cmd.count.is_some() { Reply::Set(vec![]) } else { Reply::Nil },
         Err(e) => return e,
     };
-    let all = members(&a.db(), &cmd.key, &c.meta);
-    let n = cmd.count.unwrap_or(1).min(all.len() as u64) as i64;
-    let picks = rand_pick(&all, n, &mut a.rng);
-    let mut out = Vec::with_capacity(picks.len());
-    for i in picks {
-        c.delete(a, &all[i]);
+    let n = cmd.count.unwrap_or(1).min(c.meta.count);
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let point: u32 = a.rng.gen();
+        let Some(x) = member_at(&a.db(), &cmd.key, &c.meta, point) else { break };
+        c.delete(a, &sub(&x));
         c.meta.count -= 1;
-        out.push(all[i].clone());
+        out.push(x);
     }
     c.finish(a);
     match cmd.count {
@@ -157,17 +204,18 @@ pub fn smove(a: &mut Apply, cmd: &cc::SMove) -> Reply {
         return e;
     }
     if cmd.src == cmd.dst {
-        return Reply::Int(a.db().elem(&cmd.src, &src, &cmd.member).is_some() as i64);
+        return Reply::Int(is_member(&a.db(), &cmd.src, &src, &cmd.member) as i64);
     }
     let mut s = match Coll::existing(a, &cmd.src, DataType::Set) {
         Ok(Some(c)) => c,
         Ok(None) => return Reply::Int(0),
         Err(e) => return e,
     };
-    if s.get(a, &cmd.member).is_none() {
+    let msub = sub(&cmd.member);
+    if s.get(a, &msub).is_none() {
         return Reply::Int(0);
     }
-    s.delete(a, &cmd.member);
+    s.delete(a, &msub);
     s.meta.count -= 1;
     s.finish(a);
     let mut d = match Coll::open(a, &cmd.dst, DataType::Set) {
@@ -254,8 +302,9 @@ pub fn sscan<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ElemScan) -> Reply {
     let (items, next) = scan_cursor(db, &c.key, &m, b"", c.cursor, c.count, whole);
     let out = items
         .into_iter()
-        .filter(|(mbr, _)| c.pattern.as_ref().is_none_or(|p| p.as_ref() == b"*" || glob::matches(p, mbr)))
-        .map(|(mbr, _)| Reply::bulk(mbr))
+        .map(|(s, _)| s[4..].to_vec())
+        .filter(|mbr| c.pattern.as_ref().is_none_or(|p| p.as_ref() == b"*" || glob::matches(p, mbr)))
+        .map(Reply::bulk)
         .collect();
     Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(out)])
 }
