@@ -108,6 +108,10 @@ pub struct Node {
 pub struct Session {
     pub ns: Arc<Namespace>,
     inflight: HashMap<u32, Arc<AtomicUsize>>,
+    /// Reads of this connection still waiting for their read point, per
+    /// partition. A later write of the connection waits for them, so a
+    /// pipelined read never sees a write the client sent after it.
+    reads: HashMap<u32, Arc<ReadGate>>,
     /// Partitions where a write of this connection has an unknown outcome:
     /// later commands there fail rather than overtake it.
     poisoned: Arc<Mutex<HashSet<u32>>>,
@@ -117,7 +121,18 @@ impl Session {
     /// A handle on the same connection state, for work that outlives one
     /// dispatch (a blocked command retrying its pop).
     pub fn share(&self) -> Session {
-        Session { ns: self.ns.clone(), inflight: self.inflight.clone(), poisoned: self.poisoned.clone() }
+        Session { ns: self.ns.clone(), inflight: self.inflight.clone(), reads: self.reads.clone(), poisoned: self.poisoned.clone() }
+    }
+
+    fn read_gate(&mut self, p: u32) -> Arc<ReadGate> {
+        self.reads.entry(p).or_default().clone()
+    }
+
+    /// Waits until every earlier read of this connection on `p` has read.
+    async fn reads_done(&self, p: u32) {
+        if let Some(g) = self.reads.get(&p) {
+            g.wait_clear().await;
+        }
     }
 
     fn inflight(&mut self, p: u32) -> Arc<AtomicUsize> {
@@ -125,6 +140,43 @@ impl Session {
     }
     fn has_inflight(&self, p: u32) -> bool {
         self.inflight.get(&p).is_some_and(|c| c.load(Ordering::Acquire) > 0)
+    }
+}
+
+/// Counts reads in flight; wakes writers waiting for them to finish.
+#[derive(Default)]
+struct ReadGate {
+    pending: AtomicUsize,
+    done: tokio::sync::Notify,
+}
+
+impl ReadGate {
+    fn enter(self: &Arc<Self>) -> ReadGuard {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        ReadGuard(self.clone())
+    }
+
+    async fn wait_clear(&self) {
+        loop {
+            let notified = self.done.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a wake-up in between is not lost.
+            notified.as_mut().enable();
+            if self.pending.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct ReadGuard(Arc<ReadGate>);
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        if self.0.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.done.notify_waiters();
+        }
     }
 }
 
@@ -243,7 +295,7 @@ impl Node {
     }
 
     pub fn new_session(&self) -> Session {
-        Session { ns: self.ns.clone(), inflight: HashMap::new(), poisoned: Arc::default() }
+        Session { ns: self.ns.clone(), inflight: HashMap::new(), reads: HashMap::new(), poisoned: Arc::default() }
     }
 
     pub fn uptime(&self) -> Duration {
@@ -384,6 +436,7 @@ impl Node {
         if s.poisoned.lock().contains(&p.index) {
             return ready(Reply::error(POISONED));
         }
+        s.reads_done(p.index).await;
         entry.stamp = Self::read_now(p);
         entry.seed = rand::thread_rng().gen();
         let data = Bytes::from(entry.encode_to_vec());
@@ -429,16 +482,22 @@ impl Node {
         let store = self.store.clone();
         let p = p.clone();
         let timeout = self.cfg.read_timeout;
-        async move {
-            match pending.wait_read(timeout).await {
+        let guard = s.read_gate(p.index).enter();
+        // A task of its own: a later write of this connection waits for this
+        // read while the connection, which polls the returned future, waits
+        // for that write to be queued.
+        let read = tokio::spawn(async move {
+            let reply = match pending.wait_read(timeout).await {
                 Ok(index) => {
                     p.raft.wait_applied(index).await;
                     execute_read(&store, &p, &cmd)
                 }
                 Err(e) => propose_error_reply(&e),
-            }
-        }
-        .boxed()
+            };
+            drop(guard);
+            reply
+        });
+        async move { read.await.unwrap_or_else(|e| Reply::error(format!("ERR internal: read failed: {e}"))) }.boxed()
     }
 
     fn read_now_at(&self, p: &Partition, cmd: &Cmd) -> Reply {

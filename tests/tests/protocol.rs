@@ -135,6 +135,28 @@ fn a_pipeline_of_ten_thousand_commands() {
     assert_eq!(n, 5000);
 }
 
+
+/// Found by `kvbench --verify`: a pipelined read waiting for its read point
+/// must not see a write the client sent after it.
+#[test]
+fn a_pipelined_read_never_sees_a_later_write() {
+    let node = KvNode::with_partitions(4);
+    let mut c = node.client();
+    for round in 0..20 {
+        let mut p = redis::pipe();
+        for i in 0..500 {
+            let key = format!("k{}", i % 7);
+            p.cmd("SET").arg(&key).arg(format!("{round}-{i}-a"));
+            p.cmd("GET").arg(&key);
+            p.cmd("SET").arg(&key).arg(format!("{round}-{i}-b"));
+        }
+        let replies: Vec<redis::Value> = p.query(&mut c).unwrap();
+        for i in 0..500 {
+            let want = format!("{round}-{i}-a").into_bytes();
+            assert_eq!(replies[3 * i + 1], redis::Value::BulkString(want), "round {round} GET {i}");
+        }
+    }
+}
 #[test]
 fn more_connections_than_maxclients() {
     let node = KvNode::start(NodeOptions { maxclients: Some(5), ..Default::default() });
