@@ -1,1 +1,3 @@
-//! meta
+//! Cluster metadata shared by node, placedriver and clients, without RocksDB.
+
+pub mod slot;

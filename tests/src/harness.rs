@@ -9,14 +9,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The kvnode binary of the build these tests belong to.
-pub fn kvnode_bin() -> PathBuf {
+/// A binary of this workspace from the build these tests belong to.
+pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/kvnode
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join("kvnode");
-    assert!(bin.exists(), "{} is missing: build it first (cargo build -p kvnode)", bin.display());
+    let bin = dir.join(name);
+    assert!(bin.exists(), "{} is missing: build it first (cargo build -p {name})", bin.display());
     bin
+}
+
+pub fn kvnode_bin() -> PathBuf {
+    workspace_bin("kvnode")
 }
 
 /// A port nobody listens on right now.
@@ -228,11 +232,17 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// With extra redis-server options (e.g. `--cluster-enabled yes`).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         let tmp = tempfile::tempdir().unwrap();
         for _ in 0..5 {
             let port = free_port();
             let mut child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(extra)
                 .arg("--dir")
                 .arg(tmp.path())
                 .stdout(Stdio::null())
@@ -264,6 +274,73 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         kill_child(&mut self.child);
     }
+}
+
+/// Debian's etcd (etcd-server), one member, on ephemeral loopback ports.
+pub struct Etcd {
+    child: Child,
+    pub client_port: u16,
+    tmp: tempfile::TempDir,
+}
+
+impl Etcd {
+    pub fn start() -> Etcd {
+        let tmp = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let (client_port, peer_port) = (free_port(), free_port());
+            let client = format!("http://127.0.0.1:{client_port}");
+            let peer = format!("http://127.0.0.1:{peer_port}");
+            let log = std::fs::File::create(tmp.path().join("etcd.log")).unwrap();
+            let mut child = Command::new("etcd")
+                .args(["--name", "m0", "--listen-client-urls", &client, "--advertise-client-urls", &client])
+                .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+                .args(["--initial-cluster", &format!("m0={peer}")])
+                .arg("--data-dir")
+                .arg(tmp.path().join("data"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("etcd (apt-get install -y etcd-server)");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // a port was taken: try others
+                }
+                if http_get(client_port, "/health").is_some_and(|b| b.contains("\"health\":\"true\"")) {
+                    return Etcd { child, client_port, tmp };
+                }
+                assert!(Instant::now() < deadline, "etcd did not become healthy: {}", Etcd::log(tmp.path()));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("etcd could not start: {}", Etcd::log(tmp.path()));
+    }
+
+    fn log(dir: &Path) -> String {
+        let s = std::fs::read_to_string(dir.join("etcd.log")).unwrap_or_default();
+        s[s.len().saturating_sub(2000)..].to_string()
+    }
+
+    pub fn log_tail(&self) -> String {
+        Etcd::log(self.tmp.path())
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        kill_child(&mut self.child);
+    }
+}
+
+/// A plain HTTP/1.0 GET on loopback; the body, or None on any failure.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then(|| body.to_string())
 }
 
 /// A raw TCP client for protocol-level tests. Reads are buffered: what
