@@ -4,11 +4,11 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 JOBS ?= 2
-APT_PACKAGES := libclang-dev protobuf-compiler libprotobuf-dev redis-server redis-tools
+APT_PACKAGES := libclang-dev protobuf-compiler libprotobuf-dev redis-server redis-tools etcd-server fonts-dejavu-core
 REDIS_ADDR ?= 127.0.0.1:6379
 DATA_DIR ?= ./data
 
-.PHONY: deps run build release test bench-compare clean
+.PHONY: deps run build release test bench bench-sanity bench-compare clean
 
 # Installs what is missing: `apt-get update` once, then only absent packages.
 deps:
@@ -35,6 +35,17 @@ build: deps
 # Every test of the workspace (unit, integration with real processes).
 test: build
 	$(CARGO) nextest run -j$(JOBS) --workspace --no-fail-fast
+
+# The standard kvbench suite against a standalone node and redis-server
+# (appendfsync always): markdown report and plots under bench/results/.
+bench: deps
+	$(CARGO) build --release -j$(JOBS) -p kvnode -p kvbench
+	bench/suite.sh
+
+# kvbench beside redis-benchmark on one redis-server, same parameters.
+bench-sanity: deps
+	$(CARGO) build --release -j$(JOBS) -p kvbench
+	bench/sanity.sh
 
 # The closing-note benchmark: the store beside redis-server and redis-server with AOF.
 bench-compare: release
