@@ -95,7 +95,12 @@ where
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         c.draw_series(points().map(|p| Circle::new(p, 3, color.filled()))).map_err(e)?;
     }
-    c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(e)?;
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)?;
 
     // Percentile curve: x is the number of nines, -log10(1 - q).
     let nines = |q: f64| -(1.0 - q).max(1e-6).log10();
