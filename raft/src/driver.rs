@@ -616,6 +616,15 @@ impl<M: StateMachine> Driver<M> {
         }
     }
 
+    /// The group, if this node leads it; otherwise why a request to it fails.
+    fn led(groups: &mut BTreeMap<u64, Group<M::Output>>, group: u64) -> Result<&mut Group<M::Output>, ProposeError> {
+        let g = groups.get_mut(&group).ok_or(ProposeError::NoGroup(group))?;
+        if g.raw.raft.state != StateRole::Leader {
+            return Err(Self::not_leader(g));
+        }
+        Ok(g)
+    }
+
     fn not_leader(g: &Group<M::Output>) -> ProposeError {
         let leader = g.raw.raft.leader_id;
         ProposeError::NotLeader { leader: if leader == 0 { None } else { g.peers.get(&leader).copied() } }
@@ -639,14 +648,13 @@ impl<M: StateMachine> Driver<M> {
                 self.propose_as_leader(group, reply, true, |raw| raw.propose_conf_change(vec![], change));
             }
             Request::Read { group, reply } => {
-                let Some(g) = self.groups.get_mut(&group) else {
-                    let _ = reply.send(Err(ProposeError::NoGroup(group)));
-                    return;
+                let g = match Self::led(&mut self.groups, group) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        return;
+                    }
                 };
-                if g.raw.raft.state != StateRole::Leader {
-                    let _ = reply.send(Err(Self::not_leader(g)));
-                    return;
-                }
                 let id = self.next_read_id;
                 self.next_read_id += 1;
                 let min_index = g.raw.raft.raft_log.last_index();
@@ -717,14 +725,13 @@ impl<M: StateMachine> Driver<M> {
         conf_change: bool,
         propose: impl FnOnce(&mut RawNode<WalStorage>) -> raft::Result<()>,
     ) {
-        let Some(g) = self.groups.get_mut(&group) else {
-            let _ = reply.send(Err(ProposeError::NoGroup(group)));
-            return;
+        let g = match Self::led(&mut self.groups, group) {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
         };
-        if g.raw.raft.state != StateRole::Leader {
-            let _ = reply.send(Err(Self::not_leader(g)));
-            return;
-        }
         let before = g.raw.raft.raft_log.last_index();
         if let Err(e) = propose(&mut g.raw) {
             let _ = reply.send(Err(ProposeError::Dropped(e.to_string())));

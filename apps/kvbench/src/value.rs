@@ -70,7 +70,7 @@ impl ValId {
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let (h, n) = self.header();
         out.extend_from_slice(&h[..n]);
-        out.resize(out.len() + self.encoded_len() - n, b'x');
+        out.resize(out.len() + (self.len as usize).saturating_sub(n), b'x');
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

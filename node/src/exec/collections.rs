@@ -26,6 +26,14 @@ pub fn flags(m: &Meta) -> u8 {
     m.payload.first().copied().unwrap_or(0)
 }
 
+/// HLEN, LLEN, SCARD, ZCARD: the exact count kept in the metadata record.
+pub fn card<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], t: DataType) -> Reply {
+    match db.typed(key, t) {
+        Err(e) => e,
+        Ok(m) => Reply::Int(m.map_or(0, |m| m.count as i64)),
+    }
+}
+
 /// The element key of `sub` in collection `key` at `version`.
 pub fn elem_key(ns: u32, key: &[u8], version: u64, sub: &[u8]) -> Vec<u8> {
     let mut k = keys::element_prefix(ns, key, version);

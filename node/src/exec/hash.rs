@@ -114,13 +114,6 @@ pub fn hdel(a: &mut Apply, cmd: &cc::KeyFields) -> Reply {
     Reply::Int(removed)
 }
 
-pub fn hlen<K: KvRead + ?Sized>(db: &Db<K>, key: &Key) -> Reply {
-    match hash(db, &key.key) {
-        Err(e) => e,
-        Ok(m) => Reply::Int(m.map_or(0, |m| m.count as i64)),
-    }
-}
-
 pub fn hstrlen<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyField) -> Reply {
     match hash(db, &c.key) {
         Err(e) => e,

@@ -6,7 +6,6 @@
 use super::collections::{scan_elems, Coll};
 use super::db::{Apply, Db};
 use crate::coll_cmds as cc;
-use crate::command::Key;
 use crate::meta::{DataType, Meta};
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
@@ -114,13 +113,6 @@ pub fn pop(a: &mut Apply, cmd: &cc::Pop) -> Reply {
     match cmd.count {
         None => items.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
         Some(_) => Reply::Array(items.into_iter().map(Reply::Bulk).collect()),
-    }
-}
-
-pub fn llen<K: KvRead + ?Sized>(db: &Db<K>, key: &Key) -> Reply {
-    match list(db, &key.key) {
-        Err(e) => e,
-        Ok(m) => Reply::Int(m.map_or(0, |m| m.count as i64)),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod strings;
 pub mod zset;
 
 use crate::command::Cmd;
+use crate::meta::DataType;
 use crate::reply::Reply;
 use crate::store::KvRead;
 pub use db::{Apply, Db};
@@ -43,25 +44,25 @@ pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
         Cmd::HGet(c) => hash::hget(db, c),
         Cmd::HMGet(c) => hash::hmget(db, c),
         Cmd::HGetAll(k) => hash::hgetall(db, k),
-        Cmd::HLen(k) => hash::hlen(db, k),
+        Cmd::HLen(k) => collections::card(db, &k.key, DataType::Hash),
         Cmd::HStrLen(c) => hash::hstrlen(db, c),
         Cmd::HExists(c) => hash::hexists(db, c),
         Cmd::HKeys(k) => hash::hkeys_or_vals(db, k, true),
         Cmd::HVals(k) => hash::hkeys_or_vals(db, k, false),
         Cmd::HRandField(c) => hash::hrandfield(db, c),
         Cmd::HScan(c) => hash::hscan(db, c),
-        Cmd::LLen(k) => list::llen(db, k),
+        Cmd::LLen(k) => collections::card(db, &k.key, DataType::List),
         Cmd::LIndex(c) => list::lindex(db, c),
         Cmd::LRange(c) => list::lrange(db, c),
         Cmd::LPos(c) => list::lpos(db, c),
-        Cmd::SCard(k) => set::scard(db, k),
+        Cmd::SCard(k) => collections::card(db, &k.key, DataType::Set),
         Cmd::SIsMember(c) => set::sismember(db, c),
         Cmd::SMIsMember(c) => set::smismember(db, c),
         Cmd::SMembers(k) => set::smembers(db, k),
         Cmd::SRandMember(c) => set::srandmember(db, c),
         Cmd::SScan(c) => set::sscan(db, c),
         Cmd::SetOp(c) if c.store.is_none() => set::setop_read(db, c),
-        Cmd::ZCard(k) => zset::zcard(db, k),
+        Cmd::ZCard(k) => collections::card(db, &k.key, DataType::ZSet),
         Cmd::ZScore(c) => zset::zscore(db, c),
         Cmd::ZMScore(c) => zset::zmscore(db, c),
         Cmd::ZRank(c) => zset::zrank(db, c),

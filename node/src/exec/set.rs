@@ -107,13 +107,6 @@ pub fn srem(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
     Reply::Int(removed)
 }
 
-pub fn scard<K: KvRead + ?Sized>(db: &Db<K>, key: &Key) -> Reply {
-    match set(db, &key.key) {
-        Err(e) => e,
-        Ok(m) => Reply::Int(m.map_or(0, |m| m.count as i64)),
-    }
-}
-
 pub fn sismember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyField) -> Reply {
     match set(db, &c.key) {
         Err(e) => e,

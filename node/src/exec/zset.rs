@@ -6,7 +6,6 @@ use super::collections::{flags, scan_cursor, scan_elems, Coll, FLAG_LARGE, LISTP
 use super::db::{Apply, Db};
 use super::rand_pick;
 use crate::coll_cmds::{self as cc, Aggregate, RangeBy, SetOpKind};
-use crate::command::Key;
 use crate::glob;
 use crate::meta::{DataType, Meta};
 use crate::num::format_double;
@@ -151,13 +150,6 @@ pub fn zrem(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
     }
     c.finish(a);
     Reply::Int(removed)
-}
-
-pub fn zcard<K: KvRead + ?Sized>(db: &Db<K>, key: &Key) -> Reply {
-    match zset(db, &key.key) {
-        Err(e) => e,
-        Ok(m) => Reply::Int(m.map_or(0, |m| m.count as i64)),
-    }
 }
 
 pub fn zscore<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyField) -> Reply {
