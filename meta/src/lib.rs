@@ -1,3 +1,4 @@
 //! Cluster metadata shared by node, placedriver and clients, without RocksDB.
 
+pub mod cluster;
 pub mod slot;

@@ -384,7 +384,10 @@ pub enum Cmd {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Command {
-    #[prost(oneof = "Cmd", tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111")]
+    #[prost(
+        oneof = "Cmd",
+        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
+    )]
     pub cmd: Option<Cmd>,
 }
 
@@ -448,7 +451,10 @@ impl Cmd {
 
     /// Keyless commands act on every partition.
     pub fn is_keyless(&self) -> bool {
-        matches!(self, Cmd::Scan(_) | Cmd::Keys(_) | Cmd::RandomKey(_) | Cmd::DbSize(_) | Cmd::FlushAll(_))
+        matches!(
+            self,
+            Cmd::Scan(_) | Cmd::Keys(_) | Cmd::RandomKey(_) | Cmd::DbSize(_) | Cmd::FlushAll(_)
+        )
     }
 
     /// Keys to which the command may add list or sorted-set elements: the
@@ -472,7 +478,12 @@ impl Cmd {
     /// The keys the command touches, for routing.
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
-            Cmd::Get(k) | Cmd::StrLen(k) | Cmd::Type(k) | Cmd::ObjectEncoding(k) | Cmd::GetDel(k) | Cmd::Persist(k) => {
+            Cmd::Get(k)
+            | Cmd::StrLen(k)
+            | Cmd::Type(k)
+            | Cmd::ObjectEncoding(k)
+            | Cmd::GetDel(k)
+            | Cmd::Persist(k) => {
                 vec![&k.key]
             }
             Cmd::MGet(k) | Cmd::Exists(k) | Cmd::Touch(k) | Cmd::Del(k) => k.keys.iter().collect(),
@@ -489,9 +500,22 @@ impl Cmd {
             Cmd::Rename(c) => vec![&c.src, &c.dst],
             Cmd::Copy(c) => vec![&c.src, &c.dst],
             Cmd::ExpireIfStale(c) => vec![&c.key],
-            Cmd::Scan(_) | Cmd::Keys(_) | Cmd::RandomKey(_) | Cmd::DbSize(_) | Cmd::FlushAll(_) => vec![],
-            Cmd::HGetAll(k) | Cmd::HLen(k) | Cmd::HKeys(k) | Cmd::HVals(k) | Cmd::LLen(k) | Cmd::SCard(k) | Cmd::SMembers(k) | Cmd::ZCard(k) => vec![&k.key],
-            Cmd::HGet(c) | Cmd::HStrLen(c) | Cmd::HExists(c) | Cmd::SIsMember(c) | Cmd::ZScore(c) => vec![&c.key],
+            Cmd::Scan(_) | Cmd::Keys(_) | Cmd::RandomKey(_) | Cmd::DbSize(_) | Cmd::FlushAll(_) => {
+                vec![]
+            }
+            Cmd::HGetAll(k)
+            | Cmd::HLen(k)
+            | Cmd::HKeys(k)
+            | Cmd::HVals(k)
+            | Cmd::LLen(k)
+            | Cmd::SCard(k)
+            | Cmd::SMembers(k)
+            | Cmd::ZCard(k) => vec![&k.key],
+            Cmd::HGet(c)
+            | Cmd::HStrLen(c)
+            | Cmd::HExists(c)
+            | Cmd::SIsMember(c)
+            | Cmd::ZScore(c) => vec![&c.key],
             Cmd::HMGet(c) | Cmd::HDel(c) => vec![&c.key],
             Cmd::HSet(c) => vec![&c.key],
             Cmd::HIncrBy(c) => vec![&c.key],
@@ -508,7 +532,9 @@ impl Cmd {
             Cmd::LPos(c) => vec![&c.key],
             Cmd::LMove(c) => vec![&c.src, &c.dst],
             Cmd::LMPop(c) | Cmd::ZMPop(c) => c.keys.iter().collect(),
-            Cmd::SAdd(c) | Cmd::SRem(c) | Cmd::SMIsMember(c) | Cmd::ZRem(c) | Cmd::ZMScore(c) => vec![&c.key],
+            Cmd::SAdd(c) | Cmd::SRem(c) | Cmd::SMIsMember(c) | Cmd::ZRem(c) | Cmd::ZMScore(c) => {
+                vec![&c.key]
+            }
             Cmd::SPop(c) => vec![&c.key],
             Cmd::SMove(c) => vec![&c.src, &c.dst],
             Cmd::SetOp(c) => c.keys.iter().chain(c.store.iter()).collect(),

@@ -5,6 +5,7 @@
 pub mod coll_cmds;
 pub mod command;
 pub mod exec;
+pub mod forward;
 pub mod glob;
 pub mod keys;
 pub mod ldouble;

@@ -65,7 +65,14 @@ const HEADER: usize = 33;
 
 impl Meta {
     pub fn string(value: Vec<u8>, version: u64) -> Meta {
-        Meta { ty: DataType::String, expire_at: 0, version, mod_index: 0, count: 0, payload: value }
+        Meta {
+            ty: DataType::String,
+            expire_at: 0,
+            version,
+            mod_index: 0,
+            count: 0,
+            payload: value,
+        }
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -106,7 +113,14 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let m = Meta { ty: DataType::ZSet, expire_at: 99, version: 7 << 16, mod_index: 7, count: 3, payload: b"xy".to_vec() };
+        let m = Meta {
+            ty: DataType::ZSet,
+            expire_at: 99,
+            version: 7 << 16,
+            mod_index: 7,
+            count: 3,
+            payload: b"xy".to_vec(),
+        };
         assert_eq!(Meta::decode(&m.encode()), Some(m));
         assert_eq!(Meta::decode(b"short"), None);
     }

@@ -12,8 +12,11 @@
 
 use crate::command::{Cmd, Command, Empty, Entry, ExpireIfStale, Keys, Scan, Watch};
 use crate::exec::{self, Db};
+use crate::forward::{Forwarder, FwdKind, FwdMsg, LeaderInfo};
 use crate::keys;
-use crate::partition::{group_id, slot_range, Namespace, Partition, PartitionShared, Registry};
+use crate::partition::{
+    group_id, slot_range, Announced, Namespace, Partition, PartitionShared, Registry,
+};
 use crate::reply::{err, Reply};
 use crate::sm::KvStateMachine;
 use crate::state::{namespace_key, partition_key, NamespaceRecord, PartitionState, ReplicaStatus};
@@ -23,14 +26,17 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use kvraft::raft::eraftpb::ConfState;
-use kvraft::{AppliedState, Driver, DriverConfig, GroupSpec, ProposeError, RaftHandle, Request, Transport};
+use kvraft::{
+    AppliedState, Driver, DriverConfig, GroupSpec, InboundHandler, ProposeError, RaftHandle,
+    Request, Transport, TransportConfig,
+};
 use parking_lot::Mutex;
 use prost::Message;
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use wal::Wal;
 
@@ -53,6 +59,22 @@ pub struct NodeConfig {
     pub expire_cycle: Duration,
     /// Keys expired per partition per cycle at most.
     pub expire_batch: usize,
+    /// Set when the node is one of a replicated cluster.
+    pub cluster: Option<ClusterConfig>,
+    /// How long a command waits for its partition to have a leader before
+    /// it is answered TRYAGAIN.
+    pub leader_wait: Duration,
+}
+
+/// A node of a replicated cluster described by a static `cluster.toml`.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub spec: ::meta::cluster::ClusterSpec,
+    /// Create the initial replicas if the data directory is new (only
+    /// meaningful on a new cluster, as etcd's initial-cluster-state=new).
+    pub bootstrap: bool,
+    /// Answer -MOVED for keys this node does not lead, instead of forwarding.
+    pub redirect_moved: bool,
 }
 
 impl NodeConfig {
@@ -67,6 +89,8 @@ impl NodeConfig {
             log_compact_entries: 20_000,
             expire_cycle: Duration::from_millis(100),
             expire_batch: 256,
+            cluster: None,
+            leader_wait: Duration::from_secs(3),
         }
     }
 }
@@ -101,31 +125,79 @@ pub struct Node {
     pub stats: NodeStats,
     waiters: Arc<KeyWaiters>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    transport: Arc<Transport>,
+    /// Forwarding to and from other nodes (cluster mode only).
+    fwd: Option<Arc<Forwarder>>,
+    /// Partitions by raft group id.
+    by_group: HashMap<u64, Arc<Partition>>,
 }
 
 /// What a connection carries for the node: its namespace and which of its
-/// writes are still in flight, per partition.
+/// commands are still in flight, per partition.
 pub struct Session {
     pub ns: Arc<Namespace>,
-    inflight: HashMap<u32, Arc<AtomicUsize>>,
+    /// Names this connection's session on the leaders it forwards to.
+    id: u64,
+    /// Writes of this connection in flight, per partition.
+    writes: HashMap<u32, Arc<Gate>>,
     /// Reads of this connection still waiting for their read point, per
     /// partition. A later write of the connection waits for them, so a
     /// pipelined read never sees a write the client sent after it.
-    reads: HashMap<u32, Arc<ReadGate>>,
+    reads: HashMap<u32, Arc<Gate>>,
+    /// Where this connection's last command on each partition went (0: this
+    /// node). When it changes, the new route waits for the old one to drain.
+    routes: HashMap<u32, u64>,
     /// Partitions where a write of this connection has an unknown outcome:
     /// later commands there fail rather than overtake it.
     poisoned: Arc<Mutex<HashSet<u32>>>,
+    /// A session serving requests forwarded by another node: it never
+    /// forwards again.
+    pub local_only: bool,
+    /// READONLY: reads may be served by a follower replica here (through a
+    /// read index from the leader, so still linearizable).
+    pub readonly: bool,
+    /// Closes this session on the leaders it used once the last handle goes.
+    remote: Option<Arc<RemoteSessions>>,
+}
+
+/// The leaders a session forwarded to; they are told when it ends.
+struct RemoteSessions {
+    fwd: Arc<Forwarder>,
+    id: u64,
+    nodes: Mutex<HashSet<u64>>,
+}
+
+impl Drop for RemoteSessions {
+    fn drop(&mut self) {
+        for n in self.nodes.lock().iter() {
+            self.fwd.close_session(*n, self.id);
+        }
+    }
 }
 
 impl Session {
     /// A handle on the same connection state, for work that outlives one
     /// dispatch (a blocked command retrying its pop).
     pub fn share(&self) -> Session {
-        Session { ns: self.ns.clone(), inflight: self.inflight.clone(), reads: self.reads.clone(), poisoned: self.poisoned.clone() }
+        Session {
+            ns: self.ns.clone(),
+            id: self.id,
+            writes: self.writes.clone(),
+            reads: self.reads.clone(),
+            routes: self.routes.clone(),
+            poisoned: self.poisoned.clone(),
+            local_only: self.local_only,
+            readonly: self.readonly,
+            remote: self.remote.clone(),
+        }
     }
 
-    fn read_gate(&mut self, p: u32) -> Arc<ReadGate> {
+    fn read_gate(&mut self, p: u32) -> Arc<Gate> {
         self.reads.entry(p).or_default().clone()
+    }
+
+    fn write_gate(&mut self, p: u32) -> Arc<Gate> {
+        self.writes.entry(p).or_default().clone()
     }
 
     /// Waits until every earlier read of this connection on `p` has read.
@@ -135,25 +207,33 @@ impl Session {
         }
     }
 
-    fn inflight(&mut self, p: u32) -> Arc<AtomicUsize> {
-        self.inflight.entry(p).or_default().clone()
+    /// Waits until every earlier write of this connection on `p` has an outcome.
+    async fn writes_done(&self, p: u32) {
+        if let Some(g) = self.writes.get(&p) {
+            g.wait_clear().await;
+        }
     }
+
     fn has_inflight(&self, p: u32) -> bool {
-        self.inflight.get(&p).is_some_and(|c| c.load(Ordering::Acquire) > 0)
+        self.writes.get(&p).is_some_and(|g| g.busy())
     }
 }
 
-/// Counts reads in flight; wakes writers waiting for them to finish.
+/// Counts commands in flight; wakes those waiting for them to finish.
 #[derive(Default)]
-struct ReadGate {
+struct Gate {
     pending: AtomicUsize,
     done: tokio::sync::Notify,
 }
 
-impl ReadGate {
-    fn enter(self: &Arc<Self>) -> ReadGuard {
+impl Gate {
+    fn enter(self: &Arc<Self>) -> GateGuard {
         self.pending.fetch_add(1, Ordering::AcqRel);
-        ReadGuard(self.clone())
+        GateGuard(self.clone())
+    }
+
+    fn busy(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
     }
 
     async fn wait_clear(&self) {
@@ -162,7 +242,7 @@ impl ReadGate {
             tokio::pin!(notified);
             // Registered before the check, so a wake-up in between is not lost.
             notified.as_mut().enable();
-            if self.pending.load(Ordering::Acquire) == 0 {
+            if !self.busy() {
                 return;
             }
             notified.await;
@@ -170,14 +250,21 @@ impl ReadGate {
     }
 }
 
-struct ReadGuard(Arc<ReadGate>);
+struct GateGuard(Arc<Gate>);
 
-impl Drop for ReadGuard {
+impl Drop for GateGuard {
     fn drop(&mut self) {
         if self.0.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.done.notify_waiters();
         }
     }
+}
+
+/// Where a command on a partition goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Local,
+    Remote(u64),
 }
 
 /// A reply that will be ready later.
@@ -189,25 +276,36 @@ fn ready(r: Reply) -> PendingReply {
 
 /// Milliseconds of the local clock.
 pub fn wall_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// How outcomes reach clients: TRYAGAIN only when the command certainly did
 /// not take effect, UNCERTAIN when it may have.
 pub fn propose_error_reply(e: &ProposeError) -> Reply {
     match e {
-        ProposeError::NotLeader { leader: Some(n) } => {
-            Reply::error(format!("TRYAGAIN this node does not lead the partition (leader: node {n})"))
+        ProposeError::NotLeader { leader: Some(n) } => Reply::error(format!(
+            "TRYAGAIN this node does not lead the partition (leader: node {n})"
+        )),
+        ProposeError::NotLeader { leader: None } => {
+            Reply::error("TRYAGAIN the partition has no leader yet")
         }
-        ProposeError::NotLeader { leader: None } => Reply::error("TRYAGAIN the partition has no leader yet"),
         ProposeError::Dropped(m) => Reply::error(format!("TRYAGAIN {m}")),
-        ProposeError::Overwritten => Reply::error("TRYAGAIN the write was overwritten by a new leader"),
-        ProposeError::Refused => Reply::error("TRYAGAIN the change was refused"),
-        ProposeError::TooLarge { size, max } => {
-            Reply::error(format!("ERR the command is {size} bytes, larger than the maximum entry size of {max} bytes"))
+        ProposeError::Overwritten => {
+            Reply::error("TRYAGAIN the write was overwritten by a new leader")
         }
-        ProposeError::NoGroup(_) => Reply::error("CLUSTERDOWN the partition is not served by this node"),
-        ProposeError::Unknown(m) => Reply::error(format!("UNCERTAIN the outcome of the write is unknown: {m}")),
+        ProposeError::Refused => Reply::error("TRYAGAIN the change was refused"),
+        ProposeError::TooLarge { size, max } => Reply::error(format!(
+            "ERR the command is {size} bytes, larger than the maximum entry size of {max} bytes"
+        )),
+        ProposeError::NoGroup(_) => {
+            Reply::error("CLUSTERDOWN the partition is not served by this node")
+        }
+        ProposeError::Unknown(m) => Reply::error(format!(
+            "UNCERTAIN the outcome of the write is unknown: {m}"
+        )),
     }
 }
 
@@ -217,43 +315,109 @@ const POISONED: &str =
 impl Node {
     /// Opens (or creates) a standalone node: one voter per partition, no etcd.
     pub async fn open_standalone(cfg: NodeConfig) -> Result<Arc<Node>, NodeError> {
+        Node::open(cfg).await
+    }
+
+    /// Opens the node: standalone, or as one node of `cfg.cluster`.
+    pub async fn open(cfg: NodeConfig) -> Result<Arc<Node>, NodeError> {
         std::fs::create_dir_all(&cfg.data_dir)
             .map_err(|e| NodeError::Config(format!("data dir {}: {e}", cfg.data_dir.display())))?;
         let store = Arc::new(Store::open(&cfg.data_dir.join("db"))?);
-        let wal = Arc::new(Wal::open(cfg.data_dir.join("wal"), wal::Options::default())?);
-        let (record, states) = bootstrap_standalone(&store, &cfg)?;
+        let wal = Arc::new(Wal::open(
+            cfg.data_dir.join("wal"),
+            wal::Options::default(),
+        )?);
+        let (record, states) = match &cfg.cluster {
+            None => bootstrap_standalone(&store, &cfg)?,
+            Some(c) => bootstrap_cluster(&store, cfg.node_id, c)?,
+        };
 
         let registry = Registry::default();
         let waiters = Arc::new(KeyWaiters::default());
         let sm = KvStateMachine::new(store.clone(), registry.clone(), waiters.clone());
-        let transport = Transport::local_only(cfg.node_id);
-        let (_inbound, inbox) = kvraft::raft_channel(1024);
+        let (inbound, inbox) = kvraft::raft_channel(16 << 10);
+        let handler = Arc::new(NodeInbound {
+            raft: inbound,
+            node: OnceLock::new(),
+            origins: Mutex::default(),
+        });
+        let transport = match &cfg.cluster {
+            None => Transport::local_only(cfg.node_id),
+            Some(c) => {
+                let me = c.spec.node(cfg.node_id).ok_or_else(|| {
+                    NodeError::Config(format!(
+                        "node id {} is not in the cluster description",
+                        cfg.node_id
+                    ))
+                })?;
+                let (t, _) = Transport::start(
+                    cfg.node_id,
+                    &me.raft_addr,
+                    TransportConfig::default(),
+                    handler.clone(),
+                )
+                .await
+                .map_err(|e| {
+                    NodeError::Config(format!("binding the raft address {}: {e}", me.raft_addr))
+                })?;
+                for n in &c.spec.nodes {
+                    if n.id != cfg.node_id {
+                        t.set_peer_addr(n.id, n.raft_addr.clone());
+                    }
+                }
+                t
+            }
+        };
         let mut dcfg = cfg.raft.clone();
         dcfg.node_id = cfg.node_id;
-        let raft = Driver::spawn(dcfg, wal.clone(), transport, sm, inbox);
+        let raft = Driver::spawn(dcfg, wal.clone(), transport.clone(), sm, inbox);
 
+        let mut hosted: HashMap<u32, PartitionState> =
+            states.into_iter().map(|st| (st.index, st)).collect();
         let mut partitions = Vec::new();
-        for st in states {
+        for i in 0..record.partitions {
             let shared = Arc::new(PartitionShared::default());
-            shared.last_stamp.store(st.last_stamp, Ordering::Relaxed);
-            registry.insert(st.group, shared.clone());
-            let spec = GroupSpec {
-                group: st.group,
-                replica_id: st.replica_id,
-                applied: AppliedState { index: st.applied_index, term: st.applied_term, conf_state: st.conf_state() },
-                peers: vec![(st.replica_id, cfg.node_id)],
-            };
-            let gs = raft.add_group(spec, None).await.map_err(NodeError::Raft)?;
+            let group = group_id(record.id, i);
+            registry.insert(group, shared.clone());
+            let mut gs = None;
+            if let Some(st) = hosted.remove(&i) {
+                shared.last_stamp.store(st.last_stamp, Ordering::Relaxed);
+                let mut peers = st.peer_list();
+                if peers.is_empty() {
+                    // Standalone data directories from before peers were recorded.
+                    peers.push((st.replica_id, cfg.node_id));
+                }
+                let spec = GroupSpec {
+                    group,
+                    replica_id: st.replica_id,
+                    applied: AppliedState {
+                        index: st.applied_index,
+                        term: st.applied_term,
+                        conf_state: st.conf_state(),
+                    },
+                    peers,
+                };
+                gs = Some(raft.add_group(spec, None).await.map_err(NodeError::Raft)?);
+            }
             partitions.push(Arc::new(Partition {
                 ns: record.id,
-                index: st.index,
-                group: st.group,
-                slots: (st.slot_lo, st.slot_hi),
+                index: i,
+                group,
+                slots: slot_range(i, record.partitions),
                 raft: gs,
                 shared,
             }));
         }
-        let ns = Arc::new(Namespace { id: record.id, name: record.name.clone(), partitions });
+        let by_group = partitions.iter().map(|p| (p.group, p.clone())).collect();
+        let ns = Arc::new(Namespace {
+            id: record.id,
+            name: record.name.clone(),
+            partitions,
+        });
+        let fwd = cfg
+            .cluster
+            .as_ref()
+            .map(|_| Arc::new(Forwarder::new(transport.clone())));
         let node = Arc::new(Node {
             cfg,
             store,
@@ -264,8 +428,14 @@ impl Node {
             stats: NodeStats::default(),
             waiters,
             tasks: Mutex::new(Vec::new()),
+            transport,
+            fwd,
+            by_group,
         });
-        node.wait_ready(Duration::from_secs(60)).await?;
+        let _ = handler.node.set(Arc::downgrade(&node));
+        if node.cfg.cluster.is_none() {
+            node.wait_ready(Duration::from_secs(60)).await?;
+        }
         node.start_background();
         Ok(node)
     }
@@ -275,14 +445,39 @@ impl Node {
     async fn wait_ready(&self, timeout: Duration) -> Result<(), NodeError> {
         let deadline = Instant::now() + timeout;
         for p in &self.ns.partitions {
-            while !p.raft.sole_voter_ready() {
+            while !p.sole_voter_ready() {
                 if Instant::now() > deadline {
-                    return Err(NodeError::Raft(format!("partition {} did not become ready", p.index)));
+                    return Err(NodeError::Raft(format!(
+                        "partition {} did not become ready",
+                        p.index
+                    )));
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
         Ok(())
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.cfg.node_id
+    }
+
+    pub fn cluster(&self) -> Option<&ClusterConfig> {
+        self.cfg.cluster.as_ref()
+    }
+
+    /// Requests forwarded by this node to leaders, and served for other nodes.
+    pub fn forward_counts(&self) -> (u64, u64) {
+        self.fwd.as_ref().map_or((0, 0), |f| {
+            (
+                f.sent.load(Ordering::Relaxed),
+                f.served.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    pub fn transport(&self) -> &Arc<Transport> {
+        &self.transport
     }
 
     pub fn namespace(&self) -> &Arc<Namespace> {
@@ -295,7 +490,24 @@ impl Node {
     }
 
     pub fn new_session(&self) -> Session {
-        Session { ns: self.ns.clone(), inflight: HashMap::new(), reads: HashMap::new(), poisoned: Arc::default() }
+        let id = rand::thread_rng().gen();
+        Session {
+            ns: self.ns.clone(),
+            id,
+            writes: HashMap::new(),
+            reads: HashMap::new(),
+            routes: HashMap::new(),
+            poisoned: Arc::default(),
+            local_only: false,
+            readonly: false,
+            remote: self.fwd.as_ref().map(|fwd| {
+                Arc::new(RemoteSessions {
+                    fwd: fwd.clone(),
+                    id,
+                    nodes: Mutex::default(),
+                })
+            }),
+        }
     }
 
     pub fn uptime(&self) -> Duration {
@@ -344,14 +556,20 @@ impl Node {
                 Err(e) => return ready(e),
             };
             self.stats.writes.fetch_add(1, Ordering::Relaxed);
-            let entry = Entry { cmds: vec![Command::from(cmd)], ..Default::default() };
+            let entry = Entry {
+                cmds: vec![Command::from(cmd)],
+                ..Default::default()
+            };
             return self.propose(s, &ns.partitions[p as usize], entry).await;
         }
         self.stats.reads.fetch_add(1, Ordering::Relaxed);
         // Reads: per partition, merged in key order (MGET, EXISTS, TOUCH).
         let mut by_part: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         for (i, k) in keys.iter().enumerate() {
-            by_part.entry(ns.partition_of_key(k).index).or_default().push(i);
+            by_part
+                .entry(ns.partition_of_key(k).index)
+                .or_default()
+                .push(i);
         }
         if by_part.len() <= 1 {
             let p = by_part.keys().next().copied().unwrap_or(0);
@@ -367,7 +585,10 @@ impl Node {
                 Cmd::Touch(_) => Cmd::Touch(Keys { keys: sub }),
                 _ => return ready(Reply::error(err::CROSSSLOT)),
             };
-            parts.push((idx.clone(), self.read(s, &ns.partitions[*p as usize], sub_cmd).await));
+            parts.push((
+                idx.clone(),
+                self.read(s, &ns.partitions[*p as usize], sub_cmd).await,
+            ));
         }
         let n = all_keys.len();
         let is_mget = matches!(cmd, Cmd::MGet(_));
@@ -383,7 +604,11 @@ impl Node {
                     }
                     Reply::Int(c) => count += c,
                     e @ Reply::Error(_) => return e,
-                    other => return Reply::error(format!("ERR internal: unexpected partial reply {other:?}")),
+                    other => {
+                        return Reply::error(format!(
+                            "ERR internal: unexpected partial reply {other:?}"
+                        ))
+                    }
                 }
             }
             if is_mget {
@@ -398,7 +623,12 @@ impl Node {
     /// A blocking pop (BLPOP, BLMOVE, BZPOPMIN, ...): `cmd` is the pop to try,
     /// now and again whenever a write to one of its keys is applied here,
     /// until it yields something or `timeout` passes (then its empty reply).
-    pub async fn submit_blocking(self: &Arc<Self>, s: &mut Session, cmd: Cmd, timeout: Option<Duration>) -> PendingReply {
+    pub async fn submit_blocking(
+        self: &Arc<Self>,
+        s: &mut Session,
+        cmd: Cmd,
+        timeout: Option<Duration>,
+    ) -> PendingReply {
         let ns = s.ns.id;
         let keys: Vec<Bytes> = cmd.keys().into_iter().cloned().collect();
         // Take a place in the queues first, so that no push can slip
@@ -431,11 +661,87 @@ impl Node {
         .boxed()
     }
 
-    /// Queues `entry` on partition `p` and returns the future of its reply.
-    async fn propose(&self, s: &mut Session, p: &Arc<Partition>, mut entry: Entry) -> PendingReply {
+    /// Where a command on `p` goes now: this node when it leads the
+    /// partition (or, for a READONLY read, holds a replica), else the
+    /// leader. Waits up to `leader_wait` for a leader to be known. When the
+    /// route changed since this connection's last command on `p`, waits for
+    /// that command first, so the new route cannot overtake it.
+    async fn target(
+        &self,
+        s: &mut Session,
+        p: &Partition,
+        follower_read: bool,
+    ) -> Result<Target, Reply> {
+        if self.fwd.is_none() || s.local_only {
+            return Ok(Target::Local);
+        }
+        let deadline = tokio::time::Instant::now() + self.cfg.leader_wait;
+        let t = loop {
+            if p.led_here() || (follower_read && p.raft.is_some()) {
+                break Target::Local;
+            }
+            match p.leader_node() {
+                Some(n) if n != self.cfg.node_id => break Target::Remote(n),
+                _ => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Reply::error("TRYAGAIN the partition has no leader yet"));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let via = match t {
+            Target::Local => 0,
+            Target::Remote(n) => n,
+        };
+        if s.routes
+            .insert(p.index, via)
+            .is_some_and(|before| before != via)
+        {
+            s.writes_done(p.index).await;
+            s.reads_done(p.index).await;
+        }
+        Ok(t)
+    }
+
+    /// Queues `entry` on partition `p` (here or at its leader) and returns
+    /// the future of its reply.
+    async fn propose(&self, s: &mut Session, p: &Arc<Partition>, entry: Entry) -> PendingReply {
         if s.poisoned.lock().contains(&p.index) {
             return ready(Reply::error(POISONED));
         }
+        let mut data = None;
+        let deadline = tokio::time::Instant::now() + self.cfg.leader_wait;
+        loop {
+            match self.target(s, p, false).await {
+                Ok(Target::Local) => return self.propose_local(s, p, entry).await,
+                Ok(Target::Remote(n)) => {
+                    let bytes = data
+                        .get_or_insert_with(|| Bytes::from(entry.encode_to_vec()))
+                        .clone();
+                    match self.forward(s, p, n, FwdKind::Write, bytes) {
+                        Ok(f) => return f,
+                        Err(e) => {
+                            if tokio::time::Instant::now() >= deadline {
+                                return ready(Reply::error(format!(
+                                    "TRYAGAIN cannot reach the leader: {e}"
+                                )));
+                            }
+                            // The leader is down: a new one is elected soon.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+                Err(e) => return ready(e),
+            }
+        }
+    }
+
+    async fn propose_local(
+        &self,
+        s: &mut Session,
+        p: &Arc<Partition>,
+        mut entry: Entry,
+    ) -> PendingReply {
         s.reads_done(p.index).await;
         entry.stamp = Self::read_now(p);
         entry.seed = rand::thread_rng().gen();
@@ -444,9 +750,7 @@ impl Node {
             Ok(pending) => pending,
             Err(e) => return ready(propose_error_reply(&e)),
         };
-        let inflight = s.inflight(p.index);
-        inflight.fetch_add(1, Ordering::AcqRel);
-        let guard = InflightGuard(inflight);
+        let guard = s.write_gate(p.index).enter();
         let poisoned = s.poisoned.clone();
         let part = p.index;
         let timeout = self.cfg.write_timeout;
@@ -466,15 +770,102 @@ impl Node {
         .boxed()
     }
 
+    /// Sends a command to the leader `node` and returns the future of its
+    /// reply. A write without a reply by the deadline is UNCERTAIN (and
+    /// poisons the partition for this connection); a read is TRYAGAIN.
+    /// `Err` when the request could not be sent (it certainly had no effect).
+    fn forward(
+        &self,
+        s: &mut Session,
+        p: &Partition,
+        node: u64,
+        kind: FwdKind,
+        data: Bytes,
+    ) -> Result<PendingReply, kvraft::SendError> {
+        let fwd = self.fwd.clone().expect("forwarding needs cluster mode");
+        let write = kind == FwdKind::Write;
+        let (id, rx) = fwd.request(node, kind, s.id, p.group, data)?;
+        let guard = if write {
+            s.write_gate(p.index).enter()
+        } else {
+            s.read_gate(p.index).enter()
+        };
+        if let Some(r) = &s.remote {
+            r.nodes.lock().insert(node);
+        }
+        let poisoned = s.poisoned.clone();
+        let part = p.index;
+        // The leader answers by its own deadline; allow for the trip.
+        let timeout = if write {
+            self.cfg.write_timeout
+        } else {
+            self.cfg.read_timeout
+        } + Duration::from_secs(1);
+        Ok(async move {
+            let r = tokio::time::timeout(timeout, rx).await;
+            drop(guard);
+            match r {
+                Ok(Ok(reply)) => {
+                    if write && matches!(&reply, Reply::Error(e) if e.starts_with("UNCERTAIN")) {
+                        poisoned.lock().insert(part);
+                    }
+                    reply
+                }
+                _ => {
+                    fwd.abandon(id);
+                    if write {
+                        poisoned.lock().insert(part);
+                        Reply::error(format!(
+                            "UNCERTAIN the outcome of the write is unknown: no reply from the leader (node {node}) within {}ms",
+                            timeout.as_millis()
+                        ))
+                    } else {
+                        Reply::error(format!("TRYAGAIN no reply from the leader (node {node}) to the read"))
+                    }
+                }
+            }
+        }
+        .boxed())
+    }
+
     /// Returns once the read is ordered after this connection's earlier
     /// commands; the future waits for the read point and reads.
     async fn read(&self, s: &mut Session, p: &Arc<Partition>, cmd: Cmd) -> PendingReply {
         if s.poisoned.lock().contains(&p.index) {
             return ready(Reply::error(POISONED));
         }
-        if !s.has_inflight(p.index) && p.raft.sole_voter_ready() {
+        let deadline = tokio::time::Instant::now() + self.cfg.leader_wait;
+        let mut data = None;
+        loop {
+            match self.target(s, p, s.readonly).await {
+                Ok(Target::Local) => break,
+                Ok(Target::Remote(n)) => {
+                    let bytes = data
+                        .get_or_insert_with(|| {
+                            Bytes::from(Command::from(cmd.clone()).encode_to_vec())
+                        })
+                        .clone();
+                    match self.forward(s, p, n, FwdKind::Read, bytes) {
+                        Ok(f) => return f,
+                        Err(e) if tokio::time::Instant::now() >= deadline => {
+                            return ready(Reply::error(format!(
+                                "TRYAGAIN cannot reach the leader: {e}"
+                            )))
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+                Err(e) => return ready(e),
+            }
+        }
+        if !s.has_inflight(p.index) && p.sole_voter_ready() {
             return ready(self.read_now_at(p, &cmd));
         }
+        let Some(group) = p.raft.clone() else {
+            return ready(Reply::error(
+                "CLUSTERDOWN the partition is not served by this node",
+            ));
+        };
         let pending = match self.raft.enqueue_read(p.group).await {
             Ok(pending) => pending,
             Err(e) => return ready(propose_error_reply(&e)),
@@ -489,7 +880,7 @@ impl Node {
         let read = tokio::spawn(async move {
             let reply = match pending.wait_read(timeout).await {
                 Ok(index) => {
-                    p.raft.wait_applied(index).await;
+                    group.wait_applied(index).await;
                     execute_read(&store, &p, &cmd)
                 }
                 Err(e) => propose_error_reply(&e),
@@ -497,7 +888,11 @@ impl Node {
             drop(guard);
             reply
         });
-        async move { read.await.unwrap_or_else(|e| Reply::error(format!("ERR internal: read failed: {e}"))) }.boxed()
+        async move {
+            read.await
+                .unwrap_or_else(|e| Reply::error(format!("ERR internal: read failed: {e}")))
+        }
+        .boxed()
     }
 
     fn read_now_at(&self, p: &Partition, cmd: &Cmd) -> Reply {
@@ -505,17 +900,34 @@ impl Node {
     }
 
     /// A linearizable read barrier on one partition (for keyless commands and
-    /// WATCH): resolves once reading the partition's applied state is safe.
+    /// WATCH): resolves once reading the partition's applied state here is
+    /// safe. On a follower the read index comes from the leader; this
+    /// connection's forwarded writes finish first.
     async fn barrier(&self, s: &mut Session, p: &Arc<Partition>) -> Result<(), Reply> {
         if s.poisoned.lock().contains(&p.index) {
             return Err(Reply::error(POISONED));
         }
-        if !s.has_inflight(p.index) && p.raft.sole_voter_ready() {
+        let Some(group) = &p.raft else {
+            return Err(Reply::error(
+                "CLUSTERDOWN this command reads the partition locally and this node holds no replica of it; connect to a node that does",
+            ));
+        };
+        if !s.has_inflight(p.index) && p.sole_voter_ready() {
             return Ok(());
         }
-        let pending = self.raft.enqueue_read(p.group).await.map_err(|e| propose_error_reply(&e))?;
-        let index = pending.wait_read(self.cfg.read_timeout).await.map_err(|e| propose_error_reply(&e))?;
-        p.raft.wait_applied(index).await;
+        if !p.led_here() {
+            s.writes_done(p.index).await;
+        }
+        let pending = self
+            .raft
+            .enqueue_read(p.group)
+            .await
+            .map_err(|e| propose_error_reply(&e))?;
+        let index = pending
+            .wait_read(self.cfg.read_timeout)
+            .await
+            .map_err(|e| propose_error_reply(&e))?;
+        group.wait_applied(index).await;
         Ok(())
     }
 
@@ -525,7 +937,10 @@ impl Node {
             Cmd::FlushAll(_) => {
                 let mut futs = Vec::new();
                 for p in &ns.partitions {
-                    let entry = Entry { cmds: vec![Command::from(Cmd::FlushAll(Empty {}))], ..Default::default() };
+                    let entry = Entry {
+                        cmds: vec![Command::from(Cmd::FlushAll(Empty {}))],
+                        ..Default::default()
+                    };
                     futs.push(self.propose(s, p, entry).await);
                 }
                 async move {
@@ -582,7 +997,10 @@ impl Node {
                 ready(Reply::Nil)
             }
             Cmd::Scan(scan) => ready(self.scan(s, &ns, scan).await),
-            other => ready(Reply::error(format!("ERR internal: {} is not keyless", exec::name(&other)))),
+            other => ready(Reply::error(format!(
+                "ERR internal: {} is not keyless",
+                exec::name(&other)
+            ))),
         }
     }
 
@@ -601,7 +1019,11 @@ impl Node {
             }
             let view = self.store.read_view();
             let db = db_for(&view, p, 0);
-            let step = Scan { cursor, count: budget, ..scan.clone() };
+            let step = Scan {
+                cursor,
+                count: budget,
+                ..scan.clone()
+            };
             let (keys, next, visited) = exec::keyspace::scan(&db, &step);
             budget = budget.saturating_sub(visited);
             found.extend(keys.into_iter().map(Reply::Bulk));
@@ -625,17 +1047,26 @@ impl Node {
             let p = ns.partition_of_key(k).clone();
             self.barrier(s, &p).await?;
             // The index first: the state read next is at least this new.
-            let read_index = p.raft.applied();
+            let read_index = p.raft.as_ref().map_or(0, |g| g.applied());
             let view = self.store.read_view();
             let db = db_for(&view, &p, 0);
-            out.push(Watch { key: k.clone(), read_index, existed: db.meta(k).is_some() });
+            out.push(Watch {
+                key: k.clone(),
+                read_index,
+                existed: db.meta(k).is_some(),
+            });
         }
         Ok(out)
     }
 
     /// EXEC of a transaction whose keys (watched ones included) lie in one
     /// partition: one raft entry, applied atomically.
-    pub async fn submit_txn(&self, s: &mut Session, cmds: Vec<Cmd>, watches: Vec<Watch>) -> PendingReply {
+    pub async fn submit_txn(
+        &self,
+        s: &mut Session,
+        cmds: Vec<Cmd>,
+        watches: Vec<Watch>,
+    ) -> PendingReply {
         let ns = s.ns.clone();
         let mut keys: Vec<&Bytes> = cmds.iter().flat_map(|c| c.keys()).collect();
         keys.extend(watches.iter().map(|w| &w.key));
@@ -691,6 +1122,9 @@ impl Node {
         let mut tasks = self.tasks.lock();
         tasks.push(tokio::spawn(expire_loop(Arc::downgrade(self))));
         tasks.push(tokio::spawn(compact_loop(Arc::downgrade(self))));
+        if self.cfg.cluster.is_some() {
+            tasks.push(tokio::spawn(announce_loop(Arc::downgrade(self))));
+        }
     }
 
     /// Stops background work and the raft driver; makes RocksDB durable.
@@ -699,6 +1133,7 @@ impl Node {
             t.abort();
         }
         self.raft.stop();
+        self.transport.shutdown();
         if let Err(e) = self.store.flush_wal() {
             tracing::warn!("flushing RocksDB's WAL at shutdown: {e}");
         }
@@ -707,7 +1142,7 @@ impl Node {
     /// One active-expiry step for a partition this node leads: propose
     /// `ExpireIfStale` for up to `expire_batch` keys found expired in the index.
     async fn expire_step(&self, p: &Arc<Partition>) -> usize {
-        if !p.raft.is_leader() {
+        if !p.led_here() {
             return 0;
         }
         let now = Self::read_now(p);
@@ -721,12 +1156,29 @@ impl Node {
         let n = found.len();
         let cmds = found
             .into_iter()
-            .map(|(key, at)| Command::from(Cmd::ExpireIfStale(ExpireIfStale { key, expire_at: at })))
+            .map(|(key, at)| {
+                Command::from(Cmd::ExpireIfStale(ExpireIfStale { key, expire_at: at }))
+            })
             .collect();
-        let entry = Entry { stamp: now, seed: 0, cmds, ..Default::default() };
-        match self.raft.propose(p.group, Bytes::from(entry.encode_to_vec()), self.cfg.write_timeout).await {
+        let entry = Entry {
+            stamp: now,
+            seed: 0,
+            cmds,
+            ..Default::default()
+        };
+        match self
+            .raft
+            .propose(
+                p.group,
+                Bytes::from(entry.encode_to_vec()),
+                self.cfg.write_timeout,
+            )
+            .await
+        {
             Ok(_) => {
-                self.stats.expired_keys.fetch_add(n as u64, Ordering::Relaxed);
+                self.stats
+                    .expired_keys
+                    .fetch_add(n as u64, Ordering::Relaxed);
                 n
             }
             Err(e) => {
@@ -741,24 +1193,49 @@ impl Node {
     async fn compact_step(&self) {
         let mut any = false;
         for p in &self.ns.partitions {
-            let applied = p.raft.applied();
+            let Some(group) = &p.raft else { continue };
+            let applied = group.applied();
             let first = self.wal.bounds(p.group).map_or(applied, |(f, _)| f);
-            if applied + 1 >= first.saturating_add(self.cfg.log_compact_entries) {
+            // Without snapshot transfer, a replica must never need entries
+            // that were dropped: in a cluster the log is kept back to what
+            // every replica holds (the leader announces that point).
+            let limit = match self.cfg.cluster {
+                None => applied,
+                Some(_) => applied.min(
+                    p.shared
+                        .announced
+                        .lock()
+                        .as_ref()
+                        .map_or(0, |a| a.compact_to),
+                ),
+            };
+            if applied + 1 >= first.saturating_add(self.cfg.log_compact_entries) && limit > first {
                 if !any {
                     // Everything applied so far becomes durable in RocksDB.
                     let store = self.store.clone();
-                    if let Err(e) = tokio::task::spawn_blocking(move || store.flush_wal()).await.unwrap() {
+                    if let Err(e) = tokio::task::spawn_blocking(move || store.flush_wal())
+                        .await
+                        .unwrap()
+                    {
                         tracing::warn!("log compaction: flushing RocksDB's WAL: {e}");
                         return;
                     }
                     any = true;
                 }
-                self.raft.send(Request::CompactLog { group: p.group, index: applied }).await;
+                self.raft
+                    .send(Request::CompactLog {
+                        group: p.group,
+                        index: limit,
+                    })
+                    .await;
             }
         }
         if any {
             let wal = self.wal.clone();
-            match tokio::task::spawn_blocking(move || wal.purge()).await.unwrap() {
+            match tokio::task::spawn_blocking(move || wal.purge())
+                .await
+                .unwrap()
+            {
                 Ok(n) if n > 0 => tracing::debug!("purged {n} WAL segment(s)"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!("WAL purge: {e}"),
@@ -767,27 +1244,306 @@ impl Node {
     }
 }
 
-struct InflightGuard(Arc<AtomicUsize>);
+/// Receives what peers send: raft messages go to the driver, forwarded
+/// requests to one task per origin node (so each origin's requests are
+/// queued in the order they were sent), replies and announcements to the node.
+struct NodeInbound {
+    raft: kvraft::RaftInbound,
+    node: OnceLock<Weak<Node>>,
+    origins: Mutex<HashMap<u64, tokio::sync::mpsc::UnboundedSender<FwdMsg>>>,
+}
 
-impl Drop for InflightGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+impl InboundHandler for NodeInbound {
+    fn on_raft(&self, from_node: u64, messages: Vec<kvraft::proto::GroupMessage>) {
+        self.raft.deliver(from_node, messages)
+    }
+
+    fn on_forward(&self, from_node: u64, payload: Bytes) {
+        let Some(node) = self.node.get().and_then(|w| w.upgrade()) else {
+            return;
+        };
+        let m = match FwdMsg::decode(payload) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("undecodable forwarded message from node {from_node}: {e}");
+                return;
+            }
+        };
+        match FwdKind::try_from(m.kind) {
+            Ok(FwdKind::Reply) => {
+                let reply = m.reply.map_or_else(
+                    || Reply::error("ERR internal: empty forwarded reply"),
+                    |r| r.into_reply(),
+                );
+                if let Some(f) = &node.fwd {
+                    f.on_reply(m.id, reply);
+                }
+            }
+            Ok(FwdKind::Leaders) => node.learn_leaders(m.leaders),
+            Ok(_) => {
+                let mut origins = self.origins.lock();
+                let tx = origins.entry(from_node).or_insert_with(|| {
+                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                    tokio::spawn(node.clone().serve_forwarded(from_node, rx));
+                    tx
+                });
+                let _ = tx.send(m);
+            }
+            Err(_) => tracing::warn!(
+                "forwarded message of unknown kind {} from node {from_node}",
+                m.kind
+            ),
+        }
+    }
+}
+
+/// One partition as CLUSTER SLOTS/SHARDS/NODES present it.
+#[derive(Clone, Debug)]
+pub struct PartitionView {
+    pub index: u32,
+    /// Slots `[lo, hi)`.
+    pub slots: (u32, u32),
+    pub leader: Option<u64>,
+    /// Nodes of all replicas, the leader's included.
+    pub nodes: Vec<u64>,
+}
+
+/// One partition's raft state, for /metrics.
+#[derive(Clone, Debug)]
+pub struct PartitionMetrics {
+    pub index: u32,
+    pub group: u64,
+    pub status: Option<kvraft::GroupStatus>,
+    pub proposals: u64,
+}
+
+impl Node {
+    /// Serves the requests forwarded by node `from`, one session per origin
+    /// connection, queued in arrival order; replies go back as they resolve.
+    async fn serve_forwarded(
+        self: Arc<Self>,
+        from: u64,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<FwdMsg>,
+    ) {
+        let Some(fwd) = self.fwd.clone() else { return };
+        let mut sessions: HashMap<u64, (Session, Instant)> = HashMap::new();
+        let mut served = 0u64;
+        while let Some(m) = rx.recv().await {
+            let kind = FwdKind::try_from(m.kind);
+            if kind == Ok(FwdKind::CloseSession) {
+                sessions.remove(&m.session);
+                continue;
+            }
+            served += 1;
+            if served % 4096 == 0 {
+                // Origins that went away without closing their sessions.
+                sessions.retain(|_, (s, used)| {
+                    used.elapsed() < Duration::from_secs(600) || s.writes.values().any(|g| g.busy())
+                });
+            }
+            fwd.served.fetch_add(1, Ordering::Relaxed);
+            let (s, used) = sessions.entry(m.session).or_insert_with(|| {
+                let mut s = self.new_session();
+                s.local_only = true;
+                s.remote = None;
+                (s, Instant::now())
+            });
+            *used = Instant::now();
+            let Some(p) = self.by_group.get(&m.group).cloned() else {
+                fwd.reply(from, m.id, &Reply::error("CLUSTERDOWN unknown partition"));
+                continue;
+            };
+            let fut = match kind {
+                Ok(FwdKind::Write) => match Entry::decode(m.data) {
+                    Ok(entry) => self.propose(s, &p, entry).await,
+                    Err(e) => ready(Reply::error(format!(
+                        "ERR undecodable forwarded write: {e}"
+                    ))),
+                },
+                Ok(FwdKind::Read) => match Command::decode(m.data).ok().and_then(|c| c.cmd) {
+                    Some(cmd) => self.read(s, &p, cmd).await,
+                    None => ready(Reply::error("ERR undecodable forwarded read")),
+                },
+                _ => continue,
+            };
+            let fwd = fwd.clone();
+            let id = m.id;
+            tokio::spawn(async move {
+                let reply = fut.await;
+                fwd.reply(from, id, &reply);
+            });
+        }
+    }
+
+    /// Records leaders' announcements about their groups.
+    fn learn_leaders(&self, infos: Vec<LeaderInfo>) {
+        for info in infos {
+            let Some(p) = self.by_group.get(&info.group) else {
+                continue;
+            };
+            let mut a = p.shared.announced.lock();
+            if a.as_ref().is_some_and(|a| a.term > info.term) {
+                continue;
+            }
+            *a = Some(Announced {
+                term: info.term,
+                leader: info.leader,
+                nodes: info.nodes,
+                compact_to: info.compact_to,
+                at: Some(Instant::now()),
+            });
+        }
+    }
+
+    /// Tells every other node which groups this node leads, with their
+    /// replicas and the index every replica holds.
+    async fn announce_step(&self) {
+        let (Some(fwd), Some(c)) = (&self.fwd, &self.cfg.cluster) else {
+            return;
+        };
+        let mut infos = Vec::new();
+        for p in &self.ns.partitions {
+            if !p.led_here() {
+                continue;
+            }
+            let Some(st) = self.raft.status(p.group).await else {
+                continue;
+            };
+            if st.role != kvraft::raft::StateRole::Leader {
+                continue;
+            }
+            let members: Vec<u64> = st.voters.iter().chain(&st.learners).copied().collect();
+            let nodes: Vec<u64> = st
+                .peers
+                .iter()
+                .filter(|(r, _)| members.contains(r))
+                .map(|(_, n)| *n)
+                .collect();
+            let compact_to = st
+                .progress
+                .iter()
+                .filter(|(r, _)| members.contains(r))
+                .map(|(_, m)| *m)
+                .min()
+                .unwrap_or(0);
+            let info = LeaderInfo {
+                group: p.group,
+                term: st.term,
+                leader: self.cfg.node_id,
+                nodes,
+                compact_to,
+            };
+            *p.shared.announced.lock() = Some(Announced {
+                term: info.term,
+                leader: info.leader,
+                nodes: info.nodes.clone(),
+                compact_to,
+                at: Some(Instant::now()),
+            });
+            infos.push(info);
+        }
+        for n in &c.spec.nodes {
+            if n.id != self.cfg.node_id {
+                fwd.announce(n.id, infos.clone());
+            }
+        }
+    }
+
+    /// Every partition's slots, leader and replicas, as this node knows them.
+    pub async fn partition_views(&self) -> Vec<PartitionView> {
+        let mut out = Vec::new();
+        for p in &self.ns.partitions {
+            let mut v = PartitionView {
+                index: p.index,
+                slots: p.slots,
+                leader: None,
+                nodes: Vec::new(),
+            };
+            if self.cfg.cluster.is_none() {
+                v.leader = Some(self.cfg.node_id);
+                v.nodes = vec![self.cfg.node_id];
+            } else if p.raft.is_some() {
+                if let Some(st) = self.raft.status(p.group).await {
+                    let peers: HashMap<u64, u64> = st.peers.iter().copied().collect();
+                    v.leader = peers
+                        .get(&st.leader_replica)
+                        .copied()
+                        .filter(|_| st.leader_replica != 0);
+                    v.nodes = st
+                        .voters
+                        .iter()
+                        .filter_map(|r| peers.get(r).copied())
+                        .collect();
+                }
+            } else if let Some(a) = p.shared.announced.lock().as_ref() {
+                v.leader = Some(a.leader);
+                v.nodes = a.nodes.clone();
+            }
+            v.nodes.sort_unstable();
+            v.nodes.dedup();
+            out.push(v);
+        }
+        out
+    }
+
+    /// Raft state of the partitions this node holds a replica of.
+    pub async fn partition_metrics(&self) -> Vec<PartitionMetrics> {
+        let mut out = Vec::new();
+        for p in &self.ns.partitions {
+            let Some(g) = &p.raft else { continue };
+            out.push(PartitionMetrics {
+                index: p.index,
+                group: p.group,
+                status: self.raft.status(p.group).await,
+                proposals: g.proposals.load(Ordering::Relaxed),
+            });
+        }
+        out
+    }
+
+    /// The partition of `key` if another node leads it: (slot, leader node).
+    /// For `--redirect moved`.
+    pub fn moved(&self, s: &Session, key: &[u8]) -> Option<(u16, u64)> {
+        let c = self.cfg.cluster.as_ref()?;
+        if !c.redirect_moved || s.local_only {
+            return None;
+        }
+        let slot = keys::slot(key);
+        let p = s.ns.partition_of_slot(slot);
+        if p.led_here() {
+            return None;
+        }
+        p.leader_node()
+            .filter(|n| *n != self.cfg.node_id)
+            .map(|n| (slot, n))
     }
 }
 
 fn db_for<'a, K: KvRead + ?Sized>(kv: &'a K, p: &Partition, key_count: u64) -> Db<'a, K> {
-    Db { kv, ns: p.ns, now: Node::read_now(p), slots: p.slots, key_count }
+    Db {
+        kv,
+        ns: p.ns,
+        now: Node::read_now(p),
+        slots: p.slots,
+        key_count,
+    }
 }
 
 fn load_state<K: KvRead + ?Sized>(kv: &K, group: u64) -> Option<PartitionState> {
-    kv.get(Cf::State, &partition_key(group)).and_then(|v| PartitionState::decode(v.as_slice()).ok())
+    kv.get(Cf::State, &partition_key(group))
+        .and_then(|v| PartitionState::decode(v.as_slice()).ok())
 }
 
 fn execute_read(store: &Store, p: &Partition, cmd: &Cmd) -> Reply {
     // A command that reads one record needs no snapshot: a point read of a
     // record written by atomic batches is consistent by itself.
     let single_record = match cmd {
-        Cmd::Get(_) | Cmd::StrLen(_) | Cmd::GetRange(_) | Cmd::Type(_) | Cmd::Ttl(_) | Cmd::ObjectEncoding(_) => true,
+        Cmd::Get(_)
+        | Cmd::StrLen(_)
+        | Cmd::GetRange(_)
+        | Cmd::Type(_)
+        | Cmd::Ttl(_)
+        | Cmd::ObjectEncoding(_) => true,
         Cmd::Exists(k) | Cmd::Touch(k) | Cmd::MGet(k) => k.keys.len() == 1,
         _ => false,
     };
@@ -806,7 +1562,12 @@ fn execute_read(store: &Store, p: &Partition, cmd: &Cmd) -> Reply {
 /// Keys of partition `p` whose expiry index entry is at or before `now`.
 /// Seeks once per slot that holds expiring keys, so the cost follows the
 /// number of such slots and keys, not the size of the keyspace.
-fn expired_in_index<K: KvRead + ?Sized>(kv: &K, p: &Partition, now: u64, limit: usize) -> Vec<(Bytes, u64)> {
+fn expired_in_index<K: KvRead + ?Sized>(
+    kv: &K,
+    p: &Partition,
+    now: u64,
+    limit: usize,
+) -> Vec<(Bytes, u64)> {
     let end = keys::slot_start(p.ns, p.slots.1);
     let mut pos = keys::slot_start(p.ns, p.slots.0);
     let mut out = Vec::new();
@@ -846,6 +1607,14 @@ async fn expire_loop(node: std::sync::Weak<Node>) {
     }
 }
 
+async fn announce_loop(node: Weak<Node>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Some(n) = node.upgrade() else { return };
+        n.announce_step().await;
+    }
+}
+
 async fn compact_loop(node: std::sync::Weak<Node>) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -856,7 +1625,10 @@ async fn compact_loop(node: std::sync::Weak<Node>) {
 
 /// Creates the `default` namespace and its partitions on a new data
 /// directory (synced write), or loads them; returns their states.
-pub fn bootstrap_standalone(store: &Store, cfg: &NodeConfig) -> Result<(NamespaceRecord, Vec<PartitionState>), NodeError> {
+pub fn bootstrap_standalone(
+    store: &Store,
+    cfg: &NodeConfig,
+) -> Result<(NamespaceRecord, Vec<PartitionState>), NodeError> {
     let record = match store.get(Cf::State, &namespace_key("default")) {
         Some(v) => {
             let r = NamespaceRecord::decode(v.as_slice())
@@ -871,9 +1643,16 @@ pub fn bootstrap_standalone(store: &Store, cfg: &NodeConfig) -> Result<(Namespac
         }
         None => {
             if cfg.partitions == 0 || cfg.partitions > keys::SLOTS as u32 {
-                return Err(NodeError::Config(format!("partitions must be 1..=16384, not {}", cfg.partitions)));
+                return Err(NodeError::Config(format!(
+                    "partitions must be 1..=16384, not {}",
+                    cfg.partitions
+                )));
             }
-            let r = NamespaceRecord { id: 1, name: "default".into(), partitions: cfg.partitions };
+            let r = NamespaceRecord {
+                id: 1,
+                name: "default".into(),
+                partitions: cfg.partitions,
+            };
             let mut batch = store.new_batch();
             for i in 0..r.partitions {
                 let (lo, hi) = slot_range(i, r.partitions);
@@ -887,22 +1666,143 @@ pub fn bootstrap_standalone(store: &Store, cfg: &NodeConfig) -> Result<(Namespac
                     applied_index: INIT_INDEX,
                     applied_term: INIT_INDEX,
                     status: ReplicaStatus::Normal as i32,
+                    peers: vec![kvraft::proto::ReplicaNode {
+                        replica: 1,
+                        node: cfg.node_id,
+                    }],
+                    next_replica_id: 2,
                     ..Default::default()
                 };
                 st.set_conf_state(&ConfState::from((vec![1], vec![])));
-                store.batch_put(&mut batch, Cf::State, &partition_key(st.group), &st.encode_vec());
+                store.batch_put(
+                    &mut batch,
+                    Cf::State,
+                    &partition_key(st.group),
+                    &st.encode_vec(),
+                );
             }
-            store.batch_put(&mut batch, Cf::State, &namespace_key("default"), &r.encode_to_vec());
+            store.batch_put(
+                &mut batch,
+                Cf::State,
+                &namespace_key("default"),
+                &r.encode_to_vec(),
+            );
             store.write(batch, true)?;
-            tracing::info!("created namespace default with {} partition(s)", r.partitions);
+            tracing::info!(
+                "created namespace default with {} partition(s)",
+                r.partitions
+            );
             r
         }
     };
     let mut states = Vec::new();
     for i in 0..record.partitions {
-        let st = load_state(store, group_id(record.id, i))
-            .ok_or_else(|| NodeError::Config(format!("partition {i} of namespace default has no state")))?;
+        let st = load_state(store, group_id(record.id, i)).ok_or_else(|| {
+            NodeError::Config(format!("partition {i} of namespace default has no state"))
+        })?;
         states.push(st);
     }
+    Ok((record, states))
+}
+
+/// The namespace and the replicas this node holds, for a node of a cluster.
+///
+/// A data directory that already holds the namespace is loaded as it is (the
+/// description's partition count must match). A new one gets the initial
+/// replicas the description places on this node only when `bootstrap` is
+/// set; without it the node creates nothing and holds no replica until one
+/// is added to it.
+pub fn bootstrap_cluster(
+    store: &Store,
+    node_id: u64,
+    c: &ClusterConfig,
+) -> Result<(NamespaceRecord, Vec<PartitionState>), NodeError> {
+    let ns = &c.spec.namespaces[0];
+    let record = match store.get(Cf::State, &namespace_key(&ns.name)) {
+        Some(v) => {
+            let r = NamespaceRecord::decode(v.as_slice())
+                .map_err(|e| NodeError::Config(format!("namespace record: {e}")))?;
+            if r.partitions != ns.partitions {
+                return Err(NodeError::Config(format!(
+                    "the data directory holds {} partition(s) of namespace {}; the cluster description says {}",
+                    r.partitions, ns.name, ns.partitions
+                )));
+            }
+            r
+        }
+        None if c.bootstrap => {
+            let r = NamespaceRecord {
+                id: 1,
+                name: ns.name.clone(),
+                partitions: ns.partitions,
+            };
+            let mut batch = store.new_batch();
+            for i in 0..r.partitions {
+                let replicas = c.spec.initial_replicas(i);
+                let Some(&(replica_id, _)) = replicas.iter().find(|(_, n)| *n == node_id) else {
+                    continue;
+                };
+                let (lo, hi) = slot_range(i, r.partitions);
+                let mut st = PartitionState {
+                    group: group_id(r.id, i),
+                    ns: r.id,
+                    index: i,
+                    slot_lo: lo,
+                    slot_hi: hi,
+                    replica_id,
+                    applied_index: INIT_INDEX,
+                    applied_term: INIT_INDEX,
+                    status: ReplicaStatus::Normal as i32,
+                    peers: replicas
+                        .iter()
+                        .map(|&(replica, node)| kvraft::proto::ReplicaNode { replica, node })
+                        .collect(),
+                    next_replica_id: replicas.len() as u64 + 1,
+                    ..Default::default()
+                };
+                st.set_conf_state(&ConfState::from((
+                    replicas.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
+                    vec![],
+                )));
+                store.batch_put(
+                    &mut batch,
+                    Cf::State,
+                    &partition_key(st.group),
+                    &st.encode_vec(),
+                );
+            }
+            store.batch_put(
+                &mut batch,
+                Cf::State,
+                &namespace_key(&ns.name),
+                &r.encode_to_vec(),
+            );
+            store.write(batch, true)?;
+            tracing::info!(
+                "bootstrapped namespace {} with {} partition(s), replication {}",
+                ns.name,
+                r.partitions,
+                c.spec.replication
+            );
+            r
+        }
+        None => {
+            tracing::info!(
+                "empty data directory and no --bootstrap: holding no replica until one is added"
+            );
+            return Ok((
+                NamespaceRecord {
+                    id: 1,
+                    name: ns.name.clone(),
+                    partitions: ns.partitions,
+                },
+                Vec::new(),
+            ));
+        }
+    };
+    let states = (0..record.partitions)
+        .filter_map(|i| load_state(store, group_id(record.id, i)))
+        .filter(|st| st.status != ReplicaStatus::Tombstone as i32)
+        .collect();
     Ok((record, states))
 }

@@ -48,7 +48,11 @@ pub fn format_double(d: f64) -> String {
         return "nan".into();
     }
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // %g picks scientific notation when the exponent (after rounding to 17
     // significant digits) is < -4 or >= 17.
@@ -77,7 +81,10 @@ fn trim_zeros(s: &str) -> &str {
 /// no surrounding spaces (getDoubleFromObject).
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
     let t = std::str::from_utf8(s).ok()?;
-    if t.is_empty() || t.starts_with(|c: char| c.is_ascii_whitespace()) || t.ends_with(|c: char| c.is_ascii_whitespace()) {
+    if t.is_empty()
+        || t.starts_with(|c: char| c.is_ascii_whitespace())
+        || t.ends_with(|c: char| c.is_ascii_whitespace())
+    {
         return None;
     }
     let v: f64 = match t.to_ascii_lowercase().as_str() {
@@ -112,7 +119,18 @@ mod tests {
         assert_eq!(parse_i64(b"-1"), Some(-1));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [&b""[..], b"-", b"+1", b"01", b"-0", b" 1", b"1 ", b"1.0", b"9223372036854775808", b"abc"] {
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b"01",
+            b"-0",
+            b" 1",
+            b"1 ",
+            b"1.0",
+            b"9223372036854775808",
+            b"abc",
+        ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

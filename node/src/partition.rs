@@ -5,7 +5,7 @@
 
 use crate::keys::SLOTS;
 use kvraft::GroupShared;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -16,6 +16,18 @@ pub struct PartitionShared {
     /// The largest stamp applied: reads judge expiry against
     /// max(local clock, this), the same clock apply uses.
     pub last_stamp: AtomicU64,
+    /// The group's leader as last announced by it (for partitions without
+    /// a replica on this node), and how far followers may compact.
+    pub announced: Mutex<Option<Announced>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Announced {
+    pub term: u64,
+    pub leader: u64,
+    pub nodes: Vec<u64>,
+    pub compact_to: u64,
+    pub at: Option<std::time::Instant>,
 }
 
 pub struct Partition {
@@ -24,11 +36,31 @@ pub struct Partition {
     pub group: u64,
     /// Slots `[lo, hi)`.
     pub slots: (u32, u32),
-    pub raft: Arc<GroupShared>,
+    /// This node's replica of the group; `None` when it holds none.
+    pub raft: Option<Arc<GroupShared>>,
     pub shared: Arc<PartitionShared>,
 }
 
 impl Partition {
+    /// True when this node leads the partition.
+    pub fn led_here(&self) -> bool {
+        self.raft.as_ref().is_some_and(|g| g.is_leader())
+    }
+
+    /// See [`GroupShared::sole_voter_ready`].
+    pub fn sole_voter_ready(&self) -> bool {
+        self.raft.as_ref().is_some_and(|g| g.sole_voter_ready())
+    }
+
+    /// The leader's node id as this node knows it (its replica's view, or
+    /// the leader's last announcement).
+    pub fn leader_node(&self) -> Option<u64> {
+        match &self.raft {
+            Some(g) => g.leader_node(),
+            None => self.shared.announced.lock().as_ref().map(|a| a.leader),
+        }
+    }
+
     pub fn contains_slot(&self, slot: u16) -> bool {
         (slot as u32) >= self.slots.0 && (slot as u32) < self.slots.1
     }

@@ -78,7 +78,11 @@ impl KvStateMachine {
         };
         let mut flushed = false;
         let reply = if entry.txn {
-            if entry.watches.iter().any(|w| watch_fired(&a.db(), w, flush_index)) {
+            if entry
+                .watches
+                .iter()
+                .any(|w| watch_fired(&a.db(), w, flush_index))
+            {
                 Reply::NilArray
             } else {
                 let mut replies = Vec::with_capacity(entry.cmds.len());
@@ -102,7 +106,8 @@ impl KvStateMachine {
         };
         if self.waiters.active() {
             for c in entry.cmds.iter().filter_map(|c| c.cmd.as_ref()) {
-                self.touched.extend(c.feeds().into_iter().map(|k| (ns, k.clone())));
+                self.touched
+                    .extend(c.feeds().into_iter().map(|k| (ns, k.clone())));
             }
         }
         let st = self.states.get_mut(&group).unwrap();
@@ -121,7 +126,11 @@ impl KvStateMachine {
 fn watch_fired<K: KvRead + ?Sized>(db: &Db<K>, w: &Watch, flush_index: u64) -> bool {
     match db.meta_raw(&w.key) {
         Some(m) => m.mod_index > w.read_index || (w.existed && m.expired(db.now)),
-        None => w.existed || db.removal_index(keys::slot(&w.key)) > w.read_index || flush_index > w.read_index,
+        None => {
+            w.existed
+                || db.removal_index(keys::slot(&w.key)) > w.read_index
+                || flush_index > w.read_index
+        }
     }
 }
 
@@ -135,11 +144,17 @@ impl StateMachine for KvStateMachine {
             let reply = match &e.kind {
                 CommittedKind::Normal(data) => Some(match Entry::decode(data.as_ref()) {
                     Ok(entry) => self.apply_entry(group, e.index, &entry),
-                    Err(err) => Reply::error(format!("ERR undecodable raft entry at index {}: {err}", e.index)),
+                    Err(err) => Reply::error(format!(
+                        "ERR undecodable raft entry at index {}: {err}",
+                        e.index
+                    )),
                 }),
                 CommittedKind::Empty => None,
-                CommittedKind::ConfChange { conf_state, .. } => {
-                    self.states.get_mut(&group).unwrap().set_conf_state(conf_state);
+                CommittedKind::ConfChange { change, conf_state } => {
+                    self.states
+                        .get_mut(&group)
+                        .unwrap()
+                        .apply_conf_change(&change.context, conf_state);
                     Some(Reply::Ok)
                 }
             };
@@ -157,7 +172,8 @@ impl StateMachine for KvStateMachine {
     fn flush(&mut self) {
         for group in std::mem::take(&mut self.dirty) {
             let st = &self.states[&group];
-            self.ctx.put(Cf::State, &partition_key(group), &st.encode_vec());
+            self.ctx
+                .put(Cf::State, &partition_key(group), &st.encode_vec());
             if let Some(p) = self.registry.get(group) {
                 p.last_stamp.store(st.last_stamp, Ordering::Release);
             }

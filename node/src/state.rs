@@ -53,6 +53,15 @@ pub struct PartitionState {
     pub flush_index: u64,
     #[prost(enumeration = "ReplicaStatus", tag = "14")]
     pub status: i32,
+    /// Where each replica of the group lives (replica id -> node id), as of
+    /// the applied configuration: from bootstrap, then from the context of
+    /// each applied configuration change.
+    #[prost(message, repeated, tag = "15")]
+    pub peers: Vec<kvraft::proto::ReplicaNode>,
+    /// The next replica id to hand out (replica ids name incarnations, not
+    /// nodes, and are never reused).
+    #[prost(uint64, tag = "16")]
+    pub next_replica_id: u64,
 }
 
 impl PartitionState {
@@ -61,7 +70,10 @@ impl PartitionState {
     }
 
     pub fn counters(&self) -> PartitionCounters {
-        PartitionCounters { keys: self.key_count, expires: self.expire_count }
+        PartitionCounters {
+            keys: self.key_count,
+            expires: self.expire_count,
+        }
     }
 
     pub fn conf_state(&self) -> kvraft::raft::eraftpb::ConfState {
@@ -72,6 +84,34 @@ impl PartitionState {
     pub fn set_conf_state(&mut self, cs: &kvraft::raft::eraftpb::ConfState) {
         use protobuf::Message as _;
         self.conf_state = Bytes::from(cs.write_to_bytes().expect("encode conf state"));
+    }
+
+    /// (replica id, node id) of every replica, sorted.
+    pub fn peer_list(&self) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = self.peers.iter().map(|p| (p.replica, p.node)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Applies a configuration change: learns the nodes of new replicas from
+    /// its context and forgets replicas that are no longer members.
+    pub fn apply_conf_change(&mut self, context: &[u8], cs: &kvraft::raft::eraftpb::ConfState) {
+        if let Ok(nodes) = <kvraft::proto::ReplicaNodes as Message>::decode(context) {
+            for rn in nodes.replicas {
+                self.next_replica_id = self.next_replica_id.max(rn.replica + 1);
+                self.peers.retain(|p| p.replica != rn.replica);
+                self.peers.push(rn);
+            }
+        }
+        let members: Vec<u64> = cs
+            .voters
+            .iter()
+            .chain(&cs.learners)
+            .chain(&cs.voters_outgoing)
+            .copied()
+            .collect();
+        self.peers.retain(|p| members.contains(&p.replica));
+        self.set_conf_state(cs);
     }
 }
 

@@ -14,8 +14,8 @@
 //! node calls [`Store::flush_wal`] before purging raft entries so that the
 //! applied index it purges up to is durable here.
 
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 use parking_lot::{Mutex, RwLock};
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,7 +61,9 @@ pub struct GcState {
 
 impl GcState {
     fn can_drop(&self, prefix: &[u8]) -> bool {
-        let Some(&died) = self.dead.read().get(prefix) else { return false };
+        let Some(&died) = self.dead.read().get(prefix) else {
+            return false;
+        };
         let oldest_view = self.open.lock().keys().next().copied().unwrap_or(u64::MAX);
         died <= oldest_view
     }
@@ -135,15 +137,16 @@ impl Store {
             let mut o = opts.clone();
             if *cf == Cf::Data {
                 let gc = gc.clone();
-                o.set_compaction_filter("dead-versions", move |_level: u32, key: &[u8], _value: &[u8]| {
-                    match element_prefix_len(key) {
+                o.set_compaction_filter(
+                    "dead-versions",
+                    move |_level: u32, key: &[u8], _value: &[u8]| match element_prefix_len(key) {
                         Some(n) if gc.can_drop(&key[..n]) => {
                             gc.dropped.fetch_add(1, Ordering::Relaxed);
                             rocksdb::compaction_filter::Decision::Remove
                         }
                         _ => rocksdb::compaction_filter::Decision::Keep,
-                    }
-                });
+                    },
+                );
             }
             if *cf == Cf::Meta || *cf == Cf::Expire {
                 o.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(6));
@@ -156,7 +159,11 @@ impl Store {
             ColumnFamilyDescriptor::new(cf.name(), o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        let store = Store { db, gc, ops_written: AtomicU64::new(0) };
+        let store = Store {
+            db,
+            gc,
+            ops_written: AtomicU64::new(0),
+        };
         // Versions that died before a restart: no view can see them.
         let mut dead = Vec::new();
         store.scan_db(None, Cf::Gc, b"", &[0xff; 16], false, &mut |k, _| {
@@ -173,7 +180,8 @@ impl Store {
 
     /// Compacts the element column family now (tests; the filter then runs).
     pub fn compact_elements(&self) {
-        self.db.compact_range_cf(self.handle(Cf::Data), None::<&[u8]>, None::<&[u8]>);
+        self.db
+            .compact_range_cf(self.handle(Cf::Data), None::<&[u8]>, None::<&[u8]>);
     }
 
     /// Every record of a column family, in order (tests compare replicas).
@@ -213,7 +221,11 @@ impl Store {
         // Registered before the snapshot is taken: a version that dies after
         // this point is kept for this view.
         let seq = self.gc.open_view();
-        ReadView { store: self, seq, snap: self.db.snapshot() }
+        ReadView {
+            store: self,
+            seq,
+            snap: self.db.snapshot(),
+        }
     }
 
     /// Writes a batch. `sync` for the few records that must be durable on
@@ -249,8 +261,17 @@ impl Store {
 
     /// Approximate bytes on disk, for INFO.
     pub fn disk_size(&self) -> u64 {
-        self.db.property_int_value("rocksdb.total-sst-files-size").ok().flatten().unwrap_or(0)
-            + self.db.property_int_value("rocksdb.size-all-mem-tables").ok().flatten().unwrap_or(0)
+        self.db
+            .property_int_value("rocksdb.total-sst-files-size")
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+            + self
+                .db
+                .property_int_value("rocksdb.size-all-mem-tables")
+                .ok()
+                .flatten()
+                .unwrap_or(0)
     }
 
     fn scan_db(
@@ -385,7 +406,8 @@ impl WriteCtx {
             self.dead.push(key.to_vec());
         }
         self.store.batch_put(&mut self.batch, cf, key, value);
-        self.overlay.insert((cf, key.to_vec()), Some(value.to_vec()));
+        self.overlay
+            .insert((cf, key.to_vec()), Some(value.to_vec()));
         self.ops += 1;
     }
 
@@ -397,8 +419,11 @@ impl WriteCtx {
 
     pub fn delete_range(&mut self, cf: Cf, from: &[u8], to: &[u8]) {
         self.store.batch_delete_range(&mut self.batch, cf, from, to);
-        let doomed: Vec<_> =
-            self.overlay.range((cf, from.to_vec())..(cf, to.to_vec())).map(|(k, _)| k.clone()).collect();
+        let doomed: Vec<_> = self
+            .overlay
+            .range((cf, from.to_vec())..(cf, to.to_vec()))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in doomed {
             self.overlay.remove(&k);
         }
@@ -407,7 +432,9 @@ impl WriteCtx {
     }
 
     fn range_deleted(&self, cf: Cf, key: &[u8]) -> bool {
-        self.ranges.iter().any(|(c, f, t)| *c == cf && key >= f.as_slice() && key < t.as_slice())
+        self.ranges
+            .iter()
+            .any(|(c, f, t)| *c == cf && key >= f.as_slice() && key < t.as_slice())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -419,7 +446,9 @@ impl WriteCtx {
         let batch = std::mem::take(&mut self.batch);
         self.overlay.clear();
         self.ranges.clear();
-        self.store.ops_written.fetch_add(self.ops, Ordering::Relaxed);
+        self.store
+            .ops_written
+            .fetch_add(self.ops, Ordering::Relaxed);
         self.ops = 0;
         self.store.write(batch, false)?;
         self.store.gc.committed(std::mem::take(&mut self.dead));
@@ -450,40 +479,51 @@ impl KvRead for WriteCtx {
 impl WriteCtx {
     /// Merges the overlay's records in range with the database's, in either
     /// direction: the overlay wins on equal keys and hides range-deleted ones.
-    fn merged_scan(&self, cf: Cf, from: &[u8], to: &[u8], reverse: bool, f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
+    fn merged_scan(
+        &self,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+        reverse: bool,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) {
         let range = self.overlay.range((cf, from.to_vec())..(cf, to.to_vec()));
-        let mut over: Box<dyn Iterator<Item = (&(Cf, Vec<u8>), &Option<Vec<u8>>)>> =
-            if reverse { Box::new(range.rev()) } else { Box::new(range) };
+        let mut over: Box<dyn Iterator<Item = (&(Cf, Vec<u8>), &Option<Vec<u8>>)>> = if reverse {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
         let mut pending = over.next();
         // Overlay keys that come before `k` in scan order go first.
         let before = |a: &[u8], b: &[u8]| if reverse { a > b } else { a < b };
         let mut stopped = false;
-        self.store.scan_db(None, cf, from, to, reverse, &mut |k, v| {
-            while let Some(((_, ok), ov)) = pending {
-                if !before(ok, k) && ok.as_slice() != k {
-                    break;
-                }
-                let same = ok.as_slice() == k;
-                if let Some(val) = ov {
-                    if !f(ok, val) {
-                        stopped = true;
-                        return false;
+        self.store
+            .scan_db(None, cf, from, to, reverse, &mut |k, v| {
+                while let Some(((_, ok), ov)) = pending {
+                    if !before(ok, k) && ok.as_slice() != k {
+                        break;
+                    }
+                    let same = ok.as_slice() == k;
+                    if let Some(val) = ov {
+                        if !f(ok, val) {
+                            stopped = true;
+                            return false;
+                        }
+                    }
+                    pending = over.next();
+                    if same {
+                        return true;
                     }
                 }
-                pending = over.next();
-                if same {
+                if self.range_deleted(cf, k) {
                     return true;
                 }
-            }
-            if self.range_deleted(cf, k) {
-                return true;
-            }
-            if !f(k, v) {
-                stopped = true;
-                return false;
-            }
-            true
-        });
+                if !f(k, v) {
+                    stopped = true;
+                    return false;
+                }
+                true
+            });
         if stopped {
             return;
         }

@@ -84,7 +84,10 @@ pub enum CommittedKind<'a> {
     Empty,
     /// A configuration change, already applied to raft: `conf_state` is the
     /// membership from this index on (persist it with the applied index).
-    ConfChange { change: &'a ConfChangeV2, conf_state: &'a ConfState },
+    ConfChange {
+        change: &'a ConfChangeV2,
+        conf_state: &'a ConfState,
+    },
 }
 
 /// The caller's state machine. Called on the driver thread.
@@ -168,7 +171,9 @@ impl GroupShared {
     /// applied everything of earlier terms: then its applied state holds every
     /// acknowledged write and may be read without a ReadIndex round.
     pub fn sole_voter_ready(&self) -> bool {
-        self.is_leader() && self.voters() == 1 && self.applied() >= self.term_start.load(Ordering::Acquire)
+        self.is_leader()
+            && self.voters() == 1
+            && self.applied() >= self.term_start.load(Ordering::Acquire)
     }
     /// Waits until the applied index reaches `index`.
     pub async fn wait_applied(&self, index: u64) {
@@ -203,7 +208,8 @@ impl GroupStatus {
     fn of<O>(g: &Group<O>) -> GroupStatus {
         let r = &g.raw.raft;
         let conf = r.prs().conf();
-        let mut progress: Vec<(u64, u64)> = r.prs().iter().map(|(id, p)| (*id, p.matched)).collect();
+        let mut progress: Vec<(u64, u64)> =
+            r.prs().iter().map(|(id, p)| (*id, p.matched)).collect();
         progress.sort_unstable();
         let mut peers: Vec<(u64, u64)> = g.peers.iter().map(|(r, n)| (*r, *n)).collect();
         peers.sort_unstable();
@@ -242,22 +248,59 @@ type Reply<T> = oneshot::Sender<Result<T, ProposeError>>;
 
 /// A request to the driver.
 pub enum Request<O> {
-    Propose { group: u64, data: Bytes, reply: Reply<O> },
-    ConfChange { group: u64, change: ConfChangeV2, reply: Reply<O> },
+    Propose {
+        group: u64,
+        data: Bytes,
+        reply: Reply<O>,
+    },
+    ConfChange {
+        group: u64,
+        change: ConfChangeV2,
+        reply: Reply<O>,
+    },
     /// Resolves with an index once it is applied; reading the state machine
     /// then is linearizable.
-    Read { group: u64, reply: Reply<u64> },
-    AddGroup { spec: GroupSpec, snapshots: Option<Arc<dyn SnapshotSource>>, reply: oneshot::Sender<Result<Arc<GroupShared>, String>> },
-    RemoveGroup { group: u64, reply: oneshot::Sender<()> },
-    Campaign { group: u64 },
-    TransferLeader { group: u64, to_replica: u64 },
-    ReportSnapshot { group: u64, to_replica: u64, ok: bool },
+    Read {
+        group: u64,
+        reply: Reply<u64>,
+    },
+    AddGroup {
+        spec: GroupSpec,
+        snapshots: Option<Arc<dyn SnapshotSource>>,
+        reply: oneshot::Sender<Result<Arc<GroupShared>, String>>,
+    },
+    RemoveGroup {
+        group: u64,
+        reply: oneshot::Sender<()>,
+    },
+    Campaign {
+        group: u64,
+    },
+    TransferLeader {
+        group: u64,
+        to_replica: u64,
+    },
+    ReportSnapshot {
+        group: u64,
+        to_replica: u64,
+        ok: bool,
+    },
     /// Sets where a replica of a group lives.
-    SetPeer { group: u64, replica: u64, node: u64 },
-    Status { group: u64, reply: oneshot::Sender<Option<GroupStatus>> },
+    SetPeer {
+        group: u64,
+        replica: u64,
+        node: u64,
+    },
+    Status {
+        group: u64,
+        reply: oneshot::Sender<Option<GroupStatus>>,
+    },
     /// Drops the group's log up to `index` (at most its applied index). The
     /// caller must have made the state machine durable up to `index`.
-    CompactLog { group: u64, index: u64 },
+    CompactLog {
+        group: u64,
+        index: u64,
+    },
 }
 
 /// Raft messages from the transport.
@@ -279,18 +322,29 @@ impl<O: Send + 'static> RaftHandle<O> {
         self.node_id
     }
 
-    async fn enqueue<T>(&self, make: impl FnOnce(Reply<T>) -> Request<O>) -> Result<Pending<T>, ProposeError> {
+    async fn enqueue<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Request<O>,
+    ) -> Result<Pending<T>, ProposeError> {
         let (tx, rx) = oneshot::channel();
         // A request that never reached the driver certainly did nothing.
-        self.requests.send(make(tx)).await.map_err(|_| ProposeError::Dropped("raft driver stopped".into()))?;
+        self.requests
+            .send(make(tx))
+            .await
+            .map_err(|_| ProposeError::Dropped("raft driver stopped".into()))?;
         Ok(Pending { rx })
     }
 
     /// Hands a proposal to the driver and returns once it is queued: requests
     /// queued by one caller are proposed in that order. Await the returned
     /// [`Pending`] for the state machine's output.
-    pub async fn enqueue_propose(&self, group: u64, data: Bytes) -> Result<Pending<O>, ProposeError> {
-        self.enqueue(|reply| Request::Propose { group, data, reply }).await
+    pub async fn enqueue_propose(
+        &self,
+        group: u64,
+        data: Bytes,
+    ) -> Result<Pending<O>, ProposeError> {
+        self.enqueue(|reply| Request::Propose { group, data, reply })
+            .await
     }
 
     /// Queues a linearizable read point behind everything this caller queued
@@ -303,12 +357,29 @@ impl<O: Send + 'static> RaftHandle<O> {
 
     /// Proposes `data` to `group`; resolves with the state machine's output
     /// once the entry is applied here.
-    pub async fn propose(&self, group: u64, data: Bytes, timeout: Duration) -> Result<O, ProposeError> {
+    pub async fn propose(
+        &self,
+        group: u64,
+        data: Bytes,
+        timeout: Duration,
+    ) -> Result<O, ProposeError> {
         self.enqueue_propose(group, data).await?.wait(timeout).await
     }
 
-    pub async fn propose_conf_change(&self, group: u64, change: ConfChangeV2, timeout: Duration) -> Result<O, ProposeError> {
-        self.enqueue(|reply| Request::ConfChange { group, change, reply }).await?.wait(timeout).await
+    pub async fn propose_conf_change(
+        &self,
+        group: u64,
+        change: ConfChangeV2,
+        timeout: Duration,
+    ) -> Result<O, ProposeError> {
+        self.enqueue(|reply| Request::ConfChange {
+            group,
+            change,
+            reply,
+        })
+        .await?
+        .wait(timeout)
+        .await
     }
 
     /// A linearizable read point (see [`RaftHandle::enqueue_read`]).
@@ -323,7 +394,11 @@ impl<O: Send + 'static> RaftHandle<O> {
     ) -> Result<Arc<GroupShared>, String> {
         let (tx, rx) = oneshot::channel();
         self.requests
-            .send(Request::AddGroup { spec, snapshots, reply: tx })
+            .send(Request::AddGroup {
+                spec,
+                snapshots,
+                reply: tx,
+            })
             .await
             .map_err(|_| "raft driver stopped".to_string())?;
         rx.await.map_err(|_| "raft driver stopped".to_string())?
@@ -331,14 +406,22 @@ impl<O: Send + 'static> RaftHandle<O> {
 
     pub async fn remove_group(&self, group: u64) {
         let (tx, rx) = oneshot::channel();
-        if self.requests.send(Request::RemoveGroup { group, reply: tx }).await.is_ok() {
+        if self
+            .requests
+            .send(Request::RemoveGroup { group, reply: tx })
+            .await
+            .is_ok()
+        {
             let _ = rx.await;
         }
     }
 
     pub async fn status(&self, group: u64) -> Option<GroupStatus> {
         let (tx, rx) = oneshot::channel();
-        self.requests.send(Request::Status { group, reply: tx }).await.ok()?;
+        self.requests
+            .send(Request::Status { group, reply: tx })
+            .await
+            .ok()?;
         rx.await.ok().flatten()
     }
 
@@ -378,7 +461,10 @@ impl<T> Pending<T> {
         match tokio::time::timeout(timeout, self.rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(ProposeError::Unknown("raft driver stopped".into())),
-            Err(_) => Err(ProposeError::Unknown(format!("no outcome within {}ms", timeout.as_millis()))),
+            Err(_) => Err(ProposeError::Unknown(format!(
+                "no outcome within {}ms",
+                timeout.as_millis()
+            ))),
         }
     }
 
@@ -413,7 +499,10 @@ pub struct RaftInbound {
 
 impl RaftInbound {
     pub fn deliver(&self, from_node: u64, messages: Vec<GroupMessage>) {
-        let _ = self.tx.try_send(Inbound { from_node, messages });
+        let _ = self.tx.try_send(Inbound {
+            from_node,
+            messages,
+        });
     }
 }
 
@@ -430,11 +519,12 @@ struct PendingProposal<O> {
     reply: Reply<O>,
 }
 
+/// Reads that share one ReadIndex round (all that arrived in one driver turn).
 struct PendingRead {
-    /// The read must also see everything in the log when it arrived.
+    /// The reads must also see everything in the log when they arrived.
     min_index: u64,
     issued_tick: u64,
-    reply: Reply<u64>,
+    replies: Vec<Reply<u64>>,
 }
 
 struct Group<O> {
@@ -442,8 +532,10 @@ struct Group<O> {
     peers: HashMap<u64, u64>,
     proposals: VecDeque<PendingProposal<O>>,
     reads: HashMap<u64, PendingRead>,
+    /// Reads that arrived in this turn, issued together before the readies.
+    new_reads: Option<PendingRead>,
     /// Reads with a confirmed index, waiting for apply: (index, reply).
-    read_waits: BTreeMap<(u64, u64), Reply<u64>>,
+    read_waits: BTreeMap<(u64, u64), Vec<Reply<u64>>>,
     shared: Arc<GroupShared>,
     applied: u64,
 }
@@ -481,12 +573,24 @@ impl<M: StateMachine> Driver<M> {
         let raft_rx = inbox.rx;
         let node_id = cfg.node_id;
         let logger = crate::logger::raft_logger(node_id);
-        let driver = Driver { cfg, wal, transport, sm, groups: BTreeMap::new(), logger, ticks: 0, next_read_id: 1 };
+        let driver = Driver {
+            cfg,
+            wal,
+            transport,
+            sm,
+            groups: BTreeMap::new(),
+            logger,
+            ticks: 0,
+            next_read_id: 1,
+        };
         let (stop_tx, stop_rx) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name(format!("raft-driver-{node_id}"))
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .expect("runtime");
                 rt.block_on(driver.run(req_rx, raft_rx, stop_rx));
             })
             .expect("spawn raft driver thread");
@@ -543,6 +647,7 @@ impl<M: StateMachine> Driver<M> {
                     next_tick = now + self.cfg.tick_interval;
                 }
             }
+            self.issue_reads();
             self.handle_readies();
         }
     }
@@ -557,29 +662,51 @@ impl<M: StateMachine> Driver<M> {
             max_inflight_msgs: self.cfg.max_inflight_msgs,
             check_quorum: true,
             pre_vote: true,
-            read_only_option: if self.cfg.lease_read { ReadOnlyOption::LeaseBased } else { ReadOnlyOption::Safe },
+            read_only_option: if self.cfg.lease_read {
+                ReadOnlyOption::LeaseBased
+            } else {
+                ReadOnlyOption::Safe
+            },
             max_uncommitted_size: self.cfg.max_uncommitted_size,
             max_committed_size_per_ready: 64 << 20,
             ..Default::default()
         }
     }
 
-    fn add_group(&mut self, spec: GroupSpec, snapshots: Option<Arc<dyn SnapshotSource>>) -> Result<Arc<GroupShared>, String> {
+    fn add_group(
+        &mut self,
+        spec: GroupSpec,
+        snapshots: Option<Arc<dyn SnapshotSource>>,
+    ) -> Result<Arc<GroupShared>, String> {
         if let Some(g) = self.groups.get(&spec.group) {
             return Ok(g.shared.clone());
         }
-        let storage = WalStorage::open(self.wal.clone(), spec.group, spec.applied.clone(), snapshots)
-            .map_err(|e| format!("group {}: {e}", spec.group))?;
+        let storage = WalStorage::open(
+            self.wal.clone(),
+            spec.group,
+            spec.applied.clone(),
+            snapshots,
+        )
+        .map_err(|e| format!("group {}: {e}", spec.group))?;
         let cfg = self.raft_config(spec.replica_id, spec.applied.index);
         let logger = self.logger.new(slog::o!("group" => spec.group));
-        let raw = RawNode::new(&cfg, storage, &logger).map_err(|e| format!("group {}: {e}", spec.group))?;
-        let shared = Arc::new(GroupShared::new(spec.group, spec.replica_id, spec.applied.index));
-        shared.voters.store(spec.applied.conf_state.voters.len() as u64, Ordering::Relaxed);
+        let raw = RawNode::new(&cfg, storage, &logger)
+            .map_err(|e| format!("group {}: {e}", spec.group))?;
+        let shared = Arc::new(GroupShared::new(
+            spec.group,
+            spec.replica_id,
+            spec.applied.index,
+        ));
+        shared.voters.store(
+            spec.applied.conf_state.voters.len() as u64,
+            Ordering::Relaxed,
+        );
         let g = Group {
             raw,
             peers: spec.peers.into_iter().collect(),
             proposals: VecDeque::new(),
             reads: HashMap::new(),
+            new_reads: None,
             read_waits: BTreeMap::new(),
             shared: shared.clone(),
             applied: spec.applied.index,
@@ -597,7 +724,11 @@ impl<M: StateMachine> Driver<M> {
     fn on_inbound(&mut self, m: Inbound) {
         for gm in m.messages {
             let Some(g) = self.groups.get_mut(&gm.group) else {
-                tracing::debug!("raft message for unknown group {} from node {}", gm.group, m.from_node);
+                tracing::debug!(
+                    "raft message for unknown group {} from node {}",
+                    gm.group,
+                    m.from_node
+                );
                 continue;
             };
             let msg = match Message::parse_from_bytes(&gm.message) {
@@ -617,7 +748,10 @@ impl<M: StateMachine> Driver<M> {
     }
 
     /// The group, if this node leads it; otherwise why a request to it fails.
-    fn led(groups: &mut BTreeMap<u64, Group<M::Output>>, group: u64) -> Result<&mut Group<M::Output>, ProposeError> {
+    fn led(
+        groups: &mut BTreeMap<u64, Group<M::Output>>,
+        group: u64,
+    ) -> Result<&mut Group<M::Output>, ProposeError> {
         let g = groups.get_mut(&group).ok_or(ProposeError::NoGroup(group))?;
         if g.raw.raft.state != StateRole::Leader {
             return Err(Self::not_leader(g));
@@ -627,7 +761,13 @@ impl<M: StateMachine> Driver<M> {
 
     fn not_leader(g: &Group<M::Output>) -> ProposeError {
         let leader = g.raw.raft.leader_id;
-        ProposeError::NotLeader { leader: if leader == 0 { None } else { g.peers.get(&leader).copied() } }
+        ProposeError::NotLeader {
+            leader: if leader == 0 {
+                None
+            } else {
+                g.peers.get(&leader).copied()
+            },
+        }
     }
 
     fn on_request(&mut self, r: Request<M::Output>) {
@@ -639,35 +779,65 @@ impl<M: StateMachine> Driver<M> {
                     return;
                 }
                 if data.len() > self.cfg.max_entry_size {
-                    let _ = reply.send(Err(ProposeError::TooLarge { size: data.len(), max: self.cfg.max_entry_size }));
+                    let _ = reply.send(Err(ProposeError::TooLarge {
+                        size: data.len(),
+                        max: self.cfg.max_entry_size,
+                    }));
                     return;
                 }
-                self.propose_as_leader(group, reply, false, |raw| raw.propose(vec![], data.to_vec()));
+                self.propose_as_leader(group, reply, false, |raw| {
+                    raw.propose(vec![], data.to_vec())
+                });
             }
-            Request::ConfChange { group, change, reply } => {
-                self.propose_as_leader(group, reply, true, |raw| raw.propose_conf_change(vec![], change));
+            Request::ConfChange {
+                group,
+                change,
+                reply,
+            } => {
+                self.propose_as_leader(group, reply, true, |raw| {
+                    raw.propose_conf_change(vec![], change)
+                });
             }
             Request::Read { group, reply } => {
-                let g = match Self::led(&mut self.groups, group) {
-                    Ok(g) => g,
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                        return;
-                    }
+                // A follower may read too: raft-rs forwards its ReadIndex
+                // request to the leader and hands back the leader's commit
+                // index, to be waited for here (follower reads, READONLY).
+                let Some(g) = self.groups.get_mut(&group) else {
+                    let _ = reply.send(Err(ProposeError::NoGroup(group)));
+                    return;
                 };
-                let id = self.next_read_id;
-                self.next_read_id += 1;
-                let min_index = g.raw.raft.raft_log.last_index();
-                g.reads.insert(id, PendingRead { min_index, issued_tick: self.ticks, reply });
-                g.raw.read_index(id.to_le_bytes().to_vec());
+                let leader = g.raw.raft.state == StateRole::Leader;
+                if !leader && g.raw.raft.leader_id == 0 {
+                    let _ = reply.send(Err(Self::not_leader(g)));
+                    return;
+                }
+                // A leader's read must also cover what was proposed before it.
+                let min_index = if leader {
+                    g.raw.raft.raft_log.last_index()
+                } else {
+                    0
+                };
+                let batch = g.new_reads.get_or_insert_with(|| PendingRead {
+                    min_index,
+                    issued_tick: 0,
+                    replies: Vec::new(),
+                });
+                batch.min_index = batch.min_index.max(min_index);
+                batch.replies.push(reply);
             }
-            Request::AddGroup { spec, snapshots, reply } => {
+            Request::AddGroup {
+                spec,
+                snapshots,
+                reply,
+            } => {
                 let _ = reply.send(self.add_group(spec, snapshots));
             }
             Request::RemoveGroup { group, reply } => {
                 if let Some(g) = self.groups.remove(&group) {
                     for p in g.proposals {
-                        let _ = p.reply.send(Err(ProposeError::Unknown("group removed".into())));
+                        let _ = p
+                            .reply
+                            .send(Err(ProposeError::Unknown("group removed".into())));
                     }
                     if let Err(e) = self.wal.append(vec![WalOp::RemoveGroup { group }]) {
                         tracing::error!("group {group}: recording its removal in the WAL: {e}");
@@ -685,13 +855,25 @@ impl<M: StateMachine> Driver<M> {
                     g.raw.transfer_leader(to_replica);
                 }
             }
-            Request::ReportSnapshot { group, to_replica, ok } => {
+            Request::ReportSnapshot {
+                group,
+                to_replica,
+                ok,
+            } => {
                 if let Some(g) = self.groups.get_mut(&group) {
-                    let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
+                    let status = if ok {
+                        SnapshotStatus::Finish
+                    } else {
+                        SnapshotStatus::Failure
+                    };
                     g.raw.report_snapshot(to_replica, status);
                 }
             }
-            Request::SetPeer { group, replica, node } => {
+            Request::SetPeer {
+                group,
+                replica,
+                node,
+            } => {
                 if let Some(g) = self.groups.get_mut(&group) {
                     g.peers.insert(replica, node);
                 }
@@ -702,7 +884,9 @@ impl<M: StateMachine> Driver<M> {
                     let first = self.wal.bounds(group).map_or(0, |(f, _)| f);
                     if index >= first {
                         if let Ok(term) = self.wal.term(group, index) {
-                            if let Err(e) = self.wal.append(vec![WalOp::Compact { group, index, term }]) {
+                            if let Err(e) =
+                                self.wal.append(vec![WalOp::Compact { group, index, term }])
+                            {
                                 tracing::warn!("group {group}: log compaction to {index}: {e}");
                             }
                         }
@@ -739,11 +923,18 @@ impl<M: StateMachine> Driver<M> {
         }
         let index = g.raw.raft.raft_log.last_index();
         if index == before {
-            let _ = reply.send(Err(ProposeError::Dropped("raft did not append the proposal".into())));
+            let _ = reply.send(Err(ProposeError::Dropped(
+                "raft did not append the proposal".into(),
+            )));
             return;
         }
         g.shared.proposals.fetch_add(1, Ordering::Relaxed);
-        g.proposals.push_back(PendingProposal { index, term: g.raw.raft.term, conf_change, reply });
+        g.proposals.push_back(PendingProposal {
+            index,
+            term: g.raw.raft.term,
+            conf_change,
+            reply,
+        });
     }
 
     fn tick(&mut self) {
@@ -755,18 +946,37 @@ impl<M: StateMachine> Driver<M> {
             // leader or the leader has not committed in its term yet: issue
             // again what is still unanswered, and fail it once not leader.
             if !g.reads.is_empty() {
-                let leader = g.raw.raft.state == StateRole::Leader;
-                let stale: Vec<u64> =
-                    g.reads.iter().filter(|(_, r)| ticks >= r.issued_tick + 2).map(|(id, _)| *id).collect();
+                let can_read = g.raw.raft.state == StateRole::Leader || g.raw.raft.leader_id != 0;
+                let stale: Vec<u64> = g
+                    .reads
+                    .iter()
+                    .filter(|(_, r)| ticks >= r.issued_tick + 2)
+                    .map(|(id, _)| *id)
+                    .collect();
                 for id in stale {
-                    if leader {
+                    if can_read {
                         g.reads.get_mut(&id).unwrap().issued_tick = ticks;
                         g.raw.read_index(id.to_le_bytes().to_vec());
                     } else {
                         let r = g.reads.remove(&id).unwrap();
-                        let _ = r.reply.send(Err(Self::not_leader(g)));
+                        for reply in r.replies {
+                            let _ = reply.send(Err(Self::not_leader(g)));
+                        }
                     }
                 }
+            }
+        }
+    }
+
+    /// Issues one ReadIndex request per group for the reads of this turn.
+    fn issue_reads(&mut self) {
+        for g in self.groups.values_mut() {
+            if let Some(mut batch) = g.new_reads.take() {
+                let id = self.next_read_id;
+                self.next_read_id += 1;
+                batch.issued_tick = self.ticks;
+                g.reads.insert(id, batch);
+                g.raw.read_index(id.to_le_bytes().to_vec());
             }
         }
     }
@@ -788,7 +998,12 @@ impl<M: StateMachine> Driver<M> {
             let is_snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
             match transport.send_raft(node, group, &m) {
                 Ok(()) => {}
-                Err(SendError::Full(_)) | Err(SendError::UnknownNode(_)) | Err(SendError::Stopped) => {
+                Err(
+                    SendError::Full(_)
+                    | SendError::UnknownNode(_)
+                    | SendError::Stopped
+                    | SendError::Unreachable(_),
+                ) => {
                     unreachable.push((group, to));
                     if is_snapshot {
                         unreachable.push((group, to | SNAPSHOT_FAILED_FLAG));
@@ -818,31 +1033,58 @@ impl<M: StateMachine> Driver<M> {
                 if role == ROLE_LEADER && g.shared.role() != ROLE_LEADER {
                     // Entries up to here may be from earlier terms; reads served
                     // from local state must wait until they are applied.
-                    g.shared.term_start.store(g.raw.raft.raft_log.last_index(), Ordering::Release);
+                    g.shared
+                        .term_start
+                        .store(g.raw.raft.raft_log.last_index(), Ordering::Release);
                 }
                 g.shared.role.store(role, Ordering::Relaxed);
-                let leader = if ss.leader_id == 0 { 0 } else { g.peers.get(&ss.leader_id).copied().unwrap_or(0) };
+                let leader = if ss.leader_id == 0 {
+                    0
+                } else {
+                    g.peers.get(&ss.leader_id).copied().unwrap_or(0)
+                };
                 g.shared.leader_node.store(leader, Ordering::Relaxed);
             }
-            Self::send_messages(&self.transport, id, &g.peers, rd.take_messages(), &mut unreachable);
+            Self::send_messages(
+                &self.transport,
+                id,
+                &g.peers,
+                rd.take_messages(),
+                &mut unreachable,
+            );
             if !rd.snapshot().is_empty() {
-                tracing::error!("group {id}: received a snapshot, which this node cannot install yet");
+                tracing::error!(
+                    "group {id}: received a snapshot, which this node cannot install yet"
+                );
             }
             for rs in rd.take_read_states() {
-                let Ok(ctx) = <[u8; 8]>::try_from(rs.request_ctx.as_slice()) else { continue };
-                if let Some(r) = g.reads.remove(&u64::from_le_bytes(ctx)) {
+                let Ok(ctx) = <[u8; 8]>::try_from(rs.request_ctx.as_slice()) else {
+                    continue;
+                };
+                let id = u64::from_le_bytes(ctx);
+                if let Some(r) = g.reads.remove(&id) {
                     let wait = rs.index.max(r.min_index);
-                    g.read_waits.insert((wait, u64::from_le_bytes(ctx)), r.reply);
+                    g.read_waits
+                        .entry((wait, id))
+                        .or_default()
+                        .extend(r.replies);
                 }
             }
             if !rd.entries().is_empty() {
-                ops.push(WalOp::Entries { group: id, entries: rd.entries().iter().map(encode_entry).collect() });
+                ops.push(WalOp::Entries {
+                    group: id,
+                    entries: rd.entries().iter().map(encode_entry).collect(),
+                });
             }
             if let Some(hs) = rd.hs() {
                 g.shared.term.store(hs.term, Ordering::Relaxed);
                 ops.push(WalOp::HardState {
                     group: id,
-                    state: wal::HardState { term: hs.term, vote: hs.vote, commit: hs.commit },
+                    state: wal::HardState {
+                        term: hs.term,
+                        vote: hs.vote,
+                        commit: hs.commit,
+                    },
                 });
             }
             readies.push((id, rd));
@@ -866,13 +1108,31 @@ impl<M: StateMachine> Driver<M> {
             let g = self.groups.get_mut(&id).unwrap();
             let mut infos = Vec::new();
             Self::apply(&mut self.sm, id, g, rd.take_committed_entries(), &mut infos);
-            Self::send_messages(&self.transport, id, &g.peers, rd.take_persisted_messages(), &mut unreachable);
+            Self::send_messages(
+                &self.transport,
+                id,
+                &g.peers,
+                rd.take_persisted_messages(),
+                &mut unreachable,
+            );
             let mut light = g.raw.advance(rd);
             if let Some(c) = light.commit_index() {
                 g.shared.commit.store(c, Ordering::Relaxed);
             }
-            Self::send_messages(&self.transport, id, &g.peers, light.take_messages(), &mut unreachable);
-            Self::apply(&mut self.sm, id, g, light.take_committed_entries(), &mut infos);
+            Self::send_messages(
+                &self.transport,
+                id,
+                &g.peers,
+                light.take_messages(),
+                &mut unreachable,
+            );
+            Self::apply(
+                &mut self.sm,
+                id,
+                g,
+                light.take_committed_entries(),
+                &mut infos,
+            );
             g.raw.advance_apply();
             if !infos.is_empty() {
                 applied.push((id, infos));
@@ -881,7 +1141,8 @@ impl<M: StateMachine> Driver<M> {
         for (group, to) in unreachable {
             if let Some(g) = self.groups.get_mut(&group) {
                 if to & SNAPSHOT_FAILED_FLAG != 0 {
-                    g.raw.report_snapshot(to & !SNAPSHOT_FAILED_FLAG, SnapshotStatus::Failure);
+                    g.raw
+                        .report_snapshot(to & !SNAPSHOT_FAILED_FLAG, SnapshotStatus::Failure);
                 } else {
                     g.raw.report_unreachable(to);
                 }
@@ -910,7 +1171,9 @@ impl<M: StateMachine> Driver<M> {
                     break;
                 }
                 let wait = entry.key().0;
-                let _ = entry.remove().send(Ok(wait));
+                for reply in entry.remove() {
+                    let _ = reply.send(Ok(wait));
+                }
             }
         }
     }
@@ -943,11 +1206,16 @@ impl<M: StateMachine> Driver<M> {
                             g.peers.insert(rn.replica, rn.node);
                         }
                     }
-                    g.shared.voters.store(cs.voters.len() as u64, Ordering::Relaxed);
+                    g.shared
+                        .voters
+                        .store(cs.voters.len() as u64, Ordering::Relaxed);
                     Some((cc, cs))
                 }
                 Err(err) => {
-                    tracing::warn!("group {group}: conf change at {} not applied: {err}", e.index);
+                    tracing::warn!(
+                        "group {group}: conf change at {} not applied: {err}",
+                        e.index
+                    );
                     None
                 }
             }));
@@ -966,7 +1234,10 @@ impl<M: StateMachine> Driver<M> {
             })
             .collect();
         let outputs = sm.apply(group, &committed);
-        for (c, out) in committed.iter().zip(outputs.into_iter().chain(std::iter::repeat_with(|| None))) {
+        for (c, out) in committed
+            .iter()
+            .zip(outputs.into_iter().chain(std::iter::repeat_with(|| None)))
+        {
             infos.push(AppliedInfo {
                 index: c.index,
                 term: c.term,
@@ -987,7 +1258,9 @@ impl<M: StateMachine> Driver<M> {
             let p = g.proposals.pop_front().unwrap();
             let result = if p.index < info.index {
                 // Jumped over (a snapshot covered it): it may be in there.
-                Err(ProposeError::Unknown("replaced by a snapshot before it was applied here".into()))
+                Err(ProposeError::Unknown(
+                    "replaced by a snapshot before it was applied here".into(),
+                ))
             } else if p.term != info.term {
                 Err(ProposeError::Overwritten)
             } else if info.empty && p.conf_change {
@@ -996,7 +1269,9 @@ impl<M: StateMachine> Driver<M> {
             } else {
                 match output.take() {
                     Some(o) => Ok(o),
-                    None => Err(ProposeError::Unknown("the state machine reported no result".into())),
+                    None => Err(ProposeError::Unknown(
+                        "the state machine reported no result".into(),
+                    )),
                 }
             };
             let _ = p.reply.send(result);
@@ -1006,4 +1281,3 @@ impl<M: StateMachine> Driver<M> {
 
 /// Marks an unreachable report as "the snapshot to this replica failed".
 const SNAPSHOT_FAILED_FLAG: u64 = 1 << 63;
-

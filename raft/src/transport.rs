@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock};
 use prost::Message as _;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -68,6 +68,8 @@ pub enum SendError {
     Full(u64),
     #[error("transport stopped")]
     Stopped,
+    #[error("no connection to node {0}")]
+    Unreachable(u64),
 }
 
 /// Which lane a message travels in.
@@ -81,7 +83,17 @@ struct PeerQueues {
     raft: mpsc::Sender<GroupMessage>,
     forward: mpsc::Sender<Bytes>,
     snapshot: mpsc::Sender<Bytes>,
+    /// True while a connection to the peer is up.
+    connected: Arc<AtomicBool>,
+    /// Set once the first connection attempt has finished.
+    tried: Arc<AtomicBool>,
     task: JoinHandle<()>,
+}
+
+impl PeerQueues {
+    fn ever_tried(&self) -> bool {
+        self.tried.load(Ordering::Acquire)
+    }
 }
 
 #[derive(Default)]
@@ -156,10 +168,18 @@ impl Transport {
     }
 
     /// Queues a raft message of `group`; never blocks.
-    pub fn send_raft(&self, node: u64, group: u64, msg: &raft::eraftpb::Message) -> Result<(), SendError> {
+    pub fn send_raft(
+        &self,
+        node: u64,
+        group: u64,
+        msg: &raft::eraftpb::Message,
+    ) -> Result<(), SendError> {
         use protobuf::Message as _;
         let bytes = msg.write_to_bytes().map_err(|_| SendError::Stopped)?;
-        let gm = GroupMessage { group, message: Bytes::from(bytes) };
+        let gm = GroupMessage {
+            group,
+            message: Bytes::from(bytes),
+        };
         self.with_peer(node, |p| match p.raft.try_send(gm) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -170,9 +190,18 @@ impl Transport {
         })
     }
 
-    /// Queues a forwarded request or reply; never blocks.
+    /// Queues a forwarded request or reply; never blocks. Refused while
+    /// the connection to the peer is down (other than when it is first
+    /// being made): a request refused here was certainly not delivered,
+    /// while one queued for a dead peer would only time out.
     pub fn send_forward(&self, node: u64, payload: Bytes) -> Result<(), SendError> {
         self.send_lane(node, Lane::Forward, payload)
+    }
+
+    /// Whether a connection to `node` is up now (dialing it if it was never used).
+    pub fn connected(&self, node: u64) -> bool {
+        self.with_peer(node, |p| Ok(p.connected.load(Ordering::Acquire)))
+            .unwrap_or(false)
     }
 
     /// Queues snapshot data; never blocks.
@@ -182,6 +211,12 @@ impl Transport {
 
     fn send_lane(&self, node: u64, lane: Lane, payload: Bytes) -> Result<(), SendError> {
         self.with_peer(node, |p| {
+            if matches!(lane, Lane::Forward)
+                && !p.connected.load(Ordering::Acquire)
+                && p.ever_tried()
+            {
+                return Err(SendError::Unreachable(node));
+            }
             let q = match lane {
                 Lane::Forward => &p.forward,
                 Lane::Snapshot => &p.snapshot,
@@ -193,7 +228,11 @@ impl Transport {
         })
     }
 
-    fn with_peer<R>(&self, node: u64, f: impl FnOnce(&PeerQueues) -> Result<R, SendError>) -> Result<R, SendError> {
+    fn with_peer<R>(
+        &self,
+        node: u64,
+        f: impl FnOnce(&PeerQueues) -> Result<R, SendError>,
+    ) -> Result<R, SendError> {
         let mut peers = self.peers.lock();
         if let Some(p) = peers.get(&node) {
             return f(p);
@@ -204,6 +243,8 @@ impl Transport {
         let (raft_tx, raft_rx) = mpsc::channel(self.cfg.raft_queue);
         let (fwd_tx, fwd_rx) = mpsc::channel(self.cfg.forward_queue);
         let (snap_tx, snap_rx) = mpsc::channel(self.cfg.snapshot_queue);
+        let connected = Arc::new(AtomicBool::new(false));
+        let tried = Arc::new(AtomicBool::new(false));
         let task = self.rt.spawn(peer_writer(
             self.node_id,
             node,
@@ -213,8 +254,17 @@ impl Transport {
             raft_rx,
             fwd_rx,
             snap_rx,
+            connected.clone(),
+            tried.clone(),
         ));
-        let p = PeerQueues { raft: raft_tx, forward: fwd_tx, snapshot: snap_tx, task };
+        let p = PeerQueues {
+            raft: raft_tx,
+            forward: fwd_tx,
+            snapshot: snap_tx,
+            connected,
+            tried,
+            task,
+        };
         let r = f(&p);
         peers.insert(node, p);
         r
@@ -238,7 +288,9 @@ impl Drop for Transport {
 }
 
 fn codec(max_frame_len: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder().max_frame_length(max_frame_len).new_codec()
+    LengthDelimitedCodec::builder()
+        .max_frame_length(max_frame_len)
+        .new_codec()
 }
 
 async fn accept_loop(
@@ -265,7 +317,12 @@ async fn accept_loop(
     }
 }
 
-async fn read_peer(stream: TcpStream, max_frame_len: usize, handler: Arc<dyn InboundHandler>, stats: Arc<TransportStats>) {
+async fn read_peer(
+    stream: TcpStream,
+    max_frame_len: usize,
+    handler: Arc<dyn InboundHandler>,
+    stats: Arc<TransportStats>,
+) {
     let mut frames = FramedRead::new(stream, codec(max_frame_len));
     while let Some(next) = frames.next().await {
         let bytes = match next {
@@ -306,6 +363,8 @@ async fn peer_writer(
     mut raft_rx: mpsc::Receiver<GroupMessage>,
     mut fwd_rx: mpsc::Receiver<Bytes>,
     mut snap_rx: mpsc::Receiver<Bytes>,
+    connected: Arc<AtomicBool>,
+    tried: Arc<AtomicBool>,
 ) {
     let mut backoff = cfg.backoff_min;
     loop {
@@ -317,17 +376,27 @@ async fn peer_writer(
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!("raft transport: connect to node {node} at {addr}: {e}");
+                tried.store(true, Ordering::Release);
+                // Forwarded requests queued for a peer we cannot reach would
+                // only time out; they were never delivered, so drop them
+                // (their callers answer at their deadline).
+                while fwd_rx.try_recv().is_ok() {}
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(cfg.backoff_max);
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
+        connected.store(true, Ordering::Release);
+        tried.store(true, Ordering::Release);
         stats.connects.fetch_add(1, Ordering::Relaxed);
         backoff = cfg.backoff_min;
         let mut sink = FramedWrite::new(stream, codec(cfg.max_frame_len));
         loop {
-            let mut frame = Frame { from_node: self_id, ..Default::default() };
+            let mut frame = Frame {
+                from_node: self_id,
+                ..Default::default()
+            };
             let mut size = 0usize;
             // Wait for anything, raft first.
             tokio::select! {
@@ -375,6 +444,7 @@ async fn peer_writer(
                 // What was in this frame is lost; raft retransmits, and the
                 // forwarding layer fails its requests on reconnect.
                 tracing::debug!("raft transport: send to node {node}: {e}");
+                connected.store(false, Ordering::Release);
                 break;
             }
             stats.frames_sent.fetch_add(1, Ordering::Relaxed);

@@ -3,6 +3,7 @@
 //! encoding. No storage code lives here.
 
 pub mod args;
+pub mod cluster;
 pub mod cmd;
 pub mod conn;
 pub mod encode;

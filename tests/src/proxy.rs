@@ -44,7 +44,12 @@ impl Proxy {
         let target = Arc::new(Mutex::new(target));
         let (mode, mode_rx) = watch::channel(Mode::Open);
         let task = tokio::spawn(accept_loop(listener, target.clone(), mode_rx));
-        Ok(Proxy { addr, target, mode, task })
+        Ok(Proxy {
+            addr,
+            target,
+            mode,
+            task,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -82,7 +87,11 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, target: Arc<Mutex<SocketAddr>>, mode: watch::Receiver<Mode>) {
+async fn accept_loop(
+    listener: TcpListener,
+    target: Arc<Mutex<SocketAddr>>,
+    mode: watch::Receiver<Mode>,
+) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -103,7 +112,9 @@ async fn accept_loop(listener: TcpListener, target: Arc<Mutex<SocketAddr>>, mode
 /// Relays one connection in both directions until either side closes or the
 /// link is cut.
 async fn serve(inbound: TcpStream, to: SocketAddr, mode: watch::Receiver<Mode>) {
-    let Ok(outbound) = TcpStream::connect(to).await else { return };
+    let Ok(outbound) = TcpStream::connect(to).await else {
+        return;
+    };
     let _ = inbound.set_nodelay(true);
     let _ = outbound.set_nodelay(true);
     let (ir, iw) = inbound.into_split();

@@ -70,7 +70,11 @@ impl GroupState {
     }
     /// Bytes of entry data this group keeps alive.
     pub fn live_bytes(&self) -> u64 {
-        self.entries.iter().map(|s| s.loc.len as u64 + 20).sum::<u64>() + 64
+        self.entries
+            .iter()
+            .map(|s| s.loc.len as u64 + 20)
+            .sum::<u64>()
+            + 64
     }
 }
 
@@ -89,7 +93,12 @@ pub(crate) struct Index {
 
 impl Index {
     pub fn new(cache_budget: usize) -> Index {
-        Index { groups: BTreeMap::new(), cache_budget, cache_bytes: 0, cache_fifo: VecDeque::new() }
+        Index {
+            groups: BTreeMap::new(),
+            cache_budget,
+            cache_bytes: 0,
+            cache_fifo: VecDeque::new(),
+        }
     }
 
     /// Checks that `op` can be applied, without changing anything.
@@ -125,7 +134,13 @@ impl Index {
     /// Applies one op whose entries' data spans (absolute, in segment `seg`)
     /// are `spans`. `cache` says whether to keep entry data in memory (until
     /// the next `evict_to_budget`).
-    pub fn apply(&mut self, op: Op, seg: u64, spans: &[DataSpan], cache: bool) -> Result<(), Misfit> {
+    pub fn apply(
+        &mut self,
+        op: Op,
+        seg: u64,
+        spans: &[DataSpan],
+        cache: bool,
+    ) -> Result<(), Misfit> {
         self.check(&op)?;
         match op {
             Op::Entries { group, entries } => {
@@ -149,7 +164,16 @@ impl Index {
                         g.first = first_index;
                     }
                 }
-                push_entries(group, g, entries, seg, spans, cache, &mut self.cache_fifo, &mut self.cache_bytes);
+                push_entries(
+                    group,
+                    g,
+                    entries,
+                    seg,
+                    spans,
+                    cache,
+                    &mut self.cache_fifo,
+                    &mut self.cache_bytes,
+                );
             }
             Op::HardState { group, state } => {
                 self.groups.entry(group).or_default().hard_state = Some((state, seg));
@@ -202,7 +226,16 @@ impl Index {
                     entries: VecDeque::new(),
                     hard_state: m.hard_state.map(|hs| (hs, seg)),
                 };
-                push_entries(m.group, &mut g, m.entries, seg, spans, cache, &mut self.cache_fifo, &mut self.cache_bytes);
+                push_entries(
+                    m.group,
+                    &mut g,
+                    m.entries,
+                    seg,
+                    spans,
+                    cache,
+                    &mut self.cache_fifo,
+                    &mut self.cache_bytes,
+                );
                 self.groups.insert(m.group, g);
             }
         }
@@ -214,7 +247,9 @@ impl Index {
     /// on disk before they are there.
     pub fn evict_to_budget(&mut self) {
         while self.cache_bytes > self.cache_budget {
-            let Some((group, index)) = self.cache_fifo.pop_front() else { break };
+            let Some((group, index)) = self.cache_fifo.pop_front() else {
+                break;
+            };
             if let Some(g) = self.groups.get_mut(&group) {
                 if !g.entries.is_empty() && index >= g.first {
                     if let Some(s) = g.entries.get_mut((index - g.first) as usize) {
@@ -257,6 +292,14 @@ fn push_entries(
         } else {
             None
         };
-        g.entries.push_back(Slot { term: e.term, loc: Loc { seg, offset: span.offset, len: span.len }, data });
+        g.entries.push_back(Slot {
+            term: e.term,
+            loc: Loc {
+                seg,
+                offset: span.offset,
+                len: span.len,
+            },
+            data,
+        });
     }
 }

@@ -65,7 +65,11 @@ pub enum Error {
     #[error("wal i/o on {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("wal corrupt: {file} at offset {offset}: {reason}")]
-    Corrupt { file: PathBuf, offset: u64, reason: String },
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        reason: String,
+    },
     #[error("wal: {0}")]
     Misfit(String),
     #[error("wal: group {group} index {index} is compacted")]
@@ -135,14 +139,17 @@ pub struct LatencyHistogram {
     pub count: AtomicU64,
 }
 
-const LATENCY_BOUNDS_US: &[u64] =
-    &[50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+const LATENCY_BOUNDS_US: &[u64] = &[
+    50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+];
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
         LatencyHistogram {
             bounds_us: LATENCY_BOUNDS_US,
-            counts: (0..=LATENCY_BOUNDS_US.len()).map(|_| AtomicU64::new(0)).collect(),
+            counts: (0..=LATENCY_BOUNDS_US.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             sum_us: AtomicU64::new(0),
             count: AtomicU64::new(0),
         }
@@ -151,7 +158,11 @@ impl Default for LatencyHistogram {
 
 impl LatencyHistogram {
     pub fn record(&self, us: u64) {
-        let i = self.bounds_us.iter().position(|b| us <= *b).unwrap_or(self.bounds_us.len());
+        let i = self
+            .bounds_us
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(self.bounds_us.len());
         self.counts[i].fetch_add(1, Ordering::Relaxed);
         self.sum_us.fetch_add(us, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
@@ -216,8 +227,12 @@ impl Wal {
             move |source| Error::Io { path, source }
         };
         fs.create_dir_all(&dir).map_err(io_err(&dir))?;
-        let mut seqs: Vec<u64> =
-            fs.list(&dir).map_err(io_err(&dir))?.iter().filter_map(|n| parse_segment_name(n)).collect();
+        let mut seqs: Vec<u64> = fs
+            .list(&dir)
+            .map_err(io_err(&dir))?
+            .iter()
+            .filter_map(|n| parse_segment_name(n))
+            .collect();
         seqs.sort_unstable();
 
         let mut index = Index::new(opts.cache_bytes);
@@ -245,7 +260,11 @@ impl Wal {
         Ok(Wal {
             dir,
             opts,
-            state: Mutex::new(State { index, segments, active_seq }),
+            state: Mutex::new(State {
+                index,
+                segments,
+                active_seq,
+            }),
             queue: Mutex::new(Queue {
                 pending: Vec::new(),
                 next_ticket: 1,
@@ -354,7 +373,9 @@ impl Wal {
                 fatal("write", &path, &e);
             }
             active.size += buf.len() as u64;
-            self.stats.bytes_written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            self.stats
+                .bytes_written
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
             self.sync(&*active.file, &path);
         }
         self.state.lock().index.evict_to_budget();
@@ -370,7 +391,9 @@ impl Wal {
             fatal("fdatasync", path, &e);
         }
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.stats.fsync_latency.record(t.elapsed().as_micros() as u64);
+        self.stats
+            .fsync_latency
+            .record(t.elapsed().as_micros() as u64);
     }
 
     fn rotate(&self, active: &mut Active) {
@@ -383,7 +406,11 @@ impl Wal {
                 *active = a;
             }
             Err(Error::Io { path, source }) => fatal("segment creation", &path, &source),
-            Err(e) => fatal("segment creation", &self.dir, &io::Error::other(e.to_string())),
+            Err(e) => fatal(
+                "segment creation",
+                &self.dir,
+                &io::Error::other(e.to_string()),
+            ),
         }
     }
 
@@ -392,14 +419,20 @@ impl Wal {
     fn moved_ops(&self, st: &State, groups: &[u64]) -> Result<Vec<Op>> {
         let mut ops = Vec::new();
         for &group in groups {
-            let Some(g) = st.index.groups.get(&group) else { continue };
+            let Some(g) = st.index.groups.get(&group) else {
+                continue;
+            };
             let mut entries = Vec::with_capacity(g.entries.len());
             for (i, slot) in g.entries.iter().enumerate() {
                 let data = match &slot.data {
                     Some(d) => d.clone(),
                     None => self.read_loc(st, slot.loc)?,
                 };
-                entries.push(LogEntry { index: g.first + i as u64, term: slot.term, data });
+                entries.push(LogEntry {
+                    index: g.first + i as u64,
+                    term: slot.term,
+                    data,
+                });
             }
             ops.push(Op::Moved(MovedState {
                 group,
@@ -419,7 +452,13 @@ impl Wal {
 
     /// Entries `[lo, hi)` of `group`, at most `max_bytes` of data but always at
     /// least one entry.
-    pub fn entries(&self, group: u64, lo: u64, hi: u64, max_bytes: Option<u64>) -> Result<Vec<LogEntry>> {
+    pub fn entries(
+        &self,
+        group: u64,
+        lo: u64,
+        hi: u64,
+        max_bytes: Option<u64>,
+    ) -> Result<Vec<LogEntry>> {
         let mut out: Vec<(u64, u64, Result<Bytes>)> = Vec::new();
         let mut reads = Vec::new();
         {
@@ -431,7 +470,10 @@ impl Wal {
                 return Err(Error::Compacted { group, index: lo });
             }
             if hi > g.last_index() + 1 {
-                return Err(Error::Unavailable { group, index: hi - 1 });
+                return Err(Error::Unavailable {
+                    group,
+                    index: hi - 1,
+                });
             }
             let mut size = 0u64;
             for index in lo..hi {
@@ -452,7 +494,15 @@ impl Wal {
         for (pos, file, loc) in reads {
             out[pos].2 = read_at(&self.dir, file, loc);
         }
-        out.into_iter().map(|(index, term, data)| Ok(LogEntry { index, term, data: data? })).collect()
+        out.into_iter()
+            .map(|(index, term, data)| {
+                Ok(LogEntry {
+                    index,
+                    term,
+                    data: data?,
+                })
+            })
+            .collect()
     }
 
     /// The term of entry `index`; the mark's term for the index just before
@@ -479,18 +529,27 @@ impl Wal {
     /// group. An empty log has last = first - 1.
     pub fn bounds(&self, group: u64) -> Option<(u64, u64)> {
         let st = self.state.lock();
-        st.index.groups.get(&group).map(|g| (g.first_index(), g.last_index()))
+        st.index
+            .groups
+            .get(&group)
+            .map(|g| (g.first_index(), g.last_index()))
     }
 
     /// The mark (compaction or snapshot point) of the group: (index, term).
     pub fn mark(&self, group: u64) -> Option<(u64, u64)> {
         let st = self.state.lock();
-        st.index.groups.get(&group).and_then(|g| g.mark_seg.map(|_| (g.mark_index, g.mark_term)))
+        st.index
+            .groups
+            .get(&group)
+            .and_then(|g| g.mark_seg.map(|_| (g.mark_index, g.mark_term)))
     }
 
     pub fn hard_state(&self, group: u64) -> Option<HardState> {
         let st = self.state.lock();
-        st.index.groups.get(&group).and_then(|g| g.hard_state.map(|(hs, _)| hs))
+        st.index
+            .groups
+            .get(&group)
+            .and_then(|g| g.hard_state.map(|(hs, _)| hs))
     }
 
     /// Groups with any state in the log.
@@ -515,7 +574,9 @@ impl Wal {
         for _ in 0..64 {
             let to_move = {
                 let st = self.state.lock();
-                let Some(&oldest) = st.segments.keys().next() else { break };
+                let Some(&oldest) = st.segments.keys().next() else {
+                    break;
+                };
                 if oldest >= st.active_seq {
                     break;
                 }
@@ -546,19 +607,37 @@ impl Wal {
     fn delete_unneeded(&self) -> Result<usize> {
         let doomed: Vec<(u64, PathBuf)> = {
             let mut st = self.state.lock();
-            let min_live = st.index.groups.values().filter_map(|g| g.min_seg()).min().unwrap_or(u64::MAX);
+            let min_live = st
+                .index
+                .groups
+                .values()
+                .filter_map(|g| g.min_seg())
+                .min()
+                .unwrap_or(u64::MAX);
             let limit = min_live.min(st.active_seq);
             let doomed: Vec<u64> = st.segments.range(..limit).map(|(s, _)| *s).collect();
             for s in &doomed {
                 st.segments.remove(s);
             }
-            doomed.into_iter().map(|s| (s, self.dir.join(segment_name(s)))).collect()
+            doomed
+                .into_iter()
+                .map(|s| (s, self.dir.join(segment_name(s))))
+                .collect()
         };
         for (_, path) in &doomed {
-            self.opts.fs.remove(path).map_err(|source| Error::Io { path: path.clone(), source })?;
+            self.opts.fs.remove(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
         }
         if !doomed.is_empty() {
-            self.opts.fs.sync_dir(&self.dir).map_err(|source| Error::Io { path: self.dir.clone(), source })?;
+            self.opts
+                .fs
+                .sync_dir(&self.dir)
+                .map_err(|source| Error::Io {
+                    path: self.dir.clone(),
+                    source,
+                })?;
             tracing::debug!("wal purged {} segment(s)", doomed.len());
         }
         Ok(doomed.len())
@@ -568,10 +647,14 @@ impl Wal {
 fn read_at(dir: &Path, file: Option<Arc<dyn WalFile>>, loc: index::Loc) -> Result<Bytes> {
     let path = dir.join(segment_name(loc.seg));
     let Some(file) = file else {
-        return Err(Error::Io { path, source: io::Error::other("segment already purged") });
+        return Err(Error::Io {
+            path,
+            source: io::Error::other("segment already purged"),
+        });
     };
     let mut buf = vec![0u8; loc.len as usize];
-    file.read_at(&mut buf, loc.offset).map_err(|source| Error::Io { path, source })?;
+    file.read_at(&mut buf, loc.offset)
+        .map_err(|source| Error::Io { path, source })?;
     Ok(Bytes::from(buf))
 }
 
@@ -583,7 +666,10 @@ fn check_batch(index: &Index, ops: &[Op]) -> std::result::Result<(), Misfit> {
         if let Op::Entries { group, entries } = op {
             if let (Some(&l), Some(first)) = (last.get(group), entries.first()) {
                 if first.index > l + 1 {
-                    return Err(Misfit(format!("group {group}: append at {} leaves a gap after {l}", first.index)));
+                    return Err(Misfit(format!(
+                        "group {group}: append at {} leaves a gap after {l}",
+                        first.index
+                    )));
                 }
             } else {
                 index.check(op)?;
@@ -591,7 +677,10 @@ fn check_batch(index: &Index, ops: &[Op]) -> std::result::Result<(), Misfit> {
             if let Some(e) = entries.last() {
                 last.insert(*group, e.index);
             }
-        } else if let Op::Reset { group, index: i, .. } = op {
+        } else if let Op::Reset {
+            group, index: i, ..
+        } = op
+        {
             last.insert(*group, *i);
         } else if !last.contains_key(&op.group()) {
             index.check(op)?;
@@ -602,24 +691,47 @@ fn check_batch(index: &Index, ops: &[Op]) -> std::result::Result<(), Misfit> {
 
 fn create_segment(fs: &dyn FileSystem, dir: &Path, seq: u64) -> Result<Active> {
     let path = dir.join(segment_name(seq));
-    let io_err = |source| Error::Io { path: path.clone(), source };
+    let io_err = |source| Error::Io {
+        path: path.clone(),
+        source,
+    };
     let file = fs.create(&path).map_err(io_err)?;
     let mut header = Vec::with_capacity(SEG_HEADER_LEN as usize);
     header.extend_from_slice(SEG_MAGIC);
     header.extend_from_slice(&seq.to_le_bytes());
     file.append(&header).map_err(io_err)?;
     file.sync_data().map_err(io_err)?;
-    fs.sync_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
-    Ok(Active { seq, file, size: SEG_HEADER_LEN })
+    fs.sync_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    Ok(Active {
+        seq,
+        file,
+        size: SEG_HEADER_LEN,
+    })
 }
 
 /// Replays one segment into the index; returns its (possibly truncated) size.
-fn recover_segment(path: &Path, seq: u64, file: &dyn WalFile, last: bool, index: &mut Index) -> Result<u64> {
-    let io_err = |source| Error::Io { path: path.to_path_buf(), source };
+fn recover_segment(
+    path: &Path,
+    seq: u64,
+    file: &dyn WalFile,
+    last: bool,
+    index: &mut Index,
+) -> Result<u64> {
+    let io_err = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let len = file.len().map_err(io_err)?;
     let mut buf = vec![0u8; len as usize];
     file.read_at(&mut buf, 0).map_err(io_err)?;
-    let corrupt = |offset: u64, reason: String| Error::Corrupt { file: path.to_path_buf(), offset, reason };
+    let corrupt = |offset: u64, reason: String| Error::Corrupt {
+        file: path.to_path_buf(),
+        offset,
+        reason,
+    };
 
     let header_ok = len >= SEG_HEADER_LEN
         && &buf[..8] == SEG_MAGIC
@@ -648,7 +760,10 @@ fn recover_segment(path: &Path, seq: u64, file: &dyn WalFile, last: bool, index:
                     let spans: Vec<DataSpan> = d
                         .spans
                         .iter()
-                        .map(|s| DataSpan { offset: payload_start + s.offset, len: s.len })
+                        .map(|s| DataSpan {
+                            offset: payload_start + s.offset,
+                            len: s.len,
+                        })
                         .collect();
                     if let Err(Misfit(m)) = index.apply(d.op, seq, &spans, false) {
                         return Err(corrupt(pos as u64, m));

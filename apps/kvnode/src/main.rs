@@ -2,6 +2,12 @@
 //!
 //! Standalone (no etcd, no cluster file): one node serving the `default`
 //! namespace over RESP, every write through raft and the WAL.
+//!
+//! Cluster (`--cluster cluster.toml --node-id N`): one node of a replicated
+//! cluster; its RESP, raft and HTTP addresses come from the description.
+//! `--bootstrap` creates the initial replicas on a new data directory.
+
+mod http;
 
 use anyhow::Context;
 use clap::Parser;
@@ -12,7 +18,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "kvnode", about = "A Redis-protocol key-value node on raft and RocksDB")]
+#[command(
+    name = "kvnode",
+    about = "A Redis-protocol key-value node on raft and RocksDB"
+)]
 struct Args {
     /// Address the RESP listener binds (clients connect here).
     #[arg(long)]
@@ -32,6 +41,24 @@ struct Args {
     /// Maximum number of connected clients.
     #[arg(long)]
     maxclients: Option<usize>,
+    /// The cluster description (cluster.toml): runs as one of its nodes.
+    #[arg(long)]
+    cluster: Option<PathBuf>,
+    /// This node's id in the cluster description.
+    #[arg(long)]
+    node_id: Option<u64>,
+    /// Create the initial replicas if the data directory is new. Without it
+    /// a new node holds nothing until replicas are added to it.
+    #[arg(long)]
+    bootstrap: bool,
+    /// What a node answers for a key whose partition another node leads:
+    /// `forward` (relay the command to the leader) or `moved` (-MOVED).
+    #[arg(long, value_parser = ["forward", "moved"])]
+    redirect: Option<String>,
+    /// Address of the HTTP endpoint (/health, /metrics); in cluster mode
+    /// the description's http-addr is the default.
+    #[arg(long)]
+    http_addr: Option<String>,
 }
 
 /// The TOML file: the same settings as the flags.
@@ -49,12 +76,25 @@ struct FileConfig {
     log_compact_entries: Option<u64>,
     /// Milliseconds a write may wait for its outcome before UNCERTAIN.
     write_timeout_ms: Option<u64>,
+    /// Milliseconds a read may wait for its read index.
+    read_timeout_ms: Option<u64>,
+    /// Serve reads on the leader's lease instead of a ReadIndex round trip.
+    /// Faster, but linearizable only while clocks advance at similar rates
+    /// (a paused or skewed leader may serve a stale read). Off by default.
+    lease_read: Option<bool>,
+    /// Raft election timeout in ticks.
+    election_ticks: Option<usize>,
+    cluster: Option<PathBuf>,
+    node_id: Option<u64>,
+    redirect: Option<String>,
+    http_addr: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,raft=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,raft=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -70,13 +110,20 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let file: FileConfig = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
         }
         None => FileConfig::default(),
     };
-    let redis_addr = args.redis_addr.or(file.redis_addr).unwrap_or_else(|| "127.0.0.1:6379".into());
-    let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
+    let redis_addr = args
+        .redis_addr
+        .or(file.redis_addr)
+        .unwrap_or_else(|| "127.0.0.1:6379".into());
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("./data"));
     let mut ncfg = NodeConfig::standalone(data_dir.clone());
     ncfg.partitions = args.partitions.or(file.partitions).unwrap_or(1);
     if let Some(t) = file.raft_tick_ms {
@@ -88,20 +135,78 @@ fn main() -> anyhow::Result<()> {
     if let Some(ms) = file.write_timeout_ms {
         ncfg.write_timeout = Duration::from_millis(ms);
     }
-    let mut scfg = ServerConfig { requirepass: args.requirepass.or(file.requirepass), ..Default::default() };
+    if let Some(ms) = file.read_timeout_ms {
+        ncfg.read_timeout = Duration::from_millis(ms);
+    }
+    if let Some(l) = file.lease_read {
+        ncfg.raft.lease_read = l;
+    }
+    if let Some(t) = file.election_ticks {
+        ncfg.raft.election_tick = t;
+    }
+    let mut redis_addr = redis_addr;
+    let mut http_addr = args.http_addr.or(file.http_addr);
+    if let Some(path) = args.cluster.or(file.cluster) {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let spec = meta::cluster::ClusterSpec::parse(&text)
+            .map_err(|e| anyhow::anyhow!("cluster description {}: {e}", path.display()))?;
+        let id = args
+            .node_id
+            .or(file.node_id)
+            .context("--cluster needs --node-id")?;
+        let me = spec
+            .node(id)
+            .with_context(|| format!("node id {id} is not in {}", path.display()))?;
+        redis_addr = me.redis_addr.clone();
+        http_addr.get_or_insert_with(|| me.http_addr.clone());
+        ncfg.node_id = id;
+        let redirect_moved = match args.redirect.or(file.redirect).as_deref() {
+            None | Some("forward") => false,
+            Some("moved") => true,
+            Some(other) => anyhow::bail!("--redirect must be forward or moved, not {other}"),
+        };
+        ncfg.cluster = Some(node::node::ClusterConfig {
+            spec,
+            bootstrap: args.bootstrap,
+            redirect_moved,
+        });
+    }
+    let mut scfg = ServerConfig {
+        requirepass: args.requirepass.or(file.requirepass),
+        ..Default::default()
+    };
+    if ncfg.cluster.is_some() {
+        scfg.inert.insert("cluster-enabled".into(), "yes".into());
+    }
     if let Some(m) = args.maxclients.or(file.maxclients) {
         scfg.maxclients = m;
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
-        let node = Node::open_standalone(ncfg).await.context("opening the node")?;
+        let node = Node::open(ncfg).await.context("opening the node")?;
+        if let Some(addr) = &http_addr {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the HTTP listener on {addr}"))?;
+            tracing::info!("HTTP (/health, /metrics) on {}", l.local_addr()?);
+            tokio::spawn(http::serve(node.clone(), l));
+        }
         let listener = tokio::net::TcpListener::bind(&redis_addr)
             .await
             .with_context(|| format!("binding the RESP listener on {redis_addr}"))?;
         let local = listener.local_addr()?;
         tracing::info!(
-            "kvnode standalone: serving RESP on {local}, data in {}, {} partition(s)",
+            "kvnode {} (node {}): serving RESP on {local}, data in {}, {} partition(s)",
+            if node.cluster().is_some() {
+                "cluster"
+            } else {
+                "standalone"
+            },
+            node.node_id(),
             data_dir.display(),
             node.namespace().partitions.len()
         );

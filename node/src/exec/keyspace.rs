@@ -19,11 +19,17 @@ pub fn type_of<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
 }
 
 pub fn ttl<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Ttl) -> Reply {
-    let Some(m) = db.meta(&cmd.key) else { return Reply::Int(-2) };
+    let Some(m) = db.meta(&cmd.key) else {
+        return Reply::Int(-2);
+    };
     if m.expire_at == 0 {
         return Reply::Int(-1);
     }
-    let v = if cmd.absolute { m.expire_at as i64 } else { (m.expire_at as i64 - db.now as i64).max(0) };
+    let v = if cmd.absolute {
+        m.expire_at as i64
+    } else {
+        (m.expire_at as i64 - db.now as i64).max(0)
+    };
     Reply::Int(if cmd.millis { v } else { (v + 500) / 1000 })
 }
 
@@ -68,7 +74,10 @@ pub fn keys<K: KvRead + ?Sized>(db: &Db<K>, pattern: &Bytes) -> Vec<Bytes> {
 /// keys it visited.
 pub fn scan<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Scan) -> (Vec<Bytes>, Option<u64>, u64) {
     let matches = pattern_filter(cmd.pattern.as_ref());
-    let want_type = cmd.type_name.as_deref().map(|t| DataType::from_name(t.as_bytes()));
+    let want_type = cmd
+        .type_name
+        .as_deref()
+        .map(|t| DataType::from_name(t.as_bytes()));
     let start = if cmd.cursor == 0 {
         db.partition_start()
     } else {
@@ -80,7 +89,10 @@ pub fn scan<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Scan) -> (Vec<Bytes>, Optio
     let mut next = None;
     db.scan_keys(&start, &mut |k, m| {
         let pos = keys::meta_position(k);
-        if visited >= cmd.count.max(1) && Some(pos) != last_pos && keys::cursor_of(pos.0, pos.1) != 0 {
+        if visited >= cmd.count.max(1)
+            && Some(pos) != last_pos
+            && keys::cursor_of(pos.0, pos.1) != 0
+        {
             next = Some(keys::cursor_of(pos.0, pos.1));
             return false;
         }
@@ -131,8 +143,12 @@ pub fn del(a: &mut Apply, keys: &[Bytes]) -> Reply {
 }
 
 pub fn expire(a: &mut Apply, cmd: &c::Expire) -> Reply {
-    let Some(m) = a.db().meta(&cmd.key) else { return Reply::Int(0) };
-    let Some(expiry) = cmd.expiry else { return Reply::error(err::SYNTAX) };
+    let Some(m) = a.db().meta(&cmd.key) else {
+        return Reply::Int(0);
+    };
+    let Some(expiry) = cmd.expiry else {
+        return Reply::error(err::SYNTAX);
+    };
     let at = expiry.at(a.now);
     let cur = m.expire_at;
     let ok = match ExpireCond::try_from(cmd.cond).unwrap_or(ExpireCond::Always) {
@@ -174,7 +190,9 @@ fn copy_value(a: &mut Apply, src: &[u8], src_meta: &Meta, dst: &[u8]) {
 }
 
 pub fn rename(a: &mut Apply, cmd: &c::Rename) -> Reply {
-    let Some(m) = a.db().meta(&cmd.src) else { return Reply::error(err::NO_SUCH_KEY) };
+    let Some(m) = a.db().meta(&cmd.src) else {
+        return Reply::error(err::NO_SUCH_KEY);
+    };
     if cmd.src == cmd.dst {
         return if cmd.nx { Reply::Int(0) } else { Reply::Ok };
     }
@@ -194,7 +212,9 @@ pub fn copy(a: &mut Apply, cmd: &c::Copy) -> Reply {
     if cmd.src == cmd.dst {
         return Reply::error(err::SAME_OBJECT);
     }
-    let Some(m) = a.db().meta(&cmd.src) else { return Reply::Int(0) };
+    let Some(m) = a.db().meta(&cmd.src) else {
+        return Reply::Int(0);
+    };
     if !cmd.replace && a.db().meta(&cmd.dst).is_some() {
         return Reply::Int(0);
     }

@@ -13,7 +13,10 @@ use bytes::Bytes;
 
 fn bounds(m: &Meta) -> (u64, u64) {
     let p = &m.payload;
-    (u64::from_be_bytes(p[1..9].try_into().unwrap()), u64::from_be_bytes(p[9..17].try_into().unwrap()))
+    (
+        u64::from_be_bytes(p[1..9].try_into().unwrap()),
+        u64::from_be_bytes(p[9..17].try_into().unwrap()),
+    )
 }
 
 fn set_bounds(c: &mut Coll, head: u64, tail: u64) {
@@ -28,15 +31,31 @@ fn list<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Option<Meta>, Repl
 }
 
 /// Elements at positions `[from, to)` (absolute), in order.
-fn range<K: KvRead + ?Sized>(kv: &K, ns: u32, key: &[u8], m: &Meta, from: u64, to: u64) -> Vec<Bytes> {
+fn range<K: KvRead + ?Sized>(
+    kv: &K,
+    ns: u32,
+    key: &[u8],
+    m: &Meta,
+    from: u64,
+    to: u64,
+) -> Vec<Bytes> {
     let mut out = Vec::new();
     if from >= to {
         return out;
     }
-    scan_elems(kv, ns, key, m.version, &from.to_be_bytes(), Some(&to.to_be_bytes()), false, &mut |_, v| {
-        out.push(Bytes::copy_from_slice(v));
-        true
-    });
+    scan_elems(
+        kv,
+        ns,
+        key,
+        m.version,
+        &from.to_be_bytes(),
+        Some(&to.to_be_bytes()),
+        false,
+        &mut |_, v| {
+            out.push(Bytes::copy_from_slice(v));
+            true
+        },
+    );
     out
 }
 
@@ -72,7 +91,11 @@ fn push_values(a: &mut Apply, c: &mut Coll, values: &[Bytes], left: bool) {
 }
 
 pub fn push(a: &mut Apply, cmd: &cc::Push) -> Reply {
-    let c = if cmd.xx { Coll::existing(a, &cmd.key, DataType::List) } else { Coll::open(a, &cmd.key, DataType::List).map(Some) };
+    let c = if cmd.xx {
+        Coll::existing(a, &cmd.key, DataType::List)
+    } else {
+        Coll::open(a, &cmd.key, DataType::List).map(Some)
+    };
     let mut c = match c {
         Ok(Some(c)) => c,
         Ok(None) => return Reply::Int(0),
@@ -88,7 +111,11 @@ pub fn push(a: &mut Apply, cmd: &cc::Push) -> Reply {
 fn pop_n(a: &mut Apply, c: &mut Coll, left: bool, n: u64) -> Vec<Bytes> {
     let (head, tail) = bounds(&c.meta);
     let n = n.min(tail - head);
-    let (from, to) = if left { (head, head + n) } else { (tail - n, tail) };
+    let (from, to) = if left {
+        (head, head + n)
+    } else {
+        (tail - n, tail)
+    };
     let mut items = range(a.kv, a.ns, &c.key, &c.meta, from, to);
     for pos in from..to {
         c.delete(a, &pos.to_be_bytes());
@@ -105,7 +132,13 @@ fn pop_n(a: &mut Apply, c: &mut Coll, left: bool, n: u64) -> Vec<Bytes> {
 pub fn pop(a: &mut Apply, cmd: &cc::Pop) -> Reply {
     let mut c = match Coll::existing(a, &cmd.key, DataType::List) {
         Ok(Some(c)) => c,
-        Ok(None) => return if cmd.count.is_some() { Reply::NilArray } else { Reply::Nil },
+        Ok(None) => {
+            return if cmd.count.is_some() {
+                Reply::NilArray
+            } else {
+                Reply::Nil
+            }
+        }
         Err(e) => return e,
     };
     let items = pop_n(a, &mut c, cmd.left, cmd.count.unwrap_or(1));
@@ -140,7 +173,9 @@ pub fn lset(a: &mut Apply, cmd: &cc::LSet) -> Reply {
         Ok(None) => return Reply::error(err::NO_SUCH_KEY),
         Err(e) => return e,
     };
-    let Some(p) = position(&c.meta, cmd.index) else { return Reply::error("ERR index out of range") };
+    let Some(p) = position(&c.meta, cmd.index) else {
+        return Reply::error("ERR index out of range");
+    };
     c.put(a, &p.to_be_bytes(), &cmd.value);
     c.finish(a);
     Reply::Ok
@@ -154,7 +189,12 @@ pub fn lrange<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyRange) -> Reply {
             None => Reply::Array(vec![]),
             Some((s, e)) => {
                 let (head, _) = bounds(&m);
-                Reply::Array(range(db.kv, db.ns, &c.key, &m, head + s, head + e + 1).into_iter().map(Reply::Bulk).collect())
+                Reply::Array(
+                    range(db.kv, db.ns, &c.key, &m, head + s, head + e + 1)
+                        .into_iter()
+                        .map(Reply::Bulk)
+                        .collect(),
+                )
             }
         },
     }
@@ -206,8 +246,11 @@ pub fn lrem(a: &mut Apply, cmd: &cc::LRem) -> Reply {
     let mut drop = vec![false; items.len()];
     let mut removed = 0i64;
     let limit = cmd.count.unsigned_abs() as i64;
-    let order: Box<dyn Iterator<Item = usize>> =
-        if cmd.count < 0 { Box::new((0..items.len()).rev()) } else { Box::new(0..items.len()) };
+    let order: Box<dyn Iterator<Item = usize>> = if cmd.count < 0 {
+        Box::new((0..items.len()).rev())
+    } else {
+        Box::new(0..items.len())
+    };
     for i in order {
         if items[i] == cmd.value && (limit == 0 || removed < limit) {
             drop[i] = true;
@@ -216,8 +259,13 @@ pub fn lrem(a: &mut Apply, cmd: &cc::LRem) -> Reply {
     }
     if removed > 0 {
         let first = drop.iter().position(|d| *d).unwrap() as u64;
-        let kept: Vec<Bytes> =
-            items.iter().zip(&drop).skip(first as usize).filter(|(_, d)| !**d).map(|(v, _)| v.clone()).collect();
+        let kept: Vec<Bytes> = items
+            .iter()
+            .zip(&drop)
+            .skip(first as usize)
+            .filter(|(_, d)| !**d)
+            .map(|(v, _)| v.clone())
+            .collect();
         rewrite_from(a, &mut c, first, &kept);
     }
     c.finish(a);
@@ -232,7 +280,9 @@ pub fn linsert(a: &mut Apply, cmd: &cc::LInsert) -> Reply {
     };
     let (head, tail) = bounds(&c.meta);
     let items = range(a.kv, a.ns, &cmd.key, &c.meta, head, tail);
-    let Some(p) = items.iter().position(|v| *v == cmd.pivot) else { return Reply::Int(-1) };
+    let Some(p) = items.iter().position(|v| *v == cmd.pivot) else {
+        return Reply::Int(-1);
+    };
     let at = if cmd.before { p } else { p + 1 };
     let mut rest = vec![cmd.value.clone()];
     rest.extend_from_slice(&items[at..]);
@@ -246,7 +296,13 @@ pub fn linsert(a: &mut Apply, cmd: &cc::LInsert) -> Reply {
 pub fn lpos<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::LPos) -> Reply {
     let m = match list(db, &c.key) {
         Err(e) => return e,
-        Ok(None) => return if c.count.is_some() { Reply::Array(vec![]) } else { Reply::Nil },
+        Ok(None) => {
+            return if c.count.is_some() {
+                Reply::Array(vec![])
+            } else {
+                Reply::Nil
+            }
+        }
         Ok(Some(m)) => m,
     };
     let (head, tail) = bounds(&m);
@@ -258,7 +314,11 @@ pub fn lpos<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::LPos) -> Reply {
         None => 1,
     };
     let mut skip = c.rank.unsigned_abs() as usize - 1;
-    let maxlen = if c.maxlen == 0 { n } else { (c.maxlen as usize).min(n) };
+    let maxlen = if c.maxlen == 0 {
+        n
+    } else {
+        (c.maxlen as usize).min(n)
+    };
     let mut found = Vec::new();
     for step in 0..maxlen {
         let i = if c.rank < 0 { n - 1 - step } else { step };
@@ -291,7 +351,9 @@ pub fn lmove(a: &mut Apply, cmd: &cc::LMove) -> Reply {
             return e;
         }
     }
-    let item = pop_n(a, &mut src, cmd.from_left, 1).pop().expect("non-empty list");
+    let item = pop_n(a, &mut src, cmd.from_left, 1)
+        .pop()
+        .expect("non-empty list");
     if cmd.src == cmd.dst {
         push_values(a, &mut src, std::slice::from_ref(&item), cmd.to_left);
         src.finish(a);
@@ -318,9 +380,15 @@ pub fn lmpop(a: &mut Apply, cmd: &cc::MPop) -> Reply {
         let items = pop_n(a, &mut c, cmd.left, cmd.count.max(1));
         c.finish(a);
         return if cmd.shape == 1 {
-            Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(items.into_iter().next().unwrap())])
+            Reply::Array(vec![
+                Reply::Bulk(key.clone()),
+                Reply::Bulk(items.into_iter().next().unwrap()),
+            ])
         } else {
-            Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(items.into_iter().map(Reply::Bulk).collect())])
+            Reply::Array(vec![
+                Reply::Bulk(key.clone()),
+                Reply::Array(items.into_iter().map(Reply::Bulk).collect()),
+            ])
         };
     }
     Reply::NilArray
