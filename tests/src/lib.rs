@@ -2,6 +2,8 @@
 //! `tests/tests/`: a TCP proxy that can cut, blackhole or delay a link, and a
 //! harness for real kvnode and redis-server processes.
 
+pub mod cluster;
 pub mod differential;
+pub mod linearizability;
 pub mod harness;
 pub mod proxy;

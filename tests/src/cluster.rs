@@ -1,0 +1,360 @@
+//! A replicated kvnode cluster of real processes for fault tests.
+//!
+//! Node i (id i+1) gets its own copy of the cluster description in which
+//! every *other* node's raft address is a [`Proxy`] owned by the test: the
+//! link from a to b (the connection a dials to b) goes through proxy (a, b),
+//! so each direction of each link can be cut, black-holed or delayed on its
+//! own. Nodes can be SIGKILLed, SIGSTOPped/SIGCONTed and restarted on the
+//! same ports and data directory. Every process is killed by pid on drop.
+
+use crate::harness::{free_port, http_get, kvnode_bin, raw_ping};
+use crate::proxy::Proxy;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    pub nodes: usize,
+    pub partitions: u32,
+    pub replication: usize,
+    /// Lines of the kvnode `--config` TOML (timeouts, tick, compaction).
+    pub config: Vec<String>,
+    /// Extra kvnode arguments.
+    pub args: Vec<String>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            nodes: 3,
+            partitions: 4,
+            replication: 3,
+            config: vec![
+                "raft-tick-ms = 50".into(),
+                "election-ticks = 10".into(),
+                "write-timeout-ms = 2000".into(),
+                "read-timeout-ms = 2000".into(),
+            ],
+            args: vec![],
+        }
+    }
+}
+
+pub struct ClusterNode {
+    pub id: u64,
+    pub redis_port: u16,
+    pub http_port: u16,
+    pub raft_port: u16,
+    pub data_dir: PathBuf,
+    config_file: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+}
+
+impl ClusterNode {
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn log_tail(&self) -> String {
+        let s = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+pub struct Cluster {
+    pub opts: ClusterOptions,
+    pub nodes: Vec<ClusterNode>,
+    /// (from, to) -> the proxy `from` dials to reach `to`.
+    proxies: HashMap<(usize, usize), Proxy>,
+    rt: tokio::runtime::Runtime,
+    tmp: tempfile::TempDir,
+}
+
+fn signal(pid: u32, sig: i32) {
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+impl Cluster {
+    /// Starts every node with `--bootstrap` and waits until each reports
+    /// every partition it holds as led.
+    pub fn start(opts: ClusterOptions) -> Cluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let mut nodes = Vec::new();
+        for i in 0..opts.nodes {
+            let dir = tmp.path().join(format!("n{}", i + 1));
+            std::fs::create_dir_all(&dir).unwrap();
+            nodes.push(ClusterNode {
+                id: i as u64 + 1,
+                redis_port: free_port(),
+                http_port: free_port(),
+                raft_port: free_port(),
+                data_dir: dir.join("data"),
+                config_file: dir.join("cluster.toml"),
+                log: dir.join("kvnode.log"),
+                child: None,
+                paused: false,
+            });
+        }
+        let mut proxies = HashMap::new();
+        for a in 0..opts.nodes {
+            for b in 0..opts.nodes {
+                if a != b {
+                    let target: SocketAddr = format!("127.0.0.1:{}", nodes[b].raft_port).parse().unwrap();
+                    let p = rt.block_on(Proxy::start(target)).unwrap();
+                    proxies.insert((a, b), p);
+                }
+            }
+        }
+        std::fs::write(tmp.path().join("node.toml"), opts.config.join("\n") + "\n").unwrap();
+        let mut c = Cluster { opts, nodes, proxies, rt, tmp };
+        for i in 0..c.nodes.len() {
+            c.write_description(i);
+        }
+        for i in 0..c.nodes.len() {
+            c.spawn(i, true);
+        }
+        c.wait_healthy(Duration::from_secs(60));
+        c
+    }
+
+    /// Node `i`'s view of the cluster: its own raft address real, the
+    /// others' through the proxies it dials.
+    fn write_description(&self, i: usize) {
+        let mut s = format!(
+            "replication = {}\n[[namespace]]\nname = \"default\"\npartitions = {}\n",
+            self.opts.replication, self.opts.partitions
+        );
+        for (j, n) in self.nodes.iter().enumerate() {
+            let raft = if i == j {
+                format!("127.0.0.1:{}", n.raft_port)
+            } else {
+                self.proxies[&(i, j)].addr().to_string()
+            };
+            s += &format!(
+                "[[node]]\nid = {}\nraft-addr = \"{raft}\"\nredis-addr = \"127.0.0.1:{}\"\nhttp-addr = \"127.0.0.1:{}\"\n",
+                n.id, n.redis_port, n.http_port
+            );
+        }
+        std::fs::write(&self.nodes[i].config_file, s).unwrap();
+    }
+
+    fn spawn(&mut self, i: usize, bootstrap: bool) {
+        let node_config = self.tmp.path().join("node.toml");
+        let n = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&n.log).unwrap();
+        let mut cmd = Command::new(kvnode_bin());
+        cmd.arg("--cluster")
+            .arg(&n.config_file)
+            .arg("--node-id")
+            .arg(n.id.to_string())
+            .arg("--data-dir")
+            .arg(&n.data_dir)
+            .arg("--config")
+            .arg(&node_config)
+            .args(&self.opts.args)
+            .env("RUST_LOG", "warn")
+            .env("RUST_BACKTRACE", "1")
+            .stdout(Stdio::null())
+            .stderr(log);
+        if bootstrap {
+            cmd.arg("--bootstrap");
+        }
+        let mut child = cmd.spawn().expect("spawn kvnode");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !raw_ping(n.redis_port) {
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("node {} exited at start ({st}): {}", n.id, n.log_tail());
+            }
+            assert!(Instant::now() < deadline, "node {} did not answer PING: {}", n.id, n.log_tail());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        n.child = Some(child);
+        n.paused = false;
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn url(&self, i: usize) -> String {
+        format!("redis://127.0.0.1:{}/", self.nodes[i].redis_port)
+    }
+
+    /// A connection to node `i` with a read timeout (no reply in time is an
+    /// unknown outcome for the caller).
+    pub fn client(&self, i: usize) -> redis::Connection {
+        let c = redis::Client::open(self.url(i)).unwrap();
+        let conn = c.get_connection_with_timeout(Duration::from_secs(5)).expect("connect");
+        conn.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        conn.set_write_timeout(Some(Duration::from_secs(8))).unwrap();
+        conn
+    }
+
+    pub fn http(&self, i: usize, path: &str) -> Option<String> {
+        http_get(self.nodes[i].http_port, path)
+    }
+
+    /// True when node `i` answers /health with every partition it holds led.
+    pub fn healthy(&self, i: usize) -> bool {
+        self.http(i, "/health").is_some_and(|b| b.contains("\"status\":\"ok\""))
+    }
+
+    pub fn wait_healthy(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].running() || self.nodes[i].paused {
+                continue;
+            }
+            while !self.healthy(i) {
+                assert!(Instant::now() < deadline, "node {} not healthy: {}", i + 1, self.nodes[i].log_tail());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// A gauge of node `i`'s /metrics for `partition`.
+    pub fn metric(&self, i: usize, name: &str, partition: u32) -> Option<u64> {
+        let body = self.http(i, "/metrics")?;
+        let prefix = format!("{name}{{partition=\"{partition}\"}} ");
+        body.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The role of node `i`'s replica of `partition`.
+    pub fn role(&self, i: usize, partition: u32) -> Option<String> {
+        let body = self.http(i, "/metrics")?;
+        let prefix = format!("kvnode_partition_role{{partition=\"{partition}\",role=\"");
+        body.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|r| r.split('"').next()).map(str::to_string)
+    }
+
+    /// The running node that reports itself leader of `partition`, waiting
+    /// for one (an isolated old leader may also claim it for a while:
+    /// `exclude` names nodes not to ask).
+    pub fn leader_of(&self, partition: u32, exclude: &[usize], timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].running() && !self.nodes[i].paused && !exclude.contains(&i) && self.role(i, partition).as_deref() == Some("leader") {
+                    return i;
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader for partition {partition}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The partition of `key` (slot ranges split evenly, as the node does).
+    pub fn partition_of(&self, key: &str) -> u32 {
+        self.partition_of_slot(redis::cluster_routing::get_slot(key.as_bytes()) as u32)
+    }
+
+    pub fn partition_of_slot(&self, slot: u32) -> u32 {
+        let p = self.opts.partitions;
+        (0..p).find(|i| slot < (i + 1) * 16384 / p).unwrap()
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            signal(c.id(), libc::SIGKILL);
+            let _ = c.wait();
+        }
+        self.nodes[i].paused = false;
+    }
+
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            if self.nodes[i].paused {
+                signal(c.id(), libc::SIGCONT);
+            }
+            signal(c.id(), libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while c.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    signal(c.id(), libc::SIGKILL);
+                    let _ = c.wait();
+                    panic!("node {} did not stop on SIGTERM", i + 1);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        self.nodes[i].paused = false;
+    }
+
+    /// Starts a stopped node again: same ports, same data, no --bootstrap.
+    pub fn restart(&mut self, i: usize) {
+        assert!(!self.nodes[i].running(), "node {} is running", i + 1);
+        self.spawn(i, false);
+    }
+
+    /// Wipes node `i`'s data directory (it must be stopped).
+    pub fn wipe(&mut self, i: usize) {
+        assert!(!self.nodes[i].running());
+        let _ = std::fs::remove_dir_all(&self.nodes[i].data_dir);
+    }
+
+    pub fn pause(&mut self, i: usize) {
+        if let Some(pid) = self.nodes[i].pid() {
+            signal(pid, libc::SIGSTOP);
+            self.nodes[i].paused = true;
+        }
+    }
+
+    pub fn resume(&mut self, i: usize) {
+        if let Some(pid) = self.nodes[i].pid() {
+            signal(pid, libc::SIGCONT);
+        }
+        self.nodes[i].paused = false;
+    }
+
+    pub fn link(&self, from: usize, to: usize) -> &Proxy {
+        &self.proxies[&(from, to)]
+    }
+
+    /// Cuts every link to and from node `i` (its clients still reach it).
+    pub fn isolate(&self, i: usize) {
+        for j in 0..self.nodes.len() {
+            if j != i {
+                self.link(i, j).cut();
+                self.link(j, i).cut();
+            }
+        }
+    }
+
+    pub fn heal_all(&self) {
+        for p in self.proxies.values() {
+            p.heal();
+        }
+    }
+
+    /// Runs async work (on the runtime that owns the proxies).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                signal(c.id(), libc::SIGKILL);
+                let _ = c.wait();
+            }
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! A replicated cluster of three kvnode processes (replication factor 3),
+//! every node-to-node link through a proxy the test owns.
+
+use kvtests::cluster::{Cluster, ClusterOptions};
+use kvtests::harness::wait_until;
+use redis::{Commands, RedisResult, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn get(c: &mut redis::Connection, k: &str) -> RedisResult<Option<String>> {
+    c.get(k)
+}
+
+/// Reads `k` from node `i` until it answers `want` (followers apply
+/// asynchronously; a READONLY read is served by node i's own replica).
+fn wait_value_on(cl: &Cluster, i: usize, k: &str, want: Option<&str>) {
+    let mut c = cl.client(i);
+    let _: () = redis::cmd("READONLY").query(&mut c).unwrap();
+    wait_until(LONG, &format!("node {} to hold {k}={want:?}", i + 1), || {
+        get(&mut c, k).ok().flatten().as_deref() == want
+    });
+}
+
+#[test]
+fn every_node_answers_every_key_and_describes_the_cluster() {
+    let cl = Cluster::start(ClusterOptions::default());
+    // Writes through each node, reads through each node.
+    for i in 0..3 {
+        let mut c = cl.client(i);
+        for k in 0..20 {
+            let _: () = c.set(format!("k{k}:{i}"), format!("v{k}:{i}")).unwrap();
+        }
+    }
+    for i in 0..3 {
+        let mut c = cl.client(i);
+        for w in 0..3 {
+            for k in 0..20 {
+                assert_eq!(get(&mut c, &format!("k{k}:{w}")).unwrap(), Some(format!("v{k}:{w}")));
+            }
+        }
+        let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+        assert_eq!(n, 60);
+    }
+    // Forwarding happened: some node served requests for others.
+    let served: u64 = (0..3)
+        .filter_map(|i| cl.http(i, "/metrics"))
+        .filter_map(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("kvnode_forwarded_requests_total{direction=\"served\"} "))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .sum();
+    assert!(served > 0);
+    let metrics = cl.http(0, "/metrics").unwrap();
+    for name in ["kvnode_partition_term", "kvnode_partition_commit_index", "kvnode_partition_applied_index", "kvnode_wal_fsync_seconds_bucket"] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+
+    // CLUSTER SLOTS covers every slot once, with each partition's leader first.
+    let mut c = cl.client(1);
+    let slots: Vec<(i64, i64, Vec<Value>)> = {
+        let v: Vec<Value> = redis::cmd("CLUSTER").arg("SLOTS").query(&mut c).unwrap();
+        v.into_iter()
+            .map(|r| match r {
+                Value::Array(items) => {
+                    let lo: i64 = redis::from_redis_value(&items[0]).unwrap();
+                    let hi: i64 = redis::from_redis_value(&items[1]).unwrap();
+                    (lo, hi, items[2..].to_vec())
+                }
+                other => panic!("unexpected CLUSTER SLOTS entry {other:?}"),
+            })
+            .collect()
+    };
+    let mut next = 0;
+    for (lo, hi, nodes) in &slots {
+        assert_eq!(*lo, next);
+        next = hi + 1;
+        assert_eq!(nodes.len(), 3, "three replicas per range");
+        let master: (String, i64, String) = redis::from_redis_value(&nodes[0]).unwrap();
+        let i = cl.nodes.iter().position(|n| n.redis_port as i64 == master.1).unwrap();
+        let p = cl.partition_of_slot(*lo as u32);
+        assert_eq!(cl.role(i, p).as_deref(), Some("leader"));
+    }
+    assert_eq!(next, 16384);
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c).unwrap();
+    assert_eq!(nodes.lines().count(), 3);
+    assert!(nodes.lines().any(|l| l.contains("myself") && l.starts_with(&format!("{:040x}", 2))));
+    let myid: String = redis::cmd("CLUSTER").arg("MYID").query(&mut c).unwrap();
+    assert_eq!(myid, format!("{:040x}", 2));
+    let slot: i64 = redis::cmd("CLUSTER").arg("KEYSLOT").arg("foo").query(&mut c).unwrap();
+    assert_eq!(slot, 12182);
+    let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).unwrap();
+    assert!(info.contains("cluster_state:ok"), "{info}");
+    let shards: Vec<Value> = redis::cmd("CLUSTER").arg("SHARDS").query(&mut c).unwrap();
+    assert_eq!(shards.len(), slots.len());
+
+    // The redis crate's cluster client routes by CLUSTER SLOTS.
+    let urls: Vec<String> = (0..3).map(|i| cl.url(i)).collect();
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for k in 0..50 {
+        let _: () = cc.set(format!("cc{k}"), k).unwrap();
+    }
+    for k in 0..50 {
+        let v: i64 = cc.get(format!("cc{k}")).unwrap();
+        assert_eq!(v, k);
+    }
+
+    // READONLY: a follower serves reads from its own replica, still
+    // linearizably (read index from the leader): a write acknowledged
+    // before is visible at once.
+    let p = cl.partition_of("ro-key");
+    let leader = cl.leader_of(p, &[], LONG);
+    let follower = (0..3).find(|i| *i != leader).unwrap();
+    let mut w = cl.client(leader);
+    let mut r = cl.client(follower);
+    let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
+    for n in 0..50 {
+        let _: () = w.set("ro-key", n).unwrap();
+        let v: i64 = r.get("ro-key").unwrap();
+        assert_eq!(v, n);
+    }
+}
+
+#[test]
+fn redirect_moved_sends_clients_to_the_leader() {
+    let cl = Cluster::start(ClusterOptions { args: vec!["--redirect".into(), "moved".into()], ..Default::default() });
+    let p = cl.partition_of("mkey");
+    let leader = cl.leader_of(p, &[], LONG);
+    let other = (0..3).find(|i| *i != leader).unwrap();
+    let mut c = cl.client(other);
+    // The follower learns the leader from raft; wait for it to know.
+    wait_until(LONG, "a MOVED reply", || {
+        let r: RedisResult<()> = c.set("mkey", "v");
+        matches!(&r, Err(e) if e.kind() == redis::ErrorKind::Moved)
+    });
+    let r: RedisResult<()> = c.set("mkey", "v");
+    let e = r.unwrap_err();
+    let (addr, slot) = e.redirect_node().unwrap();
+    assert_eq!(slot, redis::cluster_routing::get_slot(b"mkey"));
+    assert_eq!(addr, format!("127.0.0.1:{}", cl.nodes[leader].redis_port));
+    // redis-cli -c follows it.
+    let out = std::process::Command::new("redis-cli")
+        .args(["-c", "-p", &cl.nodes[other].redis_port.to_string(), "set", "mkey", "via-cli"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    let mut l = cl.client(leader);
+    assert_eq!(get(&mut l, "mkey").unwrap().as_deref(), Some("via-cli"));
+}
+
+#[test]
+fn a_blocked_pop_wakes_on_a_push_through_another_node() {
+    let cl = Cluster::start(ClusterOptions::default());
+    let url = cl.url(0);
+    let popper = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let r: Option<(String, String)> = redis::cmd("BLPOP").arg("queue").arg(30).query(&mut c).unwrap();
+        r
+    });
+    // Wait until the pop is blocked on node 1, then push through node 3.
+    let mut c0 = cl.client(0);
+    wait_until(LONG, "BLPOP to block", || {
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut c0).unwrap();
+        info.contains("blocked_clients:1")
+    });
+    let mut c2 = cl.client(2);
+    let _: () = c2.rpush("queue", "job").unwrap();
+    assert_eq!(popper.join().unwrap(), Some(("queue".into(), "job".into())));
+}
+
+/// Writes keys w{client}:{n} through random nodes until stopped; returns the
+/// acknowledged ones.
+fn writer(urls: Vec<String>, client: usize, stop: Arc<AtomicBool>, max: usize) -> Vec<String> {
+    let mut acked = Vec::new();
+    let mut conn: Option<redis::Connection> = None;
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) && n < max {
+        let key = format!("w{client}:{n}");
+        n += 1;
+        if conn.is_none() {
+            let url = &urls[(client + n) % urls.len()];
+            conn = redis::Client::open(url.as_str()).ok().and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)).ok());
+            if let Some(c) = &conn {
+                c.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+            }
+        }
+        let Some(c) = conn.as_mut() else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        let r: RedisResult<()> = c.set(&key, "x");
+        match r {
+            Ok(()) => acked.push(key),
+            Err(_) => conn = None,
+        }
+    }
+    acked
+}
+
+#[test]
+fn killing_a_leader_during_writes_loses_no_acknowledged_write() {
+    let mut cl = Cluster::start(ClusterOptions::default());
+    let urls: Vec<String> = (0..3).map(|i| cl.url(i)).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|c| {
+            let (urls, stop) = (urls.clone(), stop.clone());
+            std::thread::spawn(move || writer(urls, c, stop, 100_000))
+        })
+        .collect();
+    // Let writes flow, then kill the leader of partition 0.
+    let mut c = cl.client(0);
+    wait_until(LONG, "writes", || redis::cmd("DBSIZE").query::<i64>(&mut c).unwrap_or(0) > 300);
+    let victim = cl.leader_of(0, &[], LONG);
+    cl.kill9(victim);
+    let survivor = (0..3).find(|i| *i != victim).unwrap();
+    // Reads may fail while the partition elects a new leader (TRYAGAIN).
+    let dbsize = || redis::cmd("DBSIZE").query::<i64>(&mut cl.client(survivor)).ok();
+    let mut before = None;
+    wait_until(LONG, "DBSIZE after the kill", || {
+        before = dbsize();
+        before.is_some()
+    });
+    let before = before.unwrap();
+    wait_until(LONG, "writes after the failover", || dbsize().unwrap_or(0) > before + 300);
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<String> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    cl.restart(victim);
+    cl.wait_healthy(LONG);
+    // Every acknowledged write is there, read linearizably through every
+    // node, and the restarted node's own replica has them too.
+    for i in 0..3 {
+        let mut c = cl.client(i);
+        for k in &acked {
+            assert_eq!(get(&mut c, k).unwrap().as_deref(), Some("x"), "{k} lost (read via node {})", i + 1);
+        }
+    }
+    wait_value_on(&cl, victim, acked.last().unwrap(), Some("x"));
+    let mut r = cl.client(victim);
+    let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
+    for k in &acked {
+        assert_eq!(get(&mut r, k).unwrap().as_deref(), Some("x"), "{k} missing on the restarted node");
+    }
+}
+
+#[test]
+fn an_isolated_old_leader_acknowledges_no_write_and_serves_no_read() {
+    let cl = Cluster::start(ClusterOptions::default());
+    let p = cl.partition_of("iso");
+    let old = cl.leader_of(p, &[], LONG);
+    let mut c = cl.client(old);
+    let _: () = c.set("iso", "v1").unwrap();
+    cl.isolate(old);
+    // The majority elects a new leader and takes a write.
+    let new = cl.leader_of(p, &[old], LONG);
+    wait_until(LONG, "a write on the majority side", || cl.client(new).set::<_, _, ()>("iso", "v3").is_ok());
+    // Through the old leader: no write is acknowledged, no read served
+    // (neither the stale v1 nor anything else).
+    let mut c = cl.client(old);
+    let w: RedisResult<()> = c.set("iso", "v2");
+    assert!(w.is_err(), "the isolated node acknowledged a write");
+    for _ in 0..3 {
+        let mut c = cl.client(old);
+        let r = get(&mut c, "iso");
+        assert!(r.is_err(), "the isolated node served a read: {r:?}");
+    }
+    cl.heal_all();
+    cl.wait_healthy(LONG);
+    let mut c = cl.client(old);
+    wait_until(LONG, "the old leader to serve again", || get(&mut c, "iso").is_ok());
+    assert_eq!(get(&mut c, "iso").unwrap().as_deref(), Some("v3"));
+    wait_value_on(&cl, old, "iso", Some("v3"));
+}
+
+#[test]
+fn a_node_cut_off_during_5000_writes_catches_up() {
+    let cl = Cluster::start(ClusterOptions::default());
+    let cut = 2;
+    cl.isolate(cut);
+    // 5000 writes through node 1 (pipelined in batches).
+    // A connection whose write had an unknown outcome refuses further
+    // commands on that partition: probe with fresh connections.
+    wait_until(LONG, "partitions led without node 3", || {
+        (0..cl.opts.partitions).all(|p| cl.leader_of(p, &[cut], LONG) != cut)
+            && cl.client(0).set::<_, _, ()>("probe", 1).is_ok()
+    });
+    let mut c = cl.client(0);
+    for b in 0..50 {
+        let mut pipe = redis::pipe();
+        for k in 0..100 {
+            pipe.set(format!("c{}", b * 100 + k), b * 100 + k).ignore();
+        }
+        let _: () = pipe.query(&mut c).unwrap();
+    }
+    cl.heal_all();
+    cl.wait_healthy(LONG);
+    // Node 3's own replicas (READONLY) hold every write.
+    wait_value_on(&cl, cut, "c4999", Some("4999"));
+    let mut r = cl.client(cut);
+    let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
+    for k in 0..5000 {
+        let v: i64 = r.get(format!("c{k}")).unwrap();
+        assert_eq!(v, k);
+    }
+    // And its applied index matches the leader's on every partition.
+    for p in 0..cl.opts.partitions {
+        let l = cl.leader_of(p, &[], LONG);
+        wait_until(LONG, "applied indexes to converge", || {
+            cl.metric(cut, "kvnode_partition_applied_index", p) >= cl.metric(l, "kvnode_partition_commit_index", p)
+        });
+    }
+}
+
+#[test]
+fn the_whole_cluster_restarts_with_everything() {
+    let mut cl = Cluster::start(ClusterOptions::default());
+    let mut c = cl.client(0);
+    for k in 0..500 {
+        let _: () = c.set(format!("r{k}"), k).unwrap();
+    }
+    let _: () = c.rpush("list", &[1, 2, 3]).unwrap();
+    for i in 0..3 {
+        cl.kill9(i);
+    }
+    for i in 0..3 {
+        cl.restart(i);
+    }
+    cl.wait_healthy(LONG);
+    for i in 0..3 {
+        let mut c = cl.client(i);
+        wait_until(LONG, "reads after restart", || get(&mut c, "r0").is_ok());
+        for k in 0..500 {
+            let v: i64 = c.get(format!("r{k}")).unwrap();
+            assert_eq!(v, k);
+        }
+        let l: Vec<i64> = c.lrange("list", 0, -1).unwrap();
+        assert_eq!(l, vec![1, 2, 3]);
+    }
+}
+
+#[test]
+fn a_wiped_node_started_without_bootstrap_holds_no_replica_but_serves() {
+    let mut cl = Cluster::start(ClusterOptions::default());
+    let mut c = cl.client(0);
+    let _: () = c.set("before", "1").unwrap();
+    cl.stop(2);
+    cl.wipe(2);
+    cl.restart(2);
+    // It created nothing: no replica, no partition state on disk.
+    let health = cl.http(2, "/health").unwrap();
+    assert!(health.contains("\"replicas\":0"), "{health}");
+    // The other two still form a majority of every group; the wiped node
+    // forwards to their leaders once it hears their announcements.
+    let mut w = cl.client(2);
+    wait_until(LONG, "the wiped node to forward", || get(&mut w, "before").ok().flatten().as_deref() == Some("1"));
+    let _: () = w.set("after", "2").unwrap();
+    let mut c = cl.client(1);
+    assert_eq!(get(&mut c, "after").unwrap().as_deref(), Some("2"));
+}
+
+#[test]
+fn pipelined_writes_through_a_follower_keep_their_order() {
+    let cl = Cluster::start(ClusterOptions::default());
+    let p = cl.partition_of("ord");
+    let leader = cl.leader_of(p, &[], LONG);
+    let follower = (0..3).find(|i| *i != leader).unwrap();
+    let mut c = cl.client(follower);
+    let mut pipe = redis::pipe();
+    for n in 0..500 {
+        pipe.set("ord", n).ignore().get("ord");
+    }
+    let got: Vec<i64> = pipe.query(&mut c).unwrap();
+    assert_eq!(got, (0..500).collect::<Vec<i64>>());
+}
