@@ -8,7 +8,7 @@ APT_PACKAGES := libclang-dev protobuf-compiler libprotobuf-dev redis-server redi
 REDIS_ADDR ?= 127.0.0.1:6379
 DATA_DIR ?= ./data
 
-.PHONY: deps run build release test bench bench-sanity bench-compare clean
+.PHONY: deps run cluster cluster-stop build release test bench bench-sanity bench-compare bench-cluster clean
 
 # Installs what is missing: `apt-get update` once, then only absent packages.
 deps:
@@ -28,6 +28,14 @@ release: deps
 # Builds in release mode and starts a standalone node on $(REDIS_ADDR).
 run: release
 	./target/release/kvnode --redis-addr $(REDIS_ADDR) --data-dir $(DATA_DIR)
+
+# A local 3-node cluster (replication 3) on 127.0.0.1:6380-6382; stop it
+# with `make cluster-stop`.
+cluster: release
+	scripts/cluster.sh start
+
+cluster-stop:
+	scripts/cluster.sh stop
 
 build: deps
 	$(CARGO) build -j$(JOBS) --workspace --all-targets

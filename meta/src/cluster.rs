@@ -86,10 +86,7 @@ impl ClusterSpec {
         }
         for ns in &self.namespaces {
             if ns.partitions == 0 || ns.partitions > crate::slot::SLOTS as u32 {
-                return Err(format!(
-                    "namespace {}: partitions must be 1..=16384",
-                    ns.name
-                ));
+                return Err(format!("namespace {}: partitions must be 1..=16384", ns.name));
             }
         }
         Ok(())
@@ -105,9 +102,7 @@ impl ClusterSpec {
     /// load spread.
     pub fn initial_replicas(&self, index: u32) -> Vec<(u64, u64)> {
         let n = self.nodes.len();
-        (0..self.replication)
-            .map(|k| (k as u64 + 1, self.nodes[(index as usize + k) % n].id))
-            .collect()
+        (0..self.replication).map(|k| (k as u64 + 1, self.nodes[(index as usize + k) % n].id)).collect()
     }
 }
 
@@ -116,9 +111,7 @@ mod tests {
     use super::*;
 
     fn three(replication: usize) -> String {
-        let mut s = format!(
-            "replication = {replication}\n[[namespace]]\nname = \"default\"\npartitions = 4\n"
-        );
+        let mut s = format!("replication = {replication}\n[[namespace]]\nname = \"default\"\npartitions = 4\n");
         for i in 1..=3 {
             s += &format!(
                 "[[node]]\nid = {i}\nraft-addr = \"127.0.0.1:{}\"\nredis-addr = \"127.0.0.1:{}\"\nhttp-addr = \"127.0.0.1:{}\"\n",
@@ -141,9 +134,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_descriptions() {
-        assert!(ClusterSpec::parse(&three(4))
-            .unwrap_err()
-            .contains("replication"));
+        assert!(ClusterSpec::parse(&three(4)).unwrap_err().contains("replication"));
         assert!(ClusterSpec::parse(&three(0)).is_err());
         let dup = three(1).replace("id = 2", "id = 1");
         assert!(ClusterSpec::parse(&dup).unwrap_err().contains("twice"));

@@ -451,10 +451,7 @@ impl Cmd {
 
     /// Keyless commands act on every partition.
     pub fn is_keyless(&self) -> bool {
-        matches!(
-            self,
-            Cmd::Scan(_) | Cmd::Keys(_) | Cmd::RandomKey(_) | Cmd::DbSize(_) | Cmd::FlushAll(_)
-        )
+        matches!(self, Cmd::Scan(_) | Cmd::Keys(_) | Cmd::RandomKey(_) | Cmd::DbSize(_) | Cmd::FlushAll(_))
     }
 
     /// Keys to which the command may add list or sorted-set elements: the
@@ -478,12 +475,7 @@ impl Cmd {
     /// The keys the command touches, for routing.
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
-            Cmd::Get(k)
-            | Cmd::StrLen(k)
-            | Cmd::Type(k)
-            | Cmd::ObjectEncoding(k)
-            | Cmd::GetDel(k)
-            | Cmd::Persist(k) => {
+            Cmd::Get(k) | Cmd::StrLen(k) | Cmd::Type(k) | Cmd::ObjectEncoding(k) | Cmd::GetDel(k) | Cmd::Persist(k) => {
                 vec![&k.key]
             }
             Cmd::MGet(k) | Cmd::Exists(k) | Cmd::Touch(k) | Cmd::Del(k) => k.keys.iter().collect(),
@@ -511,11 +503,7 @@ impl Cmd {
             | Cmd::SCard(k)
             | Cmd::SMembers(k)
             | Cmd::ZCard(k) => vec![&k.key],
-            Cmd::HGet(c)
-            | Cmd::HStrLen(c)
-            | Cmd::HExists(c)
-            | Cmd::SIsMember(c)
-            | Cmd::ZScore(c) => vec![&c.key],
+            Cmd::HGet(c) | Cmd::HStrLen(c) | Cmd::HExists(c) | Cmd::SIsMember(c) | Cmd::ZScore(c) => vec![&c.key],
             Cmd::HMGet(c) | Cmd::HDel(c) => vec![&c.key],
             Cmd::HSet(c) => vec![&c.key],
             Cmd::HIncrBy(c) => vec![&c.key],

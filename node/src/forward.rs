@@ -100,41 +100,19 @@ const K_VERBATIM: i32 = 12;
 
 impl WireReply {
     fn of_kind(kind: i32) -> WireReply {
-        WireReply {
-            kind,
-            ..Default::default()
-        }
+        WireReply { kind, ..Default::default() }
     }
 
     pub fn from_reply(r: &Reply) -> WireReply {
         let flat = |pairs: &[(Reply, Reply)]| {
-            pairs
-                .iter()
-                .flat_map(|(k, v)| [WireReply::from_reply(k), WireReply::from_reply(v)])
-                .collect()
+            pairs.iter().flat_map(|(k, v)| [WireReply::from_reply(k), WireReply::from_reply(v)]).collect()
         };
         match r {
             Reply::Ok => WireReply::of_kind(K_OK),
-            Reply::Status(s) => WireReply {
-                kind: K_STATUS,
-                text: s.clone(),
-                ..Default::default()
-            },
-            Reply::Error(s) => WireReply {
-                kind: K_ERROR,
-                text: s.clone(),
-                ..Default::default()
-            },
-            Reply::Int(i) => WireReply {
-                kind: K_INT,
-                int: *i,
-                ..Default::default()
-            },
-            Reply::Bulk(b) => WireReply {
-                kind: K_BULK,
-                data: b.clone(),
-                ..Default::default()
-            },
+            Reply::Status(s) => WireReply { kind: K_STATUS, text: s.clone(), ..Default::default() },
+            Reply::Error(s) => WireReply { kind: K_ERROR, text: s.clone(), ..Default::default() },
+            Reply::Int(i) => WireReply { kind: K_INT, int: *i, ..Default::default() },
+            Reply::Bulk(b) => WireReply { kind: K_BULK, data: b.clone(), ..Default::default() },
             Reply::Nil => WireReply::of_kind(K_NIL),
             Reply::Array(items) => WireReply {
                 kind: K_ARRAY,
@@ -142,31 +120,15 @@ impl WireReply {
                 ..Default::default()
             },
             Reply::NilArray => WireReply::of_kind(K_NIL_ARRAY),
-            Reply::Double(d) => WireReply {
-                kind: K_DOUBLE,
-                double: *d,
-                ..Default::default()
-            },
-            Reply::Map(pairs) => WireReply {
-                kind: K_MAP,
-                items: flat(pairs),
-                ..Default::default()
-            },
+            Reply::Double(d) => WireReply { kind: K_DOUBLE, double: *d, ..Default::default() },
+            Reply::Map(pairs) => WireReply { kind: K_MAP, items: flat(pairs), ..Default::default() },
             Reply::Set(items) => WireReply {
                 kind: K_SET,
                 items: items.iter().map(WireReply::from_reply).collect(),
                 ..Default::default()
             },
-            Reply::Pairs(pairs) => WireReply {
-                kind: K_PAIRS,
-                items: flat(pairs),
-                ..Default::default()
-            },
-            Reply::Verbatim(s) => WireReply {
-                kind: K_VERBATIM,
-                text: s.clone(),
-                ..Default::default()
-            },
+            Reply::Pairs(pairs) => WireReply { kind: K_PAIRS, items: flat(pairs), ..Default::default() },
+            Reply::Verbatim(s) => WireReply { kind: K_VERBATIM, text: s.clone(), ..Default::default() },
         }
     }
 
@@ -224,8 +186,7 @@ impl Forwarder {
     }
 
     fn send_msg(&self, node: u64, m: &FwdMsg) -> Result<(), SendError> {
-        self.transport
-            .send_forward(node, Bytes::from(m.encode_to_vec()))
+        self.transport.send_forward(node, Bytes::from(m.encode_to_vec()))
     }
 
     /// Sends a request; the receiver gets the leader's reply. `Err` when it
@@ -241,14 +202,7 @@ impl Forwarder {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(id, tx);
-        let m = FwdMsg {
-            kind: kind as i32,
-            id,
-            session,
-            group,
-            data,
-            ..Default::default()
-        };
+        let m = FwdMsg { kind: kind as i32, id, session, group, data, ..Default::default() };
         if let Err(e) = self.send_msg(node, &m) {
             self.pending.lock().remove(&id);
             return Err(e);
@@ -270,12 +224,8 @@ impl Forwarder {
 
     /// Sends a served request's reply back to its origin.
     pub fn reply(&self, node: u64, id: u64, reply: &Reply) {
-        let m = FwdMsg {
-            kind: FwdKind::Reply as i32,
-            id,
-            reply: Some(WireReply::from_reply(reply)),
-            ..Default::default()
-        };
+        let m =
+            FwdMsg { kind: FwdKind::Reply as i32, id, reply: Some(WireReply::from_reply(reply)), ..Default::default() };
         if let Err(e) = self.send_msg(node, &m) {
             // The origin answers UNCERTAIN (write) or TRYAGAIN (read) at its deadline.
             tracing::debug!("reply to node {node} for request {id} not sent: {e}");
@@ -283,25 +233,11 @@ impl Forwarder {
     }
 
     pub fn close_session(&self, node: u64, session: u64) {
-        let _ = self.send_msg(
-            node,
-            &FwdMsg {
-                kind: FwdKind::CloseSession as i32,
-                session,
-                ..Default::default()
-            },
-        );
+        let _ = self.send_msg(node, &FwdMsg { kind: FwdKind::CloseSession as i32, session, ..Default::default() });
     }
 
     pub fn announce(&self, node: u64, leaders: Vec<LeaderInfo>) {
-        let _ = self.send_msg(
-            node,
-            &FwdMsg {
-                kind: FwdKind::Leaders as i32,
-                leaders,
-                ..Default::default()
-            },
-        );
+        let _ = self.send_msg(node, &FwdMsg { kind: FwdKind::Leaders as i32, leaders, ..Default::default() });
     }
 }
 

@@ -134,10 +134,7 @@ mod tests {
             ("*", ""),
         ];
         for (p, s) in no {
-            assert!(
-                !matches(p.as_bytes(), s.as_bytes()),
-                "{p} should not match {s}"
-            );
+            assert!(!matches(p.as_bytes(), s.as_bytes()), "{p} should not match {s}");
         }
     }
 }

@@ -50,10 +50,7 @@ pub fn meta_user_key(mk: &[u8]) -> &[u8] {
 
 /// (slot, hash) of a metadata key.
 pub fn meta_position(mk: &[u8]) -> (u16, u32) {
-    (
-        u16::from_be_bytes([mk[4], mk[5]]),
-        u32::from_be_bytes([mk[6], mk[7], mk[8], mk[9]]),
-    )
+    (u16::from_be_bytes([mk[4], mk[5]]), u32::from_be_bytes([mk[6], mk[7], mk[8], mk[9]]))
 }
 
 /// Where a SCAN cursor resumes: the first metadata key at (slot, hash).

@@ -32,11 +32,7 @@ fn round_ratio(num: &BigUint, den: &BigUint, neg: bool) -> F80 {
     // Choose k so that q = floor(num * 2^k / den) has exactly 64 bits.
     let mut k: i64 = 64 - (num.bits() as i64 - den.bits() as i64);
     loop {
-        let (n, d) = if k >= 0 {
-            (num << k as usize, den.clone())
-        } else {
-            (num.clone(), den << (-k) as usize)
-        };
+        let (n, d) = if k >= 0 { (num << k as usize, den.clone()) } else { (num.clone(), den << (-k) as usize) };
         let q = &n / &d;
         let bits = q.bits();
         if bits > 64 {
@@ -74,11 +70,7 @@ fn round_ratio(num: &BigUint, den: &BigUint, neg: bool) -> F80 {
         if e2 < MIN_EXP2 {
             return F80::Zero { neg };
         }
-        return F80::Finite {
-            neg,
-            mant,
-            exp: exp as i32,
-        };
+        return F80::Finite { neg, mant, exp: exp as i32 };
     }
 }
 
@@ -168,10 +160,7 @@ impl F80 {
             if j == start {
                 return None;
             }
-            let e: i64 = body[start..j]
-                .parse()
-                .unwrap_or(i64::MAX / 4)
-                .min(1_000_000);
+            let e: i64 = body[start..j].parse().unwrap_or(i64::MAX / 4).min(1_000_000);
             exp10 = if eneg { -e } else { e };
             i = j;
         }
@@ -192,11 +181,7 @@ impl F80 {
             return None; // underflow to zero: ERANGE
         }
         let v = if e >= 0 {
-            round_ratio(
-                &(d * BigUint::from(10u32).pow(e as u32)),
-                &BigUint::one(),
-                neg,
-            )
+            round_ratio(&(d * BigUint::from(10u32).pow(e as u32)), &BigUint::one(), neg)
         } else {
             round_ratio(&d, &BigUint::from(10u32).pow((-e) as u32), neg)
         };
@@ -331,14 +316,8 @@ mod tests {
         assert_eq!(incr("17179869184", "1.5"), "17179869185.5");
         assert_eq!(incr("1.5", "1e-20"), "1.5");
         // Where the 64-bit mantissa runs out, the 17 printed decimals show it.
-        assert_eq!(
-            incr("1000000000000000", "0.1"),
-            "1000000000000000.0999755859375"
-        );
-        assert_eq!(
-            incr("123456789.123456789", "0.000000001"),
-            "123456789.12345678999554366"
-        );
+        assert_eq!(incr("1000000000000000", "0.1"), "1000000000000000.0999755859375");
+        assert_eq!(incr("123456789.123456789", "0.000000001"), "123456789.12345678999554366");
         assert_eq!(incr("1e20", "0.5"), "100000000000000000000");
         assert_eq!(incr("1", "0x10"), "17");
         assert_eq!(incr("0", "0x1.8p1"), "3");
@@ -350,16 +329,11 @@ mod tests {
 
     #[test]
     fn parse_rejects_what_string2ld_rejects() {
-        for bad in [
-            "", " 1", "1 ", "abc", "1e", "nan", "1e99999", "1e-99999", "0x", "--1", ".",
-        ] {
+        for bad in ["", " 1", "1 ", "abc", "1e", "nan", "1e99999", "1e-99999", "0x", "--1", "."] {
             assert!(F80::parse(bad.as_bytes()).is_none(), "{bad:?}");
         }
         assert!(matches!(F80::parse(b"inf"), Some(F80::Inf { neg: false })));
-        assert!(matches!(
-            F80::parse(b"-Infinity"),
-            Some(F80::Inf { neg: true })
-        ));
+        assert!(matches!(F80::parse(b"-Infinity"), Some(F80::Inf { neg: true })));
         assert_eq!(F80::parse(b"0").unwrap().to_human_string(), "0");
         assert_eq!(F80::parse(b"-0").unwrap().to_human_string(), "0");
         assert_eq!(F80::parse(b"+.5").unwrap().to_human_string(), "0.5");

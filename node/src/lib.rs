@@ -15,6 +15,7 @@ pub mod num;
 pub mod partition;
 pub mod reply;
 pub mod sm;
+pub mod snapshot;
 pub mod state;
 pub mod store;
 pub mod waiters;

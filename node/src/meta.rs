@@ -65,14 +65,7 @@ const HEADER: usize = 33;
 
 impl Meta {
     pub fn string(value: Vec<u8>, version: u64) -> Meta {
-        Meta {
-            ty: DataType::String,
-            expire_at: 0,
-            version,
-            mod_index: 0,
-            count: 0,
-            payload: value,
-        }
+        Meta { ty: DataType::String, expire_at: 0, version, mod_index: 0, count: 0, payload: value }
     }
 
     pub fn encode(&self) -> Vec<u8> {

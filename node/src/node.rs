@@ -14,11 +14,10 @@ use crate::command::{Cmd, Command, Empty, Entry, ExpireIfStale, Keys, Scan, Watc
 use crate::exec::{self, Db};
 use crate::forward::{Forwarder, FwdKind, FwdMsg, LeaderInfo};
 use crate::keys;
-use crate::partition::{
-    group_id, slot_range, Announced, Namespace, Partition, PartitionShared, Registry,
-};
+use crate::partition::{group_id, slot_range, Announced, Namespace, Partition, PartitionShared, Registry};
 use crate::reply::{err, Reply};
 use crate::sm::KvStateMachine;
+use crate::snapshot::Snapshots;
 use crate::state::{namespace_key, partition_key, NamespaceRecord, PartitionState, ReplicaStatus};
 use crate::store::{Cf, KvRead, ReadView, Store};
 use crate::waiters::KeyWaiters;
@@ -27,8 +26,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use kvraft::raft::eraftpb::ConfState;
 use kvraft::{
-    AppliedState, Driver, DriverConfig, GroupSpec, InboundHandler, ProposeError, RaftHandle,
-    Request, Transport, TransportConfig,
+    AppliedState, Driver, DriverConfig, GroupSpec, InboundHandler, ProposeError, RaftHandle, Request, Transport,
+    TransportConfig,
 };
 use parking_lot::Mutex;
 use prost::Message;
@@ -61,6 +60,8 @@ pub struct NodeConfig {
     pub expire_batch: usize,
     /// Set when the node is one of a replicated cluster.
     pub cluster: Option<ClusterConfig>,
+    /// Bytes per second a node may pull snapshot files at (0: no limit).
+    pub snapshot_bandwidth: u64,
     /// How long a command waits for its partition to have a leader before
     /// it is answered TRYAGAIN.
     pub leader_wait: Duration,
@@ -90,6 +91,7 @@ impl NodeConfig {
             expire_cycle: Duration::from_millis(100),
             expire_batch: 256,
             cluster: None,
+            snapshot_bandwidth: 0,
             leader_wait: Duration::from_secs(3),
         }
     }
@@ -130,6 +132,8 @@ pub struct Node {
     fwd: Option<Arc<Forwarder>>,
     /// Partitions by raft group id.
     by_group: HashMap<u64, Arc<Partition>>,
+    snapshots: Option<Arc<Snapshots>>,
+    snapshots_installed: Arc<AtomicU64>,
 }
 
 /// What a connection carries for the node: its namespace and which of its
@@ -276,36 +280,25 @@ fn ready(r: Reply) -> PendingReply {
 
 /// Milliseconds of the local clock.
 pub fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// How outcomes reach clients: TRYAGAIN only when the command certainly did
 /// not take effect, UNCERTAIN when it may have.
 pub fn propose_error_reply(e: &ProposeError) -> Reply {
     match e {
-        ProposeError::NotLeader { leader: Some(n) } => Reply::error(format!(
-            "TRYAGAIN this node does not lead the partition (leader: node {n})"
-        )),
-        ProposeError::NotLeader { leader: None } => {
-            Reply::error("TRYAGAIN the partition has no leader yet")
+        ProposeError::NotLeader { leader: Some(n) } => {
+            Reply::error(format!("TRYAGAIN this node does not lead the partition (leader: node {n})"))
         }
+        ProposeError::NotLeader { leader: None } => Reply::error("TRYAGAIN the partition has no leader yet"),
         ProposeError::Dropped(m) => Reply::error(format!("TRYAGAIN {m}")),
-        ProposeError::Overwritten => {
-            Reply::error("TRYAGAIN the write was overwritten by a new leader")
-        }
+        ProposeError::Overwritten => Reply::error("TRYAGAIN the write was overwritten by a new leader"),
         ProposeError::Refused => Reply::error("TRYAGAIN the change was refused"),
-        ProposeError::TooLarge { size, max } => Reply::error(format!(
-            "ERR the command is {size} bytes, larger than the maximum entry size of {max} bytes"
-        )),
-        ProposeError::NoGroup(_) => {
-            Reply::error("CLUSTERDOWN the partition is not served by this node")
+        ProposeError::TooLarge { size, max } => {
+            Reply::error(format!("ERR the command is {size} bytes, larger than the maximum entry size of {max} bytes"))
         }
-        ProposeError::Unknown(m) => Reply::error(format!(
-            "UNCERTAIN the outcome of the write is unknown: {m}"
-        )),
+        ProposeError::NoGroup(_) => Reply::error("CLUSTERDOWN the partition is not served by this node"),
+        ProposeError::Unknown(m) => Reply::error(format!("UNCERTAIN the outcome of the write is unknown: {m}")),
     }
 }
 
@@ -323,43 +316,34 @@ impl Node {
         std::fs::create_dir_all(&cfg.data_dir)
             .map_err(|e| NodeError::Config(format!("data dir {}: {e}", cfg.data_dir.display())))?;
         let store = Arc::new(Store::open(&cfg.data_dir.join("db"))?);
-        let wal = Arc::new(Wal::open(
-            cfg.data_dir.join("wal"),
-            wal::Options::default(),
-        )?);
-        let (record, states) = match &cfg.cluster {
+        let wal = Arc::new(Wal::open(cfg.data_dir.join("wal"), wal::Options::default())?);
+        let (record, mut states) = match &cfg.cluster {
             None => bootstrap_standalone(&store, &cfg)?,
             Some(c) => bootstrap_cluster(&store, cfg.node_id, c)?,
         };
+        let recv_root = cfg.data_dir.join("snap-recv");
+        for st in &mut states {
+            if st.status == ReplicaStatus::Applying as i32 {
+                // A crash interrupted a snapshot install: finish it first.
+                crate::snapshot::resume_install(&store, &recv_root, st).map_err(NodeError::Raft)?;
+            }
+        }
 
         let registry = Registry::default();
         let waiters = Arc::new(KeyWaiters::default());
-        let sm = KvStateMachine::new(store.clone(), registry.clone(), waiters.clone());
+        let sm = KvStateMachine::new(store.clone(), registry.clone(), waiters.clone()).with_snapshot_dir(recv_root);
+        let snapshots_installed = sm.snapshots_installed.clone();
         let (inbound, inbox) = kvraft::raft_channel(16 << 10);
-        let handler = Arc::new(NodeInbound {
-            raft: inbound,
-            node: OnceLock::new(),
-            origins: Mutex::default(),
-        });
+        let handler = Arc::new(NodeInbound { raft: inbound, node: OnceLock::new(), origins: Mutex::default() });
         let transport = match &cfg.cluster {
             None => Transport::local_only(cfg.node_id),
             Some(c) => {
                 let me = c.spec.node(cfg.node_id).ok_or_else(|| {
-                    NodeError::Config(format!(
-                        "node id {} is not in the cluster description",
-                        cfg.node_id
-                    ))
+                    NodeError::Config(format!("node id {} is not in the cluster description", cfg.node_id))
                 })?;
-                let (t, _) = Transport::start(
-                    cfg.node_id,
-                    &me.raft_addr,
-                    TransportConfig::default(),
-                    handler.clone(),
-                )
-                .await
-                .map_err(|e| {
-                    NodeError::Config(format!("binding the raft address {}: {e}", me.raft_addr))
-                })?;
+                let (t, _) = Transport::start(cfg.node_id, &me.raft_addr, TransportConfig::default(), handler.clone())
+                    .await
+                    .map_err(|e| NodeError::Config(format!("binding the raft address {}: {e}", me.raft_addr)))?;
                 for n in &c.spec.nodes {
                     if n.id != cfg.node_id {
                         t.set_peer_addr(n.id, n.raft_addr.clone());
@@ -370,10 +354,24 @@ impl Node {
         };
         let mut dcfg = cfg.raft.clone();
         dcfg.node_id = cfg.node_id;
-        let raft = Driver::spawn(dcfg, wal.clone(), transport.clone(), sm, inbox);
+        let (snapshots, arrivals) = match &cfg.cluster {
+            None => (None, None),
+            Some(_) => {
+                let ranges = (0..record.partitions)
+                    .map(|i| (group_id(record.id, i), (record.id, slot_range(i, record.partitions))))
+                    .collect();
+                let snaps = Snapshots::new(store.clone(), &cfg.data_dir, ranges, transport.clone(), cfg.snapshot_bandwidth);
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                (Some(snaps), Some((tx, rx)))
+            }
+        };
+        let (arrivals_tx, arrivals_rx) = match arrivals {
+            Some((tx, rx)) => (Some(tx), Some(rx)),
+            None => (None, None),
+        };
+        let raft = Driver::spawn_with_snapshots(dcfg, wal.clone(), transport.clone(), sm, inbox, arrivals_tx);
 
-        let mut hosted: HashMap<u32, PartitionState> =
-            states.into_iter().map(|st| (st.index, st)).collect();
+        let mut hosted: HashMap<u32, PartitionState> = states.into_iter().map(|st| (st.index, st)).collect();
         let mut partitions = Vec::new();
         for i in 0..record.partitions {
             let shared = Arc::new(PartitionShared::default());
@@ -397,7 +395,8 @@ impl Node {
                     },
                     peers,
                 };
-                gs = Some(raft.add_group(spec, None).await.map_err(NodeError::Raft)?);
+                let source = snapshots.clone().map(|s| s as Arc<dyn kvraft::SnapshotSource>);
+                gs = Some(raft.add_group(spec, source).await.map_err(NodeError::Raft)?);
             }
             partitions.push(Arc::new(Partition {
                 ns: record.id,
@@ -409,15 +408,8 @@ impl Node {
             }));
         }
         let by_group = partitions.iter().map(|p| (p.group, p.clone())).collect();
-        let ns = Arc::new(Namespace {
-            id: record.id,
-            name: record.name.clone(),
-            partitions,
-        });
-        let fwd = cfg
-            .cluster
-            .as_ref()
-            .map(|_| Arc::new(Forwarder::new(transport.clone())));
+        let ns = Arc::new(Namespace { id: record.id, name: record.name.clone(), partitions });
+        let fwd = cfg.cluster.as_ref().map(|_| Arc::new(Forwarder::new(transport.clone())));
         let node = Arc::new(Node {
             cfg,
             store,
@@ -431,8 +423,13 @@ impl Node {
             transport,
             fwd,
             by_group,
+            snapshots,
+            snapshots_installed,
         });
         let _ = handler.node.set(Arc::downgrade(&node));
+        if let Some(rx) = arrivals_rx {
+            node.tasks.lock().push(tokio::spawn(receive_snapshots(Arc::downgrade(&node), rx)));
+        }
         if node.cfg.cluster.is_none() {
             node.wait_ready(Duration::from_secs(60)).await?;
         }
@@ -447,10 +444,7 @@ impl Node {
         for p in &self.ns.partitions {
             while !p.sole_voter_ready() {
                 if Instant::now() > deadline {
-                    return Err(NodeError::Raft(format!(
-                        "partition {} did not become ready",
-                        p.index
-                    )));
+                    return Err(NodeError::Raft(format!("partition {} did not become ready", p.index)));
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -466,14 +460,23 @@ impl Node {
         self.cfg.cluster.as_ref()
     }
 
+    /// Snapshots (built here, installed here, bytes pulled, files resumed).
+    pub fn snapshot_counts(&self) -> (u64, u64, u64, u64) {
+        let installed = self.snapshots_installed.load(Ordering::Relaxed);
+        match &self.snapshots {
+            Some(s) => (
+                s.stats.built.load(Ordering::Relaxed),
+                installed,
+                s.stats.bytes_received.load(Ordering::Relaxed),
+                s.stats.files_resumed.load(Ordering::Relaxed),
+            ),
+            None => (0, installed, 0, 0),
+        }
+    }
+
     /// Requests forwarded by this node to leaders, and served for other nodes.
     pub fn forward_counts(&self) -> (u64, u64) {
-        self.fwd.as_ref().map_or((0, 0), |f| {
-            (
-                f.sent.load(Ordering::Relaxed),
-                f.served.load(Ordering::Relaxed),
-            )
-        })
+        self.fwd.as_ref().map_or((0, 0), |f| (f.sent.load(Ordering::Relaxed), f.served.load(Ordering::Relaxed)))
     }
 
     pub fn transport(&self) -> &Arc<Transport> {
@@ -500,13 +503,10 @@ impl Node {
             poisoned: Arc::default(),
             local_only: false,
             readonly: false,
-            remote: self.fwd.as_ref().map(|fwd| {
-                Arc::new(RemoteSessions {
-                    fwd: fwd.clone(),
-                    id,
-                    nodes: Mutex::default(),
-                })
-            }),
+            remote: self
+                .fwd
+                .as_ref()
+                .map(|fwd| Arc::new(RemoteSessions { fwd: fwd.clone(), id, nodes: Mutex::default() })),
         }
     }
 
@@ -556,20 +556,14 @@ impl Node {
                 Err(e) => return ready(e),
             };
             self.stats.writes.fetch_add(1, Ordering::Relaxed);
-            let entry = Entry {
-                cmds: vec![Command::from(cmd)],
-                ..Default::default()
-            };
+            let entry = Entry { cmds: vec![Command::from(cmd)], ..Default::default() };
             return self.propose(s, &ns.partitions[p as usize], entry).await;
         }
         self.stats.reads.fetch_add(1, Ordering::Relaxed);
         // Reads: per partition, merged in key order (MGET, EXISTS, TOUCH).
         let mut by_part: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         for (i, k) in keys.iter().enumerate() {
-            by_part
-                .entry(ns.partition_of_key(k).index)
-                .or_default()
-                .push(i);
+            by_part.entry(ns.partition_of_key(k).index).or_default().push(i);
         }
         if by_part.len() <= 1 {
             let p = by_part.keys().next().copied().unwrap_or(0);
@@ -585,10 +579,7 @@ impl Node {
                 Cmd::Touch(_) => Cmd::Touch(Keys { keys: sub }),
                 _ => return ready(Reply::error(err::CROSSSLOT)),
             };
-            parts.push((
-                idx.clone(),
-                self.read(s, &ns.partitions[*p as usize], sub_cmd).await,
-            ));
+            parts.push((idx.clone(), self.read(s, &ns.partitions[*p as usize], sub_cmd).await));
         }
         let n = all_keys.len();
         let is_mget = matches!(cmd, Cmd::MGet(_));
@@ -604,11 +595,7 @@ impl Node {
                     }
                     Reply::Int(c) => count += c,
                     e @ Reply::Error(_) => return e,
-                    other => {
-                        return Reply::error(format!(
-                            "ERR internal: unexpected partial reply {other:?}"
-                        ))
-                    }
+                    other => return Reply::error(format!("ERR internal: unexpected partial reply {other:?}")),
                 }
             }
             if is_mget {
@@ -666,12 +653,7 @@ impl Node {
     /// leader. Waits up to `leader_wait` for a leader to be known. When the
     /// route changed since this connection's last command on `p`, waits for
     /// that command first, so the new route cannot overtake it.
-    async fn target(
-        &self,
-        s: &mut Session,
-        p: &Partition,
-        follower_read: bool,
-    ) -> Result<Target, Reply> {
+    async fn target(&self, s: &mut Session, p: &Partition, follower_read: bool) -> Result<Target, Reply> {
         if self.fwd.is_none() || s.local_only {
             return Ok(Target::Local);
         }
@@ -693,10 +675,7 @@ impl Node {
             Target::Local => 0,
             Target::Remote(n) => n,
         };
-        if s.routes
-            .insert(p.index, via)
-            .is_some_and(|before| before != via)
-        {
+        if s.routes.insert(p.index, via).is_some_and(|before| before != via) {
             s.writes_done(p.index).await;
             s.reads_done(p.index).await;
         }
@@ -715,16 +694,12 @@ impl Node {
             match self.target(s, p, false).await {
                 Ok(Target::Local) => return self.propose_local(s, p, entry).await,
                 Ok(Target::Remote(n)) => {
-                    let bytes = data
-                        .get_or_insert_with(|| Bytes::from(entry.encode_to_vec()))
-                        .clone();
+                    let bytes = data.get_or_insert_with(|| Bytes::from(entry.encode_to_vec())).clone();
                     match self.forward(s, p, n, FwdKind::Write, bytes) {
                         Ok(f) => return f,
                         Err(e) => {
                             if tokio::time::Instant::now() >= deadline {
-                                return ready(Reply::error(format!(
-                                    "TRYAGAIN cannot reach the leader: {e}"
-                                )));
+                                return ready(Reply::error(format!("TRYAGAIN cannot reach the leader: {e}")));
                             }
                             // The leader is down: a new one is elected soon.
                             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -736,12 +711,7 @@ impl Node {
         }
     }
 
-    async fn propose_local(
-        &self,
-        s: &mut Session,
-        p: &Arc<Partition>,
-        mut entry: Entry,
-    ) -> PendingReply {
+    async fn propose_local(&self, s: &mut Session, p: &Arc<Partition>, mut entry: Entry) -> PendingReply {
         s.reads_done(p.index).await;
         entry.stamp = Self::read_now(p);
         entry.seed = rand::thread_rng().gen();
@@ -785,22 +755,14 @@ impl Node {
         let fwd = self.fwd.clone().expect("forwarding needs cluster mode");
         let write = kind == FwdKind::Write;
         let (id, rx) = fwd.request(node, kind, s.id, p.group, data)?;
-        let guard = if write {
-            s.write_gate(p.index).enter()
-        } else {
-            s.read_gate(p.index).enter()
-        };
+        let guard = if write { s.write_gate(p.index).enter() } else { s.read_gate(p.index).enter() };
         if let Some(r) = &s.remote {
             r.nodes.lock().insert(node);
         }
         let poisoned = s.poisoned.clone();
         let part = p.index;
         // The leader answers by its own deadline; allow for the trip.
-        let timeout = if write {
-            self.cfg.write_timeout
-        } else {
-            self.cfg.read_timeout
-        } + Duration::from_secs(1);
+        let timeout = if write { self.cfg.write_timeout } else { self.cfg.read_timeout } + Duration::from_secs(1);
         Ok(async move {
             let r = tokio::time::timeout(timeout, rx).await;
             drop(guard);
@@ -840,17 +802,12 @@ impl Node {
             match self.target(s, p, s.readonly).await {
                 Ok(Target::Local) => break,
                 Ok(Target::Remote(n)) => {
-                    let bytes = data
-                        .get_or_insert_with(|| {
-                            Bytes::from(Command::from(cmd.clone()).encode_to_vec())
-                        })
-                        .clone();
+                    let bytes =
+                        data.get_or_insert_with(|| Bytes::from(Command::from(cmd.clone()).encode_to_vec())).clone();
                     match self.forward(s, p, n, FwdKind::Read, bytes) {
                         Ok(f) => return f,
                         Err(e) if tokio::time::Instant::now() >= deadline => {
-                            return ready(Reply::error(format!(
-                                "TRYAGAIN cannot reach the leader: {e}"
-                            )))
+                            return ready(Reply::error(format!("TRYAGAIN cannot reach the leader: {e}")))
                         }
                         Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                     }
@@ -862,9 +819,7 @@ impl Node {
             return ready(self.read_now_at(p, &cmd));
         }
         let Some(group) = p.raft.clone() else {
-            return ready(Reply::error(
-                "CLUSTERDOWN the partition is not served by this node",
-            ));
+            return ready(Reply::error("CLUSTERDOWN the partition is not served by this node"));
         };
         let pending = match self.raft.enqueue_read(p.group).await {
             Ok(pending) => pending,
@@ -888,11 +843,7 @@ impl Node {
             drop(guard);
             reply
         });
-        async move {
-            read.await
-                .unwrap_or_else(|e| Reply::error(format!("ERR internal: read failed: {e}")))
-        }
-        .boxed()
+        async move { read.await.unwrap_or_else(|e| Reply::error(format!("ERR internal: read failed: {e}"))) }.boxed()
     }
 
     fn read_now_at(&self, p: &Partition, cmd: &Cmd) -> Reply {
@@ -918,15 +869,8 @@ impl Node {
         if !p.led_here() {
             s.writes_done(p.index).await;
         }
-        let pending = self
-            .raft
-            .enqueue_read(p.group)
-            .await
-            .map_err(|e| propose_error_reply(&e))?;
-        let index = pending
-            .wait_read(self.cfg.read_timeout)
-            .await
-            .map_err(|e| propose_error_reply(&e))?;
+        let pending = self.raft.enqueue_read(p.group).await.map_err(|e| propose_error_reply(&e))?;
+        let index = pending.wait_read(self.cfg.read_timeout).await.map_err(|e| propose_error_reply(&e))?;
         group.wait_applied(index).await;
         Ok(())
     }
@@ -937,10 +881,7 @@ impl Node {
             Cmd::FlushAll(_) => {
                 let mut futs = Vec::new();
                 for p in &ns.partitions {
-                    let entry = Entry {
-                        cmds: vec![Command::from(Cmd::FlushAll(Empty {}))],
-                        ..Default::default()
-                    };
+                    let entry = Entry { cmds: vec![Command::from(Cmd::FlushAll(Empty {}))], ..Default::default() };
                     futs.push(self.propose(s, p, entry).await);
                 }
                 async move {
@@ -997,10 +938,7 @@ impl Node {
                 ready(Reply::Nil)
             }
             Cmd::Scan(scan) => ready(self.scan(s, &ns, scan).await),
-            other => ready(Reply::error(format!(
-                "ERR internal: {} is not keyless",
-                exec::name(&other)
-            ))),
+            other => ready(Reply::error(format!("ERR internal: {} is not keyless", exec::name(&other)))),
         }
     }
 
@@ -1019,11 +957,7 @@ impl Node {
             }
             let view = self.store.read_view();
             let db = db_for(&view, p, 0);
-            let step = Scan {
-                cursor,
-                count: budget,
-                ..scan.clone()
-            };
+            let step = Scan { cursor, count: budget, ..scan.clone() };
             let (keys, next, visited) = exec::keyspace::scan(&db, &step);
             budget = budget.saturating_sub(visited);
             found.extend(keys.into_iter().map(Reply::Bulk));
@@ -1050,23 +984,14 @@ impl Node {
             let read_index = p.raft.as_ref().map_or(0, |g| g.applied());
             let view = self.store.read_view();
             let db = db_for(&view, &p, 0);
-            out.push(Watch {
-                key: k.clone(),
-                read_index,
-                existed: db.meta(k).is_some(),
-            });
+            out.push(Watch { key: k.clone(), read_index, existed: db.meta(k).is_some() });
         }
         Ok(out)
     }
 
     /// EXEC of a transaction whose keys (watched ones included) lie in one
     /// partition: one raft entry, applied atomically.
-    pub async fn submit_txn(
-        &self,
-        s: &mut Session,
-        cmds: Vec<Cmd>,
-        watches: Vec<Watch>,
-    ) -> PendingReply {
+    pub async fn submit_txn(&self, s: &mut Session, cmds: Vec<Cmd>, watches: Vec<Watch>) -> PendingReply {
         let ns = s.ns.clone();
         let mut keys: Vec<&Bytes> = cmds.iter().flat_map(|c| c.keys()).collect();
         keys.extend(watches.iter().map(|w| &w.key));
@@ -1084,12 +1009,8 @@ impl Node {
         if cmds.iter().any(|c| c.is_keyless()) && ns.partitions.len() > 1 {
             return ready(Reply::error(err::CROSSSLOT));
         }
-        let entry = Entry {
-            cmds: cmds.into_iter().map(Command::from).collect(),
-            watches,
-            txn: true,
-            ..Default::default()
-        };
+        let entry =
+            Entry { cmds: cmds.into_iter().map(Command::from).collect(), watches, txn: true, ..Default::default() };
         self.propose(s, &ns.partitions[p as usize], entry).await
     }
 
@@ -1156,29 +1077,12 @@ impl Node {
         let n = found.len();
         let cmds = found
             .into_iter()
-            .map(|(key, at)| {
-                Command::from(Cmd::ExpireIfStale(ExpireIfStale { key, expire_at: at }))
-            })
+            .map(|(key, at)| Command::from(Cmd::ExpireIfStale(ExpireIfStale { key, expire_at: at })))
             .collect();
-        let entry = Entry {
-            stamp: now,
-            seed: 0,
-            cmds,
-            ..Default::default()
-        };
-        match self
-            .raft
-            .propose(
-                p.group,
-                Bytes::from(entry.encode_to_vec()),
-                self.cfg.write_timeout,
-            )
-            .await
-        {
+        let entry = Entry { stamp: now, seed: 0, cmds, ..Default::default() };
+        match self.raft.propose(p.group, Bytes::from(entry.encode_to_vec()), self.cfg.write_timeout).await {
             Ok(_) => {
-                self.stats
-                    .expired_keys
-                    .fetch_add(n as u64, Ordering::Relaxed);
+                self.stats.expired_keys.fetch_add(n as u64, Ordering::Relaxed);
                 n
             }
             Err(e) => {
@@ -1201,41 +1105,24 @@ impl Node {
             // every replica holds (the leader announces that point).
             let limit = match self.cfg.cluster {
                 None => applied,
-                Some(_) => applied.min(
-                    p.shared
-                        .announced
-                        .lock()
-                        .as_ref()
-                        .map_or(0, |a| a.compact_to),
-                ),
+                Some(_) => applied.min(p.shared.announced.lock().as_ref().map_or(0, |a| a.compact_to)),
             };
             if applied + 1 >= first.saturating_add(self.cfg.log_compact_entries) && limit > first {
                 if !any {
                     // Everything applied so far becomes durable in RocksDB.
                     let store = self.store.clone();
-                    if let Err(e) = tokio::task::spawn_blocking(move || store.flush_wal())
-                        .await
-                        .unwrap()
-                    {
+                    if let Err(e) = tokio::task::spawn_blocking(move || store.flush_wal()).await.unwrap() {
                         tracing::warn!("log compaction: flushing RocksDB's WAL: {e}");
                         return;
                     }
                     any = true;
                 }
-                self.raft
-                    .send(Request::CompactLog {
-                        group: p.group,
-                        index: limit,
-                    })
-                    .await;
+                self.raft.send(Request::CompactLog { group: p.group, index: limit }).await;
             }
         }
         if any {
             let wal = self.wal.clone();
-            match tokio::task::spawn_blocking(move || wal.purge())
-                .await
-                .unwrap()
-            {
+            match tokio::task::spawn_blocking(move || wal.purge()).await.unwrap() {
                 Ok(n) if n > 0 => tracing::debug!("purged {n} WAL segment(s)"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!("WAL purge: {e}"),
@@ -1271,10 +1158,8 @@ impl InboundHandler for NodeInbound {
         };
         match FwdKind::try_from(m.kind) {
             Ok(FwdKind::Reply) => {
-                let reply = m.reply.map_or_else(
-                    || Reply::error("ERR internal: empty forwarded reply"),
-                    |r| r.into_reply(),
-                );
+                let reply =
+                    m.reply.map_or_else(|| Reply::error("ERR internal: empty forwarded reply"), |r| r.into_reply());
                 if let Some(f) = &node.fwd {
                     f.on_reply(m.id, reply);
                 }
@@ -1289,10 +1174,25 @@ impl InboundHandler for NodeInbound {
                 });
                 let _ = tx.send(m);
             }
-            Err(_) => tracing::warn!(
-                "forwarded message of unknown kind {} from node {from_node}",
-                m.kind
-            ),
+            Err(_) => tracing::warn!("forwarded message of unknown kind {} from node {from_node}", m.kind),
+        }
+    }
+
+    fn on_snapshot(&self, from_node: u64, payload: Bytes) {
+        let Some(node) = self.node.get().and_then(|w| w.upgrade()) else { return };
+        let Some(snaps) = node.snapshots.clone() else { return };
+        let m = match snap::SnapMsg::decode(payload) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("undecodable snapshot message from node {from_node}: {e}");
+                return;
+            }
+        };
+        if m.kind == snap::SnapMsgKind::Status as i32 {
+            let (group, to_replica, ok) = (m.group, m.to_replica, m.ok);
+            tokio::spawn(async move { node.raft.send(Request::ReportSnapshot { group, to_replica, ok }).await });
+        } else {
+            snaps.on_message(from_node, m);
         }
     }
 }
@@ -1320,11 +1220,7 @@ pub struct PartitionMetrics {
 impl Node {
     /// Serves the requests forwarded by node `from`, one session per origin
     /// connection, queued in arrival order; replies go back as they resolve.
-    async fn serve_forwarded(
-        self: Arc<Self>,
-        from: u64,
-        mut rx: tokio::sync::mpsc::UnboundedReceiver<FwdMsg>,
-    ) {
+    async fn serve_forwarded(self: Arc<Self>, from: u64, mut rx: tokio::sync::mpsc::UnboundedReceiver<FwdMsg>) {
         let Some(fwd) = self.fwd.clone() else { return };
         let mut sessions: HashMap<u64, (Session, Instant)> = HashMap::new();
         let mut served = 0u64;
@@ -1356,9 +1252,7 @@ impl Node {
             let fut = match kind {
                 Ok(FwdKind::Write) => match Entry::decode(m.data) {
                     Ok(entry) => self.propose(s, &p, entry).await,
-                    Err(e) => ready(Reply::error(format!(
-                        "ERR undecodable forwarded write: {e}"
-                    ))),
+                    Err(e) => ready(Reply::error(format!("ERR undecodable forwarded write: {e}"))),
                 },
                 Ok(FwdKind::Read) => match Command::decode(m.data).ok().and_then(|c| c.cmd) {
                     Some(cmd) => self.read(s, &p, cmd).await,
@@ -1413,26 +1307,14 @@ impl Node {
                 continue;
             }
             let members: Vec<u64> = st.voters.iter().chain(&st.learners).copied().collect();
-            let nodes: Vec<u64> = st
-                .peers
-                .iter()
-                .filter(|(r, _)| members.contains(r))
-                .map(|(_, n)| *n)
-                .collect();
-            let compact_to = st
-                .progress
-                .iter()
-                .filter(|(r, _)| members.contains(r))
-                .map(|(_, m)| *m)
-                .min()
-                .unwrap_or(0);
-            let info = LeaderInfo {
-                group: p.group,
-                term: st.term,
-                leader: self.cfg.node_id,
-                nodes,
-                compact_to,
-            };
+            let nodes: Vec<u64> = st.peers.iter().filter(|(r, _)| members.contains(r)).map(|(_, n)| *n).collect();
+            // Keep the log back to what every replica holds, but no more than
+            // `log_compact_entries` behind: a replica further behind than
+            // that catches up from a snapshot instead.
+            let min_matched =
+                st.progress.iter().filter(|(r, _)| members.contains(r)).map(|(_, m)| *m).min().unwrap_or(0);
+            let compact_to = min_matched.max(st.applied.saturating_sub(self.cfg.log_compact_entries));
+            let info = LeaderInfo { group: p.group, term: st.term, leader: self.cfg.node_id, nodes, compact_to };
             *p.shared.announced.lock() = Some(Announced {
                 term: info.term,
                 leader: info.leader,
@@ -1453,27 +1335,15 @@ impl Node {
     pub async fn partition_views(&self) -> Vec<PartitionView> {
         let mut out = Vec::new();
         for p in &self.ns.partitions {
-            let mut v = PartitionView {
-                index: p.index,
-                slots: p.slots,
-                leader: None,
-                nodes: Vec::new(),
-            };
+            let mut v = PartitionView { index: p.index, slots: p.slots, leader: None, nodes: Vec::new() };
             if self.cfg.cluster.is_none() {
                 v.leader = Some(self.cfg.node_id);
                 v.nodes = vec![self.cfg.node_id];
             } else if p.raft.is_some() {
                 if let Some(st) = self.raft.status(p.group).await {
                     let peers: HashMap<u64, u64> = st.peers.iter().copied().collect();
-                    v.leader = peers
-                        .get(&st.leader_replica)
-                        .copied()
-                        .filter(|_| st.leader_replica != 0);
-                    v.nodes = st
-                        .voters
-                        .iter()
-                        .filter_map(|r| peers.get(r).copied())
-                        .collect();
+                    v.leader = peers.get(&st.leader_replica).copied().filter(|_| st.leader_replica != 0);
+                    v.nodes = st.voters.iter().filter_map(|r| peers.get(r).copied()).collect();
                 }
             } else if let Some(a) = p.shared.announced.lock().as_ref() {
                 v.leader = Some(a.leader);
@@ -1513,37 +1383,23 @@ impl Node {
         if p.led_here() {
             return None;
         }
-        p.leader_node()
-            .filter(|n| *n != self.cfg.node_id)
-            .map(|n| (slot, n))
+        p.leader_node().filter(|n| *n != self.cfg.node_id).map(|n| (slot, n))
     }
 }
 
 fn db_for<'a, K: KvRead + ?Sized>(kv: &'a K, p: &Partition, key_count: u64) -> Db<'a, K> {
-    Db {
-        kv,
-        ns: p.ns,
-        now: Node::read_now(p),
-        slots: p.slots,
-        key_count,
-    }
+    Db { kv, ns: p.ns, now: Node::read_now(p), slots: p.slots, key_count }
 }
 
 fn load_state<K: KvRead + ?Sized>(kv: &K, group: u64) -> Option<PartitionState> {
-    kv.get(Cf::State, &partition_key(group))
-        .and_then(|v| PartitionState::decode(v.as_slice()).ok())
+    kv.get(Cf::State, &partition_key(group)).and_then(|v| PartitionState::decode(v.as_slice()).ok())
 }
 
 fn execute_read(store: &Store, p: &Partition, cmd: &Cmd) -> Reply {
     // A command that reads one record needs no snapshot: a point read of a
     // record written by atomic batches is consistent by itself.
     let single_record = match cmd {
-        Cmd::Get(_)
-        | Cmd::StrLen(_)
-        | Cmd::GetRange(_)
-        | Cmd::Type(_)
-        | Cmd::Ttl(_)
-        | Cmd::ObjectEncoding(_) => true,
+        Cmd::Get(_) | Cmd::StrLen(_) | Cmd::GetRange(_) | Cmd::Type(_) | Cmd::Ttl(_) | Cmd::ObjectEncoding(_) => true,
         Cmd::Exists(k) | Cmd::Touch(k) | Cmd::MGet(k) => k.keys.len() == 1,
         _ => false,
     };
@@ -1551,23 +1407,15 @@ fn execute_read(store: &Store, p: &Partition, cmd: &Cmd) -> Reply {
         return exec::read(&db_for(store, p, 0), cmd);
     }
     let view: ReadView<'_> = store.read_view();
-    let key_count = if matches!(cmd, Cmd::DbSize(_)) {
-        load_state(&view, p.group).map_or(0, |st| st.key_count)
-    } else {
-        0
-    };
+    let key_count =
+        if matches!(cmd, Cmd::DbSize(_)) { load_state(&view, p.group).map_or(0, |st| st.key_count) } else { 0 };
     exec::read(&db_for(&view, p, key_count), cmd)
 }
 
 /// Keys of partition `p` whose expiry index entry is at or before `now`.
 /// Seeks once per slot that holds expiring keys, so the cost follows the
 /// number of such slots and keys, not the size of the keyspace.
-fn expired_in_index<K: KvRead + ?Sized>(
-    kv: &K,
-    p: &Partition,
-    now: u64,
-    limit: usize,
-) -> Vec<(Bytes, u64)> {
+fn expired_in_index<K: KvRead + ?Sized>(kv: &K, p: &Partition, now: u64, limit: usize) -> Vec<(Bytes, u64)> {
     let end = keys::slot_start(p.ns, p.slots.1);
     let mut pos = keys::slot_start(p.ns, p.slots.0);
     let mut out = Vec::new();
@@ -1607,6 +1455,49 @@ async fn expire_loop(node: std::sync::Weak<Node>) {
     }
 }
 
+/// Pulls the files of each snapshot a leader sends, then steps its message
+/// into raft (which installs it); a failed pull is reported to the leader.
+async fn receive_snapshots(
+    node: Weak<Node>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<kvraft::SnapshotArrival>,
+) {
+    let busy: Arc<Mutex<HashSet<u64>>> = Arc::default();
+    while let Some(a) = rx.recv().await {
+        let Some(n) = node.upgrade() else { return };
+        if !busy.lock().insert(a.group) {
+            continue; // already pulling one for this group
+        }
+        let busy = busy.clone();
+        tokio::spawn(async move {
+            let snaps = n.snapshots.clone().expect("cluster mode");
+            let to = a.message.to;
+            let result = match snap::Manifest::decode(a.message.get_snapshot().data.as_ref()) {
+                Ok(m) => {
+                    tracing::info!(
+                        "group {}: pulling a snapshot at index {} from node {} ({} files)",
+                        a.group,
+                        m.index,
+                        a.from_node,
+                        m.files.len()
+                    );
+                    snaps.pull(a.from_node, &m).await
+                }
+                Err(e) => Err(format!("undecodable manifest: {e}")),
+            };
+            match result {
+                Ok(()) => {
+                    n.raft.send(Request::StepSnapshot { group: a.group, message: Box::new(a.message) }).await;
+                }
+                Err(e) => {
+                    tracing::warn!("group {}: snapshot from node {} failed: {e}", a.group, a.from_node);
+                    snaps.report(a.from_node, a.group, to, false);
+                }
+            }
+            busy.lock().remove(&a.group);
+        });
+    }
+}
+
 async fn announce_loop(node: Weak<Node>) {
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -1643,16 +1534,9 @@ pub fn bootstrap_standalone(
         }
         None => {
             if cfg.partitions == 0 || cfg.partitions > keys::SLOTS as u32 {
-                return Err(NodeError::Config(format!(
-                    "partitions must be 1..=16384, not {}",
-                    cfg.partitions
-                )));
+                return Err(NodeError::Config(format!("partitions must be 1..=16384, not {}", cfg.partitions)));
             }
-            let r = NamespaceRecord {
-                id: 1,
-                name: "default".into(),
-                partitions: cfg.partitions,
-            };
+            let r = NamespaceRecord { id: 1, name: "default".into(), partitions: cfg.partitions };
             let mut batch = store.new_batch();
             for i in 0..r.partitions {
                 let (lo, hi) = slot_range(i, r.partitions);
@@ -1666,40 +1550,23 @@ pub fn bootstrap_standalone(
                     applied_index: INIT_INDEX,
                     applied_term: INIT_INDEX,
                     status: ReplicaStatus::Normal as i32,
-                    peers: vec![kvraft::proto::ReplicaNode {
-                        replica: 1,
-                        node: cfg.node_id,
-                    }],
+                    peers: vec![kvraft::proto::ReplicaNode { replica: 1, node: cfg.node_id }],
                     next_replica_id: 2,
                     ..Default::default()
                 };
                 st.set_conf_state(&ConfState::from((vec![1], vec![])));
-                store.batch_put(
-                    &mut batch,
-                    Cf::State,
-                    &partition_key(st.group),
-                    &st.encode_vec(),
-                );
+                store.batch_put(&mut batch, Cf::State, &partition_key(st.group), &st.encode_vec());
             }
-            store.batch_put(
-                &mut batch,
-                Cf::State,
-                &namespace_key("default"),
-                &r.encode_to_vec(),
-            );
+            store.batch_put(&mut batch, Cf::State, &namespace_key("default"), &r.encode_to_vec());
             store.write(batch, true)?;
-            tracing::info!(
-                "created namespace default with {} partition(s)",
-                r.partitions
-            );
+            tracing::info!("created namespace default with {} partition(s)", r.partitions);
             r
         }
     };
     let mut states = Vec::new();
     for i in 0..record.partitions {
-        let st = load_state(store, group_id(record.id, i)).ok_or_else(|| {
-            NodeError::Config(format!("partition {i} of namespace default has no state"))
-        })?;
+        let st = load_state(store, group_id(record.id, i))
+            .ok_or_else(|| NodeError::Config(format!("partition {i} of namespace default has no state")))?;
         states.push(st);
     }
     Ok((record, states))
@@ -1731,11 +1598,7 @@ pub fn bootstrap_cluster(
             r
         }
         None if c.bootstrap => {
-            let r = NamespaceRecord {
-                id: 1,
-                name: ns.name.clone(),
-                partitions: ns.partitions,
-            };
+            let r = NamespaceRecord { id: 1, name: ns.name.clone(), partitions: ns.partitions };
             let mut batch = store.new_batch();
             for i in 0..r.partitions {
                 let replicas = c.spec.initial_replicas(i);
@@ -1760,23 +1623,10 @@ pub fn bootstrap_cluster(
                     next_replica_id: replicas.len() as u64 + 1,
                     ..Default::default()
                 };
-                st.set_conf_state(&ConfState::from((
-                    replicas.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
-                    vec![],
-                )));
-                store.batch_put(
-                    &mut batch,
-                    Cf::State,
-                    &partition_key(st.group),
-                    &st.encode_vec(),
-                );
+                st.set_conf_state(&ConfState::from((replicas.iter().map(|(r, _)| *r).collect::<Vec<_>>(), vec![])));
+                store.batch_put(&mut batch, Cf::State, &partition_key(st.group), &st.encode_vec());
             }
-            store.batch_put(
-                &mut batch,
-                Cf::State,
-                &namespace_key(&ns.name),
-                &r.encode_to_vec(),
-            );
+            store.batch_put(&mut batch, Cf::State, &namespace_key(&ns.name), &r.encode_to_vec());
             store.write(batch, true)?;
             tracing::info!(
                 "bootstrapped namespace {} with {} partition(s), replication {}",
@@ -1787,17 +1637,8 @@ pub fn bootstrap_cluster(
             r
         }
         None => {
-            tracing::info!(
-                "empty data directory and no --bootstrap: holding no replica until one is added"
-            );
-            return Ok((
-                NamespaceRecord {
-                    id: 1,
-                    name: ns.name.clone(),
-                    partitions: ns.partitions,
-                },
-                Vec::new(),
-            ));
+            tracing::info!("empty data directory and no --bootstrap: holding no replica until one is added");
+            return Ok((NamespaceRecord { id: 1, name: ns.name.clone(), partitions: ns.partitions }, Vec::new()));
         }
     };
     let states = (0..record.partitions)

@@ -60,8 +60,7 @@ pub mod err {
     pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
     pub const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
     pub const NO_SUCH_KEY: &str = "ERR no such key";
-    pub const STRING_TOO_LONG: &str =
-        "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
     pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 }

@@ -33,6 +33,9 @@ pub struct KvStateMachine {
     /// Loaded on first use from the `state` column family.
     states: HashMap<u64, PartitionState>,
     dirty: Vec<u64>,
+    /// Where received snapshot files wait for their install.
+    snap_recv: std::path::PathBuf,
+    pub snapshots_installed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl KvStateMachine {
@@ -45,7 +48,15 @@ impl KvStateMachine {
             touched: Vec::new(),
             states: HashMap::new(),
             dirty: Vec::new(),
+            snap_recv: std::path::PathBuf::new(),
+            snapshots_installed: Arc::default(),
         }
+    }
+
+    /// Sets where received snapshots wait (`<data>/snap-recv`).
+    pub fn with_snapshot_dir(mut self, dir: std::path::PathBuf) -> KvStateMachine {
+        self.snap_recv = dir;
+        self
     }
 
     fn state(&mut self, group: u64) -> &mut PartitionState {
@@ -78,11 +89,7 @@ impl KvStateMachine {
         };
         let mut flushed = false;
         let reply = if entry.txn {
-            if entry
-                .watches
-                .iter()
-                .any(|w| watch_fired(&a.db(), w, flush_index))
-            {
+            if entry.watches.iter().any(|w| watch_fired(&a.db(), w, flush_index)) {
                 Reply::NilArray
             } else {
                 let mut replies = Vec::with_capacity(entry.cmds.len());
@@ -106,8 +113,7 @@ impl KvStateMachine {
         };
         if self.waiters.active() {
             for c in entry.cmds.iter().filter_map(|c| c.cmd.as_ref()) {
-                self.touched
-                    .extend(c.feeds().into_iter().map(|k| (ns, k.clone())));
+                self.touched.extend(c.feeds().into_iter().map(|k| (ns, k.clone())));
             }
         }
         let st = self.states.get_mut(&group).unwrap();
@@ -126,11 +132,7 @@ impl KvStateMachine {
 fn watch_fired<K: KvRead + ?Sized>(db: &Db<K>, w: &Watch, flush_index: u64) -> bool {
     match db.meta_raw(&w.key) {
         Some(m) => m.mod_index > w.read_index || (w.existed && m.expired(db.now)),
-        None => {
-            w.existed
-                || db.removal_index(keys::slot(&w.key)) > w.read_index
-                || flush_index > w.read_index
-        }
+        None => w.existed || db.removal_index(keys::slot(&w.key)) > w.read_index || flush_index > w.read_index,
     }
 }
 
@@ -144,17 +146,11 @@ impl StateMachine for KvStateMachine {
             let reply = match &e.kind {
                 CommittedKind::Normal(data) => Some(match Entry::decode(data.as_ref()) {
                     Ok(entry) => self.apply_entry(group, e.index, &entry),
-                    Err(err) => Reply::error(format!(
-                        "ERR undecodable raft entry at index {}: {err}",
-                        e.index
-                    )),
+                    Err(err) => Reply::error(format!("ERR undecodable raft entry at index {}: {err}", e.index)),
                 }),
                 CommittedKind::Empty => None,
                 CommittedKind::ConfChange { change, conf_state } => {
-                    self.states
-                        .get_mut(&group)
-                        .unwrap()
-                        .apply_conf_change(&change.context, conf_state);
+                    self.states.get_mut(&group).unwrap().apply_conf_change(&change.context, conf_state);
                     Some(Reply::Ok)
                 }
             };
@@ -169,11 +165,31 @@ impl StateMachine for KvStateMachine {
         out
     }
 
+    fn install_snapshot(&mut self, group: u64, snap: &kvraft::raft::eraftpb::Snapshot) -> Result<(), String> {
+        let m = snap::Manifest::decode(snap.data.as_ref()).map_err(|e| format!("snapshot manifest: {e}"))?;
+        let replica_id = self.state(group).replica_id;
+        let st = crate::snapshot::install_data(&self.store, &self.snap_recv, replica_id, &m)?;
+        self.states.insert(group, st);
+        Ok(())
+    }
+
+    fn finish_snapshot(&mut self, group: u64, _snap: &kvraft::raft::eraftpb::Snapshot) {
+        let st = self.states.get_mut(&group).unwrap();
+        if let Err(e) = crate::snapshot::finish_install(&self.store, &self.snap_recv, st) {
+            tracing::error!("group {group}: recording an installed snapshot: {e}; aborting");
+            eprintln!("FATAL: group {group}: recording an installed snapshot: {e}");
+            std::process::abort();
+        }
+        if let Some(p) = self.registry.get(group) {
+            p.last_stamp.store(st.last_stamp, Ordering::Release);
+        }
+        self.snapshots_installed.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn flush(&mut self) {
         for group in std::mem::take(&mut self.dirty) {
             let st = &self.states[&group];
-            self.ctx
-                .put(Cf::State, &partition_key(group), &st.encode_vec());
+            self.ctx.put(Cf::State, &partition_key(group), &st.encode_vec());
             if let Some(p) = self.registry.get(group) {
                 p.last_stamp.store(st.last_stamp, Ordering::Release);
             }

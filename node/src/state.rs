@@ -70,10 +70,7 @@ impl PartitionState {
     }
 
     pub fn counters(&self) -> PartitionCounters {
-        PartitionCounters {
-            keys: self.key_count,
-            expires: self.expire_count,
-        }
+        PartitionCounters { keys: self.key_count, expires: self.expire_count }
     }
 
     pub fn conf_state(&self) -> kvraft::raft::eraftpb::ConfState {
@@ -103,16 +100,16 @@ impl PartitionState {
                 self.peers.push(rn);
             }
         }
-        let members: Vec<u64> = cs
-            .voters
-            .iter()
-            .chain(&cs.learners)
-            .chain(&cs.voters_outgoing)
-            .copied()
-            .collect();
+        let members: Vec<u64> = cs.voters.iter().chain(&cs.learners).chain(&cs.voters_outgoing).copied().collect();
         self.peers.retain(|p| members.contains(&p.replica));
         self.set_conf_state(cs);
     }
+}
+
+/// A rust-protobuf encoded ConfState (empty on garbage).
+pub fn decode_conf_state(b: &[u8]) -> kvraft::raft::eraftpb::ConfState {
+    use protobuf::Message as _;
+    kvraft::raft::eraftpb::ConfState::parse_from_bytes(b).unwrap_or_default()
 }
 
 /// `p/<group>`: a partition's state.

@@ -137,16 +137,15 @@ impl Store {
             let mut o = opts.clone();
             if *cf == Cf::Data {
                 let gc = gc.clone();
-                o.set_compaction_filter(
-                    "dead-versions",
-                    move |_level: u32, key: &[u8], _value: &[u8]| match element_prefix_len(key) {
+                o.set_compaction_filter("dead-versions", move |_level: u32, key: &[u8], _value: &[u8]| {
+                    match element_prefix_len(key) {
                         Some(n) if gc.can_drop(&key[..n]) => {
                             gc.dropped.fetch_add(1, Ordering::Relaxed);
                             rocksdb::compaction_filter::Decision::Remove
                         }
                         _ => rocksdb::compaction_filter::Decision::Keep,
-                    },
-                );
+                    }
+                });
             }
             if *cf == Cf::Meta || *cf == Cf::Expire {
                 o.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(6));
@@ -159,11 +158,7 @@ impl Store {
             ColumnFamilyDescriptor::new(cf.name(), o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        let store = Store {
-            db,
-            gc,
-            ops_written: AtomicU64::new(0),
-        };
+        let store = Store { db, gc, ops_written: AtomicU64::new(0) };
         // Versions that died before a restart: no view can see them.
         let mut dead = Vec::new();
         store.scan_db(None, Cf::Gc, b"", &[0xff; 16], false, &mut |k, _| {
@@ -180,8 +175,7 @@ impl Store {
 
     /// Compacts the element column family now (tests; the filter then runs).
     pub fn compact_elements(&self) {
-        self.db
-            .compact_range_cf(self.handle(Cf::Data), None::<&[u8]>, None::<&[u8]>);
+        self.db.compact_range_cf(self.handle(Cf::Data), None::<&[u8]>, None::<&[u8]>);
     }
 
     /// Every record of a column family, in order (tests compare replicas).
@@ -221,11 +215,7 @@ impl Store {
         // Registered before the snapshot is taken: a version that dies after
         // this point is kept for this view.
         let seq = self.gc.open_view();
-        ReadView {
-            store: self,
-            seq,
-            snap: self.db.snapshot(),
-        }
+        ReadView { store: self, seq, snap: self.db.snapshot() }
     }
 
     /// Writes a batch. `sync` for the few records that must be durable on
@@ -240,6 +230,47 @@ impl Store {
     /// fsyncs RocksDB's own WAL: everything written so far is durable after.
     pub fn flush_wal(&self) -> Result<(), StoreError> {
         self.db.flush_wal(true)?;
+        Ok(())
+    }
+
+    /// Writes the records of `cf` in `[from, to)` as seen by `view` into an
+    /// SST file at `path`. Returns false (and writes nothing) when the range
+    /// is empty: RocksDB cannot finish an SST without entries.
+    pub fn write_sst(&self, view: &ReadView<'_>, cf: Cf, from: &[u8], to: &[u8], path: &Path) -> Result<bool, StoreError> {
+        let opts = Options::default();
+        let mut w = rocksdb::SstFileWriter::create(&opts);
+        let mut opened = false;
+        let mut err = None;
+        self.scan_db(Some(&view.snap), cf, from, to, false, &mut |k, v| {
+            if !opened {
+                if let Err(e) = w.open(path) {
+                    err = Some(e);
+                    return false;
+                }
+                opened = true;
+            }
+            if let Err(e) = w.put(k, v) {
+                err = Some(e);
+                return false;
+            }
+            true
+        });
+        if let Some(e) = err {
+            return Err(e.into());
+        }
+        if opened {
+            w.finish()?;
+        }
+        Ok(opened)
+    }
+
+    /// Ingests SST files into `cf` (copied: the files stay where they are).
+    pub fn ingest(&self, cf: Cf, paths: &[std::path::PathBuf]) -> Result<(), StoreError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let opts = rocksdb::IngestExternalFileOptions::default();
+        self.db.ingest_external_file_cf_opts(self.handle(cf), &opts, paths.to_vec())?;
         Ok(())
     }
 
@@ -261,17 +292,8 @@ impl Store {
 
     /// Approximate bytes on disk, for INFO.
     pub fn disk_size(&self) -> u64 {
-        self.db
-            .property_int_value("rocksdb.total-sst-files-size")
-            .ok()
-            .flatten()
-            .unwrap_or(0)
-            + self
-                .db
-                .property_int_value("rocksdb.size-all-mem-tables")
-                .ok()
-                .flatten()
-                .unwrap_or(0)
+        self.db.property_int_value("rocksdb.total-sst-files-size").ok().flatten().unwrap_or(0)
+            + self.db.property_int_value("rocksdb.size-all-mem-tables").ok().flatten().unwrap_or(0)
     }
 
     fn scan_db(
@@ -406,8 +428,7 @@ impl WriteCtx {
             self.dead.push(key.to_vec());
         }
         self.store.batch_put(&mut self.batch, cf, key, value);
-        self.overlay
-            .insert((cf, key.to_vec()), Some(value.to_vec()));
+        self.overlay.insert((cf, key.to_vec()), Some(value.to_vec()));
         self.ops += 1;
     }
 
@@ -419,11 +440,8 @@ impl WriteCtx {
 
     pub fn delete_range(&mut self, cf: Cf, from: &[u8], to: &[u8]) {
         self.store.batch_delete_range(&mut self.batch, cf, from, to);
-        let doomed: Vec<_> = self
-            .overlay
-            .range((cf, from.to_vec())..(cf, to.to_vec()))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let doomed: Vec<_> =
+            self.overlay.range((cf, from.to_vec())..(cf, to.to_vec())).map(|(k, _)| k.clone()).collect();
         for k in doomed {
             self.overlay.remove(&k);
         }
@@ -432,9 +450,7 @@ impl WriteCtx {
     }
 
     fn range_deleted(&self, cf: Cf, key: &[u8]) -> bool {
-        self.ranges
-            .iter()
-            .any(|(c, f, t)| *c == cf && key >= f.as_slice() && key < t.as_slice())
+        self.ranges.iter().any(|(c, f, t)| *c == cf && key >= f.as_slice() && key < t.as_slice())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -446,9 +462,7 @@ impl WriteCtx {
         let batch = std::mem::take(&mut self.batch);
         self.overlay.clear();
         self.ranges.clear();
-        self.store
-            .ops_written
-            .fetch_add(self.ops, Ordering::Relaxed);
+        self.store.ops_written.fetch_add(self.ops, Ordering::Relaxed);
         self.ops = 0;
         self.store.write(batch, false)?;
         self.store.gc.committed(std::mem::take(&mut self.dead));
@@ -479,51 +493,40 @@ impl KvRead for WriteCtx {
 impl WriteCtx {
     /// Merges the overlay's records in range with the database's, in either
     /// direction: the overlay wins on equal keys and hides range-deleted ones.
-    fn merged_scan(
-        &self,
-        cf: Cf,
-        from: &[u8],
-        to: &[u8],
-        reverse: bool,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) {
+    fn merged_scan(&self, cf: Cf, from: &[u8], to: &[u8], reverse: bool, f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
         let range = self.overlay.range((cf, from.to_vec())..(cf, to.to_vec()));
-        let mut over: Box<dyn Iterator<Item = (&(Cf, Vec<u8>), &Option<Vec<u8>>)>> = if reverse {
-            Box::new(range.rev())
-        } else {
-            Box::new(range)
-        };
+        let mut over: Box<dyn Iterator<Item = (&(Cf, Vec<u8>), &Option<Vec<u8>>)>> =
+            if reverse { Box::new(range.rev()) } else { Box::new(range) };
         let mut pending = over.next();
         // Overlay keys that come before `k` in scan order go first.
         let before = |a: &[u8], b: &[u8]| if reverse { a > b } else { a < b };
         let mut stopped = false;
-        self.store
-            .scan_db(None, cf, from, to, reverse, &mut |k, v| {
-                while let Some(((_, ok), ov)) = pending {
-                    if !before(ok, k) && ok.as_slice() != k {
-                        break;
-                    }
-                    let same = ok.as_slice() == k;
-                    if let Some(val) = ov {
-                        if !f(ok, val) {
-                            stopped = true;
-                            return false;
-                        }
-                    }
-                    pending = over.next();
-                    if same {
-                        return true;
+        self.store.scan_db(None, cf, from, to, reverse, &mut |k, v| {
+            while let Some(((_, ok), ov)) = pending {
+                if !before(ok, k) && ok.as_slice() != k {
+                    break;
+                }
+                let same = ok.as_slice() == k;
+                if let Some(val) = ov {
+                    if !f(ok, val) {
+                        stopped = true;
+                        return false;
                     }
                 }
-                if self.range_deleted(cf, k) {
+                pending = over.next();
+                if same {
                     return true;
                 }
-                if !f(k, v) {
-                    stopped = true;
-                    return false;
-                }
-                true
-            });
+            }
+            if self.range_deleted(cf, k) {
+                return true;
+            }
+            if !f(k, v) {
+                stopped = true;
+                return false;
+            }
+            true
+        });
         if stopped {
             return;
         }

@@ -47,17 +47,10 @@ impl KeyWaiters {
         let keys: Vec<WaitKey> = keys.iter().map(|k| (ns, k.clone())).collect();
         let mut q = self.queues.lock();
         for k in &keys {
-            q.entry(k.clone())
-                .or_default()
-                .push_back((id, notify.clone()));
+            q.entry(k.clone()).or_default().push_back((id, notify.clone()));
         }
         self.active.fetch_add(1, Ordering::AcqRel);
-        Registration {
-            owner: self.clone(),
-            id,
-            keys,
-            notify,
-        }
+        Registration { owner: self.clone(), id, keys, notify }
     }
 
     /// Wakes the first waiter of each key (called after the writes are visible).

@@ -26,101 +26,42 @@ async fn run(node: &Node, s: &mut node::Session, cmd: Cmd) -> Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_million_element_set_writes_only_metadata_and_compaction_reclaims_it() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::open_standalone(NodeConfig::standalone(dir.path().to_path_buf()))
-        .await
-        .unwrap();
+    let node = Node::open_standalone(NodeConfig::standalone(dir.path().to_path_buf())).await.unwrap();
     let mut s = node.new_session();
     for chunk in 0..100 {
-        let members = (0..10_000)
-            .map(|i| b(format!("member:{}", chunk * 10_000 + i)))
-            .collect();
-        let r = run(
-            &node,
-            &mut s,
-            Cmd::SAdd(cc::KeyMembers {
-                key: b("big"),
-                members,
-            }),
-        )
-        .await;
+        let members = (0..10_000).map(|i| b(format!("member:{}", chunk * 10_000 + i))).collect();
+        let r = run(&node, &mut s, Cmd::SAdd(cc::KeyMembers { key: b("big"), members })).await;
         assert_eq!(r, Reply::Int(10_000));
     }
-    assert_eq!(
-        run(&node, &mut s, Cmd::SCard(Key { key: b("big") })).await,
-        Reply::Int(1_000_000)
-    );
+    assert_eq!(run(&node, &mut s, Cmd::SCard(Key { key: b("big") })).await, Reply::Int(1_000_000));
     let store = node.store().clone();
     assert!(store.count_elements() >= 1_000_000);
 
     let before = store.ops_written.load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(
-        run(
-            &node,
-            &mut s,
-            Cmd::Del(Keys {
-                keys: vec![b("big")]
-            })
-        )
-        .await,
-        Reply::Int(1)
-    );
+    assert_eq!(run(&node, &mut s, Cmd::Del(Keys { keys: vec![b("big")] })).await, Reply::Int(1));
     let writes = store.ops_written.load(std::sync::atomic::Ordering::Relaxed) - before;
     // The metadata delete, the gc record, the slot's removal index and the
     // partition's state: nothing per element.
-    assert!(
-        writes <= 8,
-        "DEL of a 1,000,000-element set wrote {writes} records"
-    );
-    assert_eq!(
-        run(
-            &node,
-            &mut s,
-            Cmd::Exists(Keys {
-                keys: vec![b("big")]
-            })
-        )
-        .await,
-        Reply::Int(0)
-    );
+    assert!(writes <= 8, "DEL of a 1,000,000-element set wrote {writes} records");
+    assert_eq!(run(&node, &mut s, Cmd::Exists(Keys { keys: vec![b("big")] })).await, Reply::Int(0));
 
     // A new set under the same name is a new version: untouched by the old one.
-    run(
-        &node,
-        &mut s,
-        Cmd::SAdd(cc::KeyMembers {
-            key: b("big"),
-            members: vec![b("fresh")],
-        }),
-    )
-    .await;
+    run(&node, &mut s, Cmd::SAdd(cc::KeyMembers { key: b("big"), members: vec![b("fresh")] })).await;
     store.compact_elements();
     let left = store.count_elements();
     assert!(left < 100, "{left} element records left after compaction");
     assert!(store.gc.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 1_000_000);
-    assert_eq!(
-        run(&node, &mut s, Cmd::SMembers(Key { key: b("big") })).await,
-        Reply::Set(vec![Reply::bulk("fresh")])
-    );
+    assert_eq!(run(&node, &mut s, Cmd::SMembers(Key { key: b("big") })).await, Reply::Set(vec![Reply::bulk("fresh")]));
     node.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_read_view_keeps_dead_elements_until_it_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::open_standalone(NodeConfig::standalone(dir.path().to_path_buf()))
-        .await
-        .unwrap();
+    let node = Node::open_standalone(NodeConfig::standalone(dir.path().to_path_buf())).await.unwrap();
     let mut s = node.new_session();
     let members: Vec<Bytes> = (0..1000).map(|i| b(format!("m{i}"))).collect();
-    run(
-        &node,
-        &mut s,
-        Cmd::SAdd(cc::KeyMembers {
-            key: b("k"),
-            members,
-        }),
-    )
-    .await;
+    run(&node, &mut s, Cmd::SAdd(cc::KeyMembers { key: b("k"), members })).await;
     let store = node.store().clone();
     let view = store.read_view();
     run(&node, &mut s, Cmd::Del(Keys { keys: vec![b("k")] })).await;
@@ -144,16 +85,10 @@ async fn workload(node: &Arc<Node>, seed: u64) {
                 key: k(&mut rng, "s"),
                 members: (0..5).map(|j| b(format!("m{}", (i + j) % 13))).collect(),
             }),
-            1 => Cmd::SPop(cc::SPop {
-                key: k(&mut rng, "s"),
-                count: Some(rng.gen_range(1..3)),
-            }),
+            1 => Cmd::SPop(cc::SPop { key: k(&mut rng, "s"), count: Some(rng.gen_range(1..3)) }),
             2 => Cmd::ZAdd(cc::ZAdd {
                 key: k(&mut rng, "z"),
-                pairs: vec![cc::ScoreMember {
-                    score: rng.gen_range(0..100) as f64,
-                    member: b(format!("m{}", i % 7)),
-                }],
+                pairs: vec![cc::ScoreMember { score: rng.gen_range(0..100) as f64, member: b(format!("m{}", i % 7)) }],
                 ..Default::default()
             }),
             3 => Cmd::Push(cc::Push {
@@ -164,43 +99,24 @@ async fn workload(node: &Arc<Node>, seed: u64) {
             }),
             4 => Cmd::HSet(cc::HSet {
                 key: k(&mut rng, "h"),
-                pairs: vec![KeyValue {
-                    key: b(format!("f{}", i % 5)),
-                    value: b(format!("{i}")),
-                }],
+                pairs: vec![KeyValue { key: b(format!("f{}", i % 5)), value: b(format!("{i}")) }],
                 nx: false,
                 ok_reply: false,
             }),
             5 => Cmd::Set(Set {
                 key: k(&mut rng, "str"),
                 value: b(format!("{i}")),
-                expiry: Some(Expiry {
-                    ms: rng.gen_range(1..200),
-                    absolute: false,
-                }),
+                expiry: Some(Expiry { ms: rng.gen_range(1..200), absolute: false }),
                 ..Default::default()
             }),
-            6 => Cmd::Del(Keys {
-                keys: vec![k(&mut rng, "s")],
-            }),
+            6 => Cmd::Del(Keys { keys: vec![k(&mut rng, "s")] }),
             7 => Cmd::Expire(Expire {
                 key: k(&mut rng, "z"),
-                expiry: Some(Expiry {
-                    ms: rng.gen_range(1..100),
-                    absolute: false,
-                }),
+                expiry: Some(Expiry { ms: rng.gen_range(1..100), absolute: false }),
                 cond: 0,
             }),
-            8 => Cmd::Pop(cc::Pop {
-                key: k(&mut rng, "l"),
-                left: true,
-                count: Some(2),
-            }),
-            _ => Cmd::ZPop(cc::ZPop {
-                key: k(&mut rng, "z"),
-                min: false,
-                count: None,
-            }),
+            8 => Cmd::Pop(cc::Pop { key: k(&mut rng, "l"), left: true, count: Some(2) }),
+            _ => Cmd::ZPop(cc::ZPop { key: k(&mut rng, "z"), min: false, count: None }),
         };
         node.submit(&mut s, cmd).await.await;
     }
@@ -231,26 +147,15 @@ async fn replaying_the_wal_on_another_store_reproduces_every_byte() {
         let dir2 = tempfile::tempdir().unwrap();
         let store2 = Arc::new(Store::open(&dir2.path().join("db")).unwrap());
         let (_, states) = bootstrap_standalone(&store2, &cfg).unwrap();
-        let mut sm = KvStateMachine::new(
-            store2.clone(),
-            Registry::default(),
-            Arc::new(KeyWaiters::default()),
-        );
+        let mut sm = KvStateMachine::new(store2.clone(), Registry::default(), Arc::new(KeyWaiters::default()));
         let wal = node.wal();
         for st in &states {
             let (first, _) = wal.bounds(st.group).unwrap();
             // Up to what the node applied (recorded with its data).
             let applied = node
                 .store()
-                .get(
-                    node::store::Cf::State,
-                    &node::state::partition_key(st.group),
-                )
-                .map(|v| {
-                    <node::state::PartitionState as prost::Message>::decode(v.as_slice())
-                        .unwrap()
-                        .applied_index
-                })
+                .get(node::store::Cf::State, &node::state::partition_key(st.group))
+                .map(|v| <node::state::PartitionState as prost::Message>::decode(v.as_slice()).unwrap().applied_index)
                 .unwrap();
             assert!(applied > 100, "the workload was applied");
             let entries: Vec<_> = wal
@@ -264,11 +169,7 @@ async fn replaying_the_wal_on_another_store_reproduces_every_byte() {
                 .map(|e| Committed {
                     index: e.index,
                     term: e.term,
-                    kind: if e.data.is_empty() {
-                        CommittedKind::Empty
-                    } else {
-                        CommittedKind::Normal(&e.data)
-                    },
+                    kind: if e.data.is_empty() { CommittedKind::Empty } else { CommittedKind::Normal(&e.data) },
                 })
                 .collect();
             sm.apply(st.group, &committed);
@@ -277,17 +178,8 @@ async fn replaying_the_wal_on_another_store_reproduces_every_byte() {
         for cf in Store::ALL_CFS {
             let a = node.store().dump(cf);
             let b = store2.dump(cf);
-            assert_eq!(
-                a.len(),
-                b.len(),
-                "{cf:?}: {} vs {} records ({partitions} partitions)",
-                a.len(),
-                b.len()
-            );
-            assert!(
-                a == b,
-                "{cf:?} differs between the node and the replay ({partitions} partitions)"
-            );
+            assert_eq!(a.len(), b.len(), "{cf:?}: {} vs {} records ({partitions} partitions)", a.len(), b.len());
+            assert!(a == b, "{cf:?} differs between the node and the replay ({partitions} partitions)");
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::transport::{InboundHandler, SendError, Transport};
 use bytes::Bytes;
 use prost::Message as _;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType};
+use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType, Snapshot};
 use raft::{RawNode, ReadOnlyOption, SnapshotStatus, StateRole};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -84,10 +84,7 @@ pub enum CommittedKind<'a> {
     Empty,
     /// A configuration change, already applied to raft: `conf_state` is the
     /// membership from this index on (persist it with the applied index).
-    ConfChange {
-        change: &'a ConfChangeV2,
-        conf_state: &'a ConfState,
-    },
+    ConfChange { change: &'a ConfChangeV2, conf_state: &'a ConfState },
 }
 
 /// The caller's state machine. Called on the driver thread.
@@ -101,6 +98,23 @@ pub trait StateMachine: Send + 'static {
     /// Makes everything applied since the last flush visible to readers.
     /// Proposals and reads are resolved only after this returns.
     fn flush(&mut self);
+    /// Installs a received snapshot's data (its files arrived before the
+    /// message was stepped): mark the partition as applying it, durably,
+    /// then replace the partition's data. The driver then writes the WAL
+    /// mark and calls [`StateMachine::finish_snapshot`].
+    fn install_snapshot(&mut self, group: u64, _snap: &Snapshot) -> Result<(), String> {
+        Err(format!("group {group}: this state machine cannot install snapshots"))
+    }
+    /// Records the snapshot's index, term and membership as applied, durably.
+    fn finish_snapshot(&mut self, _group: u64, _snap: &Snapshot) {}
+}
+
+/// A snapshot message that arrived for a group: the receiver fetches its
+/// files first, then steps it with [`Request::StepSnapshot`].
+pub struct SnapshotArrival {
+    pub group: u64,
+    pub from_node: u64,
+    pub message: Message,
 }
 
 /// Role values of [`GroupShared::role`].
@@ -171,9 +185,7 @@ impl GroupShared {
     /// applied everything of earlier terms: then its applied state holds every
     /// acknowledged write and may be read without a ReadIndex round.
     pub fn sole_voter_ready(&self) -> bool {
-        self.is_leader()
-            && self.voters() == 1
-            && self.applied() >= self.term_start.load(Ordering::Acquire)
+        self.is_leader() && self.voters() == 1 && self.applied() >= self.term_start.load(Ordering::Acquire)
     }
     /// Waits until the applied index reaches `index`.
     pub async fn wait_applied(&self, index: u64) {
@@ -208,8 +220,7 @@ impl GroupStatus {
     fn of<O>(g: &Group<O>) -> GroupStatus {
         let r = &g.raw.raft;
         let conf = r.prs().conf();
-        let mut progress: Vec<(u64, u64)> =
-            r.prs().iter().map(|(id, p)| (*id, p.matched)).collect();
+        let mut progress: Vec<(u64, u64)> = r.prs().iter().map(|(id, p)| (*id, p.matched)).collect();
         progress.sort_unstable();
         let mut peers: Vec<(u64, u64)> = g.peers.iter().map(|(r, n)| (*r, *n)).collect();
         peers.sort_unstable();
@@ -301,6 +312,11 @@ pub enum Request<O> {
         group: u64,
         index: u64,
     },
+    /// Steps a snapshot message whose files have all arrived.
+    StepSnapshot {
+        group: u64,
+        message: Box<Message>,
+    },
 }
 
 /// Raft messages from the transport.
@@ -322,29 +338,18 @@ impl<O: Send + 'static> RaftHandle<O> {
         self.node_id
     }
 
-    async fn enqueue<T>(
-        &self,
-        make: impl FnOnce(Reply<T>) -> Request<O>,
-    ) -> Result<Pending<T>, ProposeError> {
+    async fn enqueue<T>(&self, make: impl FnOnce(Reply<T>) -> Request<O>) -> Result<Pending<T>, ProposeError> {
         let (tx, rx) = oneshot::channel();
         // A request that never reached the driver certainly did nothing.
-        self.requests
-            .send(make(tx))
-            .await
-            .map_err(|_| ProposeError::Dropped("raft driver stopped".into()))?;
+        self.requests.send(make(tx)).await.map_err(|_| ProposeError::Dropped("raft driver stopped".into()))?;
         Ok(Pending { rx })
     }
 
     /// Hands a proposal to the driver and returns once it is queued: requests
     /// queued by one caller are proposed in that order. Await the returned
     /// [`Pending`] for the state machine's output.
-    pub async fn enqueue_propose(
-        &self,
-        group: u64,
-        data: Bytes,
-    ) -> Result<Pending<O>, ProposeError> {
-        self.enqueue(|reply| Request::Propose { group, data, reply })
-            .await
+    pub async fn enqueue_propose(&self, group: u64, data: Bytes) -> Result<Pending<O>, ProposeError> {
+        self.enqueue(|reply| Request::Propose { group, data, reply }).await
     }
 
     /// Queues a linearizable read point behind everything this caller queued
@@ -357,12 +362,7 @@ impl<O: Send + 'static> RaftHandle<O> {
 
     /// Proposes `data` to `group`; resolves with the state machine's output
     /// once the entry is applied here.
-    pub async fn propose(
-        &self,
-        group: u64,
-        data: Bytes,
-        timeout: Duration,
-    ) -> Result<O, ProposeError> {
+    pub async fn propose(&self, group: u64, data: Bytes, timeout: Duration) -> Result<O, ProposeError> {
         self.enqueue_propose(group, data).await?.wait(timeout).await
     }
 
@@ -372,14 +372,7 @@ impl<O: Send + 'static> RaftHandle<O> {
         change: ConfChangeV2,
         timeout: Duration,
     ) -> Result<O, ProposeError> {
-        self.enqueue(|reply| Request::ConfChange {
-            group,
-            change,
-            reply,
-        })
-        .await?
-        .wait(timeout)
-        .await
+        self.enqueue(|reply| Request::ConfChange { group, change, reply }).await?.wait(timeout).await
     }
 
     /// A linearizable read point (see [`RaftHandle::enqueue_read`]).
@@ -394,11 +387,7 @@ impl<O: Send + 'static> RaftHandle<O> {
     ) -> Result<Arc<GroupShared>, String> {
         let (tx, rx) = oneshot::channel();
         self.requests
-            .send(Request::AddGroup {
-                spec,
-                snapshots,
-                reply: tx,
-            })
+            .send(Request::AddGroup { spec, snapshots, reply: tx })
             .await
             .map_err(|_| "raft driver stopped".to_string())?;
         rx.await.map_err(|_| "raft driver stopped".to_string())?
@@ -406,22 +395,14 @@ impl<O: Send + 'static> RaftHandle<O> {
 
     pub async fn remove_group(&self, group: u64) {
         let (tx, rx) = oneshot::channel();
-        if self
-            .requests
-            .send(Request::RemoveGroup { group, reply: tx })
-            .await
-            .is_ok()
-        {
+        if self.requests.send(Request::RemoveGroup { group, reply: tx }).await.is_ok() {
             let _ = rx.await;
         }
     }
 
     pub async fn status(&self, group: u64) -> Option<GroupStatus> {
         let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(Request::Status { group, reply: tx })
-            .await
-            .ok()?;
+        self.requests.send(Request::Status { group, reply: tx }).await.ok()?;
         rx.await.ok().flatten()
     }
 
@@ -461,10 +442,7 @@ impl<T> Pending<T> {
         match tokio::time::timeout(timeout, self.rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(ProposeError::Unknown("raft driver stopped".into())),
-            Err(_) => Err(ProposeError::Unknown(format!(
-                "no outcome within {}ms",
-                timeout.as_millis()
-            ))),
+            Err(_) => Err(ProposeError::Unknown(format!("no outcome within {}ms", timeout.as_millis()))),
         }
     }
 
@@ -499,10 +477,7 @@ pub struct RaftInbound {
 
 impl RaftInbound {
     pub fn deliver(&self, from_node: u64, messages: Vec<GroupMessage>) {
-        let _ = self.tx.try_send(Inbound {
-            from_node,
-            messages,
-        });
+        let _ = self.tx.try_send(Inbound { from_node, messages });
     }
 }
 
@@ -538,6 +513,8 @@ struct Group<O> {
     read_waits: BTreeMap<(u64, u64), Vec<Reply<u64>>>,
     shared: Arc<GroupShared>,
     applied: u64,
+    /// Snapshots sent to replicas and not reported yet: replica -> tick sent.
+    snapshots_out: HashMap<u64, u64>,
 }
 
 /// What step 4 learned about one applied entry, for step 5.
@@ -557,6 +534,7 @@ pub struct Driver<M: StateMachine> {
     logger: slog::Logger,
     ticks: u64,
     next_read_id: u64,
+    snapshot_arrivals: Option<mpsc::UnboundedSender<SnapshotArrival>>,
 }
 
 impl<M: StateMachine> Driver<M> {
@@ -568,6 +546,20 @@ impl<M: StateMachine> Driver<M> {
         transport: Arc<Transport>,
         sm: M,
         inbox: RaftInbox,
+    ) -> RaftHandle<M::Output> {
+        Self::spawn_with_snapshots(cfg, wal, transport, sm, inbox, None)
+    }
+
+    /// Like [`Driver::spawn`]; snapshot messages from leaders are handed to
+    /// `snapshot_arrivals` instead of being stepped (the receiver fetches
+    /// the files, then steps them with [`Request::StepSnapshot`]).
+    pub fn spawn_with_snapshots(
+        cfg: DriverConfig,
+        wal: Arc<Wal>,
+        transport: Arc<Transport>,
+        sm: M,
+        inbox: RaftInbox,
+        snapshot_arrivals: Option<mpsc::UnboundedSender<SnapshotArrival>>,
     ) -> RaftHandle<M::Output> {
         let (req_tx, req_rx) = mpsc::channel(cfg.request_queue);
         let raft_rx = inbox.rx;
@@ -582,15 +574,13 @@ impl<M: StateMachine> Driver<M> {
             logger,
             ticks: 0,
             next_read_id: 1,
+            snapshot_arrivals,
         };
         let (stop_tx, stop_rx) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name(format!("raft-driver-{node_id}"))
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                    .expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
                 rt.block_on(driver.run(req_rx, raft_rx, stop_rx));
             })
             .expect("spawn raft driver thread");
@@ -662,11 +652,7 @@ impl<M: StateMachine> Driver<M> {
             max_inflight_msgs: self.cfg.max_inflight_msgs,
             check_quorum: true,
             pre_vote: true,
-            read_only_option: if self.cfg.lease_read {
-                ReadOnlyOption::LeaseBased
-            } else {
-                ReadOnlyOption::Safe
-            },
+            read_only_option: if self.cfg.lease_read { ReadOnlyOption::LeaseBased } else { ReadOnlyOption::Safe },
             max_uncommitted_size: self.cfg.max_uncommitted_size,
             max_committed_size_per_ready: 64 << 20,
             ..Default::default()
@@ -681,26 +667,13 @@ impl<M: StateMachine> Driver<M> {
         if let Some(g) = self.groups.get(&spec.group) {
             return Ok(g.shared.clone());
         }
-        let storage = WalStorage::open(
-            self.wal.clone(),
-            spec.group,
-            spec.applied.clone(),
-            snapshots,
-        )
-        .map_err(|e| format!("group {}: {e}", spec.group))?;
+        let storage = WalStorage::open(self.wal.clone(), spec.group, spec.applied.clone(), snapshots)
+            .map_err(|e| format!("group {}: {e}", spec.group))?;
         let cfg = self.raft_config(spec.replica_id, spec.applied.index);
         let logger = self.logger.new(slog::o!("group" => spec.group));
-        let raw = RawNode::new(&cfg, storage, &logger)
-            .map_err(|e| format!("group {}: {e}", spec.group))?;
-        let shared = Arc::new(GroupShared::new(
-            spec.group,
-            spec.replica_id,
-            spec.applied.index,
-        ));
-        shared.voters.store(
-            spec.applied.conf_state.voters.len() as u64,
-            Ordering::Relaxed,
-        );
+        let raw = RawNode::new(&cfg, storage, &logger).map_err(|e| format!("group {}: {e}", spec.group))?;
+        let shared = Arc::new(GroupShared::new(spec.group, spec.replica_id, spec.applied.index));
+        shared.voters.store(spec.applied.conf_state.voters.len() as u64, Ordering::Relaxed);
         let g = Group {
             raw,
             peers: spec.peers.into_iter().collect(),
@@ -710,6 +683,7 @@ impl<M: StateMachine> Driver<M> {
             read_waits: BTreeMap::new(),
             shared: shared.clone(),
             applied: spec.applied.index,
+            snapshots_out: HashMap::new(),
         };
         let single = g.raw.raft.prs().conf().voters().ids().len() == 1
             && g.raw.raft.prs().conf().voters().contains(spec.replica_id);
@@ -724,11 +698,7 @@ impl<M: StateMachine> Driver<M> {
     fn on_inbound(&mut self, m: Inbound) {
         for gm in m.messages {
             let Some(g) = self.groups.get_mut(&gm.group) else {
-                tracing::debug!(
-                    "raft message for unknown group {} from node {}",
-                    gm.group,
-                    m.from_node
-                );
+                tracing::debug!("raft message for unknown group {} from node {}", gm.group, m.from_node);
                 continue;
             };
             let msg = match Message::parse_from_bytes(&gm.message) {
@@ -741,6 +711,13 @@ impl<M: StateMachine> Driver<M> {
             // Learn where the sender lives (a replica added by a conf change
             // we have not applied yet may talk to us first).
             g.peers.entry(msg.from).or_insert(m.from_node);
+            if msg.get_msg_type() == MessageType::MsgSnapshot {
+                if let Some(tx) = &self.snapshot_arrivals {
+                    // Its files come first; the receiver steps it afterwards.
+                    let _ = tx.send(SnapshotArrival { group: gm.group, from_node: m.from_node, message: msg });
+                    continue;
+                }
+            }
             if let Err(e) = g.raw.step(msg) {
                 tracing::debug!("group {}: step: {e}", gm.group);
             }
@@ -748,10 +725,7 @@ impl<M: StateMachine> Driver<M> {
     }
 
     /// The group, if this node leads it; otherwise why a request to it fails.
-    fn led(
-        groups: &mut BTreeMap<u64, Group<M::Output>>,
-        group: u64,
-    ) -> Result<&mut Group<M::Output>, ProposeError> {
+    fn led(groups: &mut BTreeMap<u64, Group<M::Output>>, group: u64) -> Result<&mut Group<M::Output>, ProposeError> {
         let g = groups.get_mut(&group).ok_or(ProposeError::NoGroup(group))?;
         if g.raw.raft.state != StateRole::Leader {
             return Err(Self::not_leader(g));
@@ -761,13 +735,7 @@ impl<M: StateMachine> Driver<M> {
 
     fn not_leader(g: &Group<M::Output>) -> ProposeError {
         let leader = g.raw.raft.leader_id;
-        ProposeError::NotLeader {
-            leader: if leader == 0 {
-                None
-            } else {
-                g.peers.get(&leader).copied()
-            },
-        }
+        ProposeError::NotLeader { leader: if leader == 0 { None } else { g.peers.get(&leader).copied() } }
     }
 
     fn on_request(&mut self, r: Request<M::Output>) {
@@ -779,24 +747,13 @@ impl<M: StateMachine> Driver<M> {
                     return;
                 }
                 if data.len() > self.cfg.max_entry_size {
-                    let _ = reply.send(Err(ProposeError::TooLarge {
-                        size: data.len(),
-                        max: self.cfg.max_entry_size,
-                    }));
+                    let _ = reply.send(Err(ProposeError::TooLarge { size: data.len(), max: self.cfg.max_entry_size }));
                     return;
                 }
-                self.propose_as_leader(group, reply, false, |raw| {
-                    raw.propose(vec![], data.to_vec())
-                });
+                self.propose_as_leader(group, reply, false, |raw| raw.propose(vec![], data.to_vec()));
             }
-            Request::ConfChange {
-                group,
-                change,
-                reply,
-            } => {
-                self.propose_as_leader(group, reply, true, |raw| {
-                    raw.propose_conf_change(vec![], change)
-                });
+            Request::ConfChange { group, change, reply } => {
+                self.propose_as_leader(group, reply, true, |raw| raw.propose_conf_change(vec![], change));
             }
             Request::Read { group, reply } => {
                 // A follower may read too: raft-rs forwards its ReadIndex
@@ -812,32 +769,19 @@ impl<M: StateMachine> Driver<M> {
                     return;
                 }
                 // A leader's read must also cover what was proposed before it.
-                let min_index = if leader {
-                    g.raw.raft.raft_log.last_index()
-                } else {
-                    0
-                };
-                let batch = g.new_reads.get_or_insert_with(|| PendingRead {
-                    min_index,
-                    issued_tick: 0,
-                    replies: Vec::new(),
-                });
+                let min_index = if leader { g.raw.raft.raft_log.last_index() } else { 0 };
+                let batch =
+                    g.new_reads.get_or_insert_with(|| PendingRead { min_index, issued_tick: 0, replies: Vec::new() });
                 batch.min_index = batch.min_index.max(min_index);
                 batch.replies.push(reply);
             }
-            Request::AddGroup {
-                spec,
-                snapshots,
-                reply,
-            } => {
+            Request::AddGroup { spec, snapshots, reply } => {
                 let _ = reply.send(self.add_group(spec, snapshots));
             }
             Request::RemoveGroup { group, reply } => {
                 if let Some(g) = self.groups.remove(&group) {
                     for p in g.proposals {
-                        let _ = p
-                            .reply
-                            .send(Err(ProposeError::Unknown("group removed".into())));
+                        let _ = p.reply.send(Err(ProposeError::Unknown("group removed".into())));
                     }
                     if let Err(e) = self.wal.append(vec![WalOp::RemoveGroup { group }]) {
                         tracing::error!("group {group}: recording its removal in the WAL: {e}");
@@ -855,25 +799,23 @@ impl<M: StateMachine> Driver<M> {
                     g.raw.transfer_leader(to_replica);
                 }
             }
-            Request::ReportSnapshot {
-                group,
-                to_replica,
-                ok,
-            } => {
+            Request::StepSnapshot { group, message } => {
                 if let Some(g) = self.groups.get_mut(&group) {
-                    let status = if ok {
-                        SnapshotStatus::Finish
-                    } else {
-                        SnapshotStatus::Failure
-                    };
+                    if let Err(e) = g.raw.step(*message) {
+                        tracing::warn!("group {group}: stepping a snapshot: {e}");
+                    }
+                }
+            }
+            Request::ReportSnapshot { group, to_replica, ok } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    if g.snapshots_out.remove(&to_replica).is_none() {
+                        return;
+                    }
+                    let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
                     g.raw.report_snapshot(to_replica, status);
                 }
             }
-            Request::SetPeer {
-                group,
-                replica,
-                node,
-            } => {
+            Request::SetPeer { group, replica, node } => {
                 if let Some(g) = self.groups.get_mut(&group) {
                     g.peers.insert(replica, node);
                 }
@@ -884,9 +826,7 @@ impl<M: StateMachine> Driver<M> {
                     let first = self.wal.bounds(group).map_or(0, |(f, _)| f);
                     if index >= first {
                         if let Ok(term) = self.wal.term(group, index) {
-                            if let Err(e) =
-                                self.wal.append(vec![WalOp::Compact { group, index, term }])
-                            {
+                            if let Err(e) = self.wal.append(vec![WalOp::Compact { group, index, term }]) {
                                 tracing::warn!("group {group}: log compaction to {index}: {e}");
                             }
                         }
@@ -923,18 +863,11 @@ impl<M: StateMachine> Driver<M> {
         }
         let index = g.raw.raft.raft_log.last_index();
         if index == before {
-            let _ = reply.send(Err(ProposeError::Dropped(
-                "raft did not append the proposal".into(),
-            )));
+            let _ = reply.send(Err(ProposeError::Dropped("raft did not append the proposal".into())));
             return;
         }
         g.shared.proposals.fetch_add(1, Ordering::Relaxed);
-        g.proposals.push_back(PendingProposal {
-            index,
-            term: g.raw.raft.term,
-            conf_change,
-            reply,
-        });
+        g.proposals.push_back(PendingProposal { index, term: g.raw.raft.term, conf_change, reply });
     }
 
     fn tick(&mut self) {
@@ -942,17 +875,25 @@ impl<M: StateMachine> Driver<M> {
         let ticks = self.ticks;
         for g in self.groups.values_mut() {
             g.raw.tick();
+            // A snapshot that was neither installed nor reported failed in
+            // time is failed here, so the leader sends a new one.
+            let expired: Vec<u64> = g
+                .snapshots_out
+                .iter()
+                .filter(|(_, sent)| ticks >= **sent + SNAPSHOT_DEADLINE_TICKS)
+                .map(|(r, _)| *r)
+                .collect();
+            for r in expired {
+                g.snapshots_out.remove(&r);
+                g.raw.report_snapshot(r, SnapshotStatus::Failure);
+            }
             // raft-rs drops a read index request silently when there is no
             // leader or the leader has not committed in its term yet: issue
             // again what is still unanswered, and fail it once not leader.
             if !g.reads.is_empty() {
                 let can_read = g.raw.raft.state == StateRole::Leader || g.raw.raft.leader_id != 0;
-                let stale: Vec<u64> = g
-                    .reads
-                    .iter()
-                    .filter(|(_, r)| ticks >= r.issued_tick + 2)
-                    .map(|(id, _)| *id)
-                    .collect();
+                let stale: Vec<u64> =
+                    g.reads.iter().filter(|(_, r)| ticks >= r.issued_tick + 2).map(|(id, _)| *id).collect();
                 for id in stale {
                     if can_read {
                         g.reads.get_mut(&id).unwrap().issued_tick = ticks;
@@ -999,10 +940,7 @@ impl<M: StateMachine> Driver<M> {
             match transport.send_raft(node, group, &m) {
                 Ok(()) => {}
                 Err(
-                    SendError::Full(_)
-                    | SendError::UnknownNode(_)
-                    | SendError::Stopped
-                    | SendError::Unreachable(_),
+                    SendError::Full(_) | SendError::UnknownNode(_) | SendError::Stopped | SendError::Unreachable(_),
                 ) => {
                     unreachable.push((group, to));
                     if is_snapshot {
@@ -1015,6 +953,7 @@ impl<M: StateMachine> Driver<M> {
 
     fn handle_readies(&mut self) {
         let mut ops = Vec::new();
+        let mut installed: Vec<(u64, Snapshot)> = Vec::new();
         let mut readies = Vec::new();
         let mut unreachable = Vec::new();
         // Step 1: collect every group's ready; the leader's messages go now.
@@ -1033,29 +972,35 @@ impl<M: StateMachine> Driver<M> {
                 if role == ROLE_LEADER && g.shared.role() != ROLE_LEADER {
                     // Entries up to here may be from earlier terms; reads served
                     // from local state must wait until they are applied.
-                    g.shared
-                        .term_start
-                        .store(g.raw.raft.raft_log.last_index(), Ordering::Release);
+                    g.shared.term_start.store(g.raw.raft.raft_log.last_index(), Ordering::Release);
                 }
                 g.shared.role.store(role, Ordering::Relaxed);
-                let leader = if ss.leader_id == 0 {
-                    0
-                } else {
-                    g.peers.get(&ss.leader_id).copied().unwrap_or(0)
-                };
+                let leader = if ss.leader_id == 0 { 0 } else { g.peers.get(&ss.leader_id).copied().unwrap_or(0) };
                 g.shared.leader_node.store(leader, Ordering::Relaxed);
             }
-            Self::send_messages(
-                &self.transport,
-                id,
-                &g.peers,
-                rd.take_messages(),
-                &mut unreachable,
-            );
+            let msgs = rd.take_messages();
+            for m in &msgs {
+                if m.get_msg_type() == MessageType::MsgSnapshot {
+                    g.snapshots_out.insert(m.to, self.ticks);
+                }
+            }
+            Self::send_messages(&self.transport, id, &g.peers, msgs, &mut unreachable);
             if !rd.snapshot().is_empty() {
-                tracing::error!(
-                    "group {id}: received a snapshot, which this node cannot install yet"
-                );
+                // Install order (each step survives a crash): the state
+                // machine marks the partition Applying and replaces its data;
+                // the WAL mark goes with this turn's append (fsynced); then
+                // the applied state is recorded as Normal.
+                let snap = rd.snapshot().clone();
+                let md = snap.get_metadata();
+                if let Err(e) = self.sm.install_snapshot(id, &snap) {
+                    tracing::error!("group {id}: installing the snapshot at {}: {e}; aborting", md.index);
+                    eprintln!("FATAL: group {id}: installing a snapshot: {e}");
+                    std::process::abort();
+                }
+                ops.push(WalOp::Reset { group: id, index: md.index, term: md.term });
+                g.raw.mut_store().set_conf_state(md.get_conf_state().clone());
+                g.applied = md.index;
+                installed.push((id, snap));
             }
             for rs in rd.take_read_states() {
                 let Ok(ctx) = <[u8; 8]>::try_from(rs.request_ctx.as_slice()) else {
@@ -1064,27 +1009,17 @@ impl<M: StateMachine> Driver<M> {
                 let id = u64::from_le_bytes(ctx);
                 if let Some(r) = g.reads.remove(&id) {
                     let wait = rs.index.max(r.min_index);
-                    g.read_waits
-                        .entry((wait, id))
-                        .or_default()
-                        .extend(r.replies);
+                    g.read_waits.entry((wait, id)).or_default().extend(r.replies);
                 }
             }
             if !rd.entries().is_empty() {
-                ops.push(WalOp::Entries {
-                    group: id,
-                    entries: rd.entries().iter().map(encode_entry).collect(),
-                });
+                ops.push(WalOp::Entries { group: id, entries: rd.entries().iter().map(encode_entry).collect() });
             }
             if let Some(hs) = rd.hs() {
                 g.shared.term.store(hs.term, Ordering::Relaxed);
                 ops.push(WalOp::HardState {
                     group: id,
-                    state: wal::HardState {
-                        term: hs.term,
-                        vote: hs.vote,
-                        commit: hs.commit,
-                    },
+                    state: wal::HardState { term: hs.term, vote: hs.vote, commit: hs.commit },
                 });
             }
             readies.push((id, rd));
@@ -1101,6 +1036,20 @@ impl<M: StateMachine> Driver<M> {
                 std::process::abort();
             }
         }
+        for (id, snap) in installed {
+            self.sm.finish_snapshot(id, &snap);
+            let g = self.groups.get_mut(&id).unwrap();
+            g.shared.voters.store(snap.get_metadata().get_conf_state().voters.len() as u64, Ordering::Relaxed);
+            g.shared.applied.store(g.applied, Ordering::Release);
+            g.shared.applied_changed.notify_waiters();
+            // Proposals the snapshot covers may or may not be in it.
+            while g.proposals.front().is_some_and(|p| p.index <= g.applied) {
+                let p = g.proposals.pop_front().unwrap();
+                let _ = p
+                    .reply
+                    .send(Err(ProposeError::Unknown("replaced by a snapshot before it was applied here".into())));
+            }
+        }
         // Steps 3 and 4.
         let mut applied: Vec<(u64, Vec<AppliedInfo<M::Output>>)> = Vec::new();
         let handled: Vec<u64> = readies.iter().map(|(id, _)| *id).collect();
@@ -1108,31 +1057,13 @@ impl<M: StateMachine> Driver<M> {
             let g = self.groups.get_mut(&id).unwrap();
             let mut infos = Vec::new();
             Self::apply(&mut self.sm, id, g, rd.take_committed_entries(), &mut infos);
-            Self::send_messages(
-                &self.transport,
-                id,
-                &g.peers,
-                rd.take_persisted_messages(),
-                &mut unreachable,
-            );
+            Self::send_messages(&self.transport, id, &g.peers, rd.take_persisted_messages(), &mut unreachable);
             let mut light = g.raw.advance(rd);
             if let Some(c) = light.commit_index() {
                 g.shared.commit.store(c, Ordering::Relaxed);
             }
-            Self::send_messages(
-                &self.transport,
-                id,
-                &g.peers,
-                light.take_messages(),
-                &mut unreachable,
-            );
-            Self::apply(
-                &mut self.sm,
-                id,
-                g,
-                light.take_committed_entries(),
-                &mut infos,
-            );
+            Self::send_messages(&self.transport, id, &g.peers, light.take_messages(), &mut unreachable);
+            Self::apply(&mut self.sm, id, g, light.take_committed_entries(), &mut infos);
             g.raw.advance_apply();
             if !infos.is_empty() {
                 applied.push((id, infos));
@@ -1141,8 +1072,7 @@ impl<M: StateMachine> Driver<M> {
         for (group, to) in unreachable {
             if let Some(g) = self.groups.get_mut(&group) {
                 if to & SNAPSHOT_FAILED_FLAG != 0 {
-                    g.raw
-                        .report_snapshot(to & !SNAPSHOT_FAILED_FLAG, SnapshotStatus::Failure);
+                    g.raw.report_snapshot(to & !SNAPSHOT_FAILED_FLAG, SnapshotStatus::Failure);
                 } else {
                     g.raw.report_unreachable(to);
                 }
@@ -1206,16 +1136,11 @@ impl<M: StateMachine> Driver<M> {
                             g.peers.insert(rn.replica, rn.node);
                         }
                     }
-                    g.shared
-                        .voters
-                        .store(cs.voters.len() as u64, Ordering::Relaxed);
+                    g.shared.voters.store(cs.voters.len() as u64, Ordering::Relaxed);
                     Some((cc, cs))
                 }
                 Err(err) => {
-                    tracing::warn!(
-                        "group {group}: conf change at {} not applied: {err}",
-                        e.index
-                    );
+                    tracing::warn!("group {group}: conf change at {} not applied: {err}", e.index);
                     None
                 }
             }));
@@ -1234,10 +1159,7 @@ impl<M: StateMachine> Driver<M> {
             })
             .collect();
         let outputs = sm.apply(group, &committed);
-        for (c, out) in committed
-            .iter()
-            .zip(outputs.into_iter().chain(std::iter::repeat_with(|| None)))
-        {
+        for (c, out) in committed.iter().zip(outputs.into_iter().chain(std::iter::repeat_with(|| None))) {
             infos.push(AppliedInfo {
                 index: c.index,
                 term: c.term,
@@ -1258,9 +1180,7 @@ impl<M: StateMachine> Driver<M> {
             let p = g.proposals.pop_front().unwrap();
             let result = if p.index < info.index {
                 // Jumped over (a snapshot covered it): it may be in there.
-                Err(ProposeError::Unknown(
-                    "replaced by a snapshot before it was applied here".into(),
-                ))
+                Err(ProposeError::Unknown("replaced by a snapshot before it was applied here".into()))
             } else if p.term != info.term {
                 Err(ProposeError::Overwritten)
             } else if info.empty && p.conf_change {
@@ -1269,15 +1189,16 @@ impl<M: StateMachine> Driver<M> {
             } else {
                 match output.take() {
                     Some(o) => Ok(o),
-                    None => Err(ProposeError::Unknown(
-                        "the state machine reported no result".into(),
-                    )),
+                    None => Err(ProposeError::Unknown("the state machine reported no result".into())),
                 }
             };
             let _ = p.reply.send(result);
         }
     }
 }
+
+/// Ticks after which an unreported snapshot counts as failed.
+const SNAPSHOT_DEADLINE_TICKS: u64 = 1200;
 
 /// Marks an unreachable report as "the snapshot to this replica failed".
 const SNAPSHOT_FAILED_FLAG: u64 = 1 << 63;

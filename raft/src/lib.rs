@@ -9,8 +9,8 @@ pub mod storage;
 pub mod transport;
 
 pub use driver::{
-    raft_channel, Committed, CommittedKind, Driver, DriverConfig, GroupShared, GroupSpec,
-    GroupStatus, Pending, RaftHandle, RaftInbound, RaftInbox, Request, StateMachine,
+    raft_channel, Committed, CommittedKind, Driver, DriverConfig, GroupShared, GroupSpec, GroupStatus, Pending,
+    RaftHandle, RaftInbound, RaftInbox, Request, SnapshotArrival, StateMachine,
 };
 pub use error::ProposeError;
 pub use raft;

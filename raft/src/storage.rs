@@ -53,19 +53,9 @@ impl WalStorage {
             // The log must cover the applied point: a fresh group, or a
             // state machine that is ahead of the log (a snapshot installed
             // but its WAL mark not yet written).
-            wal.append(vec![WalOp::Reset {
-                group,
-                index: applied.index,
-                term: applied.term,
-            }])?;
+            wal.append(vec![WalOp::Reset { group, index: applied.index, term: applied.term }])?;
         }
-        Ok(WalStorage {
-            group,
-            wal,
-            applied_index: applied.index,
-            conf_state: applied.conf_state,
-            snapshots,
-        })
+        Ok(WalStorage { group, wal, applied_index: applied.index, conf_state: applied.conf_state, snapshots })
     }
 
     pub fn group(&self) -> u64 {
@@ -110,10 +100,7 @@ impl raft::Storage for WalStorage {
                 hs.vote = 0;
             }
         }
-        Ok(RaftState {
-            hard_state: hs,
-            conf_state: self.conf_state.clone(),
-        })
+        Ok(RaftState { hard_state: hs, conf_state: self.conf_state.clone() })
     }
 
     fn entries(
@@ -123,10 +110,7 @@ impl raft::Storage for WalStorage {
         max_size: impl Into<Option<u64>>,
         _context: GetEntriesContext,
     ) -> raft::Result<Vec<Entry>> {
-        let es = self
-            .wal
-            .entries(self.group, low, high, max_size.into())
-            .map_err(storage_err)?;
+        let es = self.wal.entries(self.group, low, high, max_size.into()).map_err(storage_err)?;
         Ok(es.into_iter().map(decode_entry).collect())
     }
 
@@ -138,25 +122,17 @@ impl raft::Storage for WalStorage {
     }
 
     fn first_index(&self) -> raft::Result<u64> {
-        Ok(self
-            .wal
-            .bounds(self.group)
-            .map_or(self.applied_index + 1, |(f, _)| f))
+        Ok(self.wal.bounds(self.group).map_or(self.applied_index + 1, |(f, _)| f))
     }
 
     fn last_index(&self) -> raft::Result<u64> {
-        Ok(self
-            .wal
-            .bounds(self.group)
-            .map_or(self.applied_index, |(_, l)| l))
+        Ok(self.wal.bounds(self.group).map_or(self.applied_index, |(_, l)| l))
     }
 
     fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         match &self.snapshots {
             Some(s) => s.snapshot(self.group, request_index, to),
-            None => Err(raft::Error::Store(
-                StorageError::SnapshotTemporarilyUnavailable,
-            )),
+            None => Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable)),
         }
     }
 }
@@ -169,11 +145,7 @@ pub fn encode_entry(e: &Entry) -> LogEntry {
     b.put_u32_le(e.context.len() as u32);
     b.put_slice(&e.context);
     b.put_slice(&e.data);
-    LogEntry {
-        index: e.index,
-        term: e.term,
-        data: b.freeze(),
-    }
+    LogEntry { index: e.index, term: e.term, data: b.freeze() }
 }
 
 pub fn decode_entry(le: LogEntry) -> Entry {
@@ -218,11 +190,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wal = Arc::new(Wal::open(dir.path(), wal::Options::default()).unwrap());
         let cs = ConfState::from((vec![1], vec![]));
-        let applied = AppliedState {
-            index: 5,
-            term: 5,
-            conf_state: cs.clone(),
-        };
+        let applied = AppliedState { index: 5, term: 5, conf_state: cs.clone() };
         let s = WalStorage::open(wal.clone(), 9, applied.clone(), None).unwrap();
         assert_eq!(s.first_index().unwrap(), 6);
         assert_eq!(s.last_index().unwrap(), 5);

@@ -168,18 +168,10 @@ impl Transport {
     }
 
     /// Queues a raft message of `group`; never blocks.
-    pub fn send_raft(
-        &self,
-        node: u64,
-        group: u64,
-        msg: &raft::eraftpb::Message,
-    ) -> Result<(), SendError> {
+    pub fn send_raft(&self, node: u64, group: u64, msg: &raft::eraftpb::Message) -> Result<(), SendError> {
         use protobuf::Message as _;
         let bytes = msg.write_to_bytes().map_err(|_| SendError::Stopped)?;
-        let gm = GroupMessage {
-            group,
-            message: Bytes::from(bytes),
-        };
+        let gm = GroupMessage { group, message: Bytes::from(bytes) };
         self.with_peer(node, |p| match p.raft.try_send(gm) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -200,8 +192,7 @@ impl Transport {
 
     /// Whether a connection to `node` is up now (dialing it if it was never used).
     pub fn connected(&self, node: u64) -> bool {
-        self.with_peer(node, |p| Ok(p.connected.load(Ordering::Acquire)))
-            .unwrap_or(false)
+        self.with_peer(node, |p| Ok(p.connected.load(Ordering::Acquire))).unwrap_or(false)
     }
 
     /// Queues snapshot data; never blocks.
@@ -211,10 +202,7 @@ impl Transport {
 
     fn send_lane(&self, node: u64, lane: Lane, payload: Bytes) -> Result<(), SendError> {
         self.with_peer(node, |p| {
-            if matches!(lane, Lane::Forward)
-                && !p.connected.load(Ordering::Acquire)
-                && p.ever_tried()
-            {
+            if matches!(lane, Lane::Forward) && !p.connected.load(Ordering::Acquire) && p.ever_tried() {
                 return Err(SendError::Unreachable(node));
             }
             let q = match lane {
@@ -228,11 +216,7 @@ impl Transport {
         })
     }
 
-    fn with_peer<R>(
-        &self,
-        node: u64,
-        f: impl FnOnce(&PeerQueues) -> Result<R, SendError>,
-    ) -> Result<R, SendError> {
+    fn with_peer<R>(&self, node: u64, f: impl FnOnce(&PeerQueues) -> Result<R, SendError>) -> Result<R, SendError> {
         let mut peers = self.peers.lock();
         if let Some(p) = peers.get(&node) {
             return f(p);
@@ -257,14 +241,7 @@ impl Transport {
             connected.clone(),
             tried.clone(),
         ));
-        let p = PeerQueues {
-            raft: raft_tx,
-            forward: fwd_tx,
-            snapshot: snap_tx,
-            connected,
-            tried,
-            task,
-        };
+        let p = PeerQueues { raft: raft_tx, forward: fwd_tx, snapshot: snap_tx, connected, tried, task };
         let r = f(&p);
         peers.insert(node, p);
         r
@@ -288,9 +265,7 @@ impl Drop for Transport {
 }
 
 fn codec(max_frame_len: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(max_frame_len)
-        .new_codec()
+    LengthDelimitedCodec::builder().max_frame_length(max_frame_len).new_codec()
 }
 
 async fn accept_loop(
@@ -393,10 +368,7 @@ async fn peer_writer(
         backoff = cfg.backoff_min;
         let mut sink = FramedWrite::new(stream, codec(cfg.max_frame_len));
         loop {
-            let mut frame = Frame {
-                from_node: self_id,
-                ..Default::default()
-            };
+            let mut frame = Frame { from_node: self_id, ..Default::default() };
             let mut size = 0usize;
             // Wait for anything, raft first.
             tokio::select! {

@@ -31,11 +31,8 @@ async fn proposals_replicate_in_the_same_order_everywhere() {
     c.wait_converged(20).await;
     // Each group's entries are the ones proposed to it, each exactly once.
     for g in 1..=GROUPS {
-        let mut got: Vec<String> = c
-            .applied_data(0, g)
-            .iter()
-            .map(|(_, d)| String::from_utf8(d.to_vec()).unwrap())
-            .collect();
+        let mut got: Vec<String> =
+            c.applied_data(0, g).iter().map(|(_, d)| String::from_utf8(d.to_vec()).unwrap()).collect();
         got.sort();
         let mut want: Vec<String> = (0..20).map(|k| format!("r0-g{g}-k{k}")).collect();
         want.sort();
@@ -81,19 +78,11 @@ async fn proposal_on_a_follower_names_the_leader() {
     let follower = (0..NODES).find(|i| *i != leader).unwrap();
     let deadline = Instant::now() + TIMEOUT;
     while c.nodes[follower].shared[&3].leader_node() != Some(leader as u64 + 1) {
-        assert!(
-            Instant::now() < deadline,
-            "follower never learned the leader"
-        );
+        assert!(Instant::now() < deadline, "follower never learned the leader");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let err = c.propose(follower, 3, "x").await.unwrap_err();
-    assert_eq!(
-        err,
-        ProposeError::NotLeader {
-            leader: Some(leader as u64 + 1)
-        }
-    );
+    assert_eq!(err, ProposeError::NotLeader { leader: Some(leader as u64 + 1) });
     assert!(err.certainly_not_applied());
     // Nothing of it was applied anywhere.
     c.propose(leader, 3, "y").await.unwrap();
@@ -134,11 +123,7 @@ async fn proposal_overwritten_after_a_leader_change_is_reported_as_such() {
     }
     for i in 0..NODES {
         let data = c.applied_data(i, group);
-        assert!(
-            data.iter().all(|(_, d)| d.as_ref() != b"doomed"),
-            "node {} applied the overwritten entry",
-            i + 1
-        );
+        assert!(data.iter().all(|(_, d)| d.as_ref() != b"doomed"), "node {} applied the overwritten entry", i + 1);
         assert_eq!(data, c.applied_data(new, group));
     }
 }
@@ -153,10 +138,7 @@ async fn read_index_on_an_idle_group_resolves_without_further_writes() {
     let h = c.nodes[leader].handle.as_ref().unwrap();
     for _ in 0..3 {
         let read = h.read_index(7, TIMEOUT).await.unwrap();
-        assert!(
-            read >= idx,
-            "read index {read} before the acknowledged write at {idx}"
-        );
+        assert!(read >= idx, "read index {read} before the acknowledged write at {idx}");
         assert!(c.nodes[leader].shared[&7].applied() >= read);
     }
 }

@@ -30,11 +30,7 @@ impl<'a> Args<'a> {
     }
 
     pub fn next(&mut self) -> Result<Bytes, Reply> {
-        let a = self
-            .argv
-            .get(self.pos)
-            .cloned()
-            .ok_or_else(|| Reply::error(err::SYNTAX))?;
+        let a = self.argv.get(self.pos).cloned().ok_or_else(|| Reply::error(err::SYNTAX))?;
         self.pos += 1;
         Ok(a)
     }

@@ -38,12 +38,7 @@ fn addr_of(c: &Conn, id: u64) -> Addr {
         .cluster()
         .and_then(|cl| cl.spec.node(id))
         .map(|n| n.redis_addr.clone())
-        .unwrap_or_else(|| {
-            format!(
-                "127.0.0.1:{}",
-                c.server.port.load(std::sync::atomic::Ordering::Relaxed)
-            )
-        });
+        .unwrap_or_else(|| format!("127.0.0.1:{}", c.server.port.load(std::sync::atomic::Ordering::Relaxed)));
     let (host, port) = split_addr(&redis_addr);
     Addr { id, host, port }
 }
@@ -104,7 +99,11 @@ pub async fn run(c: &mut Conn, argv: &[Bytes]) -> Reply {
                         let mut entry = vec![Reply::Int(lo as i64), Reply::Int(hi as i64 - 1)];
                         for n in nodes {
                             let a = addr_of(c, n);
-                            entry.push(Reply::Array(vec![bulk(a.host), Reply::Int(a.port as i64), bulk(node_name(a.id))]));
+                            entry.push(Reply::Array(vec![
+                                bulk(a.host),
+                                Reply::Int(a.port as i64),
+                                bulk(node_name(a.id)),
+                            ]));
                         }
                         Reply::Array(entry)
                     })
@@ -182,21 +181,24 @@ pub async fn run(c: &mut Conn, argv: &[Bytes]) -> Reply {
         "HELP" => Reply::Array(
             [
                 "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "INFO", "    Return information about the cluster.",
-                "KEYSLOT <key>", "    Return the hash slot for <key>.",
-                "MYID", "    Return the node id.",
-                "NODES", "    Return cluster configuration seen by node.",
-                "SHARDS", "    Return information about slot range mappings and the nodes associated with them.",
-                "SLOTS", "    Return information about slots range mappings.",
+                "INFO",
+                "    Return information about the cluster.",
+                "KEYSLOT <key>",
+                "    Return the hash slot for <key>.",
+                "MYID",
+                "    Return the node id.",
+                "NODES",
+                "    Return cluster configuration seen by node.",
+                "SHARDS",
+                "    Return information about slot range mappings and the nodes associated with them.",
+                "SLOTS",
+                "    Return information about slots range mappings.",
             ]
             .into_iter()
             .map(|s| Reply::status(s))
             .collect(),
         ),
-        _ => Reply::error(format!(
-            "ERR unknown subcommand '{}'. Try CLUSTER HELP.",
-            String::from_utf8_lossy(&argv[1])
-        )),
+        _ => Reply::error(format!("ERR unknown subcommand '{}'. Try CLUSTER HELP.", String::from_utf8_lossy(&argv[1]))),
     }
 }
 

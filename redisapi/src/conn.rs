@@ -74,29 +74,19 @@ fn unknown_command(argv: &[Bytes]) -> Reply {
         let s: String = s.chars().take(room).collect();
         args.push_str(&format!("'{s}' "));
     }
-    let name: String = String::from_utf8_lossy(&argv[0])
-        .chars()
-        .take(128)
-        .collect();
-    Reply::error(format!(
-        "ERR unknown command '{name}', with args beginning with: {args}"
-    ))
+    let name: String = String::from_utf8_lossy(&argv[0]).chars().take(128).collect();
+    Reply::error(format!("ERR unknown command '{name}', with args beginning with: {args}"))
 }
 
 pub fn wrong_arity(name: &str) -> Reply {
-    Reply::error(format!(
-        "ERR wrong number of arguments for '{name}' command"
-    ))
+    Reply::error(format!("ERR wrong number of arguments for '{name}' command"))
 }
 
 impl Conn {
     /// Runs one command. Awaiting this only waits for the command to be
     /// queued (for ordering and backpressure), never for its result.
     pub async fn dispatch(&mut self, argv: Vec<Bytes>) -> Outcome {
-        self.server
-            .stats
-            .commands_processed
-            .fetch_add(1, Ordering::Relaxed);
+        self.server.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
         let Some(spec) = cmd::lookup(&argv[0]) else {
             return self.refuse(unknown_command(&argv));
         };
@@ -107,9 +97,7 @@ impl Conn {
         if !self.authed && !spec.has_flag("no_auth") {
             return self.refuse(Reply::error("NOAUTH Authentication required."));
         }
-        if self.multi.is_some()
-            && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
-        {
+        if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit") {
             return Outcome::Reply(self.queue(spec, argv));
         }
         match spec.run {
@@ -123,12 +111,7 @@ impl Conn {
             Run::Blocking(parse) => match parse(&argv) {
                 Ok((c, timeout)) => match self.moved(&c) {
                     Some(e) => Outcome::Reply(e),
-                    None => Outcome::Blocked(
-                        self.server
-                            .node
-                            .submit_blocking(&mut self.session, c, timeout)
-                            .await,
-                    ),
+                    None => Outcome::Blocked(self.server.node.submit_blocking(&mut self.session, c, timeout).await),
                 },
                 Err(e) => Outcome::Reply(e),
             },
@@ -251,21 +234,11 @@ impl Writer {
                     }
                     return;
                 }
-                server
-                    .stats
-                    .net_output_bytes
-                    .fetch_add(b.len() as u64, Ordering::Relaxed);
+                server.stats.net_output_bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
             }
             // Dropping the last handle of the write half shuts the socket down.
         });
-        Writer {
-            wr,
-            tx: Some(tx),
-            queued,
-            drained,
-            task,
-            broken: false,
-        }
+        Writer { wr, tx: Some(tx), queued, drained, task, broken: false }
     }
 
     /// Sends what `out` holds: directly if nothing is queued, else through the
@@ -278,10 +251,7 @@ impl Writer {
         if self.queued.load(Ordering::Acquire) == 0 {
             match self.wr.try_write(out) {
                 Ok(n) => {
-                    server
-                        .stats
-                        .net_output_bytes
-                        .fetch_add(n as u64, Ordering::Relaxed);
+                    server.stats.net_output_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     let _ = out.split_to(n);
                     if out.is_empty() {
                         return;
@@ -345,12 +315,7 @@ async fn read_more(
 pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpStream) {
     let (limits, requirepass, max_pipeline, read_budget) = {
         let c = server.cfg.read();
-        (
-            c.limits.clone(),
-            c.requirepass.clone(),
-            c.max_pipeline,
-            c.read_budget,
-        )
+        (c.limits.clone(), c.requirepass.clone(), c.max_pipeline, c.read_budget)
     };
     let mut conn = Conn {
         session: server.node.new_session(),
@@ -368,8 +333,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     // (bytes the command took, its reply), in request order.
-    let mut pending: FuturesOrdered<futures::future::BoxFuture<'static, (usize, Reply)>> =
-        FuturesOrdered::new();
+    let mut pending: FuturesOrdered<futures::future::BoxFuture<'static, (usize, Reply)>> = FuturesOrdered::new();
     let mut closing = false;
     // Budget this connection holds for commands not yet answered.
     let mut held = 0usize;
@@ -381,14 +345,12 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     let mut blocked = false;
 
     loop {
-        let over_budget =
-            server.inflight_bytes.load(Ordering::Relaxed) > read_budget && !pending.is_empty();
+        let over_budget = server.inflight_bytes.load(Ordering::Relaxed) > read_budget && !pending.is_empty();
         let backed_up = writer.backed_up(&server, read_budget);
         if blocked && pending.is_empty() {
             blocked = false;
         }
-        let can_read =
-            !closing && !blocked && pending.len() < max_pipeline && !over_budget && !backed_up;
+        let can_read = !closing && !blocked && pending.len() < max_pipeline && !over_budget && !backed_up;
         tokio::select! {
             biased;
             _ = client.kill.notified() => { killed = true; break }

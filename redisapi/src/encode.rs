@@ -29,10 +29,7 @@ pub fn encode(out: &mut BytesMut, r: &Reply, proto: u8) {
         Reply::Status(s) => line(out, b'+', s.as_bytes()),
         Reply::Error(e) => {
             // An error line cannot hold newlines.
-            let clean: Vec<u8> = e
-                .bytes()
-                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b })
-                .collect();
+            let clean: Vec<u8> = e.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
             line(out, b'-', &clean)
         }
         Reply::Int(n) => int_line(out, b':', *n),
@@ -46,11 +43,7 @@ pub fn encode(out: &mut BytesMut, r: &Reply, proto: u8) {
             }
         }
         Reply::Set(items) => {
-            int_line(
-                out,
-                if proto >= 3 { b'~' } else { b'*' },
-                items.len() as i64,
-            );
+            int_line(out, if proto >= 3 { b'~' } else { b'*' }, items.len() as i64);
             for i in items {
                 encode(out, i, proto);
             }
@@ -117,14 +110,8 @@ mod tests {
     fn resp2_and_resp3() {
         assert_eq!(enc(Reply::Nil, 2), "$-1\r\n");
         assert_eq!(enc(Reply::Nil, 3), "_\r\n");
-        assert_eq!(
-            enc(Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]), 2),
-            "*2\r\n$1\r\na\r\n:1\r\n"
-        );
-        assert_eq!(
-            enc(Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]), 3),
-            "%1\r\n$1\r\na\r\n:1\r\n"
-        );
+        assert_eq!(enc(Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]), 2), "*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]), 3), "%1\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(enc(Reply::Double(1.5), 3), ",1.5\r\n");
         assert_eq!(enc(Reply::Double(1.5), 2), "$3\r\n1.5\r\n");
         assert_eq!(enc(Reply::error("ERR a\r\nb"), 2), "-ERR a  b\r\n");

@@ -11,23 +11,13 @@ pub const REDIS_VERSION: &str = "7.0.15";
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
 }
 
 pub fn render(server: &Server, args: &[Bytes]) -> String {
-    let wanted: Vec<String> = args
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
-        .collect();
-    let all = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| w == "all" || w == "everything" || w == "default");
+    let wanted: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
+    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
     let show = |s: &str| all || wanted.iter().any(|w| w == s);
     let node = &server.node;
     let mut out = String::new();
@@ -46,11 +36,7 @@ pub fn render(server: &Server, args: &[Bytes]) -> String {
         );
     }
     if show("cluster") {
-        let _ = write!(
-            out,
-            "# Cluster\r\ncluster_enabled:{}\r\n\r\n",
-            node.cluster().is_some() as u8
-        );
+        let _ = write!(out, "# Cluster\r\ncluster_enabled:{}\r\n\r\n", node.cluster().is_some() as u8);
     }
     if show("clients") {
         let cfg = server.cfg.read();

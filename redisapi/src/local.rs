@@ -21,10 +21,7 @@ fn upper(b: &[u8]) -> String {
 fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
     Reply::error(format!(
         "ERR unknown subcommand '{}'. Try {} HELP.",
-        String::from_utf8_lossy(sub)
-            .chars()
-            .take(128)
-            .collect::<String>(),
+        String::from_utf8_lossy(sub).chars().take(128).collect::<String>(),
         cmd.to_uppercase()
     ))
 }
@@ -54,13 +51,8 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
         "info" => Reply::Verbatim(info::render(&c.server, &argv[1..])),
         "config" => config(c, &argv),
         "time" => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            Reply::Array(vec![
-                bulk_str(&now.as_secs().to_string()),
-                bulk_str(&now.subsec_micros().to_string()),
-            ])
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            Reply::Array(vec![bulk_str(&now.as_secs().to_string()), bulk_str(&now.subsec_micros().to_string())])
         }
         "shutdown" => {
             for a in &argv[1..] {
@@ -85,10 +77,9 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
                 ))
             }
         }
-        "eval" | "evalsha" => Reply::error(format!(
-            "ERR {} is not supported: this server does not run scripts",
-            spec.name.to_uppercase()
-        )),
+        "eval" | "evalsha" => {
+            Reply::error(format!("ERR {} is not supported: this server does not run scripts", spec.name.to_uppercase()))
+        }
         "debug" => Reply::error("ERR DEBUG is not supported by this server"),
         "cluster" => crate::cluster::run(c, &argv).await,
         "readonly" | "readwrite" => {
@@ -111,10 +102,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             if c.multi.is_some() {
                 Reply::error("ERR MULTI calls can not be nested")
             } else {
-                c.multi = Some(Multi {
-                    queued: Vec::new(),
-                    dirty: false,
-                });
+                c.multi = Some(Multi { queued: Vec::new(), dirty: false });
                 c.client.in_multi.store(true, Ordering::Relaxed);
                 Reply::Ok
             }
@@ -180,14 +168,7 @@ fn hello(c: &mut Conn, argv: &[Bytes]) -> Reply {
     while i < argv.len() {
         let opt = upper(&argv[i]);
         if opt == "AUTH" && i + 2 < argv.len() {
-            let r = auth(
-                c,
-                &[
-                    Bytes::from_static(b"auth"),
-                    argv[i + 1].clone(),
-                    argv[i + 2].clone(),
-                ],
-            );
+            let r = auth(c, &[Bytes::from_static(b"auth"), argv[i + 1].clone(), argv[i + 2].clone()]);
             if r.is_error() {
                 return r;
             }
@@ -196,10 +177,7 @@ fn hello(c: &mut Conn, argv: &[Bytes]) -> Reply {
             setname = Some(argv[i + 1].clone());
             i += 2;
         } else {
-            return Reply::error(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&argv[i])
-            ));
+            return Reply::error(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&argv[i])));
         }
     }
     if !c.authed {
@@ -227,15 +205,9 @@ fn hello(c: &mut Conn, argv: &[Bytes]) -> Reply {
 
 fn set_client_name(c: &mut Conn, name: &[u8]) -> Result<(), Reply> {
     if name.iter().any(|b| *b <= b' ' || *b > b'~') {
-        return Err(Reply::error(
-            "ERR Client names cannot contain spaces, newlines or special characters.",
-        ));
+        return Err(Reply::error("ERR Client names cannot contain spaces, newlines or special characters."));
     }
-    *c.client.name.lock() = if name.is_empty() {
-        None
-    } else {
-        Some(String::from_utf8_lossy(name).into_owned())
-    };
+    *c.client.name.lock() = if name.is_empty() { None } else { Some(String::from_utf8_lossy(name).into_owned()) };
     Ok(())
 }
 
@@ -321,10 +293,7 @@ fn client(c: &mut Conn, argv: &[Bytes]) -> Outcome {
             } else {
                 match upper(&argv[2]).as_str() {
                     "LIB-NAME" | "LIB-VER" => Ok(Reply::Ok),
-                    _ => Err(Reply::error(format!(
-                        "ERR Unrecognized option '{}'",
-                        String::from_utf8_lossy(&argv[2])
-                    ))),
+                    _ => Err(Reply::error(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&argv[2])))),
                 }
             }
         }
@@ -332,7 +301,11 @@ fn client(c: &mut Conn, argv: &[Bytes]) -> Outcome {
         "HELP" => Ok(Reply::Array(
             [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "GETNAME", "SETNAME <name>", "ID", "INFO", "LIST [TYPE normal] [ID <id> [<id> ...]]",
+                "GETNAME",
+                "SETNAME <name>",
+                "ID",
+                "INFO",
+                "LIST [TYPE normal] [ID <id> [<id> ...]]",
                 "KILL <ip:port> | KILL <option> <value> [<option> <value> [...]] (options: ID, ADDR, LADDR, SKIPME)",
                 "HELP",
             ]
@@ -350,23 +323,14 @@ fn client_kill(c: &mut Conn, argv: &[Bytes]) -> Outcome {
     let me = c.client.id;
     if argv.len() == 3 {
         let addr = String::from_utf8_lossy(&argv[2]);
-        let victims: Vec<_> = c
-            .server
-            .clients()
-            .into_iter()
-            .filter(|cl| cl.addr == addr)
-            .collect();
+        let victims: Vec<_> = c.server.clients().into_iter().filter(|cl| cl.addr == addr).collect();
         if victims.is_empty() {
             return Outcome::Reply(Reply::error("ERR No such client"));
         }
         for v in &victims {
             v.kill.notify_one();
         }
-        return if victims.iter().any(|v| v.id == me) {
-            Outcome::Close(Reply::Ok)
-        } else {
-            Outcome::Reply(Reply::Ok)
-        };
+        return if victims.iter().any(|v| v.id == me) { Outcome::Close(Reply::Ok) } else { Outcome::Reply(Reply::Ok) };
     }
     if argv.len() % 2 != 0 {
         return Outcome::Reply(Reply::error(err::SYNTAX));
@@ -445,25 +409,12 @@ fn command(argv: &[Bytes]) -> Reply {
             if argv.len() == 2 {
                 return Reply::Array(cmd::all().into_iter().map(command_info).collect());
             }
-            Reply::Array(
-                argv[2..]
-                    .iter()
-                    .map(|n| cmd::lookup(n).map_or(Reply::Nil, command_info))
-                    .collect(),
-            )
+            Reply::Array(argv[2..].iter().map(|n| cmd::lookup(n).map_or(Reply::Nil, command_info)).collect())
         }
         "DOCS" => {
-            let specs: Vec<&CommandSpec> = if argv.len() == 2 {
-                cmd::all()
-            } else {
-                argv[2..].iter().filter_map(|n| cmd::lookup(n)).collect()
-            };
-            Reply::Map(
-                specs
-                    .into_iter()
-                    .map(|s| (bulk_str(s.name), command_docs(s)))
-                    .collect(),
-            )
+            let specs: Vec<&CommandSpec> =
+                if argv.len() == 2 { cmd::all() } else { argv[2..].iter().filter_map(|n| cmd::lookup(n)).collect() };
+            Reply::Map(specs.into_iter().map(|s| (bulk_str(s.name), command_docs(s))).collect())
         }
         "LIST" => {
             let filter = if argv.len() == 5 && upper(&argv[2]) == "FILTERBY" {
@@ -478,12 +429,8 @@ fn command(argv: &[Bytes]) -> Reply {
                     .into_iter()
                     .filter(|s| match &filter {
                         None => true,
-                        Some((k, v)) if k == "PATTERN" => {
-                            v.as_ref() == b"*" || glob::matches(v, s.name.as_bytes())
-                        }
-                        Some((k, v)) if k == "ACLCAT" => {
-                            s.group.as_bytes() == v.to_ascii_lowercase().as_slice()
-                        }
+                        Some((k, v)) if k == "PATTERN" => v.as_ref() == b"*" || glob::matches(v, s.name.as_bytes()),
+                        Some((k, v)) if k == "ACLCAT" => s.group.as_bytes() == v.to_ascii_lowercase().as_slice(),
                         Some(_) => false,
                     })
                     .map(|s| bulk_str(s.name))
@@ -505,11 +452,7 @@ fn command(argv: &[Bytes]) -> Reply {
             if keys.is_empty() {
                 return Reply::error("ERR The command has no key arguments");
             }
-            Reply::Array(
-                keys.into_iter()
-                    .map(|i| Reply::Bulk(inner[i].clone()))
-                    .collect(),
-            )
+            Reply::Array(keys.into_iter().map(|i| Reply::Bulk(inner[i].clone())).collect())
         }
         "HELP" => Reply::Array(
             [
@@ -534,26 +477,11 @@ fn config_values(c: &Conn) -> Vec<(String, String)> {
     let cfg = c.server.cfg.read();
     let mut v = vec![
         ("maxclients".to_string(), cfg.maxclients.to_string()),
-        (
-            "requirepass".to_string(),
-            cfg.requirepass.clone().unwrap_or_default(),
-        ),
-        (
-            "proto-max-bulk-len".to_string(),
-            cfg.limits.proto_max_bulk_len.to_string(),
-        ),
-        (
-            "client-query-buffer-limit".to_string(),
-            cfg.limits.query_buffer_limit.to_string(),
-        ),
-        (
-            "port".to_string(),
-            c.server.port.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "dir".to_string(),
-            c.server.node.cfg.data_dir.display().to_string(),
-        ),
+        ("requirepass".to_string(), cfg.requirepass.clone().unwrap_or_default()),
+        ("proto-max-bulk-len".to_string(), cfg.limits.proto_max_bulk_len.to_string()),
+        ("client-query-buffer-limit".to_string(), cfg.limits.query_buffer_limit.to_string()),
+        ("port".to_string(), c.server.port.load(Ordering::Relaxed).to_string()),
+        ("dir".to_string(), c.server.node.cfg.data_dir.display().to_string()),
     ];
     v.extend(cfg.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
     v.sort();
@@ -589,9 +517,8 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
             let values = config_values(c);
             let mut out = Vec::new();
             for (k, v) in &values {
-                if argv[2..].iter().any(|p| {
-                    glob::matches(&p.to_ascii_lowercase(), k.as_bytes()) || p.as_ref() == b"*"
-                }) {
+                if argv[2..].iter().any(|p| glob::matches(&p.to_ascii_lowercase(), k.as_bytes()) || p.as_ref() == b"*")
+                {
                     out.push((bulk_str(k), bulk_str(v)));
                 }
             }
@@ -609,9 +536,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                 let ok = match k.as_str() {
                     "maxclients" => v.parse::<usize>().is_ok_and(|n| n > 0),
                     "proto-max-bulk-len" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
-                    "client-query-buffer-limit" => {
-                        parse_memory(&v).is_some_and(|n| n >= 1024 * 1024)
-                    }
+                    "client-query-buffer-limit" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
                     "requirepass" => true,
                     other => c.server.cfg.read().inert.contains_key(other),
                 };
@@ -632,12 +557,8 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
             for (k, v) in changes {
                 match k.as_str() {
                     "maxclients" => cfg.maxclients = v.parse().unwrap(),
-                    "proto-max-bulk-len" => {
-                        cfg.limits.proto_max_bulk_len = parse_memory(&v).unwrap()
-                    }
-                    "client-query-buffer-limit" => {
-                        cfg.limits.query_buffer_limit = parse_memory(&v).unwrap()
-                    }
+                    "proto-max-bulk-len" => cfg.limits.proto_max_bulk_len = parse_memory(&v).unwrap(),
+                    "client-query-buffer-limit" => cfg.limits.query_buffer_limit = parse_memory(&v).unwrap(),
                     "requirepass" => cfg.requirepass = if v.is_empty() { None } else { Some(v) },
                     other => {
                         cfg.inert.insert(other.to_string(), v);
@@ -681,14 +602,10 @@ async fn object(c: &mut Conn, argv: &[Bytes]) -> Outcome {
         }
         "ENCODING" => Outcome::Reply(wrong_arity("object|encoding")),
         "HELP" => Outcome::Reply(Reply::Array(
-            [
-                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ENCODING <key>",
-                "HELP",
-            ]
-            .iter()
-            .map(|s| Reply::status(s))
-            .collect(),
+            ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "HELP"]
+                .iter()
+                .map(|s| Reply::status(s))
+                .collect(),
         )),
         _ => Outcome::Reply(unknown_subcommand(&argv[1], "object")),
     }
@@ -727,9 +644,7 @@ async fn exec(c: &mut Conn) -> Outcome {
     let watches = std::mem::take(&mut c.watches);
     c.reset_txn();
     if multi.dirty {
-        return Outcome::Reply(Reply::error(
-            "EXECABORT Transaction discarded because of previous errors.",
-        ));
+        return Outcome::Reply(Reply::error("EXECABORT Transaction discarded because of previous errors."));
     }
     let mut data = Vec::new();
     let mut locals = Vec::new();
@@ -743,16 +658,8 @@ async fn exec(c: &mut Conn) -> Outcome {
         }
     }
     let needs_entry = !data.is_empty() || !watches.is_empty();
-    let data_reply = if needs_entry {
-        Some(
-            c.server
-                .node
-                .submit_txn(&mut c.session, data, watches)
-                .await,
-        )
-    } else {
-        None
-    };
+    let data_reply =
+        if needs_entry { Some(c.server.node.submit_txn(&mut c.session, data, watches).await) } else { None };
     // Local commands run when the EXEC reply is assembled, in their places.
     let mut local_replies = Vec::new();
     for l in &locals {

@@ -21,11 +21,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            proto_max_bulk_len: 512 << 20,
-            max_value_len: 64 << 20,
-            query_buffer_limit: 1 << 30,
-        }
+        Limits { proto_max_bulk_len: 512 << 20, max_value_len: 64 << 20, query_buffer_limit: 1 << 30 }
     }
 }
 
@@ -42,12 +38,7 @@ pub struct ProtocolError(pub String);
 
 enum State {
     Idle,
-    Multibulk {
-        remaining: usize,
-        args: Vec<Bytes>,
-        bulk: Option<usize>,
-        total: u64,
-    },
+    Multibulk { remaining: usize, args: Vec<Bytes>, bulk: Option<usize>, total: u64 },
 }
 
 pub struct RequestParser {
@@ -66,10 +57,7 @@ fn parse_len(s: &[u8]) -> Option<i64> {
 
 impl RequestParser {
     pub fn new(limits: Limits) -> RequestParser {
-        RequestParser {
-            state: State::Idle,
-            limits,
-        }
+        RequestParser { state: State::Idle, limits }
     }
 
     /// Whether a command is partly read (its bytes are committed to it).
@@ -79,11 +67,7 @@ impl RequestParser {
 
     /// Takes the next complete command from `buf`, if there is one.
     /// `authenticated` selects Redis' tighter limits for unauthenticated clients.
-    pub fn next(
-        &mut self,
-        buf: &mut BytesMut,
-        authenticated: bool,
-    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    pub fn next(&mut self, buf: &mut BytesMut, authenticated: bool) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         loop {
             match &mut self.state {
                 State::Idle => {
@@ -129,29 +113,22 @@ impl RequestParser {
                         if line.last() == Some(&b'\r') {
                             line = &line[..line.len() - 1];
                         }
-                        let args = split_args(line)
-                            .ok_or_else(|| ProtocolError("unbalanced quotes in request".into()))?;
+                        let args =
+                            split_args(line).ok_or_else(|| ProtocolError("unbalanced quotes in request".into()))?;
                         if args.is_empty() {
                             continue;
                         }
                         return Ok(Some(args));
                     }
                 }
-                State::Multibulk {
-                    remaining,
-                    args,
-                    bulk,
-                    total,
-                } => {
+                State::Multibulk { remaining, args, bulk, total } => {
                     while *remaining > 0 {
                         let len = match *bulk {
                             Some(len) => len,
                             None => {
                                 let Some(cr) = find(buf, b'\r') else {
                                     if buf.len() > INLINE_MAX {
-                                        return Err(ProtocolError(
-                                            "too big bulk count string".into(),
-                                        ));
+                                        return Err(ProtocolError("too big bulk count string".into()));
                                     }
                                     return Ok(None);
                                 };
@@ -165,17 +142,11 @@ impl RequestParser {
                                     )));
                                 }
                                 let n = match parse_len(&buf[1..cr]) {
-                                    Some(n)
-                                        if n >= 0 && n as u64 <= self.limits.proto_max_bulk_len =>
-                                    {
-                                        n
-                                    }
+                                    Some(n) if n >= 0 && n as u64 <= self.limits.proto_max_bulk_len => n,
                                     _ => return Err(ProtocolError("invalid bulk length".into())),
                                 };
                                 if !authenticated && n > UNAUTH_BULK_MAX {
-                                    return Err(ProtocolError(
-                                        "unauthenticated bulk length".into(),
-                                    ));
+                                    return Err(ProtocolError("unauthenticated bulk length".into()));
                                 }
                                 if n as u64 > self.limits.max_value_len {
                                     return Err(ProtocolError(format!(
@@ -185,9 +156,7 @@ impl RequestParser {
                                 }
                                 *total += n as u64;
                                 if *total > self.limits.query_buffer_limit {
-                                    return Err(ProtocolError(
-                                        "the command exceeds client-query-buffer-limit".into(),
-                                    ));
+                                    return Err(ProtocolError("the command exceeds client-query-buffer-limit".into()));
                                 }
                                 buf.advance(cr + 2);
                                 *bulk = Some(n as usize);
@@ -206,9 +175,7 @@ impl RequestParser {
                         *remaining -= 1;
                         *bulk = None;
                     }
-                    let State::Multibulk { args, .. } =
-                        std::mem::replace(&mut self.state, State::Idle)
-                    else {
+                    let State::Multibulk { args, .. } = std::mem::replace(&mut self.state, State::Idle) else {
                         unreachable!()
                     };
                     return Ok(Some(args));
@@ -323,16 +290,11 @@ mod tests {
 
     #[test]
     fn multibulk_and_inline() {
-        let cmds =
-            parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n\r\n*-10\r\n*0\r\nset a \"b c\"\r\n")
-                .unwrap();
+        let cmds = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n\r\n*-10\r\n*0\r\nset a \"b c\"\r\n").unwrap();
         assert_eq!(cmds.len(), 3);
         assert_eq!(cmds[0], vec![Bytes::from("GET"), Bytes::from("k")]);
         assert_eq!(cmds[1], vec![Bytes::from("PING")]);
-        assert_eq!(
-            cmds[2],
-            vec![Bytes::from("set"), Bytes::from("a"), Bytes::from("b c")]
-        );
+        assert_eq!(cmds[2], vec![Bytes::from("set"), Bytes::from("a"), Bytes::from("b c")]);
     }
 
     #[test]
@@ -355,64 +317,36 @@ mod tests {
     fn redis_protocol_errors() {
         // The cases of Redis' tests/unit/protocol.tcl.
         assert_eq!(err(b"*3000000000\r\n"), "invalid multibulk length");
-        assert_eq!(
-            err(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n"),
-            "expected '$', got 'f'"
-        );
-        assert_eq!(
-            err(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n"),
-            "invalid bulk length"
-        );
-        assert_eq!(
-            err(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n"),
-            "invalid bulk length"
-        );
-        assert_eq!(
-            err(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n"),
-            "invalid bulk length"
-        );
+        assert_eq!(err(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n"), "expected '$', got 'f'");
+        assert_eq!(err(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n"), "invalid bulk length");
+        assert_eq!(err(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n"), "invalid bulk length");
+        assert_eq!(err(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n"), "invalid bulk length");
         assert_eq!(err(b"*1\r\nfoo\r\n"), "expected '$', got 'f'");
-        assert_eq!(
-            err(b"set \"\"\"test-key\"\"\" test-value\r\n"),
-            "unbalanced quotes in request"
-        );
+        assert_eq!(err(b"set \"\"\"test-key\"\"\" test-value\r\n"), "unbalanced quotes in request");
         for seq in [&b"\x00"[..], b"*\x00", b"$\x00"] {
             let mut input = seq.to_vec();
             input.extend(std::iter::repeat(b'A').take(70_000));
             assert!(parse_all(&input).is_err(), "{seq:?}");
         }
         // Beyond the raft entry cap, refused from the header alone.
-        assert!(
-            err(b"*2\r\n$3\r\nSET\r\n$100000000\r\n").contains("exceeds the maximum value size")
-        );
+        assert!(err(b"*2\r\n$3\r\nSET\r\n$100000000\r\n").contains("exceeds the maximum value size"));
     }
 
     #[test]
     fn unauthenticated_limits() {
         let mut p = RequestParser::new(Limits::default());
         let mut buf = BytesMut::from(&b"*20\r\n"[..]);
-        assert_eq!(
-            p.next(&mut buf, false).unwrap_err().0,
-            "unauthenticated multibulk length"
-        );
+        assert_eq!(p.next(&mut buf, false).unwrap_err().0, "unauthenticated multibulk length");
         let mut p = RequestParser::new(Limits::default());
         let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$20000\r\n"[..]);
-        assert_eq!(
-            p.next(&mut buf, false).unwrap_err().0,
-            "unauthenticated bulk length"
-        );
+        assert_eq!(p.next(&mut buf, false).unwrap_err().0, "unauthenticated bulk length");
     }
 
     #[test]
     fn split_args_like_sdssplitargs() {
-        let s = |x: &str| {
-            split_args(x.as_bytes()).map(|v| v.iter().map(|b| b.to_vec()).collect::<Vec<_>>())
-        };
+        let s = |x: &str| split_args(x.as_bytes()).map(|v| v.iter().map(|b| b.to_vec()).collect::<Vec<_>>());
         assert_eq!(s("a  b"), Some(vec![b"a".to_vec(), b"b".to_vec()]));
-        assert_eq!(
-            s("\"\\x41\\n\" 'it\\'s'"),
-            Some(vec![b"A\n".to_vec(), b"it's".to_vec()])
-        );
+        assert_eq!(s("\"\\x41\\n\" 'it\\'s'"), Some(vec![b"A\n".to_vec(), b"it's".to_vec()]));
         assert_eq!(s("\"abc"), None);
         assert_eq!(s("\"a\"b"), None);
         assert_eq!(s(""), Some(vec![]));

@@ -138,11 +138,8 @@ impl Cluster {
             self.opts.replication, self.opts.partitions
         );
         for (j, n) in self.nodes.iter().enumerate() {
-            let raft = if i == j {
-                format!("127.0.0.1:{}", n.raft_port)
-            } else {
-                self.proxies[&(i, j)].addr().to_string()
-            };
+            let raft =
+                if i == j { format!("127.0.0.1:{}", n.raft_port) } else { self.proxies[&(i, j)].addr().to_string() };
             s += &format!(
                 "[[node]]\nid = {}\nraft-addr = \"{raft}\"\nredis-addr = \"127.0.0.1:{}\"\nhttp-addr = \"127.0.0.1:{}\"\n",
                 n.id, n.redis_port, n.http_port
@@ -236,6 +233,13 @@ impl Cluster {
         body.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
     }
 
+    /// A metric of node `i` without labels.
+    pub fn counter(&self, i: usize, name: &str) -> Option<u64> {
+        let body = self.http(i, "/metrics")?;
+        let prefix = format!("{name} ");
+        body.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
+    }
+
     /// The role of node `i`'s replica of `partition`.
     pub fn role(&self, i: usize, partition: u32) -> Option<String> {
         let body = self.http(i, "/metrics")?;
@@ -250,7 +254,11 @@ impl Cluster {
         let deadline = Instant::now() + timeout;
         loop {
             for i in 0..self.nodes.len() {
-                if self.nodes[i].running() && !self.nodes[i].paused && !exclude.contains(&i) && self.role(i, partition).as_deref() == Some("leader") {
+                if self.nodes[i].running()
+                    && !self.nodes[i].paused
+                    && !exclude.contains(&i)
+                    && self.role(i, partition).as_deref() == Some("leader")
+                {
                     return i;
                 }
             }

@@ -23,10 +23,7 @@ enum Norm {
 }
 
 fn render(args: &[Vec<u8>]) -> String {
-    args.iter()
-        .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
-        .collect::<Vec<_>>()
-        .join(" ")
+    args.iter().map(|a| format!("{:?}", String::from_utf8_lossy(a))).collect::<Vec<_>>().join(" ")
 }
 
 fn sorted(mut items: Vec<Value>) -> Value {
@@ -48,23 +45,16 @@ fn normalize(name: &str, r: redis::RedisResult<Value>) -> Norm {
     };
     match (name, v) {
         // Orders Redis leaves unspecified (hash tables, listpack insertion order).
-        (
-            "keys" | "smembers" | "sinter" | "sunion" | "sdiff" | "hkeys" | "hvals" | "spop",
-            Value::Array(items),
-        ) => Norm::Value(sorted(items)),
+        ("keys" | "smembers" | "sinter" | "sunion" | "sdiff" | "hkeys" | "hvals" | "spop", Value::Array(items)) => {
+            Norm::Value(sorted(items))
+        }
         ("hgetall", Value::Array(items)) => Norm::Value(sorted_pairs(items)),
         ("sscan" | "hscan" | "zscan", Value::Array(mut parts)) if parts.len() == 2 => {
             let items = match parts.pop() {
                 Some(Value::Array(items)) => items,
-                other => {
-                    return Norm::Value(Value::Array(vec![parts.pop().unwrap(), other.unwrap()]))
-                }
+                other => return Norm::Value(Value::Array(vec![parts.pop().unwrap(), other.unwrap()])),
             };
-            let items = if name == "sscan" {
-                sorted(items)
-            } else {
-                sorted_pairs(items)
-            };
+            let items = if name == "sscan" { sorted(items) } else { sorted_pairs(items) };
             Norm::Value(Value::Array(vec![parts.pop().unwrap(), items]))
         }
         ("hrandfield" | "srandmember" | "zrandmember", _) => Norm::Value(Value::Nil),
@@ -83,11 +73,7 @@ fn agree(a: &Norm, b: &Norm) -> bool {
 
 impl Pair {
     pub fn new(redis: redis::Connection, ours: redis::Connection) -> Pair {
-        Pair {
-            redis,
-            ours,
-            history: Vec::new(),
-        }
+        Pair { redis, ours, history: Vec::new() }
     }
 
     fn send(con: &mut redis::Connection, args: &[Vec<u8>]) -> redis::RedisResult<Value> {
@@ -132,21 +118,8 @@ fn pick<'a, R: Rng>(rng: &mut R, v: &[&'a str]) -> &'a str {
 /// key expire at different moments.
 pub fn random_command<R: Rng>(rng: &mut R, keys: &[String]) -> Vec<Vec<u8>> {
     let k = |rng: &mut R| keys.choose(rng).unwrap().clone();
-    let values = [
-        "0",
-        "1",
-        "-1",
-        "10",
-        "123456789",
-        "3.5",
-        "-0.25",
-        "abc",
-        "",
-        "9223372036854775807",
-        "1e3",
-        " 1",
-        "007",
-    ];
+    let values =
+        ["0", "1", "-1", "10", "123456789", "3.5", "-0.25", "abc", "", "9223372036854775807", "1e3", " 1", "007"];
     let v = |rng: &mut R| pick(rng, &values).to_string();
     let num = |rng: &mut R| rng.gen_range(-5i64..20).to_string();
     let long_ttl = |rng: &mut R| rng.gen_range(1000i64..100_000).to_string();
@@ -168,27 +141,14 @@ pub fn random_command<R: Rng>(rng: &mut R, keys: &[String]) -> Vec<Vec<u8>> {
         2 | 3 => vec!["GET".into(), k(rng)],
         4 => vec!["DEL".into(), k(rng), k(rng)],
         5 => vec!["INCR".into(), k(rng)],
-        6 => vec![
-            "INCRBY".into(),
-            k(rng),
-            pick(rng, &["5", "-3", "abc", "9223372036854775807", "1.5"]).into(),
-        ],
+        6 => vec!["INCRBY".into(), k(rng), pick(rng, &["5", "-3", "abc", "9223372036854775807", "1.5"]).into()],
         7 => vec!["DECR".into(), k(rng)],
         8 => vec!["DECRBY".into(), k(rng), num(rng)],
-        9 => vec![
-            "INCRBYFLOAT".into(),
-            k(rng),
-            pick(rng, &["1.1", "2.2", "-0.5", "1e2", "abc", "inf", "0.1"]).into(),
-        ],
+        9 => vec!["INCRBYFLOAT".into(), k(rng), pick(rng, &["1.1", "2.2", "-0.5", "1e2", "abc", "inf", "0.1"]).into()],
         10 => vec!["APPEND".into(), k(rng), v(rng)],
         11 => vec!["STRLEN".into(), k(rng)],
         12 => vec!["GETRANGE".into(), k(rng), num(rng), num(rng)],
-        13 => vec![
-            "SETRANGE".into(),
-            k(rng),
-            rng.gen_range(-1i64..12).to_string(),
-            v(rng),
-        ],
+        13 => vec!["SETRANGE".into(), k(rng), rng.gen_range(-1i64..12).to_string(), v(rng)],
         14 => vec!["MSET".into(), k(rng), v(rng), k(rng), v(rng)],
         15 => vec!["MGET".into(), k(rng), k(rng), k(rng)],
         16 => vec!["MSETNX".into(), k(rng), v(rng), k(rng), v(rng)],
@@ -208,26 +168,16 @@ pub fn random_command<R: Rng>(rng: &mut R, keys: &[String]) -> Vec<Vec<u8>> {
         21 => vec!["EXISTS".into(), k(rng), k(rng)],
         22 => vec!["TYPE".into(), k(rng)],
         23 => {
-            let mut c = vec![
-                pick(rng, &["EXPIRE", "PEXPIRE"]).into(),
-                k(rng),
-                pick(rng, &["100000", "-1", "0", "abc"]).into(),
-            ];
+            let mut c =
+                vec![pick(rng, &["EXPIRE", "PEXPIRE"]).into(), k(rng), pick(rng, &["100000", "-1", "0", "abc"]).into()];
             if rng.gen_bool(0.3) {
                 c.push(pick(rng, &["NX", "XX", "GT", "LT", "FOO"]).into());
             }
             c
         }
-        24 => vec![
-            pick(rng, &["EXPIREAT", "PEXPIREAT"]).into(),
-            k(rng),
-            pick(rng, &["1", "99999999999", "-3"]).into(),
-        ],
+        24 => vec![pick(rng, &["EXPIREAT", "PEXPIREAT"]).into(), k(rng), pick(rng, &["1", "99999999999", "-3"]).into()],
         25 => vec!["PERSIST".into(), k(rng)],
-        26 => vec![
-            pick(rng, &["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"]).into(),
-            k(rng),
-        ],
+        26 => vec![pick(rng, &["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"]).into(), k(rng)],
         27 => vec!["RENAME".into(), k(rng), k(rng)],
         28 => vec!["RENAMENX".into(), k(rng), k(rng)],
         29 => {
@@ -238,27 +188,14 @@ pub fn random_command<R: Rng>(rng: &mut R, keys: &[String]) -> Vec<Vec<u8>> {
             c
         }
         30 => vec!["DBSIZE".into()],
-        31 => vec![
-            "KEYS".into(),
-            pick(rng, &["*", "*1*", "k?", "{t}*", "[a-z]*", "nomatch"]).into(),
-        ],
+        31 => vec!["KEYS".into(), pick(rng, &["*", "*1*", "k?", "{t}*", "[a-z]*", "nomatch"]).into()],
         32 => vec!["OBJECT".into(), "ENCODING".into(), k(rng)],
         33 => vec!["UNLINK".into(), k(rng)],
         34 => vec!["TOUCH".into(), k(rng), k(rng)],
         35 => vec!["SUBSTR".into(), k(rng), num(rng), num(rng)],
         36 => vec![pick(rng, &["GET", "SET", "INCR", "MSET", "EXPIRE"]).into()], // wrong arity
-        37 => vec![
-            "SETEX".into(),
-            k(rng),
-            pick(rng, &["100", "0", "-1", "x"]).into(),
-            v(rng),
-        ],
-        38 => vec![
-            "PSETEX".into(),
-            k(rng),
-            pick(rng, &["100000", "0"]).into(),
-            v(rng),
-        ],
+        37 => vec!["SETEX".into(), k(rng), pick(rng, &["100", "0", "-1", "x"]).into(), v(rng)],
+        38 => vec!["PSETEX".into(), k(rng), pick(rng, &["100000", "0"]).into(), v(rng)],
         _ => vec!["ECHO".into(), v(rng)],
     };
     words.into_iter().map(|w| w.into_bytes()).collect()
@@ -269,11 +206,7 @@ pub fn random_command<R: Rng>(rng: &mut R, keys: &[String]) -> Vec<Vec<u8>> {
 /// and then a key of another type (WRONGTYPE).
 pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>> {
     let key = |rng: &mut R, ty: &str| -> String {
-        let ty = if ty != "zl" && rng.gen_bool(0.05) {
-            pick(rng, &["h", "l", "s", "z", "str"])
-        } else {
-            ty
-        };
+        let ty = if ty != "zl" && rng.gen_bool(0.05) { pick(rng, &["h", "l", "s", "z", "str"]) } else { ty };
         format!("{tag}{ty}{}", rng.gen_range(0..3))
     };
     let long = "x".repeat(70);
@@ -286,16 +219,9 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
             pick(rng, &members[..8]).to_string()
         }
     };
-    let score = |rng: &mut R| {
-        pick(
-            rng,
-            &["1", "2", "2.5", "-1", "0", "inf", "-inf", "(1", "3", "abc"],
-        )
-        .to_string()
-    };
+    let score = |rng: &mut R| pick(rng, &["1", "2", "2.5", "-1", "0", "inf", "-inf", "(1", "3", "abc"]).to_string();
     let int = |rng: &mut R| rng.gen_range(-4i64..6).to_string();
-    let bound_s =
-        |rng: &mut R| pick(rng, &["-inf", "+inf", "0", "1", "(1", "2.5", "(3", "x"]).to_string();
+    let bound_s = |rng: &mut R| pick(rng, &["-inf", "+inf", "0", "1", "(1", "2.5", "(3", "x"]).to_string();
     let bound_l = |rng: &mut R| pick(rng, &["-", "+", "[a", "(b", "[c", "[1", "x"]).to_string();
     let words: Vec<String> = match rng.gen_range(0..71) {
         // hashes
@@ -306,31 +232,13 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
         5 => vec!["HGETALL".into(), key(rng, "h")],
         6 => vec!["HDEL".into(), key(rng, "h"), m(rng), m(rng)],
         7 => vec![pick(rng, &["HLEN", "HKEYS", "HVALS"]).into(), key(rng, "h")],
-        8 => vec![
-            pick(rng, &["HSTRLEN", "HEXISTS"]).into(),
-            key(rng, "h"),
-            m(rng),
-        ],
+        8 => vec![pick(rng, &["HSTRLEN", "HEXISTS"]).into(), key(rng, "h"), m(rng)],
         9 => vec!["HINCRBY".into(), key(rng, "h"), m(rng), int(rng)],
-        10 => vec![
-            "HINCRBYFLOAT".into(),
-            key(rng, "h"),
-            m(rng),
-            pick(rng, &["1.1", "-2", "x"]).into(),
-        ],
+        10 => vec!["HINCRBYFLOAT".into(), key(rng, "h"), m(rng), pick(rng, &["1.1", "-2", "x"]).into()],
         11 => vec!["HSCAN".into(), key(rng, "h"), "0".into()],
         // lists
-        12 | 13 => vec![
-            pick(rng, &["LPUSH", "RPUSH"]).into(),
-            key(rng, "l"),
-            m(rng),
-            m(rng),
-        ],
-        14 => vec![
-            pick(rng, &["LPUSHX", "RPUSHX"]).into(),
-            key(rng, "l"),
-            m(rng),
-        ],
+        12 | 13 => vec![pick(rng, &["LPUSH", "RPUSH"]).into(), key(rng, "l"), m(rng), m(rng)],
+        14 => vec![pick(rng, &["LPUSHX", "RPUSHX"]).into(), key(rng, "l"), m(rng)],
         15 => {
             let mut c = vec![pick(rng, &["LPOP", "RPOP"]).to_string(), key(rng, "l")];
             if rng.gen_bool(0.5) {
@@ -344,13 +252,7 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
         19 | 20 => vec!["LRANGE".into(), key(rng, "l"), int(rng), int(rng)],
         21 => vec!["LTRIM".into(), key(rng, "l"), int(rng), int(rng)],
         22 => vec!["LREM".into(), key(rng, "l"), int(rng), m(rng)],
-        23 => vec![
-            "LINSERT".into(),
-            key(rng, "l"),
-            pick(rng, &["BEFORE", "AFTER", "X"]).into(),
-            m(rng),
-            m(rng),
-        ],
+        23 => vec!["LINSERT".into(), key(rng, "l"), pick(rng, &["BEFORE", "AFTER", "X"]).into(), m(rng), m(rng)],
         24 => {
             let mut c = vec!["LPOS".into(), key(rng, "l"), m(rng)];
             for opt in ["RANK", "COUNT", "MAXLEN"] {
@@ -386,25 +288,14 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
         33 => vec!["SMISMEMBER".into(), key(rng, "s"), m(rng), m(rng)],
         34 => vec!["SPOP".into(), key(rng, "s"), "100".into()],
         35 => vec!["SMOVE".into(), key(rng, "s"), key(rng, "s"), m(rng)],
-        36 => vec![
-            pick(rng, &["SINTER", "SUNION", "SDIFF"]).into(),
-            key(rng, "s"),
-            key(rng, "s"),
-        ],
+        36 => vec![pick(rng, &["SINTER", "SUNION", "SDIFF"]).into(), key(rng, "s"), key(rng, "s")],
         37 => vec![
             pick(rng, &["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]).into(),
             key(rng, "s"),
             key(rng, "s"),
             key(rng, "s"),
         ],
-        38 => vec![
-            "SINTERCARD".into(),
-            "2".into(),
-            key(rng, "s"),
-            key(rng, "s"),
-            "LIMIT".into(),
-            int(rng),
-        ],
+        38 => vec!["SINTERCARD".into(), "2".into(), key(rng, "s"), key(rng, "s"), "LIMIT".into(), int(rng)],
         39 => vec!["SSCAN".into(), key(rng, "s"), "0".into()],
         // sorted sets
         40 | 41 => {
@@ -425,20 +316,11 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
         44 => vec!["ZCARD".into(), key(rng, "z")],
         45 => vec!["ZSCORE".into(), key(rng, "z"), m(rng)],
         46 => vec!["ZMSCORE".into(), key(rng, "z"), m(rng), m(rng)],
-        47 => vec![
-            pick(rng, &["ZRANK", "ZREVRANK"]).into(),
-            key(rng, "z"),
-            m(rng),
-        ],
+        47 => vec![pick(rng, &["ZRANK", "ZREVRANK"]).into(), key(rng, "z"), m(rng)],
         48 => vec!["ZCOUNT".into(), key(rng, "z"), bound_s(rng), bound_s(rng)],
         // Lex ranges are only specified when all scores are equal: the
         // "zl" keys only ever get score 0.
-        49 => vec![
-            "ZLEXCOUNT".into(),
-            key(rng, "zl"),
-            bound_l(rng),
-            bound_l(rng),
-        ],
+        49 => vec!["ZLEXCOUNT".into(), key(rng, "zl"), bound_l(rng), bound_l(rng)],
         50 | 51 => {
             let lex = rng.gen_bool(0.33);
             let mut c = vec!["ZRANGE".to_string(), key(rng, if lex { "zl" } else { "z" })];
@@ -460,13 +342,7 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
             }
             c
         }
-        52 => vec![
-            "ZREVRANGE".into(),
-            key(rng, "z"),
-            int(rng),
-            int(rng),
-            "WITHSCORES".into(),
-        ],
+        52 => vec!["ZREVRANGE".into(), key(rng, "z"), int(rng), int(rng), "WITHSCORES".into()],
         53 => vec![
             pick(rng, &["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]).into(),
             key(rng, "z"),
@@ -484,23 +360,10 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
             int(rng),
         ],
         55 => vec!["ZREMRANGEBYRANK".into(), key(rng, "z"), int(rng), int(rng)],
-        56 => vec![
-            "ZREMRANGEBYSCORE".into(),
-            key(rng, "z"),
-            bound_s(rng),
-            bound_s(rng),
-        ],
-        57 => vec![
-            "ZREMRANGEBYLEX".into(),
-            key(rng, "zl"),
-            bound_l(rng),
-            bound_l(rng),
-        ],
+        56 => vec!["ZREMRANGEBYSCORE".into(), key(rng, "z"), bound_s(rng), bound_s(rng)],
+        57 => vec!["ZREMRANGEBYLEX".into(), key(rng, "zl"), bound_l(rng), bound_l(rng)],
         58 => {
-            let mut c = vec![
-                pick(rng, &["ZPOPMIN", "ZPOPMAX"]).to_string(),
-                key(rng, "z"),
-            ];
+            let mut c = vec![pick(rng, &["ZPOPMIN", "ZPOPMAX"]).to_string(), key(rng, "z")];
             if rng.gen_bool(0.5) {
                 c.push(int(rng));
             }
@@ -516,12 +379,8 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
             "2".into(),
         ],
         60 => {
-            let mut c = vec![
-                pick(rng, &["ZUNION", "ZINTER", "ZDIFF"]).to_string(),
-                "2".into(),
-                key(rng, "z"),
-                key(rng, "s"),
-            ];
+            let mut c =
+                vec![pick(rng, &["ZUNION", "ZINTER", "ZDIFF"]).to_string(), "2".into(), key(rng, "z"), key(rng, "s")];
             if c[0] != "ZDIFF" && rng.gen_bool(0.4) {
                 c.extend(["WEIGHTS".into(), score(rng), "2".into()]);
             }
@@ -538,19 +397,8 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
             key(rng, "z"),
             key(rng, "z"),
         ],
-        62 => vec![
-            "ZINTERCARD".into(),
-            "2".into(),
-            key(rng, "z"),
-            key(rng, "z"),
-        ],
-        63 => vec![
-            "ZRANGESTORE".into(),
-            key(rng, "z"),
-            key(rng, "z"),
-            "0".into(),
-            "-1".into(),
-        ],
+        62 => vec!["ZINTERCARD".into(), "2".into(), key(rng, "z"), key(rng, "z")],
+        63 => vec!["ZRANGESTORE".into(), key(rng, "z"), key(rng, "z"), "0".into(), "-1".into()],
         64 => vec!["ZSCAN".into(), key(rng, "z"), "0".into()],
         // key commands on collections
         65 => {
@@ -567,20 +415,9 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
         }
         68 => {
             let ty = pick(rng, &["h", "l", "s", "z"]);
-            vec![
-                pick(rng, &["RENAME", "COPY"]).into(),
-                key(rng, ty),
-                key(rng, ty),
-            ]
+            vec![pick(rng, &["RENAME", "COPY"]).into(), key(rng, ty), key(rng, ty)]
         }
-        69 => vec![
-            "ZADD".into(),
-            key(rng, "zl"),
-            "0".into(),
-            m(rng),
-            "0".into(),
-            m(rng),
-        ],
+        69 => vec!["ZADD".into(), key(rng, "zl"), "0".into(), m(rng), "0".into(), m(rng)],
         _ => vec!["SET".into(), key(rng, "str"), m(rng)],
     };
     words.into_iter().map(|w| w.into_bytes()).collect()

@@ -15,11 +15,7 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     // target/<profile>/deps/<test> -> target/<profile>/<name>
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (cargo build -p {name})",
-        bin.display()
-    );
+    assert!(bin.exists(), "{} is missing: build it first (cargo build -p {name})", bin.display());
     bin
 }
 
@@ -29,21 +25,14 @@ pub fn kvnode_bin() -> PathBuf {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Polls `f` every 10 ms until it returns true; panics with `what` after `timeout`.
 pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -81,12 +70,7 @@ pub struct NodeOptions {
 
 impl Default for NodeOptions {
     fn default() -> Self {
-        NodeOptions {
-            partitions: 1,
-            requirepass: None,
-            maxclients: None,
-            extra: vec![],
-        }
+        NodeOptions { partitions: 1, requirepass: None, maxclients: None, extra: vec![] }
     }
 }
 
@@ -105,23 +89,13 @@ impl KvNode {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
         let log = tmp.path().join("kvnode.log");
-        let mut n = KvNode {
-            child: None,
-            port: 0,
-            dir,
-            _tmp: Some(tmp),
-            opts,
-            log,
-        };
+        let mut n = KvNode { child: None, port: 0, dir, _tmp: Some(tmp), opts, log };
         n.spawn();
         n
     }
 
     pub fn with_partitions(p: u32) -> KvNode {
-        KvNode::start(NodeOptions {
-            partitions: p,
-            ..Default::default()
-        })
+        KvNode::start(NodeOptions { partitions: p, ..Default::default() })
     }
 
     fn spawn(&mut self) {
@@ -130,11 +104,7 @@ impl KvNode {
             if self.port == 0 {
                 self.port = free_port();
             }
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.log)
-                .unwrap();
+            let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
             let mut cmd = Command::new(kvnode_bin());
             cmd.arg("--redis-addr")
                 .arg(format!("127.0.0.1:{}", self.port))
@@ -163,11 +133,7 @@ impl KvNode {
                     self.child = Some(child);
                     return;
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "kvnode did not answer PING: {}",
-                    self.log_tail()
-                );
+                assert!(Instant::now() < deadline, "kvnode did not answer PING: {}", self.log_tail());
                 std::thread::sleep(Duration::from_millis(20));
             }
             let log = self.log_tail();
@@ -278,16 +244,7 @@ impl RedisServer {
         for _ in 0..5 {
             let port = free_port();
             let mut child = Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 .args(extra)
                 .arg("--dir")
                 .arg(tmp.path())
@@ -301,11 +258,7 @@ impl RedisServer {
                     break;
                 }
                 if raw_ping(port) {
-                    return RedisServer {
-                        child,
-                        port,
-                        _tmp: tmp,
-                    };
+                    return RedisServer { child, port, _tmp: tmp };
                 }
                 assert!(Instant::now() < deadline, "redis-server did not start");
                 std::thread::sleep(Duration::from_millis(20));
@@ -342,20 +295,8 @@ impl Etcd {
             let peer = format!("http://127.0.0.1:{peer_port}");
             let log = std::fs::File::create(tmp.path().join("etcd.log")).unwrap();
             let mut child = Command::new("etcd")
-                .args([
-                    "--name",
-                    "m0",
-                    "--listen-client-urls",
-                    &client,
-                    "--advertise-client-urls",
-                    &client,
-                ])
-                .args([
-                    "--listen-peer-urls",
-                    &peer,
-                    "--initial-advertise-peer-urls",
-                    &peer,
-                ])
+                .args(["--name", "m0", "--listen-client-urls", &client, "--advertise-client-urls", &client])
+                .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
                 .args(["--initial-cluster", &format!("m0={peer}")])
                 .arg("--data-dir")
                 .arg(tmp.path().join("data"))
@@ -368,20 +309,10 @@ impl Etcd {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // a port was taken: try others
                 }
-                if http_get(client_port, "/health")
-                    .is_some_and(|b| b.contains("\"health\":\"true\""))
-                {
-                    return Etcd {
-                        child,
-                        client_port,
-                        tmp,
-                    };
+                if http_get(client_port, "/health").is_some_and(|b| b.contains("\"health\":\"true\"")) {
+                    return Etcd { child, client_port, tmp };
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "etcd did not become healthy: {}",
-                    Etcd::log(tmp.path())
-                );
+                assert!(Instant::now() < deadline, "etcd did not become healthy: {}", Etcd::log(tmp.path()));
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -425,13 +356,8 @@ pub struct Raw {
 impl Raw {
     pub fn connect(port: u16) -> Raw {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        Raw {
-            stream,
-            buf: Vec::new(),
-        }
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Raw { stream, buf: Vec::new() }
     }
 
     pub fn send(&mut self, b: &[u8]) -> std::io::Result<()> {
@@ -446,10 +372,7 @@ impl Raw {
                 self.buf.extend_from_slice(&tmp[..n]);
                 true
             }
-            Err(e) => panic!(
-                "read: {e}; buffered: {:?}",
-                String::from_utf8_lossy(&self.buf)
-            ),
+            Err(e) => panic!("read: {e}; buffered: {:?}", String::from_utf8_lossy(&self.buf)),
         }
     }
 

@@ -4,6 +4,6 @@
 
 pub mod cluster;
 pub mod differential;
-pub mod linearizability;
 pub mod harness;
+pub mod linearizability;
 pub mod proxy;

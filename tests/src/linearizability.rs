@@ -186,11 +186,8 @@ mod tests {
         let never = vec![ev(0, Op::Set(5), 0, None), ev(1, Op::Get(None), 10, Some(20))];
         assert!(check(&never, None));
         // But not both ways: once seen, it stays.
-        let flip = vec![
-            ev(0, Op::Set(5), 0, None),
-            ev(1, Op::Get(Some(5)), 10, Some(20)),
-            ev(1, Op::Get(None), 30, Some(40)),
-        ];
+        let flip =
+            vec![ev(0, Op::Set(5), 0, None), ev(1, Op::Get(Some(5)), 10, Some(20)), ev(1, Op::Get(None), 30, Some(40))];
         assert!(!check(&flip, None));
     }
 

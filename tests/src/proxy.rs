@@ -44,12 +44,7 @@ impl Proxy {
         let target = Arc::new(Mutex::new(target));
         let (mode, mode_rx) = watch::channel(Mode::Open);
         let task = tokio::spawn(accept_loop(listener, target.clone(), mode_rx));
-        Ok(Proxy {
-            addr,
-            target,
-            mode,
-            task,
-        })
+        Ok(Proxy { addr, target, mode, task })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -87,11 +82,7 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    target: Arc<Mutex<SocketAddr>>,
-    mode: watch::Receiver<Mode>,
-) {
+async fn accept_loop(listener: TcpListener, target: Arc<Mutex<SocketAddr>>, mode: watch::Receiver<Mode>) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {

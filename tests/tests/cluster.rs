@@ -55,7 +55,12 @@ fn every_node_answers_every_key_and_describes_the_cluster() {
         .sum();
     assert!(served > 0);
     let metrics = cl.http(0, "/metrics").unwrap();
-    for name in ["kvnode_partition_term", "kvnode_partition_commit_index", "kvnode_partition_applied_index", "kvnode_wal_fsync_seconds_bucket"] {
+    for name in [
+        "kvnode_partition_term",
+        "kvnode_partition_commit_index",
+        "kvnode_partition_applied_index",
+        "kvnode_wal_fsync_seconds_bucket",
+    ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
 
@@ -183,7 +188,9 @@ fn writer(urls: Vec<String>, client: usize, stop: Arc<AtomicBool>, max: usize) -
         n += 1;
         if conn.is_none() {
             let url = &urls[(client + n) % urls.len()];
-            conn = redis::Client::open(url.as_str()).ok().and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)).ok());
+            conn = redis::Client::open(url.as_str())
+                .ok()
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)).ok());
             if let Some(c) = &conn {
                 c.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
             }
@@ -277,8 +284,12 @@ fn an_isolated_old_leader_acknowledges_no_write_and_serves_no_read() {
 }
 
 #[test]
-fn a_node_cut_off_during_5000_writes_catches_up() {
-    let cl = Cluster::start(ClusterOptions::default());
+fn a_node_cut_off_during_5000_writes_catches_up_through_a_snapshot() {
+    // Logs are compacted to at most 500 entries behind the leader: the cut
+    // off node, 1250 entries behind per partition, needs snapshots.
+    let mut opts = ClusterOptions::default();
+    opts.config.push("log-compact-entries = 500".into());
+    let cl = Cluster::start(opts);
     let cut = 2;
     cl.isolate(cut);
     // 5000 writes through node 1 (pipelined in batches).
@@ -306,6 +317,11 @@ fn a_node_cut_off_during_5000_writes_catches_up() {
         let v: i64 = r.get(format!("c{k}")).unwrap();
         assert_eq!(v, k);
     }
+    // It got there through installed snapshots (its log was compacted away
+    // on the leaders).
+    let installed = cl.counter(cut, "kvnode_snapshots_installed_total").unwrap();
+    assert!(installed >= 1, "no snapshot was installed");
+    assert!(cl.counter(cut, "kvnode_snapshot_bytes_received_total").unwrap() > 0);
     // And its applied index matches the leader's on every partition.
     for p in 0..cl.opts.partitions {
         let l = cl.leader_of(p, &[], LONG);

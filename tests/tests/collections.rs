@@ -15,12 +15,7 @@ fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> redi
 
 fn blocked(c: &mut redis::Connection) -> u64 {
     let info: String = q(c, &["INFO", "clients"]).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap().trim().parse().unwrap()
 }
 
 #[test]
@@ -51,10 +46,8 @@ fn every_type_survives_sigkill() {
         let ttl: i64 = q(&mut c, &["TTL", "z"]).unwrap();
         assert!(ttl > 900);
         assert_eq!(q::<i64>(&mut c, &["EXISTS", "gone"]).unwrap(), 0);
-        let types: Vec<String> = ["h", "l", "s", "z"]
-            .iter()
-            .map(|k| q::<String>(&mut c, &["TYPE", k]).unwrap())
-            .collect();
+        let types: Vec<String> =
+            ["h", "l", "s", "z"].iter().map(|k| q::<String>(&mut c, &["TYPE", k]).unwrap()).collect();
         assert_eq!(types, vec!["hash", "list", "set", "zset"]);
     }
 }
@@ -69,51 +62,32 @@ fn blocking_pops_time_out_and_wake_in_arrival_order() {
     let r: redis::Value = q(&mut c, &["BZPOPMIN", "nothing", "0.1"]).unwrap();
     assert_eq!(r, redis::Value::Nil);
     // Bad timeouts.
-    assert!(q::<redis::Value>(&mut c, &["BLPOP", "q", "-1"])
-        .unwrap_err()
-        .to_string()
-        .contains("timeout is negative"));
-    assert!(q::<redis::Value>(&mut c, &["BLPOP", "q", "x"])
-        .unwrap_err()
-        .to_string()
-        .contains("not a float"));
+    assert!(q::<redis::Value>(&mut c, &["BLPOP", "q", "-1"]).unwrap_err().to_string().contains("timeout is negative"));
+    assert!(q::<redis::Value>(&mut c, &["BLPOP", "q", "x"]).unwrap_err().to_string().contains("not a float"));
 
     // Two clients block on the same list, in order.
     let spawn_blpop = |port: u16| {
         std::thread::spawn(move || {
-            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                .unwrap()
-                .get_connection()
-                .unwrap();
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
             q::<Vec<String>>(&mut c, &["BLPOP", "q", "0"]).unwrap()
         })
     };
     let first = spawn_blpop(node.port);
-    wait_until(Duration::from_secs(10), "first client blocked", || {
-        blocked(&mut c) == 1
-    });
+    wait_until(Duration::from_secs(10), "first client blocked", || blocked(&mut c) == 1);
     let second = spawn_blpop(node.port);
-    wait_until(Duration::from_secs(10), "second client blocked", || {
-        blocked(&mut c) == 2
-    });
+    wait_until(Duration::from_secs(10), "second client blocked", || blocked(&mut c) == 2);
     // A push by another client wakes the one that came first.
     let _: () = q(&mut c, &["RPUSH", "q", "one"]).unwrap();
     assert_eq!(first.join().unwrap(), vec!["q", "one"]);
-    wait_until(Duration::from_secs(10), "one client still blocked", || {
-        blocked(&mut c) == 1
-    });
+    wait_until(Duration::from_secs(10), "one client still blocked", || blocked(&mut c) == 1);
     let _: () = q(&mut c, &["RPUSH", "q", "two"]).unwrap();
     assert_eq!(second.join().unwrap(), vec!["q", "two"]);
 
     // One push of several elements serves several blocked clients.
     let a = spawn_blpop(node.port);
-    wait_until(Duration::from_secs(10), "a blocked", || {
-        blocked(&mut c) == 1
-    });
+    wait_until(Duration::from_secs(10), "a blocked", || blocked(&mut c) == 1);
     let b = spawn_blpop(node.port);
-    wait_until(Duration::from_secs(10), "b blocked", || {
-        blocked(&mut c) == 2
-    });
+    wait_until(Duration::from_secs(10), "b blocked", || blocked(&mut c) == 2);
     let _: () = q(&mut c, &["RPUSH", "q", "x", "y"]).unwrap();
     assert_eq!(a.join().unwrap(), vec!["q", "x"]);
     assert_eq!(b.join().unwrap(), vec!["q", "y"]);
@@ -121,37 +95,20 @@ fn blocking_pops_time_out_and_wake_in_arrival_order() {
     // BZPOPMIN and BLMOVE wake up too.
     let port = node.port;
     let z = std::thread::spawn(move || {
-        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .unwrap()
-            .get_connection()
-            .unwrap();
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
         q::<Vec<String>>(&mut c, &["BZPOPMIN", "zq", "0"]).unwrap()
     });
-    wait_until(Duration::from_secs(10), "bzpopmin blocked", || {
-        blocked(&mut c) == 1
-    });
+    wait_until(Duration::from_secs(10), "bzpopmin blocked", || blocked(&mut c) == 1);
     let _: () = q(&mut c, &["ZADD", "zq", "2", "m"]).unwrap();
     assert_eq!(z.join().unwrap(), vec!["zq", "m", "2"]);
     let mv = std::thread::spawn(move || {
-        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .unwrap()
-            .get_connection()
-            .unwrap();
-        q::<String>(
-            &mut c,
-            &["BLMOVE", "{m}src", "{m}dst", "LEFT", "RIGHT", "0"],
-        )
-        .unwrap()
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+        q::<String>(&mut c, &["BLMOVE", "{m}src", "{m}dst", "LEFT", "RIGHT", "0"]).unwrap()
     });
-    wait_until(Duration::from_secs(10), "blmove blocked", || {
-        blocked(&mut c) == 1
-    });
+    wait_until(Duration::from_secs(10), "blmove blocked", || blocked(&mut c) == 1);
     let _: () = q(&mut c, &["LPUSH", "{m}src", "item"]).unwrap();
     assert_eq!(mv.join().unwrap(), "item");
-    assert_eq!(
-        q::<Vec<String>>(&mut c, &["LRANGE", "{m}dst", "0", "-1"]).unwrap(),
-        vec!["item"]
-    );
+    assert_eq!(q::<Vec<String>>(&mut c, &["LRANGE", "{m}dst", "0", "-1"]).unwrap(), vec!["item"]);
 
     // Inside MULTI a blocking pop does not block.
     let _: () = q(&mut c, &["MULTI"]).unwrap();

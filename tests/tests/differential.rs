@@ -49,10 +49,7 @@ fn run_random_collections(partitions: u32, seed: u64, steps: usize, tag: &str) {
     for _ in 0..steps {
         let cmd = random_collection_command(&mut rng, tag);
         if let Err(e) = p.check(&cmd) {
-            panic!(
-                "seed {seed}, {partitions} partition(s): {e}\nkvnode log:\n{}",
-                ours.log_tail()
-            );
+            panic!("seed {seed}, {partitions} partition(s): {e}\nkvnode log:\n{}", ours.log_tail());
         }
     }
 }
@@ -239,10 +236,7 @@ fn scripted_edge_cases_match_redis() {
         for words in SCRIPT {
             // Multi-key commands whose keys hash apart are CROSSSLOT with 8
             // partitions, as in Redis Cluster; the script runs them with one.
-            let multi_key = matches!(
-                words[0],
-                "MSET" | "MSETNX" | "MGET" | "RENAME" | "RENAMENX" | "COPY" | "DEL"
-            );
+            let multi_key = matches!(words[0], "MSET" | "MSETNX" | "MGET" | "RENAME" | "RENAMENX" | "COPY" | "DEL");
             if partitions > 1 && multi_key {
                 continue;
             }
@@ -250,8 +244,7 @@ fn scripted_edge_cases_match_redis() {
                 // Transactions over keys of several partitions: tested elsewhere.
                 continue;
             }
-            p.check_words(words)
-                .unwrap_or_else(|e| panic!("{partitions} partition(s): {e}"));
+            p.check_words(words).unwrap_or_else(|e| panic!("{partitions} partition(s): {e}"));
         }
     }
 }

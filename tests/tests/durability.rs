@@ -41,26 +41,15 @@ fn restart_after_sigkill_keeps_ten_thousand_keys_and_drops_expired_ones() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let keys: Vec<String> = (0..10_000).map(|i| format!("k{i}")).collect();
-        let values: Vec<Option<i64>> =
-            redis::cmd("MGET")
-                .arg(&keys)
-                .query(&mut c)
-                .unwrap_or_else(|_| {
-                    // With 8 partitions MGET spans partitions and is answered per key.
-                    panic!("MGET failed")
-                });
+        let values: Vec<Option<i64>> = redis::cmd("MGET").arg(&keys).query(&mut c).unwrap_or_else(|_| {
+            // With 8 partitions MGET spans partitions and is answered per key.
+            panic!("MGET failed")
+        });
         for (i, v) in values.iter().enumerate() {
             if i % 10 == 0 {
-                assert_eq!(
-                    *v, None,
-                    "k{i} expired but is visible ({partitions} partitions)"
-                );
+                assert_eq!(*v, None, "k{i} expired but is visible ({partitions} partitions)");
             } else {
-                assert_eq!(
-                    *v,
-                    Some(i as i64),
-                    "k{i} lost after SIGKILL ({partitions} partitions)"
-                );
+                assert_eq!(*v, Some(i as i64), "k{i} lost after SIGKILL ({partitions} partitions)");
             }
         }
         let ttl: i64 = redis::cmd("TTL").arg("k1").query(&mut c).unwrap();
@@ -100,10 +89,7 @@ fn flood(port: u16, round: usize, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<(S
 
 #[test]
 fn sigkill_during_a_flood_of_pipelined_writes_twenty_times() {
-    let mut node = KvNode::start(NodeOptions {
-        partitions: 4,
-        ..Default::default()
-    });
+    let mut node = KvNode::start(NodeOptions { partitions: 4, ..Default::default() });
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let mut all_acked: HashMap<String, String> = HashMap::new();
     for round in 0..20 {
@@ -116,9 +102,7 @@ fn sigkill_during_a_flood_of_pipelined_writes_twenty_times() {
             })
             .collect();
         // Let some writes be acknowledged, then kill at a random moment.
-        wait_until(Duration::from_secs(30), "acknowledged writes", || {
-            acked.lock().unwrap().len() >= 200
-        });
+        wait_until(Duration::from_secs(30), "acknowledged writes", || acked.lock().unwrap().len() >= 200);
         std::thread::sleep(Duration::from_millis(rng.gen_range(0..150)));
         node.kill9();
         stop.store(true, Ordering::Relaxed);
@@ -132,11 +116,7 @@ fn sigkill_during_a_flood_of_pipelined_writes_twenty_times() {
         for chunk in keys.chunks(2000) {
             let vals: Vec<Option<String>> = redis::cmd("MGET").arg(chunk).query(&mut c).unwrap();
             for (k, v) in chunk.iter().zip(vals) {
-                assert_eq!(
-                    v.as_deref(),
-                    Some(all_acked[*k].as_str()),
-                    "round {round}: acknowledged {k} lost"
-                );
+                assert_eq!(v.as_deref(), Some(all_acked[*k].as_str()), "round {round}: acknowledged {k} lost");
             }
         }
     }
@@ -148,10 +128,8 @@ fn the_raft_log_is_compacted_and_restart_replays_only_the_tail() {
     let tmp = tempfile::tempdir().unwrap();
     let conf = tmp.path().join("kvnode.toml");
     std::fs::write(&conf, "log-compact-entries = 500\n").unwrap();
-    let mut node = KvNode::start(NodeOptions {
-        extra: vec!["--config".into(), conf.display().to_string()],
-        ..Default::default()
-    });
+    let mut node =
+        KvNode::start(NodeOptions { extra: vec!["--config".into(), conf.display().to_string()], ..Default::default() });
     let mut c = node.client();
     for batch in 0..50 {
         let mut p = redis::pipe();
@@ -178,21 +156,11 @@ fn the_raft_log_is_compacted_and_restart_replays_only_the_tail() {
 fn sigterm_shuts_down_cleanly_and_everything_is_there_after() {
     let mut node = KvNode::with_partitions(2);
     let mut c = node.client();
-    let _: () = redis::cmd("MSET")
-        .arg("{a}x")
-        .arg(1)
-        .arg("{a}y")
-        .arg(2)
-        .query(&mut c)
-        .unwrap();
+    let _: () = redis::cmd("MSET").arg("{a}x").arg(1).arg("{a}y").arg(2).query(&mut c).unwrap();
     let status = node.stop();
     assert!(status.success(), "kvnode exited with {status}");
     node.restart();
     let mut c = node.client();
-    let v: Vec<i64> = redis::cmd("MGET")
-        .arg("{a}x")
-        .arg("{a}y")
-        .query(&mut c)
-        .unwrap();
+    let v: Vec<i64> = redis::cmd("MGET").arg("{a}x").arg("{a}y").query(&mut c).unwrap();
     assert_eq!(v, vec![1, 2]);
 }

@@ -18,11 +18,7 @@ fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> redi
 /// The error's code and text (the redis crate spells some codes as kinds).
 fn err_text(r: redis::RedisResult<redis::Value>) -> String {
     match r {
-        Err(e) => format!(
-            "{} {} {e}",
-            e.code().unwrap_or(""),
-            e.detail().unwrap_or("")
-        ),
+        Err(e) => format!("{} {} {e}", e.code().unwrap_or(""), e.detail().unwrap_or("")),
         Ok(v) => panic!("expected an error, got {v:?}"),
     }
 }
@@ -41,18 +37,14 @@ fn expired_keys_are_invisible_and_removed_in_the_background() {
         // Invisible once the time passed, whatever the background did yet
         // (e999 was written last, so it expires last).
         wait_until(Duration::from_secs(10), "e999 to expire", || {
-            q::<Option<i64>>(&mut c, &["GET", "e999"])
-                .unwrap()
-                .is_none()
+            q::<Option<i64>>(&mut c, &["GET", "e999"]).unwrap().is_none()
         });
         assert_eq!(q::<i64>(&mut c, &["EXISTS", "e0", "e1"]).unwrap(), 0);
         assert_eq!(q::<i64>(&mut c, &["TTL", "e2"]).unwrap(), -2);
         let keys: Vec<String> = q(&mut c, &["KEYS", "e*"]).unwrap();
         assert!(keys.is_empty(), "{keys:?}");
         // Removed without being touched: the active expiry works off the index.
-        wait_until(Duration::from_secs(30), "active expiry", || {
-            q::<i64>(&mut c, &["DBSIZE"]).unwrap() == 1
-        });
+        wait_until(Duration::from_secs(30), "active expiry", || q::<i64>(&mut c, &["DBSIZE"]).unwrap() == 1);
         let info: String = q(&mut c, &["INFO", "stats"]).unwrap();
         assert!(!info.contains("expired_keys:0\r\n"), "{info}");
     }
@@ -73,22 +65,13 @@ fn scan_returns_every_key_present_for_the_whole_scan() {
         let churn = {
             let (stop, port) = (stop.clone(), node.port);
             std::thread::spawn(move || {
-                let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                    .unwrap()
-                    .get_connection()
-                    .unwrap();
+                let mut c =
+                    redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let _: () = redis::cmd("SET")
-                        .arg(format!("churn:{i}"))
-                        .arg(i)
-                        .query(&mut c)
-                        .unwrap();
+                    let _: () = redis::cmd("SET").arg(format!("churn:{i}")).arg(i).query(&mut c).unwrap();
                     if i >= 10 {
-                        let _: () = redis::cmd("DEL")
-                            .arg(format!("churn:{}", i - 10))
-                            .query(&mut c)
-                            .unwrap();
+                        let _: () = redis::cmd("DEL").arg(format!("churn:{}", i - 10)).query(&mut c).unwrap();
                     }
                     i += 1;
                 }
@@ -98,8 +81,7 @@ fn scan_returns_every_key_present_for_the_whole_scan() {
         let mut cursor = "0".to_string();
         let mut calls = 0;
         loop {
-            let (next, keys): (String, Vec<String>) =
-                q(&mut c, &["SCAN", &cursor, "COUNT", "7"]).unwrap();
+            let (next, keys): (String, Vec<String>) = q(&mut c, &["SCAN", &cursor, "COUNT", "7"]).unwrap();
             seen.extend(keys);
             calls += 1;
             cursor = next;
@@ -111,20 +93,13 @@ fn scan_returns_every_key_present_for_the_whole_scan() {
         stop.store(true, Ordering::Relaxed);
         churn.join().unwrap();
         for i in 0..2000 {
-            assert!(
-                seen.contains(&format!("stable:{i}")),
-                "stable:{i} never returned ({partitions} partitions)"
-            );
+            assert!(seen.contains(&format!("stable:{i}")), "stable:{i} never returned ({partitions} partitions)");
         }
         // MATCH and TYPE filter; the cursor is a plain decimal any client can send back.
-        let (_, keys): (String, Vec<String>) = q(
-            &mut c,
-            &["SCAN", "0", "MATCH", "stable:1?", "COUNT", "100000"],
-        )
-        .unwrap();
-        assert_eq!(keys.len(), 10, "{keys:?}");
         let (_, keys): (String, Vec<String>) =
-            q(&mut c, &["SCAN", "0", "TYPE", "hash", "COUNT", "100000"]).unwrap();
+            q(&mut c, &["SCAN", "0", "MATCH", "stable:1?", "COUNT", "100000"]).unwrap();
+        assert_eq!(keys.len(), 10, "{keys:?}");
+        let (_, keys): (String, Vec<String>) = q(&mut c, &["SCAN", "0", "TYPE", "hash", "COUNT", "100000"]).unwrap();
         assert!(keys.is_empty());
     }
 }
@@ -161,9 +136,7 @@ fn watch_aborts_exec_when_the_key_changes_or_expires() {
         let _: () = q(&mut a, &["SET", "short", "1", "PX", "100"]).unwrap();
         let _: () = q(&mut a, &["WATCH", "short"]).unwrap();
         wait_until(Duration::from_secs(10), "short to expire", || {
-            q::<Option<String>>(&mut b, &["GET", "short"])
-                .unwrap()
-                .is_none()
+            q::<Option<String>>(&mut b, &["GET", "short"]).unwrap().is_none()
         });
         let _: () = q(&mut a, &["MULTI"]).unwrap();
         let _: () = q(&mut a, &["SET", "short", "2"]).unwrap();
@@ -174,10 +147,7 @@ fn watch_aborts_exec_when_the_key_changes_or_expires() {
         let _: () = q(&mut a, &["UNWATCH"]).unwrap();
         let _: () = q(&mut a, &["MULTI"]).unwrap();
         let _: () = q(&mut a, &["INCR", "w"]).unwrap();
-        assert_eq!(
-            q::<Option<Vec<i64>>>(&mut a, &["EXEC"]).unwrap(),
-            Some(vec![12])
-        );
+        assert_eq!(q::<Option<Vec<i64>>>(&mut a, &["EXEC"]).unwrap(), Some(vec![12]));
     }
 }
 
@@ -190,18 +160,12 @@ fn transactions_are_atomic_under_concurrency() {
             .map(|_| {
                 let (stop, port) = (stop.clone(), node.port);
                 std::thread::spawn(move || {
-                    let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                        .unwrap()
-                        .get_connection()
-                        .unwrap();
+                    let mut c =
+                        redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
                     let mut n = 0;
                     while !stop.load(Ordering::Relaxed) && n < 300 {
-                        let (x, y): (i64, i64) = redis::pipe()
-                            .atomic()
-                            .incr("{acct}a", 1)
-                            .incr("{acct}b", 1)
-                            .query(&mut c)
-                            .unwrap();
+                        let (x, y): (i64, i64) =
+                            redis::pipe().atomic().incr("{acct}a", 1).incr("{acct}b", 1).query(&mut c).unwrap();
                         assert!(x > 0 && y > 0);
                         n += 1;
                     }
@@ -235,10 +199,7 @@ fn keys_of_several_partitions() {
     // Reads are answered key by key.
     let v: Vec<Option<i64>> = q(&mut c, &["MGET", "a", "b", "nope"]).unwrap();
     assert_eq!(v, vec![Some(1), Some(2), None]);
-    assert_eq!(
-        q::<i64>(&mut c, &["EXISTS", "a", "b", "nope", "a"]).unwrap(),
-        3
-    );
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "a", "b", "nope", "a"]).unwrap(), 3);
     // Hash tags keep keys together.
     let _: () = q(&mut c, &["MSET", "{u}a", "1", "{u}b", "2"]).unwrap();
     let _: () = q(&mut c, &["RENAME", "{u}a", "{u}c"]).unwrap();
@@ -283,10 +244,7 @@ fn redis_cli_tour() {
     assert_eq!(cli(&["INCRBYFLOAT", "x", "2.2"]), "3.3");
     assert_eq!(cli(&["EXPIRE", "greeting", "100"]), "1");
     assert_eq!(cli(&["TTL", "greeting"]), "100");
-    assert_eq!(
-        cli(&["-3", "HELLO", "3"]).lines().next().unwrap(),
-        "server redis"
-    );
+    assert_eq!(cli(&["-3", "HELLO", "3"]).lines().next().unwrap(), "server redis");
     assert_eq!(cli(&["DBSIZE"]), "2");
     // redis-cli's own way of loading data.
     let mut child = std::process::Command::new("redis-cli")
@@ -301,12 +259,7 @@ fn redis_cli_tour() {
         use std::io::Write;
         let stdin = child.stdin.as_mut().unwrap();
         for i in 0..1000 {
-            write!(
-                stdin,
-                "*3\r\n$3\r\nSET\r\n${}\r\npipe{i}\r\n$1\r\nv\r\n",
-                format!("pipe{i}").len()
-            )
-            .unwrap();
+            write!(stdin, "*3\r\n$3\r\nSET\r\n${}\r\npipe{i}\r\n$1\r\nv\r\n", format!("pipe{i}").len()).unwrap();
         }
     }
     let out = child.wait_with_output().unwrap();

@@ -16,14 +16,8 @@ fn protocol_error(node: &KvNode, input: &[u8], want: &str) {
     let mut raw = Raw::connect(node.port);
     let _ = raw.send(input);
     let line = raw.line();
-    assert!(
-        line.starts_with("-ERR Protocol error") && line.contains(want),
-        "for {input:?}: got {line:?}"
-    );
-    assert!(
-        raw.closed(),
-        "the connection must be closed after a protocol error"
-    );
+    assert!(line.starts_with("-ERR Protocol error") && line.contains(want), "for {input:?}: got {line:?}");
+    assert!(raw.closed(), "the connection must be closed after a protocol error");
     assert_serving(node);
 }
 
@@ -35,38 +29,16 @@ fn malformed_requests_from_redis_protocol_tests() {
     raw.send(b"\r\n*-10\r\nPING\r\n").unwrap();
     assert_eq!(raw.line(), "+PONG\r\n");
     protocol_error(&node, b"*3000000000\r\n", "invalid multibulk length");
-    protocol_error(
-        &node,
-        b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n",
-        "expected '$', got 'f'",
-    );
-    protocol_error(
-        &node,
-        b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n",
-        "invalid bulk length",
-    );
-    protocol_error(
-        &node,
-        b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n",
-        "invalid bulk length",
-    );
-    protocol_error(
-        &node,
-        b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n",
-        "invalid bulk length",
-    );
+    protocol_error(&node, b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n", "expected '$', got 'f'");
+    protocol_error(&node, b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n", "invalid bulk length");
+    protocol_error(&node, b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n", "invalid bulk length");
+    protocol_error(&node, b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n", "invalid bulk length");
     protocol_error(&node, b"*1\r\nfoo\r\n", "expected '$', got 'f'");
-    protocol_error(
-        &node,
-        b"set \"\"\"test-key\"\"\" test-value\r\nping\r\n",
-        "unbalanced",
-    );
+    protocol_error(&node, b"set \"\"\"test-key\"\"\" test-value\r\nping\r\n", "unbalanced");
     // Generic wrong number of args: an ordinary error, the connection stays.
     let mut raw = Raw::connect(node.port);
     raw.send(b"PING x y z\r\nPING\r\n").unwrap();
-    assert!(raw
-        .line()
-        .contains("wrong number of arguments for 'ping' command"));
+    assert!(raw.line().contains("wrong number of arguments for 'ping' command"));
     assert_eq!(raw.line(), "+PONG\r\n");
     // Protocol desync regression: junk without a newline is cut off at 64 KiB.
     for seq in [&b"\x00"[..], b"*\x00", b"$\x00"] {
@@ -78,9 +50,7 @@ fn malformed_requests_from_redis_protocol_tests() {
             if raw.send(&payload).is_err() {
                 break;
             }
-            raw.stream
-                .set_read_timeout(Some(Duration::from_millis(5)))
-                .unwrap();
+            raw.stream.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
             let mut buf = [0u8; 256];
             if let Ok(n) = std::io::Read::read(&mut raw.stream, &mut buf) {
                 got.extend_from_slice(&buf[..n]);
@@ -89,10 +59,7 @@ fn malformed_requests_from_redis_protocol_tests() {
                 }
             }
         }
-        assert!(
-            String::from_utf8_lossy(&got).contains("Protocol error"),
-            "{seq:?}: {got:?}"
-        );
+        assert!(String::from_utf8_lossy(&got).contains("Protocol error"), "{seq:?}: {got:?}");
     }
     assert_serving(&node);
 }
@@ -101,35 +68,20 @@ fn malformed_requests_from_redis_protocol_tests() {
 fn a_one_gigabyte_bulk_header_is_refused_without_buffering() {
     let node = KvNode::with_partitions(1);
     // Above proto-max-bulk-len (512 MB): Redis' words.
-    protocol_error(
-        &node,
-        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1073741824\r\n",
-        "invalid bulk length",
-    );
+    protocol_error(&node, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1073741824\r\n", "invalid bulk length");
     // Above the raft entry cap (64 MiB) but within 512 MB: refused at the header.
-    protocol_error(
-        &node,
-        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000000\r\n",
-        "exceeds the maximum value size",
-    );
+    protocol_error(&node, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000000\r\n", "exceeds the maximum value size");
     // A large value below the cap is fine.
     let mut c = node.client();
     let big = vec![b'x'; 8 << 20];
-    let _: () = redis::cmd("SET")
-        .arg("big")
-        .arg(&big)
-        .query(&mut c)
-        .unwrap();
+    let _: () = redis::cmd("SET").arg("big").arg(&big).query(&mut c).unwrap();
     let back: Vec<u8> = redis::cmd("GET").arg("big").query(&mut c).unwrap();
     assert_eq!(back.len(), big.len());
 }
 
 #[test]
 fn unauthenticated_clients_get_redis_smaller_limits_and_noauth() {
-    let node = KvNode::start(NodeOptions {
-        requirepass: Some("sekret".into()),
-        ..Default::default()
-    });
+    let node = KvNode::start(NodeOptions { requirepass: Some("sekret".into()), ..Default::default() });
     let mut raw = Raw::connect(node.port);
     raw.send(b"GET k\r\n").unwrap();
     assert_eq!(raw.line(), "-NOAUTH Authentication required.\r\n");
@@ -140,11 +92,7 @@ fn unauthenticated_clients_get_redis_smaller_limits_and_noauth() {
     assert_eq!(raw.line(), "+OK\r\n");
     raw.expect(b"$1\r\nv\r\n");
     protocol_error(&node, b"*20\r\n", "unauthenticated multibulk length");
-    protocol_error(
-        &node,
-        b"*2\r\n$4\r\nAUTH\r\n$20000\r\n",
-        "unauthenticated bulk length",
-    );
+    protocol_error(&node, b"*2\r\n$4\r\nAUTH\r\n$20000\r\n", "unauthenticated bulk length");
     // The redis crate with the password in the URL.
     let mut c = node.client();
     let v: String = redis::cmd("GET").arg("k").query(&mut c).unwrap();
@@ -156,15 +104,9 @@ fn resp3_through_hello_3() {
     let node = KvNode::with_partitions(1);
     let mut raw = Raw::connect(node.port);
     raw.send(b"HELLO 3\r\n").unwrap();
-    let hello =
-        raw.read_until(|b| b.windows(9).any(|w| w == b"modules\r\n") && b.ends_with(b"*0\r\n"));
-    assert!(
-        hello.starts_with(b"%7\r\n"),
-        "{:?}",
-        String::from_utf8_lossy(&hello)
-    );
-    raw.send(b"GET nokey\r\nCONFIG GET maxclients\r\nSET k 1\r\nGET k\r\n")
-        .unwrap();
+    let hello = raw.read_until(|b| b.windows(9).any(|w| w == b"modules\r\n") && b.ends_with(b"*0\r\n"));
+    assert!(hello.starts_with(b"%7\r\n"), "{:?}", String::from_utf8_lossy(&hello));
+    raw.send(b"GET nokey\r\nCONFIG GET maxclients\r\nSET k 1\r\nGET k\r\n").unwrap();
     raw.expect(b"_\r\n");
     raw.expect(b"%1\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n");
     raw.expect(b"+OK\r\n");
@@ -187,11 +129,7 @@ fn a_pipeline_of_ten_thousand_commands() {
     for i in 0..5000 {
         assert_eq!(replies[2 * i], redis::Value::Okay);
         // Each GET sees the SET just before it on the same connection.
-        assert_eq!(
-            replies[2 * i + 1],
-            redis::Value::BulkString(i.to_string().into_bytes()),
-            "GET key:{i}"
-        );
+        assert_eq!(replies[2 * i + 1], redis::Value::BulkString(i.to_string().into_bytes()), "GET key:{i}");
     }
     let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(n, 5000);
@@ -214,20 +152,13 @@ fn a_pipelined_read_never_sees_a_later_write() {
         let replies: Vec<redis::Value> = p.query(&mut c).unwrap();
         for i in 0..500 {
             let want = format!("{round}-{i}-a").into_bytes();
-            assert_eq!(
-                replies[3 * i + 1],
-                redis::Value::BulkString(want),
-                "round {round} GET {i}"
-            );
+            assert_eq!(replies[3 * i + 1], redis::Value::BulkString(want), "round {round} GET {i}");
         }
     }
 }
 #[test]
 fn more_connections_than_maxclients() {
-    let node = KvNode::start(NodeOptions {
-        maxclients: Some(5),
-        ..Default::default()
-    });
+    let node = KvNode::start(NodeOptions { maxclients: Some(5), ..Default::default() });
     // The harness's own start-up check may still be counted for a moment:
     // each slot is taken once the server lets it in.
     let mut held: Vec<Raw> = Vec::new();
@@ -259,17 +190,11 @@ fn a_client_that_never_reads_cannot_make_the_server_buffer_without_bound() {
     let node = KvNode::with_partitions(1);
     let mut c = node.client();
     let value = vec![b'v'; 1 << 20];
-    let _: () = redis::cmd("SET")
-        .arg("fat")
-        .arg(&value)
-        .query(&mut c)
-        .unwrap();
+    let _: () = redis::cmd("SET").arg("fat").arg(&value).query(&mut c).unwrap();
     // Ask for 1 MiB again and again, never reading: the server must stop
     // reading this client once its replies back up.
     let mut raw = Raw::connect(node.port);
-    raw.stream
-        .set_write_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
+    raw.stream.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
     // 64 MiB of requests is far more than the kernel's socket buffers hold:
     // unless the server stops reading, they would all be taken in.
     let mut sent = 0usize;
@@ -281,30 +206,20 @@ fn a_client_that_never_reads_cannot_make_the_server_buffer_without_bound() {
             Err(_) => break, // the server stopped reading us: backpressure
         }
     }
-    assert!(
-        sent * 9 < limit,
-        "the server kept reading a client that never reads ({sent} requests)"
-    );
+    assert!(sent * 9 < limit, "the server kept reading a client that never reads ({sent} requests)");
     // The server's memory did not balloon by ~sent MiB, and others are served.
     assert_serving(&node);
     let rss: String = redis::cmd("INFO").arg("memory").query(&mut c).unwrap();
-    let used: u64 = rss
-        .lines()
-        .find_map(|l| l.strip_prefix("used_memory_rss:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap();
-    assert!(
-        used < 1 << 30,
-        "rss {used} bytes after {sent} unread 1 MiB replies"
-    );
+    let used: u64 =
+        rss.lines().find_map(|l| l.strip_prefix("used_memory_rss:")).and_then(|v| v.trim().parse().ok()).unwrap();
+    assert!(used < 1 << 30, "rss {used} bytes after {sent} unread 1 MiB replies");
 }
 
 #[test]
 fn inline_commands_and_quit() {
     let node = KvNode::with_partitions(1);
     let mut raw = Raw::connect(node.port);
-    raw.send(b"SET 'a b' \"c\\x41\"\r\nGET 'a b'\r\nQUIT\r\n")
-        .unwrap();
+    raw.send(b"SET 'a b' \"c\\x41\"\r\nGET 'a b'\r\nQUIT\r\n").unwrap();
     assert_eq!(raw.line(), "+OK\r\n");
     raw.expect(b"$2\r\ncA\r\n");
     assert_eq!(raw.line(), "+OK\r\n");

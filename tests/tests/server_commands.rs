@@ -20,29 +20,17 @@ fn client_list_info_kill() {
     let _: () = q(&mut a, &["CLIENT", "SETNAME", "alpha"]).unwrap();
     let id_b: i64 = q(&mut b, &["CLIENT", "ID"]).unwrap();
     let list: String = q(&mut a, &["CLIENT", "LIST"]).unwrap();
-    assert!(
-        list.lines()
-            .any(|l| l.contains("name=alpha") && l.contains("cmd=client")),
-        "{list}"
-    );
-    assert!(
-        list.lines().any(|l| l.starts_with(&format!("id={id_b} "))),
-        "{list}"
-    );
+    assert!(list.lines().any(|l| l.contains("name=alpha") && l.contains("cmd=client")), "{list}");
+    assert!(list.lines().any(|l| l.starts_with(&format!("id={id_b} "))), "{list}");
     let only_b: String = q(&mut a, &["CLIENT", "LIST", "ID", &id_b.to_string()]).unwrap();
     assert_eq!(only_b.lines().count(), 1);
     let info: String = q(&mut a, &["CLIENT", "INFO"]).unwrap();
     assert!(info.contains("name=alpha"));
-    assert_eq!(
-        q::<String>(&mut a, &["CLIENT", "GETNAME"]).unwrap(),
-        "alpha"
-    );
+    assert_eq!(q::<String>(&mut a, &["CLIENT", "GETNAME"]).unwrap(), "alpha");
     // Kill b by id: b's next command finds its connection closed.
     let killed: i64 = q(&mut a, &["CLIENT", "KILL", "ID", &id_b.to_string()]).unwrap();
     assert_eq!(killed, 1);
-    wait_until(Duration::from_secs(10), "b to be disconnected", || {
-        q::<String>(&mut b, &["PING"]).is_err()
-    });
+    wait_until(Duration::from_secs(10), "b to be disconnected", || q::<String>(&mut b, &["PING"]).is_err());
     let err = q::<redis::Value>(&mut a, &["CLIENT", "KILL", "127.0.0.1:1"]).unwrap_err();
     assert!(err.to_string().contains("No such client"), "{err}");
     // Old style by address, of a raw connection.
@@ -50,11 +38,7 @@ fn client_list_info_kill() {
     raw.send(b"CLIENT INFO\r\n").unwrap();
     let line = raw.read_until(|b| b.ends_with(b"\n\r\n"));
     let text = String::from_utf8_lossy(&line);
-    let addr = text
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("addr="))
-        .unwrap()
-        .to_string();
+    let addr = text.split_whitespace().find_map(|w| w.strip_prefix("addr=")).unwrap().to_string();
     let _: () = q(&mut a, &["CLIENT", "KILL", &addr]).unwrap();
     assert!(raw.closed());
 }
@@ -69,49 +53,27 @@ fn command_info_config_time() {
     assert_eq!(info.len(), 2);
     let docs: redis::Value = q(&mut c, &["COMMAND", "DOCS", "get"]).unwrap();
     assert!(format!("{docs:?}").contains("Get the value of a key"));
-    let list: Vec<String> =
-        q(&mut c, &["COMMAND", "LIST", "FILTERBY", "PATTERN", "incr*"]).unwrap();
+    let list: Vec<String> = q(&mut c, &["COMMAND", "LIST", "FILTERBY", "PATTERN", "incr*"]).unwrap();
     let mut list = list;
     list.sort();
     assert_eq!(list, vec!["incr", "incrby", "incrbyfloat"]);
     let all: Vec<redis::Value> = q(&mut c, &["COMMAND"]).unwrap();
     assert_eq!(all.len() as i64, count);
-    for section in [
-        "server",
-        "clients",
-        "memory",
-        "persistence",
-        "stats",
-        "keyspace",
-    ] {
+    for section in ["server", "clients", "memory", "persistence", "stats", "keyspace"] {
         let text: String = q(&mut c, &["INFO", section]).unwrap();
-        assert!(
-            text.to_lowercase().starts_with(&format!("# {section}")),
-            "{text}"
-        );
+        assert!(text.to_lowercase().starts_with(&format!("# {section}")), "{text}");
     }
     let everything: String = q(&mut c, &["INFO"]).unwrap();
     assert!(everything.contains("redis_version:") && everything.contains("connected_clients:"));
     let cfg: Vec<String> = q(&mut c, &["CONFIG", "GET", "max*"]).unwrap();
-    assert!(
-        cfg.chunks(2)
-            .any(|kv| kv[0] == "maxclients" && kv[1] == "10000"),
-        "{cfg:?}"
-    );
-    let _: () = q(
-        &mut c,
-        &["CONFIG", "SET", "maxclients", "50", "save", "900 1"],
-    )
-    .unwrap();
+    assert!(cfg.chunks(2).any(|kv| kv[0] == "maxclients" && kv[1] == "10000"), "{cfg:?}");
+    let _: () = q(&mut c, &["CONFIG", "SET", "maxclients", "50", "save", "900 1"]).unwrap();
     let cfg: Vec<String> = q(&mut c, &["CONFIG", "GET", "maxclients"]).unwrap();
     assert_eq!(cfg, vec!["maxclients", "50"]);
     let err = q::<redis::Value>(&mut c, &["CONFIG", "SET", "maxclients", "lots"]).unwrap_err();
     assert!(err.to_string().contains("CONFIG SET failed"), "{err}");
     let (secs, micros): (String, String) = q(&mut c, &["TIME"]).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(secs.parse::<u64>().unwrap().abs_diff(now) <= 2);
     assert!(micros.parse::<u64>().unwrap() < 1_000_000);
     for (cmd, word) in [
@@ -131,9 +93,7 @@ fn shutdown_stops_the_node_cleanly() {
     let mut c = node.client();
     let _: () = q(&mut c, &["SET", "before", "shutdown"]).unwrap();
     let _ = q::<redis::Value>(&mut c, &["SHUTDOWN"]);
-    wait_until(Duration::from_secs(20), "the process to exit", || {
-        !node.alive()
-    });
+    wait_until(Duration::from_secs(20), "the process to exit", || !node.alive());
     node.kill9(); // reap
     node.restart();
     let mut c = node.client();

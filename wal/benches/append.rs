@@ -11,21 +11,12 @@ use std::time::{Duration, Instant};
 use wal::{LogEntry, Options, Wal, WalOp};
 
 fn seconds() -> Duration {
-    Duration::from_secs_f64(
-        std::env::var("BENCH_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(3.0),
-    )
+    Duration::from_secs_f64(std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0))
 }
 
 fn raw_fdatasync(dir: &std::path::Path) -> f64 {
     let path = dir.join("raw");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .unwrap();
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
     let buf = vec![7u8; 1024];
     let start = Instant::now();
     let mut n = 0u64;
@@ -48,16 +39,8 @@ fn run(appenders: usize, dir: &std::path::Path) -> (f64, f64, f64) {
             std::thread::spawn(move || {
                 let mut index = 1;
                 while !stop.load(Ordering::Relaxed) {
-                    let e = LogEntry {
-                        index,
-                        term: 1,
-                        data: data.clone(),
-                    };
-                    wal.append(vec![WalOp::Entries {
-                        group: g + 1,
-                        entries: vec![e],
-                    }])
-                    .unwrap();
+                    let e = LogEntry { index, term: 1, data: data.clone() };
+                    wal.append(vec![WalOp::Entries { group: g + 1, entries: vec![e] }]).unwrap();
                     index += 1;
                     count.fetch_add(1, Ordering::Relaxed);
                 }
@@ -82,14 +65,8 @@ fn main() {
         return;
     }
     let base = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
-    println!(
-        "raw write+fdatasync of 1 KiB: {:.0} fsyncs/s",
-        raw_fdatasync(base.path())
-    );
-    println!(
-        "{:>10} {:>12} {:>10} {:>10}",
-        "appenders", "entries/s", "MB/s", "fsyncs/s"
-    );
+    println!("raw write+fdatasync of 1 KiB: {:.0} fsyncs/s", raw_fdatasync(base.path()));
+    println!("{:>10} {:>12} {:>10} {:>10}", "appenders", "entries/s", "MB/s", "fsyncs/s");
     for appenders in [1, 8, 64] {
         let dir = base.path().join(format!("wal-{appenders}"));
         let (eps, mbs, fps) = run(appenders, &dir);

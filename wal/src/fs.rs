@@ -76,22 +76,12 @@ impl FileSystem for OsFs {
         Ok(names)
     }
     fn create(&self, path: &Path) -> io::Result<Arc<dyn WalFile>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .open(path)?;
-        Ok(Arc::new(OsFile {
-            file,
-            lock: Mutex::new(()),
-        }))
+        let file = OpenOptions::new().read(true).append(true).create_new(true).open(path)?;
+        Ok(Arc::new(OsFile { file, lock: Mutex::new(()) }))
     }
     fn open(&self, path: &Path) -> io::Result<Arc<dyn WalFile>> {
         let file = OpenOptions::new().read(true).append(true).open(path)?;
-        Ok(Arc::new(OsFile {
-            file,
-            lock: Mutex::new(()),
-        }))
+        Ok(Arc::new(OsFile { file, lock: Mutex::new(()) }))
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path)
@@ -138,19 +128,10 @@ impl CrashFs {
             let bytes = f.durable.lock().clone();
             live.insert(
                 path.clone(),
-                Arc::new(MemFile {
-                    data: Mutex::new(bytes.clone()),
-                    durable: Mutex::new(bytes),
-                }),
+                Arc::new(MemFile { data: Mutex::new(bytes.clone()), durable: Mutex::new(bytes) }),
             );
         }
-        CrashFs {
-            state: Arc::new(Mutex::new(CrashState {
-                durable_names: live.clone(),
-                live,
-                dirs: st.dirs.clone(),
-            })),
-        }
+        CrashFs { state: Arc::new(Mutex::new(CrashState { durable_names: live.clone(), live, dirs: st.dirs.clone() })) }
     }
 }
 
@@ -163,10 +144,7 @@ impl WalFile for MemFile {
         let d = self.data.lock();
         let end = offset as usize + buf.len();
         if end > d.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "read past end",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past end"));
         }
         buf.copy_from_slice(&d[offset as usize..end]);
         Ok(())

@@ -70,11 +70,7 @@ impl GroupState {
     }
     /// Bytes of entry data this group keeps alive.
     pub fn live_bytes(&self) -> u64 {
-        self.entries
-            .iter()
-            .map(|s| s.loc.len as u64 + 20)
-            .sum::<u64>()
-            + 64
+        self.entries.iter().map(|s| s.loc.len as u64 + 20).sum::<u64>() + 64
     }
 }
 
@@ -93,12 +89,7 @@ pub(crate) struct Index {
 
 impl Index {
     pub fn new(cache_budget: usize) -> Index {
-        Index {
-            groups: BTreeMap::new(),
-            cache_budget,
-            cache_bytes: 0,
-            cache_fifo: VecDeque::new(),
-        }
+        Index { groups: BTreeMap::new(), cache_budget, cache_bytes: 0, cache_fifo: VecDeque::new() }
     }
 
     /// Checks that `op` can be applied, without changing anything.
@@ -134,13 +125,7 @@ impl Index {
     /// Applies one op whose entries' data spans (absolute, in segment `seg`)
     /// are `spans`. `cache` says whether to keep entry data in memory (until
     /// the next `evict_to_budget`).
-    pub fn apply(
-        &mut self,
-        op: Op,
-        seg: u64,
-        spans: &[DataSpan],
-        cache: bool,
-    ) -> Result<(), Misfit> {
+    pub fn apply(&mut self, op: Op, seg: u64, spans: &[DataSpan], cache: bool) -> Result<(), Misfit> {
         self.check(&op)?;
         match op {
             Op::Entries { group, entries } => {
@@ -164,16 +149,7 @@ impl Index {
                         g.first = first_index;
                     }
                 }
-                push_entries(
-                    group,
-                    g,
-                    entries,
-                    seg,
-                    spans,
-                    cache,
-                    &mut self.cache_fifo,
-                    &mut self.cache_bytes,
-                );
+                push_entries(group, g, entries, seg, spans, cache, &mut self.cache_fifo, &mut self.cache_bytes);
             }
             Op::HardState { group, state } => {
                 self.groups.entry(group).or_default().hard_state = Some((state, seg));
@@ -292,14 +268,6 @@ fn push_entries(
         } else {
             None
         };
-        g.entries.push_back(Slot {
-            term: e.term,
-            loc: Loc {
-                seg,
-                offset: span.offset,
-                len: span.len,
-            },
-            data,
-        });
+        g.entries.push_back(Slot { term: e.term, loc: Loc { seg, offset: span.offset, len: span.len }, data });
     }
 }

@@ -65,11 +65,7 @@ pub enum Error {
     #[error("wal i/o on {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("wal corrupt: {file} at offset {offset}: {reason}")]
-    Corrupt {
-        file: PathBuf,
-        offset: u64,
-        reason: String,
-    },
+    Corrupt { file: PathBuf, offset: u64, reason: String },
     #[error("wal: {0}")]
     Misfit(String),
     #[error("wal: group {group} index {index} is compacted")]
@@ -139,17 +135,14 @@ pub struct LatencyHistogram {
     pub count: AtomicU64,
 }
 
-const LATENCY_BOUNDS_US: &[u64] = &[
-    50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
-];
+const LATENCY_BOUNDS_US: &[u64] =
+    &[50, 100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
         LatencyHistogram {
             bounds_us: LATENCY_BOUNDS_US,
-            counts: (0..=LATENCY_BOUNDS_US.len())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            counts: (0..=LATENCY_BOUNDS_US.len()).map(|_| AtomicU64::new(0)).collect(),
             sum_us: AtomicU64::new(0),
             count: AtomicU64::new(0),
         }
@@ -158,11 +151,7 @@ impl Default for LatencyHistogram {
 
 impl LatencyHistogram {
     pub fn record(&self, us: u64) {
-        let i = self
-            .bounds_us
-            .iter()
-            .position(|b| us <= *b)
-            .unwrap_or(self.bounds_us.len());
+        let i = self.bounds_us.iter().position(|b| us <= *b).unwrap_or(self.bounds_us.len());
         self.counts[i].fetch_add(1, Ordering::Relaxed);
         self.sum_us.fetch_add(us, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
@@ -227,12 +216,8 @@ impl Wal {
             move |source| Error::Io { path, source }
         };
         fs.create_dir_all(&dir).map_err(io_err(&dir))?;
-        let mut seqs: Vec<u64> = fs
-            .list(&dir)
-            .map_err(io_err(&dir))?
-            .iter()
-            .filter_map(|n| parse_segment_name(n))
-            .collect();
+        let mut seqs: Vec<u64> =
+            fs.list(&dir).map_err(io_err(&dir))?.iter().filter_map(|n| parse_segment_name(n)).collect();
         seqs.sort_unstable();
 
         let mut index = Index::new(opts.cache_bytes);
@@ -260,11 +245,7 @@ impl Wal {
         Ok(Wal {
             dir,
             opts,
-            state: Mutex::new(State {
-                index,
-                segments,
-                active_seq,
-            }),
+            state: Mutex::new(State { index, segments, active_seq }),
             queue: Mutex::new(Queue {
                 pending: Vec::new(),
                 next_ticket: 1,
@@ -373,9 +354,7 @@ impl Wal {
                 fatal("write", &path, &e);
             }
             active.size += buf.len() as u64;
-            self.stats
-                .bytes_written
-                .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            self.stats.bytes_written.fetch_add(buf.len() as u64, Ordering::Relaxed);
             self.sync(&*active.file, &path);
         }
         self.state.lock().index.evict_to_budget();
@@ -391,9 +370,7 @@ impl Wal {
             fatal("fdatasync", path, &e);
         }
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .fsync_latency
-            .record(t.elapsed().as_micros() as u64);
+        self.stats.fsync_latency.record(t.elapsed().as_micros() as u64);
     }
 
     fn rotate(&self, active: &mut Active) {
@@ -406,11 +383,7 @@ impl Wal {
                 *active = a;
             }
             Err(Error::Io { path, source }) => fatal("segment creation", &path, &source),
-            Err(e) => fatal(
-                "segment creation",
-                &self.dir,
-                &io::Error::other(e.to_string()),
-            ),
+            Err(e) => fatal("segment creation", &self.dir, &io::Error::other(e.to_string())),
         }
     }
 
@@ -428,11 +401,7 @@ impl Wal {
                     Some(d) => d.clone(),
                     None => self.read_loc(st, slot.loc)?,
                 };
-                entries.push(LogEntry {
-                    index: g.first + i as u64,
-                    term: slot.term,
-                    data,
-                });
+                entries.push(LogEntry { index: g.first + i as u64, term: slot.term, data });
             }
             ops.push(Op::Moved(MovedState {
                 group,
@@ -452,13 +421,7 @@ impl Wal {
 
     /// Entries `[lo, hi)` of `group`, at most `max_bytes` of data but always at
     /// least one entry.
-    pub fn entries(
-        &self,
-        group: u64,
-        lo: u64,
-        hi: u64,
-        max_bytes: Option<u64>,
-    ) -> Result<Vec<LogEntry>> {
+    pub fn entries(&self, group: u64, lo: u64, hi: u64, max_bytes: Option<u64>) -> Result<Vec<LogEntry>> {
         let mut out: Vec<(u64, u64, Result<Bytes>)> = Vec::new();
         let mut reads = Vec::new();
         {
@@ -470,10 +433,7 @@ impl Wal {
                 return Err(Error::Compacted { group, index: lo });
             }
             if hi > g.last_index() + 1 {
-                return Err(Error::Unavailable {
-                    group,
-                    index: hi - 1,
-                });
+                return Err(Error::Unavailable { group, index: hi - 1 });
             }
             let mut size = 0u64;
             for index in lo..hi {
@@ -494,15 +454,7 @@ impl Wal {
         for (pos, file, loc) in reads {
             out[pos].2 = read_at(&self.dir, file, loc);
         }
-        out.into_iter()
-            .map(|(index, term, data)| {
-                Ok(LogEntry {
-                    index,
-                    term,
-                    data: data?,
-                })
-            })
-            .collect()
+        out.into_iter().map(|(index, term, data)| Ok(LogEntry { index, term, data: data? })).collect()
     }
 
     /// The term of entry `index`; the mark's term for the index just before
@@ -529,27 +481,18 @@ impl Wal {
     /// group. An empty log has last = first - 1.
     pub fn bounds(&self, group: u64) -> Option<(u64, u64)> {
         let st = self.state.lock();
-        st.index
-            .groups
-            .get(&group)
-            .map(|g| (g.first_index(), g.last_index()))
+        st.index.groups.get(&group).map(|g| (g.first_index(), g.last_index()))
     }
 
     /// The mark (compaction or snapshot point) of the group: (index, term).
     pub fn mark(&self, group: u64) -> Option<(u64, u64)> {
         let st = self.state.lock();
-        st.index
-            .groups
-            .get(&group)
-            .and_then(|g| g.mark_seg.map(|_| (g.mark_index, g.mark_term)))
+        st.index.groups.get(&group).and_then(|g| g.mark_seg.map(|_| (g.mark_index, g.mark_term)))
     }
 
     pub fn hard_state(&self, group: u64) -> Option<HardState> {
         let st = self.state.lock();
-        st.index
-            .groups
-            .get(&group)
-            .and_then(|g| g.hard_state.map(|(hs, _)| hs))
+        st.index.groups.get(&group).and_then(|g| g.hard_state.map(|(hs, _)| hs))
     }
 
     /// Groups with any state in the log.
@@ -607,37 +550,19 @@ impl Wal {
     fn delete_unneeded(&self) -> Result<usize> {
         let doomed: Vec<(u64, PathBuf)> = {
             let mut st = self.state.lock();
-            let min_live = st
-                .index
-                .groups
-                .values()
-                .filter_map(|g| g.min_seg())
-                .min()
-                .unwrap_or(u64::MAX);
+            let min_live = st.index.groups.values().filter_map(|g| g.min_seg()).min().unwrap_or(u64::MAX);
             let limit = min_live.min(st.active_seq);
             let doomed: Vec<u64> = st.segments.range(..limit).map(|(s, _)| *s).collect();
             for s in &doomed {
                 st.segments.remove(s);
             }
-            doomed
-                .into_iter()
-                .map(|s| (s, self.dir.join(segment_name(s))))
-                .collect()
+            doomed.into_iter().map(|s| (s, self.dir.join(segment_name(s)))).collect()
         };
         for (_, path) in &doomed {
-            self.opts.fs.remove(path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
+            self.opts.fs.remove(path).map_err(|source| Error::Io { path: path.clone(), source })?;
         }
         if !doomed.is_empty() {
-            self.opts
-                .fs
-                .sync_dir(&self.dir)
-                .map_err(|source| Error::Io {
-                    path: self.dir.clone(),
-                    source,
-                })?;
+            self.opts.fs.sync_dir(&self.dir).map_err(|source| Error::Io { path: self.dir.clone(), source })?;
             tracing::debug!("wal purged {} segment(s)", doomed.len());
         }
         Ok(doomed.len())
@@ -647,14 +572,10 @@ impl Wal {
 fn read_at(dir: &Path, file: Option<Arc<dyn WalFile>>, loc: index::Loc) -> Result<Bytes> {
     let path = dir.join(segment_name(loc.seg));
     let Some(file) = file else {
-        return Err(Error::Io {
-            path,
-            source: io::Error::other("segment already purged"),
-        });
+        return Err(Error::Io { path, source: io::Error::other("segment already purged") });
     };
     let mut buf = vec![0u8; loc.len as usize];
-    file.read_at(&mut buf, loc.offset)
-        .map_err(|source| Error::Io { path, source })?;
+    file.read_at(&mut buf, loc.offset).map_err(|source| Error::Io { path, source })?;
     Ok(Bytes::from(buf))
 }
 
@@ -666,10 +587,7 @@ fn check_batch(index: &Index, ops: &[Op]) -> std::result::Result<(), Misfit> {
         if let Op::Entries { group, entries } = op {
             if let (Some(&l), Some(first)) = (last.get(group), entries.first()) {
                 if first.index > l + 1 {
-                    return Err(Misfit(format!(
-                        "group {group}: append at {} leaves a gap after {l}",
-                        first.index
-                    )));
+                    return Err(Misfit(format!("group {group}: append at {} leaves a gap after {l}", first.index)));
                 }
             } else {
                 index.check(op)?;
@@ -677,10 +595,7 @@ fn check_batch(index: &Index, ops: &[Op]) -> std::result::Result<(), Misfit> {
             if let Some(e) = entries.last() {
                 last.insert(*group, e.index);
             }
-        } else if let Op::Reset {
-            group, index: i, ..
-        } = op
-        {
+        } else if let Op::Reset { group, index: i, .. } = op {
             last.insert(*group, *i);
         } else if !last.contains_key(&op.group()) {
             index.check(op)?;
@@ -691,51 +606,27 @@ fn check_batch(index: &Index, ops: &[Op]) -> std::result::Result<(), Misfit> {
 
 fn create_segment(fs: &dyn FileSystem, dir: &Path, seq: u64) -> Result<Active> {
     let path = dir.join(segment_name(seq));
-    let io_err = |source| Error::Io {
-        path: path.clone(),
-        source,
-    };
+    let io_err = |source| Error::Io { path: path.clone(), source };
     let file = fs.create(&path).map_err(io_err)?;
     let mut header = Vec::with_capacity(SEG_HEADER_LEN as usize);
     header.extend_from_slice(SEG_MAGIC);
     header.extend_from_slice(&seq.to_le_bytes());
     file.append(&header).map_err(io_err)?;
     file.sync_data().map_err(io_err)?;
-    fs.sync_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    Ok(Active {
-        seq,
-        file,
-        size: SEG_HEADER_LEN,
-    })
+    fs.sync_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    Ok(Active { seq, file, size: SEG_HEADER_LEN })
 }
 
 /// Replays one segment into the index; returns its (possibly truncated) size.
-fn recover_segment(
-    path: &Path,
-    seq: u64,
-    file: &dyn WalFile,
-    last: bool,
-    index: &mut Index,
-) -> Result<u64> {
-    let io_err = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+fn recover_segment(path: &Path, seq: u64, file: &dyn WalFile, last: bool, index: &mut Index) -> Result<u64> {
+    let io_err = |source| Error::Io { path: path.to_path_buf(), source };
     let len = file.len().map_err(io_err)?;
     let mut buf = vec![0u8; len as usize];
     file.read_at(&mut buf, 0).map_err(io_err)?;
-    let corrupt = |offset: u64, reason: String| Error::Corrupt {
-        file: path.to_path_buf(),
-        offset,
-        reason,
-    };
+    let corrupt = |offset: u64, reason: String| Error::Corrupt { file: path.to_path_buf(), offset, reason };
 
-    let header_ok = len >= SEG_HEADER_LEN
-        && &buf[..8] == SEG_MAGIC
-        && u64::from_le_bytes(buf[8..16].try_into().unwrap()) == seq;
+    let header_ok =
+        len >= SEG_HEADER_LEN && &buf[..8] == SEG_MAGIC && u64::from_le_bytes(buf[8..16].try_into().unwrap()) == seq;
     if !header_ok {
         if last && (len < SEG_HEADER_LEN || buf.iter().all(|b| *b == 0)) {
             // Creation of the newest segment was torn: start it again.
@@ -757,14 +648,8 @@ fn recover_segment(
             Ok(frame) => match record::decode(&frame) {
                 Ok(d) => {
                     let payload_start = (pos + record::HEADER_LEN) as u64;
-                    let spans: Vec<DataSpan> = d
-                        .spans
-                        .iter()
-                        .map(|s| DataSpan {
-                            offset: payload_start + s.offset,
-                            len: s.len,
-                        })
-                        .collect();
+                    let spans: Vec<DataSpan> =
+                        d.spans.iter().map(|s| DataSpan { offset: payload_start + s.offset, len: s.len }).collect();
                     if let Err(Misfit(m)) = index.apply(d.op, seq, &spans, false) {
                         return Err(corrupt(pos as u64, m));
                     }

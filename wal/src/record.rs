@@ -102,10 +102,7 @@ fn put_entries(buf: &mut Vec<u8>, entries: &[LogEntry], spans: &mut Vec<DataSpan
         put_u64(buf, e.index);
         put_u64(buf, e.term);
         put_u32(buf, e.data.len() as u32);
-        spans.push(DataSpan {
-            offset: buf.len() as u64,
-            len: e.data.len() as u32,
-        });
+        spans.push(DataSpan { offset: buf.len() as u64, len: e.data.len() as u32 });
         buf.extend_from_slice(&e.data);
     }
 }
@@ -213,11 +210,7 @@ pub fn read_frame(buf: &[u8]) -> Result<Frame<'_>, FrameError> {
         return Err(FrameError::Corrupt("crc mismatch"));
     }
     let ty = RecordType::from_u8(body[0]).ok_or(FrameError::Corrupt("unknown record type"))?;
-    Ok(Frame {
-        ty,
-        payload: &body[1..],
-        framed_len: 8 + len,
-    })
+    Ok(Frame { ty, payload: &body[1..], framed_len: 8 + len })
 }
 
 /// A cursor over a record payload.
@@ -247,11 +240,7 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
     fn hard_state(&mut self) -> Result<HardState, FrameError> {
-        Ok(HardState {
-            term: self.u64()?,
-            vote: self.u64()?,
-            commit: self.u64()?,
-        })
+        Ok(HardState { term: self.u64()?, vote: self.u64()?, commit: self.u64()? })
     }
     /// Entries with their data spans relative to the payload start.
     fn entries(&mut self) -> Result<Vec<(LogEntry, DataSpan)>, FrameError> {
@@ -266,9 +255,7 @@ impl<'a> Cursor<'a> {
             let data = Bytes::copy_from_slice(self.take(len as usize)?);
             if let Some(p) = prev {
                 if index != p + 1 {
-                    return Err(FrameError::Corrupt(
-                        "entries of a record are not contiguous",
-                    ));
+                    return Err(FrameError::Corrupt("entries of a record are not contiguous"));
                 }
             }
             prev = Some(index);
@@ -291,10 +278,7 @@ pub struct Decoded {
 }
 
 pub fn decode(frame: &Frame<'_>) -> Result<Decoded, FrameError> {
-    let mut c = Cursor {
-        buf: frame.payload,
-        pos: 0,
-    };
+    let mut c = Cursor { buf: frame.payload, pos: 0 };
     let mut spans = Vec::new();
     let mut split = |v: Vec<(LogEntry, DataSpan)>| {
         let mut es = Vec::with_capacity(v.len());
@@ -310,20 +294,9 @@ pub fn decode(frame: &Frame<'_>) -> Result<Decoded, FrameError> {
             let entries = split(c.entries()?);
             Op::Entries { group, entries }
         }
-        RecordType::HardState => Op::HardState {
-            group: c.u64()?,
-            state: c.hard_state()?,
-        },
-        RecordType::Compact => Op::Compact {
-            group: c.u64()?,
-            index: c.u64()?,
-            term: c.u64()?,
-        },
-        RecordType::Reset => Op::Reset {
-            group: c.u64()?,
-            index: c.u64()?,
-            term: c.u64()?,
-        },
+        RecordType::HardState => Op::HardState { group: c.u64()?, state: c.hard_state()? },
+        RecordType::Compact => Op::Compact { group: c.u64()?, index: c.u64()?, term: c.u64()? },
+        RecordType::Reset => Op::Reset { group: c.u64()?, index: c.u64()?, term: c.u64()? },
         RecordType::RemoveGroup => Op::RemoveGroup { group: c.u64()? },
         RecordType::Moved => {
             let group = c.u64()?;
@@ -335,13 +308,7 @@ pub fn decode(frame: &Frame<'_>) -> Result<Decoded, FrameError> {
                 _ => return Err(FrameError::Corrupt("bad hard state flag")),
             };
             let entries = split(c.entries()?);
-            Op::Moved(MovedState {
-                group,
-                mark_index,
-                mark_term,
-                hard_state,
-                entries,
-            })
+            Op::Moved(MovedState { group, mark_index, mark_term, hard_state, entries })
         }
     };
     c.done()?;
@@ -353,48 +320,22 @@ mod tests {
     use super::*;
 
     fn entry(i: u64, t: u64, d: &str) -> LogEntry {
-        LogEntry {
-            index: i,
-            term: t,
-            data: Bytes::copy_from_slice(d.as_bytes()),
-        }
+        LogEntry { index: i, term: t, data: Bytes::copy_from_slice(d.as_bytes()) }
     }
 
     #[test]
     fn every_op_round_trips() {
         let ops = vec![
-            Op::Entries {
-                group: 7,
-                entries: vec![entry(3, 1, "a"), entry(4, 2, "bcd")],
-            },
-            Op::HardState {
-                group: 7,
-                state: HardState {
-                    term: 2,
-                    vote: 1,
-                    commit: 4,
-                },
-            },
-            Op::Compact {
-                group: 7,
-                index: 3,
-                term: 1,
-            },
-            Op::Reset {
-                group: 9,
-                index: 100,
-                term: 5,
-            },
+            Op::Entries { group: 7, entries: vec![entry(3, 1, "a"), entry(4, 2, "bcd")] },
+            Op::HardState { group: 7, state: HardState { term: 2, vote: 1, commit: 4 } },
+            Op::Compact { group: 7, index: 3, term: 1 },
+            Op::Reset { group: 9, index: 100, term: 5 },
             Op::RemoveGroup { group: 9 },
             Op::Moved(MovedState {
                 group: 7,
                 mark_index: 3,
                 mark_term: 1,
-                hard_state: Some(HardState {
-                    term: 2,
-                    vote: 1,
-                    commit: 4,
-                }),
+                hard_state: Some(HardState { term: 2, vote: 1, commit: 4 }),
                 entries: vec![entry(4, 2, "bcd")],
             }),
         ];
@@ -427,9 +368,6 @@ mod tests {
         assert_eq!(read_frame(&[0u8; 20]).err(), Some(FrameError::Zero));
         let mut bad = buf.clone();
         *bad.last_mut().unwrap() ^= 1;
-        assert!(matches!(
-            read_frame(&bad).err(),
-            Some(FrameError::Corrupt(_))
-        ));
+        assert!(matches!(read_frame(&bad).err(), Some(FrameError::Corrupt(_))));
     }
 }

@@ -10,25 +10,15 @@ use wal::fs::CrashFs;
 use wal::{Error, HardState, LogEntry, Options, Wal, WalOp as Op};
 
 fn entry(index: u64, term: u64, group: u64) -> LogEntry {
-    LogEntry {
-        index,
-        term,
-        data: Bytes::from(format!("g{group}-i{index}-t{term}")),
-    }
+    LogEntry { index, term, data: Bytes::from(format!("g{group}-i{index}-t{term}")) }
 }
 
 fn entries(group: u64, lo: u64, hi: u64, term: u64) -> Op {
-    Op::Entries {
-        group,
-        entries: (lo..=hi).map(|i| entry(i, term, group)).collect(),
-    }
+    Op::Entries { group, entries: (lo..=hi).map(|i| entry(i, term, group)).collect() }
 }
 
 fn small_segments() -> Options {
-    Options {
-        segment_size: 4096,
-        ..Options::default()
-    }
+    Options { segment_size: 4096, ..Options::default() }
 }
 
 fn all(wal: &Wal, group: u64) -> Vec<LogEntry> {
@@ -46,37 +36,17 @@ fn round_trip_and_reopen() {
         let wal = Wal::open(dir.path(), Options::default()).unwrap();
         wal.append(vec![
             entries(1, 1, 3, 1),
-            Op::HardState {
-                group: 1,
-                state: HardState {
-                    term: 1,
-                    vote: 7,
-                    commit: 2,
-                },
-            },
+            Op::HardState { group: 1, state: HardState { term: 1, vote: 7, commit: 2 } },
         ])
         .unwrap();
-        assert_eq!(
-            all(&wal, 1),
-            (1..=3).map(|i| entry(i, 1, 1)).collect::<Vec<_>>()
-        );
+        assert_eq!(all(&wal, 1), (1..=3).map(|i| entry(i, 1, 1)).collect::<Vec<_>>());
         assert_eq!(wal.term(1, 2).unwrap(), 1);
     }
     let wal = Wal::open(dir.path(), Options::default()).unwrap();
     assert_eq!(wal.bounds(1), Some((1, 3)));
     assert_eq!(all(&wal, 1)[2], entry(3, 1, 1));
-    assert_eq!(
-        wal.hard_state(1),
-        Some(HardState {
-            term: 1,
-            vote: 7,
-            commit: 2
-        })
-    );
-    assert!(matches!(
-        wal.entries(1, 1, 5, None),
-        Err(Error::Unavailable { .. })
-    ));
+    assert_eq!(wal.hard_state(1), Some(HardState { term: 1, vote: 7, commit: 2 }));
+    assert!(matches!(wal.entries(1, 1, 5, None), Err(Error::Unavailable { .. })));
     assert!(wal.bounds(2).is_none());
 }
 
@@ -96,25 +66,14 @@ fn many_groups_interleaved_across_segments() {
     {
         let wal = Wal::open(dir.path(), small_segments()).unwrap();
         for i in 1..=200u64 {
-            wal.append((1..=10u64).map(|g| entries(g, i, i, g)).collect())
-                .unwrap();
+            wal.append((1..=10u64).map(|g| entries(g, i, i, g)).collect()).unwrap();
         }
         assert!(wal.segments().len() > 5, "small segments rotate");
     }
-    let wal = Wal::open(
-        dir.path(),
-        Options {
-            cache_bytes: 0,
-            ..small_segments()
-        },
-    )
-    .unwrap();
+    let wal = Wal::open(dir.path(), Options { cache_bytes: 0, ..small_segments() }).unwrap();
     assert_eq!(wal.groups(), (1..=10).collect::<Vec<_>>());
     for g in 1..=10u64 {
-        assert_eq!(
-            all(&wal, g),
-            (1..=200).map(|i| entry(i, g, g)).collect::<Vec<_>>()
-        );
+        assert_eq!(all(&wal, g), (1..=200).map(|i| entry(i, g, g)).collect::<Vec<_>>());
     }
 }
 
@@ -130,9 +89,7 @@ fn truncate_conflicting_suffix() {
         assert_eq!(wal.term(1, 5).unwrap(), 1);
         assert_eq!(wal.term(1, 6).unwrap(), 2);
         // A gap is refused and nothing of the batch is written.
-        let err = wal
-            .append(vec![entries(2, 1, 1, 1), entries(1, 9, 9, 2)])
-            .unwrap_err();
+        let err = wal.append(vec![entries(2, 1, 1, 1), entries(1, 9, 9, 2)]).unwrap_err();
         assert!(matches!(err, Error::Misfit(_)), "{err}");
         assert!(wal.bounds(2).is_none());
     }
@@ -146,35 +103,14 @@ fn compact_and_reset() {
     let dir = tempfile::tempdir().unwrap();
     {
         let wal = Wal::open(dir.path(), Options::default()).unwrap();
-        wal.append(vec![entries(1, 1, 10, 3), entries(2, 1, 5, 1)])
-            .unwrap();
-        wal.append(vec![Op::Compact {
-            group: 1,
-            index: 4,
-            term: 3,
-        }])
-        .unwrap();
+        wal.append(vec![entries(1, 1, 10, 3), entries(2, 1, 5, 1)]).unwrap();
+        wal.append(vec![Op::Compact { group: 1, index: 4, term: 3 }]).unwrap();
         assert_eq!(wal.bounds(1), Some((5, 10)));
-        assert_eq!(
-            wal.term(1, 4).unwrap(),
-            3,
-            "the mark keeps the term of the last compacted entry"
-        );
+        assert_eq!(wal.term(1, 4).unwrap(), 3, "the mark keeps the term of the last compacted entry");
         assert!(matches!(wal.term(1, 3), Err(Error::Compacted { .. })));
-        assert!(matches!(
-            wal.entries(1, 4, 6, None),
-            Err(Error::Compacted { .. })
-        ));
+        assert!(matches!(wal.entries(1, 4, 6, None), Err(Error::Compacted { .. })));
         // A snapshot replaces group 2's log.
-        wal.append(vec![
-            Op::Reset {
-                group: 2,
-                index: 100,
-                term: 4,
-            },
-            entries(2, 101, 102, 4),
-        ])
-        .unwrap();
+        wal.append(vec![Op::Reset { group: 2, index: 100, term: 4 }, entries(2, 101, 102, 4)]).unwrap();
         // Appending below the mark is refused.
         assert!(wal.append(vec![entries(1, 3, 3, 3)]).is_err());
     }
@@ -188,48 +124,27 @@ fn compact_and_reset() {
 #[test]
 fn purge_moves_lagging_groups_forward() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = || Options {
-        segment_size: 2048,
-        ..Options::default()
-    };
+    let opts = || Options { segment_size: 2048, ..Options::default() };
     {
         let wal = Wal::open(dir.path(), opts()).unwrap();
         // Group 9 writes once and then idles: its records sit in the first segment.
         wal.append(vec![
             entries(9, 1, 2, 1),
-            Op::HardState {
-                group: 9,
-                state: HardState {
-                    term: 1,
-                    vote: 1,
-                    commit: 2,
-                },
-            },
+            Op::HardState { group: 9, state: HardState { term: 1, vote: 1, commit: 2 } },
         ])
         .unwrap();
         for i in 1..=600u64 {
             wal.append(vec![entries(1, i, i, 1)]).unwrap();
             if i % 50 == 0 {
-                wal.append(vec![Op::Compact {
-                    group: 1,
-                    index: i - 5,
-                    term: 1,
-                }])
-                .unwrap();
+                wal.append(vec![Op::Compact { group: 1, index: i - 5, term: 1 }]).unwrap();
             }
         }
         let before = wal.segments();
         assert!(before.len() > 10);
         let deleted = wal.purge().unwrap();
         let after = wal.segments();
-        assert!(
-            deleted > 0 && after.len() < before.len(),
-            "{before:?} -> {after:?}"
-        );
-        assert!(
-            after[0] > before[0],
-            "the idle group no longer pins the first segment"
-        );
+        assert!(deleted > 0 && after.len() < before.len(), "{before:?} -> {after:?}");
+        assert!(after[0] > before[0], "the idle group no longer pins the first segment");
         // Group 1 still holds entries since its last compaction, so segments
         // holding them survive.
         assert_eq!(wal.bounds(1), Some((596, 600)));
@@ -238,48 +153,23 @@ fn purge_moves_lagging_groups_forward() {
     }
     let wal = Wal::open(dir.path(), opts()).unwrap();
     assert!(wal.bounds(9).is_none());
-    assert_eq!(
-        all(&wal, 1),
-        (596..=600).map(|i| entry(i, 1, 1)).collect::<Vec<_>>()
-    );
+    assert_eq!(all(&wal, 1), (596..=600).map(|i| entry(i, 1, 1)).collect::<Vec<_>>());
 }
 
 #[test]
 fn purge_keeps_moved_state_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = || Options {
-        segment_size: 2048,
-        ..Options::default()
-    };
+    let opts = || Options { segment_size: 2048, ..Options::default() };
     {
         let wal = Wal::open(dir.path(), opts()).unwrap();
         wal.append(vec![
             entries(9, 1, 3, 2),
-            Op::HardState {
-                group: 9,
-                state: HardState {
-                    term: 2,
-                    vote: 1,
-                    commit: 3,
-                },
-            },
-            Op::Compact {
-                group: 9,
-                index: 1,
-                term: 2,
-            },
+            Op::HardState { group: 9, state: HardState { term: 2, vote: 1, commit: 3 } },
+            Op::Compact { group: 9, index: 1, term: 2 },
         ])
         .unwrap();
         for i in 1..=100u64 {
-            wal.append(vec![
-                entries(1, i, i, 1),
-                Op::Compact {
-                    group: 1,
-                    index: i,
-                    term: 1,
-                },
-            ])
-            .unwrap();
+            wal.append(vec![entries(1, i, i, 1), Op::Compact { group: 1, index: i, term: 1 }]).unwrap();
         }
         assert!(wal.purge().unwrap() > 0);
         // After the move, group 9 continues normally and may even overwrite.
@@ -287,18 +177,8 @@ fn purge_keeps_moved_state_across_reopen() {
     }
     let wal = Wal::open(dir.path(), opts()).unwrap();
     assert_eq!(wal.mark(9), Some((1, 2)));
-    assert_eq!(
-        all(&wal, 9),
-        vec![entry(2, 2, 9), entry(3, 3, 9), entry(4, 3, 9)]
-    );
-    assert_eq!(
-        wal.hard_state(9),
-        Some(HardState {
-            term: 2,
-            vote: 1,
-            commit: 3
-        })
-    );
+    assert_eq!(all(&wal, 9), vec![entry(2, 2, 9), entry(3, 3, 9), entry(4, 3, 9)]);
+    assert_eq!(wal.hard_state(9), Some(HardState { term: 2, vote: 1, commit: 3 }));
     assert_eq!(wal.bounds(1), Some((101, 100)));
 }
 
@@ -334,29 +214,12 @@ const GROUPS: u64 = 4;
 /// One step of the crash workload: appends batch `i` (one entry at index i for
 /// every group plus a hard state), compacting and purging now and then.
 fn workload_step(wal: &Wal, i: u64) {
-    let mut ops: Vec<Op> = (0..GROUPS)
-        .map(|g| Op::Entries {
-            group: g,
-            entries: vec![entry(i, 1, g)],
-        })
-        .collect();
-    ops.push(Op::HardState {
-        group: 0,
-        state: HardState {
-            term: 1,
-            vote: 1,
-            commit: i,
-        },
-    });
+    let mut ops: Vec<Op> = (0..GROUPS).map(|g| Op::Entries { group: g, entries: vec![entry(i, 1, g)] }).collect();
+    ops.push(Op::HardState { group: 0, state: HardState { term: 1, vote: 1, commit: i } });
     wal.append(ops).unwrap();
     if i % 37 == 0 {
         let group = i % GROUPS;
-        wal.append(vec![Op::Compact {
-            group,
-            index: i - 10,
-            term: 1,
-        }])
-        .unwrap();
+        wal.append(vec![Op::Compact { group, index: i - 10, term: 1 }]).unwrap();
         wal.purge().unwrap();
     }
 }
@@ -377,9 +240,7 @@ fn verify_recovered(wal: &Wal, acked: u64) -> Result<u64, String> {
             return Err(format!("group {g}: last {last} < acknowledged {acked}"));
         }
         if last >= first {
-            let es = wal
-                .entries(g, first, last + 1, None)
-                .map_err(|e| e.to_string())?;
+            let es = wal.entries(g, first, last + 1, None).map_err(|e| e.to_string())?;
             for (k, e) in es.iter().enumerate() {
                 if *e != entry(first + k as u64, 1, g) {
                     return Err(format!("group {g}: wrong entry at {}", first + k as u64));
@@ -403,14 +264,7 @@ fn crash_child_entry() {
         return;
     };
     use std::io::Write;
-    let wal = Wal::open(
-        &dir,
-        Options {
-            segment_size: 32 << 10,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let wal = Wal::open(&dir, Options { segment_size: 32 << 10, ..Options::default() }).unwrap();
     let mut i = verify_recovered(&wal, 0).unwrap();
     let mut out = std::io::stdout().lock();
     loop {
@@ -429,13 +283,7 @@ fn sigkill_during_appends() {
     let mut acked = 0u64;
     for round in 0..50 {
         let mut child = Command::new(&exe)
-            .args([
-                "crash_child_entry",
-                "--exact",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
+            .args(["crash_child_entry", "--exact", "--nocapture", "--test-threads", "1"])
             .env("WAL_CRASH_CHILD_DIR", dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -464,14 +312,7 @@ fn sigkill_during_appends() {
             }
         }
         child.wait().unwrap();
-        let wal = Wal::open(
-            dir.path(),
-            Options {
-                segment_size: 32 << 10,
-                ..Options::default()
-            },
-        )
-        .unwrap();
+        let wal = Wal::open(dir.path(), Options { segment_size: 32 << 10, ..Options::default() }).unwrap();
         verify_recovered(&wal, acked).unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
     assert!(acked > 1000);
@@ -501,14 +342,7 @@ fn simulated_crashes(skip_fsync: bool, rounds: usize) -> Result<(), String> {
         // Power loss: what was not fsynced is gone.
         fs = fs.crash();
     }
-    let wal = Wal::open(
-        dir,
-        Options {
-            fs: Arc::new(fs),
-            ..Options::default()
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    let wal = Wal::open(dir, Options { fs: Arc::new(fs), ..Options::default() }).map_err(|e| e.to_string())?;
     verify_recovered(&wal, acked).map(|_| ())
 }
 
@@ -520,10 +354,7 @@ fn simulated_power_loss_keeps_every_acknowledged_batch() {
 #[test]
 fn simulated_power_loss_catches_a_wal_that_skips_fsync() {
     let result = simulated_crashes(true, 60);
-    assert!(
-        result.is_err(),
-        "a WAL without fsync must lose acknowledged batches in this test"
-    );
+    assert!(result.is_err(), "a WAL without fsync must lose acknowledged batches in this test");
 }
 
 // ---------------------------------------------------------------------------
@@ -563,15 +394,9 @@ fn torn_tail_is_truncated() {
         }
         std::fs::write(&path, &bytes).unwrap();
 
-        let wal = Wal::open(dir.path(), Options::default())
-            .unwrap_or_else(|e| panic!("trial {trial}: {e}"));
+        let wal = Wal::open(dir.path(), Options::default()).unwrap_or_else(|e| panic!("trial {trial}: {e}"));
         let got = wal.bounds(1).map_or(vec![], |_| all(&wal, 1));
-        assert_eq!(
-            got,
-            (1..=got.len() as u64)
-                .map(|i| entry(i, 1, 1))
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(got, (1..=got.len() as u64).map(|i| entry(i, 1, 1)).collect::<Vec<_>>());
         // The log goes on from the recovered prefix and survives another reopen.
         let next = got.len() as u64 + 1;
         wal.append(vec![entries(1, next, next, 2)]).unwrap();

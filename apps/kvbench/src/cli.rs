@@ -118,37 +118,25 @@ impl Args {
         anyhow::ensure!(self.threads > 0, "--threads must be at least 1");
         anyhow::ensure!(self.keyspace > 0, "--keyspace must be at least 1");
         anyhow::ensure!(self.batch_keys > 0, "--batch-keys must be at least 1");
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&self.read_ratio),
-            "--read-ratio must be within 0..1"
-        );
+        anyhow::ensure!((0.0..=1.0).contains(&self.read_ratio), "--read-ratio must be within 0..1");
         anyhow::ensure!(self.zipf_skew > 0.0, "--zipf-skew must be positive");
         anyhow::ensure!(self.warmup >= 0.0, "--warmup must not be negative");
         anyhow::ensure!(self.timeout > 0.0, "--timeout must be positive");
         if let Some(d) = self.duration {
             anyhow::ensure!(d > 0.0, "--duration must be positive");
-            anyhow::ensure!(
-                self.requests.is_none(),
-                "give --requests or --duration, not both"
-            );
+            anyhow::ensure!(self.requests.is_none(), "give --requests or --duration, not both");
         }
         if let Some(r) = self.rate {
             anyhow::ensure!(r > 0.0, "--rate must be positive");
         }
-        anyhow::ensure!(
-            self.namespace.is_none() || self.auth.is_some(),
-            "--namespace needs --auth"
-        );
+        anyhow::ensure!(self.namespace.is_none() || self.auth.is_some(), "--namespace needs --auth");
         if self.protocol == Protocol::Etcd {
             anyhow::ensure!(
                 self.workload.etcd_supported(),
                 "workload {:?} has no etcd form (set, get and mixed do)",
                 self.workload
             );
-            anyhow::ensure!(
-                !self.cluster,
-                "--cluster is for RESP servers; etcd clients balance over every --addr"
-            );
+            anyhow::ensure!(!self.cluster, "--cluster is for RESP servers; etcd clients balance over every --addr");
             // One client's concurrent gRPC requests may be served in any
             // order, so a read could legitimately miss a write still in flight.
             anyhow::ensure!(

@@ -32,25 +32,16 @@ fn endpoint(addr: &str) -> String {
 fn send(mut kv: KvClient, planned: Planned, start: Instant) -> Pending {
     Box::pin(async move {
         let reply = match &planned.op {
-            Op::Set { key, val } => kv
-                .put(key.name(None), val.to_bytes(), None)
-                .await
-                .map(|_| None),
-            Op::Get { key } => kv
-                .get(key.name(None), None)
-                .await
-                .map(|r| r.kvs().first().map(|kv| kv.value().to_vec())),
+            Op::Set { key, val } => kv.put(key.name(None), val.to_bytes(), None).await.map(|_| None),
+            Op::Get { key } => {
+                kv.get(key.name(None), None).await.map(|r| r.kvs().first().map(|kv| kv.value().to_vec()))
+            }
             other => unreachable!("validated: {other:?} has no etcd form"),
         };
         // gRPC status codes name the error kind (Unavailable, DeadlineExceeded, ...).
         let reply = reply.map_err(|e| match e {
             etcd_client::Error::GRpcStatus(s) => format!("{:?}", s.code()),
-            other => other
-                .to_string()
-                .split(':')
-                .next()
-                .unwrap_or("error")
-                .to_string(),
+            other => other.to_string().split(':').next().unwrap_or("error").to_string(),
         });
         (planned, start, reply)
     })
@@ -58,9 +49,7 @@ fn send(mut kv: KvClient, planned: Planned, start: Instant) -> Pending {
 
 pub async fn client(ctx: Arc<Ctx>, id: usize) -> Result<Outcome> {
     let endpoints: Vec<String> = ctx.args.addrs.iter().map(|a| endpoint(a)).collect();
-    let mut opts = ConnectOptions::new()
-        .with_timeout(ctx.timeout)
-        .with_connect_timeout(ctx.timeout);
+    let mut opts = ConnectOptions::new().with_timeout(ctx.timeout).with_connect_timeout(ctx.timeout);
     if let Some(auth) = &ctx.args.auth {
         // etcd authenticates users: --auth user:password (user root if none).
         let (user, pw) = auth.split_once(':').unwrap_or(("root", auth));
@@ -73,13 +62,10 @@ pub async fn client(ctx: Arc<Ctx>, id: usize) -> Result<Outcome> {
     let mut gen = ctx.generator(id);
     let mut checker = Checker::new(ctx.args.verify);
     let mut rec = ctx.recorder();
-    let mut sched = ctx.args.rate.map(|r| {
-        Schedule::new(
-            Instant::now(),
-            r / ctx.args.clients as f64,
-            id as f64 / ctx.args.clients as f64,
-        )
-    });
+    let mut sched = ctx
+        .args
+        .rate
+        .map(|r| Schedule::new(Instant::now(), r / ctx.args.clients as f64, id as f64 / ctx.args.clients as f64));
     let mut inflight: FuturesUnordered<Pending> = FuturesUnordered::new();
     let mut over = false;
     loop {
@@ -129,8 +115,5 @@ pub async fn client(ctx: Arc<Ctx>, id: usize) -> Result<Outcome> {
             _ = tokio::time::sleep_until(next_due.unwrap_or(now).into()), if next_due.is_some() && !over => {}
         }
     }
-    Ok(Outcome {
-        totals: rec.finish(),
-        verify: checker.finish(),
-    })
+    Ok(Outcome { totals: rec.finish(), verify: checker.finish() })
 }

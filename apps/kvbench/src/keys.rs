@@ -38,13 +38,7 @@ pub struct KeyChooser {
 impl KeyChooser {
     /// `owner`: `Some((client, clients))` restricts the choice to the keys
     /// `k` with `k % clients == client`, so no other client writes them.
-    pub fn new(
-        kind: DistKind,
-        skew: f64,
-        keyspace: u64,
-        owner: Option<(u64, u64)>,
-        seed: u64,
-    ) -> KeyChooser {
+    pub fn new(kind: DistKind, skew: f64, keyspace: u64, owner: Option<(u64, u64)>, seed: u64) -> KeyChooser {
         let (stride, offset) = match owner {
             // Fewer keys than clients: client c owns key c % keyspace, shared
             // by several clients only when they could not be told apart anyway.
@@ -57,17 +51,9 @@ impl KeyChooser {
         let picker = match kind {
             DistKind::Uniform => Picker::Uniform,
             DistKind::Zipf => Picker::Zipf(Zipf::new(span, skew).expect("skew > 0 and span >= 1")),
-            DistKind::Sequential => Picker::Sequential {
-                next: rng.gen_range(0..span),
-            },
+            DistKind::Sequential => Picker::Sequential { next: rng.gen_range(0..span) },
         };
-        KeyChooser {
-            picker,
-            rng,
-            span,
-            stride,
-            offset,
-        }
+        KeyChooser { picker, rng, span, stride, offset }
     }
 
     pub fn next(&mut self) -> u64 {

@@ -15,13 +15,8 @@ fn main() {
         std::process::exit(2);
     }
     let runtime = match args.threads {
-        1 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        n => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
     }
     .expect("tokio runtime");
     let progress = !args.quiet && std::io::stderr().is_terminal();
@@ -45,10 +40,7 @@ fn main() {
         failed = true;
     }
     if summary.verify.mismatches > 0 {
-        eprintln!(
-            "kvbench: VERIFY FAILED: {} replies contradict what this run wrote",
-            summary.verify.mismatches
-        );
+        eprintln!("kvbench: VERIFY FAILED: {} replies contradict what this run wrote", summary.verify.mismatches);
         failed = true;
     }
     if summary.ops == 0 {

@@ -30,21 +30,12 @@ impl Progress {
     pub fn start(ctx: &Arc<Ctx>) -> Progress {
         let (bar, by_time) = match (ctx.args.request_budget(), ctx.stop_at) {
             (Some(n), _) => (ProgressBar::new(n), false),
-            (None, Some(stop)) => (
-                ProgressBar::new(
-                    stop.saturating_duration_since(ctx.measure_from)
-                        .as_secs()
-                        .max(1),
-                ),
-                true,
-            ),
+            (None, Some(stop)) => {
+                (ProgressBar::new(stop.saturating_duration_since(ctx.measure_from).as_secs().max(1)), true)
+            }
             (None, None) => (ProgressBar::new_spinner(), false),
         };
-        let template = if by_time {
-            "{bar:40} {pos}/{len} s  {msg}"
-        } else {
-            "{bar:40} {pos}/{len}  {msg}"
-        };
+        let template = if by_time { "{bar:40} {pos}/{len} s  {msg}" } else { "{bar:40} {pos}/{len}  {msg}" };
         bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
         let (ctx, b) = (ctx.clone(), bar.clone());
         let task = tokio::spawn(async move {
@@ -58,11 +49,7 @@ impl Progress {
                     b.set_message(format!("warmup, {rate:.0} ops/s"));
                     continue;
                 }
-                b.set_position(if by_time {
-                    now.duration_since(ctx.measure_from).as_secs()
-                } else {
-                    done
-                });
+                b.set_position(if by_time { now.duration_since(ctx.measure_from).as_secs() } else { done });
                 b.set_message(format!("{rate:.0} ops/s"));
             }
         });
@@ -128,23 +115,17 @@ fn ms(us: u64) -> f64 {
 
 fn latency(h: &Histogram<u64>) -> Latency {
     let q = |x| ms(h.value_at_quantile(x));
-    Latency {
-        mean: h.mean() / 1000.0,
-        p50: q(0.5),
-        p90: q(0.9),
-        p99: q(0.99),
-        p999: q(0.999),
-        max: ms(h.max()),
-    }
+    Latency { mean: h.mean() / 1000.0, p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: ms(h.max()) }
 }
 
 impl Summary {
     pub fn new(args: &Args, r: &RunResult) -> Summary {
         let t = &r.outcome.totals;
         let secs = r.elapsed.as_secs_f64().max(1e-9);
-        let label = args.label.clone().unwrap_or_else(|| {
-            format!("{:?} {}", args.workload, args.addrs.join(",")).to_lowercase()
-        });
+        let label = args
+            .label
+            .clone()
+            .unwrap_or_else(|| format!("{:?} {}", args.workload, args.addrs.join(",")).to_lowercase());
         let mut percentiles: Vec<(f64, f64)> = Vec::new();
         if t.latency.len() > 0 {
             for v in t.latency.iter_quantiles(4) {
@@ -217,11 +198,7 @@ impl Summary {
             writeln!(out, "  error {kind}: {n}")?;
         }
         if self.verify.enabled {
-            writeln!(
-                out,
-                "verify: {} replies checked, {} mismatches",
-                self.verify.checked, self.verify.mismatches
-            )?;
+            writeln!(out, "verify: {} replies checked, {} mismatches", self.verify.checked, self.verify.mismatches)?;
             for e in &self.verify.examples {
                 writeln!(out, "  {e}")?;
             }
@@ -230,8 +207,7 @@ impl Summary {
     }
 
     pub fn write_json(&self, path: &Path) -> Result<()> {
-        let f =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         serde_json::to_writer_pretty(f, self)?;
         Ok(())
     }

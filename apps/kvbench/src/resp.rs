@@ -54,10 +54,7 @@ pub fn encode(op: &Op, out: &mut Vec<u8>) -> usize {
     let name = |k: &crate::workload::Key| k.name(None);
     match op {
         Op::Set { key, val } => {
-            CommandWriter::new(out, 3)
-                .arg(b"SET")
-                .arg(&name(key))
-                .value(val);
+            CommandWriter::new(out, 3).arg(b"SET").arg(&name(key)).value(val);
         }
         Op::Get { key } => {
             CommandWriter::new(out, 2).arg(b"GET").arg(&name(key));
@@ -66,32 +63,19 @@ pub fn encode(op: &Op, out: &mut Vec<u8>) -> usize {
             CommandWriter::new(out, 2).arg(b"INCR").arg(&name(key));
         }
         Op::HSet { key, val } => {
-            CommandWriter::new(out, 4)
-                .arg(b"HSET")
-                .arg(&name(key))
-                .arg(b"f")
-                .value(val);
+            CommandWriter::new(out, 4).arg(b"HSET").arg(&name(key)).arg(b"f").value(val);
         }
         Op::HGet { key } => {
-            CommandWriter::new(out, 3)
-                .arg(b"HGET")
-                .arg(&name(key))
-                .arg(b"f");
+            CommandWriter::new(out, 3).arg(b"HGET").arg(&name(key)).arg(b"f");
         }
         Op::LPush { key, val } => {
-            CommandWriter::new(out, 3)
-                .arg(b"LPUSH")
-                .arg(&name(key))
-                .value(val);
+            CommandWriter::new(out, 3).arg(b"LPUSH").arg(&name(key)).value(val);
         }
         Op::LPop { key } => {
             CommandWriter::new(out, 2).arg(b"LPOP").arg(&name(key));
         }
         Op::SAdd { key, member } => {
-            CommandWriter::new(out, 3)
-                .arg(b"SADD")
-                .arg(&name(key))
-                .arg(format!("m{member}").as_bytes());
+            CommandWriter::new(out, 3).arg(b"SADD").arg(&name(key)).arg(format!("m{member}").as_bytes());
         }
         Op::ZAdd { key, score, member } => {
             CommandWriter::new(out, 4)
@@ -101,19 +85,13 @@ pub fn encode(op: &Op, out: &mut Vec<u8>) -> usize {
                 .arg(format!("m{member}").as_bytes());
         }
         Op::ZRange { key } => {
-            CommandWriter::new(out, 5)
-                .arg(b"ZRANGE")
-                .arg(&name(key))
-                .arg(b"0")
-                .arg(b"9")
-                .arg(b"WITHSCORES");
+            CommandWriter::new(out, 5).arg(b"ZRANGE").arg(&name(key)).arg(b"0").arg(b"9").arg(b"WITHSCORES");
         }
         Op::MSet { key, val, n } => {
             let mut w = CommandWriter::new(out, 1 + 2 * *n as usize);
             w.arg(b"MSET");
             for sub in 0..*n {
-                w.arg(&key.name(Some(&sub.to_string())))
-                    .value(&crate::value::ValId { sub, ..*val });
+                w.arg(&key.name(Some(&sub.to_string()))).value(&crate::value::ValId { sub, ..*val });
             }
         }
         Op::MGet { key, n } => {
@@ -125,13 +103,8 @@ pub fn encode(op: &Op, out: &mut Vec<u8>) -> usize {
         }
         Op::Multi { key, val } => {
             CommandWriter::new(out, 1).arg(b"MULTI");
-            CommandWriter::new(out, 3)
-                .arg(b"SET")
-                .arg(&key.name(Some("v")))
-                .value(val);
-            CommandWriter::new(out, 2)
-                .arg(b"INCR")
-                .arg(&key.name(Some("n")));
+            CommandWriter::new(out, 3).arg(b"SET").arg(&key.name(Some("v"))).value(val);
+            CommandWriter::new(out, 2).arg(b"INCR").arg(&key.name(Some("n")));
             CommandWriter::new(out, 1).arg(b"EXEC");
             return 4;
         }
@@ -174,9 +147,7 @@ pub fn interpret<'a>(op: &Op, frames: &'a [BytesFrame]) -> Result<Observed<'a>, 
         Op::Get { .. } | Op::HGet { .. } => Ok(Observed::Value(bulk(last)?)),
         Op::Incr { .. } => Ok(Observed::Int(int(last)?)),
         Op::MGet { .. } => match last {
-            BytesFrame::Array(items) => Ok(Observed::Values(
-                items.iter().map(bulk).collect::<Result<_, _>>()?,
-            )),
+            BytesFrame::Array(items) => Ok(Observed::Values(items.iter().map(bulk).collect::<Result<_, _>>()?)),
             other => Err(format!("unexpected reply {other:?}")),
         },
         Op::Multi { .. } => match last {
@@ -189,9 +160,7 @@ pub fn interpret<'a>(op: &Op, frames: &'a [BytesFrame]) -> Result<Observed<'a>, 
             BytesFrame::SimpleString(_) => Ok(Observed::Done),
             other => Err(format!("unexpected reply {other:?}")),
         },
-        Op::HSet { .. } | Op::LPush { .. } | Op::SAdd { .. } | Op::ZAdd { .. } => {
-            int(last).map(|_| Observed::Done)
-        }
+        Op::HSet { .. } | Op::LPush { .. } | Op::SAdd { .. } | Op::ZAdd { .. } => int(last).map(|_| Observed::Done),
         Op::ZRange { .. } => match last {
             BytesFrame::Array(_) => Ok(Observed::Done),
             other => Err(format!("unexpected reply {other:?}")),
@@ -207,17 +176,12 @@ pub struct FrameReader<R> {
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R) -> FrameReader<R> {
-        FrameReader {
-            inner,
-            buf: BytesMut::with_capacity(64 << 10),
-        }
+        FrameReader { inner, buf: BytesMut::with_capacity(64 << 10) }
     }
 
     pub async fn frame(&mut self) -> Result<BytesFrame> {
         loop {
-            if let Some((frame, _, _)) =
-                decode_bytes_mut(&mut self.buf).map_err(|e| anyhow!("bad reply: {e:?}"))?
-            {
+            if let Some((frame, _, _)) = decode_bytes_mut(&mut self.buf).map_err(|e| anyhow!("bad reply: {e:?}"))? {
                 return Ok(frame);
             }
             if self.buf.capacity() - self.buf.len() < 16 << 10 {
@@ -230,17 +194,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 
     /// Reads `n` frames into `out` (cleared first), each within `timeout`.
-    pub async fn frames(
-        &mut self,
-        n: usize,
-        timeout: Duration,
-        out: &mut Vec<BytesFrame>,
-    ) -> Result<()> {
+    pub async fn frames(&mut self, n: usize, timeout: Duration, out: &mut Vec<BytesFrame>) -> Result<()> {
         out.clear();
         for _ in 0..n {
-            let f = tokio::time::timeout(timeout, self.frame())
-                .await
-                .map_err(|_| anyhow!("timeout"))??;
+            let f = tokio::time::timeout(timeout, self.frame()).await.map_err(|_| anyhow!("timeout"))??;
             out.push(f);
         }
         Ok(())
@@ -262,15 +219,10 @@ pub struct Auth {
 
 impl Conn {
     pub async fn connect(addr: &str, auth: &Auth) -> Result<Conn> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
+        let stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
         stream.set_nodelay(true)?;
         let (r, w) = stream.into_split();
-        let mut conn = Conn {
-            reader: FrameReader::new(r),
-            writer: w,
-        };
+        let mut conn = Conn { reader: FrameReader::new(r), writer: w };
         if let Some(pw) = &auth.password {
             let mut args: Vec<&[u8]> = vec![b"AUTH"];
             if let Some(ns) = &auth.namespace {
@@ -306,74 +258,32 @@ mod tests {
 
     #[test]
     fn encodes_commands_as_resp_arrays() {
-        let key = Key {
-            family: Family::String,
-            index: 7,
-        };
+        let key = Key { family: Family::String, index: 7 };
         let mut out = Vec::new();
         assert_eq!(encode(&Op::Get { key }, &mut out), 1);
         assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000007\r\n");
         out.clear();
-        let val = ValId {
-            client: 1,
-            seq: 2,
-            sub: 0,
-            len: 12,
-        };
+        let val = ValId { client: 1, seq: 2, sub: 0, len: 12 };
         encode(&Op::Set { key, val }, &mut out);
-        assert_eq!(
-            out,
-            b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000007\r\n$12\r\nc1:s2:j0:xxx\r\n"
-        );
+        assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000007\r\n$12\r\nc1:s2:j0:xxx\r\n");
         out.clear();
-        assert_eq!(
-            encode(
-                &Op::Multi {
-                    key: Key {
-                        family: Family::Tx,
-                        index: 1
-                    },
-                    val
-                },
-                &mut out
-            ),
-            4
-        );
+        assert_eq!(encode(&Op::Multi { key: Key { family: Family::Tx, index: 1 }, val }, &mut out), 4);
     }
 
     #[test]
     fn interprets_replies_and_errors() {
-        let key = Key {
-            family: Family::String,
-            index: 1,
-        };
+        let key = Key { family: Family::String, index: 1 };
         let ok = [BytesFrame::BulkString(Bytes::from_static(b"v"))];
-        assert!(matches!(
-            interpret(&Op::Get { key }, &ok),
-            Ok(Observed::Value(Some(b"v")))
-        ));
-        let err = [BytesFrame::Error(
-            "WRONGTYPE Operation against a key".into(),
-        )];
-        assert_eq!(
-            interpret(&Op::Get { key }, &err).err().unwrap(),
-            "WRONGTYPE"
-        );
+        assert!(matches!(interpret(&Op::Get { key }, &ok), Ok(Observed::Value(Some(b"v")))));
+        let err = [BytesFrame::Error("WRONGTYPE Operation against a key".into())];
+        assert_eq!(interpret(&Op::Get { key }, &err).err().unwrap(), "WRONGTYPE");
         let aborted = [
             BytesFrame::SimpleString(Bytes::from_static(b"OK")),
             BytesFrame::SimpleString(Bytes::from_static(b"QUEUED")),
             BytesFrame::SimpleString(Bytes::from_static(b"QUEUED")),
             BytesFrame::Null,
         ];
-        let tx = Op::Multi {
-            key,
-            val: ValId {
-                client: 0,
-                seq: 1,
-                sub: 0,
-                len: 1,
-            },
-        };
+        let tx = Op::Multi { key, val: ValId { client: 0, seq: 1, sub: 0, len: 1 } };
         assert_eq!(interpret(&tx, &aborted).err().unwrap(), "EXECABORT");
     }
 }

@@ -55,28 +55,13 @@ impl Ctx {
     pub fn generator(&self, client: usize) -> Generator {
         let a = &self.args;
         let owner = a.verify.then_some((client as u64, a.clients as u64));
-        let seed = a
-            .seed
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .wrapping_add(client as u64);
+        let seed = a.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(client as u64);
         let keys = KeyChooser::new(a.distribution, a.zipf_skew, a.keyspace, owner, seed);
-        Generator::new(
-            a.workload,
-            a.read_ratio,
-            keys,
-            a.value_size,
-            a.batch_keys,
-            client as u32,
-            a.verify,
-        )
+        Generator::new(a.workload, a.read_ratio, keys, a.value_size, a.batch_keys, client as u32, a.verify)
     }
 
     pub fn recorder(&self) -> Recorder {
-        Recorder::new(
-            self.measure_from,
-            self.timeline.clone(),
-            self.progress.clone(),
-        )
+        Recorder::new(self.measure_from, self.timeline.clone(), self.progress.clone())
     }
 }
 
@@ -105,10 +90,7 @@ pub struct RunResult {
 
 pub async fn run(args: Args, progress_bar: bool) -> Result<RunResult> {
     args.validate()?;
-    let auth = Auth {
-        namespace: args.namespace.clone(),
-        password: args.auth.clone(),
-    };
+    let auth = Auth { namespace: args.namespace.clone(), password: args.auth.clone() };
     let topology = match (args.protocol, args.cluster) {
         (Protocol::Redis, true) => Topology::discover(&args.addrs, &auth).await?,
         _ => Topology::spread(&args.addrs),
@@ -116,9 +98,7 @@ pub async fn run(args: Args, progress_bar: bool) -> Result<RunResult> {
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(args.warmup);
     let ctx = Arc::new(Ctx {
-        stop_at: args
-            .duration
-            .map(|d| measure_from + Duration::from_secs_f64(d)),
+        stop_at: args.duration.map(|d| measure_from + Duration::from_secs_f64(d)),
         remaining: args.request_budget().map(|n| AtomicI64::new(n as i64)),
         auth,
         topology,
@@ -155,12 +135,7 @@ pub async fn run(args: Args, progress_bar: bool) -> Result<RunResult> {
     if let Some(e) = first_err {
         return Err(e);
     }
-    Ok(RunResult {
-        outcome,
-        seconds: ctx.timeline.seconds(),
-        elapsed,
-        nodes: ctx.topology.nodes.clone(),
-    })
+    Ok(RunResult { outcome, seconds: ctx.timeline.seconds(), elapsed, nodes: ctx.topology.nodes.clone() })
 }
 
 /// A request on the wire: its plan, how many replies it produces, when it
@@ -172,11 +147,7 @@ struct InFlight {
 }
 
 /// Connects lazily; a failed connect is retried on the next batch after a pause.
-async fn ensure_conn<'a>(
-    slot: &'a mut Option<Conn>,
-    ctx: &Ctx,
-    node: usize,
-) -> Result<&'a mut Conn> {
+async fn ensure_conn<'a>(slot: &'a mut Option<Conn>, ctx: &Ctx, node: usize) -> Result<&'a mut Conn> {
     if slot.is_none() {
         match Conn::connect(&ctx.topology.nodes[node], &ctx.auth).await {
             Ok(c) => *slot = Some(c),
@@ -214,11 +185,7 @@ async fn resp_closed_loop(ctx: Arc<Ctx>, id: usize) -> Result<Outcome> {
             let planned = gen.next();
             let node = ctx.topology.node_for(&planned.op, id);
             let replies = resp::encode(&planned.op, &mut out[node]);
-            batches[node].push(InFlight {
-                planned,
-                replies,
-                start: now,
-            });
+            batches[node].push(InFlight { planned, replies, start: now });
         }
         let sent = Instant::now();
         for node in 0..nodes {
@@ -226,11 +193,7 @@ async fn resp_closed_loop(ctx: Arc<Ctx>, id: usize) -> Result<Outcome> {
                 continue;
             }
             let written = match ensure_conn(&mut conns[node], &ctx, node).await {
-                Ok(c) => c
-                    .writer
-                    .write_all(&out[node])
-                    .await
-                    .map_err(anyhow::Error::from),
+                Ok(c) => c.writer.write_all(&out[node]).await.map_err(anyhow::Error::from),
                 Err(e) => Err(e),
             };
             out[node].clear();
@@ -250,11 +213,7 @@ async fn resp_closed_loop(ctx: Arc<Ctx>, id: usize) -> Result<Outcome> {
                     lose(&mut vec![f], &mut gen, &mut checker, &mut rec, kind);
                     continue;
                 }
-                match conn
-                    .reader
-                    .frames(f.replies, ctx.timeout, &mut frames)
-                    .await
-                {
+                match conn.reader.frames(f.replies, ctx.timeout, &mut frames).await {
                     Ok(()) => {
                         let done = Instant::now();
                         match resp::interpret(&f.planned.op, &frames) {
@@ -273,11 +232,7 @@ async fn resp_closed_loop(ctx: Arc<Ctx>, id: usize) -> Result<Outcome> {
                         }
                     }
                     Err(e) => {
-                        let kind = if e.to_string() == "timeout" {
-                            "timeout"
-                        } else {
-                            "io"
-                        };
+                        let kind = if e.to_string() == "timeout" { "timeout" } else { "io" };
                         lose(&mut vec![f], &mut gen, &mut checker, &mut rec, kind);
                         broken = Some(kind);
                     }
@@ -289,20 +244,11 @@ async fn resp_closed_loop(ctx: Arc<Ctx>, id: usize) -> Result<Outcome> {
             }
         }
     }
-    Ok(Outcome {
-        totals: rec.finish(),
-        verify: checker.finish(),
-    })
+    Ok(Outcome { totals: rec.finish(), verify: checker.finish() })
 }
 
 /// Requests whose replies will never come: errors, and their keys unknown.
-fn lose(
-    batch: &mut Vec<InFlight>,
-    gen: &mut Generator,
-    checker: &mut Checker,
-    rec: &mut Recorder,
-    kind: &str,
-) {
+fn lose(batch: &mut Vec<InFlight>, gen: &mut Generator, checker: &mut Checker, rec: &mut Recorder, kind: &str) {
     let now = Instant::now();
     for f in batch.drain(..) {
         if f.planned.op.writes() {
@@ -320,11 +266,7 @@ fn lose(
 async fn resp_open_loop(ctx: Arc<Ctx>, id: usize) -> Result<Outcome> {
     let nodes = ctx.topology.nodes.len();
     let per_client = ctx.args.rate.expect("open loop has a rate") / ctx.args.clients as f64;
-    let mut sched = Schedule::new(
-        Instant::now(),
-        per_client,
-        id as f64 / ctx.args.clients as f64,
-    );
+    let mut sched = Schedule::new(Instant::now(), per_client, id as f64 / ctx.args.clients as f64);
     let mut writers: Vec<Option<_>> = (0..nodes).map(|_| None).collect();
     let mut readers = Vec::new();
     for node in ctx.topology.nodes_of(id) {
@@ -354,11 +296,7 @@ async fn resp_open_loop(ctx: Arc<Ctx>, id: usize) -> Result<Outcome> {
             let planned = gen.next();
             let node = ctx.topology.node_for(&planned.op, id);
             let replies = resp::encode(&planned.op, &mut out[node]);
-            pending[node].push(InFlight {
-                planned,
-                replies,
-                start: due,
-            });
+            pending[node].push(InFlight { planned, replies, start: due });
         }
         for node in 0..nodes {
             if pending[node].is_empty() {
@@ -385,10 +323,7 @@ async fn resp_open_loop(ctx: Arc<Ctx>, id: usize) -> Result<Outcome> {
         }
     }
     drop(writers);
-    let mut outcome = Outcome {
-        totals: rec.finish(),
-        verify: VerifyReport::default(),
-    };
+    let mut outcome = Outcome { totals: rec.finish(), verify: VerifyReport::default() };
     for r in readers {
         outcome.merge(r.await?);
     }
@@ -427,11 +362,7 @@ async fn open_loop_reader(
                     }
                 }
                 Err(e) => {
-                    let kind = if e.to_string() == "timeout" {
-                        "timeout"
-                    } else {
-                        "io"
-                    };
+                    let kind = if e.to_string() == "timeout" { "timeout" } else { "io" };
                     rec.error(f.start, Instant::now(), kind);
                     broken = Some(kind);
                     // Dropping the receiver tells the writer to stop sending here.
@@ -440,8 +371,5 @@ async fn open_loop_reader(
             }
         }
     }
-    Outcome {
-        totals: rec.finish(),
-        verify: checker.finish(),
-    }
+    Outcome { totals: rec.finish(), verify: checker.finish() }
 }

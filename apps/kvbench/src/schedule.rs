@@ -18,12 +18,7 @@ pub struct Schedule {
 impl Schedule {
     pub fn new(start: Instant, per_second: f64, phase: f64) -> Schedule {
         assert!(per_second > 0.0);
-        Schedule {
-            start,
-            interval: 1.0 / per_second,
-            phase,
-            next: 0,
-        }
+        Schedule { start, interval: 1.0 / per_second, phase, next: 0 }
     }
 
     /// When request `i` is due.
@@ -58,8 +53,7 @@ mod tests {
         let mut s = Schedule::new(t0, 1000.0, 0.5);
         assert!(s.pop_due(t0).is_none());
         // By 10 ms: requests due at 0.5, 1.5, ..., 9.5 ms.
-        let due: Vec<Instant> =
-            std::iter::from_fn(|| s.pop_due(t0 + Duration::from_millis(10))).collect();
+        let due: Vec<Instant> = std::iter::from_fn(|| s.pop_due(t0 + Duration::from_millis(10))).collect();
         assert_eq!(due.len(), 10);
         assert_eq!(due[0], t0 + Duration::from_micros(500));
         assert_eq!(due[9], t0 + Duration::from_micros(9500));
@@ -72,8 +66,7 @@ mod tests {
         // due, not the time it was finally sent.
         let t0 = Instant::now();
         let mut s = Schedule::new(t0, 100.0, 0.0);
-        let backlog: Vec<Instant> =
-            std::iter::from_fn(|| s.pop_due(t0 + Duration::from_secs(1))).collect();
+        let backlog: Vec<Instant> = std::iter::from_fn(|| s.pop_due(t0 + Duration::from_secs(1))).collect();
         assert_eq!(backlog.len(), 101);
         assert_eq!(backlog[50], t0 + Duration::from_millis(500));
     }

@@ -29,11 +29,7 @@ pub struct Second {
 
 impl Second {
     fn new() -> Second {
-        Second {
-            ops: 0,
-            errors: 0,
-            latency: latency_histogram(),
-        }
+        Second { ops: 0, errors: 0, latency: latency_histogram() }
     }
 
     fn add(&mut self, other: &Second) {
@@ -50,9 +46,7 @@ pub struct Timeline {
 
 impl Timeline {
     pub fn new() -> Arc<Timeline> {
-        Arc::new(Timeline {
-            seconds: Mutex::new(Vec::new()),
-        })
+        Arc::new(Timeline { seconds: Mutex::new(Vec::new()) })
     }
 
     fn merge(&self, at: usize, s: &Second) {
@@ -77,11 +71,7 @@ pub struct Totals {
 
 impl Totals {
     pub fn new() -> Totals {
-        Totals {
-            ops: 0,
-            errors: BTreeMap::new(),
-            latency: latency_histogram(),
-        }
+        Totals { ops: 0, errors: BTreeMap::new(), latency: latency_histogram() }
     }
 
     pub fn merge(&mut self, other: Totals) {
@@ -115,19 +105,8 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(
-        measure_from: Instant,
-        timeline: Arc<Timeline>,
-        progress: Arc<AtomicU64>,
-    ) -> Recorder {
-        Recorder {
-            measure_from,
-            totals: Totals::new(),
-            current: None,
-            second: Second::new(),
-            timeline,
-            progress,
-        }
+    pub fn new(measure_from: Instant, timeline: Arc<Timeline>, progress: Arc<AtomicU64>) -> Recorder {
+        Recorder { measure_from, totals: Totals::new(), current: None, second: Second::new(), timeline, progress }
     }
 
     /// Moves to the second `done` falls in, flushing the previous one.
@@ -193,10 +172,7 @@ mod tests {
         // Open loop: a request due at t0 whose reply came 100 ms later waited
         // 100 ms, even if it was sent late because the server stalled.
         for i in 0..100 {
-            r.ok(
-                t0 + Duration::from_millis(i),
-                t0 + Duration::from_millis(100 + i),
-            );
+            r.ok(t0 + Duration::from_millis(i), t0 + Duration::from_millis(100 + i));
         }
         let t = r.finish();
         assert_eq!(t.ops, 100);
@@ -209,34 +185,13 @@ mod tests {
         let t0 = Instant::now();
         let timeline = Timeline::new();
         let progress = Arc::new(AtomicU64::new(0));
-        let mut a = Recorder::new(
-            t0 + Duration::from_secs(1),
-            timeline.clone(),
-            progress.clone(),
-        );
-        let mut b = Recorder::new(
-            t0 + Duration::from_secs(1),
-            timeline.clone(),
-            progress.clone(),
-        );
+        let mut a = Recorder::new(t0 + Duration::from_secs(1), timeline.clone(), progress.clone());
+        let mut b = Recorder::new(t0 + Duration::from_secs(1), timeline.clone(), progress.clone());
         a.ok(t0, t0 + Duration::from_millis(1)); // warmup
-        a.ok(
-            t0 + Duration::from_millis(1500),
-            t0 + Duration::from_millis(1501),
-        ); // second 0
-        a.ok(
-            t0 + Duration::from_millis(2500),
-            t0 + Duration::from_millis(2502),
-        ); // second 1
-        b.ok(
-            t0 + Duration::from_millis(2600),
-            t0 + Duration::from_millis(2601),
-        ); // second 1
-        b.error(
-            t0 + Duration::from_millis(3100),
-            t0 + Duration::from_millis(3200),
-            "ERR",
-        ); // second 2
+        a.ok(t0 + Duration::from_millis(1500), t0 + Duration::from_millis(1501)); // second 0
+        a.ok(t0 + Duration::from_millis(2500), t0 + Duration::from_millis(2502)); // second 1
+        b.ok(t0 + Duration::from_millis(2600), t0 + Duration::from_millis(2601)); // second 1
+        b.error(t0 + Duration::from_millis(3100), t0 + Duration::from_millis(3200), "ERR"); // second 2
         let mut total = a.finish();
         total.merge(b.finish());
         assert_eq!(total.ops, 3);
@@ -245,9 +200,6 @@ mod tests {
         let secs = timeline.seconds();
         let per: Vec<(u64, u64)> = secs.iter().map(|s| (s.ops, s.errors)).collect();
         assert_eq!(per, vec![(1, 0), (2, 0), (0, 1)]);
-        assert_eq!(
-            secs[1].latency.max(),
-            secs[1].latency.highest_equivalent(2000)
-        );
+        assert_eq!(secs[1].latency.max(), secs[1].latency.highest_equivalent(2000));
     }
 }

@@ -16,10 +16,7 @@ pub struct Topology {
 impl Topology {
     /// Clients spread round-robin over `addrs`.
     pub fn spread(addrs: &[String]) -> Topology {
-        Topology {
-            nodes: addrs.to_vec(),
-            slots: None,
-        }
+        Topology { nodes: addrs.to_vec(), slots: None }
     }
 
     /// Asks the first reachable address for CLUSTER SLOTS.
@@ -29,8 +26,7 @@ impl Topology {
             match Conn::connect(addr, auth).await {
                 Ok(mut c) => {
                     let reply = c.command(&[b"CLUSTER", b"SLOTS"]).await?;
-                    return Topology::from_cluster_slots(&reply)
-                        .with_context(|| format!("CLUSTER SLOTS of {addr}"));
+                    return Topology::from_cluster_slots(&reply).with_context(|| format!("CLUSTER SLOTS of {addr}"));
                 }
                 Err(e) => last_err = Some(e),
             }
@@ -40,25 +36,17 @@ impl Topology {
 
     /// Parses `[[start, end, [ip, port, id..], replicas..], ..]`.
     pub fn from_cluster_slots(reply: &BytesFrame) -> Result<Topology> {
-        let BytesFrame::Array(ranges) = reply else {
-            bail!("unexpected reply {reply:?}")
-        };
+        let BytesFrame::Array(ranges) = reply else { bail!("unexpected reply {reply:?}") };
         let mut nodes: Vec<String> = Vec::new();
         let mut slots = vec![u16::MAX; meta::slot::SLOTS as usize];
         for r in ranges {
-            let BytesFrame::Array(parts) = r else {
-                bail!("unexpected range {r:?}")
-            };
-            let (
-                Some(BytesFrame::Integer(start)),
-                Some(BytesFrame::Integer(end)),
-                Some(BytesFrame::Array(master)),
-            ) = (parts.first(), parts.get(1), parts.get(2))
+            let BytesFrame::Array(parts) = r else { bail!("unexpected range {r:?}") };
+            let (Some(BytesFrame::Integer(start)), Some(BytesFrame::Integer(end)), Some(BytesFrame::Array(master))) =
+                (parts.first(), parts.get(1), parts.get(2))
             else {
                 bail!("unexpected range {r:?}")
             };
-            let (Some(BytesFrame::BulkString(ip)), Some(BytesFrame::Integer(port))) =
-                (master.first(), master.get(1))
+            let (Some(BytesFrame::BulkString(ip)), Some(BytesFrame::Integer(port))) = (master.first(), master.get(1))
             else {
                 bail!("unexpected master {master:?}")
             };
@@ -80,10 +68,7 @@ impl Topology {
         if let Some(s) = slots.iter().position(|n| *n == u16::MAX) {
             bail!("slot {s} has no master");
         }
-        Ok(Topology {
-            nodes,
-            slots: Some(slots),
-        })
+        Ok(Topology { nodes, slots: Some(slots) })
     }
 
     /// The nodes client `client` talks to.
@@ -126,12 +111,7 @@ mod tests {
         assert_eq!(t.nodes, vec!["127.0.0.1:7000", "127.0.0.1:7001"]);
         use crate::workload::{Family, Key};
         // CRC16("key:000000000000") % 16384 = 13053.
-        let op = Op::Get {
-            key: Key {
-                family: Family::String,
-                index: 0,
-            },
-        };
+        let op = Op::Get { key: Key { family: Family::String, index: 0 } };
         assert_eq!(meta::slot::slot(&op.routing_key()), 13053);
         assert_eq!(t.node_for(&op, 0), 1);
         let gap = BytesFrame::Array(vec![range(0, 100, 7000)]);

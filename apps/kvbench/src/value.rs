@@ -15,11 +15,8 @@ pub struct ValueSize {
 impl ValueSize {
     /// `64`, `16-1024` or `16..1024`.
     pub fn parse(s: &str) -> Result<ValueSize, String> {
-        let num = |t: &str| {
-            t.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("bad value size {s:?}: expected 64 or 16-1024"))
-        };
+        let num =
+            |t: &str| t.trim().parse::<u32>().map_err(|_| format!("bad value size {s:?}: expected 64 or 16-1024"));
         let (min, max) = match s.split_once('-').or_else(|| s.split_once("..")) {
             Some((a, b)) => (num(a)?, num(b)?),
             None => (num(s)?, num(s)?),
@@ -85,9 +82,7 @@ impl ValId {
 
     pub fn matches(&self, got: &[u8]) -> bool {
         let (h, n) = self.header();
-        got.len() == self.encoded_len()
-            && got.starts_with(&h[..n])
-            && got[n..].iter().all(|b| *b == b'x')
+        got.len() == self.encoded_len() && got.starts_with(&h[..n]) && got[n..].iter().all(|b| *b == b'x')
     }
 }
 
@@ -97,10 +92,7 @@ pub fn describe(got: Option<&[u8]>) -> String {
         None => "nil".into(),
         Some(b) => {
             let head = &b[..b.len().min(40)];
-            let head = head
-                .iter()
-                .position(|c| *c == b'x')
-                .map_or(head, |p| &head[..p]);
+            let head = head.iter().position(|c| *c == b'x').map_or(head, |p| &head[..p]);
             format!("{:?} ({} bytes)", String::from_utf8_lossy(head), b.len())
         }
     }
@@ -112,30 +104,16 @@ mod tests {
 
     #[test]
     fn sizes_parse() {
-        assert_eq!(
-            ValueSize::parse("64").unwrap(),
-            ValueSize { min: 64, max: 64 }
-        );
-        assert_eq!(
-            ValueSize::parse("16-1024").unwrap(),
-            ValueSize { min: 16, max: 1024 }
-        );
-        assert_eq!(
-            ValueSize::parse("16..32").unwrap(),
-            ValueSize { min: 16, max: 32 }
-        );
+        assert_eq!(ValueSize::parse("64").unwrap(), ValueSize { min: 64, max: 64 });
+        assert_eq!(ValueSize::parse("16-1024").unwrap(), ValueSize { min: 16, max: 1024 });
+        assert_eq!(ValueSize::parse("16..32").unwrap(), ValueSize { min: 16, max: 32 });
         assert!(ValueSize::parse("32-16").is_err());
         assert!(ValueSize::parse("big").is_err());
     }
 
     #[test]
     fn values_round_trip_and_differ() {
-        let a = ValId {
-            client: 3,
-            seq: 17,
-            sub: 0,
-            len: 64,
-        };
+        let a = ValId { client: 3, seq: 17, sub: 0, len: 64 };
         let b = ValId { seq: 18, ..a };
         let bytes = a.to_bytes();
         assert_eq!(bytes.len(), 64);

@@ -57,10 +57,7 @@ pub struct Checker {
 impl Checker {
     pub fn new(enabled: bool) -> Checker {
         Checker {
-            report: VerifyReport {
-                enabled,
-                ..Default::default()
-            },
+            report: VerifyReport { enabled, ..Default::default() },
             first_increment: HashMap::new(),
             unknown: HashSet::new(),
         }
@@ -74,28 +71,15 @@ impl Checker {
         let failure = match (&planned.expect, got) {
             (Expect::Unchecked, _) => return,
             (Expect::Value(want), Observed::Value(v)) => (!v.is_some_and(|b| want.matches(b)))
-                .then(|| {
-                    format!(
-                        "{key:?}: read {} after writing seq {}",
-                        describe(v),
-                        want.seq
-                    )
-                }),
+                .then(|| format!("{key:?}: read {} after writing seq {}", describe(v), want.seq)),
             (Expect::Values(want, n), Observed::Values(vs)) => {
                 if vs.len() != *n as usize {
                     Some(format!("{key:?}: {} values for {n} keys", vs.len()))
                 } else {
                     vs.iter().enumerate().find_map(|(i, v)| {
-                        let want = crate::value::ValId {
-                            sub: i as u16,
-                            ..*want
-                        };
+                        let want = crate::value::ValId { sub: i as u16, ..*want };
                         (!v.is_some_and(|b| want.matches(b))).then(|| {
-                            format!(
-                                "{key:?} sub-key {i}: read {} after writing seq {}",
-                                describe(*v),
-                                want.seq
-                            )
+                            format!("{key:?} sub-key {i}: read {} after writing seq {}", describe(*v), want.seq)
                         })
                     })
                 }
@@ -103,8 +87,7 @@ impl Checker {
             (Expect::Counter { nth, .. }, Observed::Int(got)) => {
                 let base = *self.first_increment.entry(key).or_insert(got - *nth as i64);
                 let want = base + *nth as i64;
-                (got != want)
-                    .then(|| format!("{key:?}: increment {nth} answered {got}, expected {want}"))
+                (got != want).then(|| format!("{key:?}: increment {nth} answered {got}, expected {want}"))
             }
             (want, _) => Some(format!("{key:?}: reply of the wrong shape for {want:?}")),
         };
@@ -140,25 +123,14 @@ mod tests {
     use crate::workload::{Family, Op};
 
     fn key(i: u64) -> Key {
-        Key {
-            family: Family::String,
-            index: i,
-        }
+        Key { family: Family::String, index: i }
     }
 
     #[test]
     fn detects_lost_and_wrong_values() {
         let mut c = Checker::new(true);
-        let v = ValId {
-            client: 0,
-            seq: 5,
-            sub: 0,
-            len: 16,
-        };
-        let get = Planned {
-            op: Op::Get { key: key(1) },
-            expect: Expect::Value(v),
-        };
+        let v = ValId { client: 0, seq: 5, sub: 0, len: 16 };
+        let get = Planned { op: Op::Get { key: key(1) }, expect: Expect::Value(v) };
         let bytes = v.to_bytes();
         c.check(&get, Observed::Value(Some(&bytes)));
         c.check(&get, Observed::Value(None));
@@ -166,20 +138,13 @@ mod tests {
         c.check(&get, Observed::Value(Some(&older)));
         let r = c.finish();
         assert_eq!((r.checked, r.mismatches), (3, 2));
-        assert!(
-            r.examples[0].contains("read nil after writing seq 5"),
-            "{:?}",
-            r.examples
-        );
+        assert!(r.examples[0].contains("read nil after writing seq 5"), "{:?}", r.examples);
     }
 
     #[test]
     fn counters_must_keep_counting() {
         let mut c = Checker::new(true);
-        let incr = |nth| Planned {
-            op: Op::Incr { key: key(2) },
-            expect: Expect::Counter { key: key(2), nth },
-        };
+        let incr = |nth| Planned { op: Op::Incr { key: key(2) }, expect: Expect::Counter { key: key(2), nth } };
         c.check(&incr(0), Observed::Int(41));
         c.check(&incr(1), Observed::Int(42));
         // The store lost the counter: it starts again from 1.
@@ -191,13 +156,7 @@ mod tests {
     #[test]
     fn unchecked_replies_are_not_counted() {
         let mut c = Checker::new(true);
-        c.check(
-            &Planned {
-                op: Op::Get { key: key(3) },
-                expect: Expect::Unchecked,
-            },
-            Observed::Value(None),
-        );
+        c.check(&Planned { op: Op::Get { key: key(3) }, expect: Expect::Unchecked }, Observed::Value(None));
         assert_eq!(c.finish().checked, 0);
     }
 }

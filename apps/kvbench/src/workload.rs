@@ -47,10 +47,7 @@ pub enum WorkloadKind {
 
 impl WorkloadKind {
     pub fn etcd_supported(self) -> bool {
-        matches!(
-            self,
-            WorkloadKind::Set | WorkloadKind::Get | WorkloadKind::Mixed
-        )
+        matches!(self, WorkloadKind::Set | WorkloadKind::Get | WorkloadKind::Mixed)
     }
 }
 
@@ -95,9 +92,7 @@ impl Key {
     pub fn name(&self, sub: Option<&str>) -> Vec<u8> {
         match sub {
             None => format!("{}:{:012}", self.family.prefix(), self.index).into_bytes(),
-            Some(s) => {
-                format!("{{{}:{:012}}}:{}", self.family.prefix(), self.index, s).into_bytes()
-            }
+            Some(s) => format!("{{{}:{:012}}}:{}", self.family.prefix(), self.index, s).into_bytes(),
         }
     }
 }
@@ -188,10 +183,7 @@ impl Op {
 
     /// Whether the op changes data (its outcome is unknown if its reply is lost).
     pub fn writes(&self) -> bool {
-        !matches!(
-            self,
-            Op::Get { .. } | Op::HGet { .. } | Op::ZRange { .. } | Op::MGet { .. }
-        )
+        !matches!(self, Op::Get { .. } | Op::HGet { .. } | Op::ZRange { .. } | Op::MGet { .. })
     }
 }
 
@@ -246,105 +238,45 @@ impl Generator {
         client: u32,
         verify: bool,
     ) -> Generator {
-        Generator {
-            kind,
-            read_ratio,
-            keys,
-            size,
-            batch,
-            client,
-            seq: 0,
-            model: verify.then(Model::default),
-        }
+        Generator { kind, read_ratio, keys, size, batch, client, seq: 0, model: verify.then(Model::default) }
     }
 
     fn value(&mut self) -> ValId {
         self.seq += 1;
         let len = self.size.pick(self.keys.rng());
-        ValId {
-            client: self.client,
-            seq: self.seq,
-            sub: 0,
-            len,
-        }
+        ValId { client: self.client, seq: self.seq, sub: 0, len }
     }
 
     pub fn next(&mut self) -> Planned {
         let index = self.keys.next();
         let key = |family| Key { family, index };
         let op = match self.kind {
-            WorkloadKind::Set => Op::Set {
-                key: key(Family::String),
-                val: self.value(),
-            },
-            WorkloadKind::Get => Op::Get {
-                key: key(Family::String),
-            },
+            WorkloadKind::Set => Op::Set { key: key(Family::String), val: self.value() },
+            WorkloadKind::Get => Op::Get { key: key(Family::String) },
             WorkloadKind::Mixed => {
                 if self.keys.rng().gen_bool(self.read_ratio) {
-                    Op::Get {
-                        key: key(Family::String),
-                    }
+                    Op::Get { key: key(Family::String) }
                 } else {
-                    Op::Set {
-                        key: key(Family::String),
-                        val: self.value(),
-                    }
+                    Op::Set { key: key(Family::String), val: self.value() }
                 }
             }
-            WorkloadKind::Incr => Op::Incr {
-                key: key(Family::Counter),
-            },
-            WorkloadKind::Hset => Op::HSet {
-                key: key(Family::Hash),
-                val: self.value(),
-            },
-            WorkloadKind::Hget => Op::HGet {
-                key: key(Family::Hash),
-            },
-            WorkloadKind::Lpush => Op::LPush {
-                key: key(Family::List),
-                val: self.value(),
-            },
-            WorkloadKind::Lpop => Op::LPop {
-                key: key(Family::List),
-            },
-            WorkloadKind::Sadd => Op::SAdd {
-                key: key(Family::Set),
-                member: self.keys.rng().gen_range(0..1_000_000),
-            },
+            WorkloadKind::Incr => Op::Incr { key: key(Family::Counter) },
+            WorkloadKind::Hset => Op::HSet { key: key(Family::Hash), val: self.value() },
+            WorkloadKind::Hget => Op::HGet { key: key(Family::Hash) },
+            WorkloadKind::Lpush => Op::LPush { key: key(Family::List), val: self.value() },
+            WorkloadKind::Lpop => Op::LPop { key: key(Family::List) },
+            WorkloadKind::Sadd => Op::SAdd { key: key(Family::Set), member: self.keys.rng().gen_range(0..1_000_000) },
             WorkloadKind::Zadd => {
-                let (score, member) = (
-                    self.keys.rng().gen_range(0..1_000_000),
-                    self.keys.rng().gen_range(0..1_000_000),
-                );
-                Op::ZAdd {
-                    key: key(Family::Zset),
-                    score,
-                    member,
-                }
+                let (score, member) =
+                    (self.keys.rng().gen_range(0..1_000_000), self.keys.rng().gen_range(0..1_000_000));
+                Op::ZAdd { key: key(Family::Zset), score, member }
             }
-            WorkloadKind::Zrange => Op::ZRange {
-                key: key(Family::Zset),
-            },
-            WorkloadKind::Mset => Op::MSet {
-                key: key(Family::Batch),
-                val: self.value(),
-                n: self.batch,
-            },
-            WorkloadKind::Mget => Op::MGet {
-                key: key(Family::Batch),
-                n: self.batch,
-            },
-            WorkloadKind::Multi => Op::Multi {
-                key: key(Family::Tx),
-                val: self.value(),
-            },
+            WorkloadKind::Zrange => Op::ZRange { key: key(Family::Zset) },
+            WorkloadKind::Mset => Op::MSet { key: key(Family::Batch), val: self.value(), n: self.batch },
+            WorkloadKind::Mget => Op::MGet { key: key(Family::Batch), n: self.batch },
+            WorkloadKind::Multi => Op::Multi { key: key(Family::Tx), val: self.value() },
         };
-        let expect = self
-            .model
-            .as_mut()
-            .map_or(Expect::Unchecked, |m| m.plan(&op));
+        let expect = self.model.as_mut().map_or(Expect::Unchecked, |m| m.plan(&op));
         Planned { op, expect }
     }
 
@@ -379,11 +311,9 @@ impl Model {
             },
             Op::Incr { key } => counter(self, *key),
             Op::Multi { key, .. } => counter(self, *key),
-            Op::LPush { .. }
-            | Op::LPop { .. }
-            | Op::SAdd { .. }
-            | Op::ZAdd { .. }
-            | Op::ZRange { .. } => Expect::Unchecked,
+            Op::LPush { .. } | Op::LPop { .. } | Op::SAdd { .. } | Op::ZAdd { .. } | Op::ZRange { .. } => {
+                Expect::Unchecked
+            }
         }
     }
 }
@@ -395,15 +325,7 @@ mod tests {
 
     fn generator(kind: WorkloadKind, verify: bool) -> Generator {
         let keys = KeyChooser::new(DistKind::Uniform, 0.99, 4, Some((1, 2)), 9);
-        Generator::new(
-            kind,
-            0.5,
-            keys,
-            ValueSize { min: 32, max: 32 },
-            3,
-            1,
-            verify,
-        )
+        Generator::new(kind, 0.5, keys, ValueSize { min: 32, max: 32 }, 3, 1, verify)
     }
 
     #[test]
@@ -434,25 +356,13 @@ mod tests {
         let mut seen: HashMap<u64, u64> = HashMap::new();
         for _ in 0..50 {
             let p = g.next();
-            let Expect::Counter { key, nth } = p.expect else {
-                panic!("{p:?}")
-            };
+            let Expect::Counter { key, nth } = p.expect else { panic!("{p:?}") };
             let n = seen.entry(key.index).or_insert(0);
             assert_eq!(nth, *n);
             *n += 1;
         }
-        g.forget(&Op::Incr {
-            key: Key {
-                family: Family::Counter,
-                index: 1,
-            },
-        });
-        g.forget(&Op::Incr {
-            key: Key {
-                family: Family::Counter,
-                index: 3,
-            },
-        });
+        g.forget(&Op::Incr { key: Key { family: Family::Counter, index: 1 } });
+        g.forget(&Op::Incr { key: Key { family: Family::Counter, index: 3 } });
         let p = g.next();
         assert!(matches!(p.expect, Expect::Counter { nth: 0, .. }), "{p:?}");
     }
@@ -465,15 +375,9 @@ mod tests {
 
     #[test]
     fn multi_key_ops_share_one_slot() {
-        let key = Key {
-            family: Family::Batch,
-            index: 42,
-        };
+        let key = Key { family: Family::Batch, index: 42 };
         assert_eq!(key.name(Some("3")), b"{batch:000000000042}:3");
-        assert_eq!(
-            meta::slot::slot(&key.name(Some("0"))),
-            meta::slot::slot(&key.name(Some("9")))
-        );
+        assert_eq!(meta::slot::slot(&key.name(Some("0"))), meta::slot::slot(&key.name(Some("9"))));
         assert_eq!(key.name(None), b"batch:000000000042");
     }
 }

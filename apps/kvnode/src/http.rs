@@ -13,10 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub async fn serve(node: Arc<Node>, listener: tokio::net::TcpListener) {
-    let app = Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .with_state(node);
+    let app = Router::new().route("/health", get(health)).route("/metrics", get(metrics)).with_state(node);
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("HTTP server stopped: {e}");
     }
@@ -24,19 +21,10 @@ pub async fn serve(node: Arc<Node>, listener: tokio::net::TcpListener) {
 
 async fn health(State(node): State<Arc<Node>>) -> impl IntoResponse {
     let metrics = node.partition_metrics().await;
-    let leaderless: Vec<u32> = metrics
-        .iter()
-        .filter(|m| m.status.as_ref().map_or(true, |s| s.leader_replica == 0))
-        .map(|m| m.index)
-        .collect();
-    let led = metrics
-        .iter()
-        .filter(|m| {
-            m.status
-                .as_ref()
-                .is_some_and(|s| s.role == kvraft::raft::StateRole::Leader)
-        })
-        .count();
+    let leaderless: Vec<u32> =
+        metrics.iter().filter(|m| m.status.as_ref().map_or(true, |s| s.leader_replica == 0)).map(|m| m.index).collect();
+    let led =
+        metrics.iter().filter(|m| m.status.as_ref().is_some_and(|s| s.role == kvraft::raft::StateRole::Leader)).count();
     let ok = leaderless.is_empty();
     let body = serde_json::json!({
         "status": if ok { "ok" } else { "degraded" },
@@ -46,16 +34,8 @@ async fn health(State(node): State<Arc<Node>>) -> impl IntoResponse {
         "leading": led,
         "partitions_without_leader": leaderless,
     });
-    let code = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        code,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string())
 }
 
 fn role_name(r: kvraft::raft::StateRole) -> &'static str {
@@ -73,39 +53,18 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
     let gauge = |out: &mut String, name: &str, help: &str, kind: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
-    gauge(
-        &mut out,
-        "kvnode_partition_role",
-        "1 for the role this node's replica of the partition has",
-        "gauge",
-    );
+    gauge(&mut out, "kvnode_partition_role", "1 for the role this node's replica of the partition has", "gauge");
     for p in &parts {
         if let Some(s) = &p.status {
-            let _ = writeln!(
-                out,
-                "kvnode_partition_role{{partition=\"{}\",role=\"{}\"}} 1",
-                p.index,
-                role_name(s.role)
-            );
+            let _ =
+                writeln!(out, "kvnode_partition_role{{partition=\"{}\",role=\"{}\"}} 1", p.index, role_name(s.role));
         }
     }
     type Field = fn(&kvraft::GroupStatus) -> u64;
     let fields: [(&str, &str, &str, Field); 3] = [
-        ("kvnode_partition_term", "current raft term", "gauge", |s| {
-            s.term
-        }),
-        (
-            "kvnode_partition_commit_index",
-            "raft commit index",
-            "gauge",
-            |s| s.commit,
-        ),
-        (
-            "kvnode_partition_applied_index",
-            "index applied to RocksDB",
-            "gauge",
-            |s| s.applied,
-        ),
+        ("kvnode_partition_term", "current raft term", "gauge", |s| s.term),
+        ("kvnode_partition_commit_index", "raft commit index", "gauge", |s| s.commit),
+        ("kvnode_partition_applied_index", "index applied to RocksDB", "gauge", |s| s.applied),
     ];
     for (name, help, kind, f) in fields {
         gauge(&mut out, name, help, kind);
@@ -115,18 +74,9 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
             }
         }
     }
-    gauge(
-        &mut out,
-        "kvnode_partition_proposals_total",
-        "proposals handed to raft by this node",
-        "counter",
-    );
+    gauge(&mut out, "kvnode_partition_proposals_total", "proposals handed to raft by this node", "counter");
     for p in &parts {
-        let _ = writeln!(
-            out,
-            "kvnode_partition_proposals_total{{partition=\"{}\"}} {}",
-            p.index, p.proposals
-        );
+        let _ = writeln!(out, "kvnode_partition_proposals_total{{partition=\"{}\"}} {}", p.index, p.proposals);
     }
     let (sent, served) = node.forward_counts();
     gauge(
@@ -135,70 +85,34 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
         "requests forwarded to leaders (sent) and served for other nodes (served)",
         "counter",
     );
-    let _ = writeln!(
-        out,
-        "kvnode_forwarded_requests_total{{direction=\"sent\"}} {sent}"
-    );
-    let _ = writeln!(
-        out,
-        "kvnode_forwarded_requests_total{{direction=\"served\"}} {served}"
-    );
+    let _ = writeln!(out, "kvnode_forwarded_requests_total{{direction=\"sent\"}} {sent}");
+    let _ = writeln!(out, "kvnode_forwarded_requests_total{{direction=\"served\"}} {served}");
     let w = node.wal();
     let h = &w.stats.fsync_latency;
-    gauge(
-        &mut out,
-        "kvnode_wal_fsync_seconds",
-        "latency of the WAL's fdatasync",
-        "histogram",
-    );
+    gauge(&mut out, "kvnode_wal_fsync_seconds", "latency of the WAL's fdatasync", "histogram");
     let mut cumulative = 0;
     for (i, bound) in h.bounds_us.iter().enumerate() {
         cumulative += h.counts[i].load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "kvnode_wal_fsync_seconds_bucket{{le=\"{}\"}} {cumulative}",
-            *bound as f64 / 1e6
-        );
+        let _ = writeln!(out, "kvnode_wal_fsync_seconds_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
     }
     let count = h.count.load(Ordering::Relaxed);
-    let _ = writeln!(
-        out,
-        "kvnode_wal_fsync_seconds_bucket{{le=\"+Inf\"}} {count}"
-    );
-    let _ = writeln!(
-        out,
-        "kvnode_wal_fsync_seconds_sum {}",
-        h.sum_us.load(Ordering::Relaxed) as f64 / 1e6
-    );
+    let _ = writeln!(out, "kvnode_wal_fsync_seconds_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "kvnode_wal_fsync_seconds_sum {}", h.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
     let _ = writeln!(out, "kvnode_wal_fsync_seconds_count {count}");
-    gauge(
-        &mut out,
-        "kvnode_raft_log_entries",
-        "raft log entries held in the WAL",
-        "gauge",
-    );
+    let (built, installed, bytes, resumed) = node.snapshot_counts();
+    gauge(&mut out, "kvnode_snapshots_built_total", "partition snapshots built for other replicas", "counter");
+    let _ = writeln!(out, "kvnode_snapshots_built_total {built}");
+    gauge(&mut out, "kvnode_snapshots_installed_total", "partition snapshots installed here", "counter");
+    let _ = writeln!(out, "kvnode_snapshots_installed_total {installed}");
+    gauge(&mut out, "kvnode_snapshot_bytes_received_total", "snapshot file bytes pulled from other nodes", "counter");
+    let _ = writeln!(out, "kvnode_snapshot_bytes_received_total {bytes}");
+    gauge(&mut out, "kvnode_snapshot_files_resumed_total", "snapshot files whose transfer resumed after a break", "counter");
+    let _ = writeln!(out, "kvnode_snapshot_files_resumed_total {resumed}");
+    gauge(&mut out, "kvnode_raft_log_entries", "raft log entries held in the WAL", "gauge");
     let _ = writeln!(out, "kvnode_raft_log_entries {}", node.raft_log_entries());
-    gauge(
-        &mut out,
-        "kvnode_writes_total",
-        "write commands received",
-        "counter",
-    );
-    let _ = writeln!(
-        out,
-        "kvnode_writes_total {}",
-        node.stats.writes.load(Ordering::Relaxed)
-    );
-    gauge(
-        &mut out,
-        "kvnode_reads_total",
-        "read commands received",
-        "counter",
-    );
-    let _ = writeln!(
-        out,
-        "kvnode_reads_total {}",
-        node.stats.reads.load(Ordering::Relaxed)
-    );
+    gauge(&mut out, "kvnode_writes_total", "write commands received", "counter");
+    let _ = writeln!(out, "kvnode_writes_total {}", node.stats.writes.load(Ordering::Relaxed));
+    gauge(&mut out, "kvnode_reads_total", "read commands received", "counter");
+    let _ = writeln!(out, "kvnode_reads_total {}", node.stats.reads.load(Ordering::Relaxed));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

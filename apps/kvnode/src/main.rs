@@ -18,10 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "kvnode",
-    about = "A Redis-protocol key-value node on raft and RocksDB"
-)]
+#[command(name = "kvnode", about = "A Redis-protocol key-value node on raft and RocksDB")]
 struct Args {
     /// Address the RESP listener binds (clients connect here).
     #[arg(long)]
@@ -84,6 +81,8 @@ struct FileConfig {
     lease_read: Option<bool>,
     /// Raft election timeout in ticks.
     election_ticks: Option<usize>,
+    /// Megabytes per second a node pulls snapshot files at (0: no limit).
+    snapshot_bandwidth_mb: Option<u64>,
     cluster: Option<PathBuf>,
     node_id: Option<u64>,
     redirect: Option<String>,
@@ -93,8 +92,7 @@ struct FileConfig {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,raft=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,raft=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -110,20 +108,13 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let file: FileConfig = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
         }
         None => FileConfig::default(),
     };
-    let redis_addr = args
-        .redis_addr
-        .or(file.redis_addr)
-        .unwrap_or_else(|| "127.0.0.1:6379".into());
-    let data_dir = args
-        .data_dir
-        .or(file.data_dir)
-        .unwrap_or_else(|| PathBuf::from("./data"));
+    let redis_addr = args.redis_addr.or(file.redis_addr).unwrap_or_else(|| "127.0.0.1:6379".into());
+    let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
     let mut ncfg = NodeConfig::standalone(data_dir.clone());
     ncfg.partitions = args.partitions.or(file.partitions).unwrap_or(1);
     if let Some(t) = file.raft_tick_ms {
@@ -144,20 +135,17 @@ fn main() -> anyhow::Result<()> {
     if let Some(t) = file.election_ticks {
         ncfg.raft.election_tick = t;
     }
+    if let Some(mb) = file.snapshot_bandwidth_mb {
+        ncfg.snapshot_bandwidth = mb << 20;
+    }
     let mut redis_addr = redis_addr;
     let mut http_addr = args.http_addr.or(file.http_addr);
     if let Some(path) = args.cluster.or(file.cluster) {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let spec = meta::cluster::ClusterSpec::parse(&text)
             .map_err(|e| anyhow::anyhow!("cluster description {}: {e}", path.display()))?;
-        let id = args
-            .node_id
-            .or(file.node_id)
-            .context("--cluster needs --node-id")?;
-        let me = spec
-            .node(id)
-            .with_context(|| format!("node id {id} is not in {}", path.display()))?;
+        let id = args.node_id.or(file.node_id).context("--cluster needs --node-id")?;
+        let me = spec.node(id).with_context(|| format!("node id {id} is not in {}", path.display()))?;
         redis_addr = me.redis_addr.clone();
         http_addr.get_or_insert_with(|| me.http_addr.clone());
         ncfg.node_id = id;
@@ -166,16 +154,9 @@ fn main() -> anyhow::Result<()> {
             Some("moved") => true,
             Some(other) => anyhow::bail!("--redirect must be forward or moved, not {other}"),
         };
-        ncfg.cluster = Some(node::node::ClusterConfig {
-            spec,
-            bootstrap: args.bootstrap,
-            redirect_moved,
-        });
+        ncfg.cluster = Some(node::node::ClusterConfig { spec, bootstrap: args.bootstrap, redirect_moved });
     }
-    let mut scfg = ServerConfig {
-        requirepass: args.requirepass.or(file.requirepass),
-        ..Default::default()
-    };
+    let mut scfg = ServerConfig { requirepass: args.requirepass.or(file.requirepass), ..Default::default() };
     if ncfg.cluster.is_some() {
         scfg.inert.insert("cluster-enabled".into(), "yes".into());
     }
@@ -183,9 +164,7 @@ fn main() -> anyhow::Result<()> {
         scfg.maxclients = m;
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let node = Node::open(ncfg).await.context("opening the node")?;
         if let Some(addr) = &http_addr {
@@ -201,11 +180,7 @@ fn main() -> anyhow::Result<()> {
         let local = listener.local_addr()?;
         tracing::info!(
             "kvnode {} (node {}): serving RESP on {local}, data in {}, {} partition(s)",
-            if node.cluster().is_some() {
-                "cluster"
-            } else {
-                "standalone"
-            },
+            if node.cluster().is_some() { "cluster" } else { "standalone" },
             node.node_id(),
             data_dir.display(),
             node.namespace().partitions.len()

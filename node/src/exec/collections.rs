@@ -80,8 +80,7 @@ impl<'a, K: KvRead + ?Sized> Db<'a, K> {
     }
 
     pub fn elem(&self, key: &[u8], m: &Meta, sub: &[u8]) -> Option<Vec<u8>> {
-        self.kv
-            .get(Cf::Data, &elem_key(self.ns, key, m.version, sub))
+        self.kv.get(Cf::Data, &elem_key(self.ns, key, m.version, sub))
     }
 }
 
@@ -105,32 +104,16 @@ impl Coll {
                 if m.ty != ty {
                     return Err(Reply::error(err::WRONGTYPE));
                 }
-                Ok(Coll {
-                    key: key.clone(),
-                    meta: m.clone(),
-                    old,
-                    changed: false,
-                })
+                Ok(Coll { key: key.clone(), meta: m.clone(), old, changed: false })
             }
             _ => {
-                let mut meta = Meta {
-                    ty,
-                    expire_at: 0,
-                    version: a.version(),
-                    mod_index: 0,
-                    count: 0,
-                    payload: vec![0],
-                };
+                let mut meta =
+                    Meta { ty, expire_at: 0, version: a.version(), mod_index: 0, count: 0, payload: vec![0] };
                 if ty == DataType::List {
                     meta.payload.extend_from_slice(&LIST_ORIGIN.to_be_bytes());
                     meta.payload.extend_from_slice(&LIST_ORIGIN.to_be_bytes());
                 }
-                Ok(Coll {
-                    key: key.clone(),
-                    meta,
-                    old,
-                    changed: false,
-                })
+                Ok(Coll { key: key.clone(), meta, old, changed: false })
             }
         }
     }
@@ -139,12 +122,7 @@ impl Coll {
     pub fn existing(a: &mut Apply, key: &Bytes, ty: DataType) -> Result<Option<Coll>, Reply> {
         match a.db().typed(key, ty)? {
             None => Ok(None),
-            Some(m) => Ok(Some(Coll {
-                key: key.clone(),
-                old: Some(m.clone()),
-                meta: m,
-                changed: false,
-            })),
+            Some(m) => Ok(Some(Coll { key: key.clone(), old: Some(m.clone()), meta: m, changed: false })),
         }
     }
 
@@ -160,11 +138,7 @@ impl Coll {
     }
 
     pub fn put(&mut self, a: &mut Apply, sub: &[u8], value: &[u8]) {
-        a.kv.put(
-            Cf::Data,
-            &elem_key(a.ns, &self.key, self.meta.version, sub),
-            value,
-        );
+        a.kv.put(Cf::Data, &elem_key(a.ns, &self.key, self.meta.version, sub), value);
         self.changed = true;
     }
 
@@ -211,19 +185,10 @@ pub const LIST_ORIGIN: u64 = 1 << 63;
 /// Copies the elements of `src` (metadata `src_meta`) to `dst` under `version`.
 pub fn copy_elements(a: &mut Apply, src: &[u8], src_meta: &Meta, dst: &[u8], version: u64) {
     let mut elements = Vec::new();
-    scan_elems(
-        a.kv,
-        a.ns,
-        src,
-        src_meta.version,
-        b"",
-        None,
-        false,
-        &mut |sub, v| {
-            elements.push((sub.to_vec(), v.to_vec()));
-            true
-        },
-    );
+    scan_elems(a.kv, a.ns, src, src_meta.version, b"", None, false, &mut |sub, v| {
+        elements.push((sub.to_vec(), v.to_vec()));
+        true
+    });
     for (sub, v) in elements {
         a.kv.put(Cf::Data, &elem_key(a.ns, dst, version, &sub), &v);
     }
@@ -250,38 +215,25 @@ pub fn scan_cursor<K: KvRead + ?Sized>(
         start.extend_from_slice(&cursor.to_be_bytes()[..len]);
     }
     let end = keys::prefix_end(from_sub_prefix);
-    let to = if from_sub_prefix.is_empty() {
-        None
-    } else {
-        Some(end.as_slice())
-    };
+    let to = if from_sub_prefix.is_empty() { None } else { Some(end.as_slice()) };
     let mut out = Vec::new();
     let mut next = 0u64;
     let mut last7: Option<[u8; 7]> = None;
     let n = from_sub_prefix.len();
-    scan_elems(
-        db.kv,
-        db.ns,
-        key,
-        m.version,
-        &start,
-        to,
-        false,
-        &mut |sub, v| {
-            let body = &sub[n..];
-            let mut p7 = [0u8; 7];
-            let len = body.len().min(7);
-            p7[..len].copy_from_slice(&body[..len]);
-            if !whole && out.len() as u64 >= count && Some(p7) != last7 {
-                let mut c = [0u8; 8];
-                c[..7].copy_from_slice(&p7);
-                next = u64::from_be_bytes(c) | (len as u64 + 1);
-                return false;
-            }
-            last7 = Some(p7);
-            out.push((body.to_vec(), v.to_vec()));
-            true
-        },
-    );
+    scan_elems(db.kv, db.ns, key, m.version, &start, to, false, &mut |sub, v| {
+        let body = &sub[n..];
+        let mut p7 = [0u8; 7];
+        let len = body.len().min(7);
+        p7[..len].copy_from_slice(&body[..len]);
+        if !whole && out.len() as u64 >= count && Some(p7) != last7 {
+            let mut c = [0u8; 8];
+            c[..7].copy_from_slice(&p7);
+            next = u64::from_be_bytes(c) | (len as u64 + 1);
+            return false;
+        }
+        last7 = Some(p7);
+        out.push((body.to_vec(), v.to_vec()));
+        true
+    });
     (out, next)
 }

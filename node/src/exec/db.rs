@@ -27,9 +27,7 @@ pub struct Db<'a, K: KvRead + ?Sized> {
 impl<'a, K: KvRead + ?Sized> Db<'a, K> {
     /// The metadata record, expired or not.
     pub fn meta_raw(&self, key: &[u8]) -> Option<Meta> {
-        self.kv
-            .get(Cf::Meta, &keys::meta_key(self.ns, key))
-            .and_then(|v| Meta::decode(&v))
+        self.kv.get(Cf::Meta, &keys::meta_key(self.ns, key)).and_then(|v| Meta::decode(&v))
     }
 
     /// The metadata of a live (not expired) key.
@@ -63,11 +61,10 @@ impl<'a, K: KvRead + ?Sized> Db<'a, K> {
     pub fn scan_keys(&self, from: &[u8], f: &mut dyn FnMut(&[u8], &Meta) -> bool) {
         let end = keys::slot_start(self.ns, self.slots.1);
         let now = self.now;
-        self.kv
-            .scan(Cf::Meta, from, &end, &mut |k, v| match Meta::decode(v) {
-                Some(m) if !m.expired(now) => f(k, &m),
-                _ => true,
-            });
+        self.kv.scan(Cf::Meta, from, &end, &mut |k, v| match Meta::decode(v) {
+            Some(m) if !m.expired(now) => f(k, &m),
+            _ => true,
+        });
     }
 
     pub fn partition_start(&self) -> Vec<u8> {
@@ -92,13 +89,7 @@ pub struct Apply<'a> {
 
 impl<'a> Apply<'a> {
     pub fn db(&self) -> Db<'_, WriteCtx> {
-        Db {
-            kv: self.kv,
-            ns: self.ns,
-            now: self.now,
-            slots: self.slots,
-            key_count: self.counters.keys,
-        }
+        Db { kv: self.kv, ns: self.ns, now: self.now, slots: self.slots, key_count: self.counters.keys }
     }
 
     pub fn version(&mut self) -> u64 {
@@ -117,8 +108,7 @@ impl<'a> Apply<'a> {
             }
             Some(o) => {
                 if o.expire_at != 0 && o.expire_at != meta.expire_at {
-                    self.kv
-                        .delete(Cf::Expire, &keys::expire_key(self.ns, key, o.expire_at));
+                    self.kv.delete(Cf::Expire, &keys::expire_key(self.ns, key, o.expire_at));
                 }
                 if o.expire_at != 0 {
                     self.counters.expires = self.counters.expires.saturating_sub(1);
@@ -131,23 +121,17 @@ impl<'a> Apply<'a> {
         if meta.expire_at != 0 {
             self.counters.expires += 1;
             if old.map(|o| o.expire_at) != Some(meta.expire_at) {
-                self.kv.put(
-                    Cf::Expire,
-                    &keys::expire_key(self.ns, key, meta.expire_at),
-                    &[],
-                );
+                self.kv.put(Cf::Expire, &keys::expire_key(self.ns, key, meta.expire_at), &[]);
             }
         }
-        self.kv
-            .put(Cf::Meta, &keys::meta_key(self.ns, key), &meta.encode());
+        self.kv.put(Cf::Meta, &keys::meta_key(self.ns, key), &meta.encode());
     }
 
     /// Removes `key`, whose raw record is `old`.
     pub fn remove_key(&mut self, key: &[u8], old: &Meta) {
         self.kv.delete(Cf::Meta, &keys::meta_key(self.ns, key));
         if old.expire_at != 0 {
-            self.kv
-                .delete(Cf::Expire, &keys::expire_key(self.ns, key, old.expire_at));
+            self.kv.delete(Cf::Expire, &keys::expire_key(self.ns, key, old.expire_at));
             self.counters.expires = self.counters.expires.saturating_sub(1);
         }
         self.counters.keys = self.counters.keys.saturating_sub(1);
@@ -155,11 +139,7 @@ impl<'a> Apply<'a> {
             self.collect_garbage(key, old);
         }
         let slot = keys::slot(key);
-        self.kv.put(
-            Cf::State,
-            &removal_key(self.ns, slot),
-            &self.index.to_be_bytes(),
-        );
+        self.kv.put(Cf::State, &removal_key(self.ns, slot), &self.index.to_be_bytes());
     }
 
     /// Gives the live key `key` (record `m`) a new expiry: `Some(at)` in the

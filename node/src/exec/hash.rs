@@ -27,10 +27,7 @@ fn all<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> Vec<(Bytes, Byte
 }
 
 fn note_size(c: &mut Coll, field: &[u8], value: &[u8]) {
-    if field.len() > LISTPACK_MAX_VALUE
-        || value.len() > LISTPACK_MAX_VALUE
-        || c.meta.count > LISTPACK_MAX_ENTRIES
-    {
+    if field.len() > LISTPACK_MAX_VALUE || value.len() > LISTPACK_MAX_VALUE || c.meta.count > LISTPACK_MAX_ENTRIES {
         c.set_flag(FLAG_LARGE);
     }
 }
@@ -73,10 +70,7 @@ pub fn hmget<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyFields) -> Reply {
     match hash(db, &c.key) {
         Err(e) => e,
         Ok(m) => Reply::Array(
-            c.fields
-                .iter()
-                .map(|f| Reply::bulk_or_nil(m.as_ref().and_then(|m| db.elem(&c.key, m, f))))
-                .collect(),
+            c.fields.iter().map(|f| Reply::bulk_or_nil(m.as_ref().and_then(|m| db.elem(&c.key, m, f)))).collect(),
         ),
     }
 }
@@ -85,12 +79,9 @@ pub fn hgetall<K: KvRead + ?Sized>(db: &Db<K>, key: &Key) -> Reply {
     match hash(db, &key.key) {
         Err(e) => e,
         Ok(None) => Reply::Map(vec![]),
-        Ok(Some(m)) => Reply::Map(
-            all(db, &key.key, &m)
-                .into_iter()
-                .map(|(f, v)| (Reply::Bulk(f), Reply::Bulk(v)))
-                .collect(),
-        ),
+        Ok(Some(m)) => {
+            Reply::Map(all(db, &key.key, &m).into_iter().map(|(f, v)| (Reply::Bulk(f), Reply::Bulk(v))).collect())
+        }
     }
 }
 
@@ -99,10 +90,7 @@ pub fn hkeys_or_vals<K: KvRead + ?Sized>(db: &Db<K>, key: &Key, keys: bool) -> R
         Err(e) => e,
         Ok(None) => Reply::Array(vec![]),
         Ok(Some(m)) => Reply::Array(
-            all(db, &key.key, &m)
-                .into_iter()
-                .map(|(f, v)| Reply::Bulk(if keys { f } else { v }))
-                .collect(),
+            all(db, &key.key, &m).into_iter().map(|(f, v)| Reply::Bulk(if keys { f } else { v })).collect(),
         ),
     }
 }
@@ -128,10 +116,7 @@ pub fn hdel(a: &mut Apply, cmd: &cc::KeyFields) -> Reply {
 pub fn hstrlen<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyField) -> Reply {
     match hash(db, &c.key) {
         Err(e) => e,
-        Ok(m) => Reply::Int(
-            m.and_then(|m| db.elem(&c.key, &m, &c.field))
-                .map_or(0, |v| v.len() as i64),
-        ),
+        Ok(m) => Reply::Int(m.and_then(|m| db.elem(&c.key, &m, &c.field)).map_or(0, |v| v.len() as i64)),
     }
 }
 
@@ -170,14 +155,10 @@ fn modify_field(
 pub fn hincrby(a: &mut Apply, cmd: &cc::HIncrBy) -> Reply {
     modify_field(a, &cmd.key, &cmd.field, |old| {
         let cur = match old {
-            Some(v) => {
-                parse_i64(v).ok_or_else(|| Reply::error("ERR hash value is not an integer"))?
-            }
+            Some(v) => parse_i64(v).ok_or_else(|| Reply::error("ERR hash value is not an integer"))?,
             None => 0,
         };
-        let n = cur
-            .checked_add(cmd.delta)
-            .ok_or_else(|| Reply::error(err::OVERFLOW))?;
+        let n = cur.checked_add(cmd.delta).ok_or_else(|| Reply::error(err::OVERFLOW))?;
         Ok((n.to_string().into_bytes(), Reply::Int(n)))
     })
 }
@@ -185,16 +166,11 @@ pub fn hincrby(a: &mut Apply, cmd: &cc::HIncrBy) -> Reply {
 pub fn hincrbyfloat(a: &mut Apply, cmd: &cc::HIncrByFloat) -> Reply {
     modify_field(a, &cmd.key, &cmd.field, |old| {
         let cur = match old {
-            Some(v) => {
-                F80::parse(v).ok_or_else(|| Reply::error("ERR hash value is not a float"))?
-            }
+            Some(v) => F80::parse(v).ok_or_else(|| Reply::error("ERR hash value is not a float"))?,
             None => F80::Zero { neg: false },
         };
         let delta = F80::parse(&cmd.delta).ok_or_else(|| Reply::error(err::NOT_FLOAT))?;
-        let sum = cur
-            .add(&delta)
-            .filter(|s| s.is_finite())
-            .ok_or_else(|| Reply::error(err::NAN_OR_INF))?;
+        let sum = cur.add(&delta).filter(|s| s.is_finite()).ok_or_else(|| Reply::error(err::NAN_OR_INF))?;
         let s = sum.to_human_string();
         Ok((s.clone().into_bytes(), Reply::bulk(s)))
     })
@@ -225,23 +201,10 @@ pub fn hrandfield<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::RandMembers) -> Reply 
     let picks = rand_pick(&items, count, &mut rand::thread_rng());
     if c.with_values {
         Reply::Pairs(
-            picks
-                .into_iter()
-                .map(|i| {
-                    (
-                        Reply::Bulk(items[i].0.clone()),
-                        Reply::Bulk(items[i].1.clone()),
-                    )
-                })
-                .collect(),
+            picks.into_iter().map(|i| (Reply::Bulk(items[i].0.clone()), Reply::Bulk(items[i].1.clone()))).collect(),
         )
     } else {
-        Reply::Array(
-            picks
-                .into_iter()
-                .map(|i| Reply::Bulk(items[i].0.clone()))
-                .collect(),
-        )
+        Reply::Array(picks.into_iter().map(|i| Reply::Bulk(items[i].0.clone())).collect())
     }
 }
 
@@ -255,10 +218,7 @@ pub fn hscan<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ElemScan) -> Reply {
     let (items, next) = scan_cursor(db, &c.key, &m, b"", c.cursor, c.count, whole);
     let mut out = Vec::new();
     for (f, v) in items {
-        if c.pattern
-            .as_ref()
-            .is_none_or(|p| p.as_ref() == b"*" || glob::matches(p, &f))
-        {
+        if c.pattern.as_ref().is_none_or(|p| p.as_ref() == b"*" || glob::matches(p, &f)) {
             out.push(Reply::bulk(f));
             out.push(Reply::bulk(v));
         }

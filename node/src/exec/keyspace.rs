@@ -25,11 +25,7 @@ pub fn ttl<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Ttl) -> Reply {
     if m.expire_at == 0 {
         return Reply::Int(-1);
     }
-    let v = if cmd.absolute {
-        m.expire_at as i64
-    } else {
-        (m.expire_at as i64 - db.now as i64).max(0)
-    };
+    let v = if cmd.absolute { m.expire_at as i64 } else { (m.expire_at as i64 - db.now as i64).max(0) };
     Reply::Int(if cmd.millis { v } else { (v + 500) / 1000 })
 }
 
@@ -74,10 +70,7 @@ pub fn keys<K: KvRead + ?Sized>(db: &Db<K>, pattern: &Bytes) -> Vec<Bytes> {
 /// keys it visited.
 pub fn scan<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Scan) -> (Vec<Bytes>, Option<u64>, u64) {
     let matches = pattern_filter(cmd.pattern.as_ref());
-    let want_type = cmd
-        .type_name
-        .as_deref()
-        .map(|t| DataType::from_name(t.as_bytes()));
+    let want_type = cmd.type_name.as_deref().map(|t| DataType::from_name(t.as_bytes()));
     let start = if cmd.cursor == 0 {
         db.partition_start()
     } else {
@@ -89,10 +82,7 @@ pub fn scan<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Scan) -> (Vec<Bytes>, Optio
     let mut next = None;
     db.scan_keys(&start, &mut |k, m| {
         let pos = keys::meta_position(k);
-        if visited >= cmd.count.max(1)
-            && Some(pos) != last_pos
-            && keys::cursor_of(pos.0, pos.1) != 0
-        {
+        if visited >= cmd.count.max(1) && Some(pos) != last_pos && keys::cursor_of(pos.0, pos.1) != 0 {
             next = Some(keys::cursor_of(pos.0, pos.1));
             return false;
         }

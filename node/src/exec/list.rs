@@ -13,10 +13,7 @@ use bytes::Bytes;
 
 fn bounds(m: &Meta) -> (u64, u64) {
     let p = &m.payload;
-    (
-        u64::from_be_bytes(p[1..9].try_into().unwrap()),
-        u64::from_be_bytes(p[9..17].try_into().unwrap()),
-    )
+    (u64::from_be_bytes(p[1..9].try_into().unwrap()), u64::from_be_bytes(p[9..17].try_into().unwrap()))
 }
 
 fn set_bounds(c: &mut Coll, head: u64, tail: u64) {
@@ -31,31 +28,15 @@ fn list<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Option<Meta>, Repl
 }
 
 /// Elements at positions `[from, to)` (absolute), in order.
-fn range<K: KvRead + ?Sized>(
-    kv: &K,
-    ns: u32,
-    key: &[u8],
-    m: &Meta,
-    from: u64,
-    to: u64,
-) -> Vec<Bytes> {
+fn range<K: KvRead + ?Sized>(kv: &K, ns: u32, key: &[u8], m: &Meta, from: u64, to: u64) -> Vec<Bytes> {
     let mut out = Vec::new();
     if from >= to {
         return out;
     }
-    scan_elems(
-        kv,
-        ns,
-        key,
-        m.version,
-        &from.to_be_bytes(),
-        Some(&to.to_be_bytes()),
-        false,
-        &mut |_, v| {
-            out.push(Bytes::copy_from_slice(v));
-            true
-        },
-    );
+    scan_elems(kv, ns, key, m.version, &from.to_be_bytes(), Some(&to.to_be_bytes()), false, &mut |_, v| {
+        out.push(Bytes::copy_from_slice(v));
+        true
+    });
     out
 }
 
@@ -111,11 +92,7 @@ pub fn push(a: &mut Apply, cmd: &cc::Push) -> Reply {
 fn pop_n(a: &mut Apply, c: &mut Coll, left: bool, n: u64) -> Vec<Bytes> {
     let (head, tail) = bounds(&c.meta);
     let n = n.min(tail - head);
-    let (from, to) = if left {
-        (head, head + n)
-    } else {
-        (tail - n, tail)
-    };
+    let (from, to) = if left { (head, head + n) } else { (tail - n, tail) };
     let mut items = range(a.kv, a.ns, &c.key, &c.meta, from, to);
     for pos in from..to {
         c.delete(a, &pos.to_be_bytes());
@@ -132,13 +109,7 @@ fn pop_n(a: &mut Apply, c: &mut Coll, left: bool, n: u64) -> Vec<Bytes> {
 pub fn pop(a: &mut Apply, cmd: &cc::Pop) -> Reply {
     let mut c = match Coll::existing(a, &cmd.key, DataType::List) {
         Ok(Some(c)) => c,
-        Ok(None) => {
-            return if cmd.count.is_some() {
-                Reply::NilArray
-            } else {
-                Reply::Nil
-            }
-        }
+        Ok(None) => return if cmd.count.is_some() { Reply::NilArray } else { Reply::Nil },
         Err(e) => return e,
     };
     let items = pop_n(a, &mut c, cmd.left, cmd.count.unwrap_or(1));
@@ -190,10 +161,7 @@ pub fn lrange<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyRange) -> Reply {
             Some((s, e)) => {
                 let (head, _) = bounds(&m);
                 Reply::Array(
-                    range(db.kv, db.ns, &c.key, &m, head + s, head + e + 1)
-                        .into_iter()
-                        .map(Reply::Bulk)
-                        .collect(),
+                    range(db.kv, db.ns, &c.key, &m, head + s, head + e + 1).into_iter().map(Reply::Bulk).collect(),
                 )
             }
         },
@@ -246,11 +214,8 @@ pub fn lrem(a: &mut Apply, cmd: &cc::LRem) -> Reply {
     let mut drop = vec![false; items.len()];
     let mut removed = 0i64;
     let limit = cmd.count.unsigned_abs() as i64;
-    let order: Box<dyn Iterator<Item = usize>> = if cmd.count < 0 {
-        Box::new((0..items.len()).rev())
-    } else {
-        Box::new(0..items.len())
-    };
+    let order: Box<dyn Iterator<Item = usize>> =
+        if cmd.count < 0 { Box::new((0..items.len()).rev()) } else { Box::new(0..items.len()) };
     for i in order {
         if items[i] == cmd.value && (limit == 0 || removed < limit) {
             drop[i] = true;
@@ -259,13 +224,8 @@ pub fn lrem(a: &mut Apply, cmd: &cc::LRem) -> Reply {
     }
     if removed > 0 {
         let first = drop.iter().position(|d| *d).unwrap() as u64;
-        let kept: Vec<Bytes> = items
-            .iter()
-            .zip(&drop)
-            .skip(first as usize)
-            .filter(|(_, d)| !**d)
-            .map(|(v, _)| v.clone())
-            .collect();
+        let kept: Vec<Bytes> =
+            items.iter().zip(&drop).skip(first as usize).filter(|(_, d)| !**d).map(|(v, _)| v.clone()).collect();
         rewrite_from(a, &mut c, first, &kept);
     }
     c.finish(a);
@@ -296,13 +256,7 @@ pub fn linsert(a: &mut Apply, cmd: &cc::LInsert) -> Reply {
 pub fn lpos<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::LPos) -> Reply {
     let m = match list(db, &c.key) {
         Err(e) => return e,
-        Ok(None) => {
-            return if c.count.is_some() {
-                Reply::Array(vec![])
-            } else {
-                Reply::Nil
-            }
-        }
+        Ok(None) => return if c.count.is_some() { Reply::Array(vec![]) } else { Reply::Nil },
         Ok(Some(m)) => m,
     };
     let (head, tail) = bounds(&m);
@@ -314,11 +268,7 @@ pub fn lpos<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::LPos) -> Reply {
         None => 1,
     };
     let mut skip = c.rank.unsigned_abs() as usize - 1;
-    let maxlen = if c.maxlen == 0 {
-        n
-    } else {
-        (c.maxlen as usize).min(n)
-    };
+    let maxlen = if c.maxlen == 0 { n } else { (c.maxlen as usize).min(n) };
     let mut found = Vec::new();
     for step in 0..maxlen {
         let i = if c.rank < 0 { n - 1 - step } else { step };
@@ -351,9 +301,7 @@ pub fn lmove(a: &mut Apply, cmd: &cc::LMove) -> Reply {
             return e;
         }
     }
-    let item = pop_n(a, &mut src, cmd.from_left, 1)
-        .pop()
-        .expect("non-empty list");
+    let item = pop_n(a, &mut src, cmd.from_left, 1).pop().expect("non-empty list");
     if cmd.src == cmd.dst {
         push_values(a, &mut src, std::slice::from_ref(&item), cmd.to_left);
         src.finish(a);
@@ -380,15 +328,9 @@ pub fn lmpop(a: &mut Apply, cmd: &cc::MPop) -> Reply {
         let items = pop_n(a, &mut c, cmd.left, cmd.count.max(1));
         c.finish(a);
         return if cmd.shape == 1 {
-            Reply::Array(vec![
-                Reply::Bulk(key.clone()),
-                Reply::Bulk(items.into_iter().next().unwrap()),
-            ])
+            Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(items.into_iter().next().unwrap())])
         } else {
-            Reply::Array(vec![
-                Reply::Bulk(key.clone()),
-                Reply::Array(items.into_iter().map(Reply::Bulk).collect()),
-            ])
+            Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(items.into_iter().map(Reply::Bulk).collect())])
         };
     }
     Reply::NilArray

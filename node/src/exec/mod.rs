@@ -28,12 +28,7 @@ pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
         Cmd::Type(k) => keyspace::type_of(db, &k.key),
         Cmd::Ttl(c) => keyspace::ttl(db, c),
         Cmd::ObjectEncoding(k) => keyspace::object_encoding(db, &k.key),
-        Cmd::Keys(p) => Reply::Array(
-            keyspace::keys(db, &p.pattern)
-                .into_iter()
-                .map(Reply::Bulk)
-                .collect(),
-        ),
+        Cmd::Keys(p) => Reply::Array(keyspace::keys(db, &p.pattern).into_iter().map(Reply::Bulk).collect()),
         Cmd::Scan(c) => {
             let (keys, next, _) = keyspace::scan(db, c);
             Reply::Array(vec![
@@ -217,9 +212,7 @@ pub fn rand_pick<T, R: rand::Rng>(items: &[T], count: i64, rng: &mut R) -> Vec<u
         return vec![];
     }
     if count < 0 {
-        return (0..count.unsigned_abs())
-            .map(|_| rng.gen_range(0..items.len()))
-            .collect();
+        return (0..count.unsigned_abs()).map(|_| rng.gen_range(0..items.len())).collect();
     }
     let n = (count as usize).min(items.len());
     sample(rng, items.len(), n).into_vec()

@@ -43,19 +43,10 @@ pub fn members<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> Vec<Byte
 fn member_at<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, at: u32) -> Option<Bytes> {
     let first_from = |from: &[u8]| {
         let mut found = None;
-        scan_elems(
-            db.kv,
-            db.ns,
-            key,
-            m.version,
-            from,
-            None,
-            false,
-            &mut |s, _| {
-                found = Some(Bytes::copy_from_slice(&s[4..]));
-                false
-            },
-        );
+        scan_elems(db.kv, db.ns, key, m.version, from, None, false, &mut |s, _| {
+            found = Some(Bytes::copy_from_slice(&s[4..]));
+            false
+        });
         found
     };
     first_from(&at.to_be_bytes()).or_else(|| first_from(b""))
@@ -139,12 +130,7 @@ pub fn smembers<K: KvRead + ?Sized>(db: &Db<K>, key: &Key) -> Reply {
     match set(db, &key.key) {
         Err(e) => e,
         Ok(None) => Reply::Set(vec![]),
-        Ok(Some(m)) => Reply::Set(
-            members(db, &key.key, &m)
-                .into_iter()
-                .map(Reply::Bulk)
-                .collect(),
-        ),
+        Ok(Some(m)) => Reply::Set(members(db, &key.key, &m).into_iter().map(Reply::Bulk).collect()),
     }
 }
 
@@ -155,23 +141,14 @@ pub fn srandmember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::RandMembers) -> Reply
     };
     let mut rng = rand::thread_rng();
     let Some(m) = m else {
-        return if c.count.is_some() {
-            Reply::Array(vec![])
-        } else {
-            Reply::Nil
-        };
+        return if c.count.is_some() { Reply::Array(vec![]) } else { Reply::Nil };
     };
     match c.count {
         None => member_at(db, &c.key, &m, rng.gen()).map_or(Reply::Nil, Reply::Bulk),
         // Many, or all distinct ones: pick among them all.
         Some(n) if n < 0 || n as u64 * 2 >= m.count => {
             let all = members(db, &c.key, &m);
-            Reply::Array(
-                rand_pick(&all, n, &mut rng)
-                    .into_iter()
-                    .map(|i| Reply::Bulk(all[i].clone()))
-                    .collect(),
-            )
+            Reply::Array(rand_pick(&all, n, &mut rng).into_iter().map(|i| Reply::Bulk(all[i].clone())).collect())
         }
         // A few distinct ones out of many: random seeks.
         Some(n) => {
@@ -191,13 +168,7 @@ pub fn srandmember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::RandMembers) -> Reply
 pub fn spop(a: &mut Apply, cmd: &cc::SPop) -> Reply {
     let mut c = match Coll::existing(a, &cmd.key, DataType::Set) {
         Ok(Some(c)) => c,
-        Ok(None) => {
-            return if cmd.count.is_some() {
-                Reply::Set(vec![])
-            } else {
-                Reply::Nil
-            }
-        }
+        Ok(None) => return if cmd.count.is_some() { Reply::Set(vec![]) } else { Reply::Nil },
         Err(e) => return e,
     };
     let n = cmd.count.unwrap_or(1).min(c.meta.count);
@@ -252,11 +223,7 @@ pub fn smove(a: &mut Apply, cmd: &cc::SMove) -> Reply {
 }
 
 /// The result of SINTER/SUNION/SDIFF over `keys` (missing keys are empty).
-fn compute<K: KvRead + ?Sized>(
-    db: &Db<K>,
-    op: SetOpKind,
-    keys: &[Bytes],
-) -> Result<BTreeSet<Bytes>, Reply> {
+fn compute<K: KvRead + ?Sized>(db: &Db<K>, op: SetOpKind, keys: &[Bytes]) -> Result<BTreeSet<Bytes>, Reply> {
     let mut sets = Vec::with_capacity(keys.len());
     for k in keys {
         sets.push(match set(db, k)? {
@@ -311,14 +278,7 @@ pub fn store_members(a: &mut Apply, dst: &Bytes, items: Vec<Bytes>) -> Reply {
     let n = items.len() as i64;
     let mut c = Coll {
         key: dst.clone(),
-        meta: Meta {
-            ty: DataType::Set,
-            expire_at: 0,
-            version: a.version(),
-            mod_index: 0,
-            count: 0,
-            payload: vec![0],
-        },
+        meta: Meta { ty: DataType::Set, expire_at: 0, version: a.version(), mod_index: 0, count: 0, payload: vec![0] },
         old,
         changed: true,
     };
@@ -338,11 +298,7 @@ pub fn sscan<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ElemScan) -> Reply {
     let out = items
         .into_iter()
         .map(|(s, _)| s[4..].to_vec())
-        .filter(|mbr| {
-            c.pattern
-                .as_ref()
-                .is_none_or(|p| p.as_ref() == b"*" || glob::matches(p, mbr))
-        })
+        .filter(|mbr| c.pattern.as_ref().is_none_or(|p| p.as_ref() == b"*" || glob::matches(p, mbr)))
         .map(Reply::bulk)
         .collect();
     Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(out)])

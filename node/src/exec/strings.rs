@@ -21,18 +21,11 @@ pub fn get<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
 }
 
 pub fn mget<K: KvRead + ?Sized>(db: &Db<K>, keys: &[Bytes]) -> Reply {
-    Reply::Array(
-        keys.iter()
-            .map(|k| Reply::bulk_or_nil(db.string(k).ok().flatten()))
-            .collect(),
-    )
+    Reply::Array(keys.iter().map(|k| Reply::bulk_or_nil(db.string(k).ok().flatten())).collect())
 }
 
 pub fn strlen<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
-    try_reply(
-        db.string(key)
-            .map(|v| Reply::Int(v.map_or(0, |v| v.len() as i64))),
-    )
+    try_reply(db.string(key).map(|v| Reply::Int(v.map_or(0, |v| v.len() as i64))))
 }
 
 /// GETRANGE/SUBSTR with Redis' clamping of negative and out-of-range ends.
@@ -64,12 +57,7 @@ pub fn getrange<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::GetRange) -> Reply {
 }
 
 /// The expire-at of a new value: kept, set, or none.
-fn new_expiry(
-    a: &Apply,
-    expiry: Option<c::Expiry>,
-    keep_ttl: bool,
-    old_live: Option<&Meta>,
-) -> Option<i64> {
+fn new_expiry(a: &Apply, expiry: Option<c::Expiry>, keep_ttl: bool, old_live: Option<&Meta>) -> Option<i64> {
     match expiry {
         Some(e) => Some(e.at(a.now)),
         None if keep_ttl => old_live.map(|m| m.expire_at as i64).filter(|at| *at != 0),
@@ -91,14 +79,7 @@ pub enum Encoding {
 
 /// Writes a string value, or removes the key when its expiry is already past
 /// (Redis sets and immediately expires it).
-fn write_string(
-    a: &mut Apply,
-    key: &[u8],
-    value: Vec<u8>,
-    expire_at: Option<i64>,
-    enc: Encoding,
-    old: Option<&Meta>,
-) {
+fn write_string(a: &mut Apply, key: &[u8], value: Vec<u8>, expire_at: Option<i64>, enc: Encoding, old: Option<&Meta>) {
     if let Some(at) = expire_at {
         if at <= a.now as i64 {
             if let Some(o) = old {
@@ -131,21 +112,10 @@ pub fn set(a: &mut Apply, cmd: &c::Set) -> Reply {
         SetCond::Always => false,
     };
     if refused {
-        return if cmd.int_reply {
-            Reply::Int(0)
-        } else {
-            old_value
-        };
+        return if cmd.int_reply { Reply::Int(0) } else { old_value };
     }
     let at = new_expiry(a, cmd.expiry, cmd.keep_ttl, live.as_ref());
-    write_string(
-        a,
-        &cmd.key,
-        cmd.value.to_vec(),
-        at,
-        Encoding::ByValue,
-        old.as_ref(),
-    );
+    write_string(a, &cmd.key, cmd.value.to_vec(), at, Encoding::ByValue, old.as_ref());
     if cmd.int_reply {
         Reply::Int(1)
     } else if cmd.get {
@@ -161,14 +131,7 @@ pub fn mset(a: &mut Apply, cmd: &c::MSet) -> Reply {
     }
     for p in &cmd.pairs {
         let old = a.db().meta_raw(&p.key);
-        write_string(
-            a,
-            &p.key,
-            p.value.to_vec(),
-            None,
-            Encoding::ByValue,
-            old.as_ref(),
-        );
+        write_string(a, &p.key, p.value.to_vec(), None, Encoding::ByValue, old.as_ref());
     }
     if cmd.nx {
         Reply::Int(1)
@@ -205,13 +168,9 @@ fn modify(
         Err(e) => e,
         Ok(None) => Reply::Int(live.map_or(0, |m| m.payload.len() as i64)),
         Ok(Some((value, reply))) => {
-            let at = live
-                .as_ref()
-                .map(|m| m.expire_at as i64)
-                .filter(|at| *at != 0);
+            let at = live.as_ref().map(|m| m.expire_at as i64).filter(|at| *at != 0);
             // Only an existing string is changed in place.
-            let enc = if enc == Encoding::Raw && live.is_none() && !matches!(kind, Modify::SetRange)
-            {
+            let enc = if enc == Encoding::Raw && live.is_none() && !matches!(kind, Modify::SetRange) {
                 Encoding::ByValue
             } else {
                 enc
@@ -261,9 +220,7 @@ pub fn incrby(a: &mut Apply, cmd: &c::IncrBy) -> Reply {
             Some(v) => parse_i64(v).ok_or_else(|| Reply::error(err::NOT_INTEGER))?,
             None => 0,
         };
-        let n = cur
-            .checked_add(cmd.delta)
-            .ok_or_else(|| Reply::error(err::OVERFLOW))?;
+        let n = cur.checked_add(cmd.delta).ok_or_else(|| Reply::error(err::OVERFLOW))?;
         Ok(Some((n.to_string().into_bytes(), Reply::Int(n))))
     })
 }
@@ -275,10 +232,7 @@ pub fn incrbyfloat(a: &mut Apply, cmd: &c::IncrByFloat) -> Reply {
             None => F80::Zero { neg: false },
         };
         let delta = F80::parse(&cmd.delta).ok_or_else(|| Reply::error(err::NOT_FLOAT))?;
-        let sum = cur
-            .add(&delta)
-            .filter(|s| s.is_finite())
-            .ok_or_else(|| Reply::error(err::NAN_OR_INF))?;
+        let sum = cur.add(&delta).filter(|s| s.is_finite()).ok_or_else(|| Reply::error(err::NAN_OR_INF))?;
         let s = sum.to_human_string();
         Ok(Some((s.clone().into_bytes(), Reply::bulk(s))))
     })

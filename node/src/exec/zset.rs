@@ -2,9 +2,7 @@
 //! and the index `0x02 score-key member` (empty), which keeps members in
 //! (score, member) order for ranges, ranks and pops.
 
-use super::collections::{
-    flags, scan_cursor, scan_elems, Coll, FLAG_LARGE, LISTPACK_MAX_ENTRIES, LISTPACK_MAX_VALUE,
-};
+use super::collections::{flags, scan_cursor, scan_elems, Coll, FLAG_LARGE, LISTPACK_MAX_ENTRIES, LISTPACK_MAX_VALUE};
 use super::db::{Apply, Db};
 use super::rand_pick;
 use crate::coll_cmds::{self as cc, Aggregate, RangeBy, SetOpKind};
@@ -51,36 +49,16 @@ fn zset<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Option<Meta>, Repl
 }
 
 fn score_of<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, member: &[u8]) -> Option<f64> {
-    db.elem(key, m, &member_sub(member))
-        .map(|v| decode_score(&v))
+    db.elem(key, m, &member_sub(member)).map(|v| decode_score(&v))
 }
 
 /// Visits (member, score) in index order (or reversed) until `f` returns false.
-fn walk<K: KvRead + ?Sized>(
-    db: &Db<K>,
-    key: &[u8],
-    m: &Meta,
-    reverse: bool,
-    f: &mut dyn FnMut(&[u8], f64) -> bool,
-) {
-    scan_elems(
-        db.kv,
-        db.ns,
-        key,
-        m.version,
-        &[INDEX],
-        Some(&[INDEX + 1]),
-        reverse,
-        &mut |sub, _| {
-            let score_bits = u64::from_be_bytes(sub[1..9].try_into().unwrap());
-            let bits = if score_bits >> 63 == 1 {
-                score_bits & !(1 << 63)
-            } else {
-                !score_bits
-            };
-            f(&sub[9..], f64::from_bits(bits))
-        },
-    );
+fn walk<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, reverse: bool, f: &mut dyn FnMut(&[u8], f64) -> bool) {
+    scan_elems(db.kv, db.ns, key, m.version, &[INDEX], Some(&[INDEX + 1]), reverse, &mut |sub, _| {
+        let score_bits = u64::from_be_bytes(sub[1..9].try_into().unwrap());
+        let bits = if score_bits >> 63 == 1 { score_bits & !(1 << 63) } else { !score_bits };
+        f(&sub[9..], f64::from_bits(bits))
+    });
 }
 
 fn note_member(c: &mut Coll, member: &[u8]) {
@@ -177,9 +155,7 @@ pub fn zrem(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
 pub fn zscore<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyField) -> Reply {
     match zset(db, &c.key) {
         Err(e) => e,
-        Ok(m) => m
-            .and_then(|m| score_of(db, &c.key, &m, &c.field))
-            .map_or(Reply::Nil, Reply::Double),
+        Ok(m) => m.and_then(|m| score_of(db, &c.key, &m, &c.field)).map_or(Reply::Nil, Reply::Double),
     }
 }
 
@@ -189,11 +165,7 @@ pub fn zmscore<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyMembers) -> Reply {
         Ok(m) => Reply::Array(
             c.members
                 .iter()
-                .map(|x| {
-                    m.as_ref()
-                        .and_then(|m| score_of(db, &c.key, m, x))
-                        .map_or(Reply::Nil, Reply::Double)
-                })
+                .map(|x| m.as_ref().and_then(|m| score_of(db, &c.key, m, x)).map_or(Reply::Nil, Reply::Double))
                 .collect(),
         ),
     }
@@ -211,37 +183,16 @@ pub fn zrank<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ZRank) -> Reply {
     // Count the members before (score, member).
     let target = index_sub(score, &c.member);
     let mut rank = 0i64;
-    scan_elems(
-        db.kv,
-        db.ns,
-        &c.key,
-        m.version,
-        &[INDEX],
-        Some(&target),
-        false,
-        &mut |_, _| {
-            rank += 1;
-            true
-        },
-    );
-    Reply::Int(if c.rev {
-        m.count as i64 - 1 - rank
-    } else {
-        rank
-    })
+    scan_elems(db.kv, db.ns, &c.key, m.version, &[INDEX], Some(&target), false, &mut |_, _| {
+        rank += 1;
+        true
+    });
+    Reply::Int(if c.rev { m.count as i64 - 1 - rank } else { rank })
 }
 
 fn score_ok(min: &cc::Bound, max: &cc::Bound, s: f64) -> (bool, bool) {
-    let above_min = if min.exclusive {
-        s > min.score
-    } else {
-        s >= min.score
-    };
-    let below_max = if max.exclusive {
-        s < max.score
-    } else {
-        s <= max.score
-    };
+    let above_min = if min.exclusive { s > min.score } else { s >= min.score };
+    let below_max = if max.exclusive { s < max.score } else { s <= max.score };
     (above_min, below_max)
 }
 
@@ -272,12 +223,7 @@ fn lex_ok(min: &cc::Bound, max: &cc::Bound, m: &[u8]) -> (bool, bool) {
 }
 
 /// The (member, score) pairs a ZRANGE-like command selects, in reply order.
-fn select<K: KvRead + ?Sized>(
-    db: &Db<K>,
-    key: &[u8],
-    m: &Meta,
-    r: &cc::ZRange,
-) -> Vec<(Bytes, f64)> {
+fn select<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) -> Vec<(Bytes, f64)> {
     let by = RangeBy::try_from(r.by).unwrap_or(RangeBy::Rank);
     let mut out = Vec::new();
     match by {
@@ -305,27 +251,17 @@ fn select<K: KvRead + ?Sized>(
             });
         }
         RangeBy::Score | RangeBy::Lex => {
-            let (min, max) = (
-                r.min.clone().unwrap_or_default(),
-                r.max.clone().unwrap_or_default(),
-            );
+            let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
             let mut skip = r.offset.unwrap_or(0).max(0);
             let limit = r.limit.unwrap_or(-1);
             if r.offset.is_some_and(|o| o < 0) {
                 return out;
             }
             walk(db, key, m, r.rev, &mut |mbr, sc| {
-                let (lo_ok, hi_ok) = if by == RangeBy::Score {
-                    score_ok(&min, &max, sc)
-                } else {
-                    lex_ok(&min, &max, mbr)
-                };
+                let (lo_ok, hi_ok) =
+                    if by == RangeBy::Score { score_ok(&min, &max, sc) } else { lex_ok(&min, &max, mbr) };
                 // Walking up: before the range until lo_ok, after it once !hi_ok.
-                let (before, after) = if r.rev {
-                    (!hi_ok, !lo_ok)
-                } else {
-                    (!lo_ok, !hi_ok)
-                };
+                let (before, after) = if r.rev { (!hi_ok, !lo_ok) } else { (!lo_ok, !hi_ok) };
                 if before {
                     return true;
                 }
@@ -349,12 +285,7 @@ fn select<K: KvRead + ?Sized>(
 
 fn range_reply(items: Vec<(Bytes, f64)>, with_scores: bool) -> Reply {
     if with_scores {
-        Reply::Pairs(
-            items
-                .into_iter()
-                .map(|(m, s)| (Reply::Bulk(m), Reply::Double(s)))
-                .collect(),
-        )
+        Reply::Pairs(items.into_iter().map(|(m, s)| (Reply::Bulk(m), Reply::Double(s))).collect())
     } else {
         Reply::Array(items.into_iter().map(|(m, _)| Reply::Bulk(m)).collect())
     }
@@ -363,13 +294,7 @@ fn range_reply(items: Vec<(Bytes, f64)>, with_scores: bool) -> Reply {
 pub fn zrange_read<K: KvRead + ?Sized>(db: &Db<K>, r: &cc::ZRange) -> Reply {
     let m = match zset(db, &r.key) {
         Err(e) => return e,
-        Ok(None) => {
-            return if r.count_only {
-                Reply::Int(0)
-            } else {
-                Reply::Array(vec![])
-            }
-        }
+        Ok(None) => return if r.count_only { Reply::Int(0) } else { Reply::Array(vec![]) },
         Ok(Some(m)) => m,
     };
     let items = select(db, &r.key, &m, r);
@@ -385,10 +310,7 @@ pub fn zrange_write(a: &mut Apply, r: &cc::ZRange) -> Reply {
         Err(e) => return e,
         Ok(m) => m,
     };
-    let items = m
-        .as_ref()
-        .map(|m| select(&a.db(), &r.key, m, r))
-        .unwrap_or_default();
+    let items = m.as_ref().map(|m| select(&a.db(), &r.key, m, r)).unwrap_or_default();
     if r.remove {
         let Some(mut c) = (match Coll::existing(a, &r.key, DataType::ZSet) {
             Ok(c) => c,
@@ -418,14 +340,7 @@ fn store(a: &mut Apply, dst: &Bytes, items: Vec<(Bytes, f64)>) -> Reply {
     let n = items.len() as i64;
     let mut c = Coll {
         key: dst.clone(),
-        meta: Meta {
-            ty: DataType::ZSet,
-            expire_at: 0,
-            version: a.version(),
-            mod_index: 0,
-            count: 0,
-            payload: vec![0],
-        },
+        meta: Meta { ty: DataType::ZSet, expire_at: 0, version: a.version(), mod_index: 0, count: 0, payload: vec![0] },
         old,
         changed: true,
     };
@@ -437,12 +352,7 @@ fn store(a: &mut Apply, dst: &Bytes, items: Vec<(Bytes, f64)>) -> Reply {
 }
 
 /// Pops up to `count` members from one end.
-fn pop_from(
-    a: &mut Apply,
-    key: &Bytes,
-    min: bool,
-    count: u64,
-) -> Result<Option<Vec<(Bytes, f64)>>, Reply> {
+fn pop_from(a: &mut Apply, key: &Bytes, min: bool, count: u64) -> Result<Option<Vec<(Bytes, f64)>>, Reply> {
     let Some(mut c) = Coll::existing(a, key, DataType::ZSet)? else {
         return Ok(None);
     };
@@ -466,12 +376,7 @@ pub fn zpop(a: &mut Apply, cmd: &cc::ZPop) -> Reply {
         Err(e) => e,
         Ok(None) => Reply::Array(vec![]),
         Ok(Some(items)) => match cmd.count {
-            None => Reply::Array(
-                items
-                    .into_iter()
-                    .flat_map(|(m, s)| [Reply::Bulk(m), Reply::Double(s)])
-                    .collect(),
-            ),
+            None => Reply::Array(items.into_iter().flat_map(|(m, s)| [Reply::Bulk(m), Reply::Double(s)]).collect()),
             Some(_) => range_reply(items, true),
         },
     }
@@ -485,20 +390,11 @@ pub fn zmpop(a: &mut Apply, cmd: &cc::MPop) -> Reply {
             Ok(Some(items)) if !items.is_empty() => {
                 return if cmd.shape == 2 {
                     let (m, s) = items.into_iter().next().unwrap();
-                    Reply::Array(vec![
-                        Reply::Bulk(key.clone()),
-                        Reply::Bulk(m),
-                        Reply::Double(s),
-                    ])
+                    Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(m), Reply::Double(s)])
                 } else {
                     // ZMPOP nests its pairs in RESP2 too.
-                    let pairs = items
-                        .into_iter()
-                        .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]));
-                    Reply::Array(vec![
-                        Reply::Bulk(key.clone()),
-                        Reply::Array(pairs.collect()),
-                    ])
+                    let pairs = items.into_iter().map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]));
+                    Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(pairs.collect())])
                 };
             }
             Ok(_) => continue,
@@ -519,10 +415,9 @@ fn input<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Vec<(Bytes, f64)>
             });
             Ok(v)
         }
-        Some(m) if m.ty == DataType::Set => Ok(super::set::members(db, key, &m)
-            .into_iter()
-            .map(|x| (x, 1.0))
-            .collect()),
+        Some(m) if m.ty == DataType::Set => {
+            Ok(super::set::members(db, key, &m).into_iter().map(|x| (x, 1.0)).collect())
+        }
         Some(_) => Err(Reply::error(err::WRONGTYPE)),
     }
 }
@@ -566,18 +461,14 @@ fn compute<K: KvRead + ?Sized>(db: &Db<K>, cmd: &cc::ZSetOp) -> Result<Vec<(Byte
             for (i, inp) in inputs.iter().enumerate() {
                 for (m, s) in inp {
                     let v = weighted(*s, i);
-                    acc.entry(m.clone())
-                        .and_modify(|a| *a = aggregate(agg, *a, v))
-                        .or_insert(v);
+                    acc.entry(m.clone()).and_modify(|a| *a = aggregate(agg, *a, v)).or_insert(v);
                 }
             }
         }
         SetOpKind::Inter => {
             if let Some(first) = inputs.first() {
-                let others: Vec<BTreeMap<&Bytes, f64>> = inputs[1..]
-                    .iter()
-                    .map(|inp| inp.iter().map(|(m, s)| (m, *s)).collect())
-                    .collect();
+                let others: Vec<BTreeMap<&Bytes, f64>> =
+                    inputs[1..].iter().map(|inp| inp.iter().map(|(m, s)| (m, *s)).collect()).collect();
                 'members: for (m, s) in first {
                     let mut v = weighted(*s, 0);
                     for (j, o) in others.iter().enumerate() {
@@ -592,8 +483,7 @@ fn compute<K: KvRead + ?Sized>(db: &Db<K>, cmd: &cc::ZSetOp) -> Result<Vec<(Byte
         }
         SetOpKind::Diff => {
             if let Some(first) = inputs.first() {
-                let others: std::collections::BTreeSet<&Bytes> =
-                    inputs[1..].iter().flatten().map(|(m, _)| m).collect();
+                let others: std::collections::BTreeSet<&Bytes> = inputs[1..].iter().flatten().map(|(m, _)| m).collect();
                 for (m, s) in first {
                     if !others.contains(m) {
                         acc.insert(m.clone(), *s);
@@ -639,14 +529,9 @@ pub fn zrandmember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::RandMembers) -> Reply
     }
     let mut rng = rand::thread_rng();
     match c.count {
-        None => rand_pick(&all, 1, &mut rng)
-            .first()
-            .map_or(Reply::Nil, |i| Reply::Bulk(all[*i].0.clone())),
+        None => rand_pick(&all, 1, &mut rng).first().map_or(Reply::Nil, |i| Reply::Bulk(all[*i].0.clone())),
         Some(n) => {
-            let items: Vec<(Bytes, f64)> = rand_pick(&all, n, &mut rng)
-                .into_iter()
-                .map(|i| all[i].clone())
-                .collect();
+            let items: Vec<(Bytes, f64)> = rand_pick(&all, n, &mut rng).into_iter().map(|i| all[i].clone()).collect();
             range_reply(items, c.with_values)
         }
     }
@@ -662,10 +547,7 @@ pub fn zscan<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ElemScan) -> Reply {
     let (items, next) = scan_cursor(db, &c.key, &m, &[MEMBER], c.cursor, c.count, whole);
     let mut out = Vec::new();
     for (mbr, v) in items {
-        if c.pattern
-            .as_ref()
-            .is_none_or(|p| p.as_ref() == b"*" || glob::matches(p, &mbr))
-        {
+        if c.pattern.as_ref().is_none_or(|p| p.as_ref() == b"*" || glob::matches(p, &mbr)) {
             out.push(Reply::bulk(mbr));
             out.push(Reply::bulk(format_double(decode_score(&v))));
         }
@@ -687,19 +569,7 @@ mod tests {
 
     #[test]
     fn score_keys_sort_like_scores() {
-        let scores = [
-            f64::NEG_INFINITY,
-            -1e300,
-            -2.5,
-            -1.0,
-            -0.0,
-            0.0,
-            1e-300,
-            1.0,
-            2.5,
-            1e300,
-            f64::INFINITY,
-        ];
+        let scores = [f64::NEG_INFINITY, -1e300, -2.5, -1.0, -0.0, 0.0, 1e-300, 1.0, 2.5, 1e300, f64::INFINITY];
         for w in scores.windows(2) {
             assert!(score_key(w[0]) <= score_key(w[1]), "{} vs {}", w[0], w[1]);
         }

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use kvraft::raft::eraftpb::ConfState;
 use kvraft::{
-    raft_channel, AppliedState, Committed, CommittedKind, Driver, DriverConfig, GroupShared,
-    GroupSpec, ProposeError, RaftHandle, StateMachine, Transport, TransportConfig,
+    raft_channel, AppliedState, Committed, CommittedKind, Driver, DriverConfig, GroupShared, GroupSpec, ProposeError,
+    RaftHandle, StateMachine, Transport, TransportConfig,
 };
 use kvtests::proxy::Proxy;
 use parking_lot::Mutex;
@@ -77,11 +77,7 @@ pub fn spec(group: u64, node_id: u64) -> GroupSpec {
     GroupSpec {
         group,
         replica_id: node_id,
-        applied: AppliedState {
-            index: 5,
-            term: 5,
-            conf_state: ConfState::from((vec![1, 2, 3], vec![])),
-        },
+        applied: AppliedState { index: 5, term: 5, conf_state: ConfState::from((vec![1, 2, 3], vec![])) },
         peers: (1..=NODES as u64).map(|n| (n, n)).collect(),
     }
 }
@@ -92,12 +88,7 @@ impl Cluster {
     }
 
     pub async fn start_in(groups: u64, dir: tempfile::TempDir) -> Cluster {
-        let mut c = Cluster {
-            groups,
-            nodes: Vec::new(),
-            proxies: HashMap::new(),
-            _dir: dir,
-        };
+        let mut c = Cluster { groups, nodes: Vec::new(), proxies: HashMap::new(), _dir: dir };
         for i in 0..NODES {
             let wal_dir = c._dir.path().join(format!("node{}", i + 1));
             c.nodes.push(Node {
@@ -116,11 +107,7 @@ impl Cluster {
             for to in 0..NODES {
                 if from != to {
                     let p = Proxy::start(c.nodes[to].addr).await.unwrap();
-                    c.nodes[from]
-                        .transport
-                        .as_ref()
-                        .unwrap()
-                        .set_peer_addr(to as u64 + 1, p.addr().to_string());
+                    c.nodes[from].transport.as_ref().unwrap().set_peer_addr(to as u64 + 1, p.addr().to_string());
                     c.proxies.insert((from, to), p);
                 }
             }
@@ -133,14 +120,10 @@ impl Cluster {
 
     pub async fn boot_transport(&mut self, i: usize) {
         let (inbound, inbox) = raft_channel(16 << 10);
-        let (t, addr) = Transport::start(
-            self.nodes[i].id,
-            "127.0.0.1:0",
-            TransportConfig::default(),
-            Arc::new(inbound),
-        )
-        .await
-        .unwrap();
+        let (t, addr) =
+            Transport::start(self.nodes[i].id, "127.0.0.1:0", TransportConfig::default(), Arc::new(inbound))
+                .await
+                .unwrap();
         let n = &mut self.nodes[i];
         n.addr = addr;
         n.transport = Some(t);
@@ -152,13 +135,7 @@ impl Cluster {
         let wal = Arc::new(wal::Wal::open(&n.wal_dir, wal::Options::default()).unwrap());
         let inbox = n.inbox.take().unwrap();
         let sm = RecordingSm { log: n.log.clone() };
-        let handle = Driver::spawn(
-            driver_config(n.id),
-            wal,
-            n.transport.clone().unwrap(),
-            sm,
-            inbox,
-        );
+        let handle = Driver::spawn(driver_config(n.id), wal, n.transport.clone().unwrap(), sm, inbox);
         for g in 1..=self.groups {
             let shared = handle.add_group(spec(g, n.id), None).await.unwrap();
             n.shared.insert(g, shared);
@@ -200,8 +177,7 @@ impl Cluster {
     }
 
     pub fn leader_of(&self, group: u64) -> Option<usize> {
-        self.running()
-            .find(|i| self.nodes[*i].shared[&group].is_leader())
+        self.running().find(|i| self.nodes[*i].shared[&group].is_leader())
     }
 
     pub async fn wait_leader(&self, group: u64, excluding: Option<usize>) -> usize {
@@ -212,26 +188,18 @@ impl Cluster {
                     return l;
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "no leader for group {group} within {TIMEOUT:?}"
-            );
+            assert!(Instant::now() < deadline, "no leader for group {group} within {TIMEOUT:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     pub async fn propose(&self, i: usize, group: u64, data: &str) -> Result<u64, ProposeError> {
         let h = self.nodes[i].handle.as_ref().unwrap();
-        let r = h
-            .propose(group, Bytes::copy_from_slice(data.as_bytes()), TIMEOUT)
-            .await;
+        let r = h.propose(group, Bytes::copy_from_slice(data.as_bytes()), TIMEOUT).await;
         if let Ok(index) = r {
             // Whoever learns of a write sees an applied index that covers it.
             let applied = self.nodes[i].shared[&group].applied();
-            assert!(
-                applied >= index,
-                "acknowledged {index} while applied is {applied}"
-            );
+            assert!(applied >= index, "acknowledged {index} while applied is {applied}");
         }
         r
     }
@@ -252,12 +220,7 @@ impl Cluster {
     }
 
     pub fn applied_data(&self, i: usize, group: u64) -> Vec<(u64, Bytes)> {
-        self.nodes[i]
-            .log
-            .lock()
-            .get(&group)
-            .cloned()
-            .unwrap_or_default()
+        self.nodes[i].log.lock().get(&group).cloned().unwrap_or_default()
     }
 
     /// Waits until every running node applied `count` proposals of every group,
@@ -266,26 +229,16 @@ impl Cluster {
         let deadline = Instant::now() + TIMEOUT;
         for g in 1..=self.groups {
             loop {
-                let done = self
-                    .running()
-                    .all(|i| self.applied_data(i, g).len() >= count);
+                let done = self.running().all(|i| self.applied_data(i, g).len() >= count);
                 if done {
                     break;
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "group {g} did not converge to {count} entries"
-                );
+                assert!(Instant::now() < deadline, "group {g} did not converge to {count} entries");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             let reference = self.applied_data(self.running().next().unwrap(), g);
             for i in self.running() {
-                assert_eq!(
-                    self.applied_data(i, g),
-                    reference,
-                    "node {} group {g} diverges",
-                    i + 1
-                );
+                assert_eq!(self.applied_data(i, g), reference, "node {} group {g} diverges", i + 1);
             }
         }
     }

@@ -11,78 +11,41 @@ use node::{Cmd, Reply};
 use super::keyspace::{parse_cursor, parse_i64_arg};
 
 fn key(argv: &[Bytes]) -> Key {
-    Key {
-        key: argv[1].clone(),
-    }
+    Key { key: argv[1].clone() }
 }
 
 fn key_field(argv: &[Bytes]) -> cc::KeyField {
-    cc::KeyField {
-        key: argv[1].clone(),
-        field: argv[2].clone(),
-    }
+    cc::KeyField { key: argv[1].clone(), field: argv[2].clone() }
 }
 
 fn pairs(argv: &[Bytes], name: &str) -> Result<Vec<KeyValue>, Reply> {
     if argv.len() % 2 != 0 {
-        return Err(Reply::error(format!(
-            "ERR wrong number of arguments for '{name}' command"
-        )));
+        return Err(Reply::error(format!("ERR wrong number of arguments for '{name}' command")));
     }
-    Ok(argv[2..]
-        .chunks(2)
-        .map(|p| KeyValue {
-            key: p[0].clone(),
-            value: p[1].clone(),
-        })
-        .collect())
+    Ok(argv[2..].chunks(2).map(|p| KeyValue { key: p[0].clone(), value: p[1].clone() }).collect())
 }
 
 pub fn hset(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::HSet(cc::HSet {
-        key: argv[1].clone(),
-        pairs: pairs(argv, "hset")?,
-        nx: false,
-        ok_reply: false,
-    }))
+    Ok(Cmd::HSet(cc::HSet { key: argv[1].clone(), pairs: pairs(argv, "hset")?, nx: false, ok_reply: false }))
 }
 pub fn hmset(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::HSet(cc::HSet {
-        key: argv[1].clone(),
-        pairs: pairs(argv, "hmset")?,
-        nx: false,
-        ok_reply: true,
-    }))
+    Ok(Cmd::HSet(cc::HSet { key: argv[1].clone(), pairs: pairs(argv, "hmset")?, nx: false, ok_reply: true }))
 }
 pub fn hsetnx(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    let pairs = vec![KeyValue {
-        key: argv[2].clone(),
-        value: argv[3].clone(),
-    }];
-    Ok(Cmd::HSet(cc::HSet {
-        key: argv[1].clone(),
-        pairs,
-        nx: true,
-        ok_reply: false,
-    }))
+    let pairs = vec![KeyValue { key: argv[2].clone(), value: argv[3].clone() }];
+    Ok(Cmd::HSet(cc::HSet { key: argv[1].clone(), pairs, nx: true, ok_reply: false }))
 }
 pub fn hget(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::HGet(key_field(argv)))
 }
 pub fn hmget(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::HMGet(cc::KeyFields {
-        key: argv[1].clone(),
-        fields: argv[2..].to_vec(),
-    }))
+    Ok(Cmd::HMGet(cc::KeyFields { key: argv[1].clone(), fields: argv[2..].to_vec() }))
 }
 pub fn hgetall(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::HGetAll(key(argv)))
 }
 pub fn hdel(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::HDel(cc::KeyFields {
-        key: argv[1].clone(),
-        fields: argv[2..].to_vec(),
-    }))
+    Ok(Cmd::HDel(cc::KeyFields { key: argv[1].clone(), fields: argv[2..].to_vec() }))
 }
 pub fn hlen(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::HLen(key(argv)))
@@ -100,30 +63,18 @@ pub fn hvals(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::HVals(key(argv)))
 }
 pub fn hincrby(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::HIncrBy(cc::HIncrBy {
-        key: argv[1].clone(),
-        field: argv[2].clone(),
-        delta: parse_i64_arg(&argv[3])?,
-    }))
+    Ok(Cmd::HIncrBy(cc::HIncrBy { key: argv[1].clone(), field: argv[2].clone(), delta: parse_i64_arg(&argv[3])? }))
 }
 pub fn hincrbyfloat(argv: &[Bytes]) -> Result<Cmd, Reply> {
     if F80::parse(&argv[3]).is_none() {
         return Err(Reply::error(err::NOT_FLOAT));
     }
-    Ok(Cmd::HIncrByFloat(cc::HIncrByFloat {
-        key: argv[1].clone(),
-        field: argv[2].clone(),
-        delta: argv[3].clone(),
-    }))
+    Ok(Cmd::HIncrByFloat(cc::HIncrByFloat { key: argv[1].clone(), field: argv[2].clone(), delta: argv[3].clone() }))
 }
 
 /// HRANDFIELD / SRANDMEMBER / ZRANDMEMBER key [count [WITHVALUES|WITHSCORES]]
 pub fn rand_members(argv: &[Bytes], with: &str) -> Result<cc::RandMembers, Reply> {
-    let mut c = cc::RandMembers {
-        key: argv[1].clone(),
-        count: None,
-        with_values: false,
-    };
+    let mut c = cc::RandMembers { key: argv[1].clone(), count: None, with_values: false };
     if argv.len() >= 3 {
         let n = parse_i64_arg(&argv[2])?;
         c.count = Some(n);
@@ -151,12 +102,7 @@ pub fn elem_scan(argv: &[Bytes]) -> Result<cc::ElemScan, Reply> {
     let mut a = Args::new(argv);
     let key = a.next()?;
     let cursor = parse_cursor(&a.next()?)?;
-    let mut c = cc::ElemScan {
-        key,
-        cursor,
-        pattern: None,
-        count: 10,
-    };
+    let mut c = cc::ElemScan { key, cursor, pattern: None, count: 10 };
     while !a.is_done() {
         let opt = a.next_upper()?;
         if a.peek().is_none() {

@@ -9,15 +9,11 @@ use node::reply::err;
 use node::Reply;
 
 fn keys(argv: &[Bytes]) -> c::Keys {
-    c::Keys {
-        keys: argv[1..].to_vec(),
-    }
+    c::Keys { keys: argv[1..].to_vec() }
 }
 
 fn key(argv: &[Bytes]) -> c::Key {
-    c::Key {
-        key: argv[1].clone(),
-    }
+    c::Key { key: argv[1].clone() }
 }
 
 pub fn del(argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -41,11 +37,7 @@ pub fn persist(argv: &[Bytes]) -> Result<Cmd, Reply> {
 }
 
 fn ttl_generic(argv: &[Bytes], millis: bool, absolute: bool) -> Result<Cmd, Reply> {
-    Ok(Cmd::Ttl(c::Ttl {
-        key: argv[1].clone(),
-        millis,
-        absolute,
-    }))
+    Ok(Cmd::Ttl(c::Ttl { key: argv[1].clone(), millis, absolute }))
 }
 
 pub fn ttl(argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -76,23 +68,14 @@ fn expire_generic(argv: &[Bytes], millis: bool, absolute: bool) -> Result<Cmd, R
             "XX" => xx = true,
             "GT" => gt = true,
             "LT" => lt = true,
-            _ => {
-                return Err(Reply::error(format!(
-                    "ERR Unsupported option {}",
-                    String::from_utf8_lossy(&raw)
-                )))
-            }
+            _ => return Err(Reply::error(format!("ERR Unsupported option {}", String::from_utf8_lossy(&raw)))),
         }
     }
     if nx && (xx || gt || lt) {
-        return Err(Reply::error(
-            "ERR NX and XX, GT or LT options at the same time are not compatible",
-        ));
+        return Err(Reply::error("ERR NX and XX, GT or LT options at the same time are not compatible"));
     }
     if gt && lt {
-        return Err(Reply::error(
-            "ERR GT and LT options at the same time are not compatible",
-        ));
+        return Err(Reply::error("ERR GT and LT options at the same time are not compatible"));
     }
     // Redis reads the options before the time.
     let when = parse_i64_arg(&when_raw)?;
@@ -119,11 +102,7 @@ fn expire_generic(argv: &[Bytes], millis: bool, absolute: bool) -> Result<Cmd, R
     } else {
         ExpireCond::Always
     };
-    Ok(Cmd::Expire(c::Expire {
-        key,
-        expiry: Some(Expiry { ms, absolute }),
-        cond: cond as i32,
-    }))
+    Ok(Cmd::Expire(c::Expire { key, expiry: Some(Expiry { ms, absolute }), cond: cond as i32 }))
 }
 
 pub fn expire(argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -140,29 +119,17 @@ pub fn pexpireat(argv: &[Bytes]) -> Result<Cmd, Reply> {
 }
 
 pub fn rename(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::Rename(c::Rename {
-        src: argv[1].clone(),
-        dst: argv[2].clone(),
-        nx: false,
-    }))
+    Ok(Cmd::Rename(c::Rename { src: argv[1].clone(), dst: argv[2].clone(), nx: false }))
 }
 
 pub fn renamenx(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::Rename(c::Rename {
-        src: argv[1].clone(),
-        dst: argv[2].clone(),
-        nx: true,
-    }))
+    Ok(Cmd::Rename(c::Rename { src: argv[1].clone(), dst: argv[2].clone(), nx: true }))
 }
 
 /// COPY source destination [DB destination-db] [REPLACE]
 pub fn copy(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let mut a = Args::new(argv);
-    let mut cmd = c::Copy {
-        src: a.next()?,
-        dst: a.next()?,
-        replace: false,
-    };
+    let mut cmd = c::Copy { src: a.next()?, dst: a.next()?, replace: false };
     while !a.is_done() {
         match a.next_upper()?.as_str() {
             "REPLACE" => cmd.replace = true,
@@ -179,9 +146,7 @@ pub fn copy(argv: &[Bytes]) -> Result<Cmd, Reply> {
 }
 
 pub fn keys_cmd(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::Keys(c::Pattern {
-        pattern: argv[1].clone(),
-    }))
+    Ok(Cmd::Keys(c::Pattern { pattern: argv[1].clone() }))
 }
 
 pub fn randomkey(_argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -219,12 +184,7 @@ pub fn parse_cursor(raw: &[u8]) -> Result<u64, Reply> {
 pub fn scan(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let mut a = Args::new(argv);
     let cursor = parse_cursor(&a.next()?)?;
-    let mut cmd = c::Scan {
-        cursor,
-        pattern: None,
-        count: 10,
-        type_name: None,
-    };
+    let mut cmd = c::Scan { cursor, pattern: None, count: 10, type_name: None };
     while !a.is_done() {
         let opt = a.next_upper()?;
         if a.peek().is_none() {

@@ -12,12 +12,7 @@ use super::keyspace::parse_i64_arg;
 use super::set::{numkeys, positive_count};
 
 fn push(argv: &[Bytes], left: bool, xx: bool) -> Result<Cmd, Reply> {
-    Ok(Cmd::Push(cc::Push {
-        key: argv[1].clone(),
-        values: argv[2..].to_vec(),
-        left,
-        xx,
-    }))
+    Ok(Cmd::Push(cc::Push { key: argv[1].clone(), values: argv[2..].to_vec(), left, xx }))
 }
 pub fn lpush(argv: &[Bytes]) -> Result<Cmd, Reply> {
     push(argv, true, false)
@@ -37,11 +32,7 @@ fn pop(argv: &[Bytes], left: bool) -> Result<Cmd, Reply> {
         return Err(Reply::error(err::SYNTAX));
     }
     let count = argv.get(2).map(|c| positive_count(c)).transpose()?;
-    Ok(Cmd::Pop(cc::Pop {
-        key: argv[1].clone(),
-        left,
-        count,
-    }))
+    Ok(Cmd::Pop(cc::Pop { key: argv[1].clone(), left, count }))
 }
 pub fn lpop(argv: &[Bytes]) -> Result<Cmd, Reply> {
     pop(argv, true)
@@ -50,29 +41,16 @@ pub fn rpop(argv: &[Bytes]) -> Result<Cmd, Reply> {
     pop(argv, false)
 }
 pub fn llen(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::LLen(Key {
-        key: argv[1].clone(),
-    }))
+    Ok(Cmd::LLen(Key { key: argv[1].clone() }))
 }
 pub fn lindex(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::LIndex(cc::KeyIndex {
-        key: argv[1].clone(),
-        index: parse_i64_arg(&argv[2])?,
-    }))
+    Ok(Cmd::LIndex(cc::KeyIndex { key: argv[1].clone(), index: parse_i64_arg(&argv[2])? }))
 }
 pub fn lset(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::LSet(cc::LSet {
-        key: argv[1].clone(),
-        index: parse_i64_arg(&argv[2])?,
-        value: argv[3].clone(),
-    }))
+    Ok(Cmd::LSet(cc::LSet { key: argv[1].clone(), index: parse_i64_arg(&argv[2])?, value: argv[3].clone() }))
 }
 fn key_range(argv: &[Bytes]) -> Result<cc::KeyRange, Reply> {
-    Ok(cc::KeyRange {
-        key: argv[1].clone(),
-        start: parse_i64_arg(&argv[2])?,
-        stop: parse_i64_arg(&argv[3])?,
-    })
+    Ok(cc::KeyRange { key: argv[1].clone(), start: parse_i64_arg(&argv[2])?, stop: parse_i64_arg(&argv[3])? })
 }
 pub fn lrange(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::LRange(key_range(argv)?))
@@ -81,11 +59,7 @@ pub fn ltrim(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::LTrim(key_range(argv)?))
 }
 pub fn lrem(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::LRem(cc::LRem {
-        key: argv[1].clone(),
-        count: parse_i64_arg(&argv[2])?,
-        value: argv[3].clone(),
-    }))
+    Ok(Cmd::LRem(cc::LRem { key: argv[1].clone(), count: parse_i64_arg(&argv[2])?, value: argv[3].clone() }))
 }
 pub fn linsert(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let before = if argv[2].eq_ignore_ascii_case(b"BEFORE") {
@@ -95,24 +69,13 @@ pub fn linsert(argv: &[Bytes]) -> Result<Cmd, Reply> {
     } else {
         return Err(Reply::error(err::SYNTAX));
     };
-    Ok(Cmd::LInsert(cc::LInsert {
-        key: argv[1].clone(),
-        before,
-        pivot: argv[3].clone(),
-        value: argv[4].clone(),
-    }))
+    Ok(Cmd::LInsert(cc::LInsert { key: argv[1].clone(), before, pivot: argv[3].clone(), value: argv[4].clone() }))
 }
 
 /// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
 pub fn lpos(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let mut a = Args::new(argv);
-    let mut c = cc::LPos {
-        key: a.next()?,
-        element: a.next()?,
-        rank: 1,
-        count: None,
-        maxlen: 0,
-    };
+    let mut c = cc::LPos { key: a.next()?, element: a.next()?, rank: 1, count: None, maxlen: 0 };
     while !a.is_done() {
         let opt = a.next_upper()?;
         if a.peek().is_none() {
@@ -166,12 +129,7 @@ pub fn lmove(argv: &[Bytes]) -> Result<Cmd, Reply> {
     }))
 }
 pub fn rpoplpush(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::LMove(cc::LMove {
-        src: argv[1].clone(),
-        dst: argv[2].clone(),
-        from_left: false,
-        to_left: true,
-    }))
+    Ok(Cmd::LMove(cc::LMove { src: argv[1].clone(), dst: argv[2].clone(), from_left: false, to_left: true }))
 }
 
 /// `numkeys key... LEFT|RIGHT [COUNT count]` (LMPOP; ZMPOP with MIN|MAX).
@@ -198,12 +156,7 @@ pub fn mpop_args(argv: &[Bytes], at: usize, ends: (&str, &str)) -> Result<cc::MP
         }
         count = Some(n as u64);
     }
-    Ok(cc::MPop {
-        keys,
-        left,
-        count: count.unwrap_or(1),
-        shape: 0,
-    })
+    Ok(cc::MPop { keys, left, count: count.unwrap_or(1), shape: 0 })
 }
 
 pub fn lmpop(argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -218,11 +171,7 @@ pub fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, Reply> {
     if t < 0.0 {
         return Err(Reply::error("ERR timeout is negative"));
     }
-    Ok(if t == 0.0 {
-        None
-    } else {
-        Some(Duration::from_secs_f64(t))
-    })
+    Ok(if t == 0.0 { None } else { Some(Duration::from_secs_f64(t)) })
 }
 
 /// A blocking command: the pop to try (again), and how long to wait.
@@ -231,15 +180,7 @@ pub type Blocking = (Cmd, Option<Duration>);
 fn bpop(argv: &[Bytes], left: bool) -> Result<Blocking, Reply> {
     let timeout = parse_timeout(argv.last().unwrap())?;
     let keys = argv[1..argv.len() - 1].to_vec();
-    Ok((
-        Cmd::LMPop(cc::MPop {
-            keys,
-            left,
-            count: 1,
-            shape: 1,
-        }),
-        timeout,
-    ))
+    Ok((Cmd::LMPop(cc::MPop { keys, left, count: 1, shape: 1 }), timeout))
 }
 pub fn blpop(argv: &[Bytes]) -> Result<Blocking, Reply> {
     bpop(argv, true)

@@ -61,16 +61,8 @@ impl CommandSpec {
         if self.first_key <= 0 {
             return vec![];
         }
-        let last = if self.last_key < 0 {
-            argc as i32 + self.last_key
-        } else {
-            self.last_key
-        };
-        (self.first_key..=last)
-            .step_by(self.step.max(1) as usize)
-            .map(|i| i as usize)
-            .filter(|i| *i < argc)
-            .collect()
+        let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };
+        (self.first_key..=last).step_by(self.step.max(1) as usize).map(|i| i as usize).filter(|i| *i < argc).collect()
     }
 }
 
@@ -211,10 +203,9 @@ fn run_of(name: &str) -> Option<Run> {
         "randomkey" => data(k::randomkey),
         "dbsize" => data(k::dbsize),
         "flushdb" | "flushall" => data(k::flushall),
-        "ping" | "echo" | "quit" | "hello" | "auth" | "select" | "client" | "command" | "info"
-        | "config" | "time" | "shutdown" | "function" | "script" | "eval" | "evalsha" | "debug"
-        | "multi" | "exec" | "discard" | "watch" | "unwatch" | "object" | "cluster"
-        | "readonly" | "readwrite" | "asking" => Some(Run::Local),
+        "ping" | "echo" | "quit" | "hello" | "auth" | "select" | "client" | "command" | "info" | "config" | "time"
+        | "shutdown" | "function" | "script" | "eval" | "evalsha" | "debug" | "multi" | "exec" | "discard"
+        | "watch" | "unwatch" | "object" | "cluster" | "readonly" | "readwrite" | "asking" => Some(Run::Local),
         _ => None,
     }
 }
@@ -224,38 +215,25 @@ fn table() -> &'static HashMap<&'static str, CommandSpec> {
     TABLE.get_or_init(|| {
         SPECS
             .iter()
-            .filter_map(
-                |&(
+            .filter_map(|&(name, arity, flags, first_key, last_key, step, group, summary, since, complexity)| {
+                let run = run_of(name)?;
+                Some((
                     name,
-                    arity,
-                    flags,
-                    first_key,
-                    last_key,
-                    step,
-                    group,
-                    summary,
-                    since,
-                    complexity,
-                )| {
-                    let run = run_of(name)?;
-                    Some((
+                    CommandSpec {
                         name,
-                        CommandSpec {
-                            name,
-                            arity,
-                            flags,
-                            first_key,
-                            last_key,
-                            step,
-                            group,
-                            summary,
-                            since,
-                            complexity,
-                            run,
-                        },
-                    ))
-                },
-            )
+                        arity,
+                        flags,
+                        first_key,
+                        last_key,
+                        step,
+                        group,
+                        summary,
+                        since,
+                        complexity,
+                        run,
+                    },
+                ))
+            })
             .collect()
     })
 }

@@ -10,10 +10,7 @@ use super::hash::{elem_scan, rand_members};
 use super::keyspace::parse_i64_arg;
 
 fn members(argv: &[Bytes]) -> cc::KeyMembers {
-    cc::KeyMembers {
-        key: argv[1].clone(),
-        members: argv[2..].to_vec(),
-    }
+    cc::KeyMembers { key: argv[1].clone(), members: argv[2..].to_vec() }
 }
 
 pub fn sadd(argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -23,23 +20,16 @@ pub fn srem(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::SRem(members(argv)))
 }
 pub fn scard(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::SCard(Key {
-        key: argv[1].clone(),
-    }))
+    Ok(Cmd::SCard(Key { key: argv[1].clone() }))
 }
 pub fn sismember(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::SIsMember(cc::KeyField {
-        key: argv[1].clone(),
-        field: argv[2].clone(),
-    }))
+    Ok(Cmd::SIsMember(cc::KeyField { key: argv[1].clone(), field: argv[2].clone() }))
 }
 pub fn smismember(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::SMIsMember(members(argv)))
 }
 pub fn smembers(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::SMembers(Key {
-        key: argv[1].clone(),
-    }))
+    Ok(Cmd::SMembers(Key { key: argv[1].clone() }))
 }
 pub fn srandmember(argv: &[Bytes]) -> Result<Cmd, Reply> {
     if argv.len() > 3 {
@@ -62,32 +52,15 @@ pub fn spop(argv: &[Bytes]) -> Result<Cmd, Reply> {
         return Err(Reply::error(err::SYNTAX));
     }
     let count = argv.get(2).map(|c| positive_count(c)).transpose()?;
-    Ok(Cmd::SPop(cc::SPop {
-        key: argv[1].clone(),
-        count,
-    }))
+    Ok(Cmd::SPop(cc::SPop { key: argv[1].clone(), count }))
 }
 pub fn smove(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::SMove(cc::SMove {
-        src: argv[1].clone(),
-        dst: argv[2].clone(),
-        member: argv[3].clone(),
-    }))
+    Ok(Cmd::SMove(cc::SMove { src: argv[1].clone(), dst: argv[2].clone(), member: argv[3].clone() }))
 }
 
 fn setop(argv: &[Bytes], op: SetOpKind, store: bool) -> Result<Cmd, Reply> {
-    let (store, keys) = if store {
-        (Some(argv[1].clone()), argv[2..].to_vec())
-    } else {
-        (None, argv[1..].to_vec())
-    };
-    Ok(Cmd::SetOp(cc::SetOp {
-        op: op as i32,
-        keys,
-        store,
-        card: false,
-        limit: 0,
-    }))
+    let (store, keys) = if store { (Some(argv[1].clone()), argv[2..].to_vec()) } else { (None, argv[1..].to_vec()) };
+    Ok(Cmd::SetOp(cc::SetOp { op: op as i32, keys, store, card: false, limit: 0 }))
 }
 pub fn sinter(argv: &[Bytes]) -> Result<Cmd, Reply> {
     setop(argv, SetOpKind::Inter, false)
@@ -119,9 +92,7 @@ pub fn numkeys(argv: &[Bytes], at: usize, name: &str) -> Result<(Vec<Bytes>, usi
     }
     let n = n as usize;
     if at + 1 + n > argv.len() {
-        return Err(Reply::error(
-            "ERR Number of keys can't be greater than number of args",
-        ));
+        return Err(Reply::error("ERR Number of keys can't be greater than number of args"));
     }
     Ok((argv[at + 1..at + 1 + n].to_vec(), at + 1 + n))
 }
@@ -130,13 +101,7 @@ pub fn numkeys(argv: &[Bytes], at: usize, name: &str) -> Result<(Vec<Bytes>, usi
 pub fn sintercard(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let (keys, rest) = numkeys(argv, 1, "")?;
     let limit = card_limit(&argv[rest..])?;
-    Ok(Cmd::SetOp(cc::SetOp {
-        op: SetOpKind::Inter as i32,
-        keys,
-        store: None,
-        card: true,
-        limit,
-    }))
+    Ok(Cmd::SetOp(cc::SetOp { op: SetOpKind::Inter as i32, keys, store: None, card: true, limit }))
 }
 
 /// The optional `LIMIT n` of SINTERCARD/ZINTERCARD.

@@ -34,11 +34,7 @@ struct RawExpiry {
 
 impl RawExpiry {
     fn of(opt: &str, raw: Bytes) -> RawExpiry {
-        RawExpiry {
-            raw,
-            millis: opt.starts_with('P'),
-            absolute: opt.ends_with("AT"),
-        }
+        RawExpiry { raw, millis: opt.starts_with('P'), absolute: opt.ends_with("AT") }
     }
     fn parse(&self, cmd: &str) -> Result<Expiry, Reply> {
         parse_expiry(cmd, &self.raw, self.millis, self.absolute)
@@ -46,9 +42,7 @@ impl RawExpiry {
 }
 
 fn key(argv: &[Bytes]) -> c::Key {
-    c::Key {
-        key: argv[1].clone(),
-    }
+    c::Key { key: argv[1].clone() }
 }
 
 pub fn get(argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -64,19 +58,13 @@ pub fn strlen(argv: &[Bytes]) -> Result<Cmd, Reply> {
 }
 
 pub fn mget(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::MGet(c::Keys {
-        keys: argv[1..].to_vec(),
-    }))
+    Ok(Cmd::MGet(c::Keys { keys: argv[1..].to_vec() }))
 }
 
 /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL]
 pub fn set(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let mut a = Args::new(argv);
-    let mut cmd = c::Set {
-        key: a.next()?,
-        value: a.next()?,
-        ..Default::default()
-    };
+    let mut cmd = c::Set { key: a.next()?, value: a.next()?, ..Default::default() };
     let mut expiry: Option<RawExpiry> = None;
     while !a.is_done() {
         let opt = a.next_upper()?;
@@ -85,9 +73,7 @@ pub fn set(argv: &[Bytes]) -> Result<Cmd, Reply> {
             "XX" if cmd.cond != SetCond::Nx as i32 => cmd.cond = SetCond::Xx as i32,
             "GET" => cmd.get = true,
             "KEEPTTL" if expiry.is_none() => cmd.keep_ttl = true,
-            "EX" | "PX" | "EXAT" | "PXAT"
-                if expiry.is_none() && !cmd.keep_ttl && a.peek().is_some() =>
-            {
+            "EX" | "PX" | "EXAT" | "PXAT" if expiry.is_none() && !cmd.keep_ttl && a.peek().is_some() => {
                 expiry = Some(RawExpiry::of(&opt, a.next()?));
             }
             _ => return Err(Reply::error(err::SYNTAX)),
@@ -109,12 +95,7 @@ pub fn setnx(argv: &[Bytes]) -> Result<Cmd, Reply> {
 
 fn set_with_ttl(argv: &[Bytes], name: &str, millis: bool) -> Result<Cmd, Reply> {
     let expiry = parse_expiry(name, &argv[2], millis, false)?;
-    Ok(Cmd::Set(c::Set {
-        key: argv[1].clone(),
-        value: argv[3].clone(),
-        expiry: Some(expiry),
-        ..Default::default()
-    }))
+    Ok(Cmd::Set(c::Set { key: argv[1].clone(), value: argv[3].clone(), expiry: Some(expiry), ..Default::default() }))
 }
 
 pub fn setex(argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -126,29 +107,19 @@ pub fn psetex(argv: &[Bytes]) -> Result<Cmd, Reply> {
 }
 
 pub fn getset(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::Set(c::Set {
-        key: argv[1].clone(),
-        value: argv[2].clone(),
-        get: true,
-        ..Default::default()
-    }))
+    Ok(Cmd::Set(c::Set { key: argv[1].clone(), value: argv[2].clone(), get: true, ..Default::default() }))
 }
 
 /// GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST]
 pub fn getex(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let mut a = Args::new(argv);
-    let mut cmd = c::GetEx {
-        key: a.next()?,
-        ..Default::default()
-    };
+    let mut cmd = c::GetEx { key: a.next()?, ..Default::default() };
     let mut expiry: Option<RawExpiry> = None;
     while !a.is_done() {
         let opt = a.next_upper()?;
         match opt.as_str() {
             "PERSIST" if expiry.is_none() => cmd.persist = true,
-            "EX" | "PX" | "EXAT" | "PXAT"
-                if expiry.is_none() && !cmd.persist && a.peek().is_some() =>
-            {
+            "EX" | "PX" | "EXAT" | "PXAT" if expiry.is_none() && !cmd.persist && a.peek().is_some() => {
                 expiry = Some(RawExpiry::of(&opt, a.next()?));
             }
             _ => return Err(Reply::error(err::SYNTAX)),
@@ -165,17 +136,9 @@ pub fn getex(argv: &[Bytes]) -> Result<Cmd, Reply> {
 fn mset_generic(argv: &[Bytes], nx: bool) -> Result<Cmd, Reply> {
     if argv.len() % 2 == 0 {
         let name = String::from_utf8_lossy(&argv[0]).to_lowercase();
-        return Err(Reply::error(format!(
-            "ERR wrong number of arguments for '{name}' command"
-        )));
+        return Err(Reply::error(format!("ERR wrong number of arguments for '{name}' command")));
     }
-    let pairs = argv[1..]
-        .chunks(2)
-        .map(|p| c::KeyValue {
-            key: p[0].clone(),
-            value: p[1].clone(),
-        })
-        .collect();
+    let pairs = argv[1..].chunks(2).map(|p| c::KeyValue { key: p[0].clone(), value: p[1].clone() }).collect();
     Ok(Cmd::MSet(c::MSet { pairs, nx }))
 }
 
@@ -188,20 +151,13 @@ pub fn msetnx(argv: &[Bytes]) -> Result<Cmd, Reply> {
 }
 
 pub fn append(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::Append(c::KeyValue {
-        key: argv[1].clone(),
-        value: argv[2].clone(),
-    }))
+    Ok(Cmd::Append(c::KeyValue { key: argv[1].clone(), value: argv[2].clone() }))
 }
 
 pub fn getrange(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let mut a = Args::new(argv);
     let key = a.next()?;
-    Ok(Cmd::GetRange(c::GetRange {
-        key,
-        start: a.next_i64()?,
-        end: a.next_i64()?,
-    }))
+    Ok(Cmd::GetRange(c::GetRange { key, start: a.next_i64()?, end: a.next_i64()? }))
 }
 
 pub fn setrange(argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -211,18 +167,11 @@ pub fn setrange(argv: &[Bytes]) -> Result<Cmd, Reply> {
     if offset < 0 {
         return Err(Reply::error("ERR offset is out of range"));
     }
-    Ok(Cmd::SetRange(c::SetRange {
-        key,
-        offset: offset as u64,
-        value: a.next()?,
-    }))
+    Ok(Cmd::SetRange(c::SetRange { key, offset: offset as u64, value: a.next()? }))
 }
 
 fn incr_by(argv: &[Bytes], delta: i64) -> Result<Cmd, Reply> {
-    Ok(Cmd::IncrBy(c::IncrBy {
-        key: argv[1].clone(),
-        delta,
-    }))
+    Ok(Cmd::IncrBy(c::IncrBy { key: argv[1].clone(), delta }))
 }
 
 pub fn incr(argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -250,8 +199,5 @@ pub fn incrbyfloat(argv: &[Bytes]) -> Result<Cmd, Reply> {
     if F80::parse(&argv[2]).is_none() {
         return Err(Reply::error(err::NOT_FLOAT));
     }
-    Ok(Cmd::IncrByFloat(c::IncrByFloat {
-        key: argv[1].clone(),
-        delta: argv[2].clone(),
-    }))
+    Ok(Cmd::IncrByFloat(c::IncrByFloat { key: argv[1].clone(), delta: argv[2].clone() }))
 }

@@ -19,16 +19,10 @@ fn not_float() -> Reply {
 
 /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]
 pub fn zadd(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    let mut c = cc::ZAdd {
-        key: argv[1].clone(),
-        ..Default::default()
-    };
+    let mut c = cc::ZAdd { key: argv[1].clone(), ..Default::default() };
     let mut i = 2;
     while i < argv.len() {
-        match String::from_utf8_lossy(&argv[i])
-            .to_ascii_uppercase()
-            .as_str()
-        {
+        match String::from_utf8_lossy(&argv[i]).to_ascii_uppercase().as_str() {
             "NX" => c.nx = true,
             "XX" => c.xx = true,
             "GT" => c.gt = true,
@@ -44,25 +38,16 @@ pub fn zadd(argv: &[Bytes]) -> Result<Cmd, Reply> {
         return Err(Reply::error(err::SYNTAX));
     }
     if c.nx && c.xx {
-        return Err(Reply::error(
-            "ERR XX and NX options at the same time are not compatible",
-        ));
+        return Err(Reply::error("ERR XX and NX options at the same time are not compatible"));
     }
     if (c.gt && c.nx) || (c.lt && c.nx) || (c.gt && c.lt) {
-        return Err(Reply::error(
-            "ERR GT, LT, and/or NX options at the same time are not compatible",
-        ));
+        return Err(Reply::error("ERR GT, LT, and/or NX options at the same time are not compatible"));
     }
     if c.incr && elements > 2 {
-        return Err(Reply::error(
-            "ERR INCR option supports a single increment-element pair",
-        ));
+        return Err(Reply::error("ERR INCR option supports a single increment-element pair"));
     }
     for p in argv[i..].chunks(2) {
-        c.pairs.push(cc::ScoreMember {
-            score: parse_f64(&p[0]).ok_or_else(not_float)?,
-            member: p[1].clone(),
-        });
+        c.pairs.push(cc::ScoreMember { score: parse_f64(&p[0]).ok_or_else(not_float)?, member: p[1].clone() });
     }
     Ok(Cmd::ZAdd(c))
 }
@@ -71,51 +56,32 @@ pub fn zincrby(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let score = parse_f64(&argv[2]).ok_or_else(not_float)?;
     Ok(Cmd::ZAdd(cc::ZAdd {
         key: argv[1].clone(),
-        pairs: vec![cc::ScoreMember {
-            score,
-            member: argv[3].clone(),
-        }],
+        pairs: vec![cc::ScoreMember { score, member: argv[3].clone() }],
         incr: true,
         ..Default::default()
     }))
 }
 
 fn members(argv: &[Bytes]) -> cc::KeyMembers {
-    cc::KeyMembers {
-        key: argv[1].clone(),
-        members: argv[2..].to_vec(),
-    }
+    cc::KeyMembers { key: argv[1].clone(), members: argv[2..].to_vec() }
 }
 pub fn zrem(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::ZRem(members(argv)))
 }
 pub fn zcard(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::ZCard(Key {
-        key: argv[1].clone(),
-    }))
+    Ok(Cmd::ZCard(Key { key: argv[1].clone() }))
 }
 pub fn zscore(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::ZScore(cc::KeyField {
-        key: argv[1].clone(),
-        field: argv[2].clone(),
-    }))
+    Ok(Cmd::ZScore(cc::KeyField { key: argv[1].clone(), field: argv[2].clone() }))
 }
 pub fn zmscore(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::ZMScore(members(argv)))
 }
 pub fn zrank(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::ZRank(cc::ZRank {
-        key: argv[1].clone(),
-        member: argv[2].clone(),
-        rev: false,
-    }))
+    Ok(Cmd::ZRank(cc::ZRank { key: argv[1].clone(), member: argv[2].clone(), rev: false }))
 }
 pub fn zrevrank(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::ZRank(cc::ZRank {
-        key: argv[1].clone(),
-        member: argv[2].clone(),
-        rev: true,
-    }))
+    Ok(Cmd::ZRank(cc::ZRank { key: argv[1].clone(), member: argv[2].clone(), rev: true }))
 }
 
 fn score_bound(raw: &[u8]) -> Result<cc::Bound, Reply> {
@@ -125,34 +91,17 @@ fn score_bound(raw: &[u8]) -> Result<cc::Bound, Reply> {
         _ => (false, raw),
     };
     let score = parse_f64(body).ok_or_else(bad)?;
-    Ok(cc::Bound {
-        score,
-        exclusive,
-        ..Default::default()
-    })
+    Ok(cc::Bound { score, exclusive, ..Default::default() })
 }
 
 fn lex_bound(raw: &[u8]) -> Result<cc::Bound, Reply> {
     match raw {
-        b"-" => Ok(cc::Bound {
-            lex_kind: 0,
-            ..Default::default()
-        }),
-        b"+" => Ok(cc::Bound {
-            lex_kind: 1,
-            ..Default::default()
-        }),
-        [b'[', rest @ ..] => Ok(cc::Bound {
-            lex_kind: 2,
-            lex: Bytes::copy_from_slice(rest),
-            ..Default::default()
-        }),
-        [b'(', rest @ ..] => Ok(cc::Bound {
-            lex_kind: 2,
-            exclusive: true,
-            lex: Bytes::copy_from_slice(rest),
-            ..Default::default()
-        }),
+        b"-" => Ok(cc::Bound { lex_kind: 0, ..Default::default() }),
+        b"+" => Ok(cc::Bound { lex_kind: 1, ..Default::default() }),
+        [b'[', rest @ ..] => Ok(cc::Bound { lex_kind: 2, lex: Bytes::copy_from_slice(rest), ..Default::default() }),
+        [b'(', rest @ ..] => {
+            Ok(cc::Bound { lex_kind: 2, exclusive: true, lex: Bytes::copy_from_slice(rest), ..Default::default() })
+        }
         _ => Err(Reply::error("ERR min or max not valid string range item")),
     }
 }
@@ -198,20 +147,9 @@ fn old_style_options(r: &mut cc::ZRange, rest: &[Bytes], allow_scores: bool) -> 
 /// ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]
 /// (and ZRANGESTORE dst src ..., without WITHSCORES).
 fn zrange_generic(argv: &[Bytes], store: bool) -> Result<Cmd, Reply> {
-    let (dst, base) = if store {
-        (Some(argv[1].clone()), 2)
-    } else {
-        (None, 1)
-    };
-    let mut r = cc::ZRange {
-        key: argv[base].clone(),
-        store: dst,
-        ..Default::default()
-    };
-    let mut a = Args {
-        argv,
-        pos: base + 3,
-    };
+    let (dst, base) = if store { (Some(argv[1].clone()), 2) } else { (None, 1) };
+    let mut r = cc::ZRange { key: argv[base].clone(), store: dst, ..Default::default() };
+    let mut a = Args { argv, pos: base + 3 };
     while !a.is_done() {
         match a.next_upper()?.as_str() {
             "BYSCORE" if r.by == RangeBy::Rank as i32 => r.by = RangeBy::Score as i32,
@@ -232,9 +170,7 @@ fn zrange_generic(argv: &[Bytes], store: bool) -> Result<Cmd, Reply> {
         ));
     }
     if r.with_scores && r.by == RangeBy::Lex as i32 {
-        return Err(Reply::error(
-            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
-        ));
+        return Err(Reply::error("ERR syntax error, WITHSCORES not supported in combination with BYLEX"));
     }
     let (lo, hi) = (&argv[base + 1], &argv[base + 2]);
     if r.rev && r.by != RangeBy::Rank as i32 {
@@ -253,12 +189,7 @@ pub fn zrangestore(argv: &[Bytes]) -> Result<Cmd, Reply> {
 }
 
 fn zrange_old(argv: &[Bytes], by: RangeBy, rev: bool) -> Result<Cmd, Reply> {
-    let mut r = cc::ZRange {
-        key: argv[1].clone(),
-        by: by as i32,
-        rev,
-        ..Default::default()
-    };
+    let mut r = cc::ZRange { key: argv[1].clone(), by: by as i32, rev, ..Default::default() };
     let allow_scores = by != RangeBy::Lex;
     if by == RangeBy::Rank {
         match &argv[4..] {
@@ -295,13 +226,7 @@ pub fn zrevrangebylex(argv: &[Bytes]) -> Result<Cmd, Reply> {
 }
 
 fn counted(argv: &[Bytes], by: RangeBy, remove: bool) -> Result<Cmd, Reply> {
-    let mut r = cc::ZRange {
-        key: argv[1].clone(),
-        by: by as i32,
-        count_only: !remove,
-        remove,
-        ..Default::default()
-    };
+    let mut r = cc::ZRange { key: argv[1].clone(), by: by as i32, count_only: !remove, remove, ..Default::default() };
     set_range(&mut r, &argv[2], &argv[3])?;
     Ok(Cmd::ZRange(r))
 }
@@ -326,11 +251,7 @@ fn zpop(argv: &[Bytes], min: bool) -> Result<Cmd, Reply> {
         return Err(Reply::error(err::SYNTAX));
     }
     let count = argv.get(2).map(|c| positive_count(c)).transpose()?;
-    Ok(Cmd::ZPop(cc::ZPop {
-        key: argv[1].clone(),
-        min,
-        count,
-    }))
+    Ok(Cmd::ZPop(cc::ZPop { key: argv[1].clone(), min, count }))
 }
 pub fn zpopmin(argv: &[Bytes]) -> Result<Cmd, Reply> {
     zpop(argv, true)
@@ -345,15 +266,7 @@ pub fn zmpop(argv: &[Bytes]) -> Result<Cmd, Reply> {
 fn bzpop(argv: &[Bytes], min: bool) -> Result<Blocking, Reply> {
     let timeout = parse_timeout(argv.last().unwrap())?;
     let keys = argv[1..argv.len() - 1].to_vec();
-    Ok((
-        Cmd::ZMPop(cc::MPop {
-            keys,
-            left: min,
-            count: 1,
-            shape: 2,
-        }),
-        timeout,
-    ))
+    Ok((Cmd::ZMPop(cc::MPop { keys, left: min, count: 1, shape: 2 }), timeout))
 }
 pub fn bzpopmin(argv: &[Bytes]) -> Result<Blocking, Reply> {
     bzpop(argv, true)
@@ -370,38 +283,22 @@ pub fn bzmpop(argv: &[Bytes]) -> Result<Blocking, Reply> {
 /// [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`.
 fn zsetop(argv: &[Bytes], op: SetOpKind, store: bool) -> Result<Cmd, Reply> {
     let name = String::from_utf8_lossy(&argv[0]).to_lowercase();
-    let (dst, at) = if store {
-        (Some(argv[1].clone()), 2)
-    } else {
-        (None, 1)
-    };
+    let (dst, at) = if store { (Some(argv[1].clone()), 2) } else { (None, 1) };
     let (keys, rest) = numkeys(argv, at, &name)?;
-    let mut c = cc::ZSetOp {
-        op: op as i32,
-        keys,
-        store: dst,
-        ..Default::default()
-    };
+    let mut c = cc::ZSetOp { op: op as i32, keys, store: dst, ..Default::default() };
     if let Err(Reply::Error(e)) = zsetop_options(&mut c, argv, rest, op, store) {
         c.option_error = Some(e);
     }
     Ok(Cmd::ZSetOp(c))
 }
 
-fn zsetop_options(
-    c: &mut cc::ZSetOp,
-    argv: &[Bytes],
-    rest: usize,
-    op: SetOpKind,
-    store: bool,
-) -> Result<(), Reply> {
+fn zsetop_options(c: &mut cc::ZSetOp, argv: &[Bytes], rest: usize, op: SetOpKind, store: bool) -> Result<(), Reply> {
     let mut a = Args { argv, pos: rest };
     while !a.is_done() {
         match a.next_upper()?.as_str() {
             "WEIGHTS" if op != SetOpKind::Diff && a.remaining() >= c.keys.len() => {
                 for _ in 0..c.keys.len() {
-                    let w = parse_f64(&a.next()?)
-                        .ok_or_else(|| Reply::error("ERR weight value is not a float"))?;
+                    let w = parse_f64(&a.next()?).ok_or_else(|| Reply::error("ERR weight value is not a float"))?;
                     c.weights.push(w);
                 }
             }
@@ -441,13 +338,7 @@ pub fn zdiffstore(argv: &[Bytes]) -> Result<Cmd, Reply> {
 pub fn zintercard(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let (keys, rest) = numkeys(argv, 1, "zintercard")?;
     let limit = card_limit(&argv[rest..])?;
-    Ok(Cmd::ZSetOp(cc::ZSetOp {
-        op: SetOpKind::Inter as i32,
-        keys,
-        card: true,
-        limit,
-        ..Default::default()
-    }))
+    Ok(Cmd::ZSetOp(cc::ZSetOp { op: SetOpKind::Inter as i32, keys, card: true, limit, ..Default::default() }))
 }
 pub fn zrandmember(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::ZRandMember(rand_members(argv, "WITHSCORES")?))
