@@ -60,5 +60,10 @@ bench-compare: release
 	../shared/bench/compare.sh --kv "target/release/kvnode --redis-addr 127.0.0.1:{port} --data-dir {dir}" -P 1
 	../shared/bench/compare.sh --kv "target/release/kvnode --redis-addr 127.0.0.1:{port} --data-dir {dir}" -P 16
 
+# The replicated-cluster benchmark: 3-node cluster vs redis-aof vs 3-member etcd.
+bench-cluster: deps
+	$(CARGO) build --release -j$(JOBS) -p kvnode -p kvbench
+	bench/cluster.sh
+
 clean:
 	$(CARGO) clean

@@ -149,6 +149,33 @@ impl Cluster {
     }
 
     fn spawn(&mut self, i: usize, bootstrap: bool) {
+        // A port picked free may be taken by someone else before the node
+        // binds it: then move the node to new ports and try again.
+        for _ in 0..5 {
+            match self.try_spawn(i, bootstrap) {
+                Ok(()) => return,
+                Err(log) if log.contains("Address already in use") => {
+                    let n = &mut self.nodes[i];
+                    n.redis_port = free_port();
+                    n.http_port = free_port();
+                    n.raft_port = free_port();
+                    let target: SocketAddr = format!("127.0.0.1:{}", n.raft_port).parse().unwrap();
+                    for j in 0..self.nodes.len() {
+                        if j != i {
+                            self.proxies[&(j, i)].set_target(target);
+                        }
+                    }
+                    for j in 0..self.nodes.len() {
+                        self.write_description(j);
+                    }
+                }
+                Err(log) => panic!("node {} exited at start: {log}", i + 1),
+            }
+        }
+        panic!("node {} found no free ports", i + 1);
+    }
+
+    fn try_spawn(&mut self, i: usize, bootstrap: bool) -> Result<(), String> {
         let node_config = self.tmp.path().join("node.toml");
         let n = &mut self.nodes[i];
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&n.log).unwrap();
@@ -173,13 +200,14 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !raw_ping(n.redis_port) {
             if let Ok(Some(st)) = child.try_wait() {
-                panic!("node {} exited at start ({st}): {}", n.id, n.log_tail());
+                return Err(format!("({st}) {}", n.log_tail()));
             }
             assert!(Instant::now() < deadline, "node {} did not answer PING: {}", n.id, n.log_tail());
             std::thread::sleep(Duration::from_millis(20));
         }
         n.child = Some(child);
         n.paused = false;
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
