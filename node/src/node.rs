@@ -1215,6 +1215,8 @@ pub struct PartitionMetrics {
     pub group: u64,
     pub status: Option<kvraft::GroupStatus>,
     pub proposals: u64,
+    /// First index still in the raft log (entries before it were compacted).
+    pub log_first_index: u64,
 }
 
 impl Node {
@@ -1366,6 +1368,7 @@ impl Node {
                 group: p.group,
                 status: self.raft.status(p.group).await,
                 proposals: g.proposals.load(Ordering::Relaxed),
+                log_first_index: self.wal.bounds(p.group).map_or(0, |(f, _)| f),
             });
         }
         out

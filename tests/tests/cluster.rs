@@ -307,6 +307,15 @@ fn a_node_cut_off_during_5000_writes_catches_up_through_a_snapshot() {
         }
         let _: () = pipe.query(&mut c).unwrap();
     }
+    // Wait until every leader compacted its log past what node 3 holds, so
+    // that catching up needs a snapshot.
+    for p in 0..cl.opts.partitions {
+        let behind = cl.metric(cut, "kvnode_partition_applied_index", p).unwrap();
+        wait_until(LONG, "leaders to compact their logs", || {
+            let l = cl.leader_of(p, &[cut], LONG);
+            cl.metric(l, "kvnode_partition_log_first_index", p).is_some_and(|f| f > behind + 1)
+        });
+    }
     cl.heal_all();
     cl.wait_healthy(LONG);
     // Node 3's own replicas (READONLY) hold every write.

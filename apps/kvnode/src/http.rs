@@ -74,6 +74,10 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
             }
         }
     }
+    gauge(&mut out, "kvnode_partition_log_first_index", "first index still in the raft log", "gauge");
+    for p in &parts {
+        let _ = writeln!(out, "kvnode_partition_log_first_index{{partition=\"{}\"}} {}", p.index, p.log_first_index);
+    }
     gauge(&mut out, "kvnode_partition_proposals_total", "proposals handed to raft by this node", "counter");
     for p in &parts {
         let _ = writeln!(out, "kvnode_partition_proposals_total{{partition=\"{}\"}} {}", p.index, p.proposals);
