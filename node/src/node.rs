@@ -360,7 +360,8 @@ impl Node {
                 let ranges = (0..record.partitions)
                     .map(|i| (group_id(record.id, i), (record.id, slot_range(i, record.partitions))))
                     .collect();
-                let snaps = Snapshots::new(store.clone(), &cfg.data_dir, ranges, transport.clone(), cfg.snapshot_bandwidth);
+                let snaps =
+                    Snapshots::new(store.clone(), &cfg.data_dir, ranges, transport.clone(), cfg.snapshot_bandwidth);
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 (Some(snaps), Some((tx, rx)))
             }
@@ -460,8 +461,9 @@ impl Node {
         self.cfg.cluster.as_ref()
     }
 
-    /// Snapshots (built here, installed here, bytes pulled, files resumed).
-    pub fn snapshot_counts(&self) -> (u64, u64, u64, u64) {
+    /// Snapshots (built here, installed here, bytes pulled, files resumed,
+    /// pulls failed).
+    pub fn snapshot_counts(&self) -> (u64, u64, u64, u64, u64) {
         let installed = self.snapshots_installed.load(Ordering::Relaxed);
         match &self.snapshots {
             Some(s) => (
@@ -469,8 +471,9 @@ impl Node {
                 installed,
                 s.stats.bytes_received.load(Ordering::Relaxed),
                 s.stats.files_resumed.load(Ordering::Relaxed),
+                s.stats.pulls_failed.load(Ordering::Relaxed),
             ),
-            None => (0, installed, 0, 0),
+            None => (0, installed, 0, 0, 0),
         }
     }
 
@@ -1460,10 +1463,7 @@ async fn expire_loop(node: std::sync::Weak<Node>) {
 
 /// Pulls the files of each snapshot a leader sends, then steps its message
 /// into raft (which installs it); a failed pull is reported to the leader.
-async fn receive_snapshots(
-    node: Weak<Node>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<kvraft::SnapshotArrival>,
-) {
+async fn receive_snapshots(node: Weak<Node>, mut rx: tokio::sync::mpsc::UnboundedReceiver<kvraft::SnapshotArrival>) {
     let busy: Arc<Mutex<HashSet<u64>>> = Arc::default();
     while let Some(a) = rx.recv().await {
         let Some(n) = node.upgrade() else { return };
@@ -1493,6 +1493,7 @@ async fn receive_snapshots(
                 }
                 Err(e) => {
                     tracing::warn!("group {}: snapshot from node {} failed: {e}", a.group, a.from_node);
+                    snaps.stats.pulls_failed.fetch_add(1, Ordering::Relaxed);
                     snaps.report(a.from_node, a.group, to, false);
                 }
             }

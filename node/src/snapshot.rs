@@ -26,7 +26,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// The column families a partition's data lives in, and their file names.
-const DATA_CFS: [(Cf, &str); 4] = [(Cf::Meta, "meta.sst"), (Cf::Data, "data.sst"), (Cf::Expire, "expire.sst"), (Cf::Gc, "gc.sst")];
+const DATA_CFS: [(Cf, &str); 4] =
+    [(Cf::Meta, "meta.sst"), (Cf::Data, "data.sst"), (Cf::Expire, "expire.sst"), (Cf::Gc, "gc.sst")];
 const REMOVALS_FILE: &str = "removals.sst";
 
 /// `a/<group>`: the manifest of a snapshot being installed (state Applying).
@@ -72,6 +73,7 @@ pub struct SnapshotStats {
     pub installed: AtomicU64,
     pub bytes_received: AtomicU64,
     pub files_resumed: AtomicU64,
+    pub pulls_failed: AtomicU64,
 }
 
 impl Snapshots {
@@ -200,7 +202,12 @@ impl Snapshots {
             return Err(e.to_string());
         }
         match tokio::time::timeout(Duration::from_secs(10), rx).await {
-            Ok(Ok(r)) => r,
+            Ok(Ok(r)) => {
+                if let Ok(d) = &r {
+                    self.stats.bytes_received.fetch_add(d.len() as u64, Ordering::Relaxed);
+                }
+                r
+            }
             _ => {
                 self.fetches.lock().remove(&id);
                 Err("no chunk within 10s".into())
@@ -215,7 +222,6 @@ impl Snapshots {
         let stats = snap::pull(m, &dir, self.bandwidth, |file, offset, len| self.fetch(node, m, file, offset, len))
             .await
             .map_err(|e| e.to_string())?;
-        self.stats.bytes_received.fetch_add(stats.bytes_fetched, Ordering::Relaxed);
         self.stats.files_resumed.fetch_add(stats.files_resumed as u64, Ordering::Relaxed);
         Ok(())
     }
@@ -242,7 +248,11 @@ impl SnapshotSource for Snapshots {
             self.rt.spawn_blocking(move || {
                 match me.build(group) {
                     Ok((m, dir)) => {
-                        tracing::info!("group {group}: built a snapshot at index {} ({} files)", m.index, m.files.len());
+                        tracing::info!(
+                            "group {group}: built a snapshot at index {} ({} files)",
+                            m.index,
+                            m.files.len()
+                        );
                         me.stats.built.fetch_add(1, Ordering::Relaxed);
                         let old = me.built.lock().insert(group, Arc::new((m, dir.clone())));
                         if let Some(old) = old {
@@ -303,7 +313,8 @@ pub fn finish_install(store: &Store, recv_root: &Path, st: &mut PartitionState) 
     store.batch_put(&mut b, Cf::State, &partition_key(st.group), &st.encode_to_vec());
     store.batch_delete(&mut b, Cf::State, &applying_key(st.group));
     store.write(b, true).map_err(|e| e.to_string())?;
-    let _ = std::fs::remove_dir_all(recv_root.join(snap::snapshot_dir_name(st.group, st.applied_index, st.applied_term)));
+    let _ =
+        std::fs::remove_dir_all(recv_root.join(snap::snapshot_dir_name(st.group, st.applied_index, st.applied_term)));
     Ok(())
 }
 

@@ -236,7 +236,14 @@ impl Store {
     /// Writes the records of `cf` in `[from, to)` as seen by `view` into an
     /// SST file at `path`. Returns false (and writes nothing) when the range
     /// is empty: RocksDB cannot finish an SST without entries.
-    pub fn write_sst(&self, view: &ReadView<'_>, cf: Cf, from: &[u8], to: &[u8], path: &Path) -> Result<bool, StoreError> {
+    pub fn write_sst(
+        &self,
+        view: &ReadView<'_>,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+        path: &Path,
+    ) -> Result<bool, StoreError> {
         let opts = Options::default();
         let mut w = rocksdb::SstFileWriter::create(&opts);
         let mut opened = false;

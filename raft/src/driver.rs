@@ -51,6 +51,9 @@ pub struct DriverConfig {
     pub lease_read: bool,
     /// Requests waiting for the driver before senders wait.
     pub request_queue: usize,
+    /// Ticks after which a snapshot sent to a replica and neither installed
+    /// nor reported failed counts as failed (the leader sends it again).
+    pub snapshot_deadline_ticks: u64,
 }
 
 impl Default for DriverConfig {
@@ -66,6 +69,7 @@ impl Default for DriverConfig {
             max_entry_size: 64 << 20,
             lease_read: false,
             request_queue: 16 << 10,
+            snapshot_deadline_ticks: 1200,
         }
     }
 }
@@ -873,16 +877,13 @@ impl<M: StateMachine> Driver<M> {
     fn tick(&mut self) {
         self.ticks += 1;
         let ticks = self.ticks;
+        let deadline = self.cfg.snapshot_deadline_ticks;
         for g in self.groups.values_mut() {
             g.raw.tick();
             // A snapshot that was neither installed nor reported failed in
             // time is failed here, so the leader sends a new one.
-            let expired: Vec<u64> = g
-                .snapshots_out
-                .iter()
-                .filter(|(_, sent)| ticks >= **sent + SNAPSHOT_DEADLINE_TICKS)
-                .map(|(r, _)| *r)
-                .collect();
+            let expired: Vec<u64> =
+                g.snapshots_out.iter().filter(|(_, sent)| ticks >= **sent + deadline).map(|(r, _)| *r).collect();
             for r in expired {
                 g.snapshots_out.remove(&r);
                 g.raw.report_snapshot(r, SnapshotStatus::Failure);
@@ -1196,9 +1197,6 @@ impl<M: StateMachine> Driver<M> {
         }
     }
 }
-
-/// Ticks after which an unreported snapshot counts as failed.
-const SNAPSHOT_DEADLINE_TICKS: u64 = 1200;
 
 /// Marks an unreachable report as "the snapshot to this replica failed".
 const SNAPSHOT_FAILED_FLAG: u64 = 1 << 63;

@@ -401,3 +401,59 @@ fn pipelined_writes_through_a_follower_keep_their_order() {
     let got: Vec<i64> = pipe.query(&mut c).unwrap();
     assert_eq!(got, (0..500).collect::<Vec<i64>>());
 }
+
+#[test]
+fn an_interrupted_snapshot_transfer_resumes_where_it_broke() {
+    // Pulls at 1 MiB/s of ~1.3 MB per partition: the link can be cut midway.
+    let mut opts = ClusterOptions::default();
+    opts.config.push("log-compact-entries = 200".into());
+    opts.config.push("snapshot-bandwidth-mb = 1".into());
+    // The failure report sent while the link is cut is lost: the leader's
+    // deadline fails the snapshot instead.
+    opts.config.push("snapshot-deadline-ms = 5000".into());
+    opts.partitions = 2;
+    let cl = Cluster::start(opts);
+    let cut = 2;
+    cl.isolate(cut);
+    wait_until(LONG, "partitions led without node 3", || {
+        (0..cl.opts.partitions).all(|p| cl.leader_of(p, &[cut], LONG) != cut)
+            && cl.client(0).set::<_, _, ()>("probe", 1).is_ok()
+    });
+    let mut c = cl.client(0);
+    // Incompressible values, so the SST files stay large.
+    use rand::{distributions::Alphanumeric, Rng};
+    let mut rng = rand::thread_rng();
+    let values: Vec<String> =
+        (0..2600).map(|_| (&mut rng).sample_iter(&Alphanumeric).take(1000).map(char::from).collect()).collect();
+    for b in 0..26 {
+        let mut pipe = redis::pipe();
+        for k in 0..100 {
+            pipe.set(format!("big{}", b * 100 + k), &values[b * 100 + k]).ignore();
+        }
+        let _: () = pipe.query(&mut c).unwrap();
+    }
+    for p in 0..cl.opts.partitions {
+        let behind = cl.metric(cut, "kvnode_partition_applied_index", p).unwrap();
+        wait_until(LONG, "leaders to compact their logs", || {
+            let l = cl.leader_of(p, &[cut], LONG);
+            cl.metric(l, "kvnode_partition_log_first_index", p).is_some_and(|f| f > behind + 1)
+        });
+    }
+    cl.heal_all();
+    // Once some bytes arrived, break node 3's links for a while.
+    wait_until(LONG, "the snapshot transfer to start", || {
+        cl.counter(cut, "kvnode_snapshot_bytes_received_total").unwrap_or(0) > 0
+    });
+    cl.isolate(cut);
+    wait_until(LONG, "the broken pull to fail", || {
+        cl.counter(cut, "kvnode_snapshot_pulls_failed_total").unwrap_or(0) > 0
+    });
+    cl.heal_all();
+    wait_value_on(&cl, cut, "big2599", Some(&values[2599]));
+    assert!(cl.counter(cut, "kvnode_snapshot_files_resumed_total").unwrap() >= 1, "no file transfer resumed");
+    let mut r = cl.client(cut);
+    let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
+    for (k, v) in values.iter().enumerate() {
+        assert_eq!(get(&mut r, &format!("big{k}")).unwrap().as_deref(), Some(v.as_str()));
+    }
+}

@@ -103,14 +103,26 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
     let _ = writeln!(out, "kvnode_wal_fsync_seconds_bucket{{le=\"+Inf\"}} {count}");
     let _ = writeln!(out, "kvnode_wal_fsync_seconds_sum {}", h.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
     let _ = writeln!(out, "kvnode_wal_fsync_seconds_count {count}");
-    let (built, installed, bytes, resumed) = node.snapshot_counts();
+    let (built, installed, bytes, resumed, failed) = node.snapshot_counts();
+    gauge(
+        &mut out,
+        "kvnode_snapshot_pulls_failed_total",
+        "snapshot pulls that failed (the leader sends again)",
+        "counter",
+    );
+    let _ = writeln!(out, "kvnode_snapshot_pulls_failed_total {failed}");
     gauge(&mut out, "kvnode_snapshots_built_total", "partition snapshots built for other replicas", "counter");
     let _ = writeln!(out, "kvnode_snapshots_built_total {built}");
     gauge(&mut out, "kvnode_snapshots_installed_total", "partition snapshots installed here", "counter");
     let _ = writeln!(out, "kvnode_snapshots_installed_total {installed}");
     gauge(&mut out, "kvnode_snapshot_bytes_received_total", "snapshot file bytes pulled from other nodes", "counter");
     let _ = writeln!(out, "kvnode_snapshot_bytes_received_total {bytes}");
-    gauge(&mut out, "kvnode_snapshot_files_resumed_total", "snapshot files whose transfer resumed after a break", "counter");
+    gauge(
+        &mut out,
+        "kvnode_snapshot_files_resumed_total",
+        "snapshot files whose transfer resumed after a break",
+        "counter",
+    );
     let _ = writeln!(out, "kvnode_snapshot_files_resumed_total {resumed}");
     gauge(&mut out, "kvnode_raft_log_entries", "raft log entries held in the WAL", "gauge");
     let _ = writeln!(out, "kvnode_raft_log_entries {}", node.raft_log_entries());

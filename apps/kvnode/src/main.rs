@@ -83,6 +83,8 @@ struct FileConfig {
     election_ticks: Option<usize>,
     /// Megabytes per second a node pulls snapshot files at (0: no limit).
     snapshot_bandwidth_mb: Option<u64>,
+    /// Milliseconds after which a snapshot sent and not reported counts as failed.
+    snapshot_deadline_ms: Option<u64>,
     cluster: Option<PathBuf>,
     node_id: Option<u64>,
     redirect: Option<String>,
@@ -137,6 +139,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(mb) = file.snapshot_bandwidth_mb {
         ncfg.snapshot_bandwidth = mb << 20;
+    }
+    if let Some(ms) = file.snapshot_deadline_ms {
+        ncfg.raft.snapshot_deadline_ticks = (ms / ncfg.raft.tick_interval.as_millis().max(1) as u64).max(1);
     }
     let mut redis_addr = redis_addr;
     let mut http_addr = args.http_addr.or(file.http_addr);
