@@ -181,10 +181,6 @@ impl Forwarder {
         }
     }
 
-    pub fn node_id(&self) -> u64 {
-        self.transport.node_id()
-    }
-
     fn send_msg(&self, node: u64, m: &FwdMsg) -> Result<(), SendError> {
         self.transport.send_forward(node, Bytes::from(m.encode_to_vec()))
     }

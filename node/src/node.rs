@@ -482,10 +482,6 @@ impl Node {
         self.fwd.as_ref().map_or((0, 0), |f| (f.sent.load(Ordering::Relaxed), f.served.load(Ordering::Relaxed)))
     }
 
-    pub fn transport(&self) -> &Arc<Transport> {
-        &self.transport
-    }
-
     pub fn namespace(&self) -> &Arc<Namespace> {
         &self.ns
     }
@@ -688,28 +684,44 @@ impl Node {
     /// Queues `entry` on partition `p` (here or at its leader) and returns
     /// the future of its reply.
     async fn propose(&self, s: &mut Session, p: &Arc<Partition>, entry: Entry) -> PendingReply {
-        if s.poisoned.lock().contains(&p.index) {
-            return ready(Reply::error(POISONED));
+        match self.route(s, p, FwdKind::Write, || Bytes::from(entry.encode_to_vec())).await {
+            Some(reply) => reply,
+            None => self.propose_local(s, p, entry).await,
         }
-        let mut data = None;
+    }
+
+    /// Sends a command on `p` to the partition's leader when that is another
+    /// node; `None` when it is to run here. Refuses a poisoned partition,
+    /// and retries a leader that cannot be reached (the request was not
+    /// sent) until a new one is elected or `leader_wait` passes.
+    async fn route(
+        &self,
+        s: &mut Session,
+        p: &Partition,
+        kind: FwdKind,
+        encode: impl FnOnce() -> Bytes,
+    ) -> Option<PendingReply> {
+        if s.poisoned.lock().contains(&p.index) {
+            return Some(ready(Reply::error(POISONED)));
+        }
+        let follower_read = kind == FwdKind::Read && s.readonly;
         let deadline = tokio::time::Instant::now() + self.cfg.leader_wait;
+        let mut encode = Some(encode);
+        let mut data = None;
         loop {
-            match self.target(s, p, false).await {
-                Ok(Target::Local) => return self.propose_local(s, p, entry).await,
-                Ok(Target::Remote(n)) => {
-                    let bytes = data.get_or_insert_with(|| Bytes::from(entry.encode_to_vec())).clone();
-                    match self.forward(s, p, n, FwdKind::Write, bytes) {
-                        Ok(f) => return f,
-                        Err(e) => {
-                            if tokio::time::Instant::now() >= deadline {
-                                return ready(Reply::error(format!("TRYAGAIN cannot reach the leader: {e}")));
-                            }
-                            // The leader is down: a new one is elected soon.
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                    }
+            let n = match self.target(s, p, follower_read).await {
+                Ok(Target::Local) => return None,
+                Ok(Target::Remote(n)) => n,
+                Err(e) => return Some(ready(e)),
+            };
+            let bytes = data.get_or_insert_with(|| (encode.take().unwrap())()).clone();
+            match self.forward(s, p, n, kind, bytes) {
+                Ok(f) => return Some(f),
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Some(ready(Reply::error(format!("TRYAGAIN cannot reach the leader: {e}"))))
                 }
-                Err(e) => return ready(e),
+                // The leader is down: a new one is elected soon.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
     }
@@ -796,27 +808,10 @@ impl Node {
     /// Returns once the read is ordered after this connection's earlier
     /// commands; the future waits for the read point and reads.
     async fn read(&self, s: &mut Session, p: &Arc<Partition>, cmd: Cmd) -> PendingReply {
-        if s.poisoned.lock().contains(&p.index) {
-            return ready(Reply::error(POISONED));
-        }
-        let deadline = tokio::time::Instant::now() + self.cfg.leader_wait;
-        let mut data = None;
-        loop {
-            match self.target(s, p, s.readonly).await {
-                Ok(Target::Local) => break,
-                Ok(Target::Remote(n)) => {
-                    let bytes =
-                        data.get_or_insert_with(|| Bytes::from(Command::from(cmd.clone()).encode_to_vec())).clone();
-                    match self.forward(s, p, n, FwdKind::Read, bytes) {
-                        Ok(f) => return f,
-                        Err(e) if tokio::time::Instant::now() >= deadline => {
-                            return ready(Reply::error(format!("TRYAGAIN cannot reach the leader: {e}")))
-                        }
-                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                    }
-                }
-                Err(e) => return ready(e),
-            }
+        if let Some(reply) =
+            self.route(s, p, FwdKind::Read, || Bytes::from(Command::from(cmd.clone()).encode_to_vec())).await
+        {
+            return reply;
         }
         if !s.has_inflight(p.index) && p.sole_voter_ready() {
             return ready(self.read_now_at(p, &cmd));
@@ -1289,7 +1284,6 @@ impl Node {
                 leader: info.leader,
                 nodes: info.nodes,
                 compact_to: info.compact_to,
-                at: Some(Instant::now()),
             });
         }
     }
@@ -1320,13 +1314,8 @@ impl Node {
                 st.progress.iter().filter(|(r, _)| members.contains(r)).map(|(_, m)| *m).min().unwrap_or(0);
             let compact_to = min_matched.max(st.applied.saturating_sub(self.cfg.log_compact_entries));
             let info = LeaderInfo { group: p.group, term: st.term, leader: self.cfg.node_id, nodes, compact_to };
-            *p.shared.announced.lock() = Some(Announced {
-                term: info.term,
-                leader: info.leader,
-                nodes: info.nodes.clone(),
-                compact_to,
-                at: Some(Instant::now()),
-            });
+            *p.shared.announced.lock() =
+                Some(Announced { term: info.term, leader: info.leader, nodes: info.nodes.clone(), compact_to });
             infos.push(info);
         }
         for n in &c.spec.nodes {
@@ -1518,51 +1507,77 @@ async fn compact_loop(node: std::sync::Weak<Node>) {
     }
 }
 
+/// The namespace record `name` of this data directory, if it has one; its
+/// partition count must be the configured one (`what` names the setting).
+fn load_namespace(
+    store: &Store,
+    name: &str,
+    partitions: u32,
+    what: &str,
+) -> Result<Option<NamespaceRecord>, NodeError> {
+    let Some(v) = store.get(Cf::State, &namespace_key(name)) else { return Ok(None) };
+    let r = NamespaceRecord::decode(v.as_slice()).map_err(|e| NodeError::Config(format!("namespace record: {e}")))?;
+    if r.partitions != partitions {
+        return Err(NodeError::Config(format!(
+            "the data directory holds {} partition(s) of namespace {name}; {what} says {partitions}",
+            r.partitions
+        )));
+    }
+    Ok(Some(r))
+}
+
+/// Creates namespace `name` on a new data directory (one synced write):
+/// its record, and the initial state of each partition `replicas_of` places
+/// a replica of on `node_id` ((replica id, node id) of every initial
+/// replica; they are the partition's voters).
+fn create_namespace(
+    store: &Store,
+    name: &str,
+    partitions: u32,
+    node_id: u64,
+    replicas_of: impl Fn(u32) -> Vec<(u64, u64)>,
+) -> Result<NamespaceRecord, NodeError> {
+    if partitions == 0 || partitions > keys::SLOTS as u32 {
+        return Err(NodeError::Config(format!("partitions must be 1..=16384, not {partitions}")));
+    }
+    let r = NamespaceRecord { id: 1, name: name.to_string(), partitions };
+    let mut batch = store.new_batch();
+    for i in 0..partitions {
+        let replicas = replicas_of(i);
+        let Some(&(replica_id, _)) = replicas.iter().find(|(_, n)| *n == node_id) else { continue };
+        let (lo, hi) = slot_range(i, partitions);
+        let mut st = PartitionState {
+            group: group_id(r.id, i),
+            ns: r.id,
+            index: i,
+            slot_lo: lo,
+            slot_hi: hi,
+            replica_id,
+            applied_index: INIT_INDEX,
+            applied_term: INIT_INDEX,
+            status: ReplicaStatus::Normal as i32,
+            peers: replicas.iter().map(|&(replica, node)| kvraft::proto::ReplicaNode { replica, node }).collect(),
+            next_replica_id: replicas.len() as u64 + 1,
+            ..Default::default()
+        };
+        st.set_conf_state(&ConfState::from((replicas.iter().map(|(r, _)| *r).collect::<Vec<_>>(), vec![])));
+        store.batch_put(&mut batch, Cf::State, &partition_key(st.group), &st.encode_vec());
+    }
+    store.batch_put(&mut batch, Cf::State, &namespace_key(name), &r.encode_to_vec());
+    store.write(batch, true)?;
+    Ok(r)
+}
+
 /// Creates the `default` namespace and its partitions on a new data
-/// directory (synced write), or loads them; returns their states.
+/// directory (one voter each, this node), or loads them; returns their states.
 pub fn bootstrap_standalone(
     store: &Store,
     cfg: &NodeConfig,
 ) -> Result<(NamespaceRecord, Vec<PartitionState>), NodeError> {
-    let record = match store.get(Cf::State, &namespace_key("default")) {
-        Some(v) => {
-            let r = NamespaceRecord::decode(v.as_slice())
-                .map_err(|e| NodeError::Config(format!("namespace record: {e}")))?;
-            if r.partitions != cfg.partitions {
-                return Err(NodeError::Config(format!(
-                    "the data directory holds {} partition(s) of namespace default; it cannot be opened with {}",
-                    r.partitions, cfg.partitions
-                )));
-            }
-            r
-        }
+    let record = match load_namespace(store, "default", cfg.partitions, "--partitions")? {
+        Some(r) => r,
         None => {
-            if cfg.partitions == 0 || cfg.partitions > keys::SLOTS as u32 {
-                return Err(NodeError::Config(format!("partitions must be 1..=16384, not {}", cfg.partitions)));
-            }
-            let r = NamespaceRecord { id: 1, name: "default".into(), partitions: cfg.partitions };
-            let mut batch = store.new_batch();
-            for i in 0..r.partitions {
-                let (lo, hi) = slot_range(i, r.partitions);
-                let mut st = PartitionState {
-                    group: group_id(r.id, i),
-                    ns: r.id,
-                    index: i,
-                    slot_lo: lo,
-                    slot_hi: hi,
-                    replica_id: 1,
-                    applied_index: INIT_INDEX,
-                    applied_term: INIT_INDEX,
-                    status: ReplicaStatus::Normal as i32,
-                    peers: vec![kvraft::proto::ReplicaNode { replica: 1, node: cfg.node_id }],
-                    next_replica_id: 2,
-                    ..Default::default()
-                };
-                st.set_conf_state(&ConfState::from((vec![1], vec![])));
-                store.batch_put(&mut batch, Cf::State, &partition_key(st.group), &st.encode_vec());
-            }
-            store.batch_put(&mut batch, Cf::State, &namespace_key("default"), &r.encode_to_vec());
-            store.write(batch, true)?;
+            let r = create_namespace(store, "default", cfg.partitions, cfg.node_id, |_| vec![(1, cfg.node_id)])?;
             tracing::info!("created namespace default with {} partition(s)", r.partitions);
             r
         }
@@ -1589,49 +1604,10 @@ pub fn bootstrap_cluster(
     c: &ClusterConfig,
 ) -> Result<(NamespaceRecord, Vec<PartitionState>), NodeError> {
     let ns = &c.spec.namespaces[0];
-    let record = match store.get(Cf::State, &namespace_key(&ns.name)) {
-        Some(v) => {
-            let r = NamespaceRecord::decode(v.as_slice())
-                .map_err(|e| NodeError::Config(format!("namespace record: {e}")))?;
-            if r.partitions != ns.partitions {
-                return Err(NodeError::Config(format!(
-                    "the data directory holds {} partition(s) of namespace {}; the cluster description says {}",
-                    r.partitions, ns.name, ns.partitions
-                )));
-            }
-            r
-        }
+    let record = match load_namespace(store, &ns.name, ns.partitions, "the cluster description")? {
+        Some(r) => r,
         None if c.bootstrap => {
-            let r = NamespaceRecord { id: 1, name: ns.name.clone(), partitions: ns.partitions };
-            let mut batch = store.new_batch();
-            for i in 0..r.partitions {
-                let replicas = c.spec.initial_replicas(i);
-                let Some(&(replica_id, _)) = replicas.iter().find(|(_, n)| *n == node_id) else {
-                    continue;
-                };
-                let (lo, hi) = slot_range(i, r.partitions);
-                let mut st = PartitionState {
-                    group: group_id(r.id, i),
-                    ns: r.id,
-                    index: i,
-                    slot_lo: lo,
-                    slot_hi: hi,
-                    replica_id,
-                    applied_index: INIT_INDEX,
-                    applied_term: INIT_INDEX,
-                    status: ReplicaStatus::Normal as i32,
-                    peers: replicas
-                        .iter()
-                        .map(|&(replica, node)| kvraft::proto::ReplicaNode { replica, node })
-                        .collect(),
-                    next_replica_id: replicas.len() as u64 + 1,
-                    ..Default::default()
-                };
-                st.set_conf_state(&ConfState::from((replicas.iter().map(|(r, _)| *r).collect::<Vec<_>>(), vec![])));
-                store.batch_put(&mut batch, Cf::State, &partition_key(st.group), &st.encode_vec());
-            }
-            store.batch_put(&mut batch, Cf::State, &namespace_key(&ns.name), &r.encode_to_vec());
-            store.write(batch, true)?;
+            let r = create_namespace(store, &ns.name, ns.partitions, node_id, |i| c.spec.initial_replicas(i))?;
             tracing::info!(
                 "bootstrapped namespace {} with {} partition(s), replication {}",
                 ns.name,

@@ -27,7 +27,6 @@ pub struct Announced {
     pub leader: u64,
     pub nodes: Vec<u64>,
     pub compact_to: u64,
-    pub at: Option<std::time::Instant>,
 }
 
 pub struct Partition {

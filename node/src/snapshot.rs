@@ -101,10 +101,6 @@ impl Snapshots {
         })
     }
 
-    pub fn recv_root(&self) -> &Path {
-        &self.recv_dir
-    }
-
     pub fn recv_path(&self, m: &Manifest) -> PathBuf {
         self.recv_dir.join(snap::snapshot_dir_name(m.group, m.index, m.term))
     }

@@ -190,11 +190,6 @@ impl Transport {
         self.send_lane(node, Lane::Forward, payload)
     }
 
-    /// Whether a connection to `node` is up now (dialing it if it was never used).
-    pub fn connected(&self, node: u64) -> bool {
-        self.with_peer(node, |p| Ok(p.connected.load(Ordering::Acquire))).unwrap_or(false)
-    }
-
     /// Queues snapshot data; never blocks.
     pub fn send_snapshot(&self, node: u64, payload: Bytes) -> Result<(), SendError> {
         self.send_lane(node, Lane::Snapshot, payload)

@@ -76,7 +76,8 @@ pub struct Cluster {
     pub nodes: Vec<ClusterNode>,
     /// (from, to) -> the proxy `from` dials to reach `to`.
     proxies: HashMap<(usize, usize), Proxy>,
-    rt: tokio::runtime::Runtime,
+    /// Runs the proxies' tasks: it must live as long as they do.
+    _rt: tokio::runtime::Runtime,
     tmp: tempfile::TempDir,
 }
 
@@ -119,7 +120,7 @@ impl Cluster {
             }
         }
         std::fs::write(tmp.path().join("node.toml"), opts.config.join("\n") + "\n").unwrap();
-        let mut c = Cluster { opts, nodes, proxies, rt, tmp };
+        let mut c = Cluster { opts, nodes, proxies, _rt: rt, tmp };
         for i in 0..c.nodes.len() {
             c.write_description(i);
         }
@@ -376,11 +377,6 @@ impl Cluster {
         for p in self.proxies.values() {
             p.heal();
         }
-    }
-
-    /// Runs async work (on the runtime that owns the proxies).
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
     }
 }
 

@@ -283,6 +283,30 @@ fn an_isolated_old_leader_acknowledges_no_write_and_serves_no_read() {
     wait_value_on(&cl, old, "iso", Some("v3"));
 }
 
+/// Cuts node `cut` off and waits until the others lead every partition and
+/// take writes (probing with fresh connections: a connection whose write had
+/// an unknown outcome refuses further commands on that partition).
+fn cut_off(cl: &Cluster, cut: usize) {
+    cl.isolate(cut);
+    for p in 0..cl.opts.partitions {
+        cl.leader_of(p, &[cut], LONG);
+    }
+    let other = (cut + 1) % cl.len();
+    wait_until(LONG, "writes without the cut-off node", || cl.client(other).set::<_, _, ()>("probe", 1).is_ok());
+}
+
+/// Waits until every leader compacted its log past what node `cut` holds, so
+/// that catching up needs a snapshot.
+fn wait_compacted_past(cl: &Cluster, cut: usize) {
+    for p in 0..cl.opts.partitions {
+        let behind = cl.metric(cut, "kvnode_partition_applied_index", p).unwrap();
+        wait_until(LONG, "leaders to compact their logs", || {
+            let l = cl.leader_of(p, &[cut], LONG);
+            cl.metric(l, "kvnode_partition_log_first_index", p).is_some_and(|f| f > behind + 1)
+        });
+    }
+}
+
 #[test]
 fn a_node_cut_off_during_5000_writes_catches_up_through_a_snapshot() {
     // Logs are compacted to at most 500 entries behind the leader: the cut
@@ -291,14 +315,8 @@ fn a_node_cut_off_during_5000_writes_catches_up_through_a_snapshot() {
     opts.config.push("log-compact-entries = 500".into());
     let cl = Cluster::start(opts);
     let cut = 2;
-    cl.isolate(cut);
+    cut_off(&cl, cut);
     // 5000 writes through node 1 (pipelined in batches).
-    // A connection whose write had an unknown outcome refuses further
-    // commands on that partition: probe with fresh connections.
-    wait_until(LONG, "partitions led without node 3", || {
-        (0..cl.opts.partitions).all(|p| cl.leader_of(p, &[cut], LONG) != cut)
-            && cl.client(0).set::<_, _, ()>("probe", 1).is_ok()
-    });
     let mut c = cl.client(0);
     for b in 0..50 {
         let mut pipe = redis::pipe();
@@ -307,15 +325,7 @@ fn a_node_cut_off_during_5000_writes_catches_up_through_a_snapshot() {
         }
         let _: () = pipe.query(&mut c).unwrap();
     }
-    // Wait until every leader compacted its log past what node 3 holds, so
-    // that catching up needs a snapshot.
-    for p in 0..cl.opts.partitions {
-        let behind = cl.metric(cut, "kvnode_partition_applied_index", p).unwrap();
-        wait_until(LONG, "leaders to compact their logs", || {
-            let l = cl.leader_of(p, &[cut], LONG);
-            cl.metric(l, "kvnode_partition_log_first_index", p).is_some_and(|f| f > behind + 1)
-        });
-    }
+    wait_compacted_past(&cl, cut);
     cl.heal_all();
     cl.wait_healthy(LONG);
     // Node 3's own replicas (READONLY) hold every write.
@@ -414,11 +424,7 @@ fn an_interrupted_snapshot_transfer_resumes_where_it_broke() {
     opts.partitions = 2;
     let cl = Cluster::start(opts);
     let cut = 2;
-    cl.isolate(cut);
-    wait_until(LONG, "partitions led without node 3", || {
-        (0..cl.opts.partitions).all(|p| cl.leader_of(p, &[cut], LONG) != cut)
-            && cl.client(0).set::<_, _, ()>("probe", 1).is_ok()
-    });
+    cut_off(&cl, cut);
     let mut c = cl.client(0);
     // Incompressible values, so the SST files stay large.
     use rand::{distributions::Alphanumeric, Rng};
@@ -432,13 +438,7 @@ fn an_interrupted_snapshot_transfer_resumes_where_it_broke() {
         }
         let _: () = pipe.query(&mut c).unwrap();
     }
-    for p in 0..cl.opts.partitions {
-        let behind = cl.metric(cut, "kvnode_partition_applied_index", p).unwrap();
-        wait_until(LONG, "leaders to compact their logs", || {
-            let l = cl.leader_of(p, &[cut], LONG);
-            cl.metric(l, "kvnode_partition_log_first_index", p).is_some_and(|f| f > behind + 1)
-        });
-    }
+    wait_compacted_past(&cl, cut);
     cl.heal_all();
     // Once some bytes arrived, break node 3's links for a while.
     wait_until(LONG, "the snapshot transfer to start", || {

@@ -106,16 +106,35 @@ impl Coll {
                 }
                 Ok(Coll { key: key.clone(), meta: m.clone(), old, changed: false })
             }
-            _ => {
-                let mut meta =
-                    Meta { ty, expire_at: 0, version: a.version(), mod_index: 0, count: 0, payload: vec![0] };
-                if ty == DataType::List {
-                    meta.payload.extend_from_slice(&LIST_ORIGIN.to_be_bytes());
-                    meta.payload.extend_from_slice(&LIST_ORIGIN.to_be_bytes());
-                }
-                Ok(Coll { key: key.clone(), meta, old, changed: false })
-            }
+            _ => Ok(Coll { key: key.clone(), meta: Self::fresh_meta(a, ty), old, changed: false }),
         }
+    }
+
+    /// The metadata of a new, empty collection: a fresh version, so elements
+    /// of anything that was at the key before are garbage.
+    fn fresh_meta(a: &mut Apply, ty: DataType) -> Meta {
+        let mut meta = Meta { ty, expire_at: 0, version: a.version(), mod_index: 0, count: 0, payload: vec![0] };
+        if ty == DataType::List {
+            meta.payload.extend_from_slice(&LIST_ORIGIN.to_be_bytes());
+            meta.payload.extend_from_slice(&LIST_ORIGIN.to_be_bytes());
+        }
+        meta
+    }
+
+    /// Replaces whatever is at `key` (of any type) by a new collection of
+    /// type `ty` that `fill` writes (the *STORE commands); when `empty`, the
+    /// key is removed instead.
+    pub fn replace(a: &mut Apply, key: &Bytes, ty: DataType, empty: bool, fill: impl FnOnce(&mut Apply, &mut Coll)) {
+        let old = a.db().meta_raw(key);
+        if empty {
+            if let Some(o) = old {
+                a.remove_key(key, &o);
+            }
+            return;
+        }
+        let mut c = Coll { key: key.clone(), meta: Self::fresh_meta(a, ty), old, changed: true };
+        fill(a, &mut c);
+        c.finish(a);
     }
 
     /// Opens an existing live collection only (`None` if absent).

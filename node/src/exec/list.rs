@@ -203,14 +203,20 @@ fn rewrite_from(a: &mut Apply, c: &mut Coll, from: u64, items: &[Bytes]) {
     set_bounds(c, head, head + from + items.len() as u64);
 }
 
+/// The live list at `key` and all its items (LREM and LINSERT rewrite them).
+fn whole_list(a: &mut Apply, key: &Bytes) -> Result<Option<(Coll, Vec<Bytes>)>, Reply> {
+    let Some(c) = Coll::existing(a, key, DataType::List)? else { return Ok(None) };
+    let (head, tail) = bounds(&c.meta);
+    let items = range(a.kv, a.ns, key, &c.meta, head, tail);
+    Ok(Some((c, items)))
+}
+
 pub fn lrem(a: &mut Apply, cmd: &cc::LRem) -> Reply {
-    let mut c = match Coll::existing(a, &cmd.key, DataType::List) {
-        Ok(Some(c)) => c,
+    let (mut c, items) = match whole_list(a, &cmd.key) {
+        Ok(Some(l)) => l,
         Ok(None) => return Reply::Int(0),
         Err(e) => return e,
     };
-    let (head, tail) = bounds(&c.meta);
-    let items = range(a.kv, a.ns, &cmd.key, &c.meta, head, tail);
     let mut drop = vec![false; items.len()];
     let mut removed = 0i64;
     let limit = cmd.count.unsigned_abs() as i64;
@@ -233,13 +239,11 @@ pub fn lrem(a: &mut Apply, cmd: &cc::LRem) -> Reply {
 }
 
 pub fn linsert(a: &mut Apply, cmd: &cc::LInsert) -> Reply {
-    let mut c = match Coll::existing(a, &cmd.key, DataType::List) {
-        Ok(Some(c)) => c,
+    let (mut c, items) = match whole_list(a, &cmd.key) {
+        Ok(Some(l)) => l,
         Ok(None) => return Reply::Int(0),
         Err(e) => return e,
     };
-    let (head, tail) = bounds(&c.meta);
-    let items = range(a.kv, a.ns, &cmd.key, &c.meta, head, tail);
     let Some(p) = items.iter().position(|v| *v == cmd.pivot) else {
         return Reply::Int(-1);
     };

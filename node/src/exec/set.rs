@@ -268,22 +268,10 @@ pub fn setop_store(a: &mut Apply, cmd: &cc::SetOp) -> Reply {
 
 /// Writes a new set of `items` at `dst`, replacing anything there.
 pub fn store_members(a: &mut Apply, dst: &Bytes, items: Vec<Bytes>) -> Reply {
-    let old = a.db().meta_raw(dst);
-    if items.is_empty() {
-        if let Some(o) = old {
-            a.remove_key(dst, &o);
-        }
-        return Reply::Int(0);
-    }
     let n = items.len() as i64;
-    let mut c = Coll {
-        key: dst.clone(),
-        meta: Meta { ty: DataType::Set, expire_at: 0, version: a.version(), mod_index: 0, count: 0, payload: vec![0] },
-        old,
-        changed: true,
-    };
-    add_members(a, &mut c, &items);
-    c.finish(a);
+    Coll::replace(a, dst, DataType::Set, items.is_empty(), |a, c| {
+        add_members(a, c, &items);
+    });
     Reply::Int(n)
 }
 

@@ -330,24 +330,12 @@ pub fn zrange_write(a: &mut Apply, r: &cc::ZRange) -> Reply {
 
 /// Writes a new zset of `items` at `dst`, replacing anything there.
 fn store(a: &mut Apply, dst: &Bytes, items: Vec<(Bytes, f64)>) -> Reply {
-    let old = a.db().meta_raw(dst);
-    if items.is_empty() {
-        if let Some(o) = old {
-            a.remove_key(dst, &o);
-        }
-        return Reply::Int(0);
-    }
     let n = items.len() as i64;
-    let mut c = Coll {
-        key: dst.clone(),
-        meta: Meta { ty: DataType::ZSet, expire_at: 0, version: a.version(), mod_index: 0, count: 0, payload: vec![0] },
-        old,
-        changed: true,
-    };
-    for (mbr, s) in items {
-        put_score(a, &mut c, &mbr, None, s);
-    }
-    c.finish(a);
+    Coll::replace(a, dst, DataType::ZSet, items.is_empty(), |a, c| {
+        for (mbr, s) in items {
+            put_score(a, c, &mbr, None, s);
+        }
+    });
     Reply::Int(n)
 }
 
