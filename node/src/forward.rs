@@ -27,6 +27,8 @@ pub enum FwdKind {
     Reply = 2,
     Leaders = 3,
     CloseSession = 4,
+    /// A membership request (`membership::AdminOp`), answered like a command.
+    Admin = 5,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -65,6 +67,13 @@ pub struct LeaderInfo {
     /// Every replica holds the log up to here: followers may compact to it.
     #[prost(uint64, tag = "5")]
     pub compact_to: u64,
+    /// The leader's applied membership (replica -> node) and replica id
+    /// counter: a node whose replica is older than the counter and not a
+    /// member was removed (it may have missed the change) and destroys it.
+    #[prost(message, repeated, tag = "6")]
+    pub replicas: Vec<kvraft::proto::ReplicaNode>,
+    #[prost(uint64, tag = "7")]
+    pub next_replica_id: u64,
 }
 
 /// A [`Reply`] on the wire. Maps and pairs are flattened (key, value, ...).

@@ -5,10 +5,12 @@
 pub mod coll_cmds;
 pub mod command;
 pub mod exec;
+pub mod failpoint;
 pub mod forward;
 pub mod glob;
 pub mod keys;
 pub mod ldouble;
+pub mod membership;
 pub mod meta;
 pub mod node;
 pub mod num;

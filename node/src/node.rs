@@ -109,6 +109,18 @@ pub enum NodeError {
     Raft(String),
 }
 
+/// Snapshot counters for /metrics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SnapshotCounts {
+    pub built: u64,
+    pub installed: u64,
+    pub bytes_received: u64,
+    pub files_resumed: u64,
+    pub pulls_failed: u64,
+    /// Installs a crash interrupted, finished when this node started.
+    pub installs_resumed: u64,
+}
+
 /// Counters for INFO.
 #[derive(Default)]
 pub struct NodeStats {
@@ -119,9 +131,9 @@ pub struct NodeStats {
 
 pub struct Node {
     pub cfg: NodeConfig,
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     wal: Arc<Wal>,
-    raft: RaftHandle<Reply>,
+    pub(crate) raft: RaftHandle<Reply>,
     ns: Arc<Namespace>,
     started: Instant,
     pub stats: NodeStats,
@@ -129,11 +141,15 @@ pub struct Node {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     transport: Arc<Transport>,
     /// Forwarding to and from other nodes (cluster mode only).
-    fwd: Option<Arc<Forwarder>>,
+    pub(crate) fwd: Option<Arc<Forwarder>>,
     /// Partitions by raft group id.
-    by_group: HashMap<u64, Arc<Partition>>,
-    snapshots: Option<Arc<Snapshots>>,
+    pub(crate) by_group: HashMap<u64, Arc<Partition>>,
+    pub(crate) snapshots: Option<Arc<Snapshots>>,
     snapshots_installed: Arc<AtomicU64>,
+    installs_resumed: u64,
+    /// Serializes membership changes decided here and replica creation and
+    /// destruction (see `membership.rs`).
+    pub(crate) admin_lock: tokio::sync::Mutex<()>,
 }
 
 /// What a connection carries for the node: its namespace and which of its
@@ -322,16 +338,21 @@ impl Node {
             Some(c) => bootstrap_cluster(&store, cfg.node_id, c)?,
         };
         let recv_root = cfg.data_dir.join("snap-recv");
+        let mut installs_resumed = 0;
         for st in &mut states {
             if st.status == ReplicaStatus::Applying as i32 {
                 // A crash interrupted a snapshot install: finish it first.
                 crate::snapshot::resume_install(&store, &recv_root, st).map_err(NodeError::Raft)?;
+                installs_resumed += 1;
             }
         }
 
         let registry = Registry::default();
         let waiters = Arc::new(KeyWaiters::default());
-        let sm = KvStateMachine::new(store.clone(), registry.clone(), waiters.clone()).with_snapshot_dir(recv_root);
+        let (removed_tx, removed_rx) = tokio::sync::mpsc::unbounded_channel();
+        let sm = KvStateMachine::new(store.clone(), registry.clone(), waiters.clone())
+            .with_snapshot_dir(recv_root)
+            .with_removals(removed_tx);
         let snapshots_installed = sm.snapshots_installed.clone();
         let (inbound, inbox) = kvraft::raft_channel(16 << 10);
         let handler = Arc::new(NodeInbound { raft: inbound, node: OnceLock::new(), origins: Mutex::default() });
@@ -399,14 +420,7 @@ impl Node {
                 let source = snapshots.clone().map(|s| s as Arc<dyn kvraft::SnapshotSource>);
                 gs = Some(raft.add_group(spec, source).await.map_err(NodeError::Raft)?);
             }
-            partitions.push(Arc::new(Partition {
-                ns: record.id,
-                index: i,
-                group,
-                slots: slot_range(i, record.partitions),
-                raft: gs,
-                shared,
-            }));
+            partitions.push(Arc::new(Partition::new(record.id, i, record.partitions, gs, shared)));
         }
         let by_group = partitions.iter().map(|p| (p.group, p.clone())).collect();
         let ns = Arc::new(Namespace { id: record.id, name: record.name.clone(), partitions });
@@ -426,10 +440,25 @@ impl Node {
             by_group,
             snapshots,
             snapshots_installed,
+            installs_resumed,
+            admin_lock: tokio::sync::Mutex::new(()),
         });
         let _ = handler.node.set(Arc::downgrade(&node));
         if let Some(rx) = arrivals_rx {
             node.tasks.lock().push(tokio::spawn(receive_snapshots(Arc::downgrade(&node), rx)));
+        }
+        node.tasks.lock().push(tokio::spawn(destroy_removed(Arc::downgrade(&node), removed_rx)));
+        if let (Some(snaps), Some(c)) = (&node.snapshots, &node.cfg.cluster) {
+            // A snapshot a leader sent to this node's previous run will never
+            // be reported: say it failed, so the leader sends a new one now
+            // rather than at its deadline. Leaders ignore reports of
+            // snapshots they are not waiting for.
+            for p in &node.ns.partitions {
+                let Some(g) = p.replica() else { continue };
+                for n in c.spec.nodes.iter().filter(|n| n.id != node.cfg.node_id) {
+                    snaps.report(n.id, p.group, g.replica_id, false);
+                }
+            }
         }
         if node.cfg.cluster.is_none() {
             node.wait_ready(Duration::from_secs(60)).await?;
@@ -461,20 +490,20 @@ impl Node {
         self.cfg.cluster.as_ref()
     }
 
-    /// Snapshots (built here, installed here, bytes pulled, files resumed,
-    /// pulls failed).
-    pub fn snapshot_counts(&self) -> (u64, u64, u64, u64, u64) {
-        let installed = self.snapshots_installed.load(Ordering::Relaxed);
-        match &self.snapshots {
-            Some(s) => (
-                s.stats.built.load(Ordering::Relaxed),
-                installed,
-                s.stats.bytes_received.load(Ordering::Relaxed),
-                s.stats.files_resumed.load(Ordering::Relaxed),
-                s.stats.pulls_failed.load(Ordering::Relaxed),
-            ),
-            None => (0, installed, 0, 0, 0),
+    /// What this node did with snapshots since it started.
+    pub fn snapshot_counts(&self) -> SnapshotCounts {
+        let mut c = SnapshotCounts {
+            installed: self.snapshots_installed.load(Ordering::Relaxed),
+            installs_resumed: self.installs_resumed,
+            ..Default::default()
+        };
+        if let Some(s) = &self.snapshots {
+            c.built = s.stats.built.load(Ordering::Relaxed);
+            c.bytes_received = s.stats.bytes_received.load(Ordering::Relaxed);
+            c.files_resumed = s.stats.files_resumed.load(Ordering::Relaxed);
+            c.pulls_failed = s.stats.pulls_failed.load(Ordering::Relaxed);
         }
+        c
     }
 
     /// Requests forwarded by this node to leaders, and served for other nodes.
@@ -658,7 +687,7 @@ impl Node {
         }
         let deadline = tokio::time::Instant::now() + self.cfg.leader_wait;
         let t = loop {
-            if p.led_here() || (follower_read && p.raft.is_some()) {
+            if p.led_here() || (follower_read && p.has_replica()) {
                 break Target::Local;
             }
             match p.leader_node() {
@@ -816,7 +845,7 @@ impl Node {
         if !s.has_inflight(p.index) && p.sole_voter_ready() {
             return ready(self.read_now_at(p, &cmd));
         }
-        let Some(group) = p.raft.clone() else {
+        let Some(group) = p.replica() else {
             return ready(Reply::error("CLUSTERDOWN the partition is not served by this node"));
         };
         let pending = match self.raft.enqueue_read(p.group).await {
@@ -856,7 +885,7 @@ impl Node {
         if s.poisoned.lock().contains(&p.index) {
             return Err(Reply::error(POISONED));
         }
-        let Some(group) = &p.raft else {
+        let Some(group) = p.replica() else {
             return Err(Reply::error(
                 "CLUSTERDOWN this command reads the partition locally and this node holds no replica of it; connect to a node that does",
             ));
@@ -979,7 +1008,7 @@ impl Node {
             let p = ns.partition_of_key(k).clone();
             self.barrier(s, &p).await?;
             // The index first: the state read next is at least this new.
-            let read_index = p.raft.as_ref().map_or(0, |g| g.applied());
+            let read_index = p.replica().map_or(0, |g| g.applied());
             let view = self.store.read_view();
             let db = db_for(&view, &p, 0);
             out.push(Watch { key: k.clone(), read_index, existed: db.meta(k).is_some() });
@@ -1095,7 +1124,7 @@ impl Node {
     async fn compact_step(&self) {
         let mut any = false;
         for p in &self.ns.partitions {
-            let Some(group) = &p.raft else { continue };
+            let Some(group) = p.replica() else { continue };
             let applied = group.applied();
             let first = self.wal.bounds(p.group).map_or(applied, |(f, _)| f);
             // Without snapshot transfer, a replica must never need entries
@@ -1245,6 +1274,15 @@ impl Node {
                 (s, Instant::now())
             });
             *used = Instant::now();
+            if kind == Ok(FwdKind::Admin) {
+                // Membership requests are rare and may take a while: each on its own.
+                let (node, fwd, id) = (self.clone(), fwd.clone(), m.id);
+                tokio::spawn(async move {
+                    let reply = node.serve_admin(m.data).await;
+                    fwd.reply(from, id, &reply);
+                });
+                continue;
+            }
             let Some(p) = self.by_group.get(&m.group).cloned() else {
                 fwd.reply(from, m.id, &Reply::error("CLUSTERDOWN unknown partition"));
                 continue;
@@ -1270,11 +1308,22 @@ impl Node {
     }
 
     /// Records leaders' announcements about their groups.
-    fn learn_leaders(&self, infos: Vec<LeaderInfo>) {
+    fn learn_leaders(self: &Arc<Self>, infos: Vec<LeaderInfo>) {
         for info in infos {
             let Some(p) = self.by_group.get(&info.group) else {
                 continue;
             };
+            if let Some(g) = p.replica() {
+                let me = self.cfg.node_id;
+                let member = info.replicas.iter().any(|r| r.replica == g.replica_id && r.node == me);
+                if !member && g.replica_id < info.next_replica_id {
+                    // Removed while it could not hear of it (ids are never
+                    // reused, so an older id that is not a member never
+                    // will be again).
+                    let (node, group, replica) = (self.clone(), info.group, g.replica_id);
+                    tokio::spawn(async move { node.destroy_replica(group, replica).await });
+                }
+            }
             let mut a = p.shared.announced.lock();
             if a.as_ref().is_some_and(|a| a.term > info.term) {
                 continue;
@@ -1313,7 +1362,17 @@ impl Node {
             let min_matched =
                 st.progress.iter().filter(|(r, _)| members.contains(r)).map(|(_, m)| *m).min().unwrap_or(0);
             let compact_to = min_matched.max(st.applied.saturating_sub(self.cfg.log_compact_entries));
-            let info = LeaderInfo { group: p.group, term: st.term, leader: self.cfg.node_id, nodes, compact_to };
+            let (replicas, next_replica_id) =
+                load_state(&*self.store, p.group).map_or((Vec::new(), 0), |s| (s.peers, s.next_replica_id));
+            let info = LeaderInfo {
+                group: p.group,
+                term: st.term,
+                leader: self.cfg.node_id,
+                nodes,
+                compact_to,
+                replicas,
+                next_replica_id,
+            };
             *p.shared.announced.lock() =
                 Some(Announced { term: info.term, leader: info.leader, nodes: info.nodes.clone(), compact_to });
             infos.push(info);
@@ -1333,7 +1392,7 @@ impl Node {
             if self.cfg.cluster.is_none() {
                 v.leader = Some(self.cfg.node_id);
                 v.nodes = vec![self.cfg.node_id];
-            } else if p.raft.is_some() {
+            } else if p.has_replica() {
                 if let Some(st) = self.raft.status(p.group).await {
                     let peers: HashMap<u64, u64> = st.peers.iter().copied().collect();
                     v.leader = peers.get(&st.leader_replica).copied().filter(|_| st.leader_replica != 0);
@@ -1354,7 +1413,7 @@ impl Node {
     pub async fn partition_metrics(&self) -> Vec<PartitionMetrics> {
         let mut out = Vec::new();
         for p in &self.ns.partitions {
-            let Some(g) = &p.raft else { continue };
+            let Some(g) = p.replica() else { continue };
             out.push(PartitionMetrics {
                 index: p.index,
                 group: p.group,
@@ -1386,7 +1445,7 @@ fn db_for<'a, K: KvRead + ?Sized>(kv: &'a K, p: &Partition, key_count: u64) -> D
     Db { kv, ns: p.ns, now: Node::read_now(p), slots: p.slots, key_count }
 }
 
-fn load_state<K: KvRead + ?Sized>(kv: &K, group: u64) -> Option<PartitionState> {
+pub(crate) fn load_state<K: KvRead + ?Sized>(kv: &K, group: u64) -> Option<PartitionState> {
     kv.get(Cf::State, &partition_key(group)).and_then(|v| PartitionState::decode(v.as_slice()).ok())
 }
 
@@ -1488,6 +1547,14 @@ async fn receive_snapshots(node: Weak<Node>, mut rx: tokio::sync::mpsc::Unbounde
             }
             busy.lock().remove(&a.group);
         });
+    }
+}
+
+/// Destroys the replicas that applied their own removal.
+async fn destroy_removed(node: Weak<Node>, mut rx: tokio::sync::mpsc::UnboundedReceiver<(u64, u64)>) {
+    while let Some((group, replica)) = rx.recv().await {
+        let Some(n) = node.upgrade() else { return };
+        n.destroy_replica(group, replica).await;
     }
 }
 

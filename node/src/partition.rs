@@ -35,26 +35,51 @@ pub struct Partition {
     pub group: u64,
     /// Slots `[lo, hi)`.
     pub slots: (u32, u32),
-    /// This node's replica of the group; `None` when it holds none.
-    pub raft: Option<Arc<GroupShared>>,
+    /// This node's replica of the group; `None` when it holds none. It
+    /// changes when a replica is added to this node or removed from it.
+    replica: RwLock<Option<Arc<GroupShared>>>,
     pub shared: Arc<PartitionShared>,
 }
 
 impl Partition {
+    pub fn new(ns: u32, index: u32, n: u32, replica: Option<Arc<GroupShared>>, shared: Arc<PartitionShared>) -> Self {
+        Partition {
+            ns,
+            index,
+            group: group_id(ns, index),
+            slots: slot_range(index, n),
+            replica: RwLock::new(replica),
+            shared,
+        }
+    }
+
+    /// This node's replica of the partition, if it holds one.
+    pub fn replica(&self) -> Option<Arc<GroupShared>> {
+        self.replica.read().clone()
+    }
+
+    pub fn has_replica(&self) -> bool {
+        self.replica.read().is_some()
+    }
+
+    pub fn set_replica(&self, g: Option<Arc<GroupShared>>) {
+        *self.replica.write() = g;
+    }
+
     /// True when this node leads the partition.
     pub fn led_here(&self) -> bool {
-        self.raft.as_ref().is_some_and(|g| g.is_leader())
+        self.replica.read().as_ref().is_some_and(|g| g.is_leader())
     }
 
     /// See [`GroupShared::sole_voter_ready`].
     pub fn sole_voter_ready(&self) -> bool {
-        self.raft.as_ref().is_some_and(|g| g.sole_voter_ready())
+        self.replica.read().as_ref().is_some_and(|g| g.sole_voter_ready())
     }
 
     /// The leader's node id as this node knows it (its replica's view, or
     /// the leader's last announcement).
     pub fn leader_node(&self) -> Option<u64> {
-        match &self.raft {
+        match self.replica() {
             Some(g) => g.leader_node(),
             None => self.shared.announced.lock().as_ref().map(|a| a.leader),
         }

@@ -13,7 +13,7 @@ use crate::exec::{self, Apply, Db};
 use crate::keys;
 use crate::partition::Registry;
 use crate::reply::Reply;
-use crate::state::{partition_key, PartitionState};
+use crate::state::{partition_key, PartitionState, ReplicaStatus};
 use crate::store::{Cf, KvRead, Store, WriteCtx};
 use crate::waiters::KeyWaiters;
 use kvraft::{Committed, CommittedKind, StateMachine};
@@ -36,6 +36,10 @@ pub struct KvStateMachine {
     /// Where received snapshot files wait for their install.
     snap_recv: std::path::PathBuf,
     pub snapshots_installed: Arc<std::sync::atomic::AtomicU64>,
+    /// Groups whose replica here was removed by an applied configuration
+    /// change (its state is now Tombstone): the node destroys them.
+    removed: Vec<(u64, u64)>,
+    removed_tx: Option<tokio::sync::mpsc::UnboundedSender<(u64, u64)>>,
 }
 
 impl KvStateMachine {
@@ -50,7 +54,15 @@ impl KvStateMachine {
             dirty: Vec::new(),
             snap_recv: std::path::PathBuf::new(),
             snapshots_installed: Arc::default(),
+            removed: Vec::new(),
+            removed_tx: None,
         }
+    }
+
+    /// Where to report (group, replica id) of replicas removed from their group.
+    pub fn with_removals(mut self, tx: tokio::sync::mpsc::UnboundedSender<(u64, u64)>) -> KvStateMachine {
+        self.removed_tx = Some(tx);
+        self
     }
 
     /// Sets where received snapshots wait (`<data>/snap-recv`).
@@ -150,7 +162,14 @@ impl StateMachine for KvStateMachine {
                 }),
                 CommittedKind::Empty => None,
                 CommittedKind::ConfChange { change, conf_state } => {
-                    self.states.get_mut(&group).unwrap().apply_conf_change(&change.context, conf_state);
+                    let st = self.states.get_mut(&group).unwrap();
+                    st.apply_conf_change(&change.context, conf_state);
+                    if !st.is_member(st.replica_id) {
+                        // This replica left the group: it serves nothing from
+                        // now on, and a restart must not bring it back.
+                        st.status = ReplicaStatus::Tombstone as i32;
+                        self.removed.push((group, st.replica_id));
+                    }
                     Some(Reply::Ok)
                 }
             };
@@ -203,5 +222,15 @@ impl StateMachine for KvStateMachine {
         if !self.touched.is_empty() {
             self.waiters.signal(self.touched.drain(..));
         }
+        for r in self.removed.drain(..) {
+            if let Some(tx) = &self.removed_tx {
+                let _ = tx.send(r);
+            }
+        }
+    }
+
+    fn forget(&mut self, group: u64) {
+        self.states.remove(&group);
+        self.dirty.retain(|g| *g != group);
     }
 }

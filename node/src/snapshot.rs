@@ -290,16 +290,24 @@ pub fn install_data(store: &Store, recv_root: &Path, replica_id: u64, m: &Manife
     store.write(b, true).map_err(|e| e.to_string())?;
     let dir = recv_root.join(snap::snapshot_dir_name(m.group, m.index, m.term));
     let mut b = store.new_batch();
-    for (cf, _, from, to) in ranges_of(st.ns, (st.slot_lo, st.slot_hi)) {
-        store.batch_delete_range(&mut b, cf, &from, &to);
-    }
+    delete_partition_data(store, &mut b, st.ns, (st.slot_lo, st.slot_hi));
     store.write(b, true).map_err(|e| e.to_string())?;
     for (cf, file, _, _) in ranges_of(st.ns, (st.slot_lo, st.slot_hi)) {
         if m.files.iter().any(|f| f.name == file) {
             store.ingest(cf, &[dir.join(file)]).map_err(|e| format!("ingesting {file}: {e}"))?;
         }
     }
+    // Tests stop the node here: data replaced, state still Applying.
+    crate::failpoint::crash_point("snapshot-after-ingest");
     Ok(st)
+}
+
+/// Adds to `b` the deletion of all of a partition's data (keys and their
+/// per-slot removal records; not its state record).
+pub fn delete_partition_data(store: &Store, b: &mut rocksdb::WriteBatch, ns: u32, slots: (u32, u32)) {
+    for (cf, _, from, to) in ranges_of(ns, slots) {
+        store.batch_delete_range(b, cf, &from, &to);
+    }
 }
 
 /// Step (4): the snapshot's applied state, `Normal`, synced; then its files go.

@@ -90,6 +90,13 @@ impl PartitionState {
         v
     }
 
+    /// True when `replica` is a voter or learner of the applied configuration
+    /// (joint configurations included).
+    pub fn is_member(&self, replica: u64) -> bool {
+        let cs = self.conf_state();
+        cs.voters.iter().chain(&cs.learners).chain(&cs.voters_outgoing).chain(&cs.learners_next).any(|r| *r == replica)
+    }
+
     /// Applies a configuration change: learns the nodes of new replicas from
     /// its context and forgets replicas that are no longer members.
     pub fn apply_conf_change(&mut self, context: &[u8], cs: &kvraft::raft::eraftpb::ConfState) {

@@ -111,6 +111,9 @@ pub trait StateMachine: Send + 'static {
     }
     /// Records the snapshot's index, term and membership as applied, durably.
     fn finish_snapshot(&mut self, _group: u64, _snap: &Snapshot) {}
+    /// The group was added to or removed from the driver: drop whatever the
+    /// state machine cached about it (a new replica of it starts afresh).
+    fn forget(&mut self, _group: u64) {}
 }
 
 /// A snapshot message that arrived for a group: the receiver fetches its
@@ -218,6 +221,9 @@ pub struct GroupStatus {
     /// Per replica (as known by a leader): (replica, matched index).
     pub progress: Vec<(u64, u64)>,
     pub peers: Vec<(u64, u64)>,
+    /// A configuration change is proposed and not yet applied (raft-rs
+    /// refuses another one until it is).
+    pub pending_conf: bool,
 }
 
 impl GroupStatus {
@@ -244,6 +250,7 @@ impl GroupStatus {
             learners,
             progress,
             peers,
+            pending_conf: r.pending_conf_index > g.applied,
         }
     }
 }
@@ -671,6 +678,15 @@ impl<M: StateMachine> Driver<M> {
         if let Some(g) = self.groups.get(&spec.group) {
             return Ok(g.shared.clone());
         }
+        self.sm.forget(spec.group);
+        if spec.applied.index == 0 {
+            // A new, empty replica: whatever an earlier replica of the group
+            // on this node left in the WAL (a crash between its tombstone and
+            // its removal) must not become this one's log or hard state.
+            self.wal
+                .append(vec![WalOp::RemoveGroup { group: spec.group }])
+                .map_err(|e| format!("group {}: clearing the WAL: {e}", spec.group))?;
+        }
         let storage = WalStorage::open(self.wal.clone(), spec.group, spec.applied.clone(), snapshots)
             .map_err(|e| format!("group {}: {e}", spec.group))?;
         let cfg = self.raft_config(spec.replica_id, spec.applied.index);
@@ -712,6 +728,17 @@ impl<M: StateMachine> Driver<M> {
                     continue;
                 }
             };
+            if msg.to != g.raw.raft.id {
+                // For an earlier replica of the group on this node (removed,
+                // or lost with a wiped data directory): never this one's.
+                tracing::debug!(
+                    "group {}: message for replica {} dropped (this is {})",
+                    gm.group,
+                    msg.to,
+                    g.raw.raft.id
+                );
+                continue;
+            }
             // Learn where the sender lives (a replica added by a conf change
             // we have not applied yet may talk to us first).
             g.peers.entry(msg.from).or_insert(m.from_node);
@@ -783,6 +810,7 @@ impl<M: StateMachine> Driver<M> {
                 let _ = reply.send(self.add_group(spec, snapshots));
             }
             Request::RemoveGroup { group, reply } => {
+                self.sm.forget(group);
                 if let Some(g) = self.groups.remove(&group) {
                     for p in g.proposals {
                         let _ = p.reply.send(Err(ProposeError::Unknown("group removed".into())));

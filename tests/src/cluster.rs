@@ -7,7 +7,7 @@
 //! own. Nodes can be SIGKILLed, SIGSTOPped/SIGCONTed and restarted on the
 //! same ports and data directory. Every process is killed by pid on drop.
 
-use crate::harness::{free_port, http_get, kvnode_bin, raw_ping};
+use crate::harness::{free_port, http_get, http_post, kvnode_bin, raw_ping};
 use crate::proxy::Proxy;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -53,6 +53,8 @@ pub struct ClusterNode {
     log: PathBuf,
     child: Option<Child>,
     paused: bool,
+    /// Extra environment of the next start (e.g. `KVNODE_FAILPOINTS`).
+    pub env: Vec<(String, String)>,
 }
 
 impl ClusterNode {
@@ -107,6 +109,7 @@ impl Cluster {
                 log: dir.join("kvnode.log"),
                 child: None,
                 paused: false,
+                env: Vec::new(),
             });
         }
         let mut proxies = HashMap::new();
@@ -176,9 +179,9 @@ impl Cluster {
         panic!("node {} found no free ports", i + 1);
     }
 
-    fn try_spawn(&mut self, i: usize, bootstrap: bool) -> Result<(), String> {
+    fn launch(&self, i: usize, bootstrap: bool) -> Child {
         let node_config = self.tmp.path().join("node.toml");
-        let n = &mut self.nodes[i];
+        let n = &self.nodes[i];
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&n.log).unwrap();
         let mut cmd = Command::new(kvnode_bin());
         cmd.arg("--cluster")
@@ -192,12 +195,18 @@ impl Cluster {
             .args(&self.opts.args)
             .env("RUST_LOG", "warn")
             .env("RUST_BACKTRACE", "1")
+            .envs(n.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log);
         if bootstrap {
             cmd.arg("--bootstrap");
         }
-        let mut child = cmd.spawn().expect("spawn kvnode");
+        cmd.spawn().expect("spawn kvnode")
+    }
+
+    fn try_spawn(&mut self, i: usize, bootstrap: bool) -> Result<(), String> {
+        let mut child = self.launch(i, bootstrap);
+        let n = &mut self.nodes[i];
         let deadline = Instant::now() + Duration::from_secs(60);
         while !raw_ping(n.redis_port) {
             if let Ok(Some(st)) = child.try_wait() {
@@ -235,6 +244,28 @@ impl Cluster {
 
     pub fn http(&self, i: usize, path: &str) -> Option<String> {
         http_get(self.nodes[i].http_port, path)
+    }
+
+    /// POSTs an admin request to node `i`: (status code, JSON body).
+    pub fn post(&self, i: usize, path: &str) -> (u16, String) {
+        http_post(self.nodes[i].http_port, path, Duration::from_secs(180))
+            .unwrap_or_else(|| panic!("POST {path} to node {}: no answer", i + 1))
+    }
+
+    /// Starts stopped node `i` (no --bootstrap) and waits until it exits by
+    /// itself (at a crash point of its `env`); it is stopped afterwards.
+    pub fn run_until_exit(&mut self, i: usize, timeout: Duration) {
+        assert!(!self.nodes[i].running(), "node {} is running", i + 1);
+        let mut c = self.launch(i, false);
+        let deadline = Instant::now() + timeout;
+        while c.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                signal(c.id(), libc::SIGKILL);
+                let _ = c.wait();
+                panic!("node {} did not exit: {}", i + 1, self.nodes[i].log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// True when node `i` answers /health with every partition it holds led.

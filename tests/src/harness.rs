@@ -346,6 +346,19 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     head.starts_with("HTTP/1.").then(|| body.to_string())
 }
 
+/// POSTs to `path` (empty body); (status code, body). `timeout` bounds the
+/// wait for the answer (admin requests may take a while).
+pub fn http_post(port: u16, path: &str, timeout: Duration) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    write!(s, "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    let code = head.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()?;
+    Some((code, body.to_string()))
+}
+
 /// A raw TCP client for protocol-level tests. Reads are buffered: what
 /// arrives beyond the requested line or reply is kept for the next call.
 pub struct Raw {

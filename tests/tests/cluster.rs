@@ -378,26 +378,6 @@ fn the_whole_cluster_restarts_with_everything() {
 }
 
 #[test]
-fn a_wiped_node_started_without_bootstrap_holds_no_replica_but_serves() {
-    let mut cl = Cluster::start(ClusterOptions::default());
-    let mut c = cl.client(0);
-    let _: () = c.set("before", "1").unwrap();
-    cl.stop(2);
-    cl.wipe(2);
-    cl.restart(2);
-    // It created nothing: no replica, no partition state on disk.
-    let health = cl.http(2, "/health").unwrap();
-    assert!(health.contains("\"replicas\":0"), "{health}");
-    // The other two still form a majority of every group; the wiped node
-    // forwards to their leaders once it hears their announcements.
-    let mut w = cl.client(2);
-    wait_until(LONG, "the wiped node to forward", || get(&mut w, "before").ok().flatten().as_deref() == Some("1"));
-    let _: () = w.set("after", "2").unwrap();
-    let mut c = cl.client(1);
-    assert_eq!(get(&mut c, "after").unwrap().as_deref(), Some("2"));
-}
-
-#[test]
 fn pipelined_writes_through_a_follower_keep_their_order() {
     let cl = Cluster::start(ClusterOptions::default());
     let p = cl.partition_of("ord");
@@ -455,5 +435,183 @@ fn an_interrupted_snapshot_transfer_resumes_where_it_broke() {
     let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
     for (k, v) in values.iter().enumerate() {
         assert_eq!(get(&mut r, &format!("big{k}")).unwrap().as_deref(), Some(v.as_str()));
+    }
+}
+
+/// POSTs an admin request to node `via` and expects it done.
+fn admin(cl: &Cluster, via: usize, path: &str) -> String {
+    let (code, body) = cl.post(via, path);
+    assert_eq!(code, 200, "POST {path} via node {}: {body}", via + 1);
+    body
+}
+
+/// Starts 3 writers (see [`writer`]) through every node.
+fn start_writers(cl: &Cluster) -> (Arc<AtomicBool>, Vec<std::thread::JoinHandle<Vec<String>>>) {
+    let urls: Vec<String> = (0..cl.len()).map(|i| cl.url(i)).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers = (0..3)
+        .map(|c| {
+            let (urls, stop) = (urls.clone(), stop.clone());
+            std::thread::spawn(move || writer(urls, c, stop, 100_000))
+        })
+        .collect();
+    (stop, writers)
+}
+
+/// Checks that node `i`'s own replicas (READONLY) hold every acknowledged
+/// key of the partitions in `partitions`.
+fn assert_replica_holds(cl: &Cluster, i: usize, acked: &[String], partitions: &[u32]) {
+    let mine: Vec<&String> = acked.iter().filter(|k| partitions.contains(&cl.partition_of(k))).collect();
+    for p in partitions {
+        if let Some(last) = mine.iter().rev().find(|k| cl.partition_of(k) == *p) {
+            wait_value_on(cl, i, last, Some("x"));
+        }
+    }
+    let mut r = cl.client(i);
+    let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
+    for k in mine {
+        assert_eq!(get(&mut r, k).unwrap().as_deref(), Some("x"), "{k} missing on node {}'s replica", i + 1);
+    }
+}
+
+#[test]
+fn membership_changes_during_writes_lose_no_acknowledged_write() {
+    // Replication 2 of 3 nodes: partition 0 starts on nodes 1 and 2
+    // (replicas 1 and 2), partition 1 on nodes 2 and 3.
+    let opts = ClusterOptions { replication: 2, partitions: 2, ..ClusterOptions::default() };
+    let cl = Cluster::start(opts);
+    assert_eq!(cl.metric(2, "kvnode_partition_replica_id", 0), None);
+    let (stop, writers) = start_writers(&cl);
+    let mut c = cl.client(1);
+    wait_until(LONG, "writes", || redis::cmd("DBSIZE").query::<i64>(&mut c).unwrap_or(0) > 200);
+
+    // Add a learner on node 3 (asked through node 3 itself, which holds no
+    // replica: the request goes to the leader); it gets the next id, 3.
+    admin(&cl, 2, "/admin/partitions/0/add-learner?node=3");
+    assert_eq!(cl.metric(2, "kvnode_partition_replica_id", 0), Some(3));
+    admin(&cl, 0, "/admin/partitions/0/promote?node=3");
+    // Remove node 1's replica while node 1 leads: leadership moves first.
+    let moved = admin(&cl, 1, "/admin/partitions/0/transfer-leader?node=1");
+    assert!(moved.contains("node 1 leads the partition"), "{moved}");
+    admin(&cl, 1, "/admin/partitions/0/remove?node=1");
+    wait_until(LONG, "node 1 to destroy its removed replica", || {
+        cl.metric(0, "kvnode_partition_replica_id", 0).is_none()
+    });
+    // Node 1 comes back under a new id, never its old one.
+    admin(&cl, 0, "/admin/partitions/0/add-learner?node=1");
+    assert_eq!(cl.metric(0, "kvnode_partition_replica_id", 0), Some(4));
+    admin(&cl, 2, "/admin/partitions/0/promote?node=1");
+    let moved = admin(&cl, 0, "/admin/partitions/0/transfer-leader?node=3");
+    assert!(moved.contains("node 3 leads the partition"), "{moved}");
+    // Every replica ends up with the same membership (as it applies it).
+    let want = "\"voters\":[{\"node\":2,\"replica\":2},{\"node\":3,\"replica\":3},{\"node\":1,\"replica\":4}]";
+    for i in 0..3 {
+        wait_until(LONG, "the new membership everywhere", || cl.http(i, "/admin/partitions").unwrap().contains(want));
+    }
+
+    // Wrong requests are refused, the cluster keeps serving.
+    for bad in
+        ["/admin/partitions/1/promote?node=1", "/admin/partitions/9/remove?node=1", "/admin/partitions/0/x?node=1"]
+    {
+        let (code, body) = cl.post(0, bad);
+        assert_eq!(code, 400, "{bad}: {body}");
+    }
+    let (code, _) = cl.post(0, "/admin/partitions/0/add-learner?node=7");
+    assert_eq!(code, 400);
+
+    let mut c = cl.client(0);
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    wait_until(LONG, "writes after the changes", || redis::cmd("DBSIZE").query::<i64>(&mut c).unwrap_or(0) > n + 100);
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<String> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    for i in 0..3 {
+        let mut c = cl.client(i);
+        for k in &acked {
+            assert_eq!(get(&mut c, k).unwrap().as_deref(), Some("x"), "{k} lost (read via node {})", i + 1);
+        }
+    }
+    assert_replica_holds(&cl, 0, &acked, &[0]);
+    assert_replica_holds(&cl, 2, &acked, &[0, 1]);
+}
+
+#[test]
+fn a_wiped_node_is_rebuilt_under_new_replica_ids_by_snapshot() {
+    let mut cl = Cluster::start(ClusterOptions::default());
+    let (stop, writers) = start_writers(&cl);
+    let mut c = cl.client(0);
+    wait_until(LONG, "writes", || redis::cmd("DBSIZE").query::<i64>(&mut c).unwrap_or(0) > 200);
+    cl.kill9(2);
+    cl.wipe(2);
+    cl.restart(2);
+    // It created nothing (no --bootstrap): no replica, and messages for its
+    // old replicas find none. It serves by forwarding to the leaders.
+    assert!(cl.http(2, "/health").unwrap().contains("\"replicas\":0"));
+    let mut w = cl.client(2);
+    wait_until(LONG, "the wiped node to forward", || w.set::<_, _, ()>("through-wiped", 1).is_ok());
+    // Each of node 3's old replicas (id 3 in every partition) is removed and
+    // replaced by a new learner on it, filled by snapshot and promoted.
+    let body = admin(&cl, 0, "/admin/nodes/3/rebuild");
+    for p in 0..cl.opts.partitions {
+        assert!(body.contains(&format!("partition {p}:")), "{body}");
+        let id = cl.metric(2, "kvnode_partition_replica_id", p).expect("a new replica");
+        assert!(id > 3, "partition {p}: node 3 rejoined as replica {id}");
+        let l = cl.leader_of(p, &[], LONG);
+        wait_until(LONG, "node 3 to be a voter", || {
+            cl.http(l, "/admin/partitions").is_some_and(|b| b.contains(&format!("{{\"node\":3,\"replica\":{id}}}")))
+        });
+        let view = cl.http(l, "/admin/partitions").unwrap();
+        assert!(!view.contains("{\"node\":3,\"replica\":3}"), "old replica still a member: {view}");
+    }
+    assert!(cl.counter(2, "kvnode_snapshots_installed_total").unwrap() >= cl.opts.partitions as u64);
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<String> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    assert_replica_holds(&cl, 2, &acked, &(0..cl.opts.partitions).collect::<Vec<_>>());
+    // With node 1 down, nodes 2 and 3 (the rebuilt one a voter) still commit.
+    cl.kill9(0);
+    // (A fresh connection per try: one whose write had an unknown outcome
+    // refuses further writes to that partition.)
+    wait_until(LONG, "a write with node 1 down", || cl.client(2).set::<_, _, ()>("after-rebuild", 1).is_ok());
+}
+
+#[test]
+fn a_node_killed_during_a_snapshot_install_finishes_it_at_restart() {
+    let mut opts = ClusterOptions::default();
+    opts.config.push("log-compact-entries = 200".into());
+    opts.partitions = 2;
+    let mut cl = Cluster::start(opts);
+    let cut = 2;
+    cl.stop(cut);
+    for p in 0..cl.opts.partitions {
+        cl.leader_of(p, &[cut], LONG);
+    }
+    wait_until(LONG, "writes without node 3", || cl.client(0).set::<_, _, ()>("probe", 1).is_ok());
+    let mut c = cl.client(0);
+    for b in 0..20 {
+        let mut pipe = redis::pipe();
+        for k in 0..100 {
+            pipe.set(format!("s{}", b * 100 + k), b * 100 + k).ignore();
+        }
+        let _: () = pipe.query(&mut c).unwrap();
+    }
+    for p in 0..cl.opts.partitions {
+        wait_until(LONG, "leaders to compact their logs", || {
+            let l = cl.leader_of(p, &[cut], LONG);
+            cl.metric(l, "kvnode_partition_log_first_index", p).is_some_and(|f| f > 200)
+        });
+    }
+    // Node 3 restarts, pulls a snapshot, ingests it and dies right there
+    // (state Applying, data replaced, not yet recorded as installed).
+    cl.nodes[cut].env = vec![("KVNODE_FAILPOINTS".into(), "snapshot-after-ingest".into())];
+    cl.run_until_exit(cut, LONG);
+    assert!(cl.nodes[cut].log_tail().contains("failpoint snapshot-after-ingest"));
+    cl.nodes[cut].env.clear();
+    cl.restart(cut);
+    assert!(cl.counter(cut, "kvnode_snapshot_installs_resumed_total").unwrap() >= 1);
+    cl.wait_healthy(LONG);
+    wait_value_on(&cl, cut, "s1999", Some("1999"));
+    let mut r = cl.client(cut);
+    let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
+    for k in 0..2000 {
+        assert_eq!(get(&mut r, &format!("s{k}")).unwrap(), Some(k.to_string()), "s{k} on node 3");
     }
 }

@@ -1,6 +1,7 @@
 //! The node's HTTP endpoint: `/health` (200 when every partition this node
 //! holds a replica of has a leader, 503 otherwise; JSON body) and
-//! `/metrics` (Prometheus text format).
+//! `/metrics` (Prometheus text format); the membership admin API is in
+//! `admin.rs`.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -13,7 +14,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub async fn serve(node: Arc<Node>, listener: tokio::net::TcpListener) {
-    let app = Router::new().route("/health", get(health)).route("/metrics", get(metrics)).with_state(node);
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .merge(crate::admin::routes())
+        .with_state(node);
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("HTTP server stopped: {e}");
     }
@@ -61,7 +66,8 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
         }
     }
     type Field = fn(&kvraft::GroupStatus) -> u64;
-    let fields: [(&str, &str, &str, Field); 3] = [
+    let fields: [(&str, &str, &str, Field); 4] = [
+        ("kvnode_partition_replica_id", "raft id of this node's replica (an incarnation)", "gauge", |s| s.replica_id),
         ("kvnode_partition_term", "current raft term", "gauge", |s| s.term),
         ("kvnode_partition_commit_index", "raft commit index", "gauge", |s| s.commit),
         ("kvnode_partition_applied_index", "index applied to RocksDB", "gauge", |s| s.applied),
@@ -103,7 +109,9 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
     let _ = writeln!(out, "kvnode_wal_fsync_seconds_bucket{{le=\"+Inf\"}} {count}");
     let _ = writeln!(out, "kvnode_wal_fsync_seconds_sum {}", h.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
     let _ = writeln!(out, "kvnode_wal_fsync_seconds_count {count}");
-    let (built, installed, bytes, resumed, failed) = node.snapshot_counts();
+    let sc = node.snapshot_counts();
+    let (built, installed, bytes, resumed, failed) =
+        (sc.built, sc.installed, sc.bytes_received, sc.files_resumed, sc.pulls_failed);
     gauge(
         &mut out,
         "kvnode_snapshot_pulls_failed_total",
@@ -124,6 +132,13 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
         "counter",
     );
     let _ = writeln!(out, "kvnode_snapshot_files_resumed_total {resumed}");
+    gauge(
+        &mut out,
+        "kvnode_snapshot_installs_resumed_total",
+        "snapshot installs a crash interrupted, finished at start",
+        "counter",
+    );
+    let _ = writeln!(out, "kvnode_snapshot_installs_resumed_total {}", sc.installs_resumed);
     gauge(&mut out, "kvnode_raft_log_entries", "raft log entries held in the WAL", "gauge");
     let _ = writeln!(out, "kvnode_raft_log_entries {}", node.raft_log_entries());
     gauge(&mut out, "kvnode_writes_total", "write commands received", "counter");

@@ -7,6 +7,7 @@
 //! cluster; its RESP, raft and HTTP addresses come from the description.
 //! `--bootstrap` creates the initial replicas on a new data directory.
 
+mod admin;
 mod http;
 
 use anyhow::Context;
