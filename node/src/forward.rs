@@ -29,6 +29,31 @@ pub enum FwdKind {
     CloseSession = 4,
     /// A membership request (`membership::AdminOp`), answered like a command.
     Admin = 5,
+    /// A [`PartitionRead`] for a node that holds no replica of the partition.
+    PartitionRead = 6,
+}
+
+/// The reads of one partition's state that SCAN, RANDOMKEY and WATCH make
+/// at a linearizable point, on a replica: here, or at the leader for a node
+/// without one.
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum PartitionRead {
+    /// One step of SCAN within the partition; answered
+    /// `[next cursor or -1, keys visited, [keys]]`.
+    #[prost(message, tag = "1")]
+    Scan(crate::command::Scan),
+    /// RANDOMKEY from this cursor on; a key or nil.
+    #[prost(uint64, tag = "2")]
+    RandomKey(u64),
+    /// WATCH of a key; answered `[read index, existed 0/1]`.
+    #[prost(bytes = "bytes", tag = "3")]
+    Watch(Bytes),
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PartitionReadMsg {
+    #[prost(oneof = "PartitionRead", tags = "1, 2, 3")]
+    pub read: Option<PartitionRead>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -12,7 +12,7 @@
 
 use crate::command::{Cmd, Command, Empty, Entry, ExpireIfStale, Keys, Scan, Watch};
 use crate::exec::{self, Db};
-use crate::forward::{Forwarder, FwdKind, FwdMsg, LeaderInfo};
+use crate::forward::{Forwarder, FwdKind, FwdMsg, LeaderInfo, PartitionRead, PartitionReadMsg};
 use crate::keys;
 use crate::partition::{group_id, slot_range, Announced, Namespace, Partition, PartitionShared, Registry};
 use crate::reply::{err, Reply};
@@ -42,6 +42,10 @@ use wal::Wal;
 /// The initial applied index and term of a bootstrapped partition (as TiKV):
 /// the log starts after it, so a new replica can always be told apart.
 pub const INIT_INDEX: u64 = 5;
+
+/// How often a client blocked on keys of a partition this node holds no
+/// replica of looks whether they exist yet.
+const BLOCKED_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -653,6 +657,11 @@ impl Node {
         let node = self.clone();
         let mut session = s.share();
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        // Pushes are signalled where they are applied: a node without a
+        // replica of the keys' partition hears of none, so it looks (a
+        // linearizable EXISTS at the leader) every BLOCKED_POLL instead.
+        let remote = keys.first().is_some_and(|k| !s.ns.partition_of_key(k).has_replica());
+        let exists = Cmd::Exists(Keys { keys: keys.clone() });
         async move {
             let mut last = first.await;
             loop {
@@ -661,14 +670,27 @@ impl Node {
                     reg.pass_turn();
                     return last;
                 }
-                let notified = reg.notify.notified();
+                let wake = async {
+                    if !remote {
+                        return reg.notify.notified().await;
+                    }
+                    loop {
+                        tokio::select! {
+                            _ = reg.notify.notified() => return,
+                            _ = tokio::time::sleep(BLOCKED_POLL) => {}
+                        }
+                        if matches!(node.submit(&mut session.share(), exists.clone()).await.await, Reply::Int(n) if n > 0) {
+                            return;
+                        }
+                    }
+                };
                 match deadline {
                     Some(d) => {
-                        if tokio::time::timeout_at(d, notified).await.is_err() {
+                        if tokio::time::timeout_at(d, wake).await.is_err() {
                             return last;
                         }
                     }
-                    None => notified.await,
+                    None => wake.await,
                 }
                 last = node.submit(&mut session, cmd.clone()).await.await;
             }
@@ -952,14 +974,10 @@ impl Node {
                 let n = ns.partitions.len();
                 for k in 0..n {
                     let p = &ns.partitions[(first + k) % n];
-                    if let Err(e) = self.barrier(s, p).await {
-                        return ready(e);
-                    }
-                    let view = self.store.read_view();
-                    let db = db_for(&view, p, 0);
                     let cursor = if k == 0 { start } else { 0 };
-                    if let Some(key) = exec::keyspace::random_key(&db, cursor) {
-                        return ready(Reply::Bulk(key));
+                    match self.partition_read(s, p, PartitionRead::RandomKey(cursor)).await {
+                        Reply::Nil => {}
+                        r => return ready(r),
                     }
                 }
                 ready(Reply::Nil)
@@ -979,16 +997,17 @@ impl Node {
         loop {
             let slot = (cursor >> 32).min(keys::SLOTS as u64 - 1) as u16;
             let p = ns.partition_of_slot(slot);
-            if let Err(e) = self.barrier(s, p).await {
-                return e;
-            }
-            let view = self.store.read_view();
-            let db = db_for(&view, p, 0);
             let step = Scan { cursor, count: budget, ..scan.clone() };
-            let (keys, next, visited) = exec::keyspace::scan(&db, &step);
+            let (next, visited, keys) = match self.partition_read(s, p, PartitionRead::Scan(step)).await {
+                Reply::Array(r) => match <[Reply; 3]>::try_from(r) {
+                    Ok([Reply::Int(next), Reply::Int(visited), Reply::Array(keys)]) => (next, visited as u64, keys),
+                    _ => return Reply::error("ERR internal: malformed scan step"),
+                },
+                e => return e,
+            };
             budget = budget.saturating_sub(visited);
-            found.extend(keys.into_iter().map(Reply::Bulk));
-            cursor = match next {
+            found.extend(keys);
+            cursor = match u64::try_from(next).ok() {
                 Some(c) => c,
                 None if p.slots.1 >= keys::SLOTS as u32 => 0,
                 None => keys::cursor_of(p.slots.1 as u16, 0),
@@ -1006,14 +1025,50 @@ impl Node {
         let mut out = Vec::new();
         for k in keys {
             let p = ns.partition_of_key(k).clone();
-            self.barrier(s, &p).await?;
-            // The index first: the state read next is at least this new.
-            let read_index = p.replica().map_or(0, |g| g.applied());
-            let view = self.store.read_view();
-            let db = db_for(&view, &p, 0);
-            out.push(Watch { key: k.clone(), read_index, existed: db.meta(k).is_some() });
+            match self.partition_read(s, &p, PartitionRead::Watch(k.clone())).await {
+                Reply::Array(r) if r.len() == 2 => match (&r[0], &r[1]) {
+                    (Reply::Int(index), Reply::Int(existed)) => {
+                        out.push(Watch { key: k.clone(), read_index: *index as u64, existed: *existed != 0 })
+                    }
+                    _ => return Err(Reply::error("ERR internal: malformed watch reply")),
+                },
+                Reply::Error(e) => return Err(Reply::Error(e)),
+                _ => return Err(Reply::error("ERR internal: malformed watch reply")),
+            }
         }
         Ok(out)
+    }
+
+    /// Runs `r` on partition `p` at a linearizable point: on this node's
+    /// replica, or, on a node without one, at the partition's leader.
+    async fn partition_read(&self, s: &mut Session, p: &Arc<Partition>, r: PartitionRead) -> Reply {
+        if !p.has_replica() {
+            let msg = PartitionReadMsg { read: Some(r.clone()) };
+            if let Some(reply) = self.route(s, p, FwdKind::PartitionRead, || Bytes::from(msg.encode_to_vec())).await {
+                return reply.await;
+            }
+        }
+        if let Err(e) = self.barrier(s, p).await {
+            return e;
+        }
+        // The index first: the state read next is at least this new.
+        let read_index = p.replica().map_or(0, |g| g.applied());
+        let view = self.store.read_view();
+        let db = db_for(&view, p, 0);
+        match r {
+            PartitionRead::Scan(step) => {
+                let (keys, next, visited) = exec::keyspace::scan(&db, &step);
+                Reply::Array(vec![
+                    Reply::Int(next.map_or(-1, |c| c as i64)),
+                    Reply::Int(visited as i64),
+                    Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
+                ])
+            }
+            PartitionRead::RandomKey(cursor) => exec::keyspace::random_key(&db, cursor).map_or(Reply::Nil, Reply::Bulk),
+            PartitionRead::Watch(key) => {
+                Reply::Array(vec![Reply::Int(read_index as i64), Reply::Int(db.meta(&key).is_some() as i64)])
+            }
+        }
     }
 
     /// EXEC of a transaction whose keys (watched ones included) lie in one
@@ -1295,6 +1350,10 @@ impl Node {
                 Ok(FwdKind::Read) => match Command::decode(m.data).ok().and_then(|c| c.cmd) {
                     Some(cmd) => self.read(s, &p, cmd).await,
                     None => ready(Reply::error("ERR undecodable forwarded read")),
+                },
+                Ok(FwdKind::PartitionRead) => match PartitionReadMsg::decode(m.data).ok().and_then(|r| r.read) {
+                    Some(r) => ready(self.partition_read(s, &p, r).await),
+                    None => ready(Reply::error("ERR undecodable forwarded partition read")),
                 },
                 _ => continue,
             };

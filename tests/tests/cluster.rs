@@ -615,3 +615,64 @@ fn a_node_killed_during_a_snapshot_install_finishes_it_at_restart() {
         assert_eq!(get(&mut r, &format!("s{k}")).unwrap(), Some(k.to_string()), "s{k} on node 3");
     }
 }
+
+#[test]
+fn a_node_without_a_replica_serves_scan_randomkey_watch_and_blocking_pops() {
+    // Replication 2 of 3: node 1 holds partition 0 only; partition 1 lives
+    // on nodes 2 and 3.
+    let cl = Cluster::start(ClusterOptions { replication: 2, partitions: 2, ..ClusterOptions::default() });
+    assert_eq!(cl.metric(0, "kvnode_partition_replica_id", 1), None);
+    let key_in =
+        |prefix: &str, p: u32| (0..).map(|n| format!("{prefix}{n}")).find(|k| cl.partition_of(k) == p).unwrap();
+    let remote = key_in("key", 1);
+    let mut c = cl.client(0);
+    let mut written = Vec::new();
+    for n in 0..100 {
+        let k = format!("scan{n}");
+        let _: () = c.set(&k, n).unwrap();
+        written.push(k);
+    }
+    assert!(written.iter().any(|k| cl.partition_of(k) == 1));
+    // SCAN through node 1 visits both partitions.
+    let mut seen = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) =
+            redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(7).query(&mut c).unwrap();
+        seen.extend(keys);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    seen.sort();
+    written.sort();
+    assert_eq!(seen, written);
+    let k: Option<String> = redis::cmd("RANDOMKEY").query(&mut c).unwrap();
+    assert!(k.is_some_and(|k| k.starts_with("scan")));
+    // WATCH of a key of partition 1 through node 1: a change through another
+    // node aborts the transaction, no change lets it commit.
+    let _: () = redis::cmd("WATCH").arg(&remote).query(&mut c).unwrap();
+    let _: () = cl.client(1).set(&remote, "changed").unwrap();
+    let r: Option<Vec<String>> =
+        redis::pipe().atomic().set(&remote, "mine").ignore().get(&remote).query(&mut c).unwrap();
+    assert_eq!(r, None);
+    let _: () = redis::cmd("WATCH").arg(&remote).query(&mut c).unwrap();
+    let r: Option<(String,)> = redis::pipe().atomic().set(&remote, "mine").ignore().get(&remote).query(&mut c).unwrap();
+    assert_eq!(r, Some(("mine".to_string(),)));
+    // A client blocked on node 1 for a list of partition 1 gets the push
+    // made through node 3.
+    let list = key_in("list", 1);
+    let url = cl.url(0);
+    let l2 = list.clone();
+    let blocked = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let r: Option<(String, String)> = redis::cmd("BLPOP").arg(&l2).arg(30).query(&mut c).unwrap();
+        r
+    });
+    wait_until(LONG, "the client to block", || {
+        redis::cmd("INFO").arg("clients").query::<String>(&mut cl.client(0)).unwrap().contains("blocked_clients:1")
+    });
+    let _: () = cl.client(2).rpush(&list, "pushed").unwrap();
+    assert_eq!(blocked.join().unwrap(), Some((list, "pushed".to_string())));
+}
