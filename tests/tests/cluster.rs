@@ -211,14 +211,7 @@ fn writer(urls: Vec<String>, client: usize, stop: Arc<AtomicBool>, max: usize) -
 #[test]
 fn killing_a_leader_during_writes_loses_no_acknowledged_write() {
     let mut cl = Cluster::start(ClusterOptions::default());
-    let urls: Vec<String> = (0..3).map(|i| cl.url(i)).collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..3)
-        .map(|c| {
-            let (urls, stop) = (urls.clone(), stop.clone());
-            std::thread::spawn(move || writer(urls, c, stop, 100_000))
-        })
-        .collect();
+    let (stop, writers) = start_writers(&cl);
     // Let writes flow, then kill the leader of partition 0.
     let mut c = cl.client(0);
     wait_until(LONG, "writes", || redis::cmd("DBSIZE").query::<i64>(&mut c).unwrap_or(0) > 300);
