@@ -11,8 +11,8 @@
 //! back under an old id (it forgot its votes).
 //!
 //! Every change is decided on the partition's leader, one at a time per
-//! partition (raft-rs refuses a second one while one is pending; a per-node
-//! lock keeps two admin requests from picking the same replica id). Each
+//! partition (raft-rs refuses a second one while one is pending; a lock per
+//! partition keeps two admin requests from picking the same replica id). Each
 //! operation is idempotent, so the coordinator (the node that took the
 //! request) simply retries it at the current leader until it succeeds or its
 //! deadline passes: after an unknown outcome, after a leader change, while
@@ -205,7 +205,7 @@ impl Node {
 
     /// Decides `op` as the partition's leader (or says NOTLEADER).
     async fn admin_as_leader(&self, p: &Arc<Partition>, op: &AdminOp) -> Reply {
-        let _one_at_a_time = self.admin_lock.lock().await;
+        let _one_at_a_time = p.admin.lock().await;
         let Some(st) = self.raft.status(p.group).await else {
             return Reply::error("NOTLEADER this node holds no replica of the partition");
         };
@@ -324,7 +324,7 @@ impl Node {
         replica: u64,
         peers: Vec<(u64, u64)>,
     ) -> Result<(), String> {
-        let _one_at_a_time = self.admin_lock.lock().await;
+        let _one_at_a_time = p.admin.lock().await;
         if let Some(g) = p.replica() {
             return if g.replica_id == replica {
                 Ok(())
@@ -375,7 +375,7 @@ impl Node {
     /// data goes, in one synced write.
     pub(crate) async fn destroy_replica(&self, group: u64, replica: u64) {
         let Some(p) = self.by_group.get(&group).cloned() else { return };
-        let _one_at_a_time = self.admin_lock.lock().await;
+        let _one_at_a_time = p.admin.lock().await;
         if p.replica().map(|g| g.replica_id) != Some(replica) {
             return; // gone already, or a newer replica
         }

@@ -151,9 +151,6 @@ pub struct Node {
     pub(crate) snapshots: Option<Arc<Snapshots>>,
     snapshots_installed: Arc<AtomicU64>,
     installs_resumed: u64,
-    /// Serializes membership changes decided here and replica creation and
-    /// destruction (see `membership.rs`).
-    pub(crate) admin_lock: tokio::sync::Mutex<()>,
 }
 
 /// What a connection carries for the node: its namespace and which of its
@@ -445,7 +442,6 @@ impl Node {
             snapshots,
             snapshots_installed,
             installs_resumed,
-            admin_lock: tokio::sync::Mutex::new(()),
         });
         let _ = handler.node.set(Arc::downgrade(&node));
         if let Some(rx) = arrivals_rx {
@@ -1314,6 +1310,15 @@ impl Node {
                 sessions.remove(&m.session);
                 continue;
             }
+            if kind == Ok(FwdKind::Admin) {
+                // Membership requests are rare and may take a while: each on its own.
+                let (node, fwd, id) = (self.clone(), fwd.clone(), m.id);
+                tokio::spawn(async move {
+                    let reply = node.serve_admin(m.data).await;
+                    fwd.reply(from, id, &reply);
+                });
+                continue;
+            }
             served += 1;
             if served % 4096 == 0 {
                 // Origins that went away without closing their sessions.
@@ -1329,15 +1334,6 @@ impl Node {
                 (s, Instant::now())
             });
             *used = Instant::now();
-            if kind == Ok(FwdKind::Admin) {
-                // Membership requests are rare and may take a while: each on its own.
-                let (node, fwd, id) = (self.clone(), fwd.clone(), m.id);
-                tokio::spawn(async move {
-                    let reply = node.serve_admin(m.data).await;
-                    fwd.reply(from, id, &reply);
-                });
-                continue;
-            }
             let Some(p) = self.by_group.get(&m.group).cloned() else {
                 fwd.reply(from, m.id, &Reply::error("CLUSTERDOWN unknown partition"));
                 continue;

@@ -39,6 +39,9 @@ pub struct Partition {
     /// changes when a replica is added to this node or removed from it.
     replica: RwLock<Option<Arc<GroupShared>>>,
     pub shared: Arc<PartitionShared>,
+    /// Serializes this node's membership work on the partition: changes it
+    /// decides as leader, creating and destroying its replica here.
+    pub admin: tokio::sync::Mutex<()>,
 }
 
 impl Partition {
@@ -50,6 +53,7 @@ impl Partition {
             slots: slot_range(index, n),
             replica: RwLock::new(replica),
             shared,
+            admin: tokio::sync::Mutex::new(()),
         }
     }
 
