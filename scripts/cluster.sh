@@ -49,6 +49,7 @@ start() {
   redis-cli -p 6380            any node answers any key (forwarded to the leader)
   redis-cli -c -p 6380 cluster slots
   curl http://127.0.0.1:8380/metrics
+  curl http://127.0.0.1:8380/admin/partitions      membership (admin API: see README)
 Stop it with:  make cluster-stop   (or: scripts/cluster.sh stop)
 MSG
 }
