@@ -656,7 +656,7 @@ impl Node {
         // Pushes are signalled where they are applied: a node without a
         // replica of the keys' partition hears of none, so it looks (a
         // linearizable EXISTS at the leader) every BLOCKED_POLL instead.
-        let remote = keys.first().is_some_and(|k| !s.ns.partition_of_key(k).has_replica());
+        let part = keys.first().map(|k| s.ns.partition_of_key(k).clone());
         let exists = Cmd::Exists(Keys { keys: keys.clone() });
         async move {
             let mut last = first.await;
@@ -666,16 +666,20 @@ impl Node {
                     reg.pass_turn();
                     return last;
                 }
+                // Whether this node holds a replica is asked each time: one
+                // may be added or removed meanwhile. (notify_one keeps a
+                // signal that comes between two waits.)
                 let wake = async {
-                    if !remote {
-                        return reg.notify.notified().await;
-                    }
                     loop {
+                        let remote = part.as_ref().is_some_and(|p| !p.has_replica());
+                        let poll = if remote { BLOCKED_POLL } else { Duration::from_secs(1) };
                         tokio::select! {
                             _ = reg.notify.notified() => return,
-                            _ = tokio::time::sleep(BLOCKED_POLL) => {}
+                            _ = tokio::time::sleep(poll) => {}
                         }
-                        if matches!(node.submit(&mut session.share(), exists.clone()).await.await, Reply::Int(n) if n > 0) {
+                        if remote
+                            && matches!(node.submit(&mut session.share(), exists.clone()).await.await, Reply::Int(n) if n > 0)
+                        {
                             return;
                         }
                     }
