@@ -371,32 +371,26 @@ impl Node {
     }
 
     /// Destroys this node's replica `replica` of the group (removed from its
-    /// group): the driver forgets it, its state becomes a tombstone and its
-    /// data goes, in one synced write.
+    /// group): it stops serving here, the driver drops it (its state becomes
+    /// a tombstone, durably, before its log goes), then its data is deleted.
     pub(crate) async fn destroy_replica(&self, group: u64, replica: u64) {
         let Some(p) = self.by_group.get(&group).cloned() else { return };
         let _one_at_a_time = p.admin.lock().await;
-        if p.replica().map(|g| g.replica_id) != Some(replica) {
+        let Some(g) = p.replica().filter(|g| g.replica_id == replica) else {
             return; // gone already, or a newer replica
-        }
-        self.raft.remove_group(group).await;
+        };
         p.set_replica(None);
-        let store = &self.store;
-        let mut st = load_state(&**store, group).unwrap_or_else(|| PartitionState {
-            group,
-            ns: p.ns,
-            index: p.index,
-            slot_lo: p.slots.0,
-            slot_hi: p.slots.1,
-            replica_id: replica,
-            ..Default::default()
-        });
-        st.status = ReplicaStatus::Tombstone as i32;
-        let mut b = store.new_batch();
-        crate::snapshot::delete_partition_data(store, &mut b, p.ns, p.slots);
-        store.batch_put(&mut b, Cf::State, &partition_key(group), &st.encode_to_vec());
-        if let Err(e) = store.write(b, true) {
+        if let Err(e) = self.raft.remove_group(group).await {
             tracing::error!("partition {}: removing replica {replica}: {e}", p.index);
+            p.set_replica(Some(g));
+            return;
+        }
+        // Left behind by a crash here, the data is deleted again when a new
+        // replica of the partition is created on this node.
+        let mut b = self.store.new_batch();
+        crate::snapshot::delete_partition_data(&self.store, &mut b, p.ns, p.slots);
+        if let Err(e) = self.store.write(b, true) {
+            tracing::error!("partition {}: deleting the data of removed replica {replica}: {e}", p.index);
             return;
         }
         tracing::info!("partition {}: replica {replica} removed from its group and destroyed", p.index);

@@ -233,4 +233,19 @@ impl StateMachine for KvStateMachine {
         self.states.remove(&group);
         self.dirty.retain(|g| *g != group);
     }
+
+    fn remove(&mut self, group: u64) -> Result<(), String> {
+        // The cached state is the newest (what the last flush wrote).
+        let cached = self.states.remove(&group);
+        self.dirty.retain(|g| *g != group);
+        let Some(mut st) = cached.or_else(|| {
+            self.store.get(Cf::State, &partition_key(group)).and_then(|v| PartitionState::decode(v.as_slice()).ok())
+        }) else {
+            return Ok(());
+        };
+        st.status = ReplicaStatus::Tombstone as i32;
+        let mut b = self.store.new_batch();
+        self.store.batch_put(&mut b, Cf::State, &partition_key(group), &st.encode_vec());
+        self.store.write(b, true).map_err(|e| e.to_string())
+    }
 }

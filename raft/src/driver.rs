@@ -111,9 +111,16 @@ pub trait StateMachine: Send + 'static {
     }
     /// Records the snapshot's index, term and membership as applied, durably.
     fn finish_snapshot(&mut self, _group: u64, _snap: &Snapshot) {}
-    /// The group was added to or removed from the driver: drop whatever the
-    /// state machine cached about it (a new replica of it starts afresh).
+    /// The group is added to the driver: drop whatever the state machine
+    /// cached about it (a new replica of it starts afresh).
     fn forget(&mut self, _group: u64) {}
+    /// The group is to be removed: record durably that this replica is gone
+    /// (so that no restart brings it back), and forget it. Called before the
+    /// driver drops the group's log and hard state; an error keeps the group.
+    fn remove(&mut self, group: u64) -> Result<(), String> {
+        self.forget(group);
+        Ok(())
+    }
 }
 
 /// A snapshot message that arrived for a group: the receiver fetches its
@@ -293,7 +300,7 @@ pub enum Request<O> {
     },
     RemoveGroup {
         group: u64,
-        reply: oneshot::Sender<()>,
+        reply: oneshot::Sender<Result<(), String>>,
     },
     Campaign {
         group: u64,
@@ -404,11 +411,14 @@ impl<O: Send + 'static> RaftHandle<O> {
         rx.await.map_err(|_| "raft driver stopped".to_string())?
     }
 
-    pub async fn remove_group(&self, group: u64) {
+    /// Removes the group from this node (see [`StateMachine::remove`]).
+    pub async fn remove_group(&self, group: u64) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
-        if self.requests.send(Request::RemoveGroup { group, reply: tx }).await.is_ok() {
-            let _ = rx.await;
-        }
+        self.requests
+            .send(Request::RemoveGroup { group, reply: tx })
+            .await
+            .map_err(|_| "raft driver stopped".to_string())?;
+        rx.await.map_err(|_| "raft driver stopped".to_string())?
     }
 
     pub async fn status(&self, group: u64) -> Option<GroupStatus> {
@@ -715,6 +725,25 @@ impl<M: StateMachine> Driver<M> {
         Ok(shared)
     }
 
+    /// Removes a group: the state machine records the removal durably
+    /// first, then its log and hard state go from the WAL. A crash between
+    /// the two leaves a tombstoned replica that never restarts, never a
+    /// replica that forgot its votes.
+    fn remove_group(&mut self, group: u64) -> Result<(), String> {
+        if !self.groups.contains_key(&group) {
+            self.sm.forget(group);
+            return Ok(());
+        }
+        self.sm.remove(group).map_err(|e| format!("group {group}: recording its removal: {e}"))?;
+        let g = self.groups.remove(&group).expect("checked above");
+        for p in g.proposals {
+            let _ = p.reply.send(Err(ProposeError::Unknown("group removed".into())));
+        }
+        self.wal
+            .append(vec![WalOp::RemoveGroup { group }])
+            .map_err(|e| format!("group {group}: recording its removal in the WAL: {e}"))
+    }
+
     fn on_inbound(&mut self, m: Inbound) {
         for gm in m.messages {
             let Some(g) = self.groups.get_mut(&gm.group) else {
@@ -810,16 +839,7 @@ impl<M: StateMachine> Driver<M> {
                 let _ = reply.send(self.add_group(spec, snapshots));
             }
             Request::RemoveGroup { group, reply } => {
-                self.sm.forget(group);
-                if let Some(g) = self.groups.remove(&group) {
-                    for p in g.proposals {
-                        let _ = p.reply.send(Err(ProposeError::Unknown("group removed".into())));
-                    }
-                    if let Err(e) = self.wal.append(vec![WalOp::RemoveGroup { group }]) {
-                        tracing::error!("group {group}: recording its removal in the WAL: {e}");
-                    }
-                }
-                let _ = reply.send(());
+                let _ = reply.send(self.remove_group(group));
             }
             Request::Campaign { group } => {
                 if let Some(g) = self.groups.get_mut(&group) {
@@ -832,7 +852,8 @@ impl<M: StateMachine> Driver<M> {
                 }
             }
             Request::StepSnapshot { group, message } => {
-                if let Some(g) = self.groups.get_mut(&group) {
+                // (The replica may have been replaced while its files came.)
+                if let Some(g) = self.groups.get_mut(&group).filter(|g| g.raw.raft.id == message.to) {
                     if let Err(e) = g.raw.step(*message) {
                         tracing::warn!("group {group}: stepping a snapshot: {e}");
                     }
