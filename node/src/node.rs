@@ -1182,9 +1182,10 @@ impl Node {
             let Some(group) = p.replica() else { continue };
             let applied = group.applied();
             let first = self.wal.bounds(p.group).map_or(applied, |(f, _)| f);
-            // Without snapshot transfer, a replica must never need entries
-            // that were dropped: in a cluster the log is kept back to what
-            // every replica holds (the leader announces that point).
+            // In a cluster the log is kept back to the point the leader
+            // announces: what every replica holds, but at most
+            // `log_compact_entries` behind (a replica further behind catches
+            // up from a snapshot).
             let limit = match self.cfg.cluster {
                 None => applied,
                 Some(_) => applied.min(p.shared.announced.lock().as_ref().map_or(0, |a| a.compact_to)),
