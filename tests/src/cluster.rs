@@ -7,7 +7,7 @@
 //! own. Nodes can be SIGKILLed, SIGSTOPped/SIGCONTed and restarted on the
 //! same ports and data directory. Every process is killed by pid on drop.
 
-use crate::harness::{free_port, http_get, http_post, kvnode_bin, raw_ping};
+use crate::harness::{free_port, http_get, http_post, kvnode_bin, kvnode_env, log_excerpt, raw_ping};
 use crate::proxy::Proxy;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -67,9 +67,7 @@ impl ClusterNode {
     }
 
     pub fn log_tail(&self) -> String {
-        let s = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        log_excerpt(&self.log)
     }
 }
 
@@ -193,24 +191,27 @@ impl Cluster {
             .arg("--config")
             .arg(&node_config)
             .args(&self.opts.args)
-            .env("RUST_LOG", "warn")
-            .env("RUST_BACKTRACE", "1")
             .envs(n.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log);
         if bootstrap {
             cmd.arg("--bootstrap");
         }
-        cmd.spawn().expect("spawn kvnode")
+        kvnode_env(&mut cmd).spawn().expect("spawn kvnode")
     }
 
+    /// Err carries everything this start wrote to the log (the log is
+    /// appended across restarts), so the cause is never cut off.
     fn try_spawn(&mut self, i: usize, bootstrap: bool) -> Result<(), String> {
+        let log_start = std::fs::metadata(&self.nodes[i].log).map(|m| m.len() as usize).unwrap_or(0);
         let mut child = self.launch(i, bootstrap);
         let n = &mut self.nodes[i];
         let deadline = Instant::now() + Duration::from_secs(60);
         while !raw_ping(n.redis_port) {
             if let Ok(Some(st)) = child.try_wait() {
-                return Err(format!("({st}) {}", n.log_tail()));
+                let log = std::fs::read(&n.log).unwrap_or_default();
+                let this_start = String::from_utf8_lossy(&log[log_start.min(log.len())..]).into_owned();
+                return Err(format!("({st}) {this_start}"));
             }
             assert!(Instant::now() < deadline, "node {} did not answer PING: {}", n.id, n.log_tail());
             std::thread::sleep(Duration::from_millis(20));

@@ -24,6 +24,27 @@ pub fn kvnode_bin() -> PathBuf {
 }
 
 /// A port nobody listens on right now.
+/// What a reader of a failed test needs from a node's log: the start of a
+/// panic report or of an error returned by main, if any, and the last lines.
+pub fn log_excerpt(path: &Path) -> String {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = s.lines().collect();
+    let mut out = Vec::new();
+    if let Some(p) = lines.iter().position(|l| l.contains("panicked at") || l.starts_with("Error: ")) {
+        out.extend(lines[p..(p + 12).min(lines.len())].iter().copied());
+        out.push("...");
+    }
+    out.extend(lines[lines.len().saturating_sub(20)..].iter().copied());
+    out.join("\n")
+}
+
+/// Environment for every kvnode a test starts: warnings logged, panics with
+/// a backtrace, but errors returned by main without one (anyhow would print
+/// a backtrace too and bury the message).
+pub fn kvnode_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("RUST_LOG", "warn").env("RUST_BACKTRACE", "1").env("RUST_LIB_BACKTRACE", "0")
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -113,8 +134,6 @@ impl KvNode {
                 .arg("--partitions")
                 .arg(self.opts.partitions.to_string())
                 .args(&self.opts.extra)
-                .env("RUST_LOG", "warn")
-                .env("RUST_BACKTRACE", "1")
                 .stdout(Stdio::null())
                 .stderr(log);
             if let Some(p) = &self.opts.requirepass {
@@ -123,7 +142,7 @@ impl KvNode {
             if let Some(m) = self.opts.maxclients {
                 cmd.arg("--maxclients").arg(m.to_string());
             }
-            let mut child = cmd.spawn().expect("spawn kvnode");
+            let mut child = kvnode_env(&mut cmd).spawn().expect("spawn kvnode");
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -145,17 +164,8 @@ impl KvNode {
         panic!("kvnode could not bind a port: {}", self.log_tail());
     }
 
-    /// The end of the node's log, and the start of a panic report if any.
     pub fn log_tail(&self) -> String {
-        let s = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = s.lines().collect();
-        let mut out = Vec::new();
-        if let Some(p) = lines.iter().position(|l| l.contains("panicked at")) {
-            out.extend(lines[p..(p + 12).min(lines.len())].iter().copied());
-            out.push("...");
-        }
-        out.extend(lines[lines.len().saturating_sub(20)..].iter().copied());
-        out.join("\n")
+        log_excerpt(&self.log)
     }
 
     pub fn pid(&self) -> u32 {
