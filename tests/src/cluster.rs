@@ -7,7 +7,9 @@
 //! own. Nodes can be SIGKILLed, SIGSTOPped/SIGCONTed and restarted on the
 //! same ports and data directory. Every process is killed by pid on drop.
 
-use crate::harness::{free_port, http_get, http_post, kvnode_bin, kvnode_env, log_excerpt, raw_ping};
+use crate::harness::{
+    free_port, http_get, http_post, kvnode_bin, kvnode_env, log_excerpt, log_len, raw_ping, FailedStart,
+};
 use crate::proxy::Proxy;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -156,7 +158,7 @@ impl Cluster {
         for _ in 0..5 {
             match self.try_spawn(i, bootstrap) {
                 Ok(()) => return,
-                Err(log) if log.contains("Address already in use") => {
+                Err(failed) if failed.port_taken() => {
                     let n = &mut self.nodes[i];
                     n.redis_port = free_port();
                     n.http_port = free_port();
@@ -171,7 +173,7 @@ impl Cluster {
                         self.write_description(j);
                     }
                 }
-                Err(log) => panic!("node {} exited at start: {log}", i + 1),
+                Err(failed) => panic!("node {} exited at start: {}", i + 1, failed.0),
             }
         }
         panic!("node {} found no free ports", i + 1);
@@ -200,18 +202,18 @@ impl Cluster {
         kvnode_env(&mut cmd).spawn().expect("spawn kvnode")
     }
 
-    /// Err carries everything this start wrote to the log (the log is
-    /// appended across restarts), so the cause is never cut off.
-    fn try_spawn(&mut self, i: usize, bootstrap: bool) -> Result<(), String> {
-        let log_start = std::fs::metadata(&self.nodes[i].log).map(|m| m.len() as usize).unwrap_or(0);
+    /// Err carries everything this start wrote to the log, so the cause is
+    /// never cut off.
+    fn try_spawn(&mut self, i: usize, bootstrap: bool) -> Result<(), FailedStart> {
+        let log_start = log_len(&self.nodes[i].log);
         let mut child = self.launch(i, bootstrap);
         let n = &mut self.nodes[i];
         let deadline = Instant::now() + Duration::from_secs(60);
         while !raw_ping(n.redis_port) {
             if let Ok(Some(st)) = child.try_wait() {
-                let log = std::fs::read(&n.log).unwrap_or_default();
-                let this_start = String::from_utf8_lossy(&log[log_start.min(log.len())..]).into_owned();
-                return Err(format!("({st}) {this_start}"));
+                let mut failed = FailedStart::read(&n.log, log_start);
+                failed.0.insert_str(0, &format!("({st}) "));
+                return Err(failed);
             }
             assert!(Instant::now() < deadline, "node {} did not answer PING: {}", n.id, n.log_tail());
             std::thread::sleep(Duration::from_millis(20));

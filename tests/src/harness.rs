@@ -23,7 +23,6 @@ pub fn kvnode_bin() -> PathBuf {
     workspace_bin("kvnode")
 }
 
-/// A port nobody listens on right now.
 /// What a reader of a failed test needs from a node's log: the start of a
 /// panic report or of an error returned by main, if any, and the last lines.
 pub fn log_excerpt(path: &Path) -> String {
@@ -45,6 +44,29 @@ pub fn kvnode_env(cmd: &mut Command) -> &mut Command {
     cmd.env("RUST_LOG", "warn").env("RUST_BACKTRACE", "1").env("RUST_LIB_BACKTRACE", "0")
 }
 
+/// Where a node's log ends now: [`FailedStart::read`] later returns what one
+/// start wrote (logs are appended across restarts).
+pub fn log_len(path: &Path) -> usize {
+    std::fs::metadata(path).map(|m| m.len() as usize).unwrap_or(0)
+}
+
+/// What a node that exited at start wrote to its log since `from`.
+pub struct FailedStart(pub String);
+
+impl FailedStart {
+    pub fn read(path: &Path, from: usize) -> FailedStart {
+        let log = std::fs::read(path).unwrap_or_default();
+        FailedStart(String::from_utf8_lossy(&log[from.min(log.len())..]).into_owned())
+    }
+
+    /// A port picked free was taken by someone else before the node bound
+    /// it: start again on other ports.
+    pub fn port_taken(&self) -> bool {
+        self.0.contains("Address already in use")
+    }
+}
+
+/// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -125,6 +147,7 @@ impl KvNode {
             if self.port == 0 {
                 self.port = free_port();
             }
+            let log_start = log_len(&self.log);
             let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
             let mut cmd = Command::new(kvnode_bin());
             cmd.arg("--redis-addr")
@@ -155,9 +178,9 @@ impl KvNode {
                 assert!(Instant::now() < deadline, "kvnode did not answer PING: {}", self.log_tail());
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let log = self.log_tail();
-            if !log.contains("binding the RESP listener") {
-                panic!("kvnode exited at start: {log}");
+            let failed = FailedStart::read(&self.log, log_start);
+            if !failed.port_taken() {
+                panic!("kvnode exited at start: {}", failed.0);
             }
             self.port = 0;
         }
