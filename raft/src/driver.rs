@@ -536,6 +536,8 @@ struct Group<O> {
     applied: u64,
     /// Snapshots sent to replicas and not reported yet: replica -> tick sent.
     snapshots_out: HashMap<u64, u64>,
+    /// Term and vote of the last hard state given to the WAL.
+    term_vote: (u64, u64),
 }
 
 /// What step 4 learned about one applied entry, for step 5.
@@ -714,7 +716,10 @@ impl<M: StateMachine> Driver<M> {
             shared: shared.clone(),
             applied: spec.applied.index,
             snapshots_out: HashMap::new(),
+            term_vote: (0, 0),
         };
+        let mut g = g;
+        g.term_vote = (g.raw.raft.term, g.raw.raft.vote);
         let single = g.raw.raft.prs().conf().voters().ids().len() == 1
             && g.raw.raft.prs().conf().voters().contains(spec.replica_id);
         self.groups.insert(spec.group, g);
@@ -1006,6 +1011,11 @@ impl<M: StateMachine> Driver<M> {
         let mut installed: Vec<(u64, Snapshot)> = Vec::new();
         let mut readies = Vec::new();
         let mut unreachable = Vec::new();
+        let mut applied: Vec<(u64, Vec<AppliedInfo<M::Output>>)> = Vec::new();
+        // Whether this turn's WAL records must be durable before it goes on:
+        // entries, log marks, a new term or vote must; a hard state that
+        // only raised the commit index need not (see below).
+        let mut must_sync = false;
         // Step 1: collect every group's ready; the leader's messages go now.
         for (&id, g) in self.groups.iter_mut() {
             if !g.raw.has_ready() {
@@ -1048,9 +1058,24 @@ impl<M: StateMachine> Driver<M> {
                     std::process::abort();
                 }
                 ops.push(WalOp::Reset { group: id, index: md.index, term: md.term });
+                must_sync = true;
                 g.raw.mut_store().set_conf_state(md.get_conf_state().clone());
                 g.applied = md.index;
                 installed.push((id, snap));
+            } else if g.shared.is_leader() {
+                // raft-rs hands out committed entries only up to what this
+                // replica has persisted, so they are durable on a quorum
+                // including us: a leader applies and answers them now rather
+                // than after this turn's fsync of newer entries. (A crash
+                // before that fsync may leave RocksDB's applied index above
+                // the WAL's commit; opening the group takes max(commit,
+                // applied).) A follower applies after the fsync, once its
+                // acknowledgements, which the leader waits for, are sent.
+                let mut infos = Vec::new();
+                Self::apply(&mut self.sm, id, g, rd.take_committed_entries(), &mut infos);
+                if !infos.is_empty() {
+                    applied.push((id, infos));
+                }
             }
             for rs in rd.take_read_states() {
                 let Ok(ctx) = <[u8; 8]>::try_from(rs.request_ctx.as_slice()) else {
@@ -1064,9 +1089,14 @@ impl<M: StateMachine> Driver<M> {
             }
             if !rd.entries().is_empty() {
                 ops.push(WalOp::Entries { group: id, entries: rd.entries().iter().map(encode_entry).collect() });
+                must_sync = true;
             }
             if let Some(hs) = rd.hs() {
                 g.shared.term.store(hs.term, Ordering::Relaxed);
+                if (hs.term, hs.vote) != g.term_vote {
+                    g.term_vote = (hs.term, hs.vote);
+                    must_sync = true;
+                }
                 ops.push(WalOp::HardState {
                     group: id,
                     state: wal::HardState { term: hs.term, vote: hs.vote, commit: hs.commit },
@@ -1077,10 +1107,17 @@ impl<M: StateMachine> Driver<M> {
         if readies.is_empty() {
             return;
         }
-        // Step 2: one WAL append (one fdatasync) for all groups. A failure here
-        // is a bug in what we wrote (fsync errors abort inside the WAL).
+        let handled: Vec<u64> = readies.iter().map(|(id, _)| *id).collect();
+        self.publish(applied, &handled);
+        // Step 2: one WAL append (one fdatasync) for all groups. A turn that
+        // only moved commit indexes writes without the fdatasync: raft's
+        // safety needs term, vote and entries durable, not the commit, which
+        // a restart learns again from the leader (and never below what
+        // RocksDB applied). A failure here is a bug in what we wrote (fsync
+        // errors abort inside the WAL).
         if !ops.is_empty() {
-            if let Err(e) = self.wal.append(ops) {
+            let written = if must_sync { self.wal.append(ops) } else { self.wal.append_unsynced(ops) };
+            if let Err(e) = written {
                 tracing::error!("raft driver: WAL append failed: {e}; aborting");
                 eprintln!("FATAL: raft driver: WAL append failed: {e}");
                 std::process::abort();
@@ -1100,14 +1137,16 @@ impl<M: StateMachine> Driver<M> {
                     .send(Err(ProposeError::Unknown("replaced by a snapshot before it was applied here".into())));
             }
         }
-        // Steps 3 and 4.
+        // Steps 3 and 4: what this turn's append made sendable or committed.
         let mut applied: Vec<(u64, Vec<AppliedInfo<M::Output>>)> = Vec::new();
-        let handled: Vec<u64> = readies.iter().map(|(id, _)| *id).collect();
         for (id, mut rd) in readies {
             let g = self.groups.get_mut(&id).unwrap();
             let mut infos = Vec::new();
-            Self::apply(&mut self.sm, id, g, rd.take_committed_entries(), &mut infos);
+            // A follower's (or a snapshot's) committed entries; a leader's
+            // were applied in step 1.
+            let committed = rd.take_committed_entries();
             Self::send_messages(&self.transport, id, &g.peers, rd.take_persisted_messages(), &mut unreachable);
+            Self::apply(&mut self.sm, id, g, committed, &mut infos);
             let mut light = g.raw.advance(rd);
             if let Some(c) = light.commit_index() {
                 g.shared.commit.store(c, Ordering::Relaxed);
@@ -1128,9 +1167,13 @@ impl<M: StateMachine> Driver<M> {
                 }
             }
         }
-        // Step 5: make applies visible, then answer proposals and every read
-        // whose index is applied (also reads confirmed in this turn at an
-        // index applied long ago).
+        self.publish(applied, &handled);
+    }
+
+    /// Step 5: makes applies visible, then answers proposals and every read
+    /// whose index is applied (also reads confirmed in this turn at an index
+    /// applied long ago).
+    fn publish(&mut self, applied: Vec<(u64, Vec<AppliedInfo<M::Output>>)>, handled: &[u64]) {
         if !applied.is_empty() {
             self.sm.flush();
         }
@@ -1145,7 +1188,7 @@ impl<M: StateMachine> Driver<M> {
             }
         }
         for id in handled {
-            let g = self.groups.get_mut(&id).unwrap();
+            let g = self.groups.get_mut(id).unwrap();
             while let Some(entry) = g.read_waits.first_entry() {
                 if entry.key().0 > g.applied {
                     break;

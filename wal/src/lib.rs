@@ -159,7 +159,8 @@ impl LatencyHistogram {
 }
 
 enum Body {
-    Batch(Vec<Op>),
+    /// `sync`: the caller waits until an fdatasync covers the batch.
+    Batch { ops: Vec<Op>, sync: bool },
     /// Rewrite these groups' live state forward (purge).
     Move(Vec<u64>),
 }
@@ -178,6 +179,8 @@ struct Active {
     seq: u64,
     file: Arc<dyn WalFile>,
     size: u64,
+    /// Written records that no fdatasync covers yet (unsynced appends).
+    unsynced: bool,
 }
 
 struct State {
@@ -230,7 +233,9 @@ impl Wal {
             let size = recover_segment(&path, seq, &*file, last, &mut index)?;
             segments.insert(seq, file.clone());
             if last {
-                active = Some(Active { seq, file, size });
+                // What the last run wrote after its last fsync may sit only in the
+                // page cache: treat it as unsynced.
+                active = Some(Active { seq, file, size, unsynced: true });
             }
         }
         let active = match active {
@@ -272,7 +277,20 @@ impl Wal {
             return Ok(());
         }
         self.stats.appends.fetch_add(1, Ordering::Relaxed);
-        self.submit(Body::Batch(ops))
+        self.submit(Body::Batch { ops, sync: true })
+    }
+
+    /// Writes `ops` without waiting for an fdatasync: they are readable at
+    /// once and become durable with the next synced append (or segment
+    /// rotation), in log order. For records whose loss in a crash is
+    /// harmless, like a hard state that only raised the commit index (raft
+    /// needs only term and vote to survive; the commit is learned again).
+    pub fn append_unsynced(&self, ops: Vec<Op>) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.stats.appends.fetch_add(1, Ordering::Relaxed);
+        self.submit(Body::Batch { ops, sync: false })
     }
 
     fn submit(&self, body: Body) -> Result<()> {
@@ -317,10 +335,11 @@ impl Wal {
         let mut buf: Vec<u8> = Vec::new();
         let mut failed = Vec::new();
         let mut spans = Vec::new();
+        let sync = work.iter().any(|(_, body)| !matches!(body, Body::Batch { sync: false, .. }));
         for (ticket, body) in work {
             let mut st = self.state.lock();
             let ops = match body {
-                Body::Batch(ops) => {
+                Body::Batch { ops, .. } => {
                     if let Err(Misfit(m)) = check_batch(&st.index, &ops) {
                         failed.push((ticket, Error::Misfit(m)));
                         continue;
@@ -355,7 +374,12 @@ impl Wal {
             }
             active.size += buf.len() as u64;
             self.stats.bytes_written.fetch_add(buf.len() as u64, Ordering::Relaxed);
-            self.sync(&*active.file, &path);
+            if sync {
+                self.sync(&*active.file, &path);
+                active.unsynced = false;
+            } else {
+                active.unsynced = true;
+            }
         }
         self.state.lock().index.evict_to_budget();
         failed
@@ -374,6 +398,11 @@ impl Wal {
     }
 
     fn rotate(&self, active: &mut Active) {
+        if active.unsynced {
+            // Only the last segment may end torn (recovery truncates it):
+            // what an older one holds must be whole.
+            self.sync(&*active.file, &self.dir.join(segment_name(active.seq)));
+        }
         let next = active.seq + 1;
         match create_segment(&*self.opts.fs, &self.dir, next) {
             Ok(a) => {
@@ -614,7 +643,7 @@ fn create_segment(fs: &dyn FileSystem, dir: &Path, seq: u64) -> Result<Active> {
     file.append(&header).map_err(io_err)?;
     file.sync_data().map_err(io_err)?;
     fs.sync_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
-    Ok(Active { seq, file, size: SEG_HEADER_LEN })
+    Ok(Active { seq, file, size: SEG_HEADER_LEN, unsynced: false })
 }
 
 /// Replays one segment into the index; returns its (possibly truncated) size.

@@ -431,3 +431,49 @@ fn corruption_in_an_older_segment_names_file_and_offset() {
         Ok(_) => panic!("corruption went unnoticed"),
     }
 }
+
+// ---------------------------------------------------------------------------
+// Unsynced appends (hard states that only raise the commit index).
+
+fn commit_only(group: u64, commit: u64) -> Op {
+    Op::HardState { group, state: HardState { term: 1, vote: 0, commit } }
+}
+
+#[test]
+fn an_unsynced_append_becomes_durable_with_the_next_synced_one_even_across_rotation() {
+    let mut fs = CrashFs::new();
+    let dir = Path::new("/wal");
+    // Tiny segments: the unsynced record often ends a segment, and the next
+    // synced append then starts a new one.
+    let opts = |fs: &CrashFs| Options { segment_size: 200, fs: Arc::new(fs.clone()), ..Options::default() };
+    let mut rotations = 0;
+    for k in 1..=40u64 {
+        let wal = Wal::open(dir, opts(&fs)).unwrap();
+        let before = wal.segments().len();
+        wal.append_unsynced(vec![commit_only(1, k - 1)]).unwrap();
+        wal.append(vec![entries(1, k, k, 1)]).unwrap();
+        rotations += wal.segments().len() - before;
+        drop(wal);
+        fs = fs.crash();
+        let wal = Wal::open(dir, opts(&fs)).unwrap();
+        assert_eq!(wal.bounds(1).map(|(_, last)| last), Some(k), "round {k}: the synced entry survives");
+        assert_eq!(wal.hard_state(1).map(|h| h.commit), Some(k - 1), "round {k}: the unsynced hard state before it too");
+    }
+    assert!(rotations > 5, "the test must cross segment boundaries ({rotations} rotations)");
+}
+
+#[test]
+fn an_unsynced_append_may_be_lost_but_never_breaks_recovery() {
+    let mut fs = CrashFs::new();
+    let dir = Path::new("/wal");
+    let opts = |fs: &CrashFs| Options { fs: Arc::new(fs.clone()), ..Options::default() };
+    let wal = Wal::open(dir, opts(&fs)).unwrap();
+    wal.append(vec![entries(1, 1, 3, 1), commit_only(1, 1)]).unwrap();
+    wal.append_unsynced(vec![commit_only(1, 3)]).unwrap();
+    assert_eq!(wal.hard_state(1).unwrap().commit, 3, "readable at once");
+    drop(wal);
+    fs = fs.crash();
+    let wal = Wal::open(dir, opts(&fs)).unwrap();
+    assert_eq!(wal.hard_state(1).unwrap().commit, 1, "power loss took only the unsynced record");
+    assert_eq!(all(&wal, 1).len(), 3);
+}
