@@ -704,6 +704,7 @@ impl<M: StateMachine> Driver<M> {
         let cfg = self.raft_config(spec.replica_id, spec.applied.index);
         let logger = self.logger.new(slog::o!("group" => spec.group));
         let raw = RawNode::new(&cfg, storage, &logger).map_err(|e| format!("group {}: {e}", spec.group))?;
+        let term_vote = (raw.raft.term, raw.raft.vote);
         let shared = Arc::new(GroupShared::new(spec.group, spec.replica_id, spec.applied.index));
         shared.voters.store(spec.applied.conf_state.voters.len() as u64, Ordering::Relaxed);
         let g = Group {
@@ -716,10 +717,8 @@ impl<M: StateMachine> Driver<M> {
             shared: shared.clone(),
             applied: spec.applied.index,
             snapshots_out: HashMap::new(),
-            term_vote: (0, 0),
+            term_vote,
         };
-        let mut g = g;
-        g.term_vote = (g.raw.raft.term, g.raw.raft.vote);
         let single = g.raw.raft.prs().conf().voters().ids().len() == 1
             && g.raw.raft.prs().conf().voters().contains(spec.replica_id);
         self.groups.insert(spec.group, g);
@@ -1069,7 +1068,9 @@ impl<M: StateMachine> Driver<M> {
                 // than after this turn's fsync of newer entries. (A crash
                 // before that fsync may leave RocksDB's applied index above
                 // the WAL's commit; opening the group takes max(commit,
-                // applied).) A follower applies after the fsync, once its
+                // applied).) raft-rs's own examples apply a ready's committed
+                // entries before persisting its entries the same way. A
+                // follower applies after the fsync, once its
                 // acknowledgements, which the leader waits for, are sent.
                 let mut infos = Vec::new();
                 Self::apply(&mut self.sm, id, g, rd.take_committed_entries(), &mut infos);
