@@ -8,6 +8,9 @@
 //!   once one `fdatasync` covers it. Concurrent appenders share fsyncs: while
 //!   one thread writes and syncs, the next batches gather in the queue and the
 //!   next syncer writes them all with one write and one fsync (group commit).
+//!   [`Wal::append_unsynced`] writes without waiting for an fsync (records
+//!   whose loss is harmless); the next synced append, or the rotation to a
+//!   new segment, makes them durable in log order.
 //! * Reads come from the in-memory [`index`] and a bounded cache of recently
 //!   appended entry data; uncached entries are read with one `pread` each.
 //! * Open recovers: every segment is scanned to rebuild the index; a torn or
@@ -273,11 +276,7 @@ impl Wal {
     /// (a gap, an append below the compaction mark) fails the whole batch
     /// before anything of it is written.
     pub fn append(&self, ops: Vec<Op>) -> Result<()> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        self.stats.appends.fetch_add(1, Ordering::Relaxed);
-        self.submit(Body::Batch { ops, sync: true })
+        self.append_batch(ops, true)
     }
 
     /// Writes `ops` without waiting for an fdatasync: they are readable at
@@ -286,11 +285,15 @@ impl Wal {
     /// harmless, like a hard state that only raised the commit index (raft
     /// needs only term and vote to survive; the commit is learned again).
     pub fn append_unsynced(&self, ops: Vec<Op>) -> Result<()> {
+        self.append_batch(ops, false)
+    }
+
+    fn append_batch(&self, ops: Vec<Op>, sync: bool) -> Result<()> {
         if ops.is_empty() {
             return Ok(());
         }
         self.stats.appends.fetch_add(1, Ordering::Relaxed);
-        self.submit(Body::Batch { ops, sync: false })
+        self.submit(Body::Batch { ops, sync })
     }
 
     fn submit(&self, body: Body) -> Result<()> {
