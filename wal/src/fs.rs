@@ -4,19 +4,23 @@
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// An open segment file.
 pub trait WalFile: Send + Sync {
-    /// Appends at the end of the file.
-    fn append(&self, buf: &[u8]) -> io::Result<()>;
+    /// Writes `buf` at `offset`, extending the file if it ends before. The WAL
+    /// writes at its own end of log, which in a preallocated segment lies
+    /// before the file's end.
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// fdatasync: after it returns, everything appended before is durable.
     fn sync_data(&self) -> io::Result<()>;
-    /// Cuts the file to `len` bytes (used to drop a torn tail at recovery).
+    /// Cuts the file to `len` bytes and syncs it, data and size (drops a torn
+    /// tail at recovery, and a preallocated segment's unused zeros when the
+    /// WAL moves on from it).
     fn truncate(&self, len: u64) -> io::Result<()>;
     fn len(&self) -> io::Result<u64>;
 }
@@ -29,6 +33,8 @@ pub trait FileSystem: Send + Sync {
     fn create(&self, path: &Path) -> io::Result<Arc<dyn WalFile>>;
     fn open(&self, path: &Path) -> io::Result<Arc<dyn WalFile>>;
     fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Renames within one directory (durable with the next `sync_dir`).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// fsync of the directory, so that creations and removals in it are durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
 }
@@ -38,15 +44,11 @@ pub struct OsFs;
 
 struct OsFile {
     file: File,
-    // Appends go through one handle opened with O_APPEND, so the position is
-    // the file's end even after a truncate.
-    lock: Mutex<()>,
 }
 
 impl WalFile for OsFile {
-    fn append(&self, buf: &[u8]) -> io::Result<()> {
-        let _g = self.lock.lock();
-        (&self.file).write_all(buf)
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(buf, offset)
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.file.read_exact_at(buf, offset)
@@ -55,7 +57,6 @@ impl WalFile for OsFile {
         self.file.sync_data()
     }
     fn truncate(&self, len: u64) -> io::Result<()> {
-        let _g = self.lock.lock();
         self.file.set_len(len)?;
         self.file.sync_all()
     }
@@ -76,15 +77,18 @@ impl FileSystem for OsFs {
         Ok(names)
     }
     fn create(&self, path: &Path) -> io::Result<Arc<dyn WalFile>> {
-        let file = OpenOptions::new().read(true).append(true).create_new(true).open(path)?;
-        Ok(Arc::new(OsFile { file, lock: Mutex::new(()) }))
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+        Ok(Arc::new(OsFile { file }))
     }
     fn open(&self, path: &Path) -> io::Result<Arc<dyn WalFile>> {
-        let file = OpenOptions::new().read(true).append(true).open(path)?;
-        Ok(Arc::new(OsFile { file, lock: Mutex::new(()) }))
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Ok(Arc::new(OsFile { file }))
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
@@ -136,8 +140,13 @@ impl CrashFs {
 }
 
 impl WalFile for MemFile {
-    fn append(&self, buf: &[u8]) -> io::Result<()> {
-        self.data.lock().extend_from_slice(buf);
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        let mut d = self.data.lock();
+        let end = offset as usize + buf.len();
+        if d.len() < end {
+            d.resize(end, 0);
+        }
+        d[offset as usize..end].copy_from_slice(buf);
         Ok(())
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
@@ -197,7 +206,15 @@ impl FileSystem for CrashFs {
         }
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
-        self.state.lock().live.remove(path);
+        match self.state.lock().live.remove(path) {
+            Some(_) => Ok(()),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, "no such file")),
+        }
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut st = self.state.lock();
+        let f = st.live.remove(from).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))?;
+        st.live.insert(to.to_path_buf(), f);
         Ok(())
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

@@ -11,11 +11,17 @@
 //!   [`Wal::append_unsynced`] writes without waiting for an fsync (records
 //!   whose loss is harmless); the next synced append, or the rotation to a
 //!   new segment, makes them durable in log order.
+//! * Once the active segment is half full, the next one is prepared in the
+//!   background (zero-filled to the full size and synced, see [`prepare`]) so
+//!   that the fdatasyncs of appends into it flush only data. Rotating cuts the
+//!   old segment's unused zeros, so only the last segment ever ends in zeros.
 //! * Reads come from the in-memory [`index`] and a bounded cache of recently
 //!   appended entry data; uncached entries are read with one `pread` each.
-//! * Open recovers: every segment is scanned to rebuild the index; a torn or
-//!   zero-filled tail of the *last* segment is truncated (and logged); any
-//!   damage in an older segment is an error naming the file and offset.
+//! * Open recovers: every segment is scanned to rebuild the index; a torn
+//!   tail of the *last* segment is truncated (and logged), a tail of nothing
+//!   but zeros there (a preallocated segment's unused part) is kept for the
+//!   next records; any damage in an older segment is an error naming the
+//!   file and offset.
 //! * [`Wal::purge`] deletes the oldest segments once no group needs a record
 //!   in them. A group that still has a record in the oldest segment (an idle
 //!   group's hard state, a lagging group's few entries) would pin it forever:
@@ -31,11 +37,13 @@
 
 pub mod fs;
 mod index;
+mod prepare;
 pub mod record;
 
 use bytes::Bytes;
 use fs::{FileSystem, OsFs, WalFile};
 use index::{Index, Misfit};
+use prepare::Preparer;
 use parking_lot::{Condvar, Mutex};
 use record::{DataSpan, MovedState, Op};
 use std::collections::{BTreeMap, HashMap};
@@ -181,7 +189,11 @@ struct Queue {
 struct Active {
     seq: u64,
     file: Arc<dyn WalFile>,
+    /// Where the log ends: the next record goes here.
     size: u64,
+    /// The file's length: more than `size` in a preallocated segment, whose
+    /// rest is zeros.
+    allocated: u64,
     /// Written records that no fdatasync covers yet (unsynced appends).
     unsynced: bool,
 }
@@ -199,6 +211,7 @@ pub struct Wal {
     queue: Mutex<Queue>,
     queue_cond: Condvar,
     active: Mutex<Active>,
+    preparer: Preparer,
     pub stats: Stats,
 }
 
@@ -222,8 +235,13 @@ impl Wal {
             move |source| Error::Io { path, source }
         };
         fs.create_dir_all(&dir).map_err(io_err(&dir))?;
-        let mut seqs: Vec<u64> =
-            fs.list(&dir).map_err(io_err(&dir))?.iter().filter_map(|n| parse_segment_name(n)).collect();
+        let names = fs.list(&dir).map_err(io_err(&dir))?;
+        let preparer = Preparer::new(fs.clone(), &dir, opts.segment_size);
+        if names.iter().any(|n| n == prepare::PREPARED_NAME) {
+            // A crash while preparing a segment: it was never part of the log.
+            fs.remove(preparer.path()).map_err(io_err(preparer.path()))?;
+        }
+        let mut seqs: Vec<u64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
         seqs.sort_unstable();
 
         let mut index = Index::new(opts.cache_bytes);
@@ -233,12 +251,12 @@ impl Wal {
             let path = dir.join(segment_name(seq));
             let last = i + 1 == seqs.len();
             let file = fs.open(&path).map_err(io_err(&path))?;
-            let size = recover_segment(&path, seq, &*file, last, &mut index)?;
+            let (size, allocated) = recover_segment(&path, seq, &*file, last, &mut index)?;
             segments.insert(seq, file.clone());
             if last {
                 // What the last run wrote after its last fsync may sit only in the
                 // page cache: treat it as unsynced.
-                active = Some(Active { seq, file, size, unsynced: true });
+                active = Some(Active { seq, file, size, allocated, unsynced: true });
             }
         }
         let active = match active {
@@ -250,6 +268,9 @@ impl Wal {
             }
         };
         let active_seq = active.seq;
+        if active.allocated <= active.size {
+            preparer.kick();
+        }
         Ok(Wal {
             dir,
             opts,
@@ -263,6 +284,7 @@ impl Wal {
             }),
             queue_cond: Condvar::new(),
             active: Mutex::new(active),
+            preparer,
             stats: Stats::default(),
         })
     }
@@ -332,7 +354,10 @@ impl Wal {
     /// early.
     fn write_round(&self, work: Vec<(u64, Body)>) -> Vec<(u64, Error)> {
         let mut active = self.active.lock();
-        if active.size >= self.opts.segment_size {
+        // A segment that is not preallocated (a new log's first, or one whose
+        // torn tail recovery cut) is left as soon as a prepared one is ready.
+        let appending_at_eof = active.allocated <= active.size;
+        if active.size >= self.opts.segment_size || (appending_at_eof && self.preparer.is_ready()) {
             self.rotate(&mut active);
         }
         let mut buf: Vec<u8> = Vec::new();
@@ -372,10 +397,11 @@ impl Wal {
         }
         if !buf.is_empty() {
             let path = self.dir.join(segment_name(active.seq));
-            if let Err(e) = active.file.append(&buf) {
+            if let Err(e) = active.file.write_at(&buf, active.size) {
                 fatal("write", &path, &e);
             }
             active.size += buf.len() as u64;
+            active.allocated = active.allocated.max(active.size);
             self.stats.bytes_written.fetch_add(buf.len() as u64, Ordering::Relaxed);
             if sync {
                 self.sync(&*active.file, &path);
@@ -385,6 +411,9 @@ impl Wal {
             }
         }
         self.state.lock().index.evict_to_budget();
+        if active.size.saturating_mul(2) >= self.opts.segment_size {
+            self.preparer.kick();
+        }
         failed
     }
 
@@ -401,13 +430,23 @@ impl Wal {
     }
 
     fn rotate(&self, active: &mut Active) {
-        if active.unsynced {
-            // Only the last segment may end torn (recovery truncates it):
-            // what an older one holds must be whole.
-            self.sync(&*active.file, &self.dir.join(segment_name(active.seq)));
+        // Only the last segment may end torn or in zeros (recovery truncates
+        // it): an older one must end with its last record, synced.
+        let old = self.dir.join(segment_name(active.seq));
+        if active.allocated > active.size {
+            // truncate also syncs the records before the cut.
+            if let Err(e) = active.file.truncate(active.size) {
+                fatal("truncate", &old, &e);
+            }
+        } else if active.unsynced {
+            self.sync(&*active.file, &old);
         }
         let next = active.seq + 1;
-        match create_segment(&*self.opts.fs, &self.dir, next) {
+        let created = match self.preparer.take() {
+            Some(file) => install_prepared(&*self.opts.fs, &self.dir, self.preparer.path(), file, next),
+            None => create_segment(&*self.opts.fs, &self.dir, next),
+        };
+        match created {
             Ok(a) => {
                 let mut st = self.state.lock();
                 st.segments.insert(a.seq, a.file.clone());
@@ -537,6 +576,12 @@ impl Wal {
         self.state.lock().segments.keys().copied().collect()
     }
 
+    /// True while a prepared (zero-filled) next segment waits for the
+    /// rotation; preparation starts once the active segment is half full.
+    pub fn next_segment_ready(&self) -> bool {
+        self.preparer.is_ready()
+    }
+
     pub fn cached_bytes(&self) -> usize {
         self.state.lock().index.cached_bytes()
     }
@@ -638,19 +683,40 @@ fn check_batch(index: &Index, ops: &[Op]) -> std::result::Result<(), Misfit> {
 
 fn create_segment(fs: &dyn FileSystem, dir: &Path, seq: u64) -> Result<Active> {
     let path = dir.join(segment_name(seq));
-    let io_err = |source| Error::Io { path: path.clone(), source };
-    let file = fs.create(&path).map_err(io_err)?;
+    let file = fs.create(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    start_segment(fs, dir, &path, file, seq)
+}
+
+/// Renames a prepared (zero-filled, synced) file into place as segment `seq`.
+/// A crash after the rename leaves an all-zero last segment, which recovery
+/// starts again like a torn creation.
+fn install_prepared(fs: &dyn FileSystem, dir: &Path, prepared: &Path, file: Arc<dyn WalFile>, seq: u64) -> Result<Active> {
+    let path = dir.join(segment_name(seq));
+    fs.rename(prepared, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    start_segment(fs, dir, &path, file, seq)
+}
+
+/// Writes and syncs the header of a new segment and makes its name durable.
+fn start_segment(fs: &dyn FileSystem, dir: &Path, path: &Path, file: Arc<dyn WalFile>, seq: u64) -> Result<Active> {
+    let io_err = |source| Error::Io { path: path.to_path_buf(), source };
+    file.write_at(&segment_header(seq), 0).map_err(io_err)?;
+    file.sync_data().map_err(io_err)?;
+    fs.sync_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    let allocated = file.len().map_err(io_err)?;
+    Ok(Active { seq, file, size: SEG_HEADER_LEN, allocated, unsynced: false })
+}
+
+fn segment_header(seq: u64) -> Vec<u8> {
     let mut header = Vec::with_capacity(SEG_HEADER_LEN as usize);
     header.extend_from_slice(SEG_MAGIC);
     header.extend_from_slice(&seq.to_le_bytes());
-    file.append(&header).map_err(io_err)?;
-    file.sync_data().map_err(io_err)?;
-    fs.sync_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
-    Ok(Active { seq, file, size: SEG_HEADER_LEN, unsynced: false })
+    header
 }
 
-/// Replays one segment into the index; returns its (possibly truncated) size.
-fn recover_segment(path: &Path, seq: u64, file: &dyn WalFile, last: bool, index: &mut Index) -> Result<u64> {
+/// Replays one segment into the index; returns where its log ends (after
+/// truncating a torn tail) and the file's length (more when a preallocated
+/// segment's zeros are kept).
+fn recover_segment(path: &Path, seq: u64, file: &dyn WalFile, last: bool, index: &mut Index) -> Result<(u64, u64)> {
     let io_err = |source| Error::Io { path: path.to_path_buf(), source };
     let len = file.len().map_err(io_err)?;
     let mut buf = vec![0u8; len as usize];
@@ -664,12 +730,9 @@ fn recover_segment(path: &Path, seq: u64, file: &dyn WalFile, last: bool, index:
             // Creation of the newest segment was torn: start it again.
             tracing::warn!("wal: rewriting the torn header of {}", path.display());
             file.truncate(0).map_err(io_err)?;
-            let mut header = Vec::new();
-            header.extend_from_slice(SEG_MAGIC);
-            header.extend_from_slice(&seq.to_le_bytes());
-            file.append(&header).map_err(io_err)?;
+            file.write_at(&segment_header(seq), 0).map_err(io_err)?;
             file.sync_data().map_err(io_err)?;
-            return Ok(SEG_HEADER_LEN);
+            return Ok((SEG_HEADER_LEN, SEG_HEADER_LEN));
         }
         return Err(corrupt(0, "bad segment header".into()));
     }
@@ -692,6 +755,12 @@ fn recover_segment(path: &Path, seq: u64, file: &dyn WalFile, last: bool, index:
             },
             Err(e) => e,
         };
+        if last && buf[pos..].iter().all(|b| *b == 0) {
+            // The unused rest of a preallocated segment (or a tail whose
+            // records never reached the disk): nothing but zeros, so new
+            // records may go right here and the preallocation stays.
+            return Ok((pos as u64, len));
+        }
         if last {
             tracing::warn!(
                 "wal: truncating the torn tail of {} at offset {pos} ({} bytes dropped: {failure:?})",
@@ -699,9 +768,9 @@ fn recover_segment(path: &Path, seq: u64, file: &dyn WalFile, last: bool, index:
                 buf.len() - pos
             );
             file.truncate(pos as u64).map_err(io_err)?;
-            return Ok(pos as u64);
+            return Ok((pos as u64, pos as u64));
         }
         return Err(corrupt(pos as u64, format!("{failure:?}")));
     }
-    Ok(pos as u64)
+    Ok((pos as u64, len))
 }
