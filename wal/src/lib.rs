@@ -13,8 +13,10 @@
 //!   new segment, makes them durable in log order.
 //! * Once the active segment is half full, the next one is prepared in the
 //!   background (zero-filled to the full size and synced, see [`prepare`]) so
-//!   that the fdatasyncs of appends into it flush only data. Rotating cuts the
-//!   old segment's unused zeros, so only the last segment ever ends in zeros.
+//!   that the fdatasyncs of appends into it flush only data. A segment that
+//!   is not preallocated (a new log's first) gets one prepared at open and is
+//!   left for it as soon as it is ready. Rotating cuts the old segment's
+//!   unused zeros, so only the last segment ever ends in zeros.
 //! * Reads come from the in-memory [`index`] and a bounded cache of recently
 //!   appended entry data; uncached entries are read with one `pread` each.
 //! * Open recovers: every segment is scanned to rebuild the index; a torn
