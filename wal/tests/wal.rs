@@ -507,13 +507,16 @@ fn rotation_moves_onto_a_prepared_segment_and_keeps_its_zeros_across_reopen() {
     let size = 64 << 10;
     let opts = || Options { segment_size: size, ..Options::default() };
     let wal = Wal::open(dir.path(), opts()).unwrap();
-    let next = append_until(&wal, 1, |w| w.next_segment_ready() || w.segments().len() > 1);
-    assert_eq!(wal.segments().len(), 1, "preparation starts at half the segment size");
+    // A new log's first segment is a plain file: one is prepared at open,
+    // and the first append once it is ready goes into it.
     wait_prepared(&wal);
-    let next = append_until(&wal, next, |w| w.segments().len() == 2);
+    let next = append_until(&wal, 1, |w| w.segments().len() == 2);
+    assert_eq!(next, 2, "the first append after the preparation moved onto it");
+    assert!(!dir.path().join("next-segment.tmp").exists(), "the prepared file was renamed into place");
+    let next = append_until(&wal, next, |w| w.next_segment_ready());
+    assert_eq!(wal.segments().len(), 2, "the next preparation starts at half the segment, long before it is full");
     let paths = segment_paths(dir.path());
     assert_eq!(std::fs::metadata(&paths[1]).unwrap().len(), size, "the new segment is the prepared, full-size file");
-    assert!(!dir.path().join("next-segment.tmp").exists(), "the prepared file was renamed into place");
     drop(wal);
 
     // The zeros after the log's end are kept across a reopen, and the log
