@@ -8,7 +8,7 @@
 //! same ports and data directory. Every process is killed by pid on drop.
 
 use crate::harness::{
-    free_port, http_get, http_post, kvnode_bin, kvnode_env, log_excerpt, log_len, raw_ping, FailedStart,
+    free_port, http_get, http_post, kvnode_bin, kvnode_env, log_excerpt, log_len, answers_as, FailedStart,
 };
 use crate::proxy::Proxy;
 use std::collections::HashMap;
@@ -95,6 +95,17 @@ impl Cluster {
     pub fn start(opts: ClusterOptions) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        // The proxies listen first: the nodes' ports, picked free after
+        // them, then cannot be one a proxy took in between.
+        let mut proxies = HashMap::new();
+        for a in 0..opts.nodes {
+            for b in 0..opts.nodes {
+                if a != b {
+                    let unset: SocketAddr = "127.0.0.1:1".parse().unwrap();
+                    proxies.insert((a, b), rt.block_on(Proxy::start(unset)).unwrap());
+                }
+            }
+        }
         let mut nodes = Vec::new();
         for i in 0..opts.nodes {
             let dir = tmp.path().join(format!("n{}", i + 1));
@@ -112,15 +123,8 @@ impl Cluster {
                 env: Vec::new(),
             });
         }
-        let mut proxies = HashMap::new();
-        for a in 0..opts.nodes {
-            for b in 0..opts.nodes {
-                if a != b {
-                    let target: SocketAddr = format!("127.0.0.1:{}", nodes[b].raft_port).parse().unwrap();
-                    let p = rt.block_on(Proxy::start(target)).unwrap();
-                    proxies.insert((a, b), p);
-                }
-            }
+        for ((_, b), p) in &proxies {
+            p.set_target(format!("127.0.0.1:{}", nodes[*b].raft_port).parse().unwrap());
         }
         std::fs::write(tmp.path().join("node.toml"), opts.config.join("\n") + "\n").unwrap();
         let mut c = Cluster { opts, nodes, proxies, _rt: rt, tmp };
@@ -209,7 +213,7 @@ impl Cluster {
         let mut child = self.launch(i, bootstrap);
         let n = &mut self.nodes[i];
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !raw_ping(n.redis_port) {
+        while !answers_as(n.redis_port, child.id(), None) {
             if let Ok(Some(st)) = child.try_wait() {
                 let mut failed = FailedStart::read(&n.log, log_start);
                 failed.0.insert_str(0, &format!("({st}) "));

@@ -66,9 +66,36 @@ impl FailedStart {
     }
 }
 
-/// A port nobody listens on right now.
+/// Ports handed to test servers: below the kernel's ephemeral range
+/// (32768-60999), so no port the kernel picks for a bind to port 0 or an
+/// outgoing connection can take one between our pick and the server's bind.
+const TEST_PORTS: std::ops::Range<u16> = 20000..32000;
+
+/// Locks held for the life of this test process, one per port it was given.
+static RESERVED: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+
+/// A loopback port reserved for this test process: free now, and kept from
+/// every other test process (each takes an flock on a per-port file, which
+/// the kernel releases when the process ends, however it ends).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::os::fd::AsRawFd;
+    let dir = std::env::temp_dir().join("kvstore-test-ports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let span = TEST_PORTS.end - TEST_PORTS.start;
+    let first = rand::random::<u16>() % span;
+    for step in 0..span {
+        let port = TEST_PORTS.start + (first + step) % span;
+        let Ok(file) = std::fs::File::create(dir.join(format!("{port}.lock"))) else { continue };
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            continue; // another test process holds it
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue; // in use outside the tests; the lock is dropped with the file
+        }
+        RESERVED.lock().unwrap().push(file);
+        return port;
+    }
+    panic!("no free test port in {TEST_PORTS:?}");
 }
 
 /// Polls `f` every 10 ms until it returns true; panics with `what` after `timeout`.
@@ -80,20 +107,40 @@ pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// Sends a raw request and reads one reply line (for PING checks).
-pub fn raw_ping(port: u16) -> bool {
+/// True when the server answering on `port` is process `pid` (INFO's
+/// process_id). A PONG alone is not enough: a port picked free may have been
+/// bound by another test's server before ours, which then exits.
+pub fn answers_as(port: u16, pid: u32, password: Option<&str>) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"PING\r\n").is_err() {
+    let mut request = String::new();
+    if let Some(p) = password {
+        request += &format!("AUTH {p}\r\n");
+    }
+    request += "INFO server\r\n";
+    if s.write_all(request.as_bytes()).is_err() {
         return false;
     }
-    let mut buf = [0u8; 64];
-    match s.read(&mut buf) {
-        Ok(n) => buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"),
-        Err(_) => false,
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < 1 << 16 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        let text = String::from_utf8_lossy(&got);
+        if let Some(at) = text.find("process_id:") {
+            if let Some(end) = text[at..].find("\r\n") {
+                return text[at + "process_id:".len()..at + end] == pid.to_string();
+            }
+        }
+        if text.starts_with('-') || text.contains("\r\n-") {
+            return false; // an error reply (e.g. -LOADING): not ready
+        }
     }
+    false
 }
 
 fn kill_child(child: &mut Child) {
@@ -171,7 +218,7 @@ impl KvNode {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // exited: maybe the port was taken
                 }
-                if raw_ping(self.port) {
+                if answers_as(self.port, child.id(), self.opts.requirepass.as_deref()) {
                     self.child = Some(child);
                     return;
                 }
@@ -290,7 +337,7 @@ impl RedisServer {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
                 }
-                if raw_ping(port) {
+                if answers_as(port, child.id(), None) {
                     return RedisServer { child, port, _tmp: tmp };
                 }
                 assert!(Instant::now() < deadline, "redis-server did not start");
@@ -342,7 +389,12 @@ impl Etcd {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // a port was taken: try others
                 }
-                if http_get(client_port, "/health").is_some_and(|b| b.contains("\"health\":\"true\"")) {
+                // Healthy, and the member listening there is this one (its
+                // peer URL), not another test's etcd on a reused port.
+                if http_get(client_port, "/health").is_some_and(|b| b.contains("\"health\":\"true\""))
+                    && http_post(client_port, "/v3/cluster/member/list", Duration::from_secs(5))
+                        .is_some_and(|(code, body)| code == 200 && body.contains(&format!("\"{peer}\"")))
+                {
                     return Etcd { child, client_port, tmp };
                 }
                 assert!(Instant::now() < deadline, "etcd did not become healthy: {}", Etcd::log(tmp.path()));
@@ -471,5 +523,32 @@ impl Raw {
                 Err(_) => return false,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The start check tells our server from another one on the port.
+    #[test]
+    fn answers_as_tells_the_server_by_its_pid() {
+        let r = RedisServer::start();
+        let pid = r.child.id();
+        assert!(answers_as(r.port, pid, None));
+        assert!(!answers_as(r.port, pid + 1, None));
+        assert!(!answers_as(free_port(), pid, None), "nobody listens on a fresh port");
+    }
+
+    /// A port is given to one holder only, and lies outside the kernel's
+    /// ephemeral range.
+    #[test]
+    fn free_ports_are_reserved_and_distinct() {
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        let mut unique = ports.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ports.len());
+        assert!(ports.iter().all(|p| TEST_PORTS.contains(p)));
     }
 }
