@@ -5,7 +5,8 @@
 //! that has one together:
 //!
 //! 1. send the leader's `messages()` (they may go before persisting: raft
-//!    thesis 10.2.1), note read states;
+//!    thesis 10.2.1), note read states, then apply and answer what a leader
+//!    has committed;
 //! 2. write the entries and hard states of *all* ready groups to the WAL with
 //!    one append, i.e. one fdatasync (group commit);
 //! 3. send `persisted_messages()` (votes, follower acks) only now;
@@ -13,15 +14,19 @@
 //!    and do the same for the light ready;
 //! 5. once the state machine has flushed, resolve proposals and reads.
 //!
+//! The messages of steps 1, 3 and 4 leave per step in one batch per peer
+//! node (see [`crate::outbox`]).
+//!
 //! A proposal is only handed to raft while this replica is leader, checked on
 //! this thread right before proposing (raft-rs would otherwise forward a
 //! follower's proposal fire-and-forget). Each proposal's (index, term) is
 //! recorded and its outcome decided by what gets applied at that index.
 
 use crate::error::ProposeError;
+use crate::outbox::{Outbox, SNAPSHOT_FAILED_FLAG};
 use crate::proto::{GroupMessage, ReplicaNodes};
 use crate::storage::{encode_entry, AppliedState, SnapshotSource, WalStorage};
-use crate::transport::{InboundHandler, SendError, Transport};
+use crate::transport::{InboundHandler, Transport};
 use bytes::Bytes;
 use prost::Message as _;
 use protobuf::Message as _;
@@ -976,41 +981,13 @@ impl<M: StateMachine> Driver<M> {
         }
     }
 
-    fn send_messages(
-        transport: &Transport,
-        group: u64,
-        peers: &HashMap<u64, u64>,
-        msgs: Vec<Message>,
-        unreachable: &mut Vec<(u64, u64)>,
-    ) {
-        for m in msgs {
-            let to = m.to;
-            let Some(&node) = peers.get(&to) else {
-                tracing::debug!("group {group}: no node known for replica {to}");
-                unreachable.push((group, to));
-                continue;
-            };
-            let is_snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
-            match transport.send_raft(node, group, &m) {
-                Ok(()) => {}
-                Err(
-                    SendError::Full(_) | SendError::UnknownNode(_) | SendError::Stopped | SendError::Unreachable(_),
-                ) => {
-                    unreachable.push((group, to));
-                    if is_snapshot {
-                        unreachable.push((group, to | SNAPSHOT_FAILED_FLAG));
-                    }
-                }
-            }
-        }
-    }
-
     fn handle_readies(&mut self) {
         let mut ops = Vec::new();
         let mut installed: Vec<(u64, Snapshot)> = Vec::new();
         let mut readies = Vec::new();
         let mut unreachable = Vec::new();
-        let mut applied: Vec<(u64, Vec<AppliedInfo<M::Output>>)> = Vec::new();
+        let mut outbox = Outbox::default();
+        let mut leader_committed = Vec::new();
         // Whether this turn's WAL records must be durable before it goes on:
         // entries, log marks, a new term or vote must; a hard state that
         // only raised the commit index need not (see below).
@@ -1043,7 +1020,7 @@ impl<M: StateMachine> Driver<M> {
                     g.snapshots_out.insert(m.to, self.ticks);
                 }
             }
-            Self::send_messages(&self.transport, id, &g.peers, msgs, &mut unreachable);
+            outbox.push(id, &g.peers, msgs, &mut unreachable);
             if !rd.snapshot().is_empty() {
                 // Install order (each step survives a crash): the state
                 // machine marks the partition Applying and replaces its data;
@@ -1072,11 +1049,7 @@ impl<M: StateMachine> Driver<M> {
                 // entries before persisting its entries the same way. A
                 // follower applies after the fsync, once its
                 // acknowledgements, which the leader waits for, are sent.
-                let mut infos = Vec::new();
-                Self::apply(&mut self.sm, id, g, rd.take_committed_entries(), &mut infos);
-                if !infos.is_empty() {
-                    applied.push((id, infos));
-                }
+                leader_committed.push((id, rd.take_committed_entries()));
             }
             for rs in rd.take_read_states() {
                 let Ok(ctx) = <[u8; 8]>::try_from(rs.request_ctx.as_slice()) else {
@@ -1108,6 +1081,17 @@ impl<M: StateMachine> Driver<M> {
         if readies.is_empty() {
             return;
         }
+        // The leaders' appends go out before anything else of the turn, so
+        // that the followers' fsyncs run alongside ours.
+        outbox.flush(&self.transport, &mut unreachable);
+        let mut applied: Vec<(u64, Vec<AppliedInfo<M::Output>>)> = Vec::new();
+        for (id, committed) in leader_committed {
+            let mut infos = Vec::new();
+            Self::apply(&mut self.sm, id, self.groups.get_mut(&id).unwrap(), committed, &mut infos);
+            if !infos.is_empty() {
+                applied.push((id, infos));
+            }
+        }
         let handled: Vec<u64> = readies.iter().map(|(id, _)| *id).collect();
         self.publish(applied, &handled);
         // Step 2: one WAL append (one fdatasync) for all groups. A turn that
@@ -1138,27 +1122,36 @@ impl<M: StateMachine> Driver<M> {
                     .send(Err(ProposeError::Unknown("replaced by a snapshot before it was applied here".into())));
             }
         }
-        // Steps 3 and 4: what this turn's append made sendable or committed.
-        let mut applied: Vec<(u64, Vec<AppliedInfo<M::Output>>)> = Vec::new();
+        // Step 3: what this turn's append made sendable (votes, the
+        // followers' acknowledgements) goes out before any apply.
+        let mut turn = Vec::with_capacity(readies.len());
         for (id, mut rd) in readies {
-            let g = self.groups.get_mut(&id).unwrap();
-            let mut infos = Vec::new();
+            let g = &self.groups[&id];
+            outbox.push(id, &g.peers, rd.take_persisted_messages(), &mut unreachable);
             // A follower's (or a snapshot's) committed entries; a leader's
             // were applied in step 1.
             let committed = rd.take_committed_entries();
-            Self::send_messages(&self.transport, id, &g.peers, rd.take_persisted_messages(), &mut unreachable);
+            turn.push((id, rd, committed));
+        }
+        outbox.flush(&self.transport, &mut unreachable);
+        // Step 4: apply what is committed, and advance.
+        let mut applied: Vec<(u64, Vec<AppliedInfo<M::Output>>)> = Vec::new();
+        for (id, rd, committed) in turn {
+            let g = self.groups.get_mut(&id).unwrap();
+            let mut infos = Vec::new();
             Self::apply(&mut self.sm, id, g, committed, &mut infos);
             let mut light = g.raw.advance(rd);
             if let Some(c) = light.commit_index() {
                 g.shared.commit.store(c, Ordering::Relaxed);
             }
-            Self::send_messages(&self.transport, id, &g.peers, light.take_messages(), &mut unreachable);
+            outbox.push(id, &g.peers, light.take_messages(), &mut unreachable);
             Self::apply(&mut self.sm, id, g, light.take_committed_entries(), &mut infos);
             g.raw.advance_apply();
             if !infos.is_empty() {
                 applied.push((id, infos));
             }
         }
+        outbox.flush(&self.transport, &mut unreachable);
         for (group, to) in unreachable {
             if let Some(g) = self.groups.get_mut(&group) {
                 if to & SNAPSHOT_FAILED_FLAG != 0 {
@@ -1290,6 +1283,3 @@ impl<M: StateMachine> Driver<M> {
         }
     }
 }
-
-/// Marks an unreachable report as "the snapshot to this replica failed".
-const SNAPSHOT_FAILED_FLAG: u64 = 1 << 63;

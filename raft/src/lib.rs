@@ -4,6 +4,7 @@
 pub mod driver;
 pub mod error;
 pub mod logger;
+mod outbox;
 pub mod proto;
 pub mod storage;
 pub mod transport;

@@ -3,7 +3,10 @@
 //! Each node dials every peer it sends to once and keeps that connection:
 //! outgoing traffic to a peer node (raft messages of all groups, forwarded
 //! client requests, snapshot data) travels on it in length-delimited prost
-//! [`Frame`]s; what a peer sends us arrives on the connection it dialed. Three
+//! [`Frame`]s; what a peer sends us arrives on the connection it dialed. The
+//! driver hands over the raft messages of one turn for a peer as one batch,
+//! so they leave in one frame (one write, one wake-up of the peer's driver)
+//! rather than one frame per group. Three
 //! bounded queues per peer keep the lanes apart: the writer always drains
 //! raft messages first, so a burst of forwarded requests or snapshot chunks
 //! never delays heartbeats behind it by more than one frame. Sending never
@@ -27,7 +30,7 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 #[derive(Clone, Debug)]
 pub struct TransportConfig {
-    /// Raft messages queued per peer before further ones are refused.
+    /// Batches of raft messages queued per peer before further ones are refused.
     pub raft_queue: usize,
     pub forward_queue: usize,
     pub snapshot_queue: usize,
@@ -80,7 +83,7 @@ enum Lane {
 }
 
 struct PeerQueues {
-    raft: mpsc::Sender<GroupMessage>,
+    raft: mpsc::Sender<Vec<GroupMessage>>,
     forward: mpsc::Sender<Bytes>,
     snapshot: mpsc::Sender<Bytes>,
     /// True while a connection to the peer is up.
@@ -167,12 +170,10 @@ impl Transport {
         self.addrs.read().get(&node).cloned()
     }
 
-    /// Queues a raft message of `group`; never blocks.
-    pub fn send_raft(&self, node: u64, group: u64, msg: &raft::eraftpb::Message) -> Result<(), SendError> {
-        use protobuf::Message as _;
-        let bytes = msg.write_to_bytes().map_err(|_| SendError::Stopped)?;
-        let gm = GroupMessage { group, message: Bytes::from(bytes) };
-        self.with_peer(node, |p| match p.raft.try_send(gm) {
+    /// Queues a batch of raft messages (of any groups) for `node`, to leave
+    /// in one frame; never blocks.
+    pub fn send_raft(&self, node: u64, batch: Vec<GroupMessage>) -> Result<(), SendError> {
+        self.with_peer(node, |p| match p.raft.try_send(batch) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.stats.raft_dropped.fetch_add(1, Ordering::Relaxed);
@@ -259,6 +260,10 @@ impl Drop for Transport {
     }
 }
 
+fn batch_len(batch: &[GroupMessage]) -> usize {
+    batch.iter().map(|m| m.message.len()).sum()
+}
+
 fn codec(max_frame_len: usize) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder().max_frame_length(max_frame_len).new_codec()
 }
@@ -330,7 +335,7 @@ async fn peer_writer(
     addrs: Arc<RwLock<HashMap<u64, String>>>,
     cfg: TransportConfig,
     stats: Arc<TransportStats>,
-    mut raft_rx: mpsc::Receiver<GroupMessage>,
+    mut raft_rx: mpsc::Receiver<Vec<GroupMessage>>,
     mut fwd_rx: mpsc::Receiver<Bytes>,
     mut snap_rx: mpsc::Receiver<Bytes>,
     connected: Arc<AtomicBool>,
@@ -369,7 +374,7 @@ async fn peer_writer(
             tokio::select! {
                 biased;
                 m = raft_rx.recv() => match m {
-                    Some(m) => { size += m.message.len(); frame.raft.push(m) }
+                    Some(batch) => { size += batch_len(&batch); frame.raft.extend(batch) }
                     None => return,
                 },
                 f = fwd_rx.recv() => match f {
@@ -384,9 +389,9 @@ async fn peer_writer(
             // Then take what else is ready, raft messages first, up to the batch size.
             while size < cfg.max_batch_bytes {
                 match raft_rx.try_recv() {
-                    Ok(m) => {
-                        size += m.message.len();
-                        frame.raft.push(m);
+                    Ok(batch) => {
+                        size += batch_len(&batch);
+                        frame.raft.extend(batch);
                     }
                     Err(_) => break,
                 }

@@ -8,7 +8,7 @@
 //! same ports and data directory. Every process is killed by pid on drop.
 
 use crate::harness::{
-    free_port, http_get, http_post, kvnode_bin, kvnode_env, log_excerpt, log_len, answers_as, FailedStart,
+    answers_as, free_port, http_get, http_post, kvnode_bin, kvnode_env, log_excerpt, log_len, FailedStart,
 };
 use crate::proxy::Proxy;
 use std::collections::HashMap;

@@ -45,8 +45,8 @@ pub mod record;
 use bytes::Bytes;
 use fs::{FileSystem, OsFs, WalFile};
 use index::{Index, Misfit};
-use prepare::Preparer;
 use parking_lot::{Condvar, Mutex};
+use prepare::Preparer;
 use record::{DataSpan, MovedState, Op};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -692,7 +692,13 @@ fn create_segment(fs: &dyn FileSystem, dir: &Path, seq: u64) -> Result<Active> {
 /// Renames a prepared (zero-filled, synced) file into place as segment `seq`.
 /// A crash after the rename leaves an all-zero last segment, which recovery
 /// starts again like a torn creation.
-fn install_prepared(fs: &dyn FileSystem, dir: &Path, prepared: &Path, file: Arc<dyn WalFile>, seq: u64) -> Result<Active> {
+fn install_prepared(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    prepared: &Path,
+    file: Arc<dyn WalFile>,
+    seq: u64,
+) -> Result<Active> {
     let path = dir.join(segment_name(seq));
     fs.rename(prepared, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
     start_segment(fs, dir, &path, file, seq)

@@ -457,7 +457,11 @@ fn an_unsynced_append_becomes_durable_with_the_next_synced_one_even_across_rotat
         fs = fs.crash();
         let wal = Wal::open(dir, opts(&fs)).unwrap();
         assert_eq!(wal.bounds(1).map(|(_, last)| last), Some(k), "round {k}: the synced entry survives");
-        assert_eq!(wal.hard_state(1).map(|h| h.commit), Some(k - 1), "round {k}: the unsynced hard state before it too");
+        assert_eq!(
+            wal.hard_state(1).map(|h| h.commit),
+            Some(k - 1),
+            "round {k}: the unsynced hard state before it too"
+        );
     }
     assert!(rotations > 5, "the test must cross segment boundaries ({rotations} rotations)");
 }
