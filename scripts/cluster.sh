@@ -7,6 +7,9 @@ set -euo pipefail
 DIR=${CLUSTER_DIR:-./cluster-data}
 BIN=${KVNODE:-./target/release/kvnode}
 PARTITIONS=${PARTITIONS:-8}
+# The three nodes share this machine's CPUs: each gets a third of them for
+# its connection threads rather than one per CPU.
+WORKERS=${WORKERS:-$(( $(nproc) / 3 > 0 ? $(nproc) / 3 : 1 ))}
 
 start() {
   mkdir -p "$DIR"
@@ -32,7 +35,7 @@ start() {
     fi
     # --bootstrap only creates replicas in a new data directory; a restart
     # of an existing node ignores it.
-    "$BIN" --cluster "$DIR/cluster.toml" --node-id $i --bootstrap --data-dir "$DIR/node$i" \
+    "$BIN" --cluster "$DIR/cluster.toml" --node-id $i --bootstrap --data-dir "$DIR/node$i" --workers "$WORKERS" \
       >> "$DIR/node$i.log" 2>&1 &
     echo $! > "$DIR/node$i.pid"
   done

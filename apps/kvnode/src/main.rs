@@ -57,6 +57,11 @@ struct Args {
     /// the description's http-addr is the default.
     #[arg(long)]
     http_addr: Option<String>,
+    /// Threads serving connections and the node-to-node transport (the raft
+    /// driver has its own). Default: one per CPU. Several nodes on one
+    /// machine do better sharing its CPUs out (scripts/cluster.sh does).
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 /// The TOML file: the same settings as the flags.
@@ -90,6 +95,7 @@ struct FileConfig {
     node_id: Option<u64>,
     redirect: Option<String>,
     http_addr: Option<String>,
+    workers: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -170,7 +176,12 @@ fn main() -> anyhow::Result<()> {
         scfg.maxclients = m;
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.workers.or(file.workers) {
+        anyhow::ensure!(n >= 1, "--workers must be at least 1");
+        rt.worker_threads(n);
+    }
+    let rt = rt.enable_all().build()?;
     rt.block_on(async move {
         let node = Node::open(ncfg).await.context("opening the node")?;
         if let Some(addr) = &http_addr {
