@@ -18,6 +18,12 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// mimalloc rather than glibc's malloc: buffers are allocated on one thread
+/// and freed on another (driver and connection threads) all the time, which
+/// glibc's arenas handle with locks and consolidation passes.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "kvnode", about = "A Redis-protocol key-value node on raft and RocksDB")]
 struct Args {
