@@ -6,7 +6,9 @@
 #   1. ../shared/bench/compare.sh --port <node 1> (redis-benchmark SET/GET,
 #      everything sent to node 1, which forwards what it does not lead);
 #   2. kvbench SET and GET with the same clients, value size and duration
-#      against the cluster (clients spread over the three nodes), redis-aof
+#      against the cluster (clients spread over the three nodes, which
+#      forward what they do not lead; and, as a Redis Cluster client does,
+#      each key sent to its partition's leader from CLUSTER SLOTS), redis-aof
 #      and etcd (--protocol etcd, clients spread over the three members).
 # Output: bench/results/cluster-<time>/report.md.
 set -euo pipefail
@@ -59,6 +61,7 @@ run() { # label extra-args...
 KV=(--addr 127.0.0.1:6380 --addr 127.0.0.1:6381 --addr 127.0.0.1:6382)
 for w in set get; do
   run "kvnode 3-node rf3 $w" "${KV[@]}" -w $w
+  run "kvnode 3-node rf3 $w, slot-routed" "${KV[@]}" --cluster -w $w
   run "redis-aof $w" --addr 127.0.0.1:$REDIS_PORT -w $w
   run "etcd 3-member $w" --protocol etcd "${ETCD_CLIENTS[@]}" -w $w
 done
