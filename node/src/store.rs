@@ -154,9 +154,6 @@ impl Store {
                 // Point reads of missing keys skip the memtable search.
                 o.set_memtable_whole_key_filtering(true);
                 o.set_memtable_prefix_bloom_ratio(0.05);
-                if let Ok(mb) = std::env::var("KV_META_WB") {
-                    o.set_write_buffer_size(mb.parse::<usize>().unwrap() << 20);
-                }
             }
             ColumnFamilyDescriptor::new(cf.name(), o)
         });
