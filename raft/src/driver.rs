@@ -992,7 +992,8 @@ impl<M: StateMachine> Driver<M> {
         // entries, log marks, a new term or vote must; a hard state that
         // only raised the commit index need not (see below).
         let mut must_sync = false;
-        // Step 1: collect every group's ready; the leader's messages go now.
+        // Step 1: collect every group's ready; the leaders' messages are queued
+        // and go out right after this loop, before the leaders apply.
         for (&id, g) in self.groups.iter_mut() {
             if !g.raw.has_ready() {
                 continue;

@@ -171,16 +171,20 @@ impl Transport {
     }
 
     /// Queues a batch of raft messages (of any groups) for `node`, to leave
-    /// in one frame; never blocks.
+    /// in one frame (several when it holds more than `max_batch_bytes`);
+    /// never blocks. An error means some of it may not have been queued.
     pub fn send_raft(&self, node: u64, batch: Vec<GroupMessage>) -> Result<(), SendError> {
-        self.with_peer(node, |p| match p.raft.try_send(batch) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.stats.raft_dropped.fetch_add(1, Ordering::Relaxed);
-                Err(SendError::Full(node))
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Stopped),
-        })
+        for piece in split_batch(batch, self.cfg.max_batch_bytes) {
+            self.with_peer(node, |p| match p.raft.try_send(piece) {
+                Ok(()) => Ok(()),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.stats.raft_dropped.fetch_add(1, Ordering::Relaxed);
+                    Err(SendError::Full(node))
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Stopped),
+            })?;
+        }
+        Ok(())
     }
 
     /// Queues a forwarded request or reply; never blocks. Refused while
@@ -262,6 +266,28 @@ impl Drop for Transport {
 
 fn batch_len(batch: &[GroupMessage]) -> usize {
     batch.iter().map(|m| m.message.len()).sum()
+}
+
+/// Cuts a batch into pieces of at most `max` bytes of messages (a larger
+/// message alone). The writer closes a frame once it holds `max` bytes, so a
+/// frame then stays under `max` plus one piece, within the frame length
+/// limit, however many groups sent in one turn.
+fn split_batch(batch: Vec<GroupMessage>, max: usize) -> Vec<Vec<GroupMessage>> {
+    let mut pieces = Vec::new();
+    let mut piece = Vec::new();
+    let mut size = 0;
+    for m in batch {
+        if !piece.is_empty() && size + m.message.len() > max {
+            pieces.push(std::mem::take(&mut piece));
+            size = 0;
+        }
+        size += m.message.len();
+        piece.push(m);
+    }
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    pieces
 }
 
 fn codec(max_frame_len: usize) -> LengthDelimitedCodec {
@@ -421,5 +447,25 @@ async fn peer_writer(
             }
             stats.frames_sent.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sized(group: u64, len: usize) -> GroupMessage {
+        GroupMessage { group, message: Bytes::from(vec![0u8; len]) }
+    }
+
+    #[test]
+    fn a_batch_is_cut_into_pieces_of_at_most_the_batch_size() {
+        let batch = vec![sized(1, 40), sized(2, 40), sized(3, 40), sized(4, 150), sized(5, 10)];
+        let pieces = split_batch(batch, 100);
+        let groups: Vec<Vec<u64>> = pieces.iter().map(|p| p.iter().map(|m| m.group).collect()).collect();
+        // In order; a message larger than the limit travels alone.
+        assert_eq!(groups, vec![vec![1, 2], vec![3], vec![4], vec![5]]);
+        assert!(split_batch(Vec::new(), 100).is_empty());
+        assert_eq!(split_batch(vec![sized(1, 10), sized(2, 10)], 100).len(), 1, "a small batch stays whole");
     }
 }

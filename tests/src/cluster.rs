@@ -219,7 +219,12 @@ impl Cluster {
                 failed.0.insert_str(0, &format!("({st}) "));
                 return Err(failed);
             }
-            assert!(Instant::now() < deadline, "node {} did not answer PING: {}", n.id, n.log_tail());
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not answer INFO (as the process started): {}",
+                n.id,
+                n.log_tail()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         n.child = Some(child);

@@ -222,7 +222,11 @@ impl KvNode {
                     self.child = Some(child);
                     return;
                 }
-                assert!(Instant::now() < deadline, "kvnode did not answer PING: {}", self.log_tail());
+                assert!(
+                    Instant::now() < deadline,
+                    "kvnode did not answer INFO (as the process started): {}",
+                    self.log_tail()
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
             let failed = FailedStart::read(&self.log, log_start);

@@ -318,6 +318,11 @@ fn sigkill_during_appends() {
     assert!(acked > 1000);
 }
 
+/// Options for a WAL on the crash-simulating file layer `fs` (its state now).
+fn on_crash_fs(fs: &CrashFs, segment_size: u64) -> Options {
+    Options { segment_size, fs: Arc::new(fs.clone()), ..Options::default() }
+}
+
 /// Runs the workload on the crash-simulating file layer, crashing at random
 /// points; returns the first verification failure.
 fn simulated_crashes(skip_fsync: bool, rounds: usize) -> Result<(), String> {
@@ -326,12 +331,7 @@ fn simulated_crashes(skip_fsync: bool, rounds: usize) -> Result<(), String> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut acked = 0;
     for _ in 0..rounds {
-        let opts = Options {
-            segment_size: 16 << 10,
-            fs: Arc::new(fs.clone()),
-            unsafe_skip_fsync: skip_fsync,
-            ..Options::default()
-        };
+        let opts = Options { unsafe_skip_fsync: skip_fsync, ..on_crash_fs(&fs, 16 << 10) };
         let wal = Wal::open(dir, opts).map_err(|e| e.to_string())?;
         let mut i = verify_recovered(&wal, acked)?;
         for _ in 0..rng.gen_range(1..200) {
@@ -445,7 +445,7 @@ fn an_unsynced_append_becomes_durable_with_the_next_synced_one_even_across_rotat
     let dir = Path::new("/wal");
     // Tiny segments: the unsynced record often ends a segment, and the next
     // synced append then starts a new one.
-    let opts = |fs: &CrashFs| Options { segment_size: 200, fs: Arc::new(fs.clone()), ..Options::default() };
+    let opts = |fs: &CrashFs| on_crash_fs(fs, 200);
     let mut rotations = 0;
     for k in 1..=40u64 {
         let wal = Wal::open(dir, opts(&fs)).unwrap();
@@ -470,7 +470,7 @@ fn an_unsynced_append_becomes_durable_with_the_next_synced_one_even_across_rotat
 fn an_unsynced_append_may_be_lost_but_never_breaks_recovery() {
     let mut fs = CrashFs::new();
     let dir = Path::new("/wal");
-    let opts = |fs: &CrashFs| Options { fs: Arc::new(fs.clone()), ..Options::default() };
+    let opts = |fs: &CrashFs| on_crash_fs(fs, Options::default().segment_size);
     let wal = Wal::open(dir, opts(&fs)).unwrap();
     wal.append(vec![entries(1, 1, 3, 1), commit_only(1, 1)]).unwrap();
     wal.append_unsynced(vec![commit_only(1, 3)]).unwrap();
@@ -600,7 +600,7 @@ fn a_torn_record_inside_a_prepared_segment_is_cut_and_leaves_no_stale_tail() {
 fn power_loss_around_prepared_segments_keeps_every_acknowledged_batch() {
     let mut fs = CrashFs::new();
     let dir = Path::new("/wal");
-    let opts = |fs: &CrashFs| Options { segment_size: 4096, fs: Arc::new(fs.clone()), ..Options::default() };
+    let opts = |fs: &CrashFs| on_crash_fs(fs, 4096);
     let mut next = 1;
     let mut rotations_onto_prepared = 0;
     for round in 0..30 {
