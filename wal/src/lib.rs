@@ -29,7 +29,10 @@
 //!   group's hard state, a lagging group's few entries) would pin it forever:
 //!   purge rewrites such a group's whole live state forward as one `Moved`
 //!   record, which replaces the group's state at that point of the log and
-//!   never means "truncate after". The bound: a group whose live log exceeds
+//!   never means "truncate after". Only groups pinning a segment older than
+//!   the newest closed one are moved: busy groups compact their logs within
+//!   a segment's worth of writes, and moving them right after a rotation
+//!   would rewrite entries about to be dropped. The bound: a group whose live log exceeds
 //!   [`Options::move_limit`] is not moved and pins its segments until it is
 //!   compacted (the node compacts each group's log up to its durable applied
 //!   index, so this pin lasts only while that group is far behind).
@@ -588,8 +591,9 @@ impl Wal {
         self.state.lock().index.cached_bytes()
     }
 
-    /// Deletes segments no group needs, rewriting small pinning groups
-    /// forward first. Returns how many segments were deleted.
+    /// Deletes segments no group needs, rewriting small groups that pin a
+    /// segment older than the newest closed one forward first. Returns how
+    /// many segments were deleted.
     pub fn purge(&self) -> Result<usize> {
         let mut deleted = 0;
         // Each pass frees at least the oldest segment or stops.
@@ -602,17 +606,28 @@ impl Wal {
                 if oldest >= st.active_seq {
                     break;
                 }
-                let pinners: Vec<(u64, u64)> = st
-                    .index
-                    .groups
-                    .iter()
-                    .filter(|(_, g)| g.min_seg() == Some(oldest))
-                    .map(|(id, g)| (*id, g.live_bytes()))
-                    .collect();
-                if pinners.iter().any(|(_, b)| *b > self.opts.move_limit) {
-                    break;
+                // The newest closed segment holds what busy groups wrote
+                // just before the rotation; they compact their logs long
+                // before the active segment fills, and the segment is then
+                // deleted as it is. Moving them now would rewrite entries
+                // about to be dropped. Only groups that still pin a segment
+                // after a further rotation (idle or lagging ones) are moved.
+                let newest_closed = st.segments.range(..st.active_seq).next_back().map(|(s, _)| *s);
+                if newest_closed == Some(oldest) {
+                    Vec::new()
+                } else {
+                    let pinners: Vec<(u64, u64)> = st
+                        .index
+                        .groups
+                        .iter()
+                        .filter(|(_, g)| g.min_seg() == Some(oldest))
+                        .map(|(id, g)| (*id, g.live_bytes()))
+                        .collect();
+                    if pinners.iter().any(|(_, b)| *b > self.opts.move_limit) {
+                        break;
+                    }
+                    pinners.into_iter().map(|(id, _)| id).collect::<Vec<_>>()
                 }
-                pinners.into_iter().map(|(id, _)| id).collect::<Vec<_>>()
             };
             if !to_move.is_empty() {
                 self.submit(Body::Move(to_move))?;

@@ -156,6 +156,40 @@ fn purge_moves_lagging_groups_forward() {
     assert_eq!(all(&wal, 1), (596..=600).map(|i| entry(i, 1, 1)).collect::<Vec<_>>());
 }
 
+/// A group whose records are in the newest closed segment is left for its
+/// own compaction (moving it would rewrite entries about to be dropped); a
+/// group still pinning a segment after a further rotation is moved.
+#[test]
+fn purge_moves_only_groups_that_pin_an_older_segment_than_the_newest_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Options { segment_size: 2048, ..Options::default() }).unwrap();
+    wal.append(vec![entries(9, 1, 2, 1)]).unwrap();
+    // Fill the first segment with group 1 until the WAL rotates once.
+    let mut i = 0;
+    while wal.segments().len() < 2 {
+        i += 1;
+        wal.append(vec![entries(1, i, i, 1)]).unwrap();
+    }
+    let first = wal.segments()[0];
+    assert_eq!(wal.purge().unwrap(), 0);
+    assert_eq!(wal.segments()[0], first, "groups pinning only the newest closed segment are not moved");
+    // Group 1 compacts: the segment goes without any move.
+    wal.append(vec![Op::Compact { group: 1, index: i, term: 1 }, Op::Compact { group: 9, index: 2, term: 1 }])
+        .unwrap();
+    assert_eq!(wal.purge().unwrap(), 1);
+    assert!(wal.segments()[0] > first);
+    // Group 9 idles from here on; once a further segment closes, the one
+    // it pins is no longer the newest closed and it is moved forward.
+    let pinned = wal.segments()[0];
+    while wal.segments().iter().filter(|s| **s > pinned).count() < 2 {
+        i += 1;
+        wal.append(vec![entries(1, i, i, 1), Op::Compact { group: 1, index: i, term: 1 }]).unwrap();
+    }
+    assert!(wal.purge().unwrap() >= 1);
+    assert!(wal.segments()[0] > pinned, "the idle group was moved off its segment");
+    assert_eq!(wal.mark(9), Some((2, 1)));
+}
+
 #[test]
 fn purge_keeps_moved_state_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
