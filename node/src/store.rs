@@ -12,7 +12,9 @@
 //!
 //! Applies write with `sync = false`: the raft WAL is the durable log, and the
 //! node calls [`Store::flush_wal`] before purging raft entries so that the
-//! applied index it purges up to is durable here.
+//! applied index it purges up to is durable here. The same flush lets the
+//! compaction filter drop the elements of versions those applies killed
+//! ([`GcState`]).
 
 use parking_lot::{Mutex, RwLock};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
@@ -48,12 +50,22 @@ pub struct StoreError(#[from] pub rocksdb::Error);
 /// DEL/overwrite/expiry made garbage, each with the local commit sequence at
 /// which that became visible, and the sequences of the read views still open.
 /// An element is dropped only if its version died at or before every open
-/// view began: no reader can still be looking at it. No clock is involved,
-/// and metadata is never touched by the filter.
+/// view began (no reader can still be looking at it) and the batch that
+/// killed it is durable in RocksDB. Applies write without sync: after a power
+/// loss RocksDB may come back from before that batch, with the metadata
+/// still naming the old version, and raft replays the entries from there; a
+/// replayed command that reads the old collection (SUNIONSTORE from it, say)
+/// must find it whole, or this replica diverges. The node flushes RocksDB's
+/// WAL at each raft log compaction, so garbage waits at most until the next
+/// one (or a restart: versions found dead at open are durable). No clock is
+/// involved, and metadata is never touched by the filter.
 #[derive(Default)]
 pub struct GcState {
     dead: RwLock<HashMap<Vec<u8>, u64>>,
     seq: AtomicU64,
+    /// Batches up to this sequence are durable (a `flush_wal` or a synced
+    /// write came after them).
+    durable: AtomicU64,
     open: Mutex<BTreeMap<u64, usize>>,
     /// Elements dropped by compactions (for tests and INFO).
     pub dropped: AtomicU64,
@@ -65,7 +77,18 @@ impl GcState {
             return false;
         };
         let oldest_view = self.open.lock().keys().next().copied().unwrap_or(u64::MAX);
-        died <= oldest_view
+        died <= oldest_view && died <= self.durable.load(Ordering::Acquire)
+    }
+
+    /// Runs `sync`, which makes every write made so far durable, and if it
+    /// succeeds counts the batches committed before it began as durable.
+    fn syncing<T, E>(&self, sync: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        // A batch's sequence is taken after its write: every batch up to
+        // `seq` was written before the sync starts.
+        let seq = self.seq.load(Ordering::Acquire);
+        let r = sync()?;
+        self.durable.fetch_max(seq, Ordering::AcqRel);
+        Ok(r)
     }
 
     fn open_view(&self) -> u64 {
@@ -223,13 +246,19 @@ impl Store {
     pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
         let mut wo = WriteOptions::default();
         wo.set_sync(sync);
-        self.db.write_opt(batch, &wo)?;
+        if sync {
+            // Syncing RocksDB's WAL syncs everything before this batch too.
+            self.gc.syncing(|| self.db.write_opt(batch, &wo))?;
+        } else {
+            self.db.write_opt(batch, &wo)?;
+        }
         Ok(())
     }
 
-    /// fsyncs RocksDB's own WAL: everything written so far is durable after.
+    /// fsyncs RocksDB's own WAL: everything written so far is durable after
+    /// (and the collection versions it killed may be dropped).
     pub fn flush_wal(&self) -> Result<(), StoreError> {
-        self.db.flush_wal(true)?;
+        self.gc.syncing(|| self.db.flush_wal(true))?;
         Ok(())
     }
 
