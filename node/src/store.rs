@@ -246,12 +246,9 @@ impl Store {
     pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
         let mut wo = WriteOptions::default();
         wo.set_sync(sync);
-        if sync {
-            // Syncing RocksDB's WAL syncs everything before this batch too.
-            self.gc.syncing(|| self.db.write_opt(batch, &wo))?;
-        } else {
-            self.db.write_opt(batch, &wo)?;
-        }
+        let write = || self.db.write_opt(batch, &wo);
+        // Syncing RocksDB's WAL syncs everything before this batch too.
+        if sync { self.gc.syncing(write) } else { write() }?;
         Ok(())
     }
 

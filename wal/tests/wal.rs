@@ -174,8 +174,7 @@ fn purge_moves_only_groups_that_pin_an_older_segment_than_the_newest_closed() {
     assert_eq!(wal.purge().unwrap(), 0);
     assert_eq!(wal.segments()[0], first, "groups pinning only the newest closed segment are not moved");
     // Group 1 compacts: the segment goes without any move.
-    wal.append(vec![Op::Compact { group: 1, index: i, term: 1 }, Op::Compact { group: 9, index: 2, term: 1 }])
-        .unwrap();
+    wal.append(vec![Op::Compact { group: 1, index: i, term: 1 }, Op::Compact { group: 9, index: 2, term: 1 }]).unwrap();
     assert_eq!(wal.purge().unwrap(), 1);
     assert!(wal.segments()[0] > first);
     // Group 9 idles from here on; once a further segment closes, the one
@@ -600,8 +599,8 @@ fn a_leftover_prepared_file_is_removed_at_open() {
     // the test looks. (A new log's plain first segment gets one prepared at
     // open, in the background: a race with the check below.)
     let wal = Wal::open(dir.path(), opts()).unwrap();
-    let next = append_until(&wal, 1, |w| w.next_segment_ready());
-    append_until(&wal, next, |w| w.segments().len() == 2);
+    wait_prepared(&wal);
+    append_until(&wal, 1, |w| w.segments().len() == 2);
     drop(wal);
     std::fs::write(dir.path().join("next-segment.tmp"), vec![0u8; 4096]).unwrap();
     let wal = Wal::open(dir.path(), opts()).unwrap();
