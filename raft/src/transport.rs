@@ -412,6 +412,13 @@ async fn peer_writer(
                     None => return,
                 },
             }
+            // Let the tasks that are ready now run first: the connections
+            // whose requests are forwarded and the forwarded requests whose
+            // replies go back are each a task, and woken from one of them
+            // this writer would run next (tokio's LIFO slot) and send one
+            // frame per request. Yielding once, they join this frame:
+            // measured on a 3-node SET run, 1.67 -> 0.96 writev per op.
+            tokio::task::yield_now().await;
             // Then take what else is ready, raft messages first, up to the batch size.
             while size < cfg.max_batch_bytes {
                 match raft_rx.try_recv() {
