@@ -550,6 +550,11 @@ impl Node {
         &self.wal
     }
 
+    /// Counters of the node-to-node connections.
+    pub fn transport_stats(&self) -> &kvraft::transport::TransportStats {
+        &self.transport.stats
+    }
+
     /// The read clock of a partition: never behind what apply has used.
     fn read_now(p: &Partition) -> u64 {
         wall_ms().max(p.shared.last_stamp.load(Ordering::Acquire))

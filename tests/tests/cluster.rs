@@ -54,6 +54,15 @@ fn every_node_answers_every_key_and_describes_the_cluster() {
         })
         .sum();
     assert!(served > 0);
+    // ... and travelled in frames between the nodes.
+    for i in 0..3 {
+        let m = cl.http(i, "/metrics").unwrap();
+        for dir in ["sent", "received"] {
+            let line = format!("kvnode_transport_frames_total{{direction=\"{dir}\"}} ");
+            let n: u64 = m.lines().find_map(|l| l.strip_prefix(&line)).and_then(|v| v.parse().ok()).unwrap();
+            assert!(n > 0, "node {i}: no frames {dir}");
+        }
+    }
     let metrics = cl.http(0, "/metrics").unwrap();
     for name in [
         "kvnode_partition_term",

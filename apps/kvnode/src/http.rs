@@ -97,6 +97,29 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
     );
     let _ = writeln!(out, "kvnode_forwarded_requests_total{{direction=\"sent\"}} {sent}");
     let _ = writeln!(out, "kvnode_forwarded_requests_total{{direction=\"served\"}} {served}");
+    let ts = node.transport_stats();
+    gauge(
+        &mut out,
+        "kvnode_transport_frames_total",
+        "node-to-node frames (each carries raft messages, forwarded requests and replies batched)",
+        "counter",
+    );
+    let _ =
+        writeln!(out, "kvnode_transport_frames_total{{direction=\"sent\"}} {}", ts.frames_sent.load(Ordering::Relaxed));
+    let _ = writeln!(
+        out,
+        "kvnode_transport_frames_total{{direction=\"received\"}} {}",
+        ts.frames_received.load(Ordering::Relaxed)
+    );
+    gauge(
+        &mut out,
+        "kvnode_transport_raft_dropped_total",
+        "raft message batches dropped at a full peer queue (raft sends again)",
+        "counter",
+    );
+    let _ = writeln!(out, "kvnode_transport_raft_dropped_total {}", ts.raft_dropped.load(Ordering::Relaxed));
+    gauge(&mut out, "kvnode_transport_connects_total", "connections made to peer nodes", "counter");
+    let _ = writeln!(out, "kvnode_transport_connects_total {}", ts.connects.load(Ordering::Relaxed));
     let w = node.wal();
     let h = &w.stats.fsync_latency;
     gauge(&mut out, "kvnode_wal_fsync_seconds", "latency of the WAL's fdatasync", "histogram");
