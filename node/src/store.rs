@@ -188,8 +188,10 @@ impl Store {
                 // load. A hash of per-slot skiplists makes both a bucket
                 // lookup and a short walk. The price: a total-order iterator
                 // copies the memtable, so scans go one slot at a time
-                // ([`Store::scan_meta_by_slot`]). Heights are grown as
-                // buckets fill: one hot slot still gets a log-time search.
+                // ([`Store::scan_meta_by_slot`]). A bucket's skiplist grows
+                // up to 12 levels, so keys all in one slot (one hash tag)
+                // still get a log-time search, a little slower than the
+                // default inline skiplist's.
                 o.set_memtable_factory(rocksdb::MemtableFactory::HashSkipList {
                     bucket_count: 1 << 17,
                     height: 12,
