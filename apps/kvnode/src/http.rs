@@ -58,6 +58,13 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
     let gauge = |out: &mut String, name: &str, help: &str, kind: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
+    // Metrics of one unlabelled value: (name, help, type, value).
+    let singles = |out: &mut String, metrics: &[(&str, &str, &str, u64)]| {
+        for (name, help, kind, value) in metrics {
+            gauge(out, name, help, kind);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    };
     gauge(&mut out, "kvnode_partition_role", "1 for the role this node's replica of the partition has", "gauge");
     for p in &parts {
         if let Some(s) = &p.status {
@@ -111,15 +118,23 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
         "kvnode_transport_frames_total{{direction=\"received\"}} {}",
         ts.frames_received.load(Ordering::Relaxed)
     );
-    gauge(
+    singles(
         &mut out,
-        "kvnode_transport_raft_dropped_total",
-        "raft message batches dropped at a full peer queue (raft sends again)",
-        "counter",
+        &[
+            (
+                "kvnode_transport_raft_dropped_total",
+                "raft message batches dropped at a full peer queue (raft sends again)",
+                "counter",
+                ts.raft_dropped.load(Ordering::Relaxed),
+            ),
+            (
+                "kvnode_transport_connects_total",
+                "connections made to peer nodes",
+                "counter",
+                ts.connects.load(Ordering::Relaxed),
+            ),
+        ],
     );
-    let _ = writeln!(out, "kvnode_transport_raft_dropped_total {}", ts.raft_dropped.load(Ordering::Relaxed));
-    gauge(&mut out, "kvnode_transport_connects_total", "connections made to peer nodes", "counter");
-    let _ = writeln!(out, "kvnode_transport_connects_total {}", ts.connects.load(Ordering::Relaxed));
     let w = node.wal();
     let h = &w.stats.fsync_latency;
     gauge(&mut out, "kvnode_wal_fsync_seconds", "latency of the WAL's fdatasync", "histogram");
@@ -133,40 +148,39 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
     let _ = writeln!(out, "kvnode_wal_fsync_seconds_sum {}", h.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
     let _ = writeln!(out, "kvnode_wal_fsync_seconds_count {count}");
     let sc = node.snapshot_counts();
-    let (built, installed, bytes, resumed, failed) =
-        (sc.built, sc.installed, sc.bytes_received, sc.files_resumed, sc.pulls_failed);
-    gauge(
+    singles(
         &mut out,
-        "kvnode_snapshot_pulls_failed_total",
-        "snapshot pulls that failed (the leader sends again)",
-        "counter",
+        &[
+            (
+                "kvnode_snapshot_pulls_failed_total",
+                "snapshot pulls that failed (the leader sends again)",
+                "counter",
+                sc.pulls_failed,
+            ),
+            ("kvnode_snapshots_built_total", "partition snapshots built for other replicas", "counter", sc.built),
+            ("kvnode_snapshots_installed_total", "partition snapshots installed here", "counter", sc.installed),
+            (
+                "kvnode_snapshot_bytes_received_total",
+                "snapshot file bytes pulled from other nodes",
+                "counter",
+                sc.bytes_received,
+            ),
+            (
+                "kvnode_snapshot_files_resumed_total",
+                "snapshot files whose transfer resumed after a break",
+                "counter",
+                sc.files_resumed,
+            ),
+            (
+                "kvnode_snapshot_installs_resumed_total",
+                "snapshot installs a crash interrupted, finished at start",
+                "counter",
+                sc.installs_resumed,
+            ),
+            ("kvnode_raft_log_entries", "raft log entries held in the WAL", "gauge", node.raft_log_entries()),
+            ("kvnode_writes_total", "write commands received", "counter", node.stats.writes.load(Ordering::Relaxed)),
+            ("kvnode_reads_total", "read commands received", "counter", node.stats.reads.load(Ordering::Relaxed)),
+        ],
     );
-    let _ = writeln!(out, "kvnode_snapshot_pulls_failed_total {failed}");
-    gauge(&mut out, "kvnode_snapshots_built_total", "partition snapshots built for other replicas", "counter");
-    let _ = writeln!(out, "kvnode_snapshots_built_total {built}");
-    gauge(&mut out, "kvnode_snapshots_installed_total", "partition snapshots installed here", "counter");
-    let _ = writeln!(out, "kvnode_snapshots_installed_total {installed}");
-    gauge(&mut out, "kvnode_snapshot_bytes_received_total", "snapshot file bytes pulled from other nodes", "counter");
-    let _ = writeln!(out, "kvnode_snapshot_bytes_received_total {bytes}");
-    gauge(
-        &mut out,
-        "kvnode_snapshot_files_resumed_total",
-        "snapshot files whose transfer resumed after a break",
-        "counter",
-    );
-    let _ = writeln!(out, "kvnode_snapshot_files_resumed_total {resumed}");
-    gauge(
-        &mut out,
-        "kvnode_snapshot_installs_resumed_total",
-        "snapshot installs a crash interrupted, finished at start",
-        "counter",
-    );
-    let _ = writeln!(out, "kvnode_snapshot_installs_resumed_total {}", sc.installs_resumed);
-    gauge(&mut out, "kvnode_raft_log_entries", "raft log entries held in the WAL", "gauge");
-    let _ = writeln!(out, "kvnode_raft_log_entries {}", node.raft_log_entries());
-    gauge(&mut out, "kvnode_writes_total", "write commands received", "counter");
-    let _ = writeln!(out, "kvnode_writes_total {}", node.stats.writes.load(Ordering::Relaxed));
-    gauge(&mut out, "kvnode_reads_total", "read commands received", "counter");
-    let _ = writeln!(out, "kvnode_reads_total {}", node.stats.reads.load(Ordering::Relaxed));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
