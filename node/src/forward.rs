@@ -31,6 +31,9 @@ pub enum FwdKind {
     Admin = 5,
     /// A [`PartitionRead`] for a node that holds no replica of the partition.
     PartitionRead = 6,
+    /// Has the receiver had raft messages from the sender? Answered 1 or 0
+    /// (see [`crate::seen`]).
+    HeardFrom = 7,
 }
 
 /// The reads of one partition's state that SCAN, RANDOMKEY and WATCH make

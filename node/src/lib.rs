@@ -16,6 +16,7 @@ pub mod node;
 pub mod num;
 pub mod partition;
 pub mod reply;
+pub mod seen;
 pub mod sm;
 pub mod snapshot;
 pub mod state;

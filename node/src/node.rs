@@ -16,6 +16,7 @@ use crate::forward::{Forwarder, FwdKind, FwdMsg, LeaderInfo, PartitionRead, Part
 use crate::keys;
 use crate::partition::{group_id, slot_range, Announced, Namespace, Partition, PartitionShared, Registry};
 use crate::reply::{err, Reply};
+use crate::seen::SeenNodes;
 use crate::sm::KvStateMachine;
 use crate::snapshot::Snapshots;
 use crate::state::{namespace_key, partition_key, NamespaceRecord, PartitionState, ReplicaStatus};
@@ -334,9 +335,40 @@ impl Node {
             .map_err(|e| NodeError::Config(format!("data dir {}: {e}", cfg.data_dir.display())))?;
         let store = Arc::new(Store::open(&cfg.data_dir.join("db"))?);
         let wal = Arc::new(Wal::open(cfg.data_dir.join("wal"), wal::Options::default())?);
-        let (record, mut states) = match &cfg.cluster {
-            None => bootstrap_standalone(&store, &cfg)?,
-            Some(c) => bootstrap_cluster(&store, cfg.node_id, c)?,
+        // The transport comes up before the replicas: a bootstrapping node
+        // asks its peers first, and answers their questions meanwhile.
+        let (inbound, inbox) = kvraft::raft_channel(16 << 10);
+        let handler = Arc::new(NodeInbound {
+            raft: inbound,
+            seen: SeenNodes::load(store.clone()),
+            fwd: OnceLock::new(),
+            node: OnceLock::new(),
+            origins: Mutex::default(),
+        });
+        let transport = match &cfg.cluster {
+            None => Transport::local_only(cfg.node_id),
+            Some(c) => {
+                let me = c.spec.node(cfg.node_id).ok_or_else(|| {
+                    NodeError::Config(format!("node id {} is not in the cluster description", cfg.node_id))
+                })?;
+                let (t, _) = Transport::start(cfg.node_id, &me.raft_addr, TransportConfig::default(), handler.clone())
+                    .await
+                    .map_err(|e| NodeError::Config(format!("binding the raft address {}: {e}", me.raft_addr)))?;
+                for n in &c.spec.nodes {
+                    if n.id != cfg.node_id {
+                        t.set_peer_addr(n.id, n.raft_addr.clone());
+                    }
+                }
+                t
+            }
+        };
+        let fwd = cfg.cluster.as_ref().map(|_| Arc::new(Forwarder::new(transport.clone())));
+        if let Some(f) = &fwd {
+            let _ = handler.fwd.set(f.clone());
+        }
+        let (record, mut states) = match (&cfg.cluster, &fwd) {
+            (Some(c), Some(f)) => bootstrap_cluster(&store, cfg.node_id, c, f).await?,
+            _ => bootstrap_standalone(&store, &cfg)?,
         };
         let recv_root = cfg.data_dir.join("snap-recv");
         let mut installs_resumed = 0;
@@ -355,25 +387,6 @@ impl Node {
             .with_snapshot_dir(recv_root)
             .with_removals(removed_tx);
         let snapshots_installed = sm.snapshots_installed.clone();
-        let (inbound, inbox) = kvraft::raft_channel(16 << 10);
-        let handler = Arc::new(NodeInbound { raft: inbound, node: OnceLock::new(), origins: Mutex::default() });
-        let transport = match &cfg.cluster {
-            None => Transport::local_only(cfg.node_id),
-            Some(c) => {
-                let me = c.spec.node(cfg.node_id).ok_or_else(|| {
-                    NodeError::Config(format!("node id {} is not in the cluster description", cfg.node_id))
-                })?;
-                let (t, _) = Transport::start(cfg.node_id, &me.raft_addr, TransportConfig::default(), handler.clone())
-                    .await
-                    .map_err(|e| NodeError::Config(format!("binding the raft address {}: {e}", me.raft_addr)))?;
-                for n in &c.spec.nodes {
-                    if n.id != cfg.node_id {
-                        t.set_peer_addr(n.id, n.raft_addr.clone());
-                    }
-                }
-                t
-            }
-        };
         let mut dcfg = cfg.raft.clone();
         dcfg.node_id = cfg.node_id;
         let (snapshots, arrivals) = match &cfg.cluster {
@@ -425,7 +438,6 @@ impl Node {
         }
         let by_group = partitions.iter().map(|p| (p.group, p.clone())).collect();
         let ns = Arc::new(Namespace { id: record.id, name: record.name.clone(), partitions });
-        let fwd = cfg.cluster.as_ref().map(|_| Arc::new(Forwarder::new(transport.clone())));
         let node = Arc::new(Node {
             cfg,
             store,
@@ -1224,19 +1236,25 @@ impl Node {
 /// queued in the order they were sent), replies and announcements to the node.
 struct NodeInbound {
     raft: kvraft::RaftInbound,
+    seen: SeenNodes,
+    /// Set once the transport is up (cluster mode).
+    fwd: OnceLock<Arc<Forwarder>>,
+    /// Set once the node is open; what needs it is ignored before.
     node: OnceLock<Weak<Node>>,
     origins: Mutex<HashMap<u64, tokio::sync::mpsc::UnboundedSender<FwdMsg>>>,
 }
 
 impl InboundHandler for NodeInbound {
     fn on_raft(&self, from_node: u64, messages: Vec<kvraft::proto::GroupMessage>) {
+        // Recorded before raft sees anything the sender voted or acknowledged.
+        if let Err(e) = self.seen.note(from_node) {
+            tracing::error!("recording that node {from_node} sent raft messages: {e}; dropping them");
+            return;
+        }
         self.raft.deliver(from_node, messages)
     }
 
     fn on_forward(&self, from_node: u64, payload: Bytes) {
-        let Some(node) = self.node.get().and_then(|w| w.upgrade()) else {
-            return;
-        };
         let m = match FwdMsg::decode(payload) {
             Ok(m) => m,
             Err(e) => {
@@ -1244,16 +1262,22 @@ impl InboundHandler for NodeInbound {
                 return;
             }
         };
+        let Some(fwd) = self.fwd.get() else { return };
         match FwdKind::try_from(m.kind) {
+            // These two need no open node: a bootstrapping node awaits the
+            // answers to its questions, and answers its peers', before.
             Ok(FwdKind::Reply) => {
                 let reply =
                     m.reply.map_or_else(|| Reply::error("ERR internal: empty forwarded reply"), |r| r.into_reply());
-                if let Some(f) = &node.fwd {
-                    f.on_reply(m.id, reply);
-                }
+                fwd.on_reply(m.id, reply);
             }
-            Ok(FwdKind::Leaders) => node.learn_leaders(m.leaders),
-            Ok(_) => {
+            Ok(FwdKind::HeardFrom) => fwd.reply(from_node, m.id, &Reply::Int(self.seen.contains(from_node) as i64)),
+            Ok(kind) => {
+                let Some(node) = self.node.get().and_then(|w| w.upgrade()) else { return };
+                if kind == FwdKind::Leaders {
+                    node.learn_leaders(m.leaders);
+                    return;
+                }
                 let mut origins = self.origins.lock();
                 let tx = origins.entry(from_node).or_insert_with(|| {
                     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -1728,29 +1752,61 @@ pub fn bootstrap_standalone(
 /// A data directory that already holds the namespace is loaded as it is (the
 /// description's partition count must match). A new one gets the initial
 /// replicas the description places on this node only when `bootstrap` is
-/// set; without it the node creates nothing and holds no replica until one
-/// is added to it.
-pub fn bootstrap_cluster(
+/// set and no peer it can reach has heard from this node before (see
+/// [`crate::seen`]); otherwise the node creates nothing and holds no replica
+/// until one is added to it. Either way the namespace record is written, so
+/// that a later start loads the replicas added to the node and never
+/// bootstraps over them.
+pub async fn bootstrap_cluster(
     store: &Store,
     node_id: u64,
     c: &ClusterConfig,
+    fwd: &Forwarder,
 ) -> Result<(NamespaceRecord, Vec<PartitionState>), NodeError> {
     let ns = &c.spec.namespaces[0];
     let record = match load_namespace(store, &ns.name, ns.partitions, "the cluster description")? {
         Some(r) => r,
-        None if c.bootstrap => {
-            let r = create_namespace(store, &ns.name, ns.partitions, node_id, |i| c.spec.initial_replicas(i))?;
-            tracing::info!(
-                "bootstrapped namespace {} with {} partition(s), replication {}",
-                ns.name,
-                r.partitions,
-                c.spec.replication
-            );
-            r
-        }
         None => {
-            tracing::info!("empty data directory and no --bootstrap: holding no replica until one is added");
-            return Ok((NamespaceRecord { id: 1, name: ns.name.clone(), partitions: ns.partitions }, Vec::new()));
+            // (Replicas added to a node before it wrote the record.)
+            let mut holds_replicas = false;
+            let prefix = crate::state::partition_prefix();
+            store.scan(Cf::State, prefix, &keys::prefix_end(prefix), &mut |_, _| {
+                holds_replicas = true;
+                false
+            });
+            let create = c.bootstrap && !holds_replicas && {
+                match peer_that_heard_from(fwd, node_id, c).await {
+                    None => true,
+                    Some(peer) => {
+                        tracing::error!(
+                            "--bootstrap refused: this data directory is new, but node {peer} has had raft \
+                             messages from node {node_id}. This node was a member of the cluster and lost its \
+                             state (what its replicas voted for and acknowledged); its initial replicas must \
+                             not come back without it. Holding no replica: rebuild the node with \
+                             POST /admin/nodes/{node_id}/rebuild on any node."
+                        );
+                        false
+                    }
+                }
+            };
+            let r = create_namespace(store, &ns.name, ns.partitions, node_id, |i| {
+                if create {
+                    c.spec.initial_replicas(i)
+                } else {
+                    Vec::new()
+                }
+            })?;
+            if create {
+                tracing::info!(
+                    "bootstrapped namespace {} with {} partition(s), replication {}",
+                    ns.name,
+                    r.partitions,
+                    c.spec.replication
+                );
+            } else if !holds_replicas {
+                tracing::info!("new data directory without a bootstrap: holding no replica until one is added");
+            }
+            r
         }
     };
     let states = (0..record.partitions)
@@ -1758,4 +1814,40 @@ pub fn bootstrap_cluster(
         .filter(|st| st.status != ReplicaStatus::Tombstone as i32)
         .collect();
     Ok((record, states))
+}
+
+/// How long a bootstrapping node waits for answers from peers that accept
+/// its connection.
+const HEARD_FROM_WAIT: Duration = Duration::from_secs(5);
+
+/// Asks every other node of the description whether it has had raft
+/// messages from `me`; the first that has, if any. A peer that refuses the
+/// connection is down and cannot be asked: a node whose data directory was
+/// wiped is caught this way only while a peer that heard from it runs (at
+/// the first start of a cluster, nobody has heard from anybody).
+async fn peer_that_heard_from(fwd: &Forwarder, me: u64, c: &ClusterConfig) -> Option<u64> {
+    let mut unasked: Vec<u64> = c.spec.nodes.iter().map(|n| n.id).filter(|&n| n != me).collect();
+    let deadline = Instant::now() + HEARD_FROM_WAIT;
+    while !unasked.is_empty() && Instant::now() < deadline {
+        let mut waiting = Vec::new();
+        for &peer in &unasked {
+            match fwd.request(peer, FwdKind::HeardFrom, 0, 0, Bytes::new()) {
+                Ok(asked) => waiting.push((peer, asked)),
+                Err(kvraft::SendError::Unreachable(_)) => tracing::info!("node {peer} is down: not asked"),
+                Err(e) => tracing::debug!("asking node {peer}: {e}"),
+            }
+        }
+        unasked.retain(|p| waiting.iter().any(|(w, _)| w == p));
+        for (peer, (id, rx)) in waiting {
+            match tokio::time::timeout(Duration::from_millis(500), rx).await {
+                Ok(Ok(Reply::Int(1))) => return Some(peer),
+                Ok(Ok(Reply::Int(0))) => unasked.retain(|&p| p != peer),
+                _ => fwd.abandon(id),
+            }
+        }
+    }
+    if !unasked.is_empty() {
+        tracing::warn!("nodes {unasked:?} did not answer whether they know this node; bootstrapping without them");
+    }
+    None
 }

@@ -138,6 +138,18 @@ pub fn removal_key(ns: u32, slot: u16) -> Vec<u8> {
     k
 }
 
+/// `s/<node>`: node `node` has sent this data directory raft messages
+/// (see [`crate::seen`]).
+pub fn seen_node_key(node: u64) -> Vec<u8> {
+    let mut k = b"s/".to_vec();
+    k.extend_from_slice(&node.to_be_bytes());
+    k
+}
+
+pub fn seen_node_prefix() -> &'static [u8] {
+    b"s/"
+}
+
 /// `n/<name>`: a namespace of this node's local (standalone) metadata.
 pub fn namespace_key(name: &str) -> Vec<u8> {
     let mut k = b"n/".to_vec();

@@ -293,3 +293,26 @@ fn metadata_scans_visit_exactly_the_range_in_order_slot_by_slot() {
     }
     assert!(model.range(keys::slot_start(2, 0)..keys::slot_start(3, 0)).count() > 1000);
 }
+
+#[test]
+fn the_nodes_that_sent_raft_messages_are_remembered_across_a_restart() {
+    use node::seen::SeenNodes;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let seen = SeenNodes::load(store.clone());
+        assert!(!seen.contains(2));
+        seen.note(2).unwrap();
+        seen.note(2).unwrap();
+        seen.note(u64::MAX).unwrap();
+        assert!(seen.contains(2) && seen.contains(u64::MAX) && !seen.contains(3));
+        // Partition states share the column family and are no node ids.
+        let mut b = store.new_batch();
+        store.batch_put(&mut b, node::store::Cf::State, &node::state::partition_key(7), b"x");
+        store.write(b, true).unwrap();
+    }
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let seen = SeenNodes::load(store);
+    assert!(seen.contains(2) && seen.contains(u64::MAX));
+    assert!(!seen.contains(3) && !seen.contains(7));
+}

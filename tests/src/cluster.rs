@@ -71,6 +71,11 @@ impl ClusterNode {
     pub fn log_tail(&self) -> String {
         log_excerpt(&self.log)
     }
+
+    /// Everything the node logged, over all its starts.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
 }
 
 pub struct Cluster {
@@ -380,6 +385,13 @@ impl Cluster {
     pub fn restart(&mut self, i: usize) {
         assert!(!self.nodes[i].running(), "node {} is running", i + 1);
         self.spawn(i, false);
+    }
+
+    /// Starts a stopped node again with `--bootstrap` (as `make cluster`
+    /// always does): same ports, same data.
+    pub fn restart_with_bootstrap(&mut self, i: usize) {
+        assert!(!self.nodes[i].running(), "node {} is running", i + 1);
+        self.spawn(i, true);
     }
 
     /// Wipes node `i`'s data directory (it must be stopped).

@@ -544,15 +544,19 @@ fn a_wiped_node_is_rebuilt_under_new_replica_ids_by_snapshot() {
     wait_until(LONG, "writes", || redis::cmd("DBSIZE").query::<i64>(&mut c).unwrap_or(0) > 200);
     cl.kill9(2);
     cl.wipe(2);
-    cl.restart(2);
-    // It created nothing (no --bootstrap): no replica, and messages for its
-    // old replicas find none. It serves by forwarding to the leaders.
+    // Started again as `make cluster` starts every node, with --bootstrap:
+    // its peers have had raft messages from it, so it knows it lost its
+    // state and creates nothing. No replica, and messages for its old
+    // replicas find none. It serves by forwarding to the leaders.
+    cl.restart_with_bootstrap(2);
     assert!(cl.http(2, "/health").unwrap().contains("\"replicas\":0"));
+    assert!(cl.nodes[2].log_text().contains("--bootstrap refused"), "{}", cl.nodes[2].log_tail());
     let mut w = cl.client(2);
     wait_until(LONG, "the wiped node to forward", || w.set::<_, _, ()>("through-wiped", 1).is_ok());
     // Each of node 3's old replicas (id 3 in every partition) is removed and
     // replaced by a new learner on it, filled by snapshot and promoted.
     let body = admin(&cl, 0, "/admin/nodes/3/rebuild");
+    let mut new_ids = Vec::new();
     for p in 0..cl.opts.partitions {
         assert!(body.contains(&format!("partition {p}:")), "{body}");
         let id = cl.metric(2, "kvnode_partition_replica_id", p).expect("a new replica");
@@ -563,10 +567,19 @@ fn a_wiped_node_is_rebuilt_under_new_replica_ids_by_snapshot() {
         });
         let view = cl.http(l, "/admin/partitions").unwrap();
         assert!(!view.contains("{\"node\":3,\"replica\":3}"), "old replica still a member: {view}");
+        new_ids.push(id);
     }
     assert!(cl.counter(2, "kvnode_snapshots_installed_total").unwrap() >= cl.opts.partitions as u64);
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<String> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    assert_replica_holds(&cl, 2, &acked, &(0..cl.opts.partitions).collect::<Vec<_>>());
+    // The rebuilt node restarts (with --bootstrap again) with its new
+    // replicas: loaded from its data directory, not bootstrapped over.
+    cl.kill9(2);
+    cl.restart_with_bootstrap(2);
+    for p in 0..cl.opts.partitions {
+        assert_eq!(cl.metric(2, "kvnode_partition_replica_id", p), Some(new_ids[p as usize]), "partition {p}");
+    }
     assert_replica_holds(&cl, 2, &acked, &(0..cl.opts.partitions).collect::<Vec<_>>());
     // With node 1 down, nodes 2 and 3 (the rebuilt one a voter) still commit.
     cl.kill9(0);

@@ -1,0 +1,61 @@
+//! Which nodes have sent this data directory raft messages, kept durably.
+//!
+//! A replica's votes and acknowledgements live in its node's data directory.
+//! A node whose directory was wiped and that starts again with `--bootstrap`
+//! would recreate its initial replicas under their old ids, having forgotten
+//! what they voted for and acknowledged: a second vote in a term, or an
+//! acknowledged entry that a quorum no longer holds. Its peers can tell it
+//! apart from a node that never ran: every vote or acknowledgement it ever
+//! gave went to a peer, and a peer records the sender here (synced) before
+//! stepping the first raft message it got from it. A bootstrapping node asks
+//! the peers it can reach first ([`crate::node::Node::open`]) and creates
+//! nothing if one of them has heard from it.
+
+use crate::state::{seen_node_key, seen_node_prefix};
+use crate::store::{Cf, KvRead, Store, StoreError};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub struct SeenNodes {
+    store: Arc<Store>,
+    seen: RwLock<HashSet<u64>>,
+    /// One recording write at a time, so that none is written twice.
+    writing: Mutex<()>,
+}
+
+impl SeenNodes {
+    pub fn load(store: Arc<Store>) -> SeenNodes {
+        let mut seen = HashSet::new();
+        let prefix = seen_node_prefix();
+        store.scan(Cf::State, prefix, &crate::keys::prefix_end(prefix), &mut |k, _| {
+            if let Ok(id) = <[u8; 8]>::try_from(&k[prefix.len()..]) {
+                seen.insert(u64::from_be_bytes(id));
+            }
+            true
+        });
+        SeenNodes { store, seen: RwLock::new(seen), writing: Mutex::new(()) }
+    }
+
+    /// True when `node` has sent this data directory raft messages.
+    pub fn contains(&self, node: u64) -> bool {
+        self.seen.read().contains(&node)
+    }
+
+    /// Records durably that `node` sent raft messages; call before stepping
+    /// them. Cheap once recorded (a read lock).
+    pub fn note(&self, node: u64) -> Result<(), StoreError> {
+        if self.contains(node) {
+            return Ok(());
+        }
+        let _one = self.writing.lock();
+        if self.contains(node) {
+            return Ok(());
+        }
+        let mut b = self.store.new_batch();
+        self.store.batch_put(&mut b, Cf::State, &seen_node_key(node), b"");
+        self.store.write(b, true)?;
+        self.seen.write().insert(node);
+        Ok(())
+    }
+}
