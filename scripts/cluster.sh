@@ -11,6 +11,12 @@ PARTITIONS=${PARTITIONS:-8}
 # its connection threads rather than one per CPU.
 WORKERS=${WORKERS:-$(( $(nproc) / 3 > 0 ? $(nproc) / 3 : 1 ))}
 
+# True while the process runs. A killed node whose parent shell has exited
+# may linger as a zombie until init reaps it; kill -0 still finds that one.
+alive() {
+  kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 start() {
   mkdir -p "$DIR"
   if [ ! -f "$DIR/cluster.toml" ]; then
@@ -29,7 +35,7 @@ start() {
     } > "$DIR/cluster.toml"
   fi
   for i in 1 2 3; do
-    if [ -f "$DIR/node$i.pid" ] && kill -0 "$(cat "$DIR/node$i.pid")" 2>/dev/null; then
+    if [ -f "$DIR/node$i.pid" ] && alive "$(cat "$DIR/node$i.pid")"; then
       echo "node $i is already running (pid $(cat "$DIR/node$i.pid"))"
       continue
     fi
@@ -63,7 +69,7 @@ stop() {
     [ -f "$f" ] || continue
     pid=$(cat "$f")
     if kill "$pid" 2>/dev/null; then
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
       kill -9 "$pid" 2>/dev/null || true
       echo "stopped node $i (pid $pid)"
     fi
