@@ -1767,28 +1767,26 @@ pub async fn bootstrap_cluster(
     let record = match load_namespace(store, &ns.name, ns.partitions, "the cluster description")? {
         Some(r) => r,
         None => {
-            // (Replicas added to a node before it wrote the record.)
+            // An older build wrote no record on a node started without
+            // --bootstrap: replicas added to it later must still load, and
+            // never be bootstrapped over.
             let mut holds_replicas = false;
             let prefix = crate::state::partition_prefix();
             store.scan(Cf::State, prefix, &keys::prefix_end(prefix), &mut |_, _| {
                 holds_replicas = true;
                 false
             });
-            let create = c.bootstrap && !holds_replicas && {
-                match peer_that_heard_from(fwd, node_id, c).await {
-                    None => true,
-                    Some(peer) => {
-                        tracing::error!(
-                            "--bootstrap refused: this data directory is new, but node {peer} has had raft \
-                             messages from node {node_id}. This node was a member of the cluster and lost its \
-                             state (what its replicas voted for and acknowledged); its initial replicas must \
-                             not come back without it. Holding no replica: rebuild the node with \
-                             POST /admin/nodes/{node_id}/rebuild on any node."
-                        );
-                        false
-                    }
-                }
-            };
+            let may_bootstrap = c.bootstrap && !holds_replicas;
+            let heard_by = if may_bootstrap { peer_that_heard_from(fwd, node_id, c).await } else { None };
+            if let Some(peer) = heard_by {
+                tracing::error!(
+                    "--bootstrap refused: this data directory is new, but node {peer} has had raft messages from \
+                     node {node_id}. This node was a member of the cluster and lost its state (what its replicas \
+                     voted for and acknowledged); its initial replicas must not come back without it. Holding no \
+                     replica: rebuild the node with POST /admin/nodes/{node_id}/rebuild on any node."
+                );
+            }
+            let create = may_bootstrap && heard_by.is_none();
             let r = create_namespace(store, &ns.name, ns.partitions, node_id, |i| {
                 if create {
                     c.spec.initial_replicas(i)
@@ -1830,14 +1828,23 @@ async fn peer_that_heard_from(fwd: &Forwarder, me: u64, c: &ClusterConfig) -> Op
     let deadline = Instant::now() + HEARD_FROM_WAIT;
     while !unasked.is_empty() && Instant::now() < deadline {
         let mut waiting = Vec::new();
+        let mut down = Vec::new();
         for &peer in &unasked {
             match fwd.request(peer, FwdKind::HeardFrom, 0, 0, Bytes::new()) {
                 Ok(asked) => waiting.push((peer, asked)),
-                Err(kvraft::SendError::Unreachable(_)) => tracing::info!("node {peer} is down: not asked"),
+                Err(kvraft::SendError::Unreachable(_)) => down.push(peer),
+                // (A full queue: asked again in the next round.)
                 Err(e) => tracing::debug!("asking node {peer}: {e}"),
             }
         }
-        unasked.retain(|p| waiting.iter().any(|(w, _)| w == p));
+        if !down.is_empty() {
+            tracing::info!("nodes {down:?} are down: not asked");
+            unasked.retain(|p| !down.contains(p));
+        }
+        if waiting.is_empty() && !unasked.is_empty() {
+            // Nothing could be queued this round: retry shortly, no spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         for (peer, (id, rx)) in waiting {
             match tokio::time::timeout(Duration::from_millis(500), rx).await {
                 Ok(Ok(Reply::Int(1))) => return Some(peer),

@@ -13,15 +13,15 @@
 
 use crate::state::{seen_node_key, seen_node_prefix};
 use crate::store::{Cf, KvRead, Store, StoreError};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 pub struct SeenNodes {
     store: Arc<Store>,
-    seen: RwLock<HashSet<u64>>,
-    /// One recording write at a time, so that none is written twice.
-    writing: Mutex<()>,
+    /// Held across a recording write: the first message of a peer waits for
+    /// it, later ones only take the uncontended lock.
+    seen: Mutex<HashSet<u64>>,
 }
 
 impl SeenNodes {
@@ -34,28 +34,25 @@ impl SeenNodes {
             }
             true
         });
-        SeenNodes { store, seen: RwLock::new(seen), writing: Mutex::new(()) }
+        SeenNodes { store, seen: Mutex::new(seen) }
     }
 
     /// True when `node` has sent this data directory raft messages.
     pub fn contains(&self, node: u64) -> bool {
-        self.seen.read().contains(&node)
+        self.seen.lock().contains(&node)
     }
 
     /// Records durably that `node` sent raft messages; call before stepping
-    /// them. Cheap once recorded (a read lock).
+    /// them. Once recorded, a lookup under a lock.
     pub fn note(&self, node: u64) -> Result<(), StoreError> {
-        if self.contains(node) {
-            return Ok(());
-        }
-        let _one = self.writing.lock();
-        if self.contains(node) {
+        let mut seen = self.seen.lock();
+        if seen.contains(&node) {
             return Ok(());
         }
         let mut b = self.store.new_batch();
         self.store.batch_put(&mut b, Cf::State, &seen_node_key(node), b"");
         self.store.write(b, true)?;
-        self.seen.write().insert(node);
+        seen.insert(node);
         Ok(())
     }
 }
