@@ -1752,8 +1752,8 @@ pub fn bootstrap_standalone(
 /// A data directory that already holds the namespace is loaded as it is (the
 /// description's partition count must match). A new one gets the initial
 /// replicas the description places on this node only when `bootstrap` is
-/// set and no peer it can reach has heard from this node before (see
-/// [`crate::seen`]); otherwise the node creates nothing and holds no replica
+/// set and every other node has answered that it never heard from this
+/// node (see [`crate::seen`]); otherwise the node creates nothing and holds no replica
 /// until one is added to it. Either way the namespace record is written, so
 /// that a later start loads the replicas added to the node and never
 /// bootstraps over them.
@@ -1814,47 +1814,48 @@ pub async fn bootstrap_cluster(
     Ok((record, states))
 }
 
-/// How long a bootstrapping node waits for answers from peers that accept
-/// its connection.
-const HEARD_FROM_WAIT: Duration = Duration::from_secs(5);
+/// How long a bootstrapping node waits for one peer's answer before it asks
+/// again, and how often it says whom it is still waiting for.
+const HEARD_FROM_ANSWER: Duration = Duration::from_millis(500);
+const HEARD_FROM_LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// Asks every other node of the description whether it has had raft
-/// messages from `me`; the first that has, if any. A peer that refuses the
-/// connection is down and cannot be asked: a node whose data directory was
-/// wiped is caught this way only while a peer that heard from it runs (at
-/// the first start of a cluster, nobody has heard from anybody).
+/// messages from `me`, until one says it has (returned) or every one has
+/// said it has not (None). A node that is down is waited for, not skipped:
+/// when a wiped node starts while the peers that heard from it are down,
+/// only they can tell it was a member. So the first start of a cluster
+/// bootstraps once every node of the description runs (they answer while
+/// they are still opening, so nodes that wait for each other do not block).
 async fn peer_that_heard_from(fwd: &Forwarder, me: u64, c: &ClusterConfig) -> Option<u64> {
     let mut unasked: Vec<u64> = c.spec.nodes.iter().map(|n| n.id).filter(|&n| n != me).collect();
-    let deadline = Instant::now() + HEARD_FROM_WAIT;
-    while !unasked.is_empty() && Instant::now() < deadline {
+    let mut next_log = Instant::now() + HEARD_FROM_LOG_EVERY;
+    while !unasked.is_empty() {
         let mut waiting = Vec::new();
-        let mut down = Vec::new();
         for &peer in &unasked {
             match fwd.request(peer, FwdKind::HeardFrom, 0, 0, Bytes::new()) {
                 Ok(asked) => waiting.push((peer, asked)),
-                Err(kvraft::SendError::Unreachable(_)) => down.push(peer),
-                // (A full queue: asked again in the next round.)
+                // Down, or its queue is full: asked again next round.
                 Err(e) => tracing::debug!("asking node {peer}: {e}"),
             }
         }
-        if !down.is_empty() {
-            tracing::info!("nodes {down:?} are down: not asked");
-            unasked.retain(|p| !down.contains(p));
-        }
-        if waiting.is_empty() && !unasked.is_empty() {
-            // Nothing could be queued this round: retry shortly, no spin.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         for (peer, (id, rx)) in waiting {
-            match tokio::time::timeout(Duration::from_millis(500), rx).await {
+            match tokio::time::timeout(HEARD_FROM_ANSWER, rx).await {
                 Ok(Ok(Reply::Int(1))) => return Some(peer),
                 Ok(Ok(Reply::Int(0))) => unasked.retain(|&p| p != peer),
                 _ => fwd.abandon(id),
             }
         }
-    }
-    if !unasked.is_empty() {
-        tracing::warn!("nodes {unasked:?} did not answer whether they know this node; bootstrapping without them");
+        if unasked.is_empty() {
+            break;
+        }
+        if Instant::now() >= next_log {
+            tracing::warn!(
+                "--bootstrap: waiting for nodes {unasked:?} to answer whether they know node {me} before creating \
+                 its replicas (a node whose data directory was wiped must not bootstrap again)"
+            );
+            next_log = Instant::now() + HEARD_FROM_LOG_EVERY;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     None
 }

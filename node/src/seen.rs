@@ -8,7 +8,8 @@
 //! apart from a node that never ran: every vote or acknowledgement it ever
 //! gave went to a peer, and a peer records the sender here (synced) before
 //! stepping the first raft message it got from it. A bootstrapping node asks
-//! the peers it can reach first ([`crate::node::Node::open`]) and creates
+//! every other node first, waiting for those that are down
+//! ([`crate::node::Node::open`]), and creates
 //! nothing if one of them has heard from it.
 
 use crate::state::{seen_node_key, seen_node_prefix};

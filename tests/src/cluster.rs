@@ -136,8 +136,16 @@ impl Cluster {
         for i in 0..c.nodes.len() {
             c.write_description(i);
         }
-        for i in 0..c.nodes.len() {
-            c.spawn(i, true);
+        // All nodes start at once: a node started with --bootstrap on an
+        // empty directory opens only once every peer has told it that it
+        // never heard from it.
+        let launched: Vec<_> = (0..c.nodes.len()).map(|i| (log_len(&c.nodes[i].log), c.launch(i, true))).collect();
+        for (i, (log_start, child)) in launched.into_iter().enumerate() {
+            match c.await_start(i, child, log_start) {
+                Ok(()) => {}
+                Err(failed) if failed.port_taken() => c.spawn(i, true),
+                Err(failed) => panic!("node {} exited at start: {}", i + 1, failed.0),
+            }
         }
         c.wait_healthy(Duration::from_secs(60));
         c
@@ -215,11 +223,25 @@ impl Cluster {
     /// never cut off.
     fn try_spawn(&mut self, i: usize, bootstrap: bool) -> Result<(), FailedStart> {
         let log_start = log_len(&self.nodes[i].log);
-        let mut child = self.launch(i, bootstrap);
+        let child = self.launch(i, bootstrap);
+        self.await_start(i, child, log_start)
+    }
+
+    /// Waits until node `i`, launched as `child`, answers on its redis port.
+    /// The child is the node's from the start, so that a failed wait still
+    /// kills it when the cluster is dropped.
+    fn await_start(&mut self, i: usize, child: Child, log_start: usize) -> Result<(), FailedStart> {
         let n = &mut self.nodes[i];
+        n.child = Some(child);
+        n.paused = false;
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !answers_as(n.redis_port, child.id(), None) {
-            if let Ok(Some(st)) = child.try_wait() {
+        loop {
+            let c = n.child.as_mut().unwrap();
+            if answers_as(n.redis_port, c.id(), None) {
+                return Ok(());
+            }
+            if let Ok(Some(st)) = c.try_wait() {
+                n.child = None;
                 let mut failed = FailedStart::read(&n.log, log_start);
                 failed.0.insert_str(0, &format!("({st}) "));
                 return Err(failed);
@@ -232,9 +254,6 @@ impl Cluster {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        n.child = Some(child);
-        n.paused = false;
-        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -392,6 +411,24 @@ impl Cluster {
     pub fn restart_with_bootstrap(&mut self, i: usize) {
         assert!(!self.nodes[i].running(), "node {} is running", i + 1);
         self.spawn(i, true);
+    }
+
+    /// Starts a stopped node with `--bootstrap` and returns without waiting
+    /// for it to serve (a new node may wait for its peers first); then
+    /// [`Cluster::wait_started`].
+    pub fn launch_with_bootstrap(&mut self, i: usize) {
+        assert!(!self.nodes[i].running(), "node {} is running", i + 1);
+        self.nodes[i].child = Some(self.launch(i, true));
+        self.nodes[i].paused = false;
+    }
+
+    /// Waits until node `i`, launched by [`Cluster::launch_with_bootstrap`],
+    /// answers on its redis port.
+    pub fn wait_started(&mut self, i: usize) {
+        let child = self.nodes[i].child.take().expect("launched");
+        if let Err(failed) = self.await_start(i, child, 0) {
+            panic!("node {} exited at start: {}", i + 1, failed.0);
+        }
     }
 
     /// Wipes node `i`'s data directory (it must be stopped).

@@ -589,6 +589,36 @@ fn a_wiped_node_is_rebuilt_under_new_replica_ids_by_snapshot() {
 }
 
 #[test]
+fn a_wiped_node_started_while_its_peers_are_down_waits_for_them_and_bootstraps_nothing() {
+    let mut cl = Cluster::start(ClusterOptions::default());
+    let mut c = cl.client(0);
+    wait_until(LONG, "a write", || c.set::<_, _, ()>("before", "x").is_ok());
+    // Node 3 is a voter of every partition: both peers have had its votes
+    // and acknowledgements. Then the whole cluster goes down and node 3's
+    // data directory is lost.
+    for i in 0..cl.len() {
+        cl.kill9(i);
+    }
+    cl.wipe(2);
+    // Node 3 comes back first, with --bootstrap. Only its peers know that it
+    // was a member, so it waits for them instead of recreating its old
+    // replicas (with their votes forgotten).
+    cl.launch_with_bootstrap(2);
+    wait_until(LONG, "node 3 to wait for its peers", || {
+        cl.nodes[2].log_text().contains("--bootstrap: waiting for nodes [1, 2]")
+    });
+    // Node 1 returns and answers that it heard from node 3: node 3 refuses.
+    cl.restart(0);
+    cl.wait_started(2);
+    assert!(cl.nodes[2].log_text().contains("--bootstrap refused"), "{}", cl.nodes[2].log_tail());
+    assert!(cl.http(2, "/health").unwrap().contains("\"replicas\":0"));
+    // Nodes 1 and 2 still hold the acknowledged write and commit new ones.
+    cl.restart(1);
+    wait_value_on(&cl, 0, "before", Some("x"));
+    wait_until(LONG, "a write after the restart", || cl.client(2).set::<_, _, ()>("after", 1).is_ok());
+}
+
+#[test]
 fn a_node_killed_during_a_snapshot_install_finishes_it_at_restart() {
     let mut opts = ClusterOptions::default();
     opts.config.push("log-compact-entries = 200".into());
