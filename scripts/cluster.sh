@@ -17,6 +17,16 @@ alive() {
   kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
 
+# Reports that node $1 did not start, with the end of its log, and fails.
+failed() {
+  echo "node $1 did not start (pid $(cat "$DIR/node$1.pid")); the end of $DIR/node$1.log:" >&2
+  # The error a failed start printed (without its backtrace), else the tail.
+  awk '/^Error:/ {n = 0; err = 1} err && /^Stack backtrace/ {err = 0} err {e[n++] = $0}
+       {t[NR % 8] = $0} END {if (n) for (i = 0; i < n; i++) print e[i];
+       else for (i = NR - 7; i <= NR; i++) if (i > 0) print t[i % 8]}' "$DIR/node$1.log" >&2
+  exit 1
+}
+
 start() {
   mkdir -p "$DIR"
   if [ ! -f "$DIR/cluster.toml" ]; then
@@ -45,12 +55,18 @@ start() {
       >> "$DIR/node$i.log" 2>&1 &
     echo $! > "$DIR/node$i.pid"
   done
+  # A node that exits (a port in use, a bad description) or does not come
+  # up within a minute fails the start, with the end of its log. (A new
+  # node waits for the others' answers before it serves: one that died
+  # holds up the rest.)
   for i in 1 2 3; do
-    for _ in $(seq 1 300); do
+    for _ in $(seq 1 600); do
       curl -sf "http://127.0.0.1:$((8379 + i))/health" >/dev/null 2>&1 && break
+      for j in 1 2 3; do alive "$(cat "$DIR/node$j.pid")" || failed $j; done
       sleep 0.1
     done
-    curl -s "http://127.0.0.1:$((8379 + i))/health"; echo
+    health=$(curl -sf "http://127.0.0.1:$((8379 + i))/health") || failed $i
+    echo "$health"
   done
   cat <<MSG
 
