@@ -1753,8 +1753,8 @@ pub fn bootstrap_standalone(
 /// description's partition count must match). A new one gets the initial
 /// replicas the description places on this node only when `bootstrap` is
 /// set and every other node has answered that it never heard from this
-/// node (see [`crate::seen`]); otherwise the node creates nothing and holds no replica
-/// until one is added to it. Either way the namespace record is written, so
+/// node (see [`crate::seen`]); otherwise the node creates nothing and holds
+/// no replica until one is added to it. Either way the namespace record is written, so
 /// that a later start loads the replicas added to the node and never
 /// bootstraps over them.
 pub async fn bootstrap_cluster(

@@ -139,8 +139,14 @@ impl Cluster {
         // All nodes start at once: a node started with --bootstrap on an
         // empty directory opens only once every peer has told it that it
         // never heard from it.
-        let launched: Vec<_> = (0..c.nodes.len()).map(|i| (log_len(&c.nodes[i].log), c.launch(i, true))).collect();
-        for (i, (log_start, child)) in launched.into_iter().enumerate() {
+        // (Each child is its node's at once: a failed start kills them all.)
+        let mut log_starts = Vec::new();
+        for i in 0..c.nodes.len() {
+            log_starts.push(log_len(&c.nodes[i].log));
+            c.nodes[i].child = Some(c.launch(i, true));
+        }
+        for (i, log_start) in log_starts.into_iter().enumerate() {
+            let child = c.nodes[i].child.take().unwrap();
             match c.await_start(i, child, log_start) {
                 Ok(()) => {}
                 Err(failed) if failed.port_taken() => c.spawn(i, true),
