@@ -184,6 +184,16 @@ impl KvNode {
         n
     }
 
+    /// Starts a node whose data directory is `dir` (on a disk the test
+    /// chose, see [`SmallDisk`]).
+    pub fn start_in(dir: PathBuf, opts: NodeOptions) -> KvNode {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("kvnode.log");
+        let mut n = KvNode { child: None, port: 0, dir, _tmp: Some(tmp), opts, log };
+        n.spawn();
+        n
+    }
+
     pub fn with_partitions(p: u32) -> KvNode {
         KvNode::start(NodeOptions { partitions: p, ..Default::default() })
     }
@@ -277,6 +287,20 @@ impl KvNode {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
+    /// Waits until the process exits by itself and reaps it.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let c = self.child.as_mut().expect("running");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                self.child = None;
+                return st;
+            }
+            assert!(Instant::now() < deadline, "kvnode did not exit: {}", self.log_tail());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts again on the same port and data directory.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill the node first");
@@ -307,6 +331,46 @@ impl Drop for KvNode {
         if let Some(mut c) = self.child.take() {
             kill_child(&mut c);
         }
+    }
+}
+
+/// A size-limited tmpfs mounted for one test, for a disk that fills up for
+/// real (`No space left on device` from the kernel, to RocksDB and the WAL
+/// alike). Unmounted when dropped.
+pub struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// None when this process may not mount (it needs CAP_SYS_ADMIN, which
+    /// the root user of this project's machines and CI has).
+    pub fn mount(mib: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Frees space by growing the file system to `mib`.
+    pub fn resize(&self, mib: u64) {
+        let st =
+            Command::new("mount").args(["-o", &format!("remount,size={mib}m")]).arg(self.dir.path()).status().unwrap();
+        assert!(st.success(), "remounting {} failed", self.dir.path().display());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazy: a process that still holds a file in it cannot keep it mounted.
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
     }
 }
 

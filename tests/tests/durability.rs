@@ -1,8 +1,8 @@
 //! Nothing acknowledged is lost: SIGKILL at rest and during a flood of
-//! pipelined writes, restart, check; expired keys stay gone; the raft log is
-//! compacted and a restart replays only its tail.
+//! pipelined writes, restart, check; a disk that fills up; expired keys stay
+//! gone; the raft log is compacted and a restart replays only its tail.
 
-use kvtests::harness::{wait_until, KvNode, NodeOptions};
+use kvtests::harness::{wait_until, KvNode, NodeOptions, SmallDisk};
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,4 +163,53 @@ fn sigterm_shuts_down_cleanly_and_everything_is_there_after() {
     let mut c = node.client();
     let v: Vec<i64> = redis::cmd("MGET").arg("{a}x").arg("{a}y").query(&mut c).unwrap();
     assert_eq!(v, vec![1, 2]);
+}
+
+/// 16 KiB that do not compress (RocksDB compresses what it writes, and the
+/// disk must fill), different for every key.
+fn incompressible(i: u64) -> Vec<u8> {
+    let mut v = vec![0u8; 16 << 10];
+    rand::rngs::StdRng::seed_from_u64(i).fill(&mut v[..]);
+    v
+}
+
+#[test]
+fn a_full_disk_stops_the_node_and_loses_no_acknowledged_write() {
+    let Some(disk) = SmallDisk::mount(160) else {
+        eprintln!("skipped: mounting a small tmpfs needs CAP_SYS_ADMIN");
+        return;
+    };
+    let mut node = KvNode::start_in(disk.path().join("data"), NodeOptions::default());
+    let mut c = node.client();
+    // 128 MiB of values: more than the disk holds beside the files the node
+    // preallocates, so a write fails before the loop ends.
+    let limit = 8192;
+    let mut acked = 0;
+    let set = |c: &mut redis::Connection, k: u64| {
+        redis::cmd("SET").arg(format!("k{k}")).arg(incompressible(k)).query::<()>(c)
+    };
+    while acked < limit && set(&mut c, acked).is_ok() {
+        acked += 1;
+    }
+    assert!(acked < limit, "the disk never filled");
+    assert!(acked > 0, "no write fit: {}", node.log_tail());
+    // A write that cannot be made durable is never acknowledged and never
+    // retried: the node stops, saying why.
+    let status = node.wait_exit(Duration::from_secs(60));
+    assert!(!status.success());
+    let log = node.log_tail();
+    assert!(log.contains("No space left on device"), "{log}");
+    eprintln!(
+        "{acked} writes acknowledged, then: {}",
+        log.lines().filter(|l| l.contains("FATAL")).collect::<Vec<_>>().join(" / ")
+    );
+    // With space again, the restart recovers every acknowledged write.
+    disk.resize(1024);
+    node.restart();
+    let mut c = node.client();
+    for i in 0..acked {
+        let v: Vec<u8> = redis::cmd("GET").arg(format!("k{i}")).query(&mut c).unwrap();
+        assert!(v == incompressible(i), "k{i} of {acked} acknowledged: {} bytes", v.len());
+    }
+    let _: () = redis::cmd("SET").arg("after").arg(1).query(&mut c).unwrap();
 }
