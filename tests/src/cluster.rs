@@ -26,6 +26,11 @@ pub struct ClusterOptions {
     pub config: Vec<String>,
     /// Extra kvnode arguments.
     pub args: Vec<String>,
+    /// (node index, data directory) for nodes whose data lives elsewhere
+    /// than in the cluster's temporary directory (on a [`SmallDisk`]).
+    ///
+    /// [`SmallDisk`]: crate::harness::SmallDisk
+    pub data_dirs: Vec<(usize, PathBuf)>,
 }
 
 impl Default for ClusterOptions {
@@ -41,6 +46,7 @@ impl Default for ClusterOptions {
                 "read-timeout-ms = 2000".into(),
             ],
             args: vec![],
+            data_dirs: vec![],
         }
     }
 }
@@ -127,6 +133,9 @@ impl Cluster {
                 paused: false,
                 env: Vec::new(),
             });
+        }
+        for (i, dir) in &opts.data_dirs {
+            nodes[*i].data_dir = dir.clone();
         }
         for ((_, b), p) in &proxies {
             p.set_target(format!("127.0.0.1:{}", nodes[*b].raft_port).parse().unwrap());
@@ -434,6 +443,19 @@ impl Cluster {
         let child = self.nodes[i].child.take().expect("launched");
         if let Err(failed) = self.await_start(i, child, 0) {
             panic!("node {} exited at start: {}", i + 1, failed.0);
+        }
+    }
+
+    /// Whether node `i`'s process has exited by itself (reaped if so).
+    pub fn exited(&mut self, i: usize) -> bool {
+        let n = &mut self.nodes[i];
+        match n.child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(Some(_))) => {
+                n.child = None;
+                true
+            }
+            Some(_) => false,
+            None => true,
         }
     }
 

@@ -2,7 +2,8 @@
 //! every node-to-node link through a proxy the test owns.
 
 use kvtests::cluster::{Cluster, ClusterOptions};
-use kvtests::harness::wait_until;
+use kvtests::harness::{wait_until, SmallDisk};
+use rand::{Rng, SeedableRng};
 use redis::{Commands, RedisResult, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -720,4 +721,61 @@ fn a_node_without_a_replica_serves_scan_randomkey_watch_and_blocking_pops() {
     });
     let _: () = cl.client(2).rpush(&list, "pushed").unwrap();
     assert_eq!(blocked.join().unwrap(), Some((list, "pushed".to_string())));
+}
+
+/// 16 KiB that do not compress (the disk must fill), different per key.
+fn incompressible(i: u64) -> Vec<u8> {
+    let mut v = vec![0u8; 16 << 10];
+    rand::rngs::StdRng::seed_from_u64(i).fill(&mut v[..]);
+    v
+}
+
+#[test]
+fn a_node_whose_disk_fills_up_stops_and_catches_up_once_it_has_space() {
+    let Some(disk) = SmallDisk::mount(160) else {
+        eprintln!("skipped: mounting a small tmpfs needs CAP_SYS_ADMIN");
+        return;
+    };
+    let mut opts = ClusterOptions::default();
+    opts.data_dirs.push((2, disk.path().join("data")));
+    let mut cl = Cluster::start(opts);
+    // Large values through node 1 until node 3's disk is full, and a
+    // hundred more with node 3 down (nodes 1 and 2 are a quorum).
+    let mut c = cl.client(0);
+    let mut acked = Vec::new();
+    let mut since_exit = 0;
+    for k in 0..8192u64 {
+        match redis::cmd("SET").arg(format!("k{k}")).arg(incompressible(k)).query::<()>(&mut c) {
+            Ok(()) => acked.push(k),
+            // (An election after node 3 stopped: a fresh connection, as
+            // one whose write had an unknown outcome refuses more.)
+            Err(_) => c = cl.client(0),
+        }
+        if cl.exited(2) {
+            since_exit += 1;
+            if since_exit > 100 {
+                break;
+            }
+        }
+    }
+    assert!(since_exit > 100, "node 3's disk never filled ({} acknowledged)", acked.len());
+    let log = cl.nodes[2].log_text();
+    assert!(log.contains("No space left on device"), "{}", cl.nodes[2].log_tail());
+    let fatal: Vec<&str> = log.lines().filter(|l| l.contains("FATAL")).collect();
+    eprintln!("{} writes acknowledged; node 3: {}", acked.len(), fatal.join(" / "));
+    // With space again, node 3 restarts and its replicas catch up on every
+    // acknowledged write, those made while it was down included.
+    disk.resize(1024);
+    cl.restart(2);
+    let mut r = cl.client(2);
+    let _: () = redis::cmd("READONLY").query(&mut r).unwrap();
+    let mut read = |k: u64| redis::cmd("GET").arg(format!("k{k}")).query::<Option<Vec<u8>>>(&mut r).ok().flatten();
+    for p in 0..cl.opts.partitions {
+        if let Some(&last) = acked.iter().rev().find(|k| cl.partition_of(&format!("k{k}")) == p) {
+            wait_until(LONG, &format!("node 3 to hold k{last}"), || read(last) == Some(incompressible(last)));
+        }
+    }
+    for &k in &acked {
+        assert!(read(k) == Some(incompressible(k)), "k{k} missing on node 3's replica");
+    }
 }
