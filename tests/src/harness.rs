@@ -334,6 +334,15 @@ impl Drop for KvNode {
     }
 }
 
+/// 16 KiB that do not compress (RocksDB compresses what it writes, and a
+/// [`SmallDisk`] must fill), different for every `i`.
+pub fn incompressible(i: u64) -> Vec<u8> {
+    use rand::{Rng, SeedableRng};
+    let mut v = vec![0u8; 16 << 10];
+    rand::rngs::StdRng::seed_from_u64(i).fill(&mut v[..]);
+    v
+}
+
 /// A size-limited tmpfs mounted for one test, for a disk that fills up for
 /// real (`No space left on device` from the kernel, to RocksDB and the WAL
 /// alike). Unmounted when dropped.

@@ -2,8 +2,7 @@
 //! every node-to-node link through a proxy the test owns.
 
 use kvtests::cluster::{Cluster, ClusterOptions};
-use kvtests::harness::{wait_until, SmallDisk};
-use rand::{Rng, SeedableRng};
+use kvtests::harness::{incompressible, wait_until, SmallDisk};
 use redis::{Commands, RedisResult, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -721,13 +720,6 @@ fn a_node_without_a_replica_serves_scan_randomkey_watch_and_blocking_pops() {
     });
     let _: () = cl.client(2).rpush(&list, "pushed").unwrap();
     assert_eq!(blocked.join().unwrap(), Some((list, "pushed".to_string())));
-}
-
-/// 16 KiB that do not compress (the disk must fill), different per key.
-fn incompressible(i: u64) -> Vec<u8> {
-    let mut v = vec![0u8; 16 << 10];
-    rand::rngs::StdRng::seed_from_u64(i).fill(&mut v[..]);
-    v
 }
 
 #[test]

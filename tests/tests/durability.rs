@@ -2,7 +2,7 @@
 //! pipelined writes, restart, check; a disk that fills up; expired keys stay
 //! gone; the raft log is compacted and a restart replays only its tail.
 
-use kvtests::harness::{wait_until, KvNode, NodeOptions, SmallDisk};
+use kvtests::harness::{incompressible, wait_until, KvNode, NodeOptions, SmallDisk};
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,14 +163,6 @@ fn sigterm_shuts_down_cleanly_and_everything_is_there_after() {
     let mut c = node.client();
     let v: Vec<i64> = redis::cmd("MGET").arg("{a}x").arg("{a}y").query(&mut c).unwrap();
     assert_eq!(v, vec![1, 2]);
-}
-
-/// 16 KiB that do not compress (RocksDB compresses what it writes, and the
-/// disk must fill), different for every key.
-fn incompressible(i: u64) -> Vec<u8> {
-    let mut v = vec![0u8; 16 << 10];
-    rand::rngs::StdRng::seed_from_u64(i).fill(&mut v[..]);
-    v
 }
 
 #[test]
