@@ -120,8 +120,8 @@ impl F80 {
         if lower == "inf" || lower == "infinity" {
             return Some(F80::Inf { neg });
         }
-        if lower.starts_with("0x") {
-            return parse_hex(&lower[2..], neg);
+        if let Some(hex) = lower.strip_prefix("0x") {
+            return parse_hex(hex, neg);
         }
         let bytes = body.as_bytes();
         let mut i = 0;

@@ -1354,7 +1354,7 @@ impl Node {
                 continue;
             }
             served += 1;
-            if served % 4096 == 0 {
+            if served.is_multiple_of(4096) {
                 // Origins that went away without closing their sessions.
                 sessions.retain(|_, (s, used)| {
                     used.elapsed() < Duration::from_secs(600) || s.writes.values().any(|g| g.busy())

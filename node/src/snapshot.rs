@@ -49,6 +49,9 @@ fn ranges_of(ns: u32, slots: (u32, u32)) -> Vec<(Cf, &'static str, Vec<u8>, Vec<
     v
 }
 
+/// Where the answer to one file-chunk request goes.
+type FetchReply = oneshot::Sender<Result<Vec<u8>, String>>;
+
 pub struct Snapshots {
     me: std::sync::Weak<Snapshots>,
     store: Arc<Store>,
@@ -61,7 +64,7 @@ pub struct Snapshots {
     building: Mutex<HashSet<u64>>,
     transport: Arc<Transport>,
     next_id: AtomicU64,
-    fetches: Mutex<HashMap<u64, oneshot::Sender<Result<Vec<u8>, String>>>>,
+    fetches: Mutex<HashMap<u64, FetchReply>>,
     /// Receive rate limit in bytes per second (0: none).
     pub bandwidth: u64,
     pub stats: SnapshotStats,
@@ -138,9 +141,7 @@ impl Snapshots {
 
     fn to_raft(m: &Manifest) -> Snapshot {
         let mut s = Snapshot::default();
-        let mut md = SnapshotMetadata::default();
-        md.index = m.index;
-        md.term = m.term;
+        let mut md = SnapshotMetadata { index: m.index, term: m.term, ..Default::default() };
         md.set_conf_state(crate::state::decode_conf_state(&m.conf_state));
         s.set_metadata(md);
         s.data = m.encode_to_vec().into();

@@ -517,6 +517,9 @@ impl KvRead for ReadView<'_> {
     }
 }
 
+/// One record of the overlay: a deletion is `None`.
+type OverlayItem<'a> = (&'a (Cf, Vec<u8>), &'a Option<Vec<u8>>);
+
 /// The apply-side view: writes go into one `WriteBatch` and an overlay, so
 /// that later commands of the same batch read what earlier ones wrote. Range
 /// deletions are recorded as tombstones that hide older records.
@@ -619,7 +622,7 @@ impl WriteCtx {
     /// direction: the overlay wins on equal keys and hides range-deleted ones.
     fn merged_scan(&self, cf: Cf, from: &[u8], to: &[u8], reverse: bool, f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
         let range = self.overlay.range((cf, from.to_vec())..(cf, to.to_vec()));
-        let mut over: Box<dyn Iterator<Item = (&(Cf, Vec<u8>), &Option<Vec<u8>>)>> =
+        let mut over: Box<dyn Iterator<Item = OverlayItem<'_>>> =
             if reverse { Box::new(range.rev()) } else { Box::new(range) };
         let mut pending = over.next();
         // Overlay keys that come before `k` in scan order go first.

@@ -13,10 +13,13 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 type WaitKey = (u32, Bytes);
+/// A blocked client: its id and what wakes it.
+type Waiter = (u64, Arc<Notify>);
 
 #[derive(Default)]
 pub struct KeyWaiters {
-    queues: Mutex<HashMap<WaitKey, VecDeque<(u64, Arc<Notify>)>>>,
+    /// Per key, its waiters (id, wake-up) in arrival order.
+    queues: Mutex<HashMap<WaitKey, VecDeque<Waiter>>>,
     next_id: AtomicUsize,
     /// How many waiters there are (apply skips all of this when 0).
     active: AtomicUsize,

@@ -149,9 +149,7 @@ pub fn encode_entry(e: &Entry) -> LogEntry {
 }
 
 pub fn decode_entry(le: LogEntry) -> Entry {
-    let mut e = Entry::default();
-    e.index = le.index;
-    e.term = le.term;
+    let mut e = Entry { index: le.index, term: le.term, ..Default::default() };
     let mut d: Bytes = le.data;
     if d.len() < 5 {
         // Not written by encode_entry: nothing sane to return.
@@ -176,9 +174,7 @@ mod tests {
 
     #[test]
     fn entry_codec_round_trips() {
-        let mut e = Entry::default();
-        e.index = 7;
-        e.term = 3;
+        let mut e = Entry { index: 7, term: 3, ..Default::default() };
         e.set_entry_type(EntryType::EntryConfChangeV2);
         e.context = Bytes::from_static(b"ctx");
         e.data = Bytes::from_static(b"payload");

@@ -29,6 +29,7 @@ impl<'a> Args<'a> {
         self.pos >= self.argv.len()
     }
 
+    #[allow(clippy::should_implement_trait)] // a missing argument is a syntax error, not an end
     pub fn next(&mut self) -> Result<Bytes, Reply> {
         let a = self.argv.get(self.pos).cloned().ok_or_else(|| Reply::error(err::SYNTAX))?;
         self.pos += 1;

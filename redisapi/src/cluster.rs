@@ -195,7 +195,7 @@ pub async fn run(c: &mut Conn, argv: &[Bytes]) -> Reply {
                 "    Return information about slots range mappings.",
             ]
             .into_iter()
-            .map(|s| Reply::status(s))
+            .map(Reply::status)
             .collect(),
         ),
         _ => Reply::error(format!("ERR unknown subcommand '{}'. Try CLUSTER HELP.", String::from_utf8_lossy(&argv[1]))),

@@ -69,7 +69,7 @@ pub fn render(server: &Server, args: &[Bytes]) -> String {
             w.stats.bytes_written.load(Ordering::Relaxed),
             {
                 let n = w.stats.fsync_latency.count.load(Ordering::Relaxed);
-                if n == 0 { 0 } else { w.stats.fsync_latency.sum_us.load(Ordering::Relaxed) / n }
+                w.stats.fsync_latency.sum_us.load(Ordering::Relaxed).checked_div(n).unwrap_or(0)
             },
         );
     }

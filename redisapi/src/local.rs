@@ -332,7 +332,7 @@ fn client_kill(c: &mut Conn, argv: &[Bytes]) -> Outcome {
         }
         return if victims.iter().any(|v| v.id == me) { Outcome::Close(Reply::Ok) } else { Outcome::Reply(Reply::Ok) };
     }
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         return Outcome::Reply(Reply::error(err::SYNTAX));
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
@@ -525,7 +525,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
             Reply::Map(out)
         }
         "SET" => {
-            if argv.len() < 4 || argv.len() % 2 != 0 {
+            if argv.len() < 4 || !argv.len().is_multiple_of(2) {
                 return wrong_arity("config|set");
             }
             // Validate everything first: CONFIG SET is all or nothing.

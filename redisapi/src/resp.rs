@@ -325,7 +325,7 @@ mod tests {
         assert_eq!(err(b"set \"\"\"test-key\"\"\" test-value\r\n"), "unbalanced quotes in request");
         for seq in [&b"\x00"[..], b"*\x00", b"$\x00"] {
             let mut input = seq.to_vec();
-            input.extend(std::iter::repeat(b'A').take(70_000));
+            input.extend(std::iter::repeat_n(b'A', 70_000));
             assert!(parse_all(&input).is_err(), "{seq:?}");
         }
         // Beyond the raft entry cap, refused from the header alone.

@@ -84,7 +84,7 @@ pub struct ClientHandle {
 impl ClientHandle {
     /// Redis' CLIENT LIST / CLIENT INFO line.
     pub fn info_line(&self) -> String {
-        let (last, cmd) = self.last.lock().clone();
+        let (last, cmd) = *self.last.lock();
         format!(
             "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,

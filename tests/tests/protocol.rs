@@ -44,7 +44,7 @@ fn malformed_requests_from_redis_protocol_tests() {
     for seq in [&b"\x00"[..], b"*\x00", b"$\x00"] {
         let mut raw = Raw::connect(node.port);
         let mut payload = seq.to_vec();
-        payload.extend(std::iter::repeat(b'A').take(1024));
+        payload.extend(std::iter::repeat_n(b'A', 1024));
         let mut got = Vec::new();
         for _ in 0..200 {
             if raw.send(&payload).is_err() {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// An open segment file.
+#[allow(clippy::len_without_is_empty)] // a segment is never asked whether it is empty
 pub trait WalFile: Send + Sync {
     /// Writes `buf` at `offset`, extending the file if it ends before. The WAL
     /// writes at its own end of log, which in a preallocated segment lies

@@ -249,6 +249,7 @@ fn drop_cached(s: &Slot, cache_bytes: &mut usize) {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the index's parts one append touches
 fn push_entries(
     group: u64,
     g: &mut GroupState,

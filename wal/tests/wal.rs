@@ -250,7 +250,7 @@ fn workload_step(wal: &Wal, i: u64) {
     let mut ops: Vec<Op> = (0..GROUPS).map(|g| Op::Entries { group: g, entries: vec![entry(i, 1, g)] }).collect();
     ops.push(Op::HardState { group: 0, state: HardState { term: 1, vote: 1, commit: i } });
     wal.append(ops).unwrap();
-    if i % 37 == 0 {
+    if i.is_multiple_of(37) {
         let group = i % GROUPS;
         wal.append(vec![Op::Compact { group, index: i - 10, term: 1 }]).unwrap();
         wal.purge().unwrap();
@@ -366,11 +366,10 @@ fn simulated_crashes(skip_fsync: bool, rounds: usize) -> Result<(), String> {
     for _ in 0..rounds {
         let opts = Options { unsafe_skip_fsync: skip_fsync, ..on_crash_fs(&fs, 16 << 10) };
         let wal = Wal::open(dir, opts).map_err(|e| e.to_string())?;
-        let mut i = verify_recovered(&wal, acked)?;
-        for _ in 0..rng.gen_range(1..200) {
+        let first = verify_recovered(&wal, acked)?;
+        for i in first..first + rng.gen_range(1..200) {
             workload_step(&wal, i);
             acked = i;
-            i += 1;
         }
         // Power loss: what was not fsynced is gone.
         fs = fs.crash();
@@ -421,7 +420,7 @@ fn torn_tail_is_truncated() {
         bytes.truncate(cut as usize);
         let tail_len = rng.gen_range(0..200);
         if trial % 2 == 0 {
-            bytes.extend(std::iter::repeat(0u8).take(tail_len));
+            bytes.extend(std::iter::repeat_n(0u8, tail_len));
         } else {
             bytes.extend((0..tail_len).map(|_| rng.gen::<u8>()));
         }

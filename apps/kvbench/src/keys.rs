@@ -46,7 +46,7 @@ impl KeyChooser {
             Some((c, _)) => (keyspace, c % keyspace),
             None => (1, 0),
         };
-        let span = ((keyspace - offset) + stride - 1) / stride;
+        let span = (keyspace - offset).div_ceil(stride);
         let mut rng = SmallRng::seed_from_u64(seed);
         let picker = match kind {
             DistKind::Uniform => Picker::Uniform,
@@ -56,6 +56,7 @@ impl KeyChooser {
         KeyChooser { picker, rng, span, stride, offset }
     }
 
+    #[allow(clippy::should_implement_trait)] // endless: an Iterator's Option would only get in the way
     pub fn next(&mut self) -> u64 {
         let i = match &mut self.picker {
             Picker::Uniform => self.rng.gen_range(0..self.span),

@@ -89,8 +89,8 @@ where
         .build_cartesian_2d(0f64..secs, (lat_min..lat_max).log_scale())
         .map_err(e)?;
     c.configure_mesh().x_desc("second").y_desc("ms").draw().map_err(e)?;
-    let series: [(&str, RGBColor, fn(&crate::report::SecondSummary) -> f64); 3] =
-        [("p50", BLUE, |t| t.p50_ms), ("p99", RED, |t| t.p99_ms), ("max", BLACK, |t| t.max_ms)];
+    type Series = (&'static str, RGBColor, fn(&crate::report::SecondSummary) -> f64);
+    let series: [Series; 3] = [("p50", BLUE, |t| t.p50_ms), ("p99", RED, |t| t.p99_ms), ("max", BLACK, |t| t.max_ms)];
     for (name, color, f) in series {
         let points = || s.timeline.iter().filter(|t| t.ops > 0).map(move |t| (t.second as f64 + 0.5, positive(f(t))));
         c.draw_series(LineSeries::new(points(), &color))

@@ -127,10 +127,10 @@ impl Summary {
             .clone()
             .unwrap_or_else(|| format!("{:?} {}", args.workload, args.addrs.join(",")).to_lowercase());
         let mut percentiles: Vec<(f64, f64)> = Vec::new();
-        if t.latency.len() > 0 {
+        if !t.latency.is_empty() {
             for v in t.latency.iter_quantiles(4) {
                 let point = (v.quantile_iterated_to(), ms(v.value_iterated_to()));
-                if percentiles.last().map_or(true, |p| p.0 < point.0) {
+                if percentiles.last().is_none_or(|p| p.0 < point.0) {
                     percentiles.push(point);
                 }
             }

@@ -247,6 +247,7 @@ impl Generator {
         ValId { client: self.client, seq: self.seq, sub: 0, len }
     }
 
+    #[allow(clippy::should_implement_trait)] // endless: an Iterator's Option would only get in the way
     pub fn next(&mut self) -> Planned {
         let index = self.keys.next();
         let key = |family| Key { family, index };

@@ -27,7 +27,7 @@ pub async fn serve(node: Arc<Node>, listener: tokio::net::TcpListener) {
 async fn health(State(node): State<Arc<Node>>) -> impl IntoResponse {
     let metrics = node.partition_metrics().await;
     let leaderless: Vec<u32> =
-        metrics.iter().filter(|m| m.status.as_ref().map_or(true, |s| s.leader_replica == 0)).map(|m| m.index).collect();
+        metrics.iter().filter(|m| m.status.as_ref().is_none_or(|s| s.leader_replica == 0)).map(|m| m.index).collect();
     let led =
         metrics.iter().filter(|m| m.status.as_ref().is_some_and(|s| s.role == kvraft::raft::StateRole::Leader)).count();
     let ok = leaderless.is_empty();

@@ -43,6 +43,7 @@ pub fn elem_key(ns: u32, key: &[u8], version: u64, sub: &[u8]) -> Vec<u8> {
 
 /// Visits the elements of a collection with `sub` in `[from, to)` (`to`
 /// None: to the end), in order or reversed, until `f` returns false.
+#[allow(clippy::too_many_arguments)] // the element range of one key version, spelled out
 pub fn scan_elems<K: KvRead + ?Sized>(
     kv: &K,
     ns: u32,
@@ -218,6 +219,9 @@ pub fn copy_elements(a: &mut Apply, src: &[u8], src_meta: &Meta, dst: &[u8], ver
 /// key, so it resumes by seek; elements sharing those 7 bytes are returned
 /// together (some may come twice, as SCAN allows). Collections small enough
 /// for Redis' compact encodings come back whole, with cursor 0, as Redis does.
+/// (sub-key, value) pairs of a collection's elements.
+pub type Elems = Vec<(Vec<u8>, Vec<u8>)>;
+
 pub fn scan_cursor<K: KvRead + ?Sized>(
     db: &Db<K>,
     key: &[u8],
@@ -226,7 +230,7 @@ pub fn scan_cursor<K: KvRead + ?Sized>(
     cursor: u64,
     count: u64,
     whole: bool,
-) -> (Vec<(Vec<u8>, Vec<u8>)>, u64) {
+) -> (Elems, u64) {
     let mut start = from_sub_prefix.to_vec();
     if cursor != 0 {
         // High 7 bytes: the prefix; low byte: its length + 1 (never 0).

@@ -19,7 +19,7 @@ fn key_field(argv: &[Bytes]) -> cc::KeyField {
 }
 
 fn pairs(argv: &[Bytes], name: &str) -> Result<Vec<KeyValue>, Reply> {
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         return Err(Reply::error(format!("ERR wrong number of arguments for '{name}' command")));
     }
     Ok(argv[2..].chunks(2).map(|p| KeyValue { key: p[0].clone(), value: p[1].clone() }).collect())

@@ -83,7 +83,7 @@ fn expire_generic(argv: &[Bytes], millis: bool, absolute: bool) -> Result<Cmd, R
     let ms = if millis {
         when
     } else {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return Err(invalid());
         }
         when * 1000

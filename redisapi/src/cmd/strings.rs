@@ -134,7 +134,7 @@ pub fn getex(argv: &[Bytes]) -> Result<Cmd, Reply> {
 }
 
 fn mset_generic(argv: &[Bytes], nx: bool) -> Result<Cmd, Reply> {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         let name = String::from_utf8_lossy(&argv[0]).to_lowercase();
         return Err(Reply::error(format!("ERR wrong number of arguments for '{name}' command")));
     }

@@ -34,13 +34,13 @@ pub fn zadd(argv: &[Bytes]) -> Result<Cmd, Reply> {
         i += 1;
     }
     let elements = argv.len() - i;
-    if elements == 0 || elements % 2 != 0 {
+    if elements == 0 || !elements.is_multiple_of(2) {
         return Err(Reply::error(err::SYNTAX));
     }
     if c.nx && c.xx {
         return Err(Reply::error("ERR XX and NX options at the same time are not compatible"));
     }
-    if (c.gt && c.nx) || (c.lt && c.nx) || (c.gt && c.lt) {
+    if (c.nx && (c.gt || c.lt)) || (c.gt && c.lt) {
         return Err(Reply::error("ERR GT, LT, and/or NX options at the same time are not compatible"));
     }
     if c.incr && elements > 2 {
