@@ -15,9 +15,12 @@ pub fn hash32(key: &[u8]) -> u32 {
     crc32fast::hash(key)
 }
 
+/// Length of the `[ns u32][slot u16]` prefix every stored key starts with.
+pub const SLOT_PREFIX_LEN: usize = 6;
+
 /// `[ns][slot]`
-pub fn slot_prefix(ns: u32, slot: u16) -> [u8; 6] {
-    let mut p = [0u8; 6];
+pub fn slot_prefix(ns: u32, slot: u16) -> [u8; SLOT_PREFIX_LEN] {
+    let mut p = [0u8; SLOT_PREFIX_LEN];
     p[..4].copy_from_slice(&ns.to_be_bytes());
     p[4..].copy_from_slice(&slot.to_be_bytes());
     p

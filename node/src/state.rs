@@ -121,7 +121,7 @@ pub fn decode_conf_state(b: &[u8]) -> kvraft::raft::eraftpb::ConfState {
 
 /// `p/<group>`: a partition's state.
 pub fn partition_key(group: u64) -> Vec<u8> {
-    let mut k = b"p/".to_vec();
+    let mut k = partition_prefix().to_vec();
     k.extend_from_slice(&group.to_be_bytes());
     k
 }
@@ -141,7 +141,7 @@ pub fn removal_key(ns: u32, slot: u16) -> Vec<u8> {
 /// `s/<node>`: node `node` has sent this data directory raft messages
 /// (see [`crate::seen`]).
 pub fn seen_node_key(node: u64) -> Vec<u8> {
-    let mut k = b"s/".to_vec();
+    let mut k = seen_node_prefix().to_vec();
     k.extend_from_slice(&node.to_be_bytes());
     k
 }

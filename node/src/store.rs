@@ -17,6 +17,7 @@
 //! compaction filter drop the elements of versions those applies killed
 //! ([`GcState`]).
 
+use crate::keys::{self, SLOT_PREFIX_LEN};
 use parking_lot::{Mutex, RwLock};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 use std::collections::{BTreeMap, HashMap};
@@ -398,13 +399,6 @@ fn meta_prefix_at_or_after(key: &[u8]) -> u64 {
     u64::from_be_bytes(p)
 }
 
-fn meta_prefix_bytes(p: u64) -> [u8; SLOT_PREFIX_LEN] {
-    p.to_be_bytes()[8 - SLOT_PREFIX_LEN..].try_into().unwrap()
-}
-
-/// Length of the `[ns u32][slot u16]` prefix every stored key starts with.
-const SLOT_PREFIX_LEN: usize = 6;
-
 /// Forward scans of more slots than this (more than one namespace) take the
 /// total-order iterator: correct, but it copies the meta memtable.
 const MAX_SLOTS_PER_SCAN: u64 = 1 << 16;
@@ -439,7 +433,8 @@ impl Store {
         }
         let mut it = self.db.raw_iterator_cf_opt(self.handle(Cf::Meta), ro);
         for p in first..=last {
-            let start = meta_prefix_bytes(p);
+            // (A prefix number is `ns << 16 | slot`.)
+            let start = keys::slot_prefix((p >> 16) as u32, p as u16);
             if start.as_slice() >= to {
                 break;
             }

@@ -144,6 +144,10 @@ pub fn answers_as(port: u16, pid: u32, password: Option<&str>) -> bool {
 }
 
 fn kill_child(child: &mut Child) {
+    // Already exited and reaped: its pid may belong to another process now.
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
     unsafe {
         libc::kill(child.id() as i32, libc::SIGKILL);
     }
@@ -265,21 +269,11 @@ impl KvNode {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        let mut c = self.child.take().expect("running");
         unsafe {
-            libc::kill(c.id() as i32, libc::SIGTERM);
+            libc::kill(self.pid() as i32, libc::SIGTERM);
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = c.try_wait().unwrap() {
-                return st;
-            }
-            if Instant::now() > deadline {
-                kill_child(&mut c);
-                panic!("kvnode did not stop on SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        // (On a timeout the panic leaves the child to Drop, which kills it.)
+        self.wait_exit(Duration::from_secs(30))
     }
 
     /// Whether the process is still running.
@@ -351,8 +345,9 @@ pub struct SmallDisk {
 }
 
 impl SmallDisk {
-    /// None when this process may not mount (it needs CAP_SYS_ADMIN, which
-    /// the root user of this project's machines and CI has).
+    /// None, saying so on stderr, when this process may not mount (it
+    /// needs CAP_SYS_ADMIN, which the root user of this project's machines
+    /// and CI has): the test then skips.
     pub fn mount(mib: u64) -> Option<SmallDisk> {
         let dir = tempfile::tempdir().unwrap();
         let ok = Command::new("mount")
@@ -361,6 +356,9 @@ impl SmallDisk {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: mounting a small tmpfs needs CAP_SYS_ADMIN");
+        }
         ok.then_some(SmallDisk { dir })
     }
 
