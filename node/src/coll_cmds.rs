@@ -252,8 +252,12 @@ pub struct SetOp {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ScoreMember {
-    #[prost(double, tag = "1")]
-    pub score: f64,
+    /// Optional on the wire only so that -0 survives encoding (proto3 drops
+    /// a plain double equal to 0, and decodes it as +0): ZINCRBY of a new
+    /// member by -0 answers "-0" in Redis. Read it with `score()`; records
+    /// written before this was optional decode as None, which is 0.
+    #[prost(double, optional, tag = "1")]
+    pub score: Option<f64>,
     #[prost(bytes = "bytes", tag = "2")]
     pub member: Bytes,
 }

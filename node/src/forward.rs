@@ -115,8 +115,10 @@ pub struct WireReply {
     pub int: i64,
     #[prost(bytes = "bytes", tag = "4")]
     pub data: Bytes,
-    #[prost(double, tag = "5")]
-    pub double: f64,
+    /// Optional so that -0 travels (proto3 leaves out a plain double equal
+    /// to 0, which decodes as +0).
+    #[prost(double, optional, tag = "5")]
+    pub double: Option<f64>,
     #[prost(message, repeated, tag = "6")]
     pub items: Vec<WireReply>,
 }
@@ -157,7 +159,7 @@ impl WireReply {
                 ..Default::default()
             },
             Reply::NilArray => WireReply::of_kind(K_NIL_ARRAY),
-            Reply::Double(d) => WireReply { kind: K_DOUBLE, double: *d, ..Default::default() },
+            Reply::Double(d) => WireReply { kind: K_DOUBLE, double: Some(*d), ..Default::default() },
             Reply::Map(pairs) => WireReply { kind: K_MAP, items: flat(pairs), ..Default::default() },
             Reply::Set(items) => WireReply {
                 kind: K_SET,
@@ -187,7 +189,7 @@ impl WireReply {
             K_NIL => Reply::Nil,
             K_ARRAY => Reply::Array(self.items.into_iter().map(WireReply::into_reply).collect()),
             K_NIL_ARRAY => Reply::NilArray,
-            K_DOUBLE => Reply::Double(self.double),
+            K_DOUBLE => Reply::Double(self.double()),
             K_MAP => Reply::Map(pairs(self.items)),
             K_SET => Reply::Set(self.items.into_iter().map(WireReply::into_reply).collect()),
             K_PAIRS => Reply::Pairs(pairs(self.items)),
@@ -296,5 +298,13 @@ mod tests {
         ]);
         let wire = WireReply::from_reply(&r).encode_to_vec();
         assert_eq!(WireReply::decode(wire.as_slice()).unwrap().into_reply(), r);
+        // -0 == 0 for the comparison above; Redis prints them apart.
+        for d in [0.0, -0.0] {
+            let wire = WireReply::from_reply(&Reply::Double(d)).encode_to_vec();
+            match WireReply::decode(wire.as_slice()).unwrap().into_reply() {
+                Reply::Double(back) => assert_eq!(back.to_bits(), d.to_bits()),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

@@ -116,7 +116,10 @@ async fn workload(node: &Arc<Node>, seed: u64) {
             1 => Cmd::SPop(cc::SPop { key: k(&mut rng, "s"), count: Some(rng.gen_range(1..3)) }),
             2 => Cmd::ZAdd(cc::ZAdd {
                 key: k(&mut rng, "z"),
-                pairs: vec![cc::ScoreMember { score: rng.gen_range(0..100) as f64, member: b(format!("m{}", i % 7)) }],
+                pairs: vec![cc::ScoreMember {
+                    score: Some(rng.gen_range(0..100) as f64),
+                    member: b(format!("m{}", i % 7)),
+                }],
                 ..Default::default()
             }),
             3 => Cmd::Push(cc::Push {

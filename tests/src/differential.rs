@@ -9,7 +9,10 @@ use redis::Value;
 
 pub struct Pair {
     pub redis: redis::Connection,
-    pub ours: redis::Connection,
+    /// Our connections: command i goes to `ours[i % len]`, so that a cluster
+    /// is checked through all of its nodes in turn (each must answer as the
+    /// one store it is part of).
+    pub ours: Vec<redis::Connection>,
     /// Every command sent so far (for failure reports).
     pub history: Vec<String>,
 }
@@ -73,6 +76,12 @@ fn agree(a: &Norm, b: &Norm) -> bool {
 
 impl Pair {
     pub fn new(redis: redis::Connection, ours: redis::Connection) -> Pair {
+        Self::spread(redis, vec![ours])
+    }
+
+    /// A pair whose commands go to each of `ours` in turn.
+    pub fn spread(redis: redis::Connection, ours: Vec<redis::Connection>) -> Pair {
+        assert!(!ours.is_empty());
         Pair { redis, ours, history: Vec::new() }
     }
 
@@ -84,12 +93,32 @@ impl Pair {
         c.query(con)
     }
 
+    /// Redis' DBSIZE still counts a key that expired until Redis reclaims it
+    /// (on access or in its expiry cycle, a tenth of a second apart); ours
+    /// counts live keys only. A SCAN over all keys makes Redis reclaim every
+    /// expired key it passes, without changing what any command can see.
+    fn reclaim_expired(con: &mut redis::Connection) {
+        let mut cursor = 0u64;
+        loop {
+            let (next, _keys): (u64, Vec<Vec<u8>>) =
+                redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(1000).query(con).expect("SCAN on redis-server");
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+
     /// Sends `args` to both servers; an error describes the disagreement.
     pub fn check(&mut self, args: &[Vec<u8>]) -> Result<(), String> {
         let name = String::from_utf8_lossy(&args[0]).to_lowercase();
-        self.history.push(render(args));
+        let to = self.history.len() % self.ours.len();
+        self.history.push(if self.ours.len() > 1 { format!("[{}] {}", to + 1, render(args)) } else { render(args) });
+        if name == "dbsize" {
+            Self::reclaim_expired(&mut self.redis);
+        }
         let theirs = normalize(&name, Self::send(&mut self.redis, args));
-        let ours = normalize(&name, Self::send(&mut self.ours, args));
+        let ours = normalize(&name, Self::send(&mut self.ours[to], args));
         if agree(&theirs, &ours) {
             Ok(())
         } else {

@@ -17,10 +17,20 @@ use std::collections::BTreeMap;
 const MEMBER: u8 = 1;
 const INDEX: u8 = 2;
 
-/// An order-preserving encoding of a score (-0.0 is stored as 0.0).
+/// A score as a sorted set keeps it: -0 becomes 0, as in Redis' small
+/// (listpack) sorted sets, which store a score that is an integer as one.
+/// (ZINCRBY's reply still shows the -0 it computed.)
+fn stored(s: f64) -> f64 {
+    if s == 0.0 {
+        0.0
+    } else {
+        s
+    }
+}
+
+/// An order-preserving encoding of a score.
 fn score_key(s: f64) -> [u8; 8] {
-    let s = if s == 0.0 { 0.0 } else { s };
-    let b = s.to_bits();
+    let b = stored(s).to_bits();
     let k = if b >> 63 == 1 { !b } else { b | (1 << 63) };
     k.to_be_bytes()
 }
@@ -74,7 +84,7 @@ fn put_score(a: &mut Apply, c: &mut Coll, member: &[u8], old: Option<f64>, score
     } else {
         c.meta.count += 1;
     }
-    c.put(a, &member_sub(member), &score.to_bits().to_be_bytes());
+    c.put(a, &member_sub(member), &stored(score).to_bits().to_be_bytes());
     c.put(a, &index_sub(score, member), b"");
     note_member(c, member);
 }
@@ -99,8 +109,8 @@ pub fn zadd(a: &mut Apply, cmd: &cc::ZAdd) -> Reply {
     for p in &cmd.pairs {
         let old = current(a, &c, &p.member);
         let new = match old {
-            Some(o) if cmd.incr => o + p.score,
-            _ => p.score,
+            Some(o) if cmd.incr => o + p.score(),
+            _ => p.score(),
         };
         if new.is_nan() {
             c.finish(a);
@@ -481,7 +491,8 @@ fn compute<K: KvRead + ?Sized>(db: &Db<K>, cmd: &cc::ZSetOp) -> Result<Vec<(Byte
         }
     }
     let mut out: Vec<(Bytes, f64)> = acc.into_iter().collect();
-    out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    // Scores compare as numbers (-0 equals 0; none is NaN), then members.
+    out.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal).then_with(|| a.0.cmp(&b.0)));
     Ok(out)
 }
 

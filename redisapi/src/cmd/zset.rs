@@ -47,7 +47,7 @@ pub fn zadd(argv: &[Bytes]) -> Result<Cmd, Reply> {
         return Err(Reply::error("ERR INCR option supports a single increment-element pair"));
     }
     for p in argv[i..].chunks(2) {
-        c.pairs.push(cc::ScoreMember { score: parse_f64(&p[0]).ok_or_else(not_float)?, member: p[1].clone() });
+        c.pairs.push(cc::ScoreMember { score: Some(parse_f64(&p[0]).ok_or_else(not_float)?), member: p[1].clone() });
     }
     Ok(Cmd::ZAdd(c))
 }
@@ -56,7 +56,7 @@ pub fn zincrby(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let score = parse_f64(&argv[2]).ok_or_else(not_float)?;
     Ok(Cmd::ZAdd(cc::ZAdd {
         key: argv[1].clone(),
-        pairs: vec![cc::ScoreMember { score, member: argv[3].clone() }],
+        pairs: vec![cc::ScoreMember { score: Some(score), member: argv[3].clone() }],
         incr: true,
         ..Default::default()
     }))
