@@ -34,6 +34,19 @@ fn sorted(mut items: Vec<Value>) -> Value {
     Value::Array(items)
 }
 
+/// A RESP3 set's members in one order (a set has none).
+fn sorted_set(mut items: Vec<Value>) -> Value {
+    items.sort_by_key(|v| format!("{v:?}"));
+    Value::Set(items)
+}
+
+/// A RESP3 map's entries in one order, for maps whose order Redis leaves
+/// unspecified.
+fn sorted_map(mut pairs: Vec<(Value, Value)>) -> Value {
+    pairs.sort_by_key(|p| format!("{p:?}"));
+    Value::Map(pairs)
+}
+
 /// Sorts a flat array of pairs by pair.
 fn sorted_pairs(items: Vec<Value>) -> Value {
     let mut pairs: Vec<Vec<Value>> = items.chunks(2).map(|c| c.to_vec()).collect();
@@ -52,6 +65,9 @@ fn normalize(name: &str, r: redis::RedisResult<Value>) -> Norm {
             Norm::Value(sorted(items))
         }
         ("hgetall", Value::Array(items)) => Norm::Value(sorted_pairs(items)),
+        // RESP3 replies of the same commands.
+        (_, Value::Set(items)) => Norm::Value(sorted_set(items)),
+        ("hgetall", Value::Map(pairs)) => Norm::Value(sorted_map(pairs)),
         ("sscan" | "hscan" | "zscan", Value::Array(mut parts)) if parts.len() == 2 => {
             let items = match parts.pop() {
                 Some(Value::Array(items)) => items,

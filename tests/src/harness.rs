@@ -309,7 +309,16 @@ impl KvNode {
     }
 
     pub fn client(&self) -> redis::Connection {
-        let c = redis::Client::open(self.url()).unwrap();
+        Self::connect(&self.url())
+    }
+
+    /// A client that speaks RESP3 (HELLO 3 when it connects).
+    pub fn client_resp3(&self) -> redis::Connection {
+        Self::connect(&format!("{}?protocol=resp3", self.url()))
+    }
+
+    fn connect(url: &str) -> redis::Connection {
+        let c = redis::Client::open(url).unwrap();
         let con = c.get_connection().expect("connect to kvnode");
         con.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         con
@@ -424,6 +433,12 @@ impl RedisServer {
 
     pub fn client(&self) -> redis::Connection {
         let c = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
+        c.get_connection().expect("connect to redis-server")
+    }
+
+    /// A client that speaks RESP3 (HELLO 3 when it connects).
+    pub fn client_resp3(&self) -> redis::Connection {
+        let c = redis::Client::open(format!("redis://127.0.0.1:{}/?protocol=resp3", self.port)).unwrap();
         c.get_connection().expect("connect to redis-server")
     }
 }
