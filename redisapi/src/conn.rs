@@ -42,6 +42,11 @@ pub enum Outcome {
 pub enum Queued {
     Data(Cmd),
     Local(Vec<Bytes>),
+    /// Arguments that do not parse (a syntax error, a bad number): as in
+    /// Redis, only EXEC reports it, in its place, and the rest of the
+    /// transaction runs. (An unknown command or a wrong argument count
+    /// refuses the whole transaction at once instead.)
+    Failed(Reply),
 }
 
 pub struct Multi {
@@ -174,10 +179,7 @@ impl Conn {
                     }
                     Queued::Data(c)
                 }
-                Err(e) => {
-                    self.multi.as_mut().unwrap().dirty = true;
-                    return e;
-                }
+                Err(e) => Queued::Failed(e),
             },
             None => Queued::Local(argv),
         };

@@ -646,26 +646,30 @@ async fn exec(c: &mut Conn) -> Outcome {
     if multi.dirty {
         return Outcome::Reply(Reply::error("EXECABORT Transaction discarded because of previous errors."));
     }
+    // What fills each place of EXEC's reply: the next data reply (None),
+    // or a reply of its own.
     let mut data = Vec::new();
-    let mut locals = Vec::new();
+    let mut places: Vec<Option<Queued>> = Vec::new();
     for q in multi.queued {
         match q {
             Queued::Data(cmd) => {
                 data.push(cmd);
-                locals.push(None);
+                places.push(None);
             }
-            Queued::Local(argv) => locals.push(Some(argv)),
+            other => places.push(Some(other)),
         }
     }
     let needs_entry = !data.is_empty() || !watches.is_empty();
     let data_reply =
         if needs_entry { Some(c.server.node.submit_txn(&mut c.session, data, watches).await) } else { None };
     // Local commands run when the EXEC reply is assembled, in their places.
-    let mut local_replies = Vec::new();
-    for l in &locals {
-        local_replies.push(match l {
+    let mut own_replies = Vec::new();
+    for p in places {
+        own_replies.push(match p {
             None => None,
-            Some(argv) => Some(run_queued_local(c, argv.clone()).await),
+            Some(Queued::Local(argv)) => Some(run_queued_local(c, argv).await),
+            Some(Queued::Failed(e)) => Some(e),
+            Some(Queued::Data(_)) => unreachable!("data commands take the data replies"),
         });
     }
     Outcome::Pending(
@@ -679,9 +683,9 @@ async fn exec(c: &mut Conn) -> Outcome {
                 },
             }
             .into_iter();
-            let mut out = Vec::with_capacity(local_replies.len());
-            for l in local_replies {
-                out.push(match l {
+            let mut out = Vec::with_capacity(own_replies.len());
+            for r in own_replies {
+                out.push(match r {
                     Some(r) => r,
                     None => data_replies.next().unwrap_or(Reply::Nil),
                 });

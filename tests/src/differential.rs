@@ -15,6 +15,8 @@ pub struct Pair {
     pub ours: Vec<redis::Connection>,
     /// Every command sent so far (for failure reports).
     pub history: Vec<String>,
+    /// Inside MULTI: the names of the commands queued so far.
+    queued: Option<Vec<String>>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -23,6 +25,8 @@ enum Norm {
     Error(String),
     /// A TTL-like integer, compared with a tolerance.
     Approx(i64, i64),
+    /// EXEC's replies, each normalized as its queued command's.
+    Exec(Vec<Norm>),
 }
 
 fn render(args: &[Vec<u8>]) -> String {
@@ -83,9 +87,20 @@ fn normalize(name: &str, r: redis::RedisResult<Value>) -> Norm {
     }
 }
 
+/// Normalizes EXEC's reply: each element as the command queued in its place.
+fn normalize_exec(queued: &[String], r: redis::RedisResult<Value>) -> Norm {
+    match r {
+        Ok(Value::Array(items)) if items.len() == queued.len() => {
+            Norm::Exec(queued.iter().zip(items).map(|(name, v)| normalize(name, Ok(v))).collect())
+        }
+        other => normalize("exec", other),
+    }
+}
+
 fn agree(a: &Norm, b: &Norm) -> bool {
     match (a, b) {
         (Norm::Approx(x, t), Norm::Approx(y, _)) => (x - y).abs() <= *t,
+        (Norm::Exec(x), Norm::Exec(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| agree(a, b)),
         _ => a == b,
     }
 }
@@ -98,7 +113,7 @@ impl Pair {
     /// A pair whose commands go to each of `ours` in turn.
     pub fn spread(redis: redis::Connection, ours: Vec<redis::Connection>) -> Pair {
         assert!(!ours.is_empty());
-        Pair { redis, ours, history: Vec::new() }
+        Pair { redis, ours, history: Vec::new(), queued: None }
     }
 
     fn send(con: &mut redis::Connection, args: &[Vec<u8>]) -> redis::RedisResult<Value> {
@@ -130,11 +145,26 @@ impl Pair {
         let name = String::from_utf8_lossy(&args[0]).to_lowercase();
         let to = self.history.len() % self.ours.len();
         self.history.push(if self.ours.len() > 1 { format!("[{}] {}", to + 1, render(args)) } else { render(args) });
-        if name == "dbsize" {
+        // (Inside MULTI a SCAN would be queued: reclaim before MULTI instead.)
+        if (name == "dbsize" || name == "multi") && self.queued.is_none() {
             Self::reclaim_expired(&mut self.redis);
         }
-        let theirs = normalize(&name, Self::send(&mut self.redis, args));
-        let ours = normalize(&name, Self::send(&mut self.ours[to], args));
+        let (theirs, ours) = if name == "exec" && self.queued.is_some() {
+            let queued = self.queued.take().unwrap();
+            (
+                normalize_exec(&queued, Self::send(&mut self.redis, args)),
+                normalize_exec(&queued, Self::send(&mut self.ours[to], args)),
+            )
+        } else {
+            let r = Self::send(&mut self.redis, args);
+            match (&name[..], &r, &mut self.queued) {
+                ("multi", Ok(_), q @ None) => *q = Some(Vec::new()),
+                ("discard", Ok(_), q) => *q = None,
+                (_, Ok(_), Some(q)) if name != "watch" && name != "multi" => q.push(name.clone()),
+                _ => {}
+            }
+            (normalize(&name, r), normalize(&name, Self::send(&mut self.ours[to], args)))
+        };
         if agree(&theirs, &ours) {
             Ok(())
         } else {

@@ -5,7 +5,7 @@
 use kvtests::cluster::{Cluster, ClusterOptions};
 use kvtests::differential::{random_collection_command, random_command, Pair};
 use kvtests::harness::{KvNode, RedisServer};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
 fn pair(partitions: u32) -> (RedisServer, KvNode, Pair) {
     let redis = RedisServer::start();
@@ -66,6 +66,32 @@ fn random_collection_commands_one_partition() {
 fn random_collection_commands_eight_partitions() {
     for seed in 200..=204 {
         run_random_collections(8, seed, 1500, "{t}");
+    }
+}
+
+/// Random commands inside MULTI ... EXEC (or DISCARD): which errors refuse
+/// the whole transaction when queued and which EXEC reports in their place,
+/// and the replies of what ran.
+#[test]
+fn random_transactions_match_redis() {
+    let (_r, ours, mut p) = pair(1);
+    let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(500);
+    for _ in 0..400 {
+        let mut run = |p: &mut Pair, cmd: &[Vec<u8>]| {
+            p.check(cmd).unwrap_or_else(|e| panic!("seed 500: {e}\nkvnode log:\n{}", ours.log_tail()))
+        };
+        run(&mut p, &[b"MULTI".to_vec()]);
+        for _ in 0..rng.gen_range(1..=5) {
+            let cmd = if rng.gen_bool(0.5) {
+                random_command(&mut rng, &keys)
+            } else {
+                random_collection_command(&mut rng, "")
+            };
+            run(&mut p, &cmd);
+        }
+        let end: &[u8] = if rng.gen_bool(0.9) { b"EXEC" } else { b"DISCARD" };
+        run(&mut p, &[end.to_vec()]);
     }
 }
 
