@@ -78,7 +78,7 @@ fn random_transactions_match_redis() {
     let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(500);
     for _ in 0..400 {
-        let mut run = |p: &mut Pair, cmd: &[Vec<u8>]| {
+        let run = |p: &mut Pair, cmd: &[Vec<u8>]| {
             p.check(cmd).unwrap_or_else(|e| panic!("seed 500: {e}\nkvnode log:\n{}", ours.log_tail()))
         };
         run(&mut p, &[b"MULTI".to_vec()]);
