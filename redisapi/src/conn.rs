@@ -167,7 +167,7 @@ impl Conn {
         let parsed = match spec.run {
             Run::Data(parse) => Some(parse(&argv)),
             Run::Blocking(parse) => Some(parse(&argv).map(|(c, _)| c)),
-            Run::Local => None,
+            Run::Local => local::data_form(&argv).map(Ok),
         };
         let item = match parsed {
             Some(parsed) => match parsed {

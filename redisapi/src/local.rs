@@ -594,12 +594,20 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
     }
 }
 
+/// The data command a local command stands for, if it is one (OBJECT
+/// ENCODING key). Inside MULTI it is queued as that command, so that it
+/// runs in its place within the transaction, not after it.
+pub fn data_form(argv: &[Bytes]) -> Option<node::Cmd> {
+    let encoding =
+        argv.len() == 3 && argv[0].eq_ignore_ascii_case(b"object") && argv[1].eq_ignore_ascii_case(b"encoding");
+    encoding.then(|| cmd::keyspace::object_encoding(argv[2].clone()))
+}
+
 async fn object(c: &mut Conn, argv: &[Bytes]) -> Outcome {
+    if let Some(cmd) = data_form(argv) {
+        return Outcome::Pending(c.server.node.submit(&mut c.session, cmd).await);
+    }
     match upper(&argv[1]).as_str() {
-        "ENCODING" if argv.len() == 3 => {
-            let cmd = cmd::keyspace::object_encoding(argv[2].clone());
-            Outcome::Pending(c.server.node.submit(&mut c.session, cmd).await)
-        }
         "ENCODING" => Outcome::Reply(wrong_arity("object|encoding")),
         "HELP" => Outcome::Reply(Reply::Array(
             ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "HELP"]

@@ -5,6 +5,7 @@
 use kvtests::cluster::{Cluster, ClusterOptions};
 use kvtests::differential::{random_collection_command, random_command, Pair};
 use kvtests::harness::{KvNode, RedisServer};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 fn pair(partitions: u32) -> (RedisServer, KvNode, Pair) {
@@ -74,12 +75,16 @@ fn random_collection_commands_eight_partitions() {
 /// and the replies of what ran.
 #[test]
 fn random_transactions_match_redis() {
+    run_random_transactions(500, 400);
+}
+
+fn run_random_transactions(seed: u64, rounds: usize) {
     let (_r, ours, mut p) = pair(1);
     let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(500);
-    for _ in 0..400 {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for _ in 0..rounds {
         let run = |p: &mut Pair, cmd: &[Vec<u8>]| {
-            p.check(cmd).unwrap_or_else(|e| panic!("seed 500: {e}\nkvnode log:\n{}", ours.log_tail()))
+            p.check(cmd).unwrap_or_else(|e| panic!("seed {seed}: {e}\nkvnode log:\n{}", ours.log_tail()))
         };
         run(&mut p, &[b"MULTI".to_vec()]);
         for _ in 0..rng.gen_range(1..=5) {
@@ -92,6 +97,40 @@ fn random_transactions_match_redis() {
         }
         let end: &[u8] = if rng.gen_bool(0.9) { b"EXEC" } else { b"DISCARD" };
         run(&mut p, &[end.to_vec()]);
+    }
+}
+
+/// WATCH against another client's random commands: which writes (and
+/// which no-ops, expiries and failed commands) make EXEC answer nil.
+#[test]
+fn random_watches_match_redis() {
+    run_random_watches(600, 400);
+}
+
+fn run_random_watches(seed: u64, rounds: usize) {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let mut watcher = Pair::new(redis.client(), ours.client());
+    let mut other = Pair::new(redis.client(), ours.client());
+    let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let fail = |e: String| -> ! { panic!("seed {seed}: {e}\nkvnode log:\n{}", ours.log_tail()) };
+    for _ in 0..rounds {
+        let mut watch = vec![b"WATCH".to_vec()];
+        for _ in 0..rng.gen_range(1..=2) {
+            watch.push(keys.choose(&mut rng).unwrap().as_bytes().to_vec());
+        }
+        watcher.check(&watch).unwrap_or_else(|e| fail(e));
+        for _ in 0..rng.gen_range(0..=2) {
+            let cmd = random_command(&mut rng, &keys);
+            other.check(&cmd).unwrap_or_else(|e| fail(e));
+        }
+        watcher.check(&[b"MULTI".to_vec()]).unwrap_or_else(|e| fail(e));
+        for _ in 0..rng.gen_range(1..=2) {
+            let cmd = random_command(&mut rng, &keys);
+            watcher.check(&cmd).unwrap_or_else(|e| fail(e));
+        }
+        watcher.check(&[b"EXEC".to_vec()]).unwrap_or_else(|e| fail(e));
     }
 }
 
@@ -278,6 +317,20 @@ const SCRIPT: &[&[&str]] = &[
     &["AUTH", "x"],
     &["FUNCTION", "FLUSH"],
     &["SCRIPT", "FLUSH"],
+    // Inside MULTI: OBJECT ENCODING runs in its place; a command whose
+    // arguments do not parse fails alone, at EXEC.
+    &["SET", "oe", "abc"],
+    &["MULTI"],
+    &["OBJECT", "ENCODING", "oe"],
+    &["SET", "oe", "10"],
+    &["OBJECT", "ENCODING", "oe"],
+    &["EXEC"],
+    &["MULTI"],
+    &["SET", "t2", "v", "NX", "XX"],
+    &["INCR", "t2c"],
+    &["EXPIRE", "t2c", "soon"],
+    &["EXEC"],
+    &["GET", "t2c"],
     // A key set already expired is gone for every command, DBSIZE included.
     &["SET", "past", "1", "EXAT", "100000"],
     &["DBSIZE"],
@@ -355,8 +408,8 @@ fn random_commands_through_every_node_of_a_cluster_match_redis() {
 /// A longer search than the suite's, run by hand:
 /// `DIFF_SEEDS=5000..5100 cargo nextest run -p kvtests --test differential
 /// --run-ignored only soak`. Each seed runs both generators on one and on
-/// eight partitions and stops at the first disagreement; what it finds
-/// becomes a scripted case above.
+/// eight partitions, then transactions and watches, and stops at the first
+/// disagreement; what it finds becomes a scripted case above.
 #[test]
 #[ignore]
 fn soak() {
@@ -372,5 +425,7 @@ fn soak() {
         run_random(8, seed, 2000, &tagged);
         run_random_collections(1, seed, 2000, "");
         run_random_collections(8, seed, 2000, "{t}");
+        run_random_transactions(seed, 400);
+        run_random_watches(seed, 400);
     }
 }
