@@ -111,6 +111,11 @@ pub struct KeyIndex {
     pub key: Bytes,
     #[prost(int64, tag = "2")]
     pub index: i64,
+    /// The index argument is not an integer. Redis looks the key up first
+    /// (a missing key answers nil, a wrong type WRONGTYPE), so the error
+    /// waits for execution.
+    #[prost(bool, tag = "3")]
+    pub not_integer: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -121,6 +126,9 @@ pub struct LSet {
     pub index: i64,
     #[prost(bytes = "bytes", tag = "3")]
     pub value: Bytes,
+    /// As [`KeyIndex::not_integer`] (a missing key answers "no such key").
+    #[prost(bool, tag = "4")]
+    pub not_integer: bool,
 }
 
 /// LRANGE / LTRIM.

@@ -73,25 +73,51 @@ fn trim_zeros(s: &str) -> &str {
     }
 }
 
-/// Redis' strtod-based score parsing: a finite or infinite double, no NaN,
-/// no surrounding spaces (getDoubleFromObject).
+/// C's `strtod` over `s` up to its first NUL byte (Redis' strings end in
+/// one, so its parsers stop there too): the value, the bytes consumed (0 when
+/// no number starts `s`), and whether strtod reported ERANGE. Redis parses
+/// with the C library's strtod; calling the same function (in the C locale,
+/// which a Rust program never leaves) gives its hexadecimal floats,
+/// `infinity` spellings, leading spaces and rounding exactly.
+fn c_strtod(s: &[u8]) -> (f64, usize, bool) {
+    let len = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+    let c = std::ffi::CString::new(&s[..len]).expect("no NUL before len");
+    let mut end: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: `c` is NUL-terminated and outlives the call; strtod writes
+    // `end` within it. errno is this thread's own.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let v = libc::strtod(c.as_ptr(), &mut end);
+        let erange = *libc::__errno_location() == libc::ERANGE;
+        (v, end.offset_from(c.as_ptr()) as usize, erange)
+    }
+}
+
+/// C's isspace in the C locale.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Redis' `string2d` (getDoubleFromObject: ZADD scores, ZINCRBY, WEIGHTS):
+/// all of `s` is one strtod number, without a leading space, NaN, or a
+/// magnitude that overflows or underflows to 0. `inf` and `0x10` pass.
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
-    let t = std::str::from_utf8(s).ok()?;
-    if t.is_empty()
-        || t.starts_with(|c: char| c.is_ascii_whitespace())
-        || t.ends_with(|c: char| c.is_ascii_whitespace())
-    {
+    if s.is_empty() || is_c_space(s[0]) {
         return None;
     }
-    let v: f64 = match t.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => t.parse().ok()?,
-    };
-    if v.is_nan() {
-        return None;
-    }
-    Some(v)
+    let (v, used, erange) = c_strtod(s);
+    let out_of_range = erange && (v.is_infinite() || v == 0.0);
+    (used == s.len() && !v.is_nan() && !out_of_range).then_some(v)
+}
+
+/// A score bound the way Redis' `zslParseRange` reads one: strtod must
+/// reach the string's end (or a NUL byte in it) and give no NaN. Laxer than
+/// [`parse_f64`]: leading spaces pass, an empty string is 0 and an
+/// overflow is infinite.
+pub fn parse_range_f64(s: &[u8]) -> Option<f64> {
+    let len = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+    let (v, used, _) = c_strtod(&s[..len]);
+    (used == len && !v.is_nan()).then_some(v)
 }
 
 #[cfg(test)]
@@ -107,6 +133,33 @@ mod tests {
         assert_eq!(format_double(1.5e-7), "1.4999999999999999e-07");
         assert_eq!(format_double(123456789.0), "123456789");
         assert_eq!(format_double(f64::INFINITY), "inf");
+    }
+
+    #[test]
+    fn scores_like_string2d() {
+        use super::parse_f64;
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"Infinity"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"4.9e-324"), Some(4.9e-324));
+        assert!(parse_f64(b"-0").unwrap().is_sign_negative());
+        for bad in [&b""[..], b" 1", b"1 ", b"nan", b"1e309", b"-1e309", b"1e-400", b"1e", b"abc", b"1\x002"] {
+            assert_eq!(parse_f64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn range_bounds_like_zsl_parse_range() {
+        use super::parse_range_f64;
+        assert_eq!(parse_range_f64(b""), Some(0.0));
+        assert_eq!(parse_range_f64(b" 1"), Some(1.0));
+        assert_eq!(parse_range_f64(b"1e309"), Some(f64::INFINITY));
+        assert_eq!(parse_range_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_range_f64(b"2\x00junk"), Some(2.0));
+        for bad in [&b"1 "[..], b"nan", b"x", b"1e"] {
+            assert_eq!(parse_range_f64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

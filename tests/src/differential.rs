@@ -72,12 +72,12 @@ fn normalize(name: &str, r: redis::RedisResult<Value>) -> Norm {
         // RESP3 replies of the same commands.
         (_, Value::Set(items)) => Norm::Value(sorted_set(items)),
         ("hgetall", Value::Map(pairs)) => Norm::Value(sorted_map(pairs)),
-        ("sscan" | "hscan" | "zscan", Value::Array(mut parts)) if parts.len() == 2 => {
+        ("scan" | "sscan" | "hscan" | "zscan", Value::Array(mut parts)) if parts.len() == 2 => {
             let items = match parts.pop() {
                 Some(Value::Array(items)) => items,
                 other => return Norm::Value(Value::Array(vec![parts.pop().unwrap(), other.unwrap()])),
             };
-            let items = if name == "sscan" { sorted(items) } else { sorted_pairs(items) };
+            let items = if name == "sscan" || name == "scan" { sorted(items) } else { sorted_pairs(items) };
             Norm::Value(Value::Array(vec![parts.pop().unwrap(), items]))
         }
         ("hrandfield" | "srandmember" | "zrandmember", _) => Norm::Value(Value::Nil),

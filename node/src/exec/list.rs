@@ -131,6 +131,7 @@ pub fn lindex<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyIndex) -> Reply {
     match list(db, &c.key) {
         Err(e) => e,
         Ok(None) => Reply::Nil,
+        Ok(Some(_)) if c.not_integer => Reply::error(err::NOT_INTEGER),
         Ok(Some(m)) => match position(&m, c.index) {
             None => Reply::Nil,
             Some(p) => Reply::bulk_or_nil(db.elem(&c.key, &m, &p.to_be_bytes())),
@@ -144,6 +145,9 @@ pub fn lset(a: &mut Apply, cmd: &cc::LSet) -> Reply {
         Ok(None) => return Reply::error(err::NO_SUCH_KEY),
         Err(e) => return e,
     };
+    if cmd.not_integer {
+        return Reply::error(err::NOT_INTEGER);
+    }
     let Some(p) = position(&c.meta, cmd.index) else {
         return Reply::error("ERR index out of range");
     };

@@ -66,8 +66,12 @@ pub fn hincrby(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::HIncrBy(cc::HIncrBy { key: argv[1].clone(), field: argv[2].clone(), delta: parse_i64_arg(&argv[3])? }))
 }
 pub fn hincrbyfloat(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    if F80::parse(&argv[3]).is_none() {
-        return Err(Reply::error(err::NOT_FLOAT));
+    match F80::parse(&argv[3]) {
+        None => return Err(Reply::error(err::NOT_FLOAT)),
+        // Redis checks the increment itself before the hash (INCRBYFLOAT
+        // only checks the result, with its own message).
+        Some(F80::Inf { .. }) => return Err(Reply::error("ERR value is NaN or Infinity")),
+        Some(_) => {}
     }
     Ok(Cmd::HIncrByFloat(cc::HIncrByFloat { key: argv[1].clone(), field: argv[2].clone(), delta: argv[3].clone() }))
 }

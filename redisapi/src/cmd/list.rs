@@ -4,6 +4,7 @@ use crate::args::Args;
 use bytes::Bytes;
 use node::coll_cmds as cc;
 use node::command::Key;
+use node::num::parse_i64;
 use node::reply::err;
 use node::{Cmd, Reply};
 use std::time::Duration;
@@ -43,11 +44,19 @@ pub fn rpop(argv: &[Bytes]) -> Result<Cmd, Reply> {
 pub fn llen(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::LLen(Key { key: argv[1].clone() }))
 }
+// LINDEX and LSET report a bad index only after the key's checks, as Redis.
 pub fn lindex(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::LIndex(cc::KeyIndex { key: argv[1].clone(), index: parse_i64_arg(&argv[2])? }))
+    let index = parse_i64(&argv[2]);
+    Ok(Cmd::LIndex(cc::KeyIndex { key: argv[1].clone(), index: index.unwrap_or(0), not_integer: index.is_none() }))
 }
 pub fn lset(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    Ok(Cmd::LSet(cc::LSet { key: argv[1].clone(), index: parse_i64_arg(&argv[2])?, value: argv[3].clone() }))
+    let index = parse_i64(&argv[2]);
+    Ok(Cmd::LSet(cc::LSet {
+        key: argv[1].clone(),
+        index: index.unwrap_or(0),
+        value: argv[3].clone(),
+        not_integer: index.is_none(),
+    }))
 }
 fn key_range(argv: &[Bytes]) -> Result<cc::KeyRange, Reply> {
     Ok(cc::KeyRange { key: argv[1].clone(), start: parse_i64_arg(&argv[2])?, stop: parse_i64_arg(&argv[3])? })
@@ -76,34 +85,34 @@ pub fn linsert(argv: &[Bytes]) -> Result<Cmd, Reply> {
 pub fn lpos(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let mut a = Args::new(argv);
     let mut c = cc::LPos { key: a.next()?, element: a.next()?, rank: 1, count: None, maxlen: 0 };
+    // Each option's value has its own error, as Redis' (COUNT and MAXLEN
+    // use theirs for anything that is not a non-negative integer).
+    let count_like = |v: &[u8], msg: &str| match parse_i64(v) {
+        Some(n) if n >= 0 => Ok(n as u64),
+        _ => Err(Reply::error(msg)),
+    };
     while !a.is_done() {
         let opt = a.next_upper()?;
         if a.peek().is_none() {
             return Err(Reply::error(err::SYNTAX));
         }
-        let v = a.next_i64()?;
+        let v = a.next()?;
         match opt.as_str() {
             "RANK" => {
-                if v == 0 {
+                let rank = parse_i64(&v).ok_or_else(|| Reply::error(err::NOT_INTEGER))?;
+                if rank == 0 {
                     return Err(Reply::error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"));
                 }
-                if v == i64::MIN {
-                    return Err(Reply::error("ERR value is out of range"));
+                if rank == i64::MIN {
+                    // (Redis 7.0 negates it and overflows; 7.2 answers this.)
+                    return Err(Reply::error(
+                        "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+                    ));
                 }
-                c.rank = v;
+                c.rank = rank;
             }
-            "COUNT" => {
-                if v < 0 {
-                    return Err(Reply::error("ERR COUNT can't be negative"));
-                }
-                c.count = Some(v as u64);
-            }
-            "MAXLEN" => {
-                if v < 0 {
-                    return Err(Reply::error("ERR MAXLEN can't be negative"));
-                }
-                c.maxlen = v as u64;
-            }
+            "COUNT" => c.count = Some(count_like(&v, "ERR COUNT can't be negative")?),
+            "MAXLEN" => c.maxlen = count_like(&v, "ERR MAXLEN can't be negative")?,
             _ => return Err(Reply::error(err::SYNTAX)),
         }
     }

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use node::coll_cmds::{self as cc, SetOpKind};
 use node::command::Key;
+use node::num::parse_i64;
 use node::reply::err;
 use node::{Cmd, Reply};
 
@@ -38,13 +39,14 @@ pub fn srandmember(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::SRandMember(rand_members(argv, "")?))
 }
 
-/// Redis' "value is out of range, must be positive" count.
+/// Redis' getPositiveLongFromObjectOrReply: a count that is not a
+/// non-negative integer, whatever is wrong with it, is "out of range, must
+/// be positive".
 pub fn positive_count(raw: &[u8]) -> Result<u64, Reply> {
-    let n = parse_i64_arg(raw)?;
-    if n < 0 {
-        return Err(Reply::error("ERR value is out of range, must be positive"));
+    match parse_i64(raw) {
+        Some(n) if n >= 0 => Ok(n as u64),
+        _ => Err(Reply::error("ERR value is out of range, must be positive")),
     }
-    Ok(n as u64)
 }
 
 pub fn spop(argv: &[Bytes]) -> Result<Cmd, Reply> {

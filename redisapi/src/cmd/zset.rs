@@ -90,7 +90,7 @@ fn score_bound(raw: &[u8]) -> Result<cc::Bound, Reply> {
         Some(b'(') => (true, &raw[1..]),
         _ => (false, raw),
     };
-    let score = parse_f64(body).ok_or_else(bad)?;
+    let score = node::num::parse_range_f64(body).ok_or_else(bad)?;
     Ok(cc::Bound { score, exclusive, ..Default::default() })
 }
 
