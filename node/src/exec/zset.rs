@@ -464,14 +464,21 @@ fn compute<K: KvRead + ?Sized>(db: &Db<K>, cmd: &cc::ZSetOp) -> Result<Vec<(Byte
             }
         }
         SetOpKind::Inter => {
-            if let Some(first) = inputs.first() {
-                let others: Vec<BTreeMap<&Bytes, f64>> =
-                    inputs[1..].iter().map(|inp| inp.iter().map(|(m, s)| (m, *s)).collect()).collect();
-                'members: for (m, s) in first {
-                    let mut v = weighted(*s, 0);
-                    for (j, o) in others.iter().enumerate() {
+            // Redis walks the smallest input (inputs sorted by size, stably)
+            // and looks its members up in the others. Only the walked
+            // input's NaN product (0 * inf) becomes 0; the others' reach
+            // the aggregate, where SUM turns NaN into 0 and MIN/MAX keep
+            // what they had.
+            let mut order: Vec<usize> = (0..inputs.len()).collect();
+            order.sort_by_key(|&i| inputs[i].len());
+            if let Some((&first, rest)) = order.split_first() {
+                let others: Vec<(usize, BTreeMap<&Bytes, f64>)> =
+                    rest.iter().map(|&j| (j, inputs[j].iter().map(|(m, s)| (m, *s)).collect())).collect();
+                'members: for (m, s) in &inputs[first] {
+                    let mut v = weighted(*s, first);
+                    for (j, o) in &others {
                         match o.get(m) {
-                            Some(s2) => v = aggregate(agg, v, weighted(*s2, j + 1)),
+                            Some(s2) => v = aggregate(agg, v, s2 * weight(*j)),
                             None => continue 'members,
                         }
                     }
