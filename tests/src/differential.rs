@@ -80,7 +80,12 @@ fn normalize(name: &str, r: redis::RedisResult<Value>) -> Norm {
             let items = if name == "sscan" || name == "scan" { sorted(items) } else { sorted_pairs(items) };
             Norm::Value(Value::Array(vec![parts.pop().unwrap(), items]))
         }
-        ("hrandfield" | "srandmember" | "zrandmember", _) => Norm::Value(Value::Nil),
+        // Random picks: compared by shape (nil, one member, or how many).
+        ("hrandfield" | "srandmember" | "zrandmember", v) => Norm::Value(match v {
+            Value::BulkString(_) => Value::SimpleString("one member".into()),
+            Value::Array(items) | Value::Set(items) => Value::Int(items.len() as i64),
+            other => other,
+        }),
         ("ttl" | "expiretime", Value::Int(n)) if n > 0 => Norm::Approx(n, 1),
         ("pttl" | "pexpiretime", Value::Int(n)) if n > 0 => Norm::Approx(n, 2000),
         (_, v) => Norm::Value(v),
@@ -298,7 +303,7 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
     let int = |rng: &mut R| rng.gen_range(-4i64..6).to_string();
     let bound_s = |rng: &mut R| pick(rng, &["-inf", "+inf", "0", "1", "(1", "2.5", "(3", "x"]).to_string();
     let bound_l = |rng: &mut R| pick(rng, &["-", "+", "[a", "(b", "[c", "[1", "x"]).to_string();
-    let words: Vec<String> = match rng.gen_range(0..71) {
+    let words: Vec<String> = match rng.gen_range(0..72) {
         // hashes
         0 | 1 => vec!["HSET".into(), key(rng, "h"), m(rng), m(rng), m(rng), m(rng)],
         2 => vec!["HSETNX".into(), key(rng, "h"), m(rng), m(rng)],
@@ -493,6 +498,22 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
             vec![pick(rng, &["RENAME", "COPY"]).into(), key(rng, ty), key(rng, ty)]
         }
         69 => vec!["ZADD".into(), key(rng, "zl"), "0".into(), m(rng), "0".into(), m(rng)],
+        // Random picks: which members is random, how many (and in what
+        // shape) is not; the replies are compared by shape.
+        70 => {
+            let (cmd, ty, with) =
+                *[("HRANDFIELD", "h", "WITHVALUES"), ("SRANDMEMBER", "s", ""), ("ZRANDMEMBER", "z", "WITHSCORES")]
+                    .choose(rng)
+                    .unwrap();
+            let mut c = vec![cmd.to_string(), key(rng, ty)];
+            if rng.gen_bool(0.7) {
+                c.push(pick(rng, &["0", "1", "2", "5", "-1", "-3", "-7", "x"]).into());
+                if !with.is_empty() && rng.gen_bool(0.5) {
+                    c.push(with.into());
+                }
+            }
+            c
+        }
         _ => vec!["SET".into(), key(rng, "str"), m(rng)],
     };
     words.into_iter().map(|w| w.into_bytes()).collect()
