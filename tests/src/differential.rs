@@ -155,7 +155,7 @@ impl Pair {
         if !matches!(name, "expire" | "pexpire") || !gt || self.queued.is_some() {
             return false;
         }
-        let mut pttl = |con: &mut redis::Connection| -> i64 {
+        let pttl = |con: &mut redis::Connection| -> i64 {
             redis::cmd("PTTL").arg(args[1].as_slice()).query(con).unwrap_or(-3)
         };
         let (a, b) = (pttl(&mut self.redis), pttl(&mut self.ours[to]));
