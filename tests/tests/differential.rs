@@ -3,7 +3,9 @@
 //! scripted cases pin down edge cases and error messages.
 
 use kvtests::cluster::{Cluster, ClusterOptions};
-use kvtests::differential::{random_collection_command, random_command, Pair};
+use kvtests::differential::{
+    random_collection_command, random_command, random_glob_word, random_numeric_command, Pair,
+};
 use kvtests::harness::{KvNode, RedisServer};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -67,6 +69,46 @@ fn random_collection_commands_one_partition() {
 fn random_collection_commands_eight_partitions() {
     for seed in 200..=204 {
         run_random_collections(8, seed, 1500, "{t}");
+    }
+}
+
+/// Numbers as Redis reads them (strtod scores and bounds, string2ll
+/// integers, each command's own error for a bad count or index, which
+/// check comes first).
+#[test]
+fn random_numeric_arguments_match_redis() {
+    for seed in 800..=805 {
+        run_random_numbers(seed, 500);
+    }
+}
+
+fn run_random_numbers(seed: u64, steps: usize) {
+    let (_r, ours, mut p) = pair(1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for _ in 0..steps {
+        let cmd = random_numeric_command(&mut rng);
+        p.check(&cmd).unwrap_or_else(|e| panic!("seed {seed}: {e}\nkvnode log:\n{}", ours.log_tail()));
+    }
+}
+
+/// KEYS and SCAN MATCH with random patterns full of `*?[]^-!\\` over random
+/// keys made of the same characters.
+#[test]
+fn random_glob_patterns_match_redis() {
+    let (_r, _o, mut p) = pair(1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(900);
+    for round in 0..10 {
+        p.check_words(&["FLUSHALL"]).unwrap();
+        for _ in 0..40 {
+            let key = random_glob_word(&mut rng, 5);
+            p.check(&[b"SET".to_vec(), key, b"1".to_vec()]).unwrap();
+        }
+        for _ in 0..100 {
+            let pattern = random_glob_word(&mut rng, 7);
+            p.check(&[b"KEYS".to_vec(), pattern.clone()]).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let scan = [&b"SCAN"[..], b"0", b"MATCH", &pattern, b"COUNT", b"1000"].map(|a| a.to_vec());
+            p.check(&scan).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
     }
 }
 
@@ -516,5 +558,6 @@ fn soak() {
         run_random_collections(8, seed, 2000, "{t}");
         run_random_transactions(seed, 400);
         run_random_watches(seed, 400);
+        run_random_numbers(seed, 500);
     }
 }

@@ -81,6 +81,10 @@ pub fn rand_members(argv: &[Bytes], with: &str) -> Result<cc::RandMembers, Reply
     let mut c = cc::RandMembers { key: argv[1].clone(), count: None, with_values: false };
     if argv.len() >= 3 {
         let n = parse_i64_arg(&argv[2])?;
+        // Redis takes the count in -LONG_MAX..LONG_MAX (it negates it).
+        if n == i64::MIN {
+            return Err(Reply::error(err::NOT_NEGATABLE));
+        }
         c.count = Some(n);
         if argv.len() == 4 {
             if !argv[3].eq_ignore_ascii_case(with.as_bytes()) {

@@ -105,9 +105,7 @@ pub fn lpos(argv: &[Bytes]) -> Result<Cmd, Reply> {
                 }
                 if rank == i64::MIN {
                     // (Redis 7.0 negates it and overflows; 7.2 answers this.)
-                    return Err(Reply::error(
-                        "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-                    ));
+                    return Err(Reply::error(err::NOT_NEGATABLE));
                 }
                 c.rank = rank;
             }
