@@ -116,6 +116,11 @@ pub struct KeyIndex {
     /// waits for execution.
     #[prost(bool, tag = "3")]
     pub not_integer: bool,
+    /// This is LSET with a non-integer index, which can only fail: it runs
+    /// as this read (never a raft entry), where a missing key answers "no
+    /// such key".
+    #[prost(bool, tag = "4")]
+    pub lset: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -126,9 +131,6 @@ pub struct LSet {
     pub index: i64,
     #[prost(bytes = "bytes", tag = "3")]
     pub value: Bytes,
-    /// As [`KeyIndex::not_integer`] (a missing key answers "no such key").
-    #[prost(bool, tag = "4")]
-    pub not_integer: bool,
 }
 
 /// LRANGE / LTRIM.

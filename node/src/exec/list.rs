@@ -130,6 +130,7 @@ fn position(m: &Meta, index: i64) -> Option<u64> {
 pub fn lindex<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyIndex) -> Reply {
     match list(db, &c.key) {
         Err(e) => e,
+        Ok(None) if c.lset => Reply::error(err::NO_SUCH_KEY),
         Ok(None) => Reply::Nil,
         Ok(Some(_)) if c.not_integer => Reply::error(err::NOT_INTEGER),
         Ok(Some(m)) => match position(&m, c.index) {
@@ -145,9 +146,6 @@ pub fn lset(a: &mut Apply, cmd: &cc::LSet) -> Reply {
         Ok(None) => return Reply::error(err::NO_SUCH_KEY),
         Err(e) => return e,
     };
-    if cmd.not_integer {
-        return Reply::error(err::NOT_INTEGER);
-    }
     let Some(p) = position(&c.meta, cmd.index) else {
         return Reply::error("ERR index out of range");
     };

@@ -47,16 +47,19 @@ pub fn llen(argv: &[Bytes]) -> Result<Cmd, Reply> {
 // LINDEX and LSET report a bad index only after the key's checks, as Redis.
 pub fn lindex(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let index = parse_i64(&argv[2]);
-    Ok(Cmd::LIndex(cc::KeyIndex { key: argv[1].clone(), index: index.unwrap_or(0), not_integer: index.is_none() }))
-}
-pub fn lset(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    let index = parse_i64(&argv[2]);
-    Ok(Cmd::LSet(cc::LSet {
+    Ok(Cmd::LIndex(cc::KeyIndex {
         key: argv[1].clone(),
         index: index.unwrap_or(0),
-        value: argv[3].clone(),
         not_integer: index.is_none(),
+        lset: false,
     }))
+}
+pub fn lset(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    match parse_i64(&argv[2]) {
+        Some(index) => Ok(Cmd::LSet(cc::LSet { key: argv[1].clone(), index, value: argv[3].clone() })),
+        // It can only fail, after the key's checks: a read says how.
+        None => Ok(Cmd::LIndex(cc::KeyIndex { key: argv[1].clone(), index: 0, not_integer: true, lset: true })),
+    }
 }
 fn key_range(argv: &[Bytes]) -> Result<cc::KeyRange, Reply> {
     Ok(cc::KeyRange { key: argv[1].clone(), start: parse_i64_arg(&argv[2])?, stop: parse_i64_arg(&argv[3])? })
