@@ -302,6 +302,10 @@ async fn write_all(w: &tokio::net::tcp::OwnedWriteHalf, mut b: &[u8]) -> bool {
 /// commands still to be parsed.
 const BUFFERED: usize = usize::MAX;
 
+/// How much a client may send behind a blocked command before the server
+/// stops reading it (and so stops noticing that it left) until it unblocks.
+const BLOCKED_READ_LIMIT: usize = 1 << 20;
+
 async fn read_more(
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     inbuf: &mut BytesMut,
@@ -345,6 +349,9 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     let mut unparsed = false;
     // A blocked command is in flight: later commands wait for it.
     let mut blocked = false;
+    // The client closed its side: nothing more to read, but what it sent
+    // before is still answered (as Redis does for `nc -N` and the like).
+    let mut eof = false;
 
     loop {
         let over_budget = server.inflight_bytes.load(Ordering::Relaxed) > read_budget && !pending.is_empty();
@@ -352,7 +359,13 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         if blocked && pending.is_empty() {
             blocked = false;
         }
-        let can_read = !closing && !blocked && pending.len() < max_pipeline && !over_budget && !backed_up;
+        let can_read =
+            !closing && !blocked && pending.len() < max_pipeline && !over_budget && !backed_up && (!eof || unparsed);
+        // While a command is blocked, what the client sends waits in the
+        // buffer, but a client that leaves must be noticed: its blocked
+        // command is dropped, as Redis frees such a client, so that a later
+        // push is not popped for nobody (and lost).
+        let watch_blocked = blocked && !eof && inbuf.len() < BLOCKED_READ_LIMIT;
         tokio::select! {
             biased;
             _ = client.kill.notified() => { killed = true; break }
@@ -373,15 +386,28 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     }
                 }
                 writer.flush(&mut out, &server);
-                if closing && pending.is_empty() {
+                if (closing || eof) && pending.is_empty() && !unparsed {
                     break;
                 }
             }
             // Output drained: reading may resume.
             _ = writer.drained.notified(), if backed_up => {}
-            r = read_more(&mut rd, &mut inbuf, unparsed), if can_read => {
+
+            r = read_more(&mut rd, &mut inbuf, unparsed && !blocked), if can_read || watch_blocked => {
+                if blocked {
+                    match r {
+                        Ok(n) if n > 0 => {
+                            server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                            unparsed = true;
+                            continue;
+                        }
+                        _ => break,
+                    }
+                }
                 match r {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) if pending.is_empty() => break,
+                    Ok(0) => eof = true,
+                    Err(_) => break,
                     Ok(BUFFERED) => {}
                     Ok(n) => { server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed); }
                 }
@@ -452,7 +478,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     }
                 }
                 writer.flush(&mut out, &server);
-                if killed || (closing && pending.is_empty()) {
+                if killed || ((closing || eof) && pending.is_empty() && !unparsed) {
                     break;
                 }
             }

@@ -225,3 +225,49 @@ fn inline_commands_and_quit() {
     assert_eq!(raw.line(), "+OK\r\n");
     assert!(raw.closed());
 }
+
+/// A client that sends its commands and then closes its side (`nc -N`, a
+/// script's here-document) still gets every reply, in order, then EOF; and
+/// each of its writes took effect.
+#[test]
+fn a_client_that_half_closes_gets_every_reply() {
+    let node = KvNode::with_partitions(1);
+    let mut raw = Raw::connect(node.port);
+    raw.send(b"SET hc 1\r\nINCR n\r\nINCR n\r\nGET hc\r\n*2\r\n$4\r\nECHO\r\n$2\r\nok\r\n").unwrap();
+    raw.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut raw.stream, &mut got).expect("replies, then EOF");
+    assert_eq!(String::from_utf8_lossy(&got), "+OK\r\n:1\r\n:2\r\n$1\r\n1\r\n$2\r\nok\r\n");
+    let mut c = node.client();
+    let n: i64 = redis::cmd("GET").arg("n").query(&mut c).unwrap();
+    assert_eq!(n, 2);
+}
+
+/// A client blocked in BLPOP that goes away is forgotten, as in Redis: a
+/// push after that stays in the list instead of being popped for nobody.
+#[test]
+fn a_blocked_client_that_leaves_does_not_take_a_later_push() {
+    let node = KvNode::with_partitions(1);
+    let mut c = node.client();
+    let blocked_clients = |c: &mut redis::Connection| -> i64 {
+        let info: String = redis::cmd("INFO").arg("clients").query(c).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).and_then(|v| v.trim().parse().ok()).unwrap()
+    };
+    let mut raw = Raw::connect(node.port);
+    raw.send(b"BLPOP bl 0\r\n").unwrap();
+    kvtests::harness::wait_until(Duration::from_secs(20), "the BLPOP to block", || blocked_clients(&mut c) == 1);
+    drop(raw);
+    kvtests::harness::wait_until(Duration::from_secs(20), "the server to notice the client left", || {
+        blocked_clients(&mut c) == 0
+    });
+    let n: i64 = redis::cmd("RPUSH").arg("bl").arg("a").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    let len: i64 = redis::cmd("LLEN").arg("bl").query(&mut c).unwrap();
+    assert_eq!(len, 1, "the element pushed after the blocked client left is still there");
+    // One that stays blocked still gets its element, and what it sent after.
+    let mut raw = Raw::connect(node.port);
+    raw.send(b"BLPOP bl2 0\r\nECHO after\r\n").unwrap();
+    kvtests::harness::wait_until(Duration::from_secs(20), "the BLPOP to block", || blocked_clients(&mut c) == 1);
+    let _: i64 = redis::cmd("RPUSH").arg("bl2").arg("v").query(&mut c).unwrap();
+    raw.expect(b"*2\r\n$3\r\nbl2\r\n$1\r\nv\r\n$5\r\nafter\r\n");
+}
