@@ -93,8 +93,8 @@ fn c_strtod(s: &[u8]) -> (f64, usize, bool) {
     }
 }
 
-/// C's isspace in the C locale.
-fn is_c_space(b: u8) -> bool {
+/// C's isspace in the C locale (Rust's is_ascii_whitespace leaves out \v).
+pub fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 

@@ -8,6 +8,7 @@
 //! the raft entry cap is refused as soon as its header is read.
 
 use bytes::{Buf, Bytes, BytesMut};
+use node::num::is_c_space;
 
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -189,7 +190,8 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Redis' sdssplitargs: words separated by spaces; "double quotes" with
+/// Redis' sdssplitargs: words separated by spaces (C's isspace between
+/// words and after a closing quote; inside a word only space, \t, \r, \n); "double quotes" with
 /// `\n \r \t \b \a \\ \" \xHH` escapes; 'single quotes' with `\'`. A closing
 /// quote must be followed by a space or the end. `None`: unbalanced quotes.
 pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
@@ -197,7 +199,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_c_space(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -229,7 +231,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                         c => c,
                     });
                 } else if line[i] == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_c_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -245,7 +247,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if line[i] == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_c_space(line[i + 1]) {
                         return None;
                     }
                     i += 1;
