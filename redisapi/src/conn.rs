@@ -97,10 +97,10 @@ impl Conn {
         };
         *self.client.last.lock() = (Instant::now(), spec.name);
         if !spec.arity_ok(argv.len()) {
-            return self.refuse(wrong_arity(spec.name));
+            return self.refuse_command(spec, wrong_arity(spec.name));
         }
         if !self.authed && !spec.has_flag("no_auth") {
-            return self.refuse(Reply::error("NOAUTH Authentication required."));
+            return self.refuse_command(spec, Reply::error("NOAUTH Authentication required."));
         }
         if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit") {
             return Outcome::Reply(self.queue(spec, argv));
@@ -134,6 +134,19 @@ impl Conn {
         let key = keys.first()?;
         let (slot, leader) = self.server.node.moved(&self.session, key)?;
         Some(crate::cluster::moved(self, slot, leader))
+    }
+
+    /// `spec` refused before execution. EXEC refused (a wrong argument
+    /// count, NOAUTH) discards the transaction and its watches, and says so
+    /// as Redis does.
+    fn refuse_command(&mut self, spec: &CommandSpec, e: Reply) -> Outcome {
+        if spec.name != "exec" {
+            return self.refuse(e);
+        }
+        self.reset_txn();
+        let Reply::Error(msg) = e else { unreachable!("a refusal is an error") };
+        let why = msg.strip_prefix("ERR ").unwrap_or(&msg);
+        Outcome::Reply(Reply::error(format!("EXECABORT Transaction discarded because of: {why}")))
     }
 
     /// An error before execution: inside MULTI it also dooms the transaction.
@@ -338,8 +351,11 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     let mut parser = RequestParser::new(limits);
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
-    // (bytes the command took, its reply), in request order.
-    let mut pending: FuturesOrdered<futures::future::BoxFuture<'static, (usize, Reply)>> = FuturesOrdered::new();
+    // (bytes the command took, the protocol it is answered in, its reply),
+    // in request order. The protocol is the one in force when the command
+    // came: a HELLO pipelined behind a command still in flight must not
+    // change how that command is answered.
+    let mut pending: FuturesOrdered<futures::future::BoxFuture<'static, (usize, u8, Reply)>> = FuturesOrdered::new();
     let mut closing = false;
     // Budget this connection holds for commands not yet answered.
     let mut held = 0usize;
@@ -370,17 +386,17 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
             biased;
             _ = client.kill.notified() => { killed = true; break }
             _ = stop.changed() => break,
-            Some((size, reply)) = pending.next(), if !pending.is_empty() => {
+            Some((size, proto, reply)) = pending.next(), if !pending.is_empty() => {
                 held -= size;
                 server.inflight_bytes.fetch_sub(size, Ordering::Relaxed);
-                encode(&mut out, &reply, conn.proto);
+                encode(&mut out, &reply, proto);
                 // Take every other reply that is already there, then hand over once.
                 while out.len() < 64 * 1024 {
                     match pending.next().now_or_never() {
-                        Some(Some((size, reply))) => {
+                        Some(Some((size, proto, reply))) => {
                             held -= size;
                             server.inflight_bytes.fetch_sub(size, Ordering::Relaxed);
-                            encode(&mut out, &reply, conn.proto);
+                            encode(&mut out, &reply, proto);
                         }
                         _ => break,
                     }
@@ -420,7 +436,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         Err(e) => {
                             let msg = format!("ERR Protocol error: {}", e.0);
                             tracing::debug!("client {}: {msg}", client.addr);
-                            pending.push_back(futures::future::ready((0, Reply::error(msg))).boxed());
+                            pending.push_back(futures::future::ready((0, conn.proto, Reply::error(msg))).boxed());
                             closing = true;
                             break;
                         }
@@ -459,12 +475,13 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         Ok(r) => {
                             held += size;
                             server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
-                            pending.push_back(futures::future::ready((size, r)).boxed());
+                            pending.push_back(futures::future::ready((size, conn.proto, r)).boxed());
                         }
                         Err(f) => {
                             held += size;
                             server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
-                            pending.push_back(f.map(move |r| (size, r)).boxed());
+                            let proto = conn.proto;
+                            pending.push_back(f.map(move |r| (size, proto, r)).boxed());
                         }
                     }
                     if closing || killed {

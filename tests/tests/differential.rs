@@ -454,6 +454,14 @@ const SCRIPT: &[&[&str]] = &[
     &["LPOS", "nl", "a", "MAXLEN", "-1.5"],
     &["LPOS", "nl", "a", "RANK", "x"],
     &["LPOS", "nl", "a", "FOO", "1.5"],
+    // EXEC refused for its arguments discards the transaction, in Redis'
+    // words.
+    &["EXEC", "x"],
+    &["MULTI"],
+    &["SET", "t3", "1"],
+    &["EXEC", "x"],
+    &["EXEC"],
+    &["GET", "t3"],
     // A key set already expired is gone for every command, DBSIZE included.
     &["SET", "past", "1", "EXAT", "100000"],
     &["DBSIZE"],

@@ -361,3 +361,16 @@ fn mutated_requests_get_the_same_bytes_as_from_redis() {
     }
     assert_serving(&node);
 }
+
+/// HELLO 3 pipelined behind commands still in flight (a write goes through
+/// raft) changes the protocol of what comes after it only: the replies
+/// before it stay RESP2, as in Redis.
+#[test]
+fn a_hello_behind_commands_in_flight_leaves_their_replies_alone() {
+    let node = KvNode::with_partitions(1);
+    let mut raw = Raw::connect(node.port);
+    raw.send(b"SET k v\r\nGET nokey\r\nHELLO 3\r\nGET nokey\r\n").unwrap();
+    raw.expect(b"+OK\r\n$-1\r\n%7\r\n");
+    raw.read_until(|b| b.ends_with(b"$7\r\nmodules\r\n*0\r\n"));
+    raw.expect(b"_\r\n");
+}
