@@ -102,6 +102,9 @@ impl Conn {
         if !self.authed && !spec.has_flag("no_auth") {
             return self.refuse_command(spec, Reply::error("NOAUTH Authentication required."));
         }
+        if let Some(e) = local::subcommand_refusal(spec.name, &argv) {
+            return self.refuse(e);
+        }
         if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit") {
             return Outcome::Reply(self.queue(spec, argv));
         }

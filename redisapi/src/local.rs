@@ -26,6 +26,65 @@ fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
     ))
 }
 
+/// Redis 7.0's subcommands of the connection-level container commands, with
+/// their arity (negative: at least that many words). Redis checks both when
+/// a command arrives, before it runs or is queued in MULTI (where a wrong
+/// one refuses the transaction); [`subcommand_refusal`] does the same. A
+/// subcommand listed here that this server does not implement is refused
+/// when it runs.
+const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
+    (
+        "client",
+        &[
+            ("caching", 3),
+            ("getname", 2),
+            ("getredir", 2),
+            ("id", 2),
+            ("info", 2),
+            ("kill", -3),
+            ("list", -2),
+            ("no-evict", 3),
+            ("no-touch", 3),
+            ("pause", -3),
+            ("reply", 3),
+            ("setinfo", 4),
+            ("setname", 3),
+            ("tracking", -3),
+            ("trackinginfo", 2),
+            ("unblock", -3),
+            ("unpause", 2),
+            ("help", 2),
+        ],
+    ),
+    ("config", &[("get", -3), ("set", -4), ("resetstat", 2), ("rewrite", 2), ("help", 2)]),
+    (
+        "command",
+        &[
+            ("count", 2),
+            ("docs", -2),
+            ("getkeys", -3),
+            ("getkeysandflags", -3),
+            ("info", -2),
+            ("list", -2),
+            ("help", 2),
+        ],
+    ),
+    ("object", &[("encoding", 3), ("freq", 3), ("idletime", 3), ("refcount", 3), ("help", 2)]),
+];
+
+/// Redis' refusal of a container command's subcommand as it arrives: an
+/// unknown one, or a wrong number of arguments for it.
+pub fn subcommand_refusal(name: &str, argv: &[Bytes]) -> Option<Reply> {
+    let (_, subs) = SUBCOMMANDS.iter().find(|(n, _)| *n == name)?;
+    let sub = String::from_utf8_lossy(argv.get(1)?).to_ascii_lowercase();
+    let Some((_, arity)) = subs.iter().find(|(s, _)| *s == sub) else {
+        return Some(unknown_subcommand(&argv[1], name));
+    };
+    let n = argv.len() as i32;
+    let fits = if *arity >= 0 { n == *arity } else { n >= -arity };
+    (!fits).then(|| wrong_arity(&format!("{name}|{sub}")))
+}
+
 fn bulk_str(s: &str) -> Reply {
     Reply::bulk(Bytes::copy_from_slice(s.as_bytes()))
 }

@@ -454,6 +454,16 @@ const SCRIPT: &[&[&str]] = &[
     &["LPOS", "nl", "a", "MAXLEN", "-1.5"],
     &["LPOS", "nl", "a", "RANK", "x"],
     &["LPOS", "nl", "a", "FOO", "1.5"],
+    // A container command's subcommand is checked as it arrives.
+    &["MULTI"],
+    &["CLIENT", "SETNAE", "a"],
+    &["CONFIG", "GET"],
+    &["SET", "t4", "1"],
+    &["EXEC"],
+    &["GET", "t4"],
+    &["CLIENT", "SETNAME", "a", "b"],
+    &["COMMAND", "COUNT", "x"],
+    &["OBJECT", "FOO", "k"],
     // EXEC refused for its arguments discards the transaction, in Redis'
     // words.
     &["EXEC", "x"],
