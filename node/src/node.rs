@@ -683,6 +683,11 @@ impl Node {
                     reg.pass_turn();
                     return last;
                 }
+                // The deadline holds even if wake-ups keep coming (a timeout
+                // polls what it bounds before it looks at the clock).
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    return Reply::NilArray;
+                }
                 // Whether this node holds a replica is asked each time: one
                 // may be added or removed meanwhile. (notify_one keeps a
                 // signal that comes between two waits.)
@@ -703,8 +708,10 @@ impl Node {
                 };
                 match deadline {
                     Some(d) => {
+                        // Redis answers a timed-out list or zset pop with a
+                        // null array, BLMOVE's included.
                         if tokio::time::timeout_at(d, wake).await.is_err() {
-                            return last;
+                            return Reply::NilArray;
                         }
                     }
                     None => wake.await,

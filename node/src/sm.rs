@@ -100,33 +100,39 @@ impl KvStateMachine {
             rng: rand::rngs::StdRng::seed_from_u64(entry.seed),
         };
         let mut flushed = false;
+        // Keys that received elements, for the clients blocked on them (only
+        // gathered while someone is blocked).
+        let mut fed = self.waiters.active().then(Vec::new);
+        let mut run = |a: &mut Apply, c: &Cmd| {
+            flushed |= matches!(c, Cmd::FlushAll(_));
+            let r = exec::write(a, c);
+            // A command that did nothing (LMOVE from an empty list, an
+            // error) feeds no one; signalling anyway would wake the BLMOVE
+            // that issued it, which would try again at once, for ever.
+            if let Some(fed) = &mut fed {
+                if !matches!(r, Reply::Nil | Reply::NilArray | Reply::Error(_)) {
+                    fed.extend(c.feeds().into_iter().cloned());
+                }
+            }
+            r
+        };
         let reply = if entry.txn {
             if entry.watches.iter().any(|w| watch_fired(&a.db(), w, flush_index)) {
                 Reply::NilArray
             } else {
-                let mut replies = Vec::with_capacity(entry.cmds.len());
-                for c in entry.cmds.iter().filter_map(|c| c.cmd.as_ref()) {
-                    flushed |= matches!(c, Cmd::FlushAll(_));
-                    replies.push(exec::write(&mut a, c));
-                }
-                Reply::Array(replies)
+                Reply::Array(entry.cmds.iter().filter_map(|c| c.cmd.as_ref()).map(|c| run(&mut a, c)).collect())
             }
         } else {
-            let mut replies: Vec<Reply> = Vec::with_capacity(entry.cmds.len());
-            for c in entry.cmds.iter().filter_map(|c| c.cmd.as_ref()) {
-                flushed |= matches!(c, Cmd::FlushAll(_));
-                replies.push(exec::write(&mut a, c));
-            }
+            let mut replies: Vec<Reply> =
+                entry.cmds.iter().filter_map(|c| c.cmd.as_ref()).map(|c| run(&mut a, c)).collect();
             if replies.len() == 1 {
                 replies.pop().unwrap()
             } else {
                 Reply::Array(replies)
             }
         };
-        if self.waiters.active() {
-            for c in entry.cmds.iter().filter_map(|c| c.cmd.as_ref()) {
-                self.touched.extend(c.feeds().into_iter().map(|k| (ns, k.clone())));
-            }
+        if let Some(fed) = fed {
+            self.touched.extend(fed.into_iter().map(|k| (ns, k)));
         }
         let st = self.states.get_mut(&group).unwrap();
         st.key_count = counters.keys;

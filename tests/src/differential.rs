@@ -320,7 +320,7 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
     let int = |rng: &mut R| rng.gen_range(-4i64..6).to_string();
     let bound_s = |rng: &mut R| pick(rng, &["-inf", "+inf", "0", "1", "(1", "2.5", "(3", "x"]).to_string();
     let bound_l = |rng: &mut R| pick(rng, &["-", "+", "[a", "(b", "[c", "[1", "x"]).to_string();
-    let words: Vec<String> = match rng.gen_range(0..72) {
+    let words: Vec<String> = match rng.gen_range(0..73) {
         // hashes
         0 | 1 => vec!["HSET".into(), key(rng, "h"), m(rng), m(rng), m(rng), m(rng)],
         2 => vec!["HSETNX".into(), key(rng, "h"), m(rng), m(rng)],
@@ -531,6 +531,31 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
             }
             c
         }
+        // Blocking pops with a short timeout: served at once, or nil after
+        // 10 ms, in both servers alike (inside MULTI they do not block).
+        71 => match rng.gen_range(0..5) {
+            0 => vec![pick(rng, &["BLPOP", "BRPOP"]).into(), key(rng, "l"), key(rng, "l"), "0.01".into()],
+            1 => vec![
+                "BLMOVE".into(),
+                key(rng, "l"),
+                key(rng, "l"),
+                pick(rng, &["LEFT", "RIGHT"]).into(),
+                pick(rng, &["LEFT", "RIGHT"]).into(),
+                "0.01".into(),
+            ],
+            2 => vec![pick(rng, &["BZPOPMIN", "BZPOPMAX"]).into(), key(rng, "z"), "0.01".into()],
+            3 => vec![
+                "BLMPOP".into(),
+                "0.01".into(),
+                "2".into(),
+                key(rng, "l"),
+                key(rng, "l"),
+                pick(rng, &["LEFT", "RIGHT"]).into(),
+                "COUNT".into(),
+                "2".into(),
+            ],
+            _ => vec!["BZMPOP".into(), "0.01".into(), "1".into(), key(rng, "z"), pick(rng, &["MIN", "MAX"]).into()],
+        },
         _ => vec!["SET".into(), key(rng, "str"), m(rng)],
     };
     words.into_iter().map(|w| w.into_bytes()).collect()

@@ -768,3 +768,29 @@ fn a_node_whose_disk_fills_up_stops_and_catches_up_once_it_has_space() {
         assert!(read(k) == Some(incompressible(k)), "k{k} missing on node 3's replica");
     }
 }
+
+/// A BLMOVE that waits on an empty list must wait, not retry: its own
+/// failed LMOVE once woke it at once, so it proposed LMOVE after LMOVE and
+/// never reached its timeout.
+#[test]
+fn a_blmove_that_waits_proposes_nothing_while_it_waits() {
+    let cl = Cluster::start(ClusterOptions::default());
+    let proposals = || -> u64 {
+        (0..3)
+            .filter_map(|i| cl.http(i, "/metrics"))
+            .flat_map(|m| {
+                m.lines()
+                    .filter(|l| l.starts_with("kvnode_partition_proposals_total{"))
+                    .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()))
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    };
+    let mut c = cl.client(0);
+    let before = proposals();
+    let r: Value =
+        redis::cmd("BLMOVE").arg("{b}src").arg("{b}dst").arg("RIGHT").arg("LEFT").arg("1").query(&mut c).unwrap();
+    assert_eq!(r, Value::Nil, "a timed-out BLMOVE answers a null array");
+    let spent = proposals() - before;
+    assert!(spent < 20, "{spent} proposals while one BLMOVE waited a second");
+}
