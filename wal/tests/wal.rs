@@ -573,8 +573,12 @@ fn a_segment_left_before_its_zeros_are_used_is_cut_to_its_records() {
     // only the last segment may end in them.
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), Options { segment_size: 64 << 10, ..Options::default() }).unwrap();
-    let next = append_until(&wal, 1, |w| w.next_segment_ready());
-    let next = append_until(&wal, next, |w| w.segments().len() == 2);
+    // Wait for the preparation kicked at open without appending: appending
+    // until it is ready raced with it (an append could move onto the
+    // prepared segment and fill half of it before the next one was ready).
+    wait_prepared(&wal);
+    let next = append_until(&wal, 1, |w| w.segments().len() == 2);
+    assert_eq!(next, 2, "the first append moved onto the prepared segment");
     drop(wal);
     let prepared = segment_paths(dir.path()).pop().unwrap();
     assert_eq!(std::fs::metadata(&prepared).unwrap().len(), 64 << 10);
