@@ -112,6 +112,38 @@ fn random_glob_patterns_match_redis() {
     }
 }
 
+/// Compact encodings end where Redis 7.0's defaults end them (hashes 512
+/// entries, sorted sets 128, integer sets 512), which OBJECT ENCODING shows
+/// and which decides whether a SCAN of the collection comes in one reply.
+#[test]
+fn encodings_switch_at_redis_thresholds() {
+    let (_r, _o, mut p) = pair(1);
+    let mut check = |words: Vec<String>| {
+        let args: Vec<Vec<u8>> = words.into_iter().map(String::into_bytes).collect();
+        p.check(&args).unwrap_or_else(|e| panic!("{e}"));
+    };
+    let mut size = 0;
+    for n in [128, 129, 512, 513] {
+        for i in size..n {
+            check(vec!["HSET".into(), "h".into(), format!("f{i}"), "v".into()]);
+            check(vec!["ZADD".into(), "z".into(), i.to_string(), format!("m{i}")]);
+            check(vec!["SADD".into(), "si".into(), i.to_string()]);
+            check(vec!["SADD".into(), "ss".into(), format!("m{i}")]);
+        }
+        size = n;
+        for key in ["h", "z", "si", "ss"] {
+            check(vec!["OBJECT".into(), "ENCODING".into(), key.into()]);
+        }
+        // A compact collection comes whole, whatever COUNT says (a large
+        // one by cursor, in an order of its own).
+        for (cmd, key, compact_up_to) in [("HSCAN", "h", 512), ("ZSCAN", "z", 128), ("SSCAN", "si", 512)] {
+            if n <= compact_up_to {
+                check(vec![cmd.into(), key.into(), "0".into(), "COUNT".into(), "10".into()]);
+            }
+        }
+    }
+}
+
 /// Random commands inside MULTI ... EXEC (or DISCARD): which errors refuse
 /// the whole transaction when queued and which EXEC reports in their place,
 /// and the replies of what ran.

@@ -17,8 +17,11 @@ use bytes::Bytes;
 /// its compact encoding (listpack, intset) keeps the large one.
 pub const FLAG_LARGE: u8 = 1;
 
-/// Redis 7.0's default thresholds for compact encodings.
-pub const LISTPACK_MAX_ENTRIES: u64 = 128;
+/// Redis 7.0's default thresholds for compact encodings
+/// (hash-max-listpack-entries 512, zset-max-listpack-entries 128, both
+/// -value 64, set-max-intset-entries 512).
+pub const HASH_LISTPACK_MAX_ENTRIES: u64 = 512;
+pub const ZSET_LISTPACK_MAX_ENTRIES: u64 = 128;
 pub const LISTPACK_MAX_VALUE: usize = 64;
 pub const INTSET_MAX_ENTRIES: u64 = 512;
 

@@ -1,6 +1,6 @@
 //! The hash family: one element per field (sub = field, value = value).
 
-use super::collections::{scan_cursor, Coll, FLAG_LARGE, LISTPACK_MAX_ENTRIES, LISTPACK_MAX_VALUE};
+use super::collections::{scan_cursor, Coll, FLAG_LARGE, HASH_LISTPACK_MAX_ENTRIES, LISTPACK_MAX_VALUE};
 use super::db::{Apply, Db};
 use super::rand_pick;
 use crate::coll_cmds as cc;
@@ -27,7 +27,8 @@ fn all<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> Vec<(Bytes, Byte
 }
 
 fn note_size(c: &mut Coll, field: &[u8], value: &[u8]) {
-    if field.len() > LISTPACK_MAX_VALUE || value.len() > LISTPACK_MAX_VALUE || c.meta.count > LISTPACK_MAX_ENTRIES {
+    if field.len() > LISTPACK_MAX_VALUE || value.len() > LISTPACK_MAX_VALUE || c.meta.count > HASH_LISTPACK_MAX_ENTRIES
+    {
         c.set_flag(FLAG_LARGE);
     }
 }

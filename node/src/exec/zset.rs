@@ -2,7 +2,9 @@
 //! and the index `0x02 score-key member` (empty), which keeps members in
 //! (score, member) order for ranges, ranks and pops.
 
-use super::collections::{flags, scan_cursor, scan_elems, Coll, FLAG_LARGE, LISTPACK_MAX_ENTRIES, LISTPACK_MAX_VALUE};
+use super::collections::{
+    flags, scan_cursor, scan_elems, Coll, FLAG_LARGE, LISTPACK_MAX_VALUE, ZSET_LISTPACK_MAX_ENTRIES,
+};
 use super::db::{Apply, Db};
 use super::rand_pick;
 use crate::coll_cmds::{self as cc, Aggregate, RangeBy, SetOpKind};
@@ -72,7 +74,7 @@ fn walk<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, reverse: bool, f: 
 }
 
 fn note_member(c: &mut Coll, member: &[u8]) {
-    if member.len() > LISTPACK_MAX_VALUE || c.meta.count > LISTPACK_MAX_ENTRIES {
+    if member.len() > LISTPACK_MAX_VALUE || c.meta.count > ZSET_LISTPACK_MAX_ENTRIES {
         c.set_flag(FLAG_LARGE);
     }
 }
