@@ -105,7 +105,7 @@ impl Conn {
         if let Some(e) = local::subcommand_refusal(spec.name, &argv) {
             return self.refuse(e);
         }
-        if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit") {
+        if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             return Outcome::Reply(self.queue(spec, argv));
         }
         match spec.run {

@@ -98,6 +98,18 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
         },
         "echo" => Reply::Bulk(argv[1].clone()),
         "quit" => return Outcome::Close(Reply::Ok),
+        "reset" => {
+            // Redis' clearClientConnectionState: what HELLO, AUTH, CLIENT
+            // SETNAME, MULTI, WATCH and READONLY set goes back to how a new
+            // connection starts (so a password is asked again).
+            c.reset_txn();
+            c.proto = 2;
+            c.client.proto.store(2, Ordering::Relaxed);
+            c.authed = c.server.cfg.read().requirepass.is_none();
+            *c.client.name.lock() = None;
+            c.session.readonly = false;
+            Reply::status("RESET")
+        }
         "select" => match parse_i64(&argv[1]) {
             None => Reply::error(err::NOT_INTEGER),
             Some(0) => Reply::Ok,

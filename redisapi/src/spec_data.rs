@@ -6,6 +6,7 @@ pub const SPECS: &[SpecRow] = &[
     ("ping", -1, &["fast"], 0, 0, 0, "connection", "Ping the server", "1.0.0", "O(1)"),
     ("echo", 2, &["loading", "stale", "fast"], 0, 0, 0, "connection", "Echo the given string", "1.0.0", "O(1)"),
     ("quit", -1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, "connection", "Close the connection", "1.0.0", "O(1)"),
+    ("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, "connection", "Reset the connection", "6.2.0", "O(1)"),
     ("hello", -1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, "connection", "Handshake with Redis", "6.0.0", "O(1)"),
     ("auth", -2, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], 0, 0, 0, "connection", "Authenticate to the server", "1.0.0", "O(N) where N is the number of passwords defined for the user"),
     ("select", 2, &["loading", "stale", "fast"], 0, 0, 0, "connection", "Change the selected database for the current connection", "1.0.0", "O(1)"),

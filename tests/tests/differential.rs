@@ -496,6 +496,16 @@ const SCRIPT: &[&[&str]] = &[
     &["CLIENT", "SETNAME", "a", "b"],
     &["COMMAND", "COUNT", "x"],
     &["OBJECT", "FOO", "k"],
+    // RESET: the connection's state as new (name, transaction, watches).
+    &["CLIENT", "SETNAME", "x"],
+    &["RESET"],
+    &["CLIENT", "GETNAME"],
+    &["MULTI"],
+    &["SET", "t5", "1"],
+    &["RESET"],
+    &["EXEC"],
+    &["GET", "t5"],
+    &["RESET", "x"],
     // EXEC refused for its arguments discards the transaction, in Redis'
     // words.
     &["EXEC", "x"],

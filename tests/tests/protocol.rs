@@ -91,6 +91,10 @@ fn unauthenticated_clients_get_redis_smaller_limits_and_noauth() {
     assert_eq!(raw.line(), "+OK\r\n");
     assert_eq!(raw.line(), "+OK\r\n");
     raw.expect(b"$1\r\nv\r\n");
+    // RESET (which needs no password) forgets the AUTH, as in Redis.
+    raw.send(b"RESET\r\nGET k\r\n").unwrap();
+    assert_eq!(raw.line(), "+RESET\r\n");
+    assert_eq!(raw.line(), "-NOAUTH Authentication required.\r\n");
     protocol_error(&node, b"*20\r\n", "unauthenticated multibulk length");
     protocol_error(&node, b"*2\r\n$4\r\nAUTH\r\n$20000\r\n", "unauthenticated bulk length");
     // The redis crate with the password in the URL.

@@ -203,8 +203,8 @@ fn run_of(name: &str) -> Option<Run> {
         "randomkey" => data(k::randomkey),
         "dbsize" => data(k::dbsize),
         "flushdb" | "flushall" => data(k::flushall),
-        "ping" | "echo" | "quit" | "hello" | "auth" | "select" | "client" | "command" | "info" | "config" | "time"
-        | "shutdown" | "function" | "script" | "eval" | "evalsha" | "debug" | "multi" | "exec" | "discard"
+        "ping" | "echo" | "quit" | "reset" | "hello" | "auth" | "select" | "client" | "command" | "info" | "config"
+        | "time" | "shutdown" | "function" | "script" | "eval" | "evalsha" | "debug" | "multi" | "exec" | "discard"
         | "watch" | "unwatch" | "object" | "cluster" | "readonly" | "readwrite" | "asking" => Some(Run::Local),
         _ => None,
     }
