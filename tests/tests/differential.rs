@@ -496,6 +496,13 @@ const SCRIPT: &[&[&str]] = &[
     &["CLIENT", "SETNAME", "a", "b"],
     &["COMMAND", "COUNT", "x"],
     &["OBJECT", "FOO", "k"],
+    // SCAN cursors as C's strtoul reads them (what a cursor Redis would
+    // not give out visits differs; that it is a cursor does not).
+    &["SCAN", " 0"],
+    &["SCAN", "-"],
+    &["SCAN", "18446744073709551616"],
+    &["SSCAN", "nosuchset", "-5"],
+    &["SSCAN", "nosuchset", ""],
     // RESET: the connection's state as new (name, transaction, watches).
     &["CLIENT", "SETNAME", "x"],
     &["RESET"],

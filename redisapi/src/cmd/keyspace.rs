@@ -171,13 +171,29 @@ pub fn flushall(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::FlushAll(c::Empty {}))
 }
 
-/// Redis' parseScanCursorOrReply: an unsigned decimal.
+/// Redis' parseScanCursorOrReply, which is C's strtoul over the argument
+/// (up to a NUL byte) without a leading space: an optional sign and decimal
+/// digits, none at all being 0; a negative value wraps around as in C
+/// (-1 is 2^64-1); an overflow is refused.
 pub fn parse_cursor(raw: &[u8]) -> Result<u64, Reply> {
-    std::str::from_utf8(raw)
-        .ok()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Reply::error("ERR invalid cursor"))
+    let bad = || Reply::error("ERR invalid cursor");
+    let s = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
+    if s.is_empty() {
+        return Ok(0);
+    }
+    if node::num::is_c_space(s[0]) {
+        return Err(bad());
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(bad());
+    }
+    let n: u64 = std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()).ok_or_else(bad)?;
+    Ok(if neg { n.wrapping_neg() } else { n })
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
@@ -213,4 +229,22 @@ pub fn object_encoding(key: Bytes) -> Cmd {
 
 pub fn parse_i64_arg(raw: &[u8]) -> Result<i64, Reply> {
     parse_i64(raw).ok_or_else(|| Reply::error(err::NOT_INTEGER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cursor;
+
+    #[test]
+    fn cursors_like_strtoul() {
+        assert_eq!(parse_cursor(b"0").unwrap(), 0);
+        assert_eq!(parse_cursor(b"").unwrap(), 0);
+        assert_eq!(parse_cursor(b"+7").unwrap(), 7);
+        assert_eq!(parse_cursor(b"-1").unwrap(), u64::MAX);
+        assert_eq!(parse_cursor(b"18446744073709551615").unwrap(), u64::MAX);
+        assert_eq!(parse_cursor(b"5\x00junk").unwrap(), 5);
+        for bad in [&b" 0"[..], b"-", b"+", b"1x", b"18446744073709551616", b"0x10"] {
+            assert!(parse_cursor(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
 }
