@@ -73,15 +73,13 @@ fn trim_zeros(s: &str) -> &str {
     }
 }
 
-/// C's `strtod` over `s` up to its first NUL byte (Redis' strings end in
-/// one, so its parsers stop there too): the value, the bytes consumed (0 when
+/// C's `strtod` over [`c_string`]`(s)`: the value, the bytes consumed (0 when
 /// no number starts `s`), and whether strtod reported ERANGE. Redis parses
 /// with the C library's strtod; calling the same function (in the C locale,
 /// which a Rust program never leaves) gives its hexadecimal floats,
 /// `infinity` spellings, leading spaces and rounding exactly.
 fn c_strtod(s: &[u8]) -> (f64, usize, bool) {
-    let len = s.iter().position(|&b| b == 0).unwrap_or(s.len());
-    let c = std::ffi::CString::new(&s[..len]).expect("no NUL before len");
+    let c = std::ffi::CString::new(c_string(s)).expect("no NUL in a C string");
     let mut end: *mut libc::c_char = std::ptr::null_mut();
     // SAFETY: `c` is NUL-terminated and outlives the call; strtod writes
     // `end` within it. errno is this thread's own.
@@ -91,6 +89,12 @@ fn c_strtod(s: &[u8]) -> (f64, usize, bool) {
         let erange = *libc::__errno_location() == libc::ERANGE;
         (v, end.offset_from(c.as_ptr()) as usize, erange)
     }
+}
+
+/// What C sees of `s`: the bytes before its first NUL (Redis' strings end in
+/// one, so the C parsers Redis uses stop there).
+pub fn c_string(s: &[u8]) -> &[u8] {
+    &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())]
 }
 
 /// C's isspace in the C locale (Rust's is_ascii_whitespace leaves out \v).
@@ -115,9 +119,8 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
 /// [`parse_f64`]: leading spaces pass, an empty string is 0 and an
 /// overflow is infinite.
 pub fn parse_range_f64(s: &[u8]) -> Option<f64> {
-    let len = s.iter().position(|&b| b == 0).unwrap_or(s.len());
-    let (v, used, _) = c_strtod(&s[..len]);
-    (used == len && !v.is_nan()).then_some(v)
+    let (v, used, _) = c_strtod(s);
+    (used == c_string(s).len() && !v.is_nan()).then_some(v)
 }
 
 #[cfg(test)]

@@ -411,7 +411,6 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
             }
             // Output drained: reading may resume.
             _ = writer.drained.notified(), if backed_up => {}
-
             r = read_more(&mut rd, &mut inbuf, unparsed && !blocked), if can_read || watch_blocked => {
                 if blocked {
                     match r {

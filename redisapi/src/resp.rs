@@ -191,7 +191,8 @@ fn hex(c: u8) -> Option<u8> {
 }
 
 /// Redis' sdssplitargs: words separated by spaces (C's isspace between
-/// words and after a closing quote; inside a word only space, \t, \r, \n); "double quotes" with
+/// words and after a closing quote; inside a word only space, \t, \r and
+/// \n end it); "double quotes" with
 /// `\n \r \t \b \a \\ \" \xHH` escapes; 'single quotes' with `\'`. A closing
 /// quote must be followed by a space or the end. `None`: unbalanced quotes.
 pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {

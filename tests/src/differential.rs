@@ -320,6 +320,11 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
     let int = |rng: &mut R| rng.gen_range(-4i64..6).to_string();
     let bound_s = |rng: &mut R| pick(rng, &["-inf", "+inf", "0", "1", "(1", "2.5", "(3", "x"]).to_string();
     let bound_l = |rng: &mut R| pick(rng, &["-", "+", "[a", "(b", "[c", "[1", "x"]).to_string();
+    // LMOVE's and BLMOVE's source, destination and sides.
+    let lmove_args = |rng: &mut R| -> Vec<String> {
+        let side = |rng: &mut R| pick(rng, &["LEFT", "RIGHT"]).to_string();
+        vec![key(rng, "l"), key(rng, "l"), side(rng), side(rng)]
+    };
     let words: Vec<String> = match rng.gen_range(0..73) {
         // hashes
         0 | 1 => vec!["HSET".into(), key(rng, "h"), m(rng), m(rng), m(rng), m(rng)],
@@ -360,13 +365,7 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
             }
             c
         }
-        25 => vec![
-            "LMOVE".into(),
-            key(rng, "l"),
-            key(rng, "l"),
-            pick(rng, &["LEFT", "RIGHT"]).into(),
-            pick(rng, &["LEFT", "RIGHT"]).into(),
-        ],
+        25 => [vec!["LMOVE".into()], lmove_args(rng)].concat(),
         26 => vec!["RPOPLPUSH".into(), key(rng, "l"), key(rng, "l")],
         27 => vec![
             "LMPOP".into(),
@@ -535,14 +534,7 @@ pub fn random_collection_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>>
         // 10 ms, in both servers alike (inside MULTI they do not block).
         71 => match rng.gen_range(0..5) {
             0 => vec![pick(rng, &["BLPOP", "BRPOP"]).into(), key(rng, "l"), key(rng, "l"), "0.01".into()],
-            1 => vec![
-                "BLMOVE".into(),
-                key(rng, "l"),
-                key(rng, "l"),
-                pick(rng, &["LEFT", "RIGHT"]).into(),
-                pick(rng, &["LEFT", "RIGHT"]).into(),
-                "0.01".into(),
-            ],
+            1 => [vec!["BLMOVE".into()], lmove_args(rng), vec!["0.01".into()]].concat(),
             2 => vec![pick(rng, &["BZPOPMIN", "BZPOPMAX"]).into(), key(rng, "z"), "0.01".into()],
             3 => vec![
                 "BLMPOP".into(),

@@ -17,15 +17,29 @@ fn pair(partitions: u32) -> (RedisServer, KvNode, Pair) {
     (redis, ours, p)
 }
 
+/// Sends `strings` random string and key commands on `keys`, then
+/// `collections` random collection commands on keys tagged `tag`, through
+/// `p`, all drawn from one generator seeded with `seed`.
+fn random_sequence(
+    p: &mut Pair,
+    seed: u64,
+    (keys, strings): (&[String], usize),
+    (tag, collections): (&str, usize),
+) -> Result<(), String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for _ in 0..strings {
+        p.check(&random_command(&mut rng, keys))?;
+    }
+    for _ in 0..collections {
+        p.check(&random_collection_command(&mut rng, tag))?;
+    }
+    Ok(())
+}
+
 fn run_random(partitions: u32, seed: u64, steps: usize, keys: &[String]) {
     let (_r, _o, mut p) = pair(partitions);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    for _ in 0..steps {
-        let cmd = random_command(&mut rng, keys);
-        if let Err(e) = p.check(&cmd) {
-            panic!("seed {seed}, {partitions} partition(s): {e}");
-        }
-    }
+    random_sequence(&mut p, seed, (keys, steps), ("", 0))
+        .unwrap_or_else(|e| panic!("seed {seed}, {partitions} partition(s): {e}"));
 }
 
 #[test]
@@ -49,13 +63,8 @@ fn random_string_and_key_commands_eight_partitions() {
 
 fn run_random_collections(partitions: u32, seed: u64, steps: usize, tag: &str) {
     let (_r, ours, mut p) = pair(partitions);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    for _ in 0..steps {
-        let cmd = random_collection_command(&mut rng, tag);
-        if let Err(e) = p.check(&cmd) {
-            panic!("seed {seed}, {partitions} partition(s): {e}\nkvnode log:\n{}", ours.log_tail());
-        }
-    }
+    random_sequence(&mut p, seed, (&[], 0), (tag, steps))
+        .unwrap_or_else(|e| panic!("seed {seed}, {partitions} partition(s): {e}\nkvnode log:\n{}", ours.log_tail()));
 }
 
 #[test]
@@ -278,15 +287,8 @@ fn random_commands_over_resp3() {
         assert_eq!(v, redis::Value::Map(vec![]));
     }
     let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(400);
-    for _ in 0..1500 {
-        let cmd = random_command(&mut rng, &keys);
-        p.check(&cmd).unwrap_or_else(|e| panic!("seed 400: {e}"));
-    }
-    for _ in 0..3000 {
-        let cmd = random_collection_command(&mut rng, "");
-        p.check(&cmd).unwrap_or_else(|e| panic!("seed 400: {e}\nkvnode log:\n{}", ours.log_tail()));
-    }
+    random_sequence(&mut p, 400, (&keys, 1500), ("", 3000))
+        .unwrap_or_else(|e| panic!("seed 400: {e}\nkvnode log:\n{}", ours.log_tail()));
 }
 
 const SCRIPT: &[&[&str]] = &[
@@ -592,15 +594,7 @@ fn random_commands_through_every_node_of_a_cluster_match_redis() {
     }
     // Keys share a hash tag so that multi-key commands stay in one slot.
     let keys: Vec<String> = (0..6).map(|i| format!("{{t}}k{i}")).collect();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(300);
-    for _ in 0..1500 {
-        let cmd = random_command(&mut rng, &keys);
-        p.check(&cmd).unwrap_or_else(|e| panic!("seed 300: {e}"));
-    }
-    for _ in 0..1500 {
-        let cmd = random_collection_command(&mut rng, "{t}");
-        p.check(&cmd).unwrap_or_else(|e| panic!("seed 300: {e}"));
-    }
+    random_sequence(&mut p, 300, (&keys, 1500), ("{t}", 1500)).unwrap_or_else(|e| panic!("seed 300: {e}"));
 }
 
 /// A longer search than the suite's, run by hand:

@@ -177,7 +177,7 @@ pub fn flushall(argv: &[Bytes]) -> Result<Cmd, Reply> {
 /// (-1 is 2^64-1); an overflow is refused.
 pub fn parse_cursor(raw: &[u8]) -> Result<u64, Reply> {
     let bad = || Reply::error("ERR invalid cursor");
-    let s = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
+    let s = node::num::c_string(raw);
     if s.is_empty() {
         return Ok(0);
     }

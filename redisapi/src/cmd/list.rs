@@ -10,7 +10,7 @@ use node::{Cmd, Reply};
 use std::time::Duration;
 
 use super::keyspace::parse_i64_arg;
-use super::set::{numkeys, positive_count};
+use super::set::{numkeys, positive_count, positive_count_or};
 
 fn push(argv: &[Bytes], left: bool, xx: bool) -> Result<Cmd, Reply> {
     Ok(Cmd::Push(cc::Push { key: argv[1].clone(), values: argv[2..].to_vec(), left, xx }))
@@ -90,10 +90,6 @@ pub fn lpos(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let mut c = cc::LPos { key: a.next()?, element: a.next()?, rank: 1, count: None, maxlen: 0 };
     // Each option's value has its own error, as Redis' (COUNT and MAXLEN
     // use theirs for anything that is not a non-negative integer).
-    let count_like = |v: &[u8], msg: &str| match parse_i64(v) {
-        Some(n) if n >= 0 => Ok(n as u64),
-        _ => Err(Reply::error(msg)),
-    };
     while !a.is_done() {
         let opt = a.next_upper()?;
         if a.peek().is_none() {
@@ -112,8 +108,8 @@ pub fn lpos(argv: &[Bytes]) -> Result<Cmd, Reply> {
                 }
                 c.rank = rank;
             }
-            "COUNT" => c.count = Some(count_like(&v, "ERR COUNT can't be negative")?),
-            "MAXLEN" => c.maxlen = count_like(&v, "ERR MAXLEN can't be negative")?,
+            "COUNT" => c.count = Some(positive_count_or(&v, "ERR COUNT can't be negative")?),
+            "MAXLEN" => c.maxlen = positive_count_or(&v, "ERR MAXLEN can't be negative")?,
             _ => return Err(Reply::error(err::SYNTAX)),
         }
     }

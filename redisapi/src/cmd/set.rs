@@ -43,9 +43,15 @@ pub fn srandmember(argv: &[Bytes]) -> Result<Cmd, Reply> {
 /// non-negative integer, whatever is wrong with it, is "out of range, must
 /// be positive".
 pub fn positive_count(raw: &[u8]) -> Result<u64, Reply> {
+    positive_count_or(raw, "ERR value is out of range, must be positive")
+}
+
+/// A non-negative integer, or `msg` whatever is wrong (Redis passes its
+/// own message to getPositiveLongFromObjectOrReply, as LPOS COUNT does).
+pub fn positive_count_or(raw: &[u8], msg: &str) -> Result<u64, Reply> {
     match parse_i64(raw) {
         Some(n) if n >= 0 => Ok(n as u64),
-        _ => Err(Reply::error("ERR value is out of range, must be positive")),
+        _ => Err(Reply::error(msg)),
     }
 }
 
