@@ -6,6 +6,8 @@
 //! that depend on the data (WRONGTYPE, not an integer, ...).
 
 use crate::coll_cmds as cc;
+use crate::meta::DataType;
+use crate::rdb;
 use bytes::Bytes;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -211,6 +213,70 @@ pub struct Copy {
     pub replace: bool,
 }
 
+/// RESTORE key ttl payload [REPLACE] [ABSTTL]: the payload decoded by the
+/// node that received it, so that apply only writes.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Restore {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    /// None for a TTL of 0 (no expiry).
+    #[prost(message, optional, tag = "2")]
+    pub expiry: Option<Expiry>,
+    #[prost(bool, tag = "3")]
+    pub replace: bool,
+    #[prost(message, optional, tag = "4")]
+    pub value: Option<RestoredValue>,
+    /// A TTL or payload that did not parse. Redis answers BUSYKEY before it
+    /// looks at either, so without REPLACE such a RESTORE still runs (as a
+    /// read) to check the key, then answers this error.
+    #[prost(string, optional, tag = "5")]
+    pub refused: Option<String>,
+}
+
+/// A decoded DUMP payload: the type (as [`DataType`]) and its items (the
+/// string; list elements head first; set members; hash fields and values
+/// alternating; zset members, with `scores` beside them).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RestoredValue {
+    #[prost(uint32, tag = "1")]
+    pub ty: u32,
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    pub items: Vec<Bytes>,
+    #[prost(double, repeated, tag = "3")]
+    pub scores: Vec<f64>,
+}
+
+impl From<rdb::Value> for RestoredValue {
+    fn from(v: rdb::Value) -> RestoredValue {
+        let (ty, items, scores) = match v {
+            rdb::Value::String(s) => (DataType::String, vec![s], vec![]),
+            rdb::Value::List(items) => (DataType::List, items, vec![]),
+            rdb::Value::Set(items) => (DataType::Set, items, vec![]),
+            rdb::Value::Hash(pairs) => (DataType::Hash, pairs.into_iter().flat_map(|(f, v)| [f, v]).collect(), vec![]),
+            rdb::Value::ZSet(pairs) => {
+                let (members, scores) = pairs.into_iter().unzip();
+                (DataType::ZSet, members, scores)
+            }
+        };
+        RestoredValue { ty: ty as u32, items, scores }
+    }
+}
+
+impl RestoredValue {
+    /// The value again (None if the record is malformed, which a node
+    /// never proposes).
+    pub fn value(&self) -> Option<rdb::Value> {
+        let items = self.items.clone();
+        Some(match DataType::from_u8(u8::try_from(self.ty).ok()?)? {
+            DataType::String => rdb::Value::String(items.into_iter().next()?),
+            DataType::List => rdb::Value::List(items),
+            DataType::Set => rdb::Value::Set(items),
+            DataType::Hash => rdb::Value::Hash(rdb::paired(items).ok()?),
+            DataType::ZSet => rdb::Value::ZSet(items.into_iter().zip(self.scores.iter().copied()).collect()),
+        })
+    }
+}
+
 /// Active expiry: delete `key` if it is still the version that was seen
 /// expired (same expire-at) and is expired at the entry's stamp.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -250,6 +316,8 @@ pub enum Cmd {
     RandomKey(Empty),
     #[prost(message, tag = "13")]
     DbSize(Empty),
+    #[prost(message, tag = "14")]
+    Dump(Key),
     // writes
     #[prost(message, tag = "20")]
     Set(Set),
@@ -281,6 +349,9 @@ pub enum Cmd {
     FlushAll(Empty),
     #[prost(message, tag = "34")]
     ExpireIfStale(ExpireIfStale),
+    /// A write, unless it only carries a refusal (see [`Restore::refused`]).
+    #[prost(message, tag = "35")]
+    Restore(Restore),
     // hashes, lists, sets, sorted sets
     #[prost(message, tag = "40")]
     HSet(cc::HSet),
@@ -386,7 +457,7 @@ pub enum Cmd {
 pub struct Command {
     #[prost(
         oneof = "Cmd",
-        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
+        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
     )]
     pub cmd: Option<Cmd>,
 }
@@ -404,6 +475,7 @@ impl Cmd {
             Cmd::SetOp(c) => c.store.is_some(),
             Cmd::ZSetOp(c) => c.store.is_some(),
             Cmd::ZRange(c) => c.store.is_some() || c.remove,
+            Cmd::Restore(c) => c.refused.is_none(),
             _ => !matches!(
                 self,
                 Cmd::Get(_)
@@ -419,6 +491,7 @@ impl Cmd {
                     | Cmd::Keys(_)
                     | Cmd::RandomKey(_)
                     | Cmd::DbSize(_)
+                    | Cmd::Dump(_)
                     | Cmd::HGet(_)
                     | Cmd::HMGet(_)
                     | Cmd::HGetAll(_)
@@ -468,6 +541,7 @@ impl Cmd {
             Cmd::ZSetOp(c) => c.store.iter().collect(),
             Cmd::Rename(c) => vec![&c.dst],
             Cmd::Copy(c) => vec![&c.dst],
+            Cmd::Restore(c) => vec![&c.key],
             _ => vec![],
         }
     }
@@ -475,9 +549,14 @@ impl Cmd {
     /// The keys the command touches, for routing.
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
-            Cmd::Get(k) | Cmd::StrLen(k) | Cmd::Type(k) | Cmd::ObjectEncoding(k) | Cmd::GetDel(k) | Cmd::Persist(k) => {
-                vec![&k.key]
-            }
+            Cmd::Get(k)
+            | Cmd::StrLen(k)
+            | Cmd::Type(k)
+            | Cmd::ObjectEncoding(k)
+            | Cmd::GetDel(k)
+            | Cmd::Persist(k)
+            | Cmd::Dump(k) => vec![&k.key],
+            Cmd::Restore(c) => vec![&c.key],
             Cmd::MGet(k) | Cmd::Exists(k) | Cmd::Touch(k) | Cmd::Del(k) => k.keys.iter().collect(),
             Cmd::GetRange(c) => vec![&c.key],
             Cmd::Ttl(c) => vec![&c.key],

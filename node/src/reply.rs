@@ -63,6 +63,7 @@ pub mod err {
     pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
     pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+    pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
     /// A count Redis negates, so -2^63 is out: -LONG_MAX..LONG_MAX.
     pub const NOT_NEGATABLE: &str =
         "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";

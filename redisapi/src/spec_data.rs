@@ -68,6 +68,8 @@ pub const SPECS: &[SpecRow] = &[
     ("rename", 3, &["write"], 1, 2, 1, "generic", "Rename a key", "1.0.0", "O(1)"),
     ("renamenx", 3, &["write", "fast"], 1, 2, 1, "generic", "Rename a key, only if the new key does not exist", "1.0.0", "O(1)"),
     ("copy", -3, &["write", "denyoom"], 1, 2, 1, "generic", "Copy a key", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values."),
+    ("dump", 2, &["readonly"], 1, 1, 1, "generic", "Return a serialized version of the value stored at the specified key.", "2.6.0", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1)."),
+    ("restore", -4, &["write", "denyoom"], 1, 1, 1, "generic", "Create a key using the provided serialized value, previously obtained using DUMP.", "2.6.0", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N))."),
     ("keys", 2, &["readonly"], 0, 0, 0, "generic", "Find all keys matching the given pattern", "1.0.0", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length."),
     ("scan", -2, &["readonly"], 0, 0, 0, "generic", "Incrementally iterate the keys space", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection."),
     ("randomkey", 1, &["readonly"], 0, 0, 0, "generic", "Return a random key from the keyspace", "1.0.0", "O(1)"),
@@ -161,9 +163,8 @@ pub const SPECS: &[SpecRow] = &[
     ("zintercard", -3, &["readonly", "movablekeys"], 0, 0, 0, "sorted-set", "Intersect multiple sorted sets and return the cardinality of the result", "7.0.0", "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets."),
     ("zrandmember", -2, &["readonly"], 1, 1, 1, "sorted-set", "Get one or multiple random elements from a sorted set", "6.2.0", "O(N) where N is the number of elements returned"),
     ("zscan", -3, &["readonly"], 1, 1, 1, "sorted-set", "Incrementally iterate sorted sets elements and associated scores", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.."),
-    // Hand-added: cluster commands (Redis 7's COMMAND INFO/DOCS rows).
-    ("cluster", -2, &[], 0, 0, 0, "cluster", "A container for Redis Cluster commands", "3.0.0", "Depends on subcommand."),
-    ("readonly", 1, &["loading", "stale", "fast"], 0, 0, 0, "cluster", "Enables read-only queries for a connection to a Redis Cluster replica node.", "3.0.0", "O(1)"),
-    ("readwrite", 1, &["loading", "stale", "fast"], 0, 0, 0, "cluster", "Enables read-write queries for a connection to a Reids Cluster replica node.", "3.0.0", "O(1)"),
-    ("asking", 1, &["fast"], 0, 0, 0, "cluster", "Signals that a cluster client is following an -ASK redirect.", "3.0.0", "O(1)"),
+    ("cluster", -2, &[], 0, 0, 0, "cluster", "A container for cluster commands", "3.0.0", "Depends on subcommand."),
+    ("readonly", 1, &["loading", "stale", "fast"], 0, 0, 0, "cluster", "Enables read queries for a connection to a cluster replica node", "3.0.0", "O(1)"),
+    ("readwrite", 1, &["loading", "stale", "fast"], 0, 0, 0, "cluster", "Disables read queries for a connection to a cluster replica node", "3.0.0", "O(1)"),
+    ("asking", 1, &["fast"], 0, 0, 0, "cluster", "Sent by cluster clients after an -ASK redirect", "3.0.0", "O(1)"),
 ];

@@ -8,12 +8,12 @@ import json, subprocess, sys
 
 port = sys.argv[1]
 names = """
-ping echo quit hello auth select client command info config dbsize flushdb flushall time shutdown
+ping echo quit reset hello auth select client command info config dbsize flushdb flushall time shutdown
 function script eval evalsha debug multi exec discard watch unwatch object
 get set setnx setex psetex getset getdel getex mget mset msetnx append strlen getrange setrange substr
 incr decr incrby decrby incrbyfloat
 del unlink exists touch type expire pexpire expireat pexpireat ttl pttl expiretime pexpiretime persist
-rename renamenx copy keys scan randomkey
+rename renamenx copy dump restore keys scan randomkey
 hset hsetnx hget hmget hmset hgetall hdel hlen hstrlen hexists hkeys hvals hincrby hincrbyfloat hrandfield hscan
 lpush rpush lpushx rpushx lpop rpop llen lindex lset lrange ltrim lrem linsert lpos lmove rpoplpush lmpop
 blpop brpop blmove brpoplpush blmpop
@@ -23,6 +23,7 @@ zadd zincrby zrem zcard zscore zmscore zrank zrevrank zcount zlexcount zrange zr
 zrangebyscore zrevrangebyscore zrangebylex zrevrangebylex zremrangebyrank zremrangebyscore zremrangebylex
 zpopmin zpopmax bzpopmin bzpopmax zmpop bzmpop zunion zinter zdiff zunionstore zinterstore zdiffstore
 zintercard zrandmember zscan
+cluster readonly readwrite asking
 """.split()
 
 def cli(*args):

@@ -17,7 +17,8 @@ fn hash<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Option<Meta>, Repl
     db.typed(key, DataType::Hash)
 }
 
-fn all<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> Vec<(Bytes, Bytes)> {
+/// Every field and value.
+pub fn all<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> Vec<(Bytes, Bytes)> {
     let mut out = Vec::with_capacity(m.count as usize);
     db.elems(key, m, &mut |f, v| {
         out.push((Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)));

@@ -40,6 +40,12 @@ fn range<K: KvRead + ?Sized>(kv: &K, ns: u32, key: &[u8], m: &Meta, from: u64, t
     out
 }
 
+/// Every element, head first.
+pub fn all<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> Vec<Bytes> {
+    let (head, tail) = bounds(m);
+    range(db.kv, db.ns, key, m, head, tail)
+}
+
 /// Redis' start/stop normalization: negative from the end, clamped.
 /// `None` when the range is empty.
 fn normalize(start: i64, stop: i64, len: i64) -> Option<(u64, u64)> {

@@ -3,6 +3,7 @@
 
 pub mod collections;
 pub mod db;
+pub mod dump;
 pub mod hash;
 pub mod keyspace;
 pub mod list;
@@ -41,6 +42,8 @@ pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
             None => Reply::Nil,
         },
         Cmd::DbSize(_) => Reply::Int(db.key_count as i64),
+        Cmd::Dump(k) => dump::dump(db, &k.key),
+        Cmd::Restore(c) if c.refused.is_some() => dump::refused(db, c),
         Cmd::HGet(c) => hash::hget(db, c),
         Cmd::HMGet(c) => hash::hmget(db, c),
         Cmd::HGetAll(k) => hash::hgetall(db, k),
@@ -93,6 +96,7 @@ pub fn write(a: &mut Apply, cmd: &Cmd) -> Reply {
         Cmd::Copy(c) => keyspace::copy(a, c),
         Cmd::FlushAll(_) => keyspace::flush(a),
         Cmd::ExpireIfStale(c) => keyspace::expire_if_stale(a, c),
+        Cmd::Restore(c) => dump::restore(a, c),
         Cmd::HSet(c) => hash::hset(a, c),
         Cmd::HDel(c) => hash::hdel(a, c),
         Cmd::HIncrBy(c) => hash::hincrby(a, c),
@@ -136,6 +140,8 @@ pub fn name(cmd: &Cmd) -> &'static str {
         Cmd::Keys(_) => "keys",
         Cmd::RandomKey(_) => "randomkey",
         Cmd::DbSize(_) => "dbsize",
+        Cmd::Dump(_) => "dump",
+        Cmd::Restore(_) => "restore",
         Cmd::Set(_) => "set",
         Cmd::MSet(_) => "mset",
         Cmd::Append(_) => "append",

@@ -79,7 +79,14 @@ pub enum Encoding {
 
 /// Writes a string value, or removes the key when its expiry is already past
 /// (Redis sets and immediately expires it).
-fn write_string(a: &mut Apply, key: &[u8], value: Vec<u8>, expire_at: Option<i64>, enc: Encoding, old: Option<&Meta>) {
+pub fn write_string(
+    a: &mut Apply,
+    key: &[u8],
+    value: Vec<u8>,
+    expire_at: Option<i64>,
+    enc: Encoding,
+    old: Option<&Meta>,
+) {
     if let Some(at) = expire_at {
         if at <= a.now as i64 {
             if let Some(o) = old {

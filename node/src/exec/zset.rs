@@ -404,7 +404,7 @@ pub fn zmpop(a: &mut Apply, cmd: &cc::MPop) -> Reply {
 }
 
 /// Members and scores of a zset or a set (score 1) as a ZUNION input.
-fn input<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, Reply> {
+pub fn input<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, Reply> {
     match db.meta(key) {
         None => Ok(vec![]),
         Some(m) if m.ty == DataType::ZSet => {

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use node::command::{self as c, Cmd, ExpireCond, Expiry};
 use node::node::wall_ms;
 use node::num::parse_i64;
+use node::rdb;
 use node::reply::err;
 use node::Reply;
 
@@ -143,6 +144,59 @@ pub fn copy(argv: &[Bytes]) -> Result<Cmd, Reply> {
         }
     }
     Ok(Cmd::Copy(cmd))
+}
+
+pub fn dump(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::Dump(key(argv)))
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency],
+/// checked in Redis' order: the options here; then, when the command runs,
+/// BUSYKEY; then the TTL and the payload (a refusal the node answers after
+/// its key check). IDLETIME and FREQ are checked and ignored: there is no
+/// LRU/LFU eviction here.
+pub fn restore(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    let (mut replace, mut absttl, mut idle, mut freq) = (false, false, false, false);
+    let mut j = 4;
+    while j < argv.len() {
+        let more = argv.len() - j - 1;
+        let number = |i: usize| parse_i64(&argv[i]).ok_or_else(|| Reply::error(err::NOT_INTEGER));
+        match argv[j].to_ascii_uppercase().as_slice() {
+            b"REPLACE" => replace = true,
+            b"ABSTTL" => absttl = true,
+            b"IDLETIME" if more >= 1 && !freq => {
+                if number(j + 1)? < 0 {
+                    return Err(Reply::error("ERR Invalid IDLETIME value, must be >= 0"));
+                }
+                idle = true;
+                j += 1;
+            }
+            b"FREQ" if more >= 1 && !idle => {
+                if !(0..=255).contains(&number(j + 1)?) {
+                    return Err(Reply::error("ERR Invalid FREQ value, must be >= 0 and <= 255"));
+                }
+                freq = true;
+                j += 1;
+            }
+            _ => return Err(Reply::error(err::SYNTAX)),
+        }
+        j += 1;
+    }
+    let parsed = match parse_i64(&argv[2]) {
+        None => Err(err::NOT_INTEGER.to_string()),
+        Some(ttl) if ttl < 0 => Err("ERR Invalid TTL value, must be >= 0".to_string()),
+        Some(ttl) => rdb::decode(&argv[3]).map(|v| (ttl, v)).map_err(|e| e.message()),
+    };
+    let mut cmd = c::Restore { key: argv[1].clone(), replace, ..Default::default() };
+    match parsed {
+        Ok((ttl, value)) => {
+            cmd.expiry = (ttl != 0).then_some(Expiry { ms: ttl, absolute: absttl });
+            cmd.value = Some(value.into());
+        }
+        Err(e) if replace => return Err(Reply::error(e)),
+        Err(e) => cmd.refused = Some(e),
+    }
+    Ok(Cmd::Restore(cmd))
 }
 
 pub fn keys_cmd(argv: &[Bytes]) -> Result<Cmd, Reply> {

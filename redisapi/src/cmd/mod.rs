@@ -198,6 +198,8 @@ fn run_of(name: &str) -> Option<Run> {
         "rename" => data(k::rename),
         "renamenx" => data(k::renamenx),
         "copy" => data(k::copy),
+        "dump" => data(k::dump),
+        "restore" => data(k::restore),
         "keys" => data(k::keys_cmd),
         "scan" => data(k::scan),
         "randomkey" => data(k::randomkey),
