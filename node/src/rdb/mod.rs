@@ -229,7 +229,7 @@ fn read_value(r: &mut Reader) -> Result<Value, DecodeError> {
 
 /// Field/value (or member/score) pairs from a compact encoding's flat list.
 pub fn paired(items: Vec<Bytes>) -> Result<Vec<(Bytes, Bytes)>, DecodeError> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(DecodeError::BadFormat);
     }
     let mut it = items.into_iter();
