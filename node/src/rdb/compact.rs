@@ -38,7 +38,7 @@ pub fn intset(blob: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
     let mut c = Cur { buf: blob, at: 0 };
     let width = le(c.take(4)?) as usize;
     let count = le(c.take(4)?) as u32 as usize;
-    if !matches!(width, 2 | 4 | 8) || (blob.len() - 8) / width != count || (blob.len() - 8) % width != 0 {
+    if !matches!(width, 2 | 4 | 8) || (blob.len() - 8) / width != count || !(blob.len() - 8).is_multiple_of(width) {
         return Err(BadFormat);
     }
     (0..count).map(|_| Ok(int_string(le(c.take(width)?)))).collect()
