@@ -633,6 +633,57 @@ fn dumps_restore_across_the_two_servers() {
     }
 }
 
+/// Redis' own MIGRATE (which sends RESTORE ... REPLACE) copies keys from
+/// redis-server into this store, large ones included: a list of several
+/// quicklist nodes, a hash, set and zset past their compact encodings, a
+/// compressible string of 1 MB, TTLs kept.
+#[test]
+fn redis_migrate_copies_keys_into_this_store() {
+    let (redis, ours, mut p) = pair(4);
+    let big_list: Vec<String> = (0..20_000).map(|i| format!("item{}", i % 977)).collect();
+    let fields: Vec<String> = (0..1000).map(|i| format!("f{i}")).collect();
+    let mut setup: Vec<Vec<String>> = vec![
+        ["RPUSH", "{m}list"].iter().map(|s| s.to_string()).chain(big_list).collect(),
+        ["SADD", "{m}set"].iter().map(|s| s.to_string()).chain((0..600).map(|i| (i * 7).to_string())).collect(),
+        ["SADD", "{m}ints"].iter().map(|s| s.to_string()).chain((0..100).map(|i| (i - 50).to_string())).collect(),
+        vec!["SET".into(), "{m}str".into(), "abc".repeat(350_000)],
+        vec!["SET".into(), "{m}n".into(), "-123456789".into()],
+        vec!["PEXPIRE".into(), "{m}n".into(), "500000".into()],
+    ];
+    let mut hset = vec!["HSET".to_string(), "{m}hash".into()];
+    for f in &fields {
+        hset.extend([f.clone(), format!("value of {f}")]);
+    }
+    setup.push(hset);
+    let mut zadd = vec!["ZADD".to_string(), "{m}zset".into()];
+    for (i, f) in fields.iter().take(200).enumerate() {
+        zadd.extend([((i as f64) / 3.0).to_string(), f.clone()]);
+    }
+    setup.push(zadd);
+    let mut con = redis.client();
+    for cmd in &setup {
+        let mut c = redis::cmd(&cmd[0]);
+        c.arg(&cmd[1..]);
+        let _: redis::Value = c.query(&mut con).expect("setup on redis-server");
+    }
+    let keys = ["{m}list", "{m}set", "{m}ints", "{m}str", "{m}n", "{m}hash", "{m}zset"];
+    let ok: String = redis::cmd("MIGRATE")
+        .arg("127.0.0.1")
+        .arg(ours.port)
+        .arg("")
+        .arg(0)
+        .arg(10_000)
+        .arg("COPY")
+        .arg("KEYS")
+        .arg(&keys[..])
+        .query(&mut con)
+        .unwrap_or_else(|e| panic!("MIGRATE into our node: {e}\nkvnode log:\n{}", ours.log_tail()));
+    assert_eq!(ok, "OK");
+    for key in keys {
+        check_value(&mut p, key.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 /// Payloads in the encodings of Redis before 7.0 (ziplists, quicklists of
 /// ziplists, zsets with text scores), built here: restored into both
 /// servers, they must read alike.

@@ -343,4 +343,48 @@ mod tests {
         // A stream.
         assert_eq!(decode(&sealed(&[T_STREAM_2, 0])), Err(DecodeError::Unsupported("streams")));
     }
+
+    /// Damaged payloads whose checksum still matches (a forged or buggy
+    /// writer): every one gets a value or an error, none a panic.
+    #[test]
+    fn damaged_bodies_with_good_checksums_never_panic() {
+        use rand::{Rng, SeedableRng};
+        // Redis 7.0's LZF string, listpack hash and zset, intset; a ziplist
+        // list; our plain types.
+        let redis: [&[u8]; 5] = [
+            b"\x00\xc3\x09\x28\x01\x78\x78\xe0\x1b\x00\x01\x78\x78",
+            b"\x10\x12\x12\x00\x00\x00\x04\x00\x81\x66\x02\x81\x76\x02\x81\x67\x02\x01\x01\xff",
+            b"\x11\x14\x14\x00\x00\x00\x04\x00\x81\x61\x02\x01\x01\x81\x62\x02\x83\x32\x2e\x35\x04\xff",
+            b"\x0b\x0e\x02\x00\x00\x00\x03\x00\x00\x00\x01\x00\x02\x00\x03\x00",
+            b"\x0a\x1a\x1a\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x02ab\x04\xfd\x02\xfe\xfe\x03\xd0\x70\x11\x01\x00\xff",
+        ];
+        let mut bodies: Vec<Vec<u8>> = redis.iter().map(|b| b.to_vec()).collect();
+        for v in [
+            Value::List(vec![b("a"), b(&"y".repeat(300))]),
+            Value::Hash(vec![(b("f"), b("v"))]),
+            Value::ZSet(vec![(b("m"), 2.0)]),
+        ] {
+            let p = encode(&v);
+            bodies.push(p[..p.len() - 10].to_vec());
+        }
+        for body in &bodies {
+            assert!(decode(&sealed(body)).is_ok(), "the undamaged {body:?} reads");
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..50_000 {
+            let mut body = bodies[rng.gen_range(0..bodies.len())].clone();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..body.len());
+                match rng.gen_range(0..4) {
+                    0 => body[at] ^= 1 << rng.gen_range(0..8),
+                    1 => body.truncate(at.max(1)),
+                    2 => body.insert(at, rng.gen()),
+                    _ => {
+                        body[at] = [0, 0x3f, 0x40, 0x7f, 0x80, 0x81, 0xc0, 0xc3, 0xf0, 0xfe, 0xff][rng.gen_range(0..11)]
+                    }
+                }
+            }
+            let _ = decode(&sealed(&body));
+        }
+    }
 }
