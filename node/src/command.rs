@@ -277,6 +277,106 @@ impl RestoredValue {
     }
 }
 
+/// GETBIT key offset.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BitOffset {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(uint64, tag = "2")]
+    pub offset: u64,
+}
+
+/// SETBIT key offset 0|1.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SetBit {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(uint64, tag = "2")]
+    pub offset: u64,
+    #[prost(bool, tag = "3")]
+    pub on: bool,
+}
+
+/// BITCOUNT key [start end [BYTE|BIT]] and BITPOS key bit [start [end
+/// [BYTE|BIT]]]. The range arguments are read only once the key is found,
+/// as Redis 7.0 does: a missing key answers 0 (BITPOS: -1 or 0) whatever
+/// they are.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BitRange {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    /// BITPOS: the bit looked for.
+    #[prost(bool, tag = "2")]
+    pub bit: bool,
+    /// The arguments after the key (BITPOS: after the bit), unparsed.
+    #[prost(bytes = "bytes", repeated, tag = "3")]
+    pub args: Vec<Bytes>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum BitOpKind {
+    And = 0,
+    Or = 1,
+    Xor = 2,
+    Not = 3,
+}
+
+/// BITOP op destination key [key ...].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BitOp {
+    #[prost(enumeration = "BitOpKind", tag = "1")]
+    pub op: i32,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub dst: Bytes,
+    #[prost(bytes = "bytes", repeated, tag = "3")]
+    pub keys: Vec<Bytes>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum BitFieldKind {
+    Get = 0,
+    Set = 1,
+    IncrBy = 2,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum Overflow {
+    Wrap = 0,
+    Sat = 1,
+    Fail = 2,
+}
+
+/// One GET, SET or INCRBY of BITFIELD, with the OVERFLOW in force for it.
+#[derive(Clone, Copy, PartialEq, prost::Message)]
+pub struct BitFieldOp {
+    #[prost(enumeration = "BitFieldKind", tag = "1")]
+    pub kind: i32,
+    #[prost(bool, tag = "2")]
+    pub signed: bool,
+    /// 1..=64 signed, 1..=63 unsigned.
+    #[prost(uint32, tag = "3")]
+    pub bits: u32,
+    #[prost(uint64, tag = "4")]
+    pub offset: u64,
+    /// SET's value or INCRBY's increment.
+    #[prost(int64, tag = "5")]
+    pub value: i64,
+    #[prost(enumeration = "Overflow", tag = "6")]
+    pub overflow: i32,
+}
+
+/// BITFIELD / BITFIELD_RO key [GET|SET|INCRBY|OVERFLOW ...].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BitField {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(message, repeated, tag = "2")]
+    pub ops: Vec<BitFieldOp>,
+}
+
 /// Active expiry: delete `key` if it is still the version that was seen
 /// expired (same expire-at) and is expired at the entry's stamp.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -318,6 +418,12 @@ pub enum Cmd {
     DbSize(Empty),
     #[prost(message, tag = "14")]
     Dump(Key),
+    #[prost(message, tag = "15")]
+    GetBit(BitOffset),
+    #[prost(message, tag = "16")]
+    BitCount(BitRange),
+    #[prost(message, tag = "17")]
+    BitPos(BitRange),
     // writes
     #[prost(message, tag = "20")]
     Set(Set),
@@ -352,6 +458,13 @@ pub enum Cmd {
     /// A write, unless it only carries a refusal (see [`Restore::refused`]).
     #[prost(message, tag = "35")]
     Restore(Restore),
+    #[prost(message, tag = "36")]
+    SetBit(SetBit),
+    #[prost(message, tag = "37")]
+    BitOp(BitOp),
+    /// A write when it has a SET or INCRBY, else a read.
+    #[prost(message, tag = "38")]
+    BitField(BitField),
     // hashes, lists, sets, sorted sets
     #[prost(message, tag = "40")]
     HSet(cc::HSet),
@@ -457,7 +570,7 @@ pub enum Cmd {
 pub struct Command {
     #[prost(
         oneof = "Cmd",
-        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
+        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
     )]
     pub cmd: Option<Cmd>,
 }
@@ -476,6 +589,7 @@ impl Cmd {
             Cmd::ZSetOp(c) => c.store.is_some(),
             Cmd::ZRange(c) => c.store.is_some() || c.remove,
             Cmd::Restore(c) => c.refused.is_none(),
+            Cmd::BitField(c) => c.ops.iter().any(|o| o.kind != BitFieldKind::Get as i32),
             _ => !matches!(
                 self,
                 Cmd::Get(_)
@@ -492,6 +606,9 @@ impl Cmd {
                     | Cmd::RandomKey(_)
                     | Cmd::DbSize(_)
                     | Cmd::Dump(_)
+                    | Cmd::GetBit(_)
+                    | Cmd::BitCount(_)
+                    | Cmd::BitPos(_)
                     | Cmd::HGet(_)
                     | Cmd::HMGet(_)
                     | Cmd::HGetAll(_)
@@ -557,6 +674,11 @@ impl Cmd {
             | Cmd::Persist(k)
             | Cmd::Dump(k) => vec![&k.key],
             Cmd::Restore(c) => vec![&c.key],
+            Cmd::GetBit(c) => vec![&c.key],
+            Cmd::BitCount(c) | Cmd::BitPos(c) => vec![&c.key],
+            Cmd::SetBit(c) => vec![&c.key],
+            Cmd::BitOp(c) => std::iter::once(&c.dst).chain(c.keys.iter()).collect(),
+            Cmd::BitField(c) => vec![&c.key],
             Cmd::MGet(k) | Cmd::Exists(k) | Cmd::Touch(k) | Cmd::Del(k) => k.keys.iter().collect(),
             Cmd::GetRange(c) => vec![&c.key],
             Cmd::Ttl(c) => vec![&c.key],

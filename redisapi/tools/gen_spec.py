@@ -12,6 +12,7 @@ ping echo quit reset hello auth select client command info config dbsize flushdb
 function script eval evalsha debug multi exec discard watch unwatch object
 get set setnx setex psetex getset getdel getex mget mset msetnx append strlen getrange setrange substr
 incr decr incrby decrby incrbyfloat
+getbit setbit bitcount bitpos bitop bitfield bitfield_ro
 del unlink exists touch type expire pexpire expireat pexpireat ttl pttl expiretime pexpiretime persist
 rename renamenx copy dump restore keys scan randomkey
 hset hsetnx hget hmget hmset hgetall hdel hlen hstrlen hexists hkeys hvals hincrby hincrbyfloat hrandfield hscan

@@ -1,6 +1,7 @@
 //! Executing typed commands against a partition: reads through a [`Db`]
 //! view, writes through an [`Apply`] view. One module per command family.
 
+pub mod bits;
 pub mod collections;
 pub mod db;
 pub mod dump;
@@ -43,6 +44,10 @@ pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
         },
         Cmd::DbSize(_) => Reply::Int(db.key_count as i64),
         Cmd::Dump(k) => dump::dump(db, &k.key),
+        Cmd::GetBit(c) => bits::getbit(db, c),
+        Cmd::BitCount(c) => bits::bitcount(db, c),
+        Cmd::BitPos(c) => bits::bitpos(db, c),
+        Cmd::BitField(c) if !cmd.is_write() => bits::bitfield_read(db, c),
         Cmd::Restore(c) if c.refused.is_some() => dump::refused(db, c),
         Cmd::HGet(c) => hash::hget(db, c),
         Cmd::HMGet(c) => hash::hmget(db, c),
@@ -97,6 +102,9 @@ pub fn write(a: &mut Apply, cmd: &Cmd) -> Reply {
         Cmd::FlushAll(_) => keyspace::flush(a),
         Cmd::ExpireIfStale(c) => keyspace::expire_if_stale(a, c),
         Cmd::Restore(c) => dump::restore(a, c),
+        Cmd::SetBit(c) => bits::setbit(a, c),
+        Cmd::BitOp(c) => bits::bitop(a, c),
+        Cmd::BitField(c) if cmd.is_write() => bits::bitfield_write(a, c),
         Cmd::HSet(c) => hash::hset(a, c),
         Cmd::HDel(c) => hash::hdel(a, c),
         Cmd::HIncrBy(c) => hash::hincrby(a, c),
@@ -142,6 +150,12 @@ pub fn name(cmd: &Cmd) -> &'static str {
         Cmd::DbSize(_) => "dbsize",
         Cmd::Dump(_) => "dump",
         Cmd::Restore(_) => "restore",
+        Cmd::GetBit(_) => "getbit",
+        Cmd::BitCount(_) => "bitcount",
+        Cmd::BitPos(_) => "bitpos",
+        Cmd::SetBit(_) => "setbit",
+        Cmd::BitOp(_) => "bitop",
+        Cmd::BitField(_) => "bitfield",
         Cmd::Set(_) => "set",
         Cmd::MSet(_) => "mset",
         Cmd::Append(_) => "append",

@@ -2,11 +2,12 @@
 
 use super::db::{Apply, Db};
 use crate::command::{self as c, SetCond};
+use crate::keys;
 use crate::ldouble::F80;
 use crate::meta::{DataType, Meta};
 use crate::num::parse_i64;
 use crate::reply::{err, Reply};
-use crate::store::KvRead;
+use crate::store::{Cf, KvRead};
 use bytes::Bytes;
 
 /// Redis' proto-max-bulk-len: no string may grow beyond it.
@@ -186,6 +187,41 @@ fn modify(
             reply
         }
     }
+}
+
+/// A bit command's write (SETBIT, BITFIELD): the string at `key` (new when
+/// absent) grown with zero bytes to hold bit `max_bit`, then changed by `f`,
+/// which says whether it changed a bit. As in Redis, the key is written when
+/// it was created, grew or changed. Otherwise only its encoding becomes raw:
+/// Redis unshares the value without signalling a change, so WATCH does not
+/// fire (the record keeps its mod index).
+pub fn update_bits(a: &mut Apply, key: &[u8], max_bit: u64, f: impl FnOnce(&mut Vec<u8>) -> (bool, Reply)) -> Reply {
+    let old = a.db().meta_raw(key);
+    let live = old.clone().filter(|m| !m.expired(a.now));
+    if live.as_ref().is_some_and(|m| m.ty != DataType::String) {
+        return Reply::error(err::WRONGTYPE);
+    }
+    let mut v = live.as_ref().map_or_else(Vec::new, |m| m.payload.clone());
+    let need = (max_bit >> 3) as usize + 1;
+    let grew = v.len() < need;
+    if grew {
+        v.resize(need, 0);
+    }
+    let (changed, reply) = f(&mut v);
+    match &live {
+        Some(m) if !grew && !changed => {
+            if m.count != Encoding::Raw as u64 {
+                let mut m = m.clone();
+                m.count = Encoding::Raw as u64;
+                a.kv.put(Cf::Meta, &keys::meta_key(a.ns, key), &m.encode());
+            }
+        }
+        _ => {
+            let at = live.as_ref().map(|m| m.expire_at as i64).filter(|at| *at != 0);
+            write_string(a, key, v, at, Encoding::Raw, old.as_ref());
+        }
+    }
+    reply
 }
 
 pub fn append(a: &mut Apply, cmd: &c::KeyValue) -> Reply {

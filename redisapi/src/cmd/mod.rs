@@ -2,6 +2,7 @@
 //! arity, flags, key positions, docs; see `spec_data.rs`) joined with how we
 //! run it: parsed into a typed node command, or answered by the connection.
 
+pub mod bits;
 pub mod hash;
 pub mod keyspace;
 pub mod list;
@@ -199,6 +200,13 @@ fn run_of(name: &str) -> Option<Run> {
         "renamenx" => data(k::renamenx),
         "copy" => data(k::copy),
         "dump" => data(k::dump),
+        "getbit" => data(bits::getbit),
+        "setbit" => data(bits::setbit),
+        "bitcount" => data(bits::bitcount),
+        "bitpos" => data(bits::bitpos),
+        "bitop" => data(bits::bitop),
+        "bitfield" => data(bits::bitfield),
+        "bitfield_ro" => data(bits::bitfield_ro),
         "restore" => data(k::restore),
         "keys" => data(k::keys_cmd),
         "scan" => data(k::scan),
