@@ -277,6 +277,18 @@ impl RestoredValue {
     }
 }
 
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]. The options
+/// are read once both keys were looked up, as Redis does.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Lcs {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub a: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub b: Bytes,
+    #[prost(bytes = "bytes", repeated, tag = "3")]
+    pub args: Vec<Bytes>,
+}
+
 /// GETBIT key offset.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct BitOffset {
@@ -424,6 +436,8 @@ pub enum Cmd {
     BitCount(BitRange),
     #[prost(message, tag = "17")]
     BitPos(BitRange),
+    #[prost(message, tag = "18")]
+    Lcs(Lcs),
     // writes
     #[prost(message, tag = "20")]
     Set(Set),
@@ -570,7 +584,7 @@ pub enum Cmd {
 pub struct Command {
     #[prost(
         oneof = "Cmd",
-        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
+        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
     )]
     pub cmd: Option<Cmd>,
 }
@@ -609,6 +623,7 @@ impl Cmd {
                     | Cmd::GetBit(_)
                     | Cmd::BitCount(_)
                     | Cmd::BitPos(_)
+                    | Cmd::Lcs(_)
                     | Cmd::HGet(_)
                     | Cmd::HMGet(_)
                     | Cmd::HGetAll(_)
@@ -676,6 +691,7 @@ impl Cmd {
             Cmd::Restore(c) => vec![&c.key],
             Cmd::GetBit(c) => vec![&c.key],
             Cmd::BitCount(c) | Cmd::BitPos(c) => vec![&c.key],
+            Cmd::Lcs(c) => vec![&c.a, &c.b],
             Cmd::SetBit(c) => vec![&c.key],
             Cmd::BitOp(c) => std::iter::once(&c.dst).chain(c.keys.iter()).collect(),
             Cmd::BitField(c) => vec![&c.key],

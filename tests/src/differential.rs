@@ -244,7 +244,7 @@ pub fn random_command<R: Rng>(rng: &mut R, keys: &[String]) -> Vec<Vec<u8>> {
     let offset =
         |rng: &mut R| pick(rng, &["0", "1", "7", "8", "13", "30", "63", "-1", "x", "4294967296", "#2"]).to_string();
     let bound = |rng: &mut R| rng.gen_range(-20i64..20).to_string();
-    let words: Vec<String> = match rng.gen_range(0..48) {
+    let words: Vec<String> = match rng.gen_range(0..49) {
         0 => vec!["SET".into(), k(rng), v(rng)],
         1 => {
             let mut c = vec!["SET".into(), k(rng), v(rng)];
@@ -361,6 +361,14 @@ pub fn random_command<R: Rng>(rng: &mut R, keys: &[String]) -> Vec<Vec<u8>> {
                     5 | 6 => c.extend(["INCRBY".into(), ty, at, val]),
                     _ => c.extend(["OVERFLOW".into(), pick(rng, &["WRAP", "SAT", "FAIL", "x"]).into()]),
                 }
+            }
+            c
+        }
+        47 => {
+            let mut c = vec!["LCS".into(), k(rng), k(rng)];
+            for _ in 0..rng.gen_range(0..3) {
+                let opt = pick(rng, &["LEN", "IDX", "IDX", "WITHMATCHLEN", "MINMATCHLEN", "2", "x"]);
+                c.push(opt.into());
             }
             c
         }

@@ -189,6 +189,114 @@ fn modify(
     }
 }
 
+/// LCS: the longest common subsequence of two strings, by Redis' dynamic
+/// programming table (and its limit on the table's size), with its replies:
+/// the subsequence, its length (LEN), or the matching ranges (IDX).
+pub fn lcs<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Lcs) -> Reply {
+    let (Ok(a), Ok(b)) = (db.string(&cmd.a), db.string(&cmd.b)) else {
+        return Reply::error("ERR The specified keys must contain string values");
+    };
+    let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
+    let (mut len, mut idx, mut with_len, mut min_len) = (false, false, false, 0i64);
+    let mut j = 0;
+    while j < cmd.args.len() {
+        match cmd.args[j].to_ascii_uppercase().as_slice() {
+            b"IDX" => idx = true,
+            b"LEN" => len = true,
+            b"WITHMATCHLEN" => with_len = true,
+            b"MINMATCHLEN" if j + 1 < cmd.args.len() => {
+                match parse_i64(&cmd.args[j + 1]) {
+                    Some(n) => min_len = n.max(0),
+                    None => return Reply::error(err::NOT_INTEGER),
+                }
+                j += 1;
+            }
+            _ => return Reply::error(err::SYNTAX),
+        }
+        j += 1;
+    }
+    if len && idx {
+        return Reply::error("ERR If you want both the length and indexes, please just use IDX.");
+    }
+    let (n, m) = (a.len(), b.len());
+    if (n as u64 + 1) * (m as u64 + 1) * 4 > MAX_STRING {
+        return Reply::error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+    }
+    // table[i * (m + 1) + j]: the LCS length of a[..i] and b[..j].
+    let w = m + 1;
+    let mut table = vec![0u32; (n + 1) * w];
+    for i in 1..=n {
+        for j in 1..=m {
+            table[i * w + j] = if a[i - 1] == b[j - 1] {
+                table[(i - 1) * w + j - 1] + 1
+            } else {
+                table[(i - 1) * w + j].max(table[i * w + j - 1])
+            };
+        }
+    }
+    let total = table[n * w + m];
+    if len {
+        return Reply::Int(total as i64);
+    }
+    // Walk back from the end, collecting the subsequence and, for IDX, the
+    // contiguous ranges (last first, as Redis emits them).
+    let mut out = vec![0u8; total as usize];
+    let mut k = total as usize;
+    let mut ranges = Vec::new();
+    let mut cur: Option<(usize, usize, usize, usize)> = None; // a start, a end, b start, b end
+    let (mut i, mut j) = (n, m);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            out[k - 1] = a[i - 1];
+            k -= 1;
+            cur = match cur {
+                None => Some((i - 1, i - 1, j - 1, j - 1)),
+                Some((sa, ea, sb, eb)) if sa == i && sb == j => Some((sa - 1, ea, sb - 1, eb)),
+                Some(r) => {
+                    emit = true;
+                    Some(r)
+                }
+            };
+            if cur.is_some_and(|(sa, _, sb, _)| sa == 0 || sb == 0) {
+                emit = true;
+            }
+            i -= 1;
+            j -= 1;
+        } else {
+            if table[(i - 1) * w + j] > table[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = cur.is_some();
+        }
+        if emit {
+            if let Some((sa, ea, sb, eb)) = cur.take() {
+                let match_len = ea - sa + 1;
+                if min_len == 0 || match_len as i64 >= min_len {
+                    ranges.push((sa, ea, sb, eb, match_len));
+                }
+            }
+        }
+    }
+    if !idx {
+        return Reply::bulk(out);
+    }
+    let pair = |s: usize, e: usize| Reply::Array(vec![Reply::Int(s as i64), Reply::Int(e as i64)]);
+    let matches = ranges
+        .into_iter()
+        .map(|(sa, ea, sb, eb, l)| {
+            let mut r = vec![pair(sa, ea), pair(sb, eb)];
+            if with_len {
+                r.push(Reply::Int(l as i64));
+            }
+            Reply::Array(r)
+        })
+        .collect();
+    Reply::Map(vec![(Reply::bulk("matches"), Reply::Array(matches)), (Reply::bulk("len"), Reply::Int(total as i64))])
+}
+
 /// A bit command's write (SETBIT, BITFIELD): the string at `key` (new when
 /// absent) grown with zero bytes to hold bit `max_bit`, then changed by `f`,
 /// which says whether it changed a bit. As in Redis, the key is written when

@@ -178,6 +178,7 @@ fn run_of(name: &str) -> Option<Run> {
         "strlen" => data(s::strlen),
         "getrange" | "substr" => data(s::getrange),
         "setrange" => data(s::setrange),
+        "lcs" => data(s::lcs),
         "incr" => data(s::incr),
         "decr" => data(s::decr),
         "incrby" => data(s::incrby),

@@ -201,3 +201,8 @@ pub fn incrbyfloat(argv: &[Bytes]) -> Result<Cmd, Reply> {
     }
     Ok(Cmd::IncrByFloat(c::IncrByFloat { key: argv[1].clone(), delta: argv[2].clone() }))
 }
+
+/// LCS key1 key2 [options]: the options are read after the keys (see [`c::Lcs`]).
+pub fn lcs(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    Ok(Cmd::Lcs(c::Lcs { a: argv[1].clone(), b: argv[2].clone(), args: argv[3..].to_vec() }))
+}
