@@ -289,6 +289,23 @@ pub struct Lcs {
     pub args: Vec<Bytes>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum ObjectField {
+    Freq = 0,
+    RefCount = 1,
+    IdleTime = 2,
+}
+
+/// OBJECT FREQ|REFCOUNT|IDLETIME key.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ObjectInfo {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(enumeration = "ObjectField", tag = "2")]
+    pub field: i32,
+}
+
 /// GETBIT key offset.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct BitOffset {
@@ -438,6 +455,8 @@ pub enum Cmd {
     BitPos(BitRange),
     #[prost(message, tag = "18")]
     Lcs(Lcs),
+    #[prost(message, tag = "19")]
+    ObjectInfo(ObjectInfo),
     // writes
     #[prost(message, tag = "20")]
     Set(Set),
@@ -584,7 +603,7 @@ pub enum Cmd {
 pub struct Command {
     #[prost(
         oneof = "Cmd",
-        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
+        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
     )]
     pub cmd: Option<Cmd>,
 }
@@ -624,6 +643,7 @@ impl Cmd {
                     | Cmd::BitCount(_)
                     | Cmd::BitPos(_)
                     | Cmd::Lcs(_)
+                    | Cmd::ObjectInfo(_)
                     | Cmd::HGet(_)
                     | Cmd::HMGet(_)
                     | Cmd::HGetAll(_)
@@ -692,6 +712,7 @@ impl Cmd {
             Cmd::GetBit(c) => vec![&c.key],
             Cmd::BitCount(c) | Cmd::BitPos(c) => vec![&c.key],
             Cmd::Lcs(c) => vec![&c.a, &c.b],
+            Cmd::ObjectInfo(c) => vec![&c.key],
             Cmd::SetBit(c) => vec![&c.key],
             Cmd::BitOp(c) => std::iter::once(&c.dst).chain(c.keys.iter()).collect(),
             Cmd::BitField(c) => vec![&c.key],

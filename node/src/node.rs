@@ -1549,7 +1549,16 @@ fn execute_read(store: &Store, p: &Partition, cmd: &Cmd) -> Reply {
     // A command that reads one record needs no snapshot: a point read of a
     // record written by atomic batches is consistent by itself.
     let single_record = match cmd {
-        Cmd::Get(_) | Cmd::StrLen(_) | Cmd::GetRange(_) | Cmd::Type(_) | Cmd::Ttl(_) | Cmd::ObjectEncoding(_) => true,
+        Cmd::Get(_)
+        | Cmd::StrLen(_)
+        | Cmd::GetRange(_)
+        | Cmd::Type(_)
+        | Cmd::Ttl(_)
+        | Cmd::ObjectEncoding(_)
+        | Cmd::ObjectInfo(_)
+        | Cmd::GetBit(_)
+        | Cmd::BitCount(_)
+        | Cmd::BitPos(_) => true,
         Cmd::Exists(k) | Cmd::Touch(k) | Cmd::MGet(k) => k.keys.len() == 1,
         _ => false,
     };

@@ -658,9 +658,10 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
 /// ENCODING key). Inside MULTI it is queued as that command, so that it
 /// runs in its place within the transaction, not after it.
 pub fn data_form(argv: &[Bytes]) -> Option<node::Cmd> {
-    let encoding =
-        argv.len() == 3 && argv[0].eq_ignore_ascii_case(b"object") && argv[1].eq_ignore_ascii_case(b"encoding");
-    encoding.then(|| cmd::keyspace::object_encoding(argv[2].clone()))
+    if argv.len() != 3 || !argv[0].eq_ignore_ascii_case(b"object") {
+        return None;
+    }
+    cmd::keyspace::object(&argv[1], argv[2].clone())
 }
 
 async fn object(c: &mut Conn, argv: &[Bytes]) -> Outcome {
@@ -669,10 +670,26 @@ async fn object(c: &mut Conn, argv: &[Bytes]) -> Outcome {
     }
     match upper(&argv[1]).as_str() {
         "HELP" => Outcome::Reply(Reply::Array(
-            ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "HELP"]
-                .iter()
-                .map(|s| Reply::status(s))
-                .collect(),
+            [
+                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ENCODING <key>",
+                "    Return the kind of internal representation used in order to store the value",
+                "    associated with a <key>.",
+                "FREQ <key>",
+                "    Return the access frequency index of the <key>. The returned integer is",
+                "    proportional to the logarithm of the recent access frequency of the key.",
+                "IDLETIME <key>",
+                "    Return the idle time of the <key>, that is the approximated number of",
+                "    seconds elapsed since the last access to the key.",
+                "REFCOUNT <key>",
+                "    Return the number of references of the value associated with the specified",
+                "    <key>.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|s| Reply::status(s))
+            .collect(),
         )),
         _ => Outcome::Reply(unknown_subcommand(&argv[1], "object")),
     }

@@ -310,7 +310,7 @@ pub fn random_command<R: Rng>(rng: &mut R, keys: &[String]) -> Vec<Vec<u8>> {
         }
         30 => vec!["DBSIZE".into()],
         31 => vec!["KEYS".into(), pick(rng, &["*", "*1*", "k?", "{t}*", "[a-z]*", "nomatch"]).into()],
-        32 => vec!["OBJECT".into(), "ENCODING".into(), k(rng)],
+        32 => vec!["OBJECT".into(), pick(rng, &["ENCODING", "ENCODING", "REFCOUNT", "FREQ"]).into(), k(rng)],
         33 => vec!["UNLINK".into(), k(rng)],
         34 => vec!["TOUCH".into(), k(rng), k(rng)],
         35 => vec!["SUBSTR".into(), k(rng), num(rng), num(rng)],

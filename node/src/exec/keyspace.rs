@@ -43,6 +43,32 @@ pub fn object_encoding<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
     }
 }
 
+/// OBJECT FREQ, REFCOUNT and IDLETIME: nil for a missing key, as Redis.
+/// There is no LFU/LRU eviction here, so no access frequency (Redis' own
+/// error when its policy is not LFU) and no access time (an error that says
+/// so, rather than a made-up idle time). REFCOUNT answers what Redis does:
+/// its shared integers 0..9999 count as INT_MAX, every other value as 1.
+pub fn object_info<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::ObjectInfo) -> Reply {
+    let Some(m) = db.meta(&cmd.key) else {
+        return Reply::Nil;
+    };
+    match c::ObjectField::try_from(cmd.field).unwrap_or(c::ObjectField::RefCount) {
+        c::ObjectField::Freq => Reply::error(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when \
+             switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ),
+        c::ObjectField::IdleTime => {
+            Reply::error("ERR OBJECT IDLETIME is not tracked by this server (there is no LRU eviction)")
+        }
+        c::ObjectField::RefCount => {
+            let shared = m.ty == DataType::String
+                && super::strings::string_encoding(&m) == "int"
+                && crate::num::parse_i64(&m.payload).is_some_and(|v| (0..10_000).contains(&v));
+            Reply::Int(if shared { i32::MAX as i64 } else { 1 })
+        }
+    }
+}
+
 fn pattern_filter(pattern: Option<&Bytes>) -> impl Fn(&[u8]) -> bool + '_ {
     move |key: &[u8]| match pattern {
         None => true,

@@ -276,9 +276,16 @@ pub fn scan(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::Scan(cmd))
 }
 
-/// OBJECT ENCODING key (the other subcommands are answered by the connection).
-pub fn object_encoding(key: Bytes) -> Cmd {
-    Cmd::ObjectEncoding(c::Key { key })
+/// OBJECT ENCODING|FREQ|REFCOUNT|IDLETIME key (HELP is answered by the connection).
+pub fn object(sub: &[u8], key: Bytes) -> Option<Cmd> {
+    let field = match sub.to_ascii_lowercase().as_slice() {
+        b"encoding" => return Some(Cmd::ObjectEncoding(c::Key { key })),
+        b"freq" => c::ObjectField::Freq,
+        b"refcount" => c::ObjectField::RefCount,
+        b"idletime" => c::ObjectField::IdleTime,
+        _ => return None,
+    };
+    Some(Cmd::ObjectInfo(c::ObjectInfo { key, field: field as i32 }))
 }
 
 pub fn parse_i64_arg(raw: &[u8]) -> Result<i64, Reply> {
