@@ -62,6 +62,7 @@ pub fn object_info<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::ObjectInfo) -> Reply
         }
         c::ObjectField::RefCount => {
             let shared = m.ty == DataType::String
+                && m.count == super::strings::Encoding::ByValue as u64
                 && super::strings::string_encoding(&m) == "int"
                 && crate::num::parse_i64(&m.payload).is_some_and(|v| (0..10_000).contains(&v));
             Reply::Int(if shared { i32::MAX as i64 } else { 1 })
@@ -233,6 +234,10 @@ pub fn copy(a: &mut Apply, cmd: &c::Copy) -> Reply {
     };
     if !cmd.replace && a.db().meta(&cmd.dst).is_some() {
         return Reply::Int(0);
+    }
+    let mut m = m;
+    if m.ty == DataType::String && m.count == super::strings::Encoding::ByValue as u64 {
+        m.count = super::strings::Encoding::Copied as u64;
     }
     copy_value(a, &cmd.src, &m, &cmd.dst);
     Reply::Int(1)

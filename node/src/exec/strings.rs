@@ -76,6 +76,9 @@ pub enum Encoding {
     Raw = 1,
     /// A new string object: embstr or raw by length, never int (INCRBYFLOAT).
     String = 2,
+    /// COPY of a ByValue string: encoded alike, but a copy of its own, never
+    /// one of Redis' shared integers (OBJECT REFCOUNT 1).
+    Copied = 3,
 }
 
 /// Writes a string value, or removes the key when its expiry is already past
@@ -420,7 +423,7 @@ pub fn getex(a: &mut Apply, cmd: &c::GetEx) -> Reply {
 
 /// OBJECT ENCODING of a string, as Redis would report it.
 pub fn string_encoding(m: &Meta) -> &'static str {
-    let by_value = m.count == Encoding::ByValue as u64;
+    let by_value = m.count == Encoding::ByValue as u64 || m.count == Encoding::Copied as u64;
     let fresh = by_value || m.count == Encoding::String as u64;
     if by_value && m.payload.len() <= 20 && parse_i64(&m.payload).is_some() {
         "int"
