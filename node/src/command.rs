@@ -306,6 +306,32 @@ pub struct ObjectInfo {
     pub field: i32,
 }
 
+/// SORT / SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern ...]
+/// [ASC|DESC] [ALPHA] [STORE destination].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Sort {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    #[prost(bytes = "bytes", optional, tag = "2")]
+    pub by: Option<Bytes>,
+    #[prost(int64, optional, tag = "3")]
+    pub offset: Option<i64>,
+    #[prost(int64, optional, tag = "4")]
+    pub count: Option<i64>,
+    #[prost(bytes = "bytes", repeated, tag = "5")]
+    pub get: Vec<Bytes>,
+    #[prost(bool, tag = "6")]
+    pub desc: bool,
+    #[prost(bool, tag = "7")]
+    pub alpha: bool,
+    #[prost(bytes = "bytes", optional, tag = "8")]
+    pub store: Option<Bytes>,
+    /// Some BY had no `*`: nothing is sorted, even if a later BY has one
+    /// (Redis never clears its flag).
+    #[prost(bool, tag = "9")]
+    pub no_sort: bool,
+}
+
 /// GETBIT key offset.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct BitOffset {
@@ -498,6 +524,9 @@ pub enum Cmd {
     /// A write when it has a SET or INCRBY, else a read.
     #[prost(message, tag = "38")]
     BitField(BitField),
+    /// A write with STORE, else a read.
+    #[prost(message, tag = "39")]
+    Sort(Sort),
     // hashes, lists, sets, sorted sets
     #[prost(message, tag = "40")]
     HSet(cc::HSet),
@@ -603,7 +632,7 @@ pub enum Cmd {
 pub struct Command {
     #[prost(
         oneof = "Cmd",
-        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
+        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
     )]
     pub cmd: Option<Cmd>,
 }
@@ -623,6 +652,7 @@ impl Cmd {
             Cmd::ZRange(c) => c.store.is_some() || c.remove,
             Cmd::Restore(c) => c.refused.is_none(),
             Cmd::BitField(c) => c.ops.iter().any(|o| o.kind != BitFieldKind::Get as i32),
+            Cmd::Sort(c) => c.store.is_some(),
             _ => !matches!(
                 self,
                 Cmd::Get(_)
@@ -694,6 +724,7 @@ impl Cmd {
             Cmd::Rename(c) => vec![&c.dst],
             Cmd::Copy(c) => vec![&c.dst],
             Cmd::Restore(c) => vec![&c.key],
+            Cmd::Sort(c) => c.store.iter().collect(),
             _ => vec![],
         }
     }
@@ -716,6 +747,7 @@ impl Cmd {
             Cmd::SetBit(c) => vec![&c.key],
             Cmd::BitOp(c) => std::iter::once(&c.dst).chain(c.keys.iter()).collect(),
             Cmd::BitField(c) => vec![&c.key],
+            Cmd::Sort(c) => std::iter::once(&c.key).chain(c.store.iter()).collect(),
             Cmd::MGet(k) | Cmd::Exists(k) | Cmd::Touch(k) | Cmd::Del(k) => k.keys.iter().collect(),
             Cmd::GetRange(c) => vec![&c.key],
             Cmd::Ttl(c) => vec![&c.key],

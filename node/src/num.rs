@@ -114,6 +114,14 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     (used == s.len() && !v.is_nan() && !out_of_range).then_some(v)
 }
 
+/// A SORT weight the way Redis' SORT reads one: strtod must reach the end
+/// of the C string, without NaN or a magnitude out of range (ERANGE); an
+/// empty string is 0.
+pub fn parse_sort_weight(s: &[u8]) -> Option<f64> {
+    let (v, used, erange) = c_strtod(s);
+    (used == c_string(s).len() && !v.is_nan() && !erange).then_some(v)
+}
+
 /// A score bound the way Redis' `zslParseRange` reads one: strtod must
 /// reach the string's end (or a NUL byte in it) and give no NaN. Laxer than
 /// [`parse_f64`]: leading spaces pass, an empty string is 0 and an

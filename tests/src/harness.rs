@@ -407,7 +407,9 @@ impl RedisServer {
         let tmp = tempfile::tempdir().unwrap();
         for _ in 0..5 {
             let port = free_port();
+            // The C locale: SORT ... ALPHA collates with strcoll, bytes here.
             let mut child = Command::new("redis-server")
+                .env("LC_ALL", "C")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 .args(extra)
                 .arg("--dir")

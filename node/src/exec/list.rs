@@ -46,6 +46,12 @@ pub fn all<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> Vec<Bytes> {
     range(db.kv, db.ns, key, m, head, tail)
 }
 
+/// Writes a new list of `values` at `dst`, replacing anything there (the
+/// key goes when `values` is empty).
+pub fn store(a: &mut Apply, dst: &Bytes, values: &[Bytes]) {
+    Coll::replace(a, dst, DataType::List, values.is_empty(), |a, c| push_values(a, c, values, false));
+}
+
 /// Redis' start/stop normalization: negative from the end, clamped.
 /// `None` when the range is empty.
 fn normalize(start: i64, stop: i64, len: i64) -> Option<(u64, u64)> {

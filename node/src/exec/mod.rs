@@ -9,6 +9,7 @@ pub mod hash;
 pub mod keyspace;
 pub mod list;
 pub mod set;
+pub mod sort;
 pub mod strings;
 pub mod zset;
 
@@ -49,6 +50,7 @@ pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
         Cmd::BitPos(c) => bits::bitpos(db, c),
         Cmd::Lcs(c) => strings::lcs(db, c),
         Cmd::ObjectInfo(c) => keyspace::object_info(db, c),
+        Cmd::Sort(c) if c.store.is_none() => sort::sort_read(db, c),
         Cmd::BitField(c) if !cmd.is_write() => bits::bitfield_read(db, c),
         Cmd::Restore(c) if c.refused.is_some() => dump::refused(db, c),
         Cmd::HGet(c) => hash::hget(db, c),
@@ -107,6 +109,7 @@ pub fn write(a: &mut Apply, cmd: &Cmd) -> Reply {
         Cmd::SetBit(c) => bits::setbit(a, c),
         Cmd::BitOp(c) => bits::bitop(a, c),
         Cmd::BitField(c) if cmd.is_write() => bits::bitfield_write(a, c),
+        Cmd::Sort(c) if c.store.is_some() => sort::sort_store(a, c),
         Cmd::HSet(c) => hash::hset(a, c),
         Cmd::HDel(c) => hash::hdel(a, c),
         Cmd::HIncrBy(c) => hash::hincrby(a, c),
@@ -157,6 +160,7 @@ pub fn name(cmd: &Cmd) -> &'static str {
         Cmd::BitPos(_) => "bitpos",
         Cmd::Lcs(_) => "lcs",
         Cmd::ObjectInfo(_) => "object",
+        Cmd::Sort(_) => "sort",
         Cmd::SetBit(_) => "setbit",
         Cmd::BitOp(_) => "bitop",
         Cmd::BitField(_) => "bitfield",

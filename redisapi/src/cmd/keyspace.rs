@@ -199,6 +199,49 @@ pub fn restore(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::Restore(cmd))
 }
 
+/// SORT and SORT_RO (no STORE): options in Redis' order of checks.
+fn sort_generic(argv: &[Bytes], read_only: bool) -> Result<Cmd, Reply> {
+    let mut cmd = c::Sort { key: argv[1].clone(), ..Default::default() };
+    let mut j = 2;
+    while j < argv.len() {
+        let more = argv.len() - j - 1;
+        match argv[j].to_ascii_uppercase().as_slice() {
+            b"ASC" => cmd.desc = false,
+            b"DESC" => cmd.desc = true,
+            b"ALPHA" => cmd.alpha = true,
+            b"LIMIT" if more >= 2 => {
+                cmd.offset = Some(parse_i64_arg(&argv[j + 1])?);
+                cmd.count = Some(parse_i64_arg(&argv[j + 2])?);
+                j += 2;
+            }
+            b"STORE" if !read_only && more >= 1 => {
+                cmd.store = Some(argv[j + 1].clone());
+                j += 1;
+            }
+            b"BY" if more >= 1 => {
+                cmd.by = Some(argv[j + 1].clone());
+                cmd.no_sort |= !node::num::c_string(&argv[j + 1]).contains(&b'*');
+                j += 1;
+            }
+            b"GET" if more >= 1 => {
+                cmd.get.push(argv[j + 1].clone());
+                j += 1;
+            }
+            _ => return Err(Reply::error(err::SYNTAX)),
+        }
+        j += 1;
+    }
+    Ok(Cmd::Sort(cmd))
+}
+
+pub fn sort(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    sort_generic(argv, false)
+}
+
+pub fn sort_ro(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    sort_generic(argv, true)
+}
+
 pub fn keys_cmd(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::Keys(c::Pattern { pattern: argv[1].clone() }))
 }

@@ -201,6 +201,8 @@ fn run_of(name: &str) -> Option<Run> {
         "renamenx" => data(k::renamenx),
         "copy" => data(k::copy),
         "dump" => data(k::dump),
+        "sort" => data(k::sort),
+        "sort_ro" => data(k::sort_ro),
         "getbit" => data(bits::getbit),
         "setbit" => data(bits::setbit),
         "bitcount" => data(bits::bitcount),
