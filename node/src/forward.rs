@@ -34,6 +34,16 @@ pub enum FwdKind {
     /// Has the receiver had raft messages from the sender? Answered 1 or 0
     /// (see [`crate::seen`]).
     HeardFrom = 7,
+    /// A PUBLISH for the receiver's subscribers (a [`PublishMsg`]); no reply.
+    Publish = 8,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PublishMsg {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub channel: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub message: Bytes,
 }
 
 /// The reads of one partition's state that SCAN, RANDOMKEY and WATCH make
@@ -168,6 +178,12 @@ impl WireReply {
             },
             Reply::Pairs(pairs) => WireReply { kind: K_PAIRS, items: flat(pairs), ..Default::default() },
             Reply::Verbatim(s) => WireReply { kind: K_VERBATIM, text: s.clone(), ..Default::default() },
+            // Connection-level replies, never forwarded; kept as arrays.
+            Reply::Push(items) | Reply::Several(items) => WireReply {
+                kind: K_ARRAY,
+                items: items.iter().map(WireReply::from_reply).collect(),
+                ..Default::default()
+            },
         }
     }
 
@@ -269,6 +285,14 @@ impl Forwarder {
 
     pub fn close_session(&self, node: u64, session: u64) {
         let _ = self.send_msg(node, &FwdMsg { kind: FwdKind::CloseSession as i32, session, ..Default::default() });
+    }
+
+    /// Passes a PUBLISH on to `node`'s subscribers (at most once: a message
+    /// the transport cannot take now is not delivered there, as pub/sub
+    /// promises no more).
+    pub fn publish(&self, node: u64, channel: &Bytes, message: &Bytes) {
+        let data = Bytes::from(PublishMsg { channel: channel.clone(), message: message.clone() }.encode_to_vec());
+        let _ = self.send_msg(node, &FwdMsg { kind: FwdKind::Publish as i32, data, ..Default::default() });
     }
 
     pub fn announce(&self, node: u64, leaders: Vec<LeaderInfo>) {

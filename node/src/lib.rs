@@ -15,6 +15,7 @@ pub mod meta;
 pub mod node;
 pub mod num;
 pub mod partition;
+pub mod pubsub;
 pub mod rdb;
 pub mod reply;
 pub mod seen;

@@ -152,6 +152,8 @@ pub struct Node {
     pub(crate) snapshots: Option<Arc<Snapshots>>,
     snapshots_installed: Arc<AtomicU64>,
     installs_resumed: u64,
+    /// This node's pub/sub subscribers.
+    pub pubsub: Arc<crate::pubsub::Hub>,
 }
 
 /// What a connection carries for the node: its namespace and which of its
@@ -454,6 +456,7 @@ impl Node {
             snapshots,
             snapshots_installed,
             installs_resumed,
+            pubsub: Default::default(),
         });
         let _ = handler.node.set(Arc::downgrade(&node));
         if let Some(rx) = arrivals_rx {
@@ -530,6 +533,17 @@ impl Node {
     /// Clients blocked in BLPOP and the like (INFO clients).
     pub fn blocked_clients(&self) -> usize {
         self.waiters.count()
+    }
+
+    /// PUBLISH: delivered to this node's subscribers and passed on to every
+    /// other node's. Returns this node's receivers (Redis Cluster's count).
+    pub fn publish(&self, channel: &Bytes, message: &Bytes) -> usize {
+        if let (Some(fwd), Some(c)) = (&self.fwd, &self.cfg.cluster) {
+            for n in c.spec.nodes.iter().filter(|n| n.id != self.cfg.node_id) {
+                fwd.publish(n.id, channel, message);
+            }
+        }
+        self.pubsub.publish(channel, message)
     }
 
     pub fn new_session(&self) -> Session {
@@ -1283,6 +1297,12 @@ impl InboundHandler for NodeInbound {
                 let Some(node) = self.node.get().and_then(|w| w.upgrade()) else { return };
                 if kind == FwdKind::Leaders {
                     node.learn_leaders(m.leaders);
+                    return;
+                }
+                if kind == FwdKind::Publish {
+                    if let Ok(p) = crate::forward::PublishMsg::decode(m.data) {
+                        node.pubsub.publish(&p.channel, &p.message);
+                    }
                     return;
                 }
                 let mut origins = self.origins.lock();

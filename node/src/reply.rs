@@ -28,6 +28,10 @@ pub enum Reply {
     Pairs(Vec<(Reply, Reply)>),
     /// RESP3 verbatim string (INFO, CLIENT INFO); a bulk string in RESP2.
     Verbatim(String),
+    /// RESP3 push (pub/sub messages and subscription replies); an array in RESP2.
+    Push(Vec<Reply>),
+    /// Several replies in a row to one command (SUBSCRIBE a b: one per channel).
+    Several(Vec<Reply>),
 }
 
 impl Reply {

@@ -65,7 +65,14 @@ pub struct Conn {
     pub watches: Vec<Watch>,
     /// The partition WATCH or queued commands bound the transaction to.
     pub txn_partition: Option<u32>,
+    /// Pub/sub: this connection's subscriptions and the messages for it.
+    pub sub: Option<node::pubsub::Subscriber>,
+    pub sub_rx: Option<tokio::sync::mpsc::UnboundedReceiver<node::pubsub::Delivery>>,
 }
+
+/// Commands a RESP2 connection may send while subscribed (Redis 7.0).
+const SUBSCRIBED_CONTEXT: &[&str] =
+    &["subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "ping", "quit", "reset"];
 
 /// Redis' "unknown command" error, quoting the first arguments.
 fn unknown_command(argv: &[Bytes]) -> Reply {
@@ -104,6 +111,12 @@ impl Conn {
         }
         if let Some(e) = local::subcommand_refusal(spec.name, &argv) {
             return self.refuse(e);
+        }
+        if self.proto == 2 && self.subscriptions() > 0 && !SUBSCRIBED_CONTEXT.contains(&spec.name) {
+            return self.refuse(Reply::error(format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                spec.name
+            )));
         }
         if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             return Outcome::Reply(self.queue(spec, argv));
@@ -314,6 +327,19 @@ async fn write_all(w: &tokio::net::tcp::OwnedWriteHalf, mut b: &[u8]) -> bool {
     true
 }
 
+/// The next pub/sub message for a subscribed connection.
+async fn next_delivery(
+    rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<node::pubsub::Delivery>>,
+) -> Option<node::pubsub::Delivery> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Output a subscriber may leave unread before it is dropped.
+const PUBSUB_OUTPUT_LIMIT: usize = 32 << 20;
+
 /// What `read_more` returns when it did not read because the buffer holds
 /// commands still to be parsed.
 const BUFFERED: usize = usize::MAX;
@@ -348,6 +374,8 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         multi: None,
         watches: Vec::new(),
         txn_partition: None,
+        sub: None,
+        sub_rx: None,
     };
     let (mut rd, wr) = stream.into_split();
     let mut writer = Writer::start(wr, server.clone());
@@ -406,6 +434,24 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                 }
                 writer.flush(&mut out, &server);
                 if (closing || eof) && pending.is_empty() && !unparsed {
+                    break;
+                }
+            }
+            // Pub/sub messages, between replies (never ahead of one in flight).
+            Some(d) = next_delivery(&mut conn.sub_rx), if pending.is_empty() && conn.sub_rx.is_some() => {
+                encode(&mut out, &crate::pubsub::message(d), conn.proto);
+                while out.len() < 64 * 1024 {
+                    match conn.sub_rx.as_mut().and_then(|rx| rx.try_recv().ok()) {
+                        Some(d) => encode(&mut out, &crate::pubsub::message(d), conn.proto),
+                        None => break,
+                    }
+                }
+                writer.flush(&mut out, &server);
+                // A subscriber that does not read: dropped, as Redis' pubsub
+                // client-output-buffer-limit (32 MB) drops it.
+                if writer.queued.load(Ordering::Acquire) > PUBSUB_OUTPUT_LIMIT {
+                    tracing::info!("client {}: pub/sub output over {PUBSUB_OUTPUT_LIMIT} bytes, closing", client.addr);
+                    killed = true;
                     break;
                 }
             }

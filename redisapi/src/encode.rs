@@ -83,6 +83,17 @@ pub fn encode(out: &mut BytesMut, r: &Reply, proto: u8) {
                 bulk(out, s.as_bytes());
             }
         }
+        Reply::Push(items) => {
+            int_line(out, if proto >= 3 { b'>' } else { b'*' }, items.len() as i64);
+            for i in items {
+                encode(out, i, proto);
+            }
+        }
+        Reply::Several(replies) => {
+            for r in replies {
+                encode(out, r, proto);
+            }
+        }
         Reply::Verbatim(s) => {
             if proto >= 3 {
                 int_line(out, b'=', s.len() as i64 + 4);

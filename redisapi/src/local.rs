@@ -70,6 +70,10 @@ const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
         ],
     ),
     ("object", &[("encoding", 3), ("freq", 3), ("idletime", 3), ("refcount", 3), ("help", 2)]),
+    (
+        "pubsub",
+        &[("channels", -2), ("numsub", -2), ("numpat", 2), ("shardchannels", -2), ("shardnumsub", -2), ("help", 2)],
+    ),
 ];
 
 /// Redis' refusal of a container command's subcommand as it arrives: an
@@ -91,11 +95,20 @@ fn bulk_str(s: &str) -> Reply {
 
 pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> Outcome {
     let r = match spec.name {
+        // Subscribed, a RESP2 PING answers in the shape of a message.
+        "ping" if c.proto == 2 && c.subscriptions() > 0 => match argv.len() {
+            1 | 2 => Reply::Array(vec![bulk_str("pong"), Reply::Bulk(argv.get(1).cloned().unwrap_or_default())]),
+            _ => wrong_arity("ping"),
+        },
         "ping" => match argv.len() {
             1 => Reply::status("PONG"),
             2 => Reply::Bulk(argv[1].clone()),
             _ => wrong_arity("ping"),
         },
+        "subscribe" | "psubscribe" => crate::pubsub::subscribe(c, spec.name == "psubscribe", &argv[1..]),
+        "unsubscribe" | "punsubscribe" => crate::pubsub::unsubscribe(c, spec.name == "punsubscribe", &argv[1..]),
+        "publish" => crate::pubsub::publish(c, &argv),
+        "pubsub" => crate::pubsub::pubsub(c, &argv),
         "echo" => Reply::Bulk(argv[1].clone()),
         "quit" => return Outcome::Close(Reply::Ok),
         "reset" => {
@@ -103,6 +116,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             // SETNAME, MULTI, WATCH and READONLY set goes back to how a new
             // connection starts (so a password is asked again).
             c.reset_txn();
+            c.unsubscribe_all();
             c.proto = 2;
             c.client.proto.store(2, Ordering::Relaxed);
             c.authed = c.server.cfg.read().requirepass.is_none();
@@ -789,6 +803,8 @@ async fn run_queued_local(c: &mut Conn, argv: Vec<Bytes>) -> Reply {
         return Reply::error("ERR internal: not a local command");
     }
     match Box::pin(run(c, spec, argv)).await {
+        // One element of EXEC's array even for SUBSCRIBE a b.
+        Outcome::Reply(Reply::Several(rs)) => Reply::Array(rs),
         Outcome::Reply(r) | Outcome::Close(r) => r,
         Outcome::Pending(f) | Outcome::Blocked(f) => f.await,
         Outcome::Drop => Reply::Ok,

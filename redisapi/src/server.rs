@@ -77,23 +77,43 @@ pub struct ClientHandle {
     pub last: Mutex<(Instant, &'static str)>,
     pub proto: AtomicU8,
     pub in_multi: std::sync::atomic::AtomicBool,
+    /// Channels and patterns subscribed to (CLIENT LIST's sub and psub).
+    pub sub: std::sync::atomic::AtomicUsize,
+    pub psub: std::sync::atomic::AtomicUsize,
     /// Notified by CLIENT KILL.
     pub kill: Notify,
 }
 
 impl ClientHandle {
+    /// CLIENT LIST's flags: x in MULTI, P subscribed, else N.
+    fn flags(&self) -> String {
+        let mut f = String::new();
+        if self.in_multi.load(Ordering::Relaxed) {
+            f.push('x');
+        }
+        if self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) > 0 {
+            f.push('P');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
+    }
+
     /// Redis' CLIENT LIST / CLIENT INFO line.
     pub fn info_line(&self) -> String {
         let (last, cmd) = *self.last.lock();
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
             self.name.lock().clone().unwrap_or_default(),
             self.created.elapsed().as_secs(),
             last.elapsed().as_secs(),
-            if self.in_multi.load(Ordering::Relaxed) { "x" } else { "N" },
+            self.flags(),
+            self.sub.load(Ordering::Relaxed),
+            self.psub.load(Ordering::Relaxed),
             if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
             if cmd.is_empty() { "NULL" } else { cmd },
             self.proto.load(Ordering::Relaxed),
@@ -194,6 +214,8 @@ impl Server {
             last: Mutex::new((Instant::now(), "")),
             proto: AtomicU8::new(2),
             in_multi: Default::default(),
+            sub: Default::default(),
+            psub: Default::default(),
             kill: Notify::new(),
         });
         self.clients.lock().insert(id, c.clone());

@@ -218,7 +218,8 @@ fn run_of(name: &str) -> Option<Run> {
         "flushdb" | "flushall" => data(k::flushall),
         "ping" | "echo" | "quit" | "reset" | "hello" | "auth" | "select" | "client" | "command" | "info" | "config"
         | "time" | "shutdown" | "function" | "script" | "eval" | "evalsha" | "debug" | "multi" | "exec" | "discard"
-        | "watch" | "unwatch" | "object" | "cluster" | "readonly" | "readwrite" | "asking" => Some(Run::Local),
+        | "watch" | "unwatch" | "object" | "cluster" | "readonly" | "readwrite" | "asking" | "subscribe"
+        | "unsubscribe" | "psubscribe" | "punsubscribe" | "publish" | "pubsub" => Some(Run::Local),
         _ => None,
     }
 }

@@ -1,0 +1,267 @@
+//! Publish/subscribe against redis-server, and across the nodes of a cluster.
+//!
+//! Subscribers are raw connections (a subscribed connection gets messages
+//! between replies, which a request/reply client does not model): each
+//! step's replies and messages are read up to a PING's answer, so nothing
+//! is waited for by time.
+
+use kvtests::cluster::{Cluster, ClusterOptions};
+use kvtests::harness::{wait_until, KvNode, RedisServer};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use redis::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+struct Raw {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Raw {
+    fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Raw { stream, reader }
+    }
+
+    fn send(&mut self, args: &[&str]) {
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            req.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+        self.stream.write_all(&req).unwrap();
+    }
+
+    /// One reply or message, as text (errors included).
+    fn read(&mut self) -> String {
+        read_value(&mut self.reader).unwrap_or_else(|e| panic!("reading a reply: {e}"))
+    }
+
+    fn call(&mut self, args: &[&str]) -> String {
+        self.send(args);
+        self.read()
+    }
+
+    /// Everything that arrives before the answer to a PING sent now (a
+    /// subscribed RESP2 connection answers it as ["pong", ""]), sorted: the
+    /// order in which one message reaches several patterns of a connection
+    /// is Redis' hash table order.
+    fn drain(&mut self) -> Vec<String> {
+        self.send(&["PING"]);
+        let pongs = ["+PONG".to_string(), pong()];
+        let mut got = Vec::new();
+        loop {
+            let r = self.read();
+            if pongs.contains(&r) {
+                break;
+            }
+            got.push(r);
+        }
+        got.sort();
+        got
+    }
+}
+
+fn pong() -> String {
+    "*[$pong, $]".to_string()
+}
+
+/// A RESP2 or RESP3 value as text: its type byte, then its content (a
+/// reader of our own, which takes no more bytes than the value has).
+fn read_value(r: &mut BufReader<TcpStream>) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line)?;
+    if line.len() < 3 {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+    }
+    let (kind, body) = (line[0], String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned());
+    let n: i64 = body.parse().unwrap_or(0);
+    Ok(match kind {
+        b'$' if n < 0 => "nil".into(),
+        b'$' => {
+            let mut data = vec![0; n as usize + 2];
+            r.read_exact(&mut data)?;
+            format!("${}", String::from_utf8_lossy(&data[..n as usize]))
+        }
+        b'*' | b'>' | b'~' | b'%' if n < 0 => "nil".into(),
+        b'*' | b'>' | b'~' | b'%' => {
+            let count = if kind == b'%' { 2 * n } else { n };
+            let items: Vec<String> = (0..count).map(|_| read_value(r)).collect::<Result<_, _>>()?;
+            format!("{}[{}]", kind as char, items.join(", "))
+        }
+        b'_' => "nil".into(),
+        _ => format!("{}{body}", kind as char),
+    })
+}
+
+const CHANNELS: &[&str] = &["a", "b", "news.1", "news.2", "x y"];
+const PATTERNS: &[&str] = &["news.*", "*", "a", "n?ws.[12]", "[ab]"];
+
+/// One random step over a publisher and three subscribers; its transcript.
+fn step<R: Rng>(rng: &mut R, publisher: &mut Raw, subs: &mut [Raw]) -> String {
+    let names = |rng: &mut R, from: &[&'static str]| -> Vec<&'static str> {
+        (0..rng.gen_range(0..3)).map(|_| *from.choose(rng).unwrap()).collect()
+    };
+    match rng.gen_range(0..10) {
+        0..=3 => {
+            let i = rng.gen_range(0..subs.len());
+            let (cmd, from) = *[
+                ("SUBSCRIBE", CHANNELS),
+                ("UNSUBSCRIBE", CHANNELS),
+                ("PSUBSCRIBE", PATTERNS),
+                ("PUNSUBSCRIBE", PATTERNS),
+            ]
+            .choose(rng)
+            .unwrap();
+            let mut args = vec![cmd];
+            args.extend(names(rng, from));
+            if args.len() == 1 && cmd.ends_with("SUBSCRIBE") && !cmd.contains("UN") {
+                args.push(from[0]);
+            }
+            subs[i].send(&args);
+            let mut got = subs[i].drain();
+            if args == ["UNSUBSCRIBE"] {
+                // Redis leaves its channels in hash table order: which
+                // count goes with which channel is that order's.
+                let split: Vec<(String, String)> = got
+                    .iter()
+                    .map(|r| r.rsplit_once(", ").map_or((r.clone(), String::new()), |(a, b)| (a.into(), b.into())))
+                    .collect();
+                let (mut names, mut counts): (Vec<String>, Vec<String>) = split.into_iter().unzip();
+                names.sort();
+                counts.sort();
+                got = names.into_iter().chain(counts).collect();
+            }
+            format!("[{i}] {args:?} -> {got:?}")
+        }
+        4..=7 => {
+            let ch = *CHANNELS.choose(rng).unwrap();
+            let n = publisher.call(&["PUBLISH", ch, "hello"]);
+            let got: Vec<Vec<String>> = subs.iter_mut().map(Raw::drain).collect();
+            format!("PUBLISH {ch} -> {n}, {got:?}")
+        }
+        8 => {
+            let mut args = vec!["PUBSUB", *["NUMSUB", "NUMPAT", "CHANNELS"].choose(rng).unwrap()];
+            if args[1] == "NUMSUB" {
+                args.extend(names(rng, CHANNELS));
+            }
+            publisher.send(&args);
+            let r = publisher.read();
+            // CHANNELS comes in hash order: compare its members.
+            let r = if args[1] == "CHANNELS" {
+                let mut parts: Vec<&str> = r.trim_start_matches("*[").trim_end_matches(']').split(", ").collect();
+                parts.sort();
+                parts.join(", ")
+            } else {
+                r
+            };
+            format!("{args:?} -> {r}")
+        }
+        _ => {
+            // A command a subscribed RESP2 connection may not run, or may.
+            let i = rng.gen_range(0..subs.len());
+            let r = subs[i].call(&["GET", "k"]);
+            format!("[{i}] GET -> {r}")
+        }
+    }
+}
+
+fn transcript(port: u16, seed: u64, steps: usize) -> Vec<String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut publisher = Raw::connect(port);
+    let mut subs: Vec<Raw> = (0..3).map(|_| Raw::connect(port)).collect();
+    (0..steps).map(|_| step(&mut rng, &mut publisher, &mut subs)).collect()
+}
+
+#[test]
+fn random_subscriptions_and_publishes_match_redis() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(4);
+    // PUBSUB_SEEDS=lo..hi searches further (by hand).
+    let seeds = std::env::var("PUBSUB_SEEDS").unwrap_or_else(|_| "1..21".into());
+    let (lo, hi) = seeds.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))).expect("lo..hi");
+    for seed in lo..hi {
+        let theirs = transcript(redis.port, seed, 60);
+        let mine = transcript(ours.port, seed, 60);
+        for (i, (t, m)) in theirs.iter().zip(&mine).enumerate() {
+            assert_eq!(t, m, "seed {seed}, step {i}:\n  redis: {t}\n  ours:  {m}\n  before: {:?}", &theirs[..i]);
+        }
+    }
+}
+
+#[test]
+fn resp3_subscribers_get_pushes_and_may_run_any_command() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let run = |port: u16| -> Vec<String> {
+        let mut s = Raw::connect(port);
+        let mut p = Raw::connect(port);
+        let _hello = s.call(&["HELLO", "3"]);
+        let mut out = vec![s.call(&["SUBSCRIBE", "c"]), p.call(&["PUBLISH", "c", "m"]), s.read()];
+        out.push(s.call(&["SET", "k", "v"]));
+        out.push(s.call(&["GET", "k"]));
+        out.push(s.call(&["PING"]));
+        out.push(s.call(&["UNSUBSCRIBE"]));
+        out
+    };
+    assert_eq!(run(redis.port), run(ours.port));
+}
+
+/// A PUBLISH reaches the subscribers of every node of a cluster (Redis
+/// Cluster's broadcast); its count is the receivers on the node that took it.
+#[test]
+fn a_publish_reaches_subscribers_on_every_node() {
+    let cl = Cluster::start(ClusterOptions::default());
+    let port = |i: usize| cl.nodes[i].redis_port;
+    let mut s1 = Raw::connect(port(1));
+    let mut s2 = Raw::connect(port(2));
+    let mut local = Raw::connect(port(0));
+    s1.call(&["SUBSCRIBE", "news"]);
+    s2.call(&["PSUBSCRIBE", "n*"]);
+    local.call(&["SUBSCRIBE", "news"]);
+    let mut publisher = Raw::connect(port(0));
+    for i in 0..20 {
+        let msg = format!("m{i}");
+        assert_eq!(publisher.call(&["PUBLISH", "news", &msg]), ":1");
+    }
+    // In order, each once, on every node.
+    for i in 0..20 {
+        let msg = format!("m{i}");
+        assert_eq!(s1.read(), format!("*[$message, $news, ${msg}]"));
+        assert_eq!(s2.read(), format!("*[$pmessage, $n*, $news, ${msg}]"));
+        assert_eq!(local.read(), format!("*[$message, $news, ${msg}]"));
+    }
+    // A subscriber that leaves is forgotten on its node.
+    let mut c1 = cl.client(1);
+    let numsub =
+        |c: &mut redis::Connection| -> Vec<Value> { redis::cmd("PUBSUB").arg("NUMSUB").arg("news").query(c).unwrap() };
+    assert_eq!(numsub(&mut c1)[1], Value::Int(1));
+    drop(s1);
+    wait_until(Duration::from_secs(10), "the subscriber that left to be forgotten", || {
+        numsub(&mut c1)[1] == Value::Int(0)
+    });
+}
+
+/// A subscriber that never reads is dropped once 32 MB wait for it (Redis'
+/// pubsub output limit), so a publisher cannot make the node buffer without
+/// bound; the node keeps serving.
+#[test]
+fn a_subscriber_that_never_reads_is_dropped() {
+    let ours = KvNode::with_partitions(1);
+    let mut idle = Raw::connect(ours.port);
+    assert_eq!(idle.call(&["SUBSCRIBE", "flood"]), "*[$subscribe, $flood, :1]");
+    let mut c = ours.client();
+    let payload = "x".repeat(100_000);
+    let numsub =
+        |c: &mut redis::Connection| -> Vec<Value> { redis::cmd("PUBSUB").arg("NUMSUB").arg("flood").query(c).unwrap() };
+    // 60 MB: more than the limit plus what the sockets hold.
+    for _ in 0..600 {
+        let _: i64 = redis::cmd("PUBLISH").arg("flood").arg(&payload).query(&mut c).unwrap();
+    }
+    wait_until(Duration::from_secs(20), "the idle subscriber to be dropped", || numsub(&mut c)[1] == Value::Int(0));
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+}
