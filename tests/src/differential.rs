@@ -15,8 +15,8 @@ pub struct Pair {
     pub ours: Vec<redis::Connection>,
     /// Every command sent so far (for failure reports).
     pub history: Vec<String>,
-    /// Inside MULTI: the names of the commands queued so far.
-    queued: Option<Vec<String>>,
+    /// Inside MULTI: the commands queued so far.
+    queued: Option<Vec<Vec<Vec<u8>>>>,
     /// Sorted sets SORT read in Redis, which converts them to its skiplist
     /// encoding for good (a documented difference: ours keep theirs).
     sorted_zsets: std::collections::HashSet<Vec<u8>>,
@@ -247,18 +247,21 @@ impl Pair {
         if (name == "dbsize" || name == "multi") && self.queued.is_none() {
             Self::reclaim_expired(&mut self.redis);
         }
+        let mut exec_of = Vec::new();
         let (theirs, ours) = if name == "exec" && self.queued.is_some() {
-            let queued = self.queued.take().unwrap();
+            exec_of = self.queued.take().unwrap();
+            let names: Vec<String> = exec_of.iter().map(|a| String::from_utf8_lossy(&a[0]).to_lowercase()).collect();
             (
-                normalize_exec(&queued, Self::send(&mut self.redis, args)),
-                normalize_exec(&queued, Self::send(&mut self.ours[to], args)),
+                normalize_exec(&names, Self::send(&mut self.redis, args)),
+                normalize_exec(&names, Self::send(&mut self.ours[to], args)),
             )
         } else {
             let r = Self::send(&mut self.redis, args);
+            let queued_now = matches!((&r, &self.queued), (Ok(_), Some(_))) && name != "watch" && name != "multi";
             match (&name[..], &r, &mut self.queued) {
                 ("multi", Ok(_), q @ None) => *q = Some(Vec::new()),
                 ("discard", Ok(_), q) => *q = None,
-                (_, Ok(_), Some(q)) if name != "watch" && name != "multi" => q.push(name.clone()),
+                (_, Ok(_), Some(q)) if queued_now => q.push(args.to_vec()),
                 _ => {}
             }
             (normalize(&name, r), normalize(&name, Self::send(&mut self.ours[to], args)))
@@ -267,7 +270,23 @@ impl Pair {
             "sort" | "sort_ro" if self.queued.is_none() => self.sort_source_type(args),
             _ => String::new(),
         };
+        // Sorted sets a transaction's SORT read (noted now, outside MULTI).
+        for a in &exec_of {
+            if a[0].eq_ignore_ascii_case(b"sort") || a[0].eq_ignore_ascii_case(b"sort_ro") {
+                self.sort_source_type(a);
+            }
+        }
+        let exec_items_agree = match (&theirs, &ours) {
+            (Norm::Exec(xs), Norm::Exec(ys)) if xs.len() == ys.len() && xs.len() == exec_of.len() => {
+                xs.iter().zip(ys).zip(&exec_of).all(|((x, y), a)| {
+                    let n = String::from_utf8_lossy(&a[0]).to_lowercase();
+                    agree(x, y) || self.sorted_zset_encoding(&n, a, x, y)
+                })
+            }
+            _ => false,
+        };
         if agree(&theirs, &ours)
+            || exec_items_agree
             || self.gt_tie(&name, args, to)
             || Self::sort_in_hash_order(&sort_source, args, &theirs, &ours)
             || self.sorted_zset_encoding(&name, args, &theirs, &ours)
