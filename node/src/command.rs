@@ -704,6 +704,25 @@ impl Cmd {
         }
     }
 
+    /// The first apply version that applies this command (see
+    /// [`crate::versions`]).
+    pub fn apply_version(&self) -> u32 {
+        match self {
+            Cmd::Dump(_)
+            | Cmd::Restore(_)
+            | Cmd::GetBit(_)
+            | Cmd::BitCount(_)
+            | Cmd::BitPos(_)
+            | Cmd::Lcs(_)
+            | Cmd::ObjectInfo(_)
+            | Cmd::SetBit(_)
+            | Cmd::BitOp(_)
+            | Cmd::BitField(_)
+            | Cmd::Sort(_) => 2,
+            _ => 1,
+        }
+    }
+
     /// Keyless commands act on every partition.
     pub fn is_keyless(&self) -> bool {
         matches!(self, Cmd::Scan(_) | Cmd::Keys(_) | Cmd::RandomKey(_) | Cmd::DbSize(_) | Cmd::FlushAll(_))

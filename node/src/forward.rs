@@ -86,6 +86,10 @@ pub struct FwdMsg {
     pub reply: Option<WireReply>,
     #[prost(message, repeated, tag = "7")]
     pub leaders: Vec<LeaderInfo>,
+    /// Leader announcements: the sender's apply version (0 from nodes that
+    /// predate it: version 1).
+    #[prost(uint32, tag = "8")]
+    pub version: u32,
 }
 
 /// What a leader tells every node about a group it leads (so that nodes
@@ -296,7 +300,9 @@ impl Forwarder {
     }
 
     pub fn announce(&self, node: u64, leaders: Vec<LeaderInfo>) {
-        let _ = self.send_msg(node, &FwdMsg { kind: FwdKind::Leaders as i32, leaders, ..Default::default() });
+        let m =
+            FwdMsg { kind: FwdKind::Leaders as i32, leaders, version: crate::versions::own(), ..Default::default() };
+        let _ = self.send_msg(node, &m);
     }
 }
 

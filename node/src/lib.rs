@@ -23,6 +23,7 @@ pub mod sm;
 pub mod snapshot;
 pub mod state;
 pub mod store;
+pub mod versions;
 pub mod waiters;
 
 pub use command::Cmd;

@@ -154,6 +154,8 @@ pub struct Node {
     installs_resumed: u64,
     /// This node's pub/sub subscribers.
     pub pubsub: Arc<crate::pubsub::Hub>,
+    /// The apply versions the other nodes announce.
+    versions: crate::versions::PeerVersions,
 }
 
 /// What a connection carries for the node: its namespace and which of its
@@ -457,6 +459,7 @@ impl Node {
             snapshots_installed,
             installs_resumed,
             pubsub: Default::default(),
+            versions: Default::default(),
         });
         let _ = handler.node.set(Arc::downgrade(&node));
         if let Some(rx) = arrivals_rx {
@@ -544,6 +547,11 @@ impl Node {
             }
         }
         self.pubsub.publish(channel, message)
+    }
+
+    /// The apply versions the other nodes announced (for /metrics).
+    pub fn peer_versions(&self) -> Vec<(u64, u32)> {
+        self.versions.all()
     }
 
     pub fn new_session(&self) -> Session {
@@ -816,6 +824,9 @@ impl Node {
     }
 
     async fn propose_local(&self, s: &mut Session, p: &Arc<Partition>, mut entry: Entry) -> PendingReply {
+        if let Err(e) = self.check_apply_version(p, &entry).await {
+            return ready(e);
+        }
         s.reads_done(p.index).await;
         entry.stamp = Self::read_now(p);
         entry.seed = rand::thread_rng().gen();
@@ -842,6 +853,34 @@ impl Node {
             }
         }
         .boxed()
+    }
+
+    /// Refuses an entry that a replica of `p` is known to be too old to
+    /// apply (a rolling upgrade under way; see [`crate::versions`]).
+    async fn check_apply_version(&self, p: &Partition, entry: &Entry) -> Result<(), Reply> {
+        let needed = entry.cmds.iter().filter_map(|c| c.cmd.as_ref()).map(Cmd::apply_version).max().unwrap_or(1);
+        if needed <= 1 {
+            return Ok(());
+        }
+        let name = || {
+            let c = entry.cmds.iter().filter_map(|c| c.cmd.as_ref()).find(|c| c.apply_version() == needed);
+            c.map_or("the command", crate::exec::name).to_uppercase()
+        };
+        let too_old = |node: u64, v: u32| {
+            Reply::error(format!(
+                "TRYAGAIN {} needs every replica at apply version {needed}; node {node} applies {v} (finish the upgrade)",
+                name()
+            ))
+        };
+        if crate::versions::own() < needed {
+            return Err(too_old(self.cfg.node_id, crate::versions::own()));
+        }
+        let Some(st) = self.raft.status(p.group).await else { return Ok(()) };
+        let nodes: Vec<u64> = st.peers.iter().map(|(_, n)| *n).filter(|n| *n != self.cfg.node_id).collect();
+        match self.versions.older_than(&nodes, needed) {
+            Some((n, v)) => Err(too_old(n, v)),
+            None => Ok(()),
+        }
     }
 
     /// Sends a command to the leader `node` and returns the future of its
@@ -1296,6 +1335,7 @@ impl InboundHandler for NodeInbound {
             Ok(kind) => {
                 let Some(node) = self.node.get().and_then(|w| w.upgrade()) else { return };
                 if kind == FwdKind::Leaders {
+                    node.versions.note(from_node, m.version);
                     node.learn_leaders(m.leaders);
                     return;
                 }

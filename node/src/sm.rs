@@ -99,6 +99,22 @@ impl KvStateMachine {
             counters: &mut counters,
             rng: rand::rngs::StdRng::seed_from_u64(entry.seed),
         };
+        // An entry this node cannot apply stops it: skipping it would leave
+        // this replica different from the others (see crate::versions).
+        for c in &entry.cmds {
+            match &c.cmd {
+                None => panic!(
+                    "entry {index} of group {group} holds a command this kvnode cannot decode (written by a newer \
+                     version?): upgrade this node"
+                ),
+                Some(c) if c.apply_version() > crate::versions::own() => panic!(
+                    "entry {index} of group {group} needs apply version {}; this node applies {}: upgrade it",
+                    c.apply_version(),
+                    crate::versions::own()
+                ),
+                Some(_) => {}
+            }
+        }
         let mut flushed = false;
         // Keys that received elements, for the clients blocked on them (only
         // gathered while someone is blocked).

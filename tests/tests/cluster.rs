@@ -794,3 +794,68 @@ fn a_blmove_that_waits_proposes_nothing_while_it_waits() {
     let spent = proposals() - before;
     assert!(spent < 20, "{spent} proposals while one BLMOVE waited a second");
 }
+
+/// A rolling upgrade: while one node runs an older apply version
+/// (`KVNODE_APPLY_VERSION=1`), a command it could not apply is refused with
+/// TRYAGAIN through every node, and older commands go on working; once that
+/// node runs the new version the command works, and every replica has it.
+#[test]
+fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
+    let mut cl = Cluster::start(ClusterOptions::default());
+    let heard = |cl: &Cluster, version: &str| {
+        (0..2).all(|i| {
+            cl.http(i, "/metrics")
+                .is_some_and(|m| m.lines().any(|l| l == format!("kvnode_apply_version{{node=\"3\"}} {version}")))
+        })
+    };
+    cl.stop(2);
+    cl.nodes[2].env = vec![("KVNODE_APPLY_VERSION".into(), "1".into())];
+    cl.restart(2);
+    wait_until(Duration::from_secs(20), "nodes 1 and 2 to hear that node 3 applies version 1", || heard(&cl, "1"));
+    for i in 0..3 {
+        let mut c = cl.client(i);
+        let r: RedisResult<i64> = redis::cmd("SETBIT").arg("{u}bits").arg(7).arg(1).query(&mut c);
+        let e = r.expect_err("SETBIT while node 3 is old");
+        assert!(e.to_string().contains("node 3 applies 1"), "through node {}: {e}", i + 1);
+        let _: () = redis::cmd("SET").arg("{u}plain").arg("v").query(&mut c).unwrap();
+    }
+    cl.stop(2);
+    cl.nodes[2].env.clear();
+    cl.restart(2);
+    wait_until(Duration::from_secs(20), "nodes 1 and 2 to hear that node 3 applies version 2", || heard(&cl, "2"));
+    let mut c = cl.client(0);
+    let old: i64 = redis::cmd("SETBIT").arg("{u}bits").arg(7).arg(1).query(&mut c).unwrap();
+    assert_eq!(old, 0);
+    for i in 0..3 {
+        wait_until(Duration::from_secs(20), "every replica to hold the bit", || {
+            let mut c = cl.client(i);
+            let _: RedisResult<()> = redis::cmd("READONLY").query(&mut c);
+            redis::cmd("GETBIT").arg("{u}bits").arg(7).query::<i64>(&mut c).ok() == Some(1)
+        });
+    }
+    assert!(!cl.exited(2), "node 3 kept running");
+}
+
+/// A node that was down while the others upgraded, and comes back older
+/// than an entry in its log, stops at that entry rather than skip it (its
+/// replicas would differ from the others).
+#[test]
+fn a_node_older_than_an_entry_it_must_apply_stops() {
+    let mut cl = Cluster::start(ClusterOptions::default());
+    cl.stop(2);
+    let mut c = cl.client(0);
+    let old: i64 = redis::cmd("SETBIT").arg("{u}bits").arg(3).arg(1).query(&mut c).unwrap();
+    assert_eq!(old, 0);
+    cl.nodes[2].env = vec![("KVNODE_APPLY_VERSION".into(), "1".into())];
+    cl.launch_with_bootstrap(2);
+    wait_until(Duration::from_secs(30), "node 3 to stop at the entry", || cl.exited(2));
+    let log = cl.nodes[2].log_text();
+    assert!(
+        log.contains("needs apply version 2; this node applies 1: upgrade it"),
+        "node 3's log:\n{}",
+        cl.nodes[2].log_tail()
+    );
+    // The others serve on.
+    let bit: i64 = redis::cmd("GETBIT").arg("{u}bits").arg(3).query(&mut c).unwrap();
+    assert_eq!(bit, 1);
+}

@@ -104,6 +104,16 @@ async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
     );
     let _ = writeln!(out, "kvnode_forwarded_requests_total{{direction=\"sent\"}} {sent}");
     let _ = writeln!(out, "kvnode_forwarded_requests_total{{direction=\"served\"}} {served}");
+    gauge(
+        &mut out,
+        "kvnode_apply_version",
+        "apply version of this node (node=\"self\") and as the other nodes announce it",
+        "gauge",
+    );
+    let _ = writeln!(out, "kvnode_apply_version{{node=\"self\"}} {}", node::versions::own());
+    for (n, v) in node.peer_versions() {
+        let _ = writeln!(out, "kvnode_apply_version{{node=\"{n}\"}} {v}");
+    }
     let ts = node.transport_stats();
     gauge(
         &mut out,

@@ -1,0 +1,55 @@
+//! Apply versions, for rolling upgrades.
+//!
+//! A command's apply version is the first kvnode version whose state
+//! machine applies it. A leader proposes a command only when no node
+//! holding a replica of its partition is known to run an older version (each
+//! node tells its version in the leader announcements it sends every 200
+//! ms); otherwise the command is refused with TRYAGAIN, and the client may
+//! retry once the upgrade is done. A node that still meets an entry it
+//! cannot apply (a node that was down while the others upgraded) stops
+//! rather than skip it: replicas must never diverge.
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+
+/// What this build applies: 1 up to the bit commands, SORT ... STORE and
+/// RESTORE; 2 with them.
+pub const APPLY_VERSION: u32 = 2;
+
+/// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a
+/// test can run a node that behaves as an older one.
+pub fn own() -> u32 {
+    static OWN: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *OWN.get_or_init(|| {
+        std::env::var("KVNODE_APPLY_VERSION")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|v| *v >= 1 && *v <= APPLY_VERSION)
+            .unwrap_or(APPLY_VERSION)
+    })
+}
+
+/// The apply versions other nodes announced (latest heard).
+#[derive(Default)]
+pub struct PeerVersions(Mutex<HashMap<u64, u32>>);
+
+impl PeerVersions {
+    /// Notes `node`'s announced version (0: a node from before versions
+    /// were announced, which applies version 1).
+    pub fn note(&self, node: u64, version: u32) {
+        self.0.lock().insert(node, version.max(1));
+    }
+
+    /// Every node heard from, with its version, by node id.
+    pub fn all(&self) -> Vec<(u64, u32)> {
+        let mut v: Vec<(u64, u32)> = self.0.lock().iter().map(|(n, v)| (*n, *v)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// A node among `nodes` known to apply less than `needed`, with its version.
+    pub fn older_than(&self, nodes: &[u64], needed: u32) -> Option<(u64, u32)> {
+        let known = self.0.lock();
+        nodes.iter().find_map(|n| known.get(n).filter(|v| **v < needed).map(|v| (*n, *v)))
+    }
+}
