@@ -270,17 +270,24 @@ impl Pair {
             "sort" | "sort_ro" if self.queued.is_none() => self.sort_source_type(args),
             _ => String::new(),
         };
-        // Sorted sets a transaction's SORT read (noted now, outside MULTI).
-        for a in &exec_of {
-            if a[0].eq_ignore_ascii_case(b"sort") || a[0].eq_ignore_ascii_case(b"sort_ro") {
-                self.sort_source_type(a);
-            }
-        }
+        // What a transaction's SORTs read (asked now, outside MULTI; this
+        // also notes the sorted sets among them).
+        let exec_sources: Vec<String> = exec_of
+            .iter()
+            .map(|a| {
+                let sort = a[0].eq_ignore_ascii_case(b"sort") || a[0].eq_ignore_ascii_case(b"sort_ro");
+                if sort {
+                    self.sort_source_type(a)
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
         let exec_items_agree = match (&theirs, &ours) {
             (Norm::Exec(xs), Norm::Exec(ys)) if xs.len() == ys.len() && xs.len() == exec_of.len() => {
-                xs.iter().zip(ys).zip(&exec_of).all(|((x, y), a)| {
+                xs.iter().zip(ys).zip(exec_of.iter().zip(&exec_sources)).all(|((x, y), (a, source))| {
                     let n = String::from_utf8_lossy(&a[0]).to_lowercase();
-                    agree(x, y) || self.sorted_zset_encoding(&n, a, x, y)
+                    agree(x, y) || self.sorted_zset_encoding(&n, a, x, y) || Self::sort_in_hash_order(source, a, x, y)
                 })
             }
             _ => false,
