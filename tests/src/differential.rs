@@ -227,6 +227,14 @@ impl Pair {
         }
     }
 
+    /// COPY and RENAME carry a sorted set's encoding to their destination.
+    fn follow_sorted_zset(&mut self, a: &[Vec<u8>]) {
+        let copies = ["copy", "rename", "renamenx"].iter().any(|c| a[0].eq_ignore_ascii_case(c.as_bytes()));
+        if copies && a.len() >= 3 && self.sorted_zsets.contains(&a[1]) {
+            self.sorted_zsets.insert(a[2].clone());
+        }
+    }
+
     /// OBJECT ENCODING of a small sorted set that SORT read: skiplist in Redis.
     fn sorted_zset_encoding(&self, name: &str, args: &[Vec<u8>], theirs: &Norm, ours: &Norm) -> bool {
         let skiplist = Norm::Value(Value::BulkString(b"skiplist".to_vec()));
@@ -270,6 +278,12 @@ impl Pair {
             "sort" | "sort_ro" if self.queued.is_none() => self.sort_source_type(args),
             _ => String::new(),
         };
+        if self.queued.is_none() {
+            self.follow_sorted_zset(args);
+        }
+        for a in &exec_of {
+            self.follow_sorted_zset(a);
+        }
         // What a transaction's SORTs read (asked now, outside MULTI; this
         // also notes the sorted sets among them).
         let exec_sources: Vec<String> = exec_of
