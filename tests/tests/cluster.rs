@@ -821,8 +821,10 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
                 Err(e) => e.to_string().contains("node 3 applies 1"),
             }
         });
-        let mut c = cl.client(i);
-        let _: () = redis::cmd("SET").arg("{u}plain").arg("v").query(&mut c).unwrap();
+        wait_until(Duration::from_secs(20), "an older command to work meanwhile", || {
+            let mut c = cl.client(i);
+            redis::cmd("SET").arg("{u}plain").arg("v").query::<()>(&mut c).is_ok()
+        });
     }
     cl.stop(2);
     cl.nodes[2].env.clear();
