@@ -190,6 +190,23 @@ fn random_watches_match_redis() {
     run_random_watches(600, 400);
 }
 
+/// A SET whose PXAT has already passed still changes the key for WATCH
+/// (Redis sets it, then it is expired), even when the key was absent.
+#[test]
+fn a_set_that_expires_at_once_fires_a_watch() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let mut watcher = Pair::new(redis.client(), ours.client());
+    let mut other = Pair::new(redis.client(), ours.client());
+    for script in [&["SET", "w", "v", "PXAT", "100000"][..], &["SET", "w", "v", "EXAT", "1", "GET"]] {
+        watcher.check_words(&["WATCH", "w"]).unwrap();
+        other.check_words(script).unwrap();
+        watcher.check_words(&["MULTI"]).unwrap();
+        watcher.check_words(&["GET", "w"]).unwrap();
+        watcher.check_words(&["EXEC"]).unwrap_or_else(|e| panic!("after {script:?}: {e}"));
+    }
+}
+
 fn run_random_watches(seed: u64, rounds: usize) {
     let redis = RedisServer::start();
     let ours = KvNode::with_partitions(1);

@@ -138,6 +138,13 @@ impl<'a> Apply<'a> {
         if old.ty != DataType::String {
             self.collect_garbage(key, old);
         }
+        self.note_removal(key);
+    }
+
+    /// Records that a key of `key`'s slot went away now, for WATCHes of
+    /// absent keys (which fire on any removal in their slot). Also for a key
+    /// written and expired at once: Redis counts that as a change of it.
+    pub fn note_removal(&mut self, key: &[u8]) {
         let slot = keys::slot(key);
         self.kv.put(Cf::State, &removal_key(self.ns, slot), &self.index.to_be_bytes());
     }

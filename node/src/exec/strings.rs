@@ -93,8 +93,10 @@ pub fn write_string(
 ) {
     if let Some(at) = expire_at {
         if at <= a.now as i64 {
-            if let Some(o) = old {
-                a.remove_key(key, o);
+            match old {
+                Some(o) => a.remove_key(key, o),
+                // Redis sets the key (a change WATCH sees) and it expires.
+                None => a.note_removal(key),
             }
             return;
         }
