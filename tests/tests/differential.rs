@@ -309,6 +309,18 @@ fn random_commands_over_resp3() {
 }
 
 const SCRIPT: &[&[&str]] = &[
+    // SORT: ALPHA with a BY pattern on a list (ties keep the list's order),
+    // the BY flag that a later BY does not clear, sorted sets.
+    &["RPUSH", "sl", "3", "1", "2", "10"],
+    &["MSET", "w_3", "c", "w_1", "a", "w_2", "a"],
+    &["SORT", "sl", "BY", "w_*", "ALPHA"],
+    &["SORT", "sl", "BY", "w_*", "ALPHA", "DESC", "LIMIT", "0", "2"],
+    &["SORT", "sl", "BY", "nosort", "BY", "w_*"],
+    &["SORT", "sl", "BY", "w_*", "GET", "#", "GET", "w_*", "STORE", "sl2"],
+    &["LRANGE", "sl2", "0", "-1"],
+    &["ZADD", "sz", "1", "x", "2", "y", "2", "b"],
+    &["SORT", "sz", "ALPHA", "DESC"],
+    &["SORT", "sz", "BY", "nosort", "DESC", "LIMIT", "1", "5"],
     &["PING"],
     &["PING", "hello"],
     &["ECHO", "x y"],
@@ -579,7 +591,8 @@ fn scripted_edge_cases_match_redis() {
         for words in SCRIPT {
             // Multi-key commands whose keys hash apart are CROSSSLOT with 8
             // partitions, as in Redis Cluster; the script runs them with one.
-            let multi_key = matches!(words[0], "MSET" | "MSETNX" | "MGET" | "RENAME" | "RENAMENX" | "COPY" | "DEL");
+            let multi_key =
+                matches!(words[0], "MSET" | "MSETNX" | "MGET" | "RENAME" | "RENAMENX" | "COPY" | "DEL" | "SORT");
             if partitions > 1 && multi_key {
                 continue;
             }
