@@ -61,11 +61,15 @@ pub enum PartitionRead {
     /// WATCH of a key; answered `[read index, existed 0/1]`.
     #[prost(bytes = "bytes", tag = "3")]
     Watch(Bytes),
+    /// WAIT: how many other replicas hold the log up to the leader's commit
+    /// index; answered by the leader only.
+    #[prost(bool, tag = "4")]
+    Acks(bool),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PartitionReadMsg {
-    #[prost(oneof = "PartitionRead", tags = "1, 2, 3")]
+    #[prost(oneof = "PartitionRead", tags = "1, 2, 3, 4")]
     pub read: Option<PartitionRead>,
 }
 

@@ -1119,6 +1119,9 @@ impl Node {
     /// Runs `r` on partition `p` at a linearizable point: on this node's
     /// replica, or, on a node without one, at the partition's leader.
     async fn partition_read(&self, s: &mut Session, p: &Arc<Partition>, r: PartitionRead) -> Reply {
+        if let PartitionRead::Acks(_) = r {
+            return self.replica_acks(s, p).await;
+        }
         if !p.has_replica() {
             let msg = PartitionReadMsg { read: Some(r.clone()) };
             if let Some(reply) = self.route(s, p, FwdKind::PartitionRead, || Bytes::from(msg.encode_to_vec())).await {
@@ -1145,7 +1148,62 @@ impl Node {
             PartitionRead::Watch(key) => {
                 Reply::Array(vec![Reply::Int(read_index as i64), Reply::Int(db.meta(&key).is_some() as i64)])
             }
+            PartitionRead::Acks(_) => unreachable!("answered above"),
         }
+    }
+
+    /// How many replicas of `p` other than its leader hold the log up to the
+    /// leader's commit index now: at least every write acknowledged so far.
+    /// Asked of the leader (forwarded when it is another node).
+    async fn replica_acks(&self, s: &mut Session, p: &Arc<Partition>) -> Reply {
+        let msg = PartitionReadMsg { read: Some(PartitionRead::Acks(true)) };
+        if let Some(reply) = self.route(s, p, FwdKind::PartitionRead, || Bytes::from(msg.encode_to_vec())).await {
+            return reply.await;
+        }
+        match self.raft.status(p.group).await {
+            Some(st) if st.role == kvraft::raft::StateRole::Leader => {
+                let acks = st
+                    .progress
+                    .iter()
+                    .filter(|(r, m)| *r != st.replica_id && st.voters.contains(r) && *m >= st.commit)
+                    .count();
+                Reply::Int(acks as i64)
+            }
+            _ => Reply::error("TRYAGAIN the partition's leader is changing"),
+        }
+    }
+
+    /// WAIT numreplicas timeout: the number of other replicas that hold
+    /// every write this connection made, once it reaches `want` or at the
+    /// deadline (None: no deadline). Over several partitions, the fewest.
+    /// Writes are acknowledged only once a majority holds them, so this is
+    /// at least a majority less one; WAIT says how far beyond that they went.
+    pub fn wait_replicas(self: &Arc<Self>, s: &Session, want: i64, deadline: Option<Instant>) -> PendingReply {
+        let node = self.clone();
+        let mut s = s.share();
+        async move {
+            let written: Vec<u32> = s.writes.keys().copied().collect();
+            loop {
+                let mut fewest: Option<i64> = None;
+                for &pi in &written {
+                    let p = node.ns.partitions[pi as usize].clone();
+                    match node.replica_acks(&mut s, &p).await {
+                        Reply::Int(n) => fewest = Some(fewest.map_or(n, |f| f.min(n))),
+                        // A leader change: count nothing for it this round.
+                        _ => fewest = Some(0),
+                    }
+                }
+                // No writes yet: every replica holds them (Redis counts all
+                // of its replicas then); the standalone node has none.
+                let n =
+                    fewest.unwrap_or_else(|| node.cfg.cluster.as_ref().map_or(0, |c| c.spec.replication as i64 - 1));
+                if n >= want || deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Reply::Int(n);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        .boxed()
     }
 
     /// EXEC of a transaction whose keys (watched ones included) lie in one

@@ -65,6 +65,8 @@ pub struct Conn {
     pub watches: Vec<Watch>,
     /// The partition WATCH or queued commands bound the transaction to.
     pub txn_partition: Option<u32>,
+    /// Running the local commands of an EXEC (WAIT answers at once then).
+    pub in_exec: bool,
     /// Pub/sub: this connection's subscriptions and the messages for it.
     pub sub: Option<node::pubsub::Subscriber>,
     pub sub_rx: Option<tokio::sync::mpsc::UnboundedReceiver<node::pubsub::Delivery>>,
@@ -374,6 +376,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         multi: None,
         watches: Vec::new(),
         txn_partition: None,
+        in_exec: false,
         sub: None,
         sub_rx: None,
     };

@@ -108,6 +108,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
         "subscribe" | "psubscribe" => crate::pubsub::subscribe(c, spec.name == "psubscribe", &argv[1..]),
         "unsubscribe" | "punsubscribe" => crate::pubsub::unsubscribe(c, spec.name == "punsubscribe", &argv[1..]),
         "publish" => crate::pubsub::publish(c, &argv),
+        "wait" => return wait(c, &argv),
         "pubsub" => crate::pubsub::pubsub(c, &argv),
         "echo" => Reply::Bulk(argv[1].clone()),
         "quit" => return Outcome::Close(Reply::Ok),
@@ -709,6 +710,31 @@ async fn object(c: &mut Conn, argv: &[Bytes]) -> Outcome {
     }
 }
 
+/// WAIT numreplicas timeout (ms, 0: no limit): how many other replicas hold
+/// this connection's writes. Inside MULTI it answers at once, as Redis.
+fn wait(c: &mut Conn, argv: &[Bytes]) -> Outcome {
+    let Some(want) = parse_i64(&argv[1]) else {
+        return Outcome::Reply(Reply::error(err::NOT_INTEGER));
+    };
+    let timeout = match parse_i64(&argv[2]) {
+        None => return Outcome::Reply(Reply::error("ERR timeout is not an integer or out of range")),
+        Some(t) if t < 0 => return Outcome::Reply(Reply::error("ERR timeout is negative")),
+        Some(t) => t,
+    };
+    let in_multi = c.multi.is_some() || c.in_exec;
+    let deadline = if in_multi {
+        Some(std::time::Instant::now())
+    } else {
+        (timeout > 0).then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout as u64))
+    };
+    let f = c.server.node.wait_replicas(&c.session, want, deadline);
+    if in_multi {
+        Outcome::Pending(f)
+    } else {
+        Outcome::Blocked(f)
+    }
+}
+
 async fn watch(c: &mut Conn, argv: &[Bytes]) -> Outcome {
     if c.multi.is_some() {
         return Outcome::Reply(Reply::error("ERR WATCH inside MULTI is not allowed"));
@@ -765,7 +791,12 @@ async fn exec(c: &mut Conn) -> Outcome {
     for p in places {
         own_replies.push(match p {
             None => None,
-            Some(Queued::Local(argv)) => Some(run_queued_local(c, argv).await),
+            Some(Queued::Local(argv)) => {
+                c.in_exec = true;
+                let r = run_queued_local(c, argv).await;
+                c.in_exec = false;
+                Some(r)
+            }
             Some(Queued::Failed(e)) => Some(e),
             Some(Queued::Data(_)) => unreachable!("data commands take the data replies"),
         });

@@ -871,3 +871,27 @@ fn a_node_older_than_an_entry_it_must_apply_stops() {
     let bit: i64 = redis::cmd("GETBIT").arg("{u}bits").arg(3).query(&mut c).unwrap();
     assert_eq!(bit, 1);
 }
+
+/// WAIT counts the other replicas that hold a connection's writes: both
+/// followers when all is well, one while the other is cut off (after the
+/// timeout), both again once it is back.
+#[test]
+fn wait_counts_the_replicas_that_hold_the_writes() {
+    let cl = Cluster::start(ClusterOptions::default());
+    let p = cl.partition_of("{w}k");
+    let leader = cl.leader_of(p, &[], Duration::from_secs(20));
+    let cut = (leader + 1) % 3;
+    let mut c = cl.client(leader);
+    let wait =
+        |c: &mut redis::Connection, n: i64, ms: i64| -> i64 { redis::cmd("WAIT").arg(n).arg(ms).query(c).unwrap() };
+    // No writes yet: every replica holds them.
+    assert_eq!(wait(&mut c, 2, 0), 2);
+    let _: () = c.set("{w}k", "1").unwrap();
+    assert_eq!(wait(&mut c, 2, 10_000), 2);
+    cl.isolate(cut);
+    let _: () = c.set("{w}k", "2").unwrap();
+    assert_eq!(wait(&mut c, 1, 10_000), 1, "the follower still connected holds it");
+    assert_eq!(wait(&mut c, 2, 300), 1, "the cut-off follower does not");
+    cl.heal_all();
+    assert_eq!(wait(&mut c, 2, 20_000), 2, "it catches up once healed");
+}
