@@ -309,6 +309,17 @@ fn random_commands_over_resp3() {
 }
 
 const SCRIPT: &[&[&str]] = &[
+    // WAIT on a server without replicas: 0, after the timeout if more are wanted.
+    &["SET", "wk", "1"],
+    &["WAIT", "0", "0"],
+    &["WAIT", "1", "20"],
+    &["WAIT", "x", "0"],
+    &["WAIT", "1", "-1"],
+    &["WAIT", "1", "x"],
+    // (With several partitions the script skips MULTI: a short timeout.)
+    &["MULTI"],
+    &["WAIT", "1", "5"],
+    &["EXEC"],
     // SORT: ALPHA with a BY pattern on a list (ties keep the list's order),
     // the BY flag that a later BY does not clear, sorted sets.
     &["RPUSH", "sl", "3", "1", "2", "10"],
