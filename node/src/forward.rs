@@ -44,6 +44,9 @@ pub struct PublishMsg {
     pub channel: Bytes,
     #[prost(bytes = "bytes", tag = "2")]
     pub message: Bytes,
+    /// SPUBLISH's (sharded pub/sub).
+    #[prost(bool, tag = "3")]
+    pub shard: bool,
 }
 
 /// The reads of one partition's state that SCAN, RANDOMKEY and WATCH make
@@ -298,8 +301,9 @@ impl Forwarder {
     /// Passes a PUBLISH on to `node`'s subscribers (at most once: a message
     /// the transport cannot take now is not delivered there, as pub/sub
     /// promises no more).
-    pub fn publish(&self, node: u64, channel: &Bytes, message: &Bytes) {
-        let data = Bytes::from(PublishMsg { channel: channel.clone(), message: message.clone() }.encode_to_vec());
+    pub fn publish(&self, node: u64, channel: &Bytes, message: &Bytes, shard: bool) {
+        let data =
+            Bytes::from(PublishMsg { channel: channel.clone(), message: message.clone(), shard }.encode_to_vec());
         let _ = self.send_msg(node, &FwdMsg { kind: FwdKind::Publish as i32, data, ..Default::default() });
     }
 

@@ -538,15 +538,16 @@ impl Node {
         self.waiters.count()
     }
 
-    /// PUBLISH: delivered to this node's subscribers and passed on to every
-    /// other node's. Returns this node's receivers (Redis Cluster's count).
-    pub fn publish(&self, channel: &Bytes, message: &Bytes) -> usize {
+    /// PUBLISH (SPUBLISH with `shard`): delivered to this node's subscribers
+    /// and passed on to every other node's. Returns this node's receivers
+    /// (Redis Cluster's count).
+    pub fn publish(&self, channel: &Bytes, message: &Bytes, shard: bool) -> usize {
         if let (Some(fwd), Some(c)) = (&self.fwd, &self.cfg.cluster) {
             for n in c.spec.nodes.iter().filter(|n| n.id != self.cfg.node_id) {
-                fwd.publish(n.id, channel, message);
+                fwd.publish(n.id, channel, message, shard);
             }
         }
-        self.pubsub.publish(channel, message)
+        self.pubsub.publish(channel, message, shard)
     }
 
     /// The apply versions the other nodes announced (for /metrics).
@@ -1399,7 +1400,7 @@ impl InboundHandler for NodeInbound {
                 }
                 if kind == FwdKind::Publish {
                     if let Ok(p) = crate::forward::PublishMsg::decode(m.data) {
-                        node.pubsub.publish(&p.channel, &p.message);
+                        node.pubsub.publish(&p.channel, &p.message, p.shard);
                     }
                     return;
                 }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use node::glob;
 use node::num::parse_i64;
+use node::pubsub::Kind;
 use node::reply::err;
 use node::Reply;
 use std::sync::atomic::Ordering;
@@ -105,9 +106,13 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             2 => Reply::Bulk(argv[1].clone()),
             _ => wrong_arity("ping"),
         },
-        "subscribe" | "psubscribe" => crate::pubsub::subscribe(c, spec.name == "psubscribe", &argv[1..]),
-        "unsubscribe" | "punsubscribe" => crate::pubsub::unsubscribe(c, spec.name == "punsubscribe", &argv[1..]),
-        "publish" => crate::pubsub::publish(c, &argv),
+        "subscribe" => crate::pubsub::subscribe(c, Kind::Channel, &argv[1..]),
+        "psubscribe" => crate::pubsub::subscribe(c, Kind::Pattern, &argv[1..]),
+        "ssubscribe" => crate::pubsub::subscribe(c, Kind::Shard, &argv[1..]),
+        "unsubscribe" => crate::pubsub::unsubscribe(c, Kind::Channel, &argv[1..]),
+        "punsubscribe" => crate::pubsub::unsubscribe(c, Kind::Pattern, &argv[1..]),
+        "sunsubscribe" => crate::pubsub::unsubscribe(c, Kind::Shard, &argv[1..]),
+        "publish" | "spublish" => crate::pubsub::publish(c, &argv, spec.name == "spublish"),
         "wait" => return wait(c, &argv),
         "pubsub" => crate::pubsub::pubsub(c, &argv),
         "echo" => Reply::Bulk(argv[1].clone()),

@@ -80,6 +80,7 @@ pub struct ClientHandle {
     /// Channels and patterns subscribed to (CLIENT LIST's sub and psub).
     pub sub: std::sync::atomic::AtomicUsize,
     pub psub: std::sync::atomic::AtomicUsize,
+    pub ssub: std::sync::atomic::AtomicUsize,
     /// Notified by CLIENT KILL.
     pub kill: Notify,
 }
@@ -91,7 +92,9 @@ impl ClientHandle {
         if self.in_multi.load(Ordering::Relaxed) {
             f.push('x');
         }
-        if self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) > 0 {
+        let subs =
+            self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) + self.ssub.load(Ordering::Relaxed);
+        if subs > 0 {
             f.push('P');
         }
         if f.is_empty() {
@@ -104,7 +107,7 @@ impl ClientHandle {
     pub fn info_line(&self) -> String {
         let (last, cmd) = *self.last.lock();
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -114,6 +117,7 @@ impl ClientHandle {
             self.flags(),
             self.sub.load(Ordering::Relaxed),
             self.psub.load(Ordering::Relaxed),
+            self.ssub.load(Ordering::Relaxed),
             if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
             if cmd.is_empty() { "NULL" } else { cmd },
             self.proto.load(Ordering::Relaxed),
@@ -216,6 +220,7 @@ impl Server {
             in_multi: Default::default(),
             sub: Default::default(),
             psub: Default::default(),
+            ssub: Default::default(),
             kill: Notify::new(),
         });
         self.clients.lock().insert(id, c.clone());

@@ -113,6 +113,8 @@ fn step<R: Rng>(rng: &mut R, publisher: &mut Raw, subs: &mut [Raw]) -> String {
                 ("UNSUBSCRIBE", CHANNELS),
                 ("PSUBSCRIBE", PATTERNS),
                 ("PUNSUBSCRIBE", PATTERNS),
+                ("SSUBSCRIBE", CHANNELS),
+                ("SUNSUBSCRIBE", CHANNELS),
             ]
             .choose(rng)
             .unwrap();
@@ -123,7 +125,7 @@ fn step<R: Rng>(rng: &mut R, publisher: &mut Raw, subs: &mut [Raw]) -> String {
             }
             subs[i].send(&args);
             let mut got = subs[i].drain();
-            if args == ["UNSUBSCRIBE"] {
+            if args == ["UNSUBSCRIBE"] || args == ["SUNSUBSCRIBE"] {
                 // Redis leaves its channels in hash table order: which
                 // count goes with which channel is that order's.
                 let split: Vec<(String, String)> = got
@@ -139,19 +141,21 @@ fn step<R: Rng>(rng: &mut R, publisher: &mut Raw, subs: &mut [Raw]) -> String {
         }
         4..=7 => {
             let ch = *CHANNELS.choose(rng).unwrap();
-            let n = publisher.call(&["PUBLISH", ch, "hello"]);
+            let publish = if rng.gen_bool(0.3) { "SPUBLISH" } else { "PUBLISH" };
+            let n = publisher.call(&[publish, ch, "hello"]);
             let got: Vec<Vec<String>> = subs.iter_mut().map(Raw::drain).collect();
-            format!("PUBLISH {ch} -> {n}, {got:?}")
+            format!("{publish} {ch} -> {n}, {got:?}")
         }
         8 => {
-            let mut args = vec!["PUBSUB", *["NUMSUB", "NUMPAT", "CHANNELS"].choose(rng).unwrap()];
-            if args[1] == "NUMSUB" {
+            let sub = ["NUMSUB", "NUMPAT", "CHANNELS", "SHARDNUMSUB", "SHARDCHANNELS"];
+            let mut args = vec!["PUBSUB", *sub.choose(rng).unwrap()];
+            if args[1].ends_with("NUMSUB") {
                 args.extend(names(rng, CHANNELS));
             }
             publisher.send(&args);
             let r = publisher.read();
             // CHANNELS comes in hash order: compare its members.
-            let r = if args[1] == "CHANNELS" {
+            let r = if args[1].ends_with("CHANNELS") {
                 let mut parts: Vec<&str> = r.trim_start_matches("*[").trim_end_matches(']').split(", ").collect();
                 parts.sort();
                 parts.join(", ")
@@ -264,4 +268,27 @@ fn a_subscriber_that_never_reads_is_dropped() {
     wait_until(Duration::from_secs(20), "the idle subscriber to be dropped", || numsub(&mut c)[1] == Value::Int(0));
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
+}
+
+/// Sharded pub/sub in a cluster: the shard channels of one SSUBSCRIBE share
+/// a slot (CROSSSLOT otherwise, as in Redis Cluster), and an SPUBLISH
+/// reaches their subscribers on every node, not PUBLISH's.
+#[test]
+fn sharded_channels_in_a_cluster() {
+    let cl = Cluster::start(ClusterOptions::default());
+    let port = |i: usize| cl.nodes[i].redis_port;
+    let mut s = Raw::connect(port(1));
+    assert_eq!(s.call(&["SSUBSCRIBE", "{s}a", "x"]), "-CROSSSLOT Keys in request don't hash to the same slot");
+    s.send(&["SSUBSCRIBE", "{s}a", "{s}b"]);
+    assert_eq!(s.drain(), ["*[$ssubscribe, ${s}a, :1]", "*[$ssubscribe, ${s}b, :2]"]);
+    let mut plain = Raw::connect(port(2));
+    plain.call(&["SUBSCRIBE", "{s}a"]);
+    let mut publisher = Raw::connect(port(0));
+    assert_eq!(publisher.call(&["SPUBLISH", "{s}a", "m"]), ":0");
+    assert_eq!(s.read(), "*[$smessage, ${s}a, $m]");
+    assert_eq!(publisher.call(&["PUBLISH", "{s}a", "p"]), ":0");
+    assert_eq!(plain.read(), "*[$message, ${s}a, $p]");
+    // Each got only its own kind.
+    assert_eq!(s.drain(), Vec::<String>::new());
+    assert_eq!(plain.drain(), Vec::<String>::new());
 }

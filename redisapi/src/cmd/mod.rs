@@ -219,7 +219,8 @@ fn run_of(name: &str) -> Option<Run> {
         "ping" | "echo" | "quit" | "reset" | "hello" | "auth" | "select" | "client" | "command" | "info" | "config"
         | "time" | "shutdown" | "function" | "script" | "eval" | "evalsha" | "debug" | "multi" | "exec" | "discard"
         | "watch" | "unwatch" | "object" | "cluster" | "readonly" | "readwrite" | "asking" | "subscribe"
-        | "unsubscribe" | "psubscribe" | "punsubscribe" | "publish" | "pubsub" | "wait" => Some(Run::Local),
+        | "unsubscribe" | "psubscribe" | "punsubscribe" | "publish" | "pubsub" | "wait" | "ssubscribe"
+        | "sunsubscribe" | "spublish" => Some(Run::Local),
         _ => None,
     }
 }
