@@ -2,7 +2,7 @@
 //! to 6.2) and listpack (7.0 on). Each gives its entries in order, integers
 //! as their decimal text, as Redis' own iterators do.
 
-use super::read::int_string;
+use super::read::{copied, int_string, Budget};
 use super::DecodeError::{self, BadFormat};
 use bytes::Bytes;
 
@@ -34,19 +34,19 @@ impl<'a> Cur<'a> {
 }
 
 /// `[encoding u32][length u32][values]`, little-endian, 2, 4 or 8 bytes each.
-pub fn intset(blob: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
+pub fn intset(blob: &[u8], budget: &mut Budget) -> Result<Vec<Bytes>, DecodeError> {
     let mut c = Cur { buf: blob, at: 0 };
     let width = le(c.take(4)?) as usize;
     let count = le(c.take(4)?) as u32 as usize;
     if !matches!(width, 2 | 4 | 8) || (blob.len() - 8) / width != count || !(blob.len() - 8).is_multiple_of(width) {
         return Err(BadFormat);
     }
-    (0..count).map(|_| Ok(int_string(le(c.take(width)?)))).collect()
+    (0..count).map(|_| int_string(le(c.take(width)?), budget)).collect()
 }
 
 /// `[zlbytes u32][zltail u32][zllen u16][entries][0xff]`; each entry is
 /// `[prevlen 1 or 5 bytes][encoding][data]`.
-pub fn ziplist(blob: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
+pub fn ziplist(blob: &[u8], budget: &mut Budget) -> Result<Vec<Bytes>, DecodeError> {
     let mut c = Cur { buf: blob, at: 0 };
     if le(c.take(4)?) as u32 as usize != blob.len() {
         return Err(BadFormat);
@@ -63,25 +63,28 @@ pub fn ziplist(blob: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
         }
         let e = c.u8()?;
         let item = match e >> 6 {
-            0 => Bytes::copy_from_slice(c.take((e & 0x3f) as usize)?),
+            0 => copied(c.take((e & 0x3f) as usize)?, budget)?,
             1 => {
                 let n = (((e & 0x3f) as usize) << 8) | c.u8()? as usize;
-                Bytes::copy_from_slice(c.take(n)?)
+                copied(c.take(n)?, budget)?
             }
             2 if e == 0x80 => {
                 let n = u32::from_be_bytes(c.take(4)?.try_into().unwrap()) as usize;
-                Bytes::copy_from_slice(c.take(n)?)
+                copied(c.take(n)?, budget)?
             }
             2 => return Err(BadFormat),
-            _ => int_string(match e {
-                0xc0 => le(c.take(2)?),
-                0xd0 => le(c.take(4)?),
-                0xe0 => le(c.take(8)?),
-                0xf0 => le(c.take(3)?),
-                0xfe => le(c.take(1)?),
-                0xf1..=0xfd => (e & 0x0f) as i64 - 1,
-                _ => return Err(BadFormat),
-            }),
+            _ => int_string(
+                match e {
+                    0xc0 => le(c.take(2)?),
+                    0xd0 => le(c.take(4)?),
+                    0xe0 => le(c.take(8)?),
+                    0xf0 => le(c.take(3)?),
+                    0xfe => le(c.take(1)?),
+                    0xf1..=0xfd => (e & 0x0f) as i64 - 1,
+                    _ => return Err(BadFormat),
+                },
+                budget,
+            )?,
         };
         out.push(item);
     }
@@ -93,7 +96,7 @@ pub fn ziplist(blob: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
 
 /// `[total bytes u32][count u16][entries][0xff]`; each entry is
 /// `[encoding + data][backlen 1-5 bytes]`.
-pub fn listpack(blob: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
+pub fn listpack(blob: &[u8], budget: &mut Budget) -> Result<Vec<Bytes>, DecodeError> {
     let mut c = Cur { buf: blob, at: 0 };
     if le(c.take(4)?) as u32 as usize != blob.len() {
         return Err(BadFormat);
@@ -106,26 +109,26 @@ pub fn listpack(blob: &[u8]) -> Result<Vec<Bytes>, DecodeError> {
         let item = if e == 0xff {
             break;
         } else if e & 0x80 == 0 {
-            int_string((e & 0x7f) as i64)
+            int_string((e & 0x7f) as i64, budget)?
         } else if e & 0xc0 == 0x80 {
-            Bytes::copy_from_slice(c.take((e & 0x3f) as usize)?)
+            copied(c.take((e & 0x3f) as usize)?, budget)?
         } else if e & 0xe0 == 0xc0 {
             // 13-bit signed integer.
             let v = (((e & 0x1f) as i64) << 8) | c.u8()? as i64;
-            int_string(if v >= 1 << 12 { v - (1 << 13) } else { v })
+            int_string(if v >= 1 << 12 { v - (1 << 13) } else { v }, budget)?
         } else if e & 0xf0 == 0xe0 {
             let n = (((e & 0x0f) as usize) << 8) | c.u8()? as usize;
-            Bytes::copy_from_slice(c.take(n)?)
+            copied(c.take(n)?, budget)?
         } else {
             match e {
                 0xf0 => {
                     let n = u32::from_le_bytes(c.take(4)?.try_into().unwrap()) as usize;
-                    Bytes::copy_from_slice(c.take(n)?)
+                    copied(c.take(n)?, budget)?
                 }
-                0xf1 => int_string(le(c.take(2)?)),
-                0xf2 => int_string(le(c.take(3)?)),
-                0xf3 => int_string(le(c.take(4)?)),
-                0xf4 => int_string(le(c.take(8)?)),
+                0xf1 => int_string(le(c.take(2)?), budget)?,
+                0xf2 => int_string(le(c.take(3)?), budget)?,
+                0xf3 => int_string(le(c.take(4)?), budget)?,
+                0xf4 => int_string(le(c.take(8)?), budget)?,
                 _ => return Err(BadFormat),
             }
         };
@@ -160,9 +163,9 @@ mod tests {
         for v in [-2i16, 7, 300] {
             blob.extend_from_slice(&v.to_le_bytes());
         }
-        assert_eq!(strs(&intset(&blob).unwrap()), ["-2", "7", "300"]);
+        assert_eq!(strs(&intset(&blob, &mut Budget::new()).unwrap()), ["-2", "7", "300"]);
         blob.push(0);
-        assert_eq!(intset(&blob), Err(BadFormat));
+        assert_eq!(intset(&blob, &mut Budget::new()), Err(BadFormat));
     }
 
     #[test]
@@ -173,9 +176,9 @@ mod tests {
         let mut blob = ((body.len() + 6) as u32).to_le_bytes().to_vec();
         blob.extend_from_slice(&4u16.to_le_bytes());
         blob.extend_from_slice(&body);
-        assert_eq!(strs(&listpack(&blob).unwrap()), ["5", "-1", "ab", "1000000"]);
+        assert_eq!(strs(&listpack(&blob, &mut Budget::new()).unwrap()), ["5", "-1", "ab", "1000000"]);
         // A truncated one.
-        assert_eq!(listpack(&blob[..blob.len() - 2]), Err(BadFormat));
+        assert_eq!(listpack(&blob[..blob.len() - 2], &mut Budget::new()), Err(BadFormat));
     }
 
     #[test]
@@ -185,6 +188,6 @@ mod tests {
         let mut blob = ((body.len() + 10) as u32).to_le_bytes().to_vec();
         blob.extend_from_slice(&[0, 0, 0, 0, 4, 0]);
         blob.extend_from_slice(&body);
-        assert_eq!(strs(&ziplist(&blob).unwrap()), ["ab", "12", "-2", "70000"]);
+        assert_eq!(strs(&ziplist(&blob, &mut Budget::new()).unwrap()), ["ab", "12", "-2", "70000"]);
     }
 }

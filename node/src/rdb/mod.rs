@@ -38,6 +38,8 @@ pub enum DecodeError {
     BadFormat,
     /// A type this store does not hold (streams, modules, hash field TTLs).
     Unsupported(&'static str),
+    /// The value would take more than one raft entry (64 MiB).
+    TooLarge,
 }
 
 impl DecodeError {
@@ -47,6 +49,9 @@ impl DecodeError {
             DecodeError::VersionOrChecksum => "ERR DUMP payload version or checksum are wrong".into(),
             DecodeError::BadFormat => "ERR Bad data format".into(),
             DecodeError::Unsupported(what) => format!("ERR Bad data format: {what} are not supported by this server"),
+            DecodeError::TooLarge => {
+                "ERR Bad data format: the value takes more than 64 MiB, the most one write carries here".into()
+            }
         }
     }
 }
@@ -189,14 +194,34 @@ fn read_value(r: &mut Reader) -> Result<Value, DecodeError> {
             }
             Value::ZSet(unique_scores(out)?)
         }
-        T_SET_INTSET => Value::Set(unique(compact::intset(&r.string()?)?)?),
-        T_SET_LISTPACK => Value::Set(unique(compact::listpack(&r.string()?)?)?),
-        T_LIST_ZIPLIST => Value::List(compact::ziplist(&r.string()?)?),
-        T_HASH_ZIPLIST => Value::Hash(unique_pairs(paired(compact::ziplist(&r.string()?)?)?)?),
-        T_HASH_LISTPACK => Value::Hash(unique_pairs(paired(compact::listpack(&r.string()?)?)?)?),
+        T_SET_INTSET => {
+            let blob = r.string()?;
+            Value::Set(unique(compact::intset(&blob, &mut r.budget)?)?)
+        }
+        T_SET_LISTPACK => {
+            let blob = r.string()?;
+            Value::Set(unique(compact::listpack(&blob, &mut r.budget)?)?)
+        }
+        T_LIST_ZIPLIST => {
+            let blob = r.string()?;
+            Value::List(compact::ziplist(&blob, &mut r.budget)?)
+        }
+        T_HASH_ZIPLIST | T_HASH_LISTPACK => {
+            let blob = r.string()?;
+            let items = if ty == T_HASH_ZIPLIST {
+                compact::ziplist(&blob, &mut r.budget)?
+            } else {
+                compact::listpack(&blob, &mut r.budget)?
+            };
+            Value::Hash(unique_pairs(paired(items)?)?)
+        }
         T_ZSET_ZIPLIST | T_ZSET_LISTPACK => {
             let blob = r.string()?;
-            let items = if ty == T_ZSET_ZIPLIST { compact::ziplist(&blob)? } else { compact::listpack(&blob)? };
+            let items = if ty == T_ZSET_ZIPLIST {
+                compact::ziplist(&blob, &mut r.budget)?
+            } else {
+                compact::listpack(&blob, &mut r.budget)?
+            };
             let scored = paired(items)?
                 .into_iter()
                 .map(|(m, s)| Ok((m, read::parse_score(&s)?)))
@@ -208,12 +233,16 @@ fn read_value(r: &mut Reader) -> Result<Value, DecodeError> {
             let mut items = Vec::new();
             for _ in 0..nodes {
                 if ty == T_LIST_QUICKLIST {
-                    items.extend(compact::ziplist(&r.string()?)?);
+                    let blob = r.string()?;
+                    items.extend(compact::ziplist(&blob, &mut r.budget)?);
                     continue;
                 }
                 match r.len()? {
                     QUICKLIST_PLAIN => items.push(r.string()?),
-                    QUICKLIST_PACKED => items.extend(compact::listpack(&r.string()?)?),
+                    QUICKLIST_PACKED => {
+                        let blob = r.string()?;
+                        items.extend(compact::listpack(&blob, &mut r.budget)?);
+                    }
                     _ => return Err(BadFormat),
                 }
             }
@@ -342,6 +371,28 @@ mod tests {
         assert_eq!(decode(&sealed(&[T_LIST, 0])), Err(DecodeError::BadFormat));
         // A stream.
         assert_eq!(decode(&sealed(&[T_STREAM_2, 0])), Err(DecodeError::Unsupported("streams")));
+    }
+
+    /// A small payload that would inflate past one raft entry (LZF strings
+    /// of zeros) is refused before it is inflated whole.
+    #[test]
+    fn a_value_larger_than_one_entry_is_refused() {
+        let zeros = lzf::compress(&vec![0u8; 1 << 20]).unwrap();
+        let mut body = vec![T_LIST];
+        put_len(&mut body, 80);
+        for _ in 0..80 {
+            body.push(0xc3);
+            put_len(&mut body, zeros.len() as u64);
+            put_len(&mut body, 1 << 20);
+            body.extend_from_slice(&zeros);
+        }
+        assert!(body.len() < 2 << 20, "the payload is small: {} bytes", body.len());
+        assert_eq!(decode(&sealed(&body)), Err(DecodeError::TooLarge));
+        // Ten million empty strings: small bytes, many handles.
+        let mut many = vec![T_LIST];
+        put_len(&mut many, 10_000_000);
+        many.extend(std::iter::repeat_n(0u8, 10_000_000));
+        assert_eq!(decode(&sealed(&many)), Err(DecodeError::TooLarge));
     }
 
     /// Damaged payloads whose checksum still matches (a forged or buggy

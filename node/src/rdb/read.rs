@@ -9,8 +9,37 @@ const MAX_STRING: u64 = 512 << 20;
 /// LZF's best case: a 3-byte back reference copies 264 bytes.
 const LZF_MAX_RATIO: u64 = 264 / 3 + 1;
 
+/// What a decoded value may take in memory: one raft entry's worth (the
+/// node proposes it as one), counting each item's bytes plus its handle. A
+/// payload under the request limit can claim far more (LZF, and compact
+/// encodings whose 1-byte integers become decimal strings); past this,
+/// decoding stops before it allocates.
+pub struct Budget(u64);
+
+/// One raft entry (kvraft's max_entry_size).
+pub const VALUE_BUDGET: u64 = 64 << 20;
+/// What one item costs beyond its bytes (its `Bytes` handle).
+const ITEM_COST: u64 = 32;
+
+impl Budget {
+    pub fn new() -> Budget {
+        Budget(VALUE_BUDGET)
+    }
+
+    /// Charges an item of `len` bytes.
+    pub fn take(&mut self, len: u64) -> Result<(), DecodeError> {
+        let cost = len.saturating_add(ITEM_COST);
+        if cost > self.0 {
+            return Err(DecodeError::TooLarge);
+        }
+        self.0 -= cost;
+        Ok(())
+    }
+}
+
 pub struct Reader<'a> {
     buf: &'a [u8],
+    pub budget: Budget,
 }
 
 /// A length, or a string's special encoding (RDB_ENCVAL).
@@ -21,7 +50,7 @@ enum Len {
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Reader<'a> {
-        Reader { buf }
+        Reader { buf, budget: Budget::new() }
     }
 
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
@@ -61,13 +90,21 @@ impl<'a> Reader<'a> {
     pub fn string(&mut self) -> Result<Bytes, DecodeError> {
         let n = match self.len_or_encoding()? {
             Len::Plain(n) => n,
-            Len::Encoded(0) => return Ok(int_string(self.take(1)?[0] as i8 as i64)),
-            Len::Encoded(1) => return Ok(int_string(i16::from_le_bytes(self.take(2)?.try_into().unwrap()) as i64)),
-            Len::Encoded(2) => return Ok(int_string(i32::from_le_bytes(self.take(4)?.try_into().unwrap()) as i64)),
+            Len::Encoded(0) => return int_string(self.take(1)?[0] as i8 as i64, &mut self.budget),
+            Len::Encoded(1) => {
+                let v = i16::from_le_bytes(self.take(2)?.try_into().unwrap()) as i64;
+                return int_string(v, &mut self.budget);
+            }
+            Len::Encoded(2) => {
+                let v = i32::from_le_bytes(self.take(4)?.try_into().unwrap()) as i64;
+                return int_string(v, &mut self.budget);
+            }
             Len::Encoded(3) => return self.lzf(),
             Len::Encoded(_) => return Err(BadFormat),
         };
-        Ok(Bytes::copy_from_slice(self.take(n)?))
+        let data = self.take(n)?;
+        self.budget.take(n)?;
+        Ok(Bytes::copy_from_slice(data))
     }
 
     fn lzf(&mut self) -> Result<Bytes, DecodeError> {
@@ -80,6 +117,7 @@ impl<'a> Reader<'a> {
         if len == 0 || len > MAX_STRING || len > clen.saturating_mul(LZF_MAX_RATIO) {
             return Err(BadFormat);
         }
+        self.budget.take(len)?;
         match lzf::decompress(packed, len as usize) {
             Ok(v) if v.len() as u64 == len => Ok(Bytes::from(v)),
             _ => Err(BadFormat),
@@ -115,8 +153,17 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub fn int_string(v: i64) -> Bytes {
-    Bytes::from(v.to_string())
+/// An integer as its decimal text, charged to `budget`.
+pub fn int_string(v: i64, budget: &mut Budget) -> Result<Bytes, DecodeError> {
+    let s = v.to_string();
+    budget.take(s.len() as u64)?;
+    Ok(Bytes::from(s))
+}
+
+/// Bytes of a compact encoding's entry, charged to `budget`.
+pub fn copied(b: &[u8], budget: &mut Budget) -> Result<Bytes, DecodeError> {
+    budget.take(b.len() as u64)?;
+    Ok(Bytes::copy_from_slice(b))
 }
 
 /// A score written as text (old zsets, ziplist and listpack zsets).
