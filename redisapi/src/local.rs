@@ -530,7 +530,13 @@ fn command(argv: &[Bytes]) -> Reply {
             if !spec.arity_ok(inner.len()) {
                 return Reply::error("ERR Invalid number of arguments specified for command");
             }
-            let keys = spec.key_positions(inner.len());
+            let keys = match movable_keys(spec, inner) {
+                Some(Ok(keys)) => keys,
+                Some(Err(e)) => return e,
+                // Shard channels are no keys (Redis' key spec says not_key).
+                None if spec.group == "pubsub" => vec![],
+                None => spec.key_positions(inner.len()),
+            };
             if keys.is_empty() {
                 return Reply::error("ERR The command has no key arguments");
             }
@@ -552,6 +558,32 @@ fn command(argv: &[Bytes]) -> Reply {
         ),
         _ => unknown_subcommand(&argv[1], "command"),
     }
+}
+
+/// The key positions of a command whose keys move with its arguments
+/// (ZUNIONSTORE's numkeys, SORT's STORE, ...): the keys the command parses
+/// to, found in argument order. None for other commands.
+fn movable_keys(spec: &CommandSpec, argv: &[Bytes]) -> Option<Result<Vec<usize>, Reply>> {
+    if !spec.has_flag("movablekeys") {
+        return None;
+    }
+    let parsed = match spec.run {
+        Run::Data(parse) => parse(argv),
+        Run::Blocking(parse) => parse(argv).map(|(c, _)| c),
+        Run::Local => return None,
+    };
+    let Ok(cmd) = parsed else {
+        return Some(Err(Reply::error("ERR Invalid arguments specified for command")));
+    };
+    let mut wanted: Vec<&Bytes> = cmd.keys();
+    let mut positions = Vec::new();
+    for (i, a) in argv.iter().enumerate().skip(1) {
+        if let Some(k) = wanted.iter().position(|k| *k == a) {
+            wanted.remove(k);
+            positions.push(i);
+        }
+    }
+    Some(Ok(positions))
 }
 
 /// Our own settings, as CONFIG GET shows them.

@@ -309,6 +309,17 @@ fn random_commands_over_resp3() {
 }
 
 const SCRIPT: &[&[&str]] = &[
+    // COMMAND GETKEYS of commands whose keys move with their arguments,
+    // and of channels, which are no keys.
+    &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"],
+    &["COMMAND", "GETKEYS", "ZINTERSTORE", "d", "1", "d"],
+    &["COMMAND", "GETKEYS", "ZINTERCARD", "2", "a", "b", "LIMIT", "1"],
+    &["COMMAND", "GETKEYS", "LMPOP", "2", "a", "b", "LEFT", "COUNT", "2"],
+    &["COMMAND", "GETKEYS", "BZMPOP", "0", "1", "a", "MAX"],
+    &["COMMAND", "GETKEYS", "SORT", "k", "BY", "w_*", "STORE", "d"],
+    &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "x", "a", "b"],
+    &["COMMAND", "GETKEYS", "SSUBSCRIBE", "a", "b"],
+    &["COMMAND", "GETKEYS", "BITOP", "AND", "d", "a", "b"],
     // WAIT on a server without replicas: 0, after the timeout if more are wanted.
     &["SET", "wk", "1"],
     &["WAIT", "0", "0"],
