@@ -1,5 +1,7 @@
 //! Redis' number parsing and formatting rules.
 
+use crate::reply::{err, Reply};
+
 /// Redis' `string2ll`: an optional '-', no '+', no leading zeros, no spaces,
 /// at most 20 characters, within i64.
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
@@ -31,6 +33,12 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     } else {
         i64::try_from(v).ok()
     }
+}
+
+/// An integer argument (Redis' getLongLongFromObjectOrReply): the value, or
+/// "value is not an integer or out of range".
+pub fn parse_i64_arg(s: &[u8]) -> Result<i64, Reply> {
+    parse_i64(s).ok_or_else(|| Reply::error(err::NOT_INTEGER))
 }
 
 /// Redis' `string2l`-style parse of a non-negative count or index argument.

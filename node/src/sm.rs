@@ -101,8 +101,10 @@ impl KvStateMachine {
         };
         // An entry this node cannot apply stops it: skipping it would leave
         // this replica different from the others (see crate::versions).
-        for c in &entry.cmds {
-            match &c.cmd {
+        let cmds: Vec<&Cmd> = entry
+            .cmds
+            .iter()
+            .map(|c| match &c.cmd {
                 None => panic!(
                     "entry {index} of group {group} holds a command this kvnode cannot decode (written by a newer \
                      version?): upgrade this node"
@@ -112,9 +114,9 @@ impl KvStateMachine {
                     c.apply_version(),
                     crate::versions::own()
                 ),
-                Some(_) => {}
-            }
-        }
+                Some(c) => c,
+            })
+            .collect();
         let mut flushed = false;
         // Keys that received elements, for the clients blocked on them (only
         // gathered while someone is blocked).
@@ -136,11 +138,10 @@ impl KvStateMachine {
             if entry.watches.iter().any(|w| watch_fired(&a.db(), w, flush_index)) {
                 Reply::NilArray
             } else {
-                Reply::Array(entry.cmds.iter().filter_map(|c| c.cmd.as_ref()).map(|c| run(&mut a, c)).collect())
+                Reply::Array(cmds.iter().map(|c| run(&mut a, c)).collect())
             }
         } else {
-            let mut replies: Vec<Reply> =
-                entry.cmds.iter().filter_map(|c| c.cmd.as_ref()).map(|c| run(&mut a, c)).collect();
+            let mut replies: Vec<Reply> = cmds.iter().map(|c| run(&mut a, c)).collect();
             if replies.len() == 1 {
                 replies.pop().unwrap()
             } else {

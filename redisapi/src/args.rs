@@ -2,7 +2,7 @@
 //! error words for malformed numbers.
 
 use bytes::Bytes;
-use node::num::parse_i64;
+use node::num::parse_i64_arg;
 use node::reply::err;
 use node::Reply;
 
@@ -46,7 +46,7 @@ impl<'a> Args<'a> {
     }
 
     pub fn next_i64(&mut self) -> Result<i64, Reply> {
-        parse_i64(&self.next()?).ok_or_else(|| Reply::error(err::NOT_INTEGER))
+        parse_i64_arg(&self.next()?)
     }
 
     pub fn rest(&mut self) -> Vec<Bytes> {

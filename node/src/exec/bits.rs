@@ -5,7 +5,7 @@
 use super::db::{Apply, Db};
 use super::strings::{update_bits, write_string, Encoding};
 use crate::command::{self as c, BitFieldKind, BitOpKind, Overflow};
-use crate::num::parse_i64;
+use crate::num::parse_i64_arg;
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
 
@@ -54,10 +54,6 @@ fn bit_range(len: usize, start: i64, end: i64, in_bits: bool) -> Option<(u64, u6
     Some(if in_bits { (s as u64, e as u64) } else { (s as u64 * 8, e as u64 * 8 + 7) })
 }
 
-fn integer(arg: &[u8]) -> Result<i64, Reply> {
-    parse_i64(arg).ok_or_else(|| Reply::error(err::NOT_INTEGER))
-}
-
 /// BYTE (false) or BIT (true).
 fn unit(arg: &[u8]) -> Result<bool, Reply> {
     match arg.to_ascii_lowercase().as_slice() {
@@ -87,7 +83,7 @@ pub fn bitcount<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitRange) -> Reply {
         let (start, end, in_bits) = match cmd.args.as_slice() {
             [] => (0, -1, false),
             [s, e, rest @ ..] if rest.len() <= 1 => {
-                let (s, e) = (integer(s)?, integer(e)?);
+                let (s, e) = (parse_i64_arg(s)?, parse_i64_arg(e)?);
                 // Redis 7.0 answers 0 for two negative ends in the wrong
                 // order before it reads BYTE|BIT (clamped, both could land
                 // on the first byte).
@@ -119,9 +115,9 @@ pub fn bitpos<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitRange) -> Reply {
         match cmd.args.as_slice() {
             [] => Ok((0, None, false)),
             [s, rest @ ..] if rest.len() <= 2 => {
-                let s = integer(s)?;
+                let s = parse_i64_arg(s)?;
                 let in_bits = rest.get(1).map(|u| unit(u)).transpose()?.unwrap_or(false);
-                Ok((s, rest.first().map(|e| integer(e)).transpose()?, in_bits))
+                Ok((s, rest.first().map(|e| parse_i64_arg(e)).transpose()?, in_bits))
             }
             _ => Err(Reply::error(err::SYNTAX)),
         }

@@ -67,7 +67,7 @@ fn rows<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Sort) -> Result<Vec<Option<Byte
     // BY without a `*` means: do not sort.
     let mut dont_sort = cmd.no_sort;
     let (mut alpha, mut by) = (cmd.alpha, pattern_by);
-    let (ty, elems): (Option<DataType>, Vec<Bytes>) = match db.meta(&cmd.key) {
+    let (ty, mut elems): (Option<DataType>, Vec<Bytes>) = match db.meta(&cmd.key) {
         None => (None, vec![]),
         Some(m) => match m.ty {
             DataType::List => (Some(m.ty), list::all(db, &cmd.key, &m)),
@@ -88,7 +88,6 @@ fn rows<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Sort) -> Result<Vec<Option<Byte
         (start, end) = (n - 1, n - 2);
     }
     end = end.min(n - 1);
-    let mut elems = elems;
     if dont_sort {
         // Lists and sorted sets keep their order, DESC walking it backwards.
         if cmd.desc && ty != Some(DataType::Set) {

@@ -5,7 +5,7 @@ use crate::command::{self as c, SetCond};
 use crate::keys;
 use crate::ldouble::F80;
 use crate::meta::{DataType, Meta};
-use crate::num::parse_i64;
+use crate::num::{parse_i64, parse_i64_arg};
 use crate::reply::{err, Reply};
 use crate::store::{Cf, KvRead};
 use bytes::Bytes;
@@ -210,9 +210,9 @@ pub fn lcs<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Lcs) -> Reply {
             b"LEN" => len = true,
             b"WITHMATCHLEN" => with_len = true,
             b"MINMATCHLEN" if j + 1 < cmd.args.len() => {
-                match parse_i64(&cmd.args[j + 1]) {
-                    Some(n) => min_len = n.max(0),
-                    None => return Reply::error(err::NOT_INTEGER),
+                match parse_i64_arg(&cmd.args[j + 1]) {
+                    Ok(n) => min_len = n.max(0),
+                    Err(e) => return e,
                 }
                 j += 1;
             }
@@ -373,7 +373,7 @@ pub fn setrange(a: &mut Apply, cmd: &c::SetRange) -> Reply {
 pub fn incrby(a: &mut Apply, cmd: &c::IncrBy) -> Reply {
     modify(a, &cmd.key, Encoding::ByValue, Modify::Other, |old| {
         let cur = match old {
-            Some(v) => parse_i64(v).ok_or_else(|| Reply::error(err::NOT_INTEGER))?,
+            Some(v) => parse_i64_arg(v)?,
             None => 0,
         };
         let n = cur.checked_add(cmd.delta).ok_or_else(|| Reply::error(err::OVERFLOW))?;

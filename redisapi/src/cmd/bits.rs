@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use node::command::{self as c, BitFieldKind, BitOpKind, Cmd, Overflow};
-use node::num::{c_string, parse_i64};
+use node::num::{c_string, parse_i64, parse_i64_arg};
 use node::reply::err;
 use node::Reply;
 
@@ -25,10 +25,6 @@ fn offset(arg: &[u8], field_bits: Option<u32>) -> Result<u64, Reply> {
         return Err(Reply::error(BAD_OFFSET));
     }
     Ok(n as u64)
-}
-
-fn integer(arg: &[u8]) -> Result<i64, Reply> {
-    parse_i64(arg).ok_or_else(|| Reply::error(err::NOT_INTEGER))
 }
 
 pub fn getbit(argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -53,7 +49,7 @@ pub fn bitcount(argv: &[Bytes]) -> Result<Cmd, Reply> {
 /// BITPOS key bit [start [end [BYTE|BIT]]]: the bit first, the range once
 /// the key is found.
 pub fn bitpos(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    let bit = match integer(&argv[2])? {
+    let bit = match parse_i64_arg(&argv[2])? {
         b @ (0 | 1) => b == 1,
         _ => return Err(Reply::error("ERR The bit argument must be 1 or 0.")),
     };
@@ -112,7 +108,7 @@ fn bitfield_ops(argv: &[Bytes], read_only: bool) -> Result<Cmd, Reply> {
         };
         let (signed, bits) = field_type(&argv[j + 1])?;
         let offset = offset(&argv[j + 2], Some(bits))?;
-        let value = if kind == BitFieldKind::Get { 0 } else { integer(&argv[j + 3])? };
+        let value = if kind == BitFieldKind::Get { 0 } else { parse_i64_arg(&argv[j + 3])? };
         ops.push(c::BitFieldOp { kind: kind as i32, signed, bits, offset, value, overflow: overflow as i32 });
         j += if kind == BitFieldKind::Get { 3 } else { 4 };
     }

@@ -160,19 +160,18 @@ pub fn restore(argv: &[Bytes]) -> Result<Cmd, Reply> {
     let mut j = 4;
     while j < argv.len() {
         let more = argv.len() - j - 1;
-        let number = |i: usize| parse_i64(&argv[i]).ok_or_else(|| Reply::error(err::NOT_INTEGER));
         match argv[j].to_ascii_uppercase().as_slice() {
             b"REPLACE" => replace = true,
             b"ABSTTL" => absttl = true,
             b"IDLETIME" if more >= 1 && !freq => {
-                if number(j + 1)? < 0 {
+                if parse_i64_arg(&argv[j + 1])? < 0 {
                     return Err(Reply::error("ERR Invalid IDLETIME value, must be >= 0"));
                 }
                 idle = true;
                 j += 1;
             }
             b"FREQ" if more >= 1 && !idle => {
-                if !(0..=255).contains(&number(j + 1)?) {
+                if !(0..=255).contains(&parse_i64_arg(&argv[j + 1])?) {
                     return Err(Reply::error("ERR Invalid FREQ value, must be >= 0 and <= 255"));
                 }
                 freq = true;
@@ -331,9 +330,7 @@ pub fn object(sub: &[u8], key: Bytes) -> Option<Cmd> {
     Some(Cmd::ObjectInfo(c::ObjectInfo { key, field: field as i32 }))
 }
 
-pub fn parse_i64_arg(raw: &[u8]) -> Result<i64, Reply> {
-    parse_i64(raw).ok_or_else(|| Reply::error(err::NOT_INTEGER))
-}
+pub use node::num::parse_i64_arg;
 
 #[cfg(test)]
 mod tests {

@@ -98,7 +98,7 @@ pub fn lpos(argv: &[Bytes]) -> Result<Cmd, Reply> {
         let v = a.next()?;
         match opt.as_str() {
             "RANK" => {
-                let rank = parse_i64(&v).ok_or_else(|| Reply::error(err::NOT_INTEGER))?;
+                let rank = parse_i64_arg(&v)?;
                 if rank == 0 {
                     return Err(Reply::error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"));
                 }

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use node::command::{self as c, Cmd, Expiry, SetCond};
 use node::ldouble::F80;
 use node::node::wall_ms;
-use node::num::parse_i64;
+use node::num::parse_i64_arg;
 use node::reply::err;
 use node::Reply;
 
@@ -13,7 +13,7 @@ use node::Reply;
 /// not overflow once made absolute.
 pub fn parse_expiry(cmd: &str, raw: &[u8], millis: bool, absolute: bool) -> Result<Expiry, Reply> {
     let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
-    let v = parse_i64(raw).ok_or_else(|| Reply::error(err::NOT_INTEGER))?;
+    let v = parse_i64_arg(raw)?;
     if v <= 0 || (!millis && v > i64::MAX / 1000) {
         return Err(invalid());
     }
@@ -183,12 +183,12 @@ pub fn decr(argv: &[Bytes]) -> Result<Cmd, Reply> {
 }
 
 pub fn incrby(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    let d = parse_i64(&argv[2]).ok_or_else(|| Reply::error(err::NOT_INTEGER))?;
+    let d = parse_i64_arg(&argv[2])?;
     incr_by(argv, d)
 }
 
 pub fn decrby(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    let d = parse_i64(&argv[2]).ok_or_else(|| Reply::error(err::NOT_INTEGER))?;
+    let d = parse_i64_arg(&argv[2])?;
     if d == i64::MIN {
         return Err(Reply::error("ERR decrement would overflow"));
     }
