@@ -442,6 +442,16 @@ pub struct ExpireIfStale {
     pub expire_at: u64,
 }
 
+/// PFMERGE: the registers of every source, and of the destination itself,
+/// merged into the destination.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PfMerge {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub dst: Bytes,
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    pub srcs: Vec<Bytes>,
+}
+
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum Cmd {
     // reads
@@ -626,13 +636,22 @@ pub enum Cmd {
     ZRandMember(cc::RandMembers),
     #[prost(message, tag = "111")]
     ZScan(cc::ElemScan),
+    // HyperLogLog
+    #[prost(message, tag = "120")]
+    PfAdd(cc::KeyMembers),
+    /// A write with one key (it may store the count it computes in the
+    /// sketch, as Redis does); with several, a read of their union.
+    #[prost(message, tag = "121")]
+    PfCount(Keys),
+    #[prost(message, tag = "122")]
+    PfMerge(PfMerge),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Command {
     #[prost(
         oneof = "Cmd",
-        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111"
+        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111,120,121,122"
     )]
     pub cmd: Option<Cmd>,
 }
@@ -653,6 +672,7 @@ impl Cmd {
             Cmd::Restore(c) => c.refused.is_none(),
             Cmd::BitField(c) => c.ops.iter().any(|o| o.kind != BitFieldKind::Get as i32),
             Cmd::Sort(c) => c.store.is_some(),
+            Cmd::PfCount(k) => k.keys.len() == 1,
             _ => !matches!(
                 self,
                 Cmd::Get(_)
@@ -719,6 +739,7 @@ impl Cmd {
             | Cmd::BitOp(_)
             | Cmd::BitField(_)
             | Cmd::Sort(_) => 2,
+            Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) => 3,
             _ => 1,
         }
     }
@@ -820,6 +841,9 @@ impl Cmd {
             Cmd::ZRange(c) => std::iter::once(&c.key).chain(c.store.iter()).collect(),
             Cmd::ZPop(c) => vec![&c.key],
             Cmd::ZSetOp(c) => c.keys.iter().chain(c.store.iter()).collect(),
+            Cmd::PfAdd(c) => vec![&c.key],
+            Cmd::PfCount(k) => k.keys.iter().collect(),
+            Cmd::PfMerge(c) => std::iter::once(&c.dst).chain(c.srcs.iter()).collect(),
         }
     }
 }

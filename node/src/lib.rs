@@ -8,6 +8,7 @@ pub mod exec;
 pub mod failpoint;
 pub mod forward;
 pub mod glob;
+pub mod hll;
 pub mod keys;
 pub mod ldouble;
 pub mod membership;

@@ -13,8 +13,8 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 
 /// What this build applies: 1 up to the bit commands, SORT ... STORE and
-/// RESTORE; 2 with them.
-pub const APPLY_VERSION: u32 = 2;
+/// RESTORE; 2 with them; 3 with the HyperLogLog commands.
+pub const APPLY_VERSION: u32 = 3;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a
 /// test can run a node that behaves as an older one.

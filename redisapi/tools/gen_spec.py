@@ -25,6 +25,7 @@ zadd zincrby zrem zcard zscore zmscore zrank zrevrank zcount zlexcount zrange zr
 zrangebyscore zrevrangebyscore zrangebylex zrevrangebylex zremrangebyrank zremrangebyscore zremrangebylex
 zpopmin zpopmax bzpopmin bzpopmax zmpop bzmpop zunion zinter zdiff zunionstore zinterstore zdiffstore
 zintercard zrandmember zscan
+pfadd pfcount pfmerge
 cluster readonly readwrite asking
 """.split()
 

@@ -352,7 +352,7 @@ pub fn random_command<R: Rng>(rng: &mut R, keys: &[String]) -> Vec<Vec<u8>> {
     let offset =
         |rng: &mut R| pick(rng, &["0", "1", "7", "8", "13", "30", "63", "-1", "x", "4294967296", "#2"]).to_string();
     let bound = |rng: &mut R| rng.gen_range(-20i64..20).to_string();
-    let words: Vec<String> = match rng.gen_range(0..49) {
+    let words: Vec<String> = match rng.gen_range(0..51) {
         0 => vec!["SET".into(), k(rng), v(rng)],
         1 => {
             let mut c = vec!["SET".into(), k(rng), v(rng)];
@@ -477,6 +477,18 @@ pub fn random_command<R: Rng>(rng: &mut R, keys: &[String]) -> Vec<Vec<u8>> {
             for _ in 0..rng.gen_range(0..3) {
                 let opt = pick(rng, &["LEN", "IDX", "IDX", "WITHMATCHLEN", "MINMATCHLEN", "2", "x"]);
                 c.push(opt.into());
+            }
+            c
+        }
+        48 => {
+            let mut c = vec!["PFADD".into(), k(rng)];
+            c.extend((0..rng.gen_range(0..3)).map(|_| v(rng)));
+            c
+        }
+        49 => {
+            let mut c = vec![pick(rng, &["PFCOUNT", "PFCOUNT", "PFMERGE"]).into(), k(rng)];
+            if rng.gen_bool(0.3) {
+                c.push(k(rng));
             }
             c
         }
@@ -1084,4 +1096,134 @@ pub fn random_numeric_command<R: Rng>(rng: &mut R) -> Vec<Vec<u8>> {
 pub fn random_glob_word<R: Rng>(rng: &mut R, max_len: usize) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ab\\[]^-*?!xZ";
     (0..rng.gen_range(0..=max_len)).map(|_| *ALPHABET.choose(rng).unwrap()).collect()
+}
+
+/// A sparse HyperLogLog body (opcodes after the header) drawn at random:
+/// runs that cover exactly the 16384 registers, or, when `corrupt`, one run
+/// too many, too few, or a cut-off last opcode.
+fn random_sparse_body<R: Rng>(rng: &mut R, corrupt: bool) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut left = 16384usize;
+    while left > 0 {
+        match rng.gen_range(0..10) {
+            // Mostly long zero runs, so that the body stays small.
+            0..=3 => {
+                let longest = if rng.gen_bool(0.3) { 16384 } else { 700 };
+                let n = rng.gen_range(1..=left.min(longest));
+                body.extend([0x40 | ((n - 1) >> 8) as u8, ((n - 1) & 0xff) as u8]);
+                left -= n;
+            }
+            4 | 5 => {
+                let n = rng.gen_range(1..=left.min(64));
+                body.push((n - 1) as u8);
+                left -= n;
+            }
+            _ => {
+                let n = rng.gen_range(1..=left.min(4));
+                let v = if rng.gen_bool(0.8) { rng.gen_range(1..=4u8) } else { rng.gen_range(1..=32u8) };
+                body.push(0x80 | (v - 1) << 2 | (n - 1) as u8);
+                left -= n;
+            }
+        }
+    }
+    if corrupt {
+        match rng.gen_range(0..3) {
+            0 => body.push(rng.gen_range(0..0x40)),
+            1 => {
+                body.pop();
+            }
+            _ => body.push(0x40 | rng.gen_range(0..0x40)),
+        }
+    }
+    body
+}
+
+/// A string for a HyperLogLog key: a sketch of either encoding, with a
+/// cached count or a stale one, or something that only looks like one.
+fn random_sketch<R: Rng>(rng: &mut R) -> Vec<u8> {
+    let mut v = b"HYLL".to_vec();
+    let kind = rng.gen_range(0..10);
+    v.push(match kind {
+        0..=5 => 1,
+        6 | 7 => 0,
+        _ => rng.gen_range(2..=255),
+    });
+    v.extend([0, 0, 0]);
+    let card: u64 = if rng.gen_bool(0.5) { rng.gen_range(0..5000) } else { 1 << 63 };
+    v.extend(card.to_le_bytes());
+    match kind {
+        0..=4 => v.extend(random_sparse_body(rng, false)),
+        5 => v.extend(random_sparse_body(rng, true)),
+        6 => {
+            // Dense registers, mostly small (a register above 51 counts nowhere).
+            let small = rng.gen_bool(0.7);
+            v.extend((0..12288).map(|_| if small { rng.gen_range(0..=0x41u8) & 0x41 } else { rng.gen() }));
+        }
+        7 => v.extend(vec![0u8; rng.gen_range(0..12300)]), // dense of the wrong length
+        _ => v.extend(random_sparse_body(rng, false)),
+    }
+    if rng.gen_bool(0.05) {
+        v[rng.gen_range(0..4)] ^= 0x20; // not the magic
+    }
+    v
+}
+
+/// A random HyperLogLog command (PFADD, PFCOUNT, PFMERGE) or a string
+/// command on a sketch, over keys tagged `tag`: GET compares the sketches
+/// byte for byte, so every split, merge and promotion of the sparse form
+/// must be Redis' own.
+pub fn random_hll_command<R: Rng>(rng: &mut R, tag: &str) -> Vec<Vec<u8>> {
+    let key = |rng: &mut R| -> Vec<u8> {
+        match rng.gen_range(0..40) {
+            0 => format!("{tag}str").into_bytes(),
+            1 => format!("{tag}list").into_bytes(),
+            _ => format!("{tag}hll{}", rng.gen_range(0..4)).into_bytes(),
+        }
+    };
+    let element = |rng: &mut R, wide: bool| -> Vec<u8> {
+        if wide {
+            format!("e{}", rng.gen_range(0..200_000)).into_bytes()
+        } else {
+            pick(rng, &["a", "b", "c", "", "1", "2", "10", "foo", "bar", "x y"]).as_bytes().to_vec()
+        }
+    };
+    let w = |s: &str| s.as_bytes().to_vec();
+    match rng.gen_range(0..40) {
+        0..=9 => {
+            let mut c = vec![w("PFADD"), key(rng)];
+            let (n, wide) = match rng.gen_range(0..10) {
+                0..=6 => (rng.gen_range(0..5), rng.gen_bool(0.5)),
+                _ => (rng.gen_range(50..500), true),
+            };
+            c.extend((0..n).map(|_| element(rng, wide)));
+            c
+        }
+        10..=15 => vec![w("PFCOUNT"), key(rng)],
+        16 | 17 => {
+            let mut c = vec![w("PFCOUNT")];
+            c.extend((0..rng.gen_range(2..4)).map(|_| key(rng)));
+            c
+        }
+        18..=21 => {
+            let mut c = vec![w("PFMERGE"), key(rng)];
+            c.extend((0..rng.gen_range(0..4)).map(|_| key(rng)));
+            c
+        }
+        22..=25 => vec![w("GET"), key(rng)],
+        26..=28 => vec![w("SET"), key(rng), random_sketch(rng)],
+        29 => vec![w("APPEND"), key(rng), vec![rng.gen()]],
+        30 => {
+            let at = pick(rng, &["4", "8", "15", "16", "17", "40"]);
+            vec![w("SETRANGE"), key(rng), w(at), vec![rng.gen()]]
+        }
+        31 => vec![w("OBJECT"), w("ENCODING"), key(rng)],
+        32 => vec![w("DEL"), key(rng)],
+        33 => vec![w("EXPIRE"), key(rng), w("100000")],
+        34 => vec![w("SET"), key(rng), w(pick(rng, &["foo", "12345", "HYLL", ""]))],
+        35 => vec![w("LPUSH"), format!("{tag}list").into_bytes(), w("x")],
+        36 => vec![w("STRLEN"), key(rng)],
+        37 => vec![w("COPY"), key(rng), key(rng), w("REPLACE")],
+        38 => vec![w(pick(rng, &["PFADD", "PFCOUNT", "PFMERGE"]))], // wrong arity
+        _ => vec![w("TYPE"), key(rng)],
+    }
 }

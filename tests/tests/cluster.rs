@@ -821,6 +821,11 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
                 Err(e) => e.to_string().contains("node 3 applies 1"),
             }
         });
+        let mut c = cl.client(i);
+        match redis::cmd("PFADD").arg("{u}hll").arg("a").query::<i64>(&mut c) {
+            Ok(_) => panic!("PFADD accepted through node {} while node 3 is old", i + 1),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 3"), "{e}"),
+        }
         wait_until(Duration::from_secs(20), "an older command to work meanwhile", || {
             let mut c = cl.client(i);
             redis::cmd("SET").arg("{u}plain").arg("v").query::<()>(&mut c).is_ok()
@@ -829,7 +834,16 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
     cl.stop(2);
     cl.nodes[2].env.clear();
     cl.restart(2);
-    wait_until(Duration::from_secs(20), "nodes 1 and 2 to hear that node 3 applies version 2", || heard(&cl, "2"));
+    // This build's version, as node 1 tells its own.
+    let current = cl
+        .http(0, "/metrics")
+        .and_then(|m| {
+            m.lines().find_map(|l| l.strip_prefix("kvnode_apply_version{node=\"self\"} ").map(str::to_string))
+        })
+        .expect("node 1 tells its apply version");
+    wait_until(Duration::from_secs(20), "nodes 1 and 2 to hear that node 3 runs this build's version", || {
+        heard(&cl, &current)
+    });
     // (Retried while node 3's restart settles: a retry after an unknown
     // outcome sets the same bit.)
     wait_until(Duration::from_secs(20), "SETBIT to be accepted", || {

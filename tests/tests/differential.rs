@@ -4,7 +4,8 @@
 
 use kvtests::cluster::{Cluster, ClusterOptions};
 use kvtests::differential::{
-    old_payloads, random_collection_command, random_command, random_glob_word, random_numeric_command, Pair,
+    old_payloads, random_collection_command, random_command, random_glob_word, random_hll_command,
+    random_numeric_command, Pair,
 };
 use kvtests::harness::{KvNode, RedisServer};
 use rand::seq::SliceRandom;
@@ -81,6 +82,74 @@ fn random_collection_commands_eight_partitions() {
     }
 }
 
+fn run_random_hll(partitions: u32, seed: u64, steps: usize, tag: &str) {
+    let (_r, _o, mut p) = pair(partitions);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for _ in 0..steps {
+        p.check(&random_hll_command(&mut rng, tag))
+            .unwrap_or_else(|e| panic!("seed {seed}, {partitions} partition(s): {e}"));
+    }
+}
+
+/// PFADD, PFCOUNT and PFMERGE, with sketches read back byte for byte, on
+/// sketches the commands built and on crafted ones (both encodings, stale
+/// and cached counts, corrupt sparse runs, strings that are no sketch).
+#[test]
+fn random_hyperloglog_commands_match_redis() {
+    for seed in 300..=303 {
+        run_random_hll(1, seed, 1000, "");
+    }
+    for seed in 304..=305 {
+        run_random_hll(8, seed, 1000, "{t}");
+    }
+}
+
+/// PFCOUNT stores the count it computes in the sketch, a change of the key
+/// that fires WATCH, but a fresh cached count changes nothing; a PFADD that
+/// raises no register changes nothing either. Both turn an embstr sketch
+/// raw without a change, as Redis unshares the value.
+#[test]
+fn hyperloglog_commands_change_keys_where_redis_does() {
+    let (_r, _o, mut p) = pair(1);
+    let w = |s: &str| s.as_bytes().to_vec();
+    let empty = b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\0\x7f\xff".to_vec();
+    let mut steps: Vec<Vec<Vec<u8>>> = vec![vec![w("SET"), w("h"), empty], vec![w("OBJECT"), w("ENCODING"), w("h")]];
+    let script: &[&[&str]] = &[
+        // A fresh count (0): no change.
+        &["WATCH", "h"],
+        &["PFCOUNT", "h"],
+        &["OBJECT", "ENCODING", "h"],
+        &["MULTI"],
+        &["GET", "h"],
+        &["EXEC"],
+        // A new element, then the same again: the second changes nothing.
+        &["PFADD", "h", "a"],
+        &["WATCH", "h"],
+        &["PFADD", "h", "a"],
+        &["MULTI"],
+        &["PFCOUNT", "h"],
+        &["EXEC"],
+        // A stale count: PFCOUNT caches the new one, a change.
+        &["PFADD", "h", "b"],
+        &["WATCH", "h"],
+        &["PFCOUNT", "h"],
+        &["MULTI"],
+        &["GET", "h"],
+        &["EXEC"],
+        &["GET", "h"],
+        // A second PFCOUNT reads the cached count: no change.
+        &["WATCH", "h"],
+        &["PFCOUNT", "h"],
+        &["MULTI"],
+        &["GET", "h"],
+        &["EXEC"],
+    ];
+    steps.extend(script.iter().map(|words| words.iter().map(|x| w(x)).collect()));
+    for args in steps {
+        p.check(&args).unwrap();
+    }
+}
+
 /// Numbers as Redis reads them (strtod scores and bounds, string2ll
 /// integers, each command's own error for a bad count or index, which
 /// check comes first).
@@ -88,6 +157,8 @@ fn random_collection_commands_eight_partitions() {
 fn random_numeric_arguments_match_redis() {
     for seed in 800..=805 {
         run_random_numbers(seed, 500);
+        run_random_hll(1, seed, 1000, "");
+        run_random_hll(8, seed, 1000, "{t}");
     }
 }
 
@@ -794,5 +865,7 @@ fn soak() {
         run_random_transactions(seed, 400);
         run_random_watches(seed, 400);
         run_random_numbers(seed, 500);
+        run_random_hll(1, seed, 1000, "");
+        run_random_hll(8, seed, 1000, "{t}");
     }
 }

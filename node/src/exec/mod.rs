@@ -6,6 +6,7 @@ pub mod collections;
 pub mod db;
 pub mod dump;
 pub mod hash;
+pub mod hll;
 pub mod keyspace;
 pub mod list;
 pub mod set;
@@ -82,6 +83,7 @@ pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
         Cmd::ZSetOp(c) if c.store.is_none() => zset::zsetop_read(db, c),
         Cmd::ZRandMember(c) => zset::zrandmember(db, c),
         Cmd::ZScan(c) => zset::zscan(db, c),
+        Cmd::PfCount(k) if !cmd.is_write() => hll::pfcount_union(db, &k.keys),
         w => Reply::error(format!("ERR internal: {} is not a read", name(w))),
     }
 }
@@ -133,6 +135,9 @@ pub fn write(a: &mut Apply, cmd: &Cmd) -> Reply {
         Cmd::ZPop(c) => zset::zpop(a, c),
         Cmd::ZMPop(c) => zset::zmpop(a, c),
         Cmd::ZSetOp(c) if c.store.is_some() => zset::zsetop_store(a, c),
+        Cmd::PfAdd(c) => hll::pfadd(a, c),
+        Cmd::PfCount(k) if cmd.is_write() => hll::pfcount(a, &k.keys[0]),
+        Cmd::PfMerge(c) => hll::pfmerge(a, c),
         r => read(&a.db(), r),
     }
 }
@@ -228,6 +233,9 @@ pub fn name(cmd: &Cmd) -> &'static str {
         Cmd::ZSetOp(_) => "zsetop",
         Cmd::ZRandMember(_) => "zrandmember",
         Cmd::ZScan(_) => "zscan",
+        Cmd::PfAdd(_) => "pfadd",
+        Cmd::PfCount(_) => "pfcount",
+        Cmd::PfMerge(_) => "pfmerge",
     }
 }
 

@@ -321,20 +321,39 @@ pub fn update_bits(a: &mut Apply, key: &[u8], max_bit: u64, f: impl FnOnce(&mut 
         v.resize(need, 0);
     }
     let (changed, reply) = f(&mut v);
-    match &live {
-        Some(m) if !grew && !changed => {
-            if m.count != Encoding::Raw as u64 {
+    finish_in_place(a, key, v, grew || changed, old.as_ref(), live.as_ref());
+    reply
+}
+
+/// Stores `v` as the new value of the string at `key` that a command
+/// changed in place (SETBIT, PFADD, ...): `old` is the raw record, `live`
+/// the key as the command found it (None: the command created it). The
+/// value keeps its expiry and becomes raw, as Redis unshares it. Unless
+/// `signalled` (Redis signals the change, and WATCH fires), the record keeps
+/// its mod index: Redis only unshared the value, or changed it without
+/// telling anyone (a cached count, a write cut short by an error).
+pub fn finish_in_place(
+    a: &mut Apply,
+    key: &[u8],
+    v: Vec<u8>,
+    signalled: bool,
+    old: Option<&Meta>,
+    live: Option<&Meta>,
+) {
+    match live {
+        Some(m) if !signalled => {
+            if m.count != Encoding::Raw as u64 || m.payload != v {
                 let mut m = m.clone();
                 m.count = Encoding::Raw as u64;
+                m.payload = v;
                 a.kv.put(Cf::Meta, &keys::meta_key(a.ns, key), &m.encode());
             }
         }
         _ => {
-            let at = live.as_ref().map(|m| m.expire_at as i64).filter(|at| *at != 0);
-            write_string(a, key, v, at, Encoding::Raw, old.as_ref());
+            let at = live.map(|m| m.expire_at as i64).filter(|at| *at != 0);
+            write_string(a, key, v, at, Encoding::Raw, old);
         }
     }
-    reply
 }
 
 pub fn append(a: &mut Apply, cmd: &c::KeyValue) -> Reply {

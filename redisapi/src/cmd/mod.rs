@@ -4,6 +4,7 @@
 
 pub mod bits;
 pub mod hash;
+pub mod hll;
 pub mod keyspace;
 pub mod list;
 pub mod set;
@@ -211,6 +212,9 @@ fn run_of(name: &str) -> Option<Run> {
         "bitfield" => data(bits::bitfield),
         "bitfield_ro" => data(bits::bitfield_ro),
         "restore" => data(k::restore),
+        "pfadd" => data(hll::pfadd),
+        "pfcount" => data(hll::pfcount),
+        "pfmerge" => data(hll::pfmerge),
         "keys" => data(k::keys_cmd),
         "scan" => data(k::scan),
         "randomkey" => data(k::randomkey),
