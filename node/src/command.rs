@@ -452,6 +452,24 @@ pub struct PfMerge {
     pub srcs: Vec<Bytes>,
 }
 
+/// EVAL and its kin: a Lua script, run where the entry is applied (on every
+/// replica alike), with its declared keys and its arguments.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Eval {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub body: Bytes,
+    /// EVALSHA's digest, until the connection finds the body in its cache.
+    #[prost(string, tag = "2")]
+    pub sha: String,
+    #[prost(bytes = "bytes", repeated, tag = "3")]
+    pub keys: Vec<Bytes>,
+    #[prost(bytes = "bytes", repeated, tag = "4")]
+    pub args: Vec<Bytes>,
+    /// EVAL_RO / EVALSHA_RO: the script may not write.
+    #[prost(bool, tag = "5")]
+    pub read_only: bool,
+}
+
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum Cmd {
     // reads
@@ -645,13 +663,16 @@ pub enum Cmd {
     PfCount(Keys),
     #[prost(message, tag = "122")]
     PfMerge(PfMerge),
+    /// Always a write: the script may write (and runs on every replica).
+    #[prost(message, tag = "123")]
+    Eval(Eval),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Command {
     #[prost(
         oneof = "Cmd",
-        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111,120,121,122"
+        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111,120,121,122,123"
     )]
     pub cmd: Option<Cmd>,
 }
@@ -739,7 +760,7 @@ impl Cmd {
             | Cmd::BitOp(_)
             | Cmd::BitField(_)
             | Cmd::Sort(_) => 2,
-            Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) => 3,
+            Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) | Cmd::Eval(_) => 3,
             _ => 1,
         }
     }
@@ -765,6 +786,8 @@ impl Cmd {
             Cmd::Copy(c) => vec![&c.dst],
             Cmd::Restore(c) => vec![&c.key],
             Cmd::Sort(c) => c.store.iter().collect(),
+            // A script may push to any key it declared.
+            Cmd::Eval(c) => c.keys.iter().collect(),
             _ => vec![],
         }
     }
@@ -844,6 +867,7 @@ impl Cmd {
             Cmd::PfAdd(c) => vec![&c.key],
             Cmd::PfCount(k) => k.keys.iter().collect(),
             Cmd::PfMerge(c) => std::iter::once(&c.dst).chain(c.srcs.iter()).collect(),
+            Cmd::Eval(c) => c.keys.iter().collect(),
         }
     }
 }

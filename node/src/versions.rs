@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 
 /// What this build applies: 1 up to the bit commands, SORT ... STORE and
-/// RESTORE; 2 with them; 3 with the HyperLogLog commands.
+/// RESTORE; 2 with them; 3 with the HyperLogLog commands and scripts.
 pub const APPLY_VERSION: u32 = 3;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a

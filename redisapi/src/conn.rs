@@ -124,7 +124,7 @@ impl Conn {
             return Outcome::Reply(self.queue(spec, argv));
         }
         match spec.run {
-            Run::Data(parse) => match parse(&argv) {
+            Run::Data(parse) => match parse(&argv).and_then(|c| self.server.resolve_script(c)) {
                 Ok(c) => match self.moved(&c) {
                     Some(e) => Outcome::Reply(e),
                     None => Outcome::Pending(self.server.node.submit(&mut self.session, c).await),
@@ -196,7 +196,7 @@ impl Conn {
     fn queue(&mut self, spec: &'static CommandSpec, argv: Vec<Bytes>) -> Reply {
         // Inside MULTI a blocking pop does not block: it is its plain pop.
         let parsed = match spec.run {
-            Run::Data(parse) => Some(parse(&argv)),
+            Run::Data(parse) => Some(parse(&argv).and_then(|c| self.server.resolve_script(c))),
             Run::Blocking(parse) => Some(parse(&argv).map(|(c, _)| c)),
             Run::Local => local::data_form(&argv).map(Ok),
         };

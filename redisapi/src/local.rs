@@ -70,6 +70,7 @@ const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
             ("help", 2),
         ],
     ),
+    ("script", &[("debug", 3), ("exists", -3), ("flush", -2), ("kill", 2), ("load", 3), ("help", 2)]),
     ("object", &[("encoding", 3), ("freq", 3), ("idletime", 3), ("refcount", 3), ("help", 2)]),
     (
         "pubsub",
@@ -155,21 +156,19 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             c.server.request_shutdown();
             return Outcome::Drop;
         }
-        "function" | "script" => {
+        "script" => script(c, &argv),
+        "function" => {
             let sub = upper(argv.get(1).map(|b| b.as_ref()).unwrap_or(b""));
             if sub == "FLUSH" && argv.len() <= 3 {
                 // There are no functions or scripts to flush.
                 Reply::Ok
             } else {
                 Reply::error(format!(
-                    "ERR {} {} is not supported: this server does not run scripts or functions",
+                    "ERR {} {} is not supported: this server runs scripts (EVAL), not functions",
                     spec.name.to_uppercase(),
                     sub
                 ))
             }
-        }
-        "eval" | "evalsha" => {
-            Reply::error(format!("ERR {} is not supported: this server does not run scripts", spec.name.to_uppercase()))
         }
         "debug" => Reply::error("ERR DEBUG is not supported by this server"),
         "cluster" => crate::cluster::run(c, &argv).await,
@@ -240,6 +239,67 @@ fn auth(c: &mut Conn, argv: &[Bytes]) -> Reply {
             Reply::Ok
         }
         _ => Reply::error("WRONGPASS invalid username-password pair or user is disabled."),
+    }
+}
+
+/// SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP over this node's script cache.
+fn script(c: &mut Conn, argv: &[Bytes]) -> Reply {
+    let scripts = &c.server.scripts;
+    match upper(&argv[1]).as_str() {
+        "LOAD" => match node::exec::script::compile_error(&argv[2]) {
+            Some(e) => e,
+            None => {
+                let sha = node::exec::script::sha1_hex(&argv[2]);
+                scripts.lock().entry(sha.clone()).or_insert_with(|| argv[2].clone());
+                bulk_str(&sha)
+            }
+        },
+        "EXISTS" => {
+            let known = scripts.lock();
+            Reply::Array(
+                argv[2..]
+                    .iter()
+                    .map(|s| Reply::Int(known.contains_key(&String::from_utf8_lossy(s).to_ascii_lowercase()) as i64))
+                    .collect(),
+            )
+        }
+        "FLUSH" => match argv.get(2).map(|a| upper(a)) {
+            None if argv.len() == 2 => {
+                scripts.lock().clear();
+                Reply::Ok
+            }
+            Some(m) if argv.len() == 3 && (m == "SYNC" || m == "ASYNC") => {
+                scripts.lock().clear();
+                Reply::Ok
+            }
+            _ => Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option"),
+        },
+        // A script runs inside its entry's apply: there is none to kill
+        // from here (a long one stops itself at its instruction limit).
+        "KILL" => Reply::error("NOTBUSY No scripts in execution right now."),
+        "DEBUG" => Reply::error("ERR SCRIPT DEBUG is not supported by this server"),
+        _ => Reply::Array(
+            [
+                "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "EXISTS <sha1> [<sha1> ...]",
+                "    Return information about the existence of the scripts in the script cache.",
+                "FLUSH [ASYNC|SYNC]",
+                "    Flush the Lua scripts cache. Very dangerous on replicas.",
+                "    When called without the optional mode argument, the behavior is determined by the",
+                "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+                "    * ASYNC: Asynchronously flush the scripts cache.",
+                "    * SYNC: Synchronously flush the scripts cache.",
+                "KILL",
+                "    Kill the currently executing Lua script.",
+                "LOAD <script>",
+                "    Load a script into the scripts cache without executing it.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|s| Reply::status(s))
+            .collect(),
+        ),
     }
 }
 

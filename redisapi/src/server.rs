@@ -147,10 +147,14 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     pub started: Instant,
     pub port: AtomicU64,
+    /// The scripts EVAL ran or SCRIPT LOAD loaded, by SHA1 digest (for
+    /// EVALSHA; per node, as in Redis Cluster).
+    pub scripts: Mutex<std::collections::HashMap<String, bytes::Bytes>>,
 }
 
 impl Server {
     pub fn new(node: Arc<Node>, cfg: ServerConfig) -> Arc<Server> {
+        node::exec::script::set_command_parser(crate::cmd::scripting::script_command);
         let (shutdown, _) = watch::channel(false);
         Arc::new(Server {
             node,
@@ -163,7 +167,29 @@ impl Server {
             shutdown,
             started: Instant::now(),
             port: AtomicU64::new(0),
+            scripts: Mutex::new(Default::default()),
         })
+    }
+
+    /// EVAL remembers its script; EVALSHA gets the script it names, or
+    /// NOSCRIPT.
+    pub fn resolve_script(&self, cmd: node::Cmd) -> Result<node::Cmd, node::Reply> {
+        let node::Cmd::Eval(mut e) = cmd else { return Ok(cmd) };
+        let mut scripts = self.scripts.lock();
+        if e.body.is_empty() && !e.sha.is_empty() {
+            match scripts.get(&e.sha) {
+                Some(body) => e.body = body.clone(),
+                None => return Err(node::Reply::error("NOSCRIPT No matching script. Please use EVAL.")),
+            }
+        } else {
+            let sha = node::exec::script::sha1_hex(&e.body);
+            // Only a script that compiles is remembered (its error comes
+            // from running it, where the entry is applied).
+            if !scripts.contains_key(&sha) && node::exec::script::compile_error(&e.body).is_none() {
+                scripts.insert(sha, e.body.clone());
+            }
+        }
+        Ok(node::Cmd::Eval(e))
     }
 
     /// Accepts clients until shutdown is requested.

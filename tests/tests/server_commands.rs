@@ -1,5 +1,5 @@
 //! Connection and server commands: CLIENT, COMMAND, INFO, CONFIG, TIME,
-//! SHUTDOWN and the ones answered as not supported.
+//! SHUTDOWN and the ones answered as not supported; the limits of scripts.
 
 use kvtests::harness::{wait_until, KvNode, Raw};
 use std::time::Duration;
@@ -76,11 +76,8 @@ fn command_info_config_time() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(secs.parse::<u64>().unwrap().abs_diff(now) <= 2);
     assert!(micros.parse::<u64>().unwrap() < 1_000_000);
-    for (cmd, word) in [
-        (&["EVAL", "return 1", "0"][..], "not supported"),
-        (&["DEBUG", "SLEEP", "0"], "not supported"),
-        (&["FUNCTION", "LOAD", "x"], "not supported"),
-    ] {
+    for (cmd, word) in [(&["DEBUG", "SLEEP", "0"][..], "not supported"), (&["FUNCTION", "LOAD", "x"], "not supported")]
+    {
         let err = q::<redis::Value>(&mut c, cmd).unwrap_err();
         assert!(err.to_string().contains(word), "{cmd:?}: {err}");
     }
@@ -98,4 +95,35 @@ fn shutdown_stops_the_node_cleanly() {
     node.restart();
     let mut c = node.client();
     assert_eq!(q::<String>(&mut c, &["GET", "before"]).unwrap(), "shutdown");
+}
+
+/// A script runs where its entry is applied, on the thread that applies
+/// every partition: one that would run forever is stopped at its
+/// instruction limit (pcall cannot catch that), and the node serves on. A
+/// script's push wakes a client blocked on the key.
+#[test]
+fn scripts_are_stopped_at_their_limit_and_wake_blocked_clients() {
+    let node = KvNode::with_partitions(1);
+    let mut c = node.client();
+    for body in ["while true do end", "while true do pcall(function() while true do end end) end"] {
+        let err = q::<redis::Value>(&mut c, &["EVAL", body, "0"]).unwrap_err();
+        assert!(err.to_string().contains("Script stopped after"), "{body}: {err}");
+    }
+    // No coroutines: their instructions would escape the count.
+    let body = "local co = coroutine.create(function() while true do end end) while true do coroutine.resume(co) end";
+    let err = q::<redis::Value>(&mut c, &["EVAL", body, "0"]).unwrap_err();
+    assert!(err.to_string().contains("nonexistent global variable 'coroutine'"), "{err}");
+    let err = q::<redis::Value>(&mut c, &["EVAL", "local s = 'x' for i = 1, 40 do s = s .. s end return #s", "0"])
+        .unwrap_err();
+    // (Past the memory limit: no room left even for the error's details.)
+    assert!(err.to_string().contains("Error running script"), "{err}");
+    assert_eq!(q::<String>(&mut c, &["PING"]).unwrap(), "PONG");
+    let mut blocked = node.client();
+    let waiter = std::thread::spawn(move || q::<(String, String)>(&mut blocked, &["BLPOP", "q", "20"]));
+    wait_until(Duration::from_secs(20), "the client to block", || {
+        q::<String>(&mut c, &["CLIENT", "LIST"]).unwrap().contains("cmd=blpop")
+    });
+    let n: i64 = q(&mut c, &["EVAL", "return redis.call('LPUSH', KEYS[1], 'x')", "1", "q"]).unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(waiter.join().unwrap().unwrap(), ("q".to_string(), "x".to_string()));
 }

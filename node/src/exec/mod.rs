@@ -9,6 +9,7 @@ pub mod hash;
 pub mod hll;
 pub mod keyspace;
 pub mod list;
+pub mod script;
 pub mod set;
 pub mod sort;
 pub mod strings;
@@ -138,6 +139,7 @@ pub fn write(a: &mut Apply, cmd: &Cmd) -> Reply {
         Cmd::PfAdd(c) => hll::pfadd(a, c),
         Cmd::PfCount(k) if cmd.is_write() => hll::pfcount(a, &k.keys[0]),
         Cmd::PfMerge(c) => hll::pfmerge(a, c),
+        Cmd::Eval(c) => script::eval(a, c),
         r => read(&a.db(), r),
     }
 }
@@ -236,6 +238,7 @@ pub fn name(cmd: &Cmd) -> &'static str {
         Cmd::PfAdd(_) => "pfadd",
         Cmd::PfCount(_) => "pfcount",
         Cmd::PfMerge(_) => "pfmerge",
+        Cmd::Eval(_) => "eval",
     }
 }
 

@@ -7,6 +7,7 @@ pub mod hash;
 pub mod hll;
 pub mod keyspace;
 pub mod list;
+pub mod scripting;
 pub mod set;
 pub mod strings;
 pub mod zset;
@@ -215,16 +216,20 @@ fn run_of(name: &str) -> Option<Run> {
         "pfadd" => data(hll::pfadd),
         "pfcount" => data(hll::pfcount),
         "pfmerge" => data(hll::pfmerge),
+        "eval" => data(scripting::eval),
+        "evalsha" => data(scripting::evalsha),
+        "eval_ro" => data(scripting::eval_ro),
+        "evalsha_ro" => data(scripting::evalsha_ro),
         "keys" => data(k::keys_cmd),
         "scan" => data(k::scan),
         "randomkey" => data(k::randomkey),
         "dbsize" => data(k::dbsize),
         "flushdb" | "flushall" => data(k::flushall),
         "ping" | "echo" | "quit" | "reset" | "hello" | "auth" | "select" | "client" | "command" | "info" | "config"
-        | "time" | "shutdown" | "function" | "script" | "eval" | "evalsha" | "debug" | "multi" | "exec" | "discard"
-        | "watch" | "unwatch" | "object" | "cluster" | "readonly" | "readwrite" | "asking" | "subscribe"
-        | "unsubscribe" | "psubscribe" | "punsubscribe" | "publish" | "pubsub" | "wait" | "ssubscribe"
-        | "sunsubscribe" | "spublish" => Some(Run::Local),
+        | "time" | "shutdown" | "function" | "script" | "debug" | "multi" | "exec" | "discard" | "watch"
+        | "unwatch" | "object" | "cluster" | "readonly" | "readwrite" | "asking" | "subscribe" | "unsubscribe"
+        | "psubscribe" | "punsubscribe" | "publish" | "pubsub" | "wait" | "ssubscribe" | "sunsubscribe"
+        | "spublish" => Some(Run::Local),
         _ => None,
     }
 }

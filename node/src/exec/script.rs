@@ -1,0 +1,538 @@
+//! EVAL: Lua 5.1 scripts, run where their entry is applied.
+//!
+//! A script is a raft entry like any write: every replica runs it against
+//! its own copy of the partition, so the script must do the same thing on
+//! each. What Redis scripts may use is deterministic here: `redis.call` and
+//! `redis.pcall` run commands through [`super::write`] on the entry's
+//! [`Apply`] (one atomic batch with the entry), TIME answers the entry's
+//! stamp, and `math.random` is Redis' own generator, seeded alike before each
+//! script. (A script that writes what depends on table addresses,
+//! `tostring` of a table or `pairs` over tables keyed by tables, could still
+//! differ; Redis before 5.0 asked the same of scripts.)
+//!
+//! A script runs in a fresh Lua state whose globals are read-only, with
+//! Redis' libraries (`redis`, `string`, `table`, `math`), Redis' replies and
+//! Redis' error messages. It may run at most [`MAX_INSTRUCTIONS`] Lua
+//! instructions and allocate [`MEMORY_LIMIT`] bytes: it runs on the thread
+//! that applies every partition of the node, so one that loops forever would
+//! stall them all; past the limit it is stopped with an error (the same
+//! instruction on every replica), and `pcall` cannot catch that. There is
+//! no `coroutine` library (a coroutine's instructions would escape the
+//! count). A single library call that runs long (a pathological
+//! `string.find` pattern over a large string) is not interrupted, as in
+//! Redis.
+
+use super::db::Apply;
+use crate::command::{self as c, Cmd};
+use crate::keys;
+use crate::num::format_double;
+use crate::reply::Reply;
+use bytes::Bytes;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+/// Lua instructions a script may run before it is stopped.
+pub const MAX_INSTRUCTIONS: u64 = 50_000_000;
+const HOOK_EVERY: u32 = 10_000;
+/// Bytes a script's Lua state may allocate.
+pub const MEMORY_LIMIT: usize = 64 << 20;
+/// Redis' chunk name: errors read `user_script:LINE: ...`.
+const CHUNK: &str = "@user_script";
+
+/// What a command a script calls turns into (see [`set_command_parser`]).
+pub enum ScriptCall {
+    /// A data command; `write` as the command table flags it.
+    Run { cmd: Cmd, write: bool },
+    /// A command answered without the data (PING, ECHO).
+    Answer(Reply),
+    /// TIME: the entry's clock.
+    Time,
+}
+
+pub type CommandParser = fn(&[Bytes]) -> Result<ScriptCall, Reply>;
+
+static PARSER: OnceLock<CommandParser> = OnceLock::new();
+
+/// The front end's command table turns a script's `redis.call` arguments
+/// into commands (it knows the arities, flags and parsers); the node has
+/// none of its own.
+pub fn set_command_parser(p: CommandParser) {
+    let _ = PARSER.set(p);
+}
+
+/// A script's SHA1 digest in hex, as EVALSHA names it.
+pub fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+/// Redis' `redisLrand48`: the 48-bit linear congruential generator of
+/// lrand48. Redis 7.0 never reseeds it (its sequence runs on from server
+/// start, 0x1234ABCD330E, across scripts); here each entry seeds it from its
+/// own seed, so that every replica draws the same numbers.
+struct Lrand48(u64);
+
+impl Lrand48 {
+    const MAX: u64 = i32::MAX as u64;
+    const MASK: u64 = (1 << 48) - 1;
+
+    fn next(&mut self) -> u64 {
+        self.0 = (self.0.wrapping_mul(0x5DEECE66D).wrapping_add(0xB)) & Self::MASK;
+        self.0 >> 17
+    }
+
+    /// Lua's math.random over it: [0, 1) without arguments, else an integer
+    /// in [1, u] or [l, u].
+    fn random(&mut self, args: &[f64]) -> Result<f64, String> {
+        let r = (self.next() % Self::MAX) as f64 / Self::MAX as f64;
+        match *args {
+            [] => Ok(r),
+            [u] => {
+                let u = u as i32;
+                if u < 1 {
+                    return Err("bad argument #1 to 'random' (interval is empty)".into());
+                }
+                Ok((r * u as f64).floor() + 1.0)
+            }
+            [l, u] => {
+                let (l, u) = (l as i32, u as i32);
+                if l > u {
+                    return Err("bad argument #2 to 'random' (interval is empty)".into());
+                }
+                Ok((r * (u as f64 - l as f64 + 1.0)).floor() + l as f64)
+            }
+            _ => Err("wrong number of arguments".into()),
+        }
+    }
+}
+
+/// Runs once in each state, before its globals are locked: the parts of
+/// Redis' scripting library written in Lua. `pcall` and `xpcall` pass on
+/// the error of a stopped script instead of catching it; `pcall` gives an
+/// error table's message, as Redis' does (a failed `redis.call` gives its
+/// error reply's text).
+const PRELUDE: &str = r#"
+local stopped, stop_error, unwrap = ...
+local error = error
+local function pass(...)
+  if stopped() then error(stop_error()) end
+  return ...
+end
+local function pass_pcall(ok, ...)
+  if stopped() then error(stop_error()) end
+  if not ok then return false, unwrap((...)) end
+  return ok, ...
+end
+local raw_pcall, raw_xpcall = pcall, xpcall
+pcall = function(...) return pass_pcall(raw_pcall(...)) end
+xpcall = function(...) return pass(raw_xpcall(...)) end
+redis.error_reply = function(e) return {err = e} end
+redis.status_reply = function(s) return {ok = s} end
+redis.log = function() end
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.set_repl = function() end
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.setresp = function(v)
+  if v ~= 2 then error('RESP3 replies inside scripts are not supported by this server', 2) end
+end
+-- A coroutine is a Lua thread of its own, which the instruction count
+-- does not follow: scripts here have none.
+loadfile, dofile, print, coroutine = nil, nil, nil, nil
+setmetatable(_G, {
+  __index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+})
+"#;
+
+/// EVAL, EVALSHA (resolved to its body by the connection), and their
+/// read-only forms.
+pub fn eval(a: &mut Apply, cmd: &c::Eval) -> Reply {
+    let sha = sha1_hex(&cmd.body);
+    match run(a, cmd, &sha) {
+        Ok(r) => r,
+        Err(e) => Reply::error(format!("ERR Error running script {sha}: {}", one_line(&e.to_string()))),
+    }
+}
+
+/// A Lua state with Redis' libraries and the arguments in KEYS and ARGV.
+fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
+    let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
+    lua.set_memory_limit(MEMORY_LIMIT)?;
+    let g = lua.globals();
+    let list = |items: &[Bytes]| -> mlua::Result<Table> {
+        let t = lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, v) in items.iter().enumerate() {
+            t.raw_set(i + 1, lua.create_string(v)?)?;
+        }
+        Ok(t)
+    };
+    g.raw_set("KEYS", list(&cmd.keys)?)?;
+    g.raw_set("ARGV", list(&cmd.args)?)?;
+    let redis = lua.create_table()?;
+    redis.raw_set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?)?;
+    g.raw_set("redis", redis)?;
+    let rng = Rc::new(Cell::new(seed & Lrand48::MASK));
+    let math: Table = g.raw_get("math")?;
+    math.raw_set(
+        "random",
+        lua.create_function(move |_, args: mlua::Variadic<f64>| {
+            let mut r = Lrand48(rng.get());
+            let out = r.random(&args).map_err(mlua::Error::RuntimeError);
+            rng.set(r.0);
+            out
+        })?,
+    )?;
+    math.raw_set("randomseed", lua.create_function(|_, _: mlua::MultiValue| Ok(()))?)?;
+    Ok(lua)
+}
+
+/// The script as a Lua function, or Redis' compile error.
+fn compile(lua: &Lua, body: &[u8]) -> Result<Function, Reply> {
+    lua.load(strip_shebang(body)).set_name(CHUNK).into_function().map_err(|e| {
+        let msg = match &e {
+            mlua::Error::SyntaxError { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        Reply::error(format!("ERR Error compiling script (new function): {}", one_line(&msg)))
+    })
+}
+
+/// Redis' error for a script that does not compile (SCRIPT LOAD refuses
+/// it, EVAL does not remember it).
+pub fn compile_error(body: &[u8]) -> Option<Reply> {
+    let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).ok()?;
+    compile(&lua, body).err()
+}
+
+fn run(a: &mut Apply, cmd: &c::Eval, sha: &str) -> mlua::Result<Reply> {
+    let lua = new_state(cmd, rand::Rng::gen(&mut a.rng))?;
+    let script = match compile(&lua, &cmd.body) {
+        Ok(f) => f,
+        Err(e) => return Ok(e),
+    };
+    // The instruction budget: once spent, every hook (every HOOK_EVERY
+    // instructions) raises again, and the pcall wrappers re-raise.
+    let spent = Rc::new(Cell::new(0u64));
+    let stopped = Rc::new(Cell::new(false));
+    {
+        let (spent, stopped) = (spent.clone(), stopped.clone());
+        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+            spent.set(spent.get() + HOOK_EVERY as u64);
+            if spent.get() > MAX_INSTRUCTIONS {
+                stopped.set(true);
+                return Err(mlua::Error::RuntimeError(stop_message()));
+            }
+            Ok(VmState::Continue)
+        });
+    }
+    let read_only = cmd.read_only || script_flags(&cmd.body).read_only;
+    let slots = a.slots;
+    let whole_keyspace = slots == (0, keys::SLOTS as u32);
+    let now = a.now;
+    let xpcall: Function = lua.globals().raw_get("xpcall")?;
+    // Both run the command; `redis.call` raises its error (from a C
+    // function, as Redis' does, so the script's line stays on the stack),
+    // `redis.pcall` returns it as `{err = ...}`.
+    let a = std::cell::RefCell::new(a);
+    let run_call = |args: &mlua::MultiValue| call(&mut a.borrow_mut(), args, read_only, slots, whole_keyspace, now);
+    let result = lua.scope(|scope| {
+        let redis: Table = lua.globals().raw_get("redis")?;
+        redis.raw_set(
+            "call",
+            scope.create_function(|lua, args: mlua::MultiValue| match run_call(&args) {
+                Reply::Error(e) => Err(mlua::Error::external(CallError(e))),
+                r => to_lua(lua, r),
+            })?,
+        )?;
+        redis.raw_set("pcall", scope.create_function(|lua, args: mlua::MultiValue| to_lua(lua, run_call(&args)))?)?;
+        let stopped_fn = {
+            let stopped = stopped.clone();
+            lua.create_function(move |_, ()| Ok(stopped.get()))?
+        };
+        let stop_error = lua.create_function(|lua, ()| error_table(lua, &format!("ERR {}", stop_message())))?;
+        let unwrap = lua.create_function(|lua, e: Value| {
+            if let Some(msg) = call_error(&e) {
+                return Ok(Value::String(lua.create_string(msg)?));
+            }
+            if let Value::Table(t) = &e {
+                if let Ok(Value::String(msg)) = t.raw_get::<Value>("err") {
+                    return Ok(Value::String(msg));
+                }
+            }
+            Ok(e)
+        })?;
+        lua.load(PRELUDE).set_name("=redis").call::<()>((stopped_fn, stop_error, unwrap))?;
+        let handler = lua.create_function(error_handler)?;
+        let (ok, value): (bool, Value) = xpcall.call((script, handler))?;
+        Ok(if ok { from_lua(&value) } else { failure(&value, sha) })
+    });
+    lua.remove_hook();
+    result
+}
+
+/// The error reply of a command `redis.call` ran, raised as a Lua error.
+#[derive(Debug)]
+struct CallError(String);
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The command error inside a raised Lua error, if that is what it is.
+fn call_error(v: &Value) -> Option<&str> {
+    fn inner(e: &mlua::Error) -> Option<&str> {
+        match e {
+            mlua::Error::ExternalError(x) => x.downcast_ref::<CallError>().map(|c| c.0.as_str()),
+            mlua::Error::CallbackError { cause, .. } => inner(cause),
+            _ => None,
+        }
+    }
+    match v {
+        Value::Error(e) => inner(e),
+        _ => None,
+    }
+}
+
+/// The command a script called, run on the entry's state.
+fn call(a: &mut Apply, args: &mlua::MultiValue, read_only: bool, slots: (u32, u32), whole: bool, now: u64) -> Reply {
+    if args.is_empty() {
+        return Reply::error("ERR Please specify at least one argument for this redis lib call");
+    }
+    let mut argv = Vec::with_capacity(args.len());
+    for v in args.iter() {
+        match v {
+            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Integer(i) => argv.push(Bytes::from(i.to_string())),
+            Value::Number(n) => argv.push(Bytes::from(format_double(*n))),
+            _ => return Reply::error("ERR Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    let Some(parse) = PARSER.get() else {
+        return Reply::error("ERR this node cannot run commands from scripts");
+    };
+    match parse(&argv) {
+        Err(e) => e,
+        Ok(ScriptCall::Answer(r)) => r,
+        Ok(ScriptCall::Time) => {
+            Reply::Array(vec![Reply::bulk((now / 1000).to_string()), Reply::bulk(((now % 1000) * 1000).to_string())])
+        }
+        Ok(ScriptCall::Run { cmd, write }) => {
+            if write && read_only {
+                return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+            }
+            // The entry runs on one partition: a key elsewhere is not here.
+            let foreign = cmd.keys().iter().any(|k| {
+                let s = keys::slot(k) as u32;
+                s < slots.0 || s >= slots.1
+            });
+            if foreign || (cmd.is_keyless() && !whole) {
+                return Reply::error("ERR Script attempted to access a non local key in a cluster node");
+            }
+            super::write(a, &cmd)
+        }
+    }
+}
+
+/// Redis' error handler: the error as a table `{err = ...}` (a string error
+/// gets `ERR ` in front), with the script's line it came from.
+fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
+    let t = match &err {
+        Value::Table(t) => t.clone(),
+        e if call_error(e).is_some() => error_table(lua, call_error(e).unwrap_or_default())?,
+        Value::String(s) => error_table(lua, &format!("ERR {}", s.to_string_lossy()))?,
+        Value::Error(e) => error_table(lua, &format!("ERR {}", lua_error_text(e)))?,
+        other => error_table(lua, &format!("ERR {}", other.to_string().unwrap_or_default()))?,
+    };
+    // The innermost frame of the script itself (not of a C function or of
+    // the library prelude).
+    for level in 1..64 {
+        let Some(frame) = lua.inspect_stack(level) else { break };
+        if frame.source().source.as_deref() == Some(CHUNK) {
+            t.raw_set("source", CHUNK)?;
+            t.raw_set("line", frame.curr_line())?;
+            break;
+        }
+    }
+    Ok(t)
+}
+
+fn lua_error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(m) | mlua::Error::MemoryError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
+        other => other.to_string(),
+    }
+}
+
+fn stop_message() -> String {
+    format!(
+        "Script stopped after {MAX_INSTRUCTIONS} Lua instructions: scripts run inside the replicated log, so this server stops a long one rather than stall every partition of the node"
+    )
+}
+
+fn error_table(lua: &Lua, msg: &str) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set("err", msg)?;
+    Ok(t)
+}
+
+/// The reply of a script that failed: its error, where it happened.
+fn failure(v: &Value, sha: &str) -> Reply {
+    let Value::Table(t) = v else {
+        return Reply::error(format!("ERR Error running script {sha}: execution failure"));
+    };
+    let msg = match t.raw_get::<Value>("err") {
+        Ok(Value::String(s)) => s.to_string_lossy(),
+        _ => "ERR unknown error".to_string(),
+    };
+    match (t.raw_get::<Option<String>>("source"), t.raw_get::<Option<i64>>("line")) {
+        (Ok(Some(source)), Ok(Some(line))) => {
+            Reply::Error(one_line(&format!("{msg} script: {sha}, on {source}:{line}.")))
+        }
+        _ => Reply::Error(one_line(&msg)),
+    }
+}
+
+/// Redis puts no CR or LF inside an error or status line.
+fn one_line(s: &str) -> String {
+    s.replace(['\r', '\n'], " ")
+}
+
+/// A command's reply as a script sees it (Redis' RESP2 conversion).
+fn to_lua(lua: &Lua, r: Reply) -> mlua::Result<Value> {
+    let array = |items: Vec<Reply>| -> mlua::Result<Value> {
+        let t = lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, item) in items.into_iter().enumerate() {
+            t.raw_set(i + 1, to_lua(lua, item)?)?;
+        }
+        Ok(Value::Table(t))
+    };
+    let status = |s: &str| -> mlua::Result<Value> {
+        let t = lua.create_table()?;
+        t.raw_set("ok", s)?;
+        Ok(Value::Table(t))
+    };
+    Ok(match r {
+        Reply::Ok => status("OK")?,
+        Reply::Status(s) => status(&s)?,
+        Reply::Error(e) => Value::Table(error_table(lua, &e)?),
+        Reply::Int(i) => Value::Number(i as f64),
+        Reply::Bulk(b) => Value::String(lua.create_string(&b)?),
+        Reply::Verbatim(s) => Value::String(lua.create_string(&s)?),
+        Reply::Double(d) => Value::String(lua.create_string(format_double(d))?),
+        Reply::Nil | Reply::NilArray => Value::Boolean(false),
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Several(items) => array(items)?,
+        Reply::Map(pairs) | Reply::Pairs(pairs) => array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())?,
+    })
+}
+
+/// A script's return value as a reply (Redis' conversion): numbers are
+/// truncated to integers, `false` is nil, a table with `err` or `ok` is an
+/// error or status, any other table an array up to its first nil.
+fn from_lua(v: &Value) -> Reply {
+    match v {
+        Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Integer(i) => Reply::Int(*i),
+        Value::Number(n) => Reply::Int(c_cast(*n)),
+        Value::Boolean(true) => Reply::Int(1),
+        Value::Table(t) => {
+            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+                return Reply::Error(one_line(&e.to_string_lossy()));
+            }
+            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+                return Reply::Status(one_line(&s.to_string_lossy()));
+            }
+            let mut items = Vec::new();
+            for i in 1.. {
+                match t.raw_get::<Value>(i) {
+                    Ok(Value::Nil) | Err(_) => break,
+                    Ok(v) => items.push(from_lua(&v)),
+                }
+            }
+            Reply::Array(items)
+        }
+        _ => Reply::Nil,
+    }
+}
+
+/// C's `(long long)` of a double as x86-64 computes it: out of range (or
+/// NaN) gives the smallest integer, where Rust's `as` would saturate.
+fn c_cast(n: f64) -> i64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if (-TWO_63..TWO_63).contains(&n) {
+        n as i64
+    } else {
+        i64::MIN
+    }
+}
+
+/// The flags of a `#!lua flags=...` first line.
+#[derive(Default)]
+pub struct ScriptFlags {
+    pub read_only: bool,
+}
+
+pub fn script_flags(body: &[u8]) -> ScriptFlags {
+    let mut f = ScriptFlags::default();
+    if let Some(line) = shebang(body) {
+        for word in String::from_utf8_lossy(line).split_whitespace().skip(1) {
+            if let Some(flags) = word.strip_prefix("flags=") {
+                f.read_only = flags.split(',').any(|x| x == "no-writes");
+            }
+        }
+    }
+    f
+}
+
+fn shebang(body: &[u8]) -> Option<&[u8]> {
+    body.starts_with(b"#!").then(|| body.split(|b| *b == b'\n').next().unwrap_or(body))
+}
+
+/// The body Lua compiles: a shebang line is left out (its newline kept, so
+/// that line numbers stay the same).
+fn strip_shebang(body: &[u8]) -> &[u8] {
+    match shebang(body) {
+        Some(line) => &body[line.len()..],
+        None => body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_numbers_follow_redis_lrand48() {
+        // A fresh redis-server 7.0: EVAL "return math.random(100)" 0, twice,
+        // then EVAL "return math.random(1,10)" 0.
+        let mut r = Lrand48(0x1234ABCD330E);
+        assert_eq!(r.random(&[100.0]), Ok(40.0));
+        assert_eq!(r.random(&[100.0]), Ok(85.0));
+        assert_eq!(r.random(&[1.0, 10.0]), Ok(4.0));
+        assert!(r.random(&[0.0]).is_err());
+    }
+
+    #[test]
+    fn sha1_names_scripts_as_redis_does() {
+        assert_eq!(sha1_hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(sha1_hex(b"return 1"), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+    }
+
+    #[test]
+    fn shebang_flags() {
+        assert!(script_flags(b"#!lua flags=no-writes\nreturn 1").read_only);
+        assert!(!script_flags(b"#!lua\nreturn 1").read_only);
+        assert_eq!(strip_shebang(b"#!lua\nreturn 1"), b"\nreturn 1");
+        assert_eq!(strip_shebang(b"return 1"), b"return 1");
+    }
+}

@@ -1,0 +1,75 @@
+//! EVAL, EVALSHA and their read-only forms, and the commands a script calls
+//! (see `node::exec::script`, which runs scripts where entries are applied).
+
+use super::{lookup, Run};
+use bytes::Bytes;
+use node::command::Eval;
+use node::exec::script::ScriptCall;
+use node::num::parse_i64_arg;
+use node::{Cmd, Reply};
+
+/// EVAL script numkeys [key ...] [arg ...]; EVALSHA names the script by its
+/// digest, which the connection resolves (`Server::resolve_script`).
+fn parse(argv: &[Bytes], by_sha: bool, read_only: bool) -> Result<Cmd, Reply> {
+    let numkeys = parse_i64_arg(&argv[2])?;
+    if numkeys < 0 {
+        return Err(Reply::error("ERR Number of keys can't be negative"));
+    }
+    if numkeys as u64 > (argv.len() - 3) as u64 {
+        return Err(Reply::error("ERR Number of keys can't be greater than number of args"));
+    }
+    let split = 3 + numkeys as usize;
+    let (body, sha) = if by_sha {
+        (Bytes::new(), String::from_utf8_lossy(&argv[1]).to_ascii_lowercase())
+    } else {
+        (argv[1].clone(), String::new())
+    };
+    Ok(Cmd::Eval(Eval { body, sha, keys: argv[3..split].to_vec(), args: argv[split..].to_vec(), read_only }))
+}
+
+pub fn eval(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    parse(argv, false, false)
+}
+
+pub fn evalsha(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    parse(argv, true, false)
+}
+
+pub fn eval_ro(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    parse(argv, false, true)
+}
+
+pub fn evalsha_ro(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    parse(argv, true, true)
+}
+
+/// A script's `redis.call(...)`: the command it names, checked as Redis
+/// checks commands from scripts. A blocking pop does not block (its plain
+/// pop); TIME answers the entry's clock.
+pub fn script_command(argv: &[Bytes]) -> Result<ScriptCall, Reply> {
+    let Some(spec) = lookup(&argv[0]) else {
+        return Err(Reply::error("ERR Unknown Redis command called from script"));
+    };
+    if !spec.arity_ok(argv.len()) {
+        return Err(Reply::error("ERR Wrong number of args calling Redis command from script"));
+    }
+    let not_allowed = || Reply::error("ERR This Redis command is not allowed from script");
+    if spec.has_flag("noscript") {
+        return Err(not_allowed());
+    }
+    let write = spec.has_flag("write");
+    match spec.run {
+        Run::Data(parse) => parse(argv).map(|cmd| ScriptCall::Run { cmd, write }),
+        Run::Blocking(parse) => parse(argv).map(|(cmd, _)| ScriptCall::Run { cmd, write }),
+        Run::Local => match spec.name {
+            "object" => match crate::local::data_form(argv) {
+                Some(cmd) => Ok(ScriptCall::Run { cmd, write }),
+                None => Err(not_allowed()),
+            },
+            "time" => Ok(ScriptCall::Time),
+            "ping" if argv.len() == 1 => Ok(ScriptCall::Answer(Reply::status("PONG"))),
+            "ping" | "echo" => Ok(ScriptCall::Answer(Reply::Bulk(argv[1].clone()))),
+            _ => Err(not_allowed()),
+        },
+    }
+}
