@@ -101,6 +101,7 @@ fn random_hyperloglog_commands_match_redis() {
     }
     for seed in 304..=305 {
         run_random_hll(8, seed, 1000, "{t}");
+        run_random_in_scripts(seed, 1000);
     }
 }
 
@@ -158,23 +159,27 @@ fn hyperloglog_commands_change_keys_where_redis_does() {
 /// from it.)
 #[test]
 fn random_commands_inside_scripts_match_redis() {
+    for seed in 400..=402 {
+        run_random_in_scripts(seed, 800);
+    }
+}
+
+fn run_random_in_scripts(seed: u64, steps: usize) {
     let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
     let loose = ["KEYS", "SCAN", "RANDOMKEY", "SORT", "SORT_RO", "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME", "DBSIZE"];
-    for seed in 400..=402 {
-        let (_r, _o, mut p) = pair(1);
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        for _ in 0..800 {
-            let c = random_command(&mut rng, &keys);
-            let name = String::from_utf8_lossy(&c[0]).to_ascii_uppercase();
-            let args = if rng.gen_bool(0.6) && !loose.contains(&name.as_str()) {
-                let mut e = vec![b"EVAL".to_vec(), b"return redis.pcall(unpack(ARGV))".to_vec(), b"0".to_vec()];
-                e.extend(c);
-                e
-            } else {
-                c
-            };
-            p.check(&args).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-        }
+    let (_r, _o, mut p) = pair(1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for _ in 0..steps {
+        let c = random_command(&mut rng, &keys);
+        let name = String::from_utf8_lossy(&c[0]).to_ascii_uppercase();
+        let args = if rng.gen_bool(0.6) && !loose.contains(&name.as_str()) {
+            let mut e = vec![b"EVAL".to_vec(), b"return redis.pcall(unpack(ARGV))".to_vec(), b"0".to_vec()];
+            e.extend(c);
+            e
+        } else {
+            c
+        };
+        p.check(&args).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
 }
 
@@ -286,6 +291,7 @@ fn random_numeric_arguments_match_redis() {
         run_random_numbers(seed, 500);
         run_random_hll(1, seed, 1000, "");
         run_random_hll(8, seed, 1000, "{t}");
+        run_random_in_scripts(seed, 1000);
     }
 }
 
@@ -994,5 +1000,6 @@ fn soak() {
         run_random_numbers(seed, 500);
         run_random_hll(1, seed, 1000, "");
         run_random_hll(8, seed, 1000, "{t}");
+        run_random_in_scripts(seed, 1000);
     }
 }

@@ -117,6 +117,14 @@ fn scripts_are_stopped_at_their_limit_and_wake_blocked_clients() {
         .unwrap_err();
     // (Past the memory limit: no room left even for the error's details.)
     assert!(err.to_string().contains("Error running script"), "{err}");
+    // A table that holds itself: nested arrays that end in an error (raw:
+    // the redis crate parses only so deep).
+    let mut raw = Raw::connect(node.port);
+    let body = "local t = {} t[1] = t return t";
+    raw.send(format!("*3\r\n$4\r\nEVAL\r\n${}\r\n{body}\r\n$1\r\n0\r\n", body.len()).as_bytes()).unwrap();
+    let end = b"-ERR reached lua stack limit\r\n";
+    let reply = raw.read_until(|b| b.ends_with(end));
+    assert_eq!(reply, [b"*1\r\n".repeat(1000), end.to_vec()].concat());
     assert_eq!(q::<String>(&mut c, &["PING"]).unwrap(), "PONG");
     let mut blocked = node.client();
     let waiter = std::thread::spawn(move || q::<(String, String)>(&mut blocked, &["BLPOP", "q", "20"]));

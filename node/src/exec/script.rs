@@ -436,15 +436,25 @@ fn to_lua(lua: &Lua, r: Reply) -> mlua::Result<Value> {
     })
 }
 
+/// Tables nested deeper than this in a script's return value end in an
+/// error (a table that holds itself would be endless). Redis stops where its
+/// Lua stack runs out, near 8000; this stays well within a thread's stack.
+const MAX_REPLY_DEPTH: usize = 1000;
+
 /// A script's return value as a reply (Redis' conversion): numbers are
 /// truncated to integers, `false` is nil, a table with `err` or `ok` is an
 /// error or status, any other table an array up to its first nil.
 fn from_lua(v: &Value) -> Reply {
+    from_lua_at(v, 0)
+}
+
+fn from_lua_at(v: &Value, depth: usize) -> Reply {
     match v {
         Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
         Value::Integer(i) => Reply::Int(*i),
         Value::Number(n) => Reply::Int(c_cast(*n)),
         Value::Boolean(true) => Reply::Int(1),
+        Value::Table(_) if depth >= MAX_REPLY_DEPTH => Reply::error("ERR reached lua stack limit"),
         Value::Table(t) => {
             if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
                 return Reply::Error(one_line(&e.to_string_lossy()));
@@ -456,7 +466,7 @@ fn from_lua(v: &Value) -> Reply {
             for i in 1.. {
                 match t.raw_get::<Value>(i) {
                     Ok(Value::Nil) | Err(_) => break,
-                    Ok(v) => items.push(from_lua(&v)),
+                    Ok(v) => items.push(from_lua_at(&v, depth + 1)),
                 }
             }
             Reply::Array(items)
