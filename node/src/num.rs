@@ -55,20 +55,25 @@ pub fn format_double(d: f64) -> String {
     if d.is_nan() {
         return "nan".into();
     }
+    format_g(d, 17)
+}
+
+/// C's `%.<precision>g` of a finite double.
+pub fn format_g(d: f64, precision: usize) -> String {
     if d == 0.0 {
         return if d.is_sign_negative() { "-0".into() } else { "0".into() };
     }
-    // %g picks scientific notation when the exponent (after rounding to 17
-    // significant digits) is < -4 or >= 17.
-    let sci = format!("{:.16e}", d);
+    // %g picks scientific notation when the exponent (after rounding to
+    // `precision` significant digits) is < -4 or >= precision.
+    let sci = format!("{:.*e}", precision - 1, d);
     let (mant, e) = sci.split_once('e').unwrap();
     let e: i32 = e.parse().unwrap();
-    if !(-4..17).contains(&e) {
+    if !(-4..precision as i32).contains(&e) {
         let mant = trim_zeros(mant);
         let sign = if e < 0 { '-' } else { '+' };
         format!("{mant}e{sign}{:02}", e.abs())
     } else {
-        let decimals = (16 - e).max(0) as usize;
+        let decimals = (precision as i32 - 1 - e).max(0) as usize;
         trim_zeros(&format!("{:.*}", decimals, d)).to_string()
     }
 }
@@ -86,7 +91,7 @@ fn trim_zeros(s: &str) -> &str {
 /// with the C library's strtod; calling the same function (in the C locale,
 /// which a Rust program never leaves) gives its hexadecimal floats,
 /// `infinity` spellings, leading spaces and rounding exactly.
-fn c_strtod(s: &[u8]) -> (f64, usize, bool) {
+pub(crate) fn c_strtod(s: &[u8]) -> (f64, usize, bool) {
     let c = std::ffi::CString::new(c_string(s)).expect("no NUL in a C string");
     let mut end: *mut libc::c_char = std::ptr::null_mut();
     // SAFETY: `c` is NUL-terminated and outlives the call; strtod writes

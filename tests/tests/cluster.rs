@@ -593,9 +593,21 @@ fn a_wiped_node_started_while_its_peers_are_down_waits_for_them_and_bootstraps_n
     let mut cl = Cluster::start(ClusterOptions::default());
     let mut c = cl.client(0);
     wait_until(LONG, "a write", || c.set::<_, _, ()>("before", "x").is_ok());
-    // Node 3 is a voter of every partition: both peers have had its votes
-    // and acknowledgements. Then the whole cluster goes down and node 3's
-    // data directory is lost.
+    // Node 3 is a voter of every partition. A follower hears only from
+    // leaders and candidates, so make node 3 lead partition 0: then both
+    // peers have had raft messages from it, which a read on each follower of
+    // a write made through node 3 proves (it has applied node 3's entries).
+    admin(&cl, 2, "/admin/partitions/0/transfer-leader?node=3");
+    let key = (0..).map(|i| format!("led-by-3-{i}")).find(|k| cl.partition_of(k) == 0).unwrap();
+    wait_until(LONG, "a write through node 3", || cl.client(2).set::<_, _, ()>(&key, "y").is_ok());
+    for i in 0..2 {
+        wait_until(LONG, "the write on node 3's followers", || {
+            let mut f = cl.client(i);
+            let _: RedisResult<()> = redis::cmd("READONLY").query(&mut f);
+            f.get::<_, Option<String>>(&key).ok().flatten().as_deref() == Some("y")
+        });
+    }
+    // Then the whole cluster goes down and node 3's data directory is lost.
     for i in 0..cl.len() {
         cl.kill9(i);
     }

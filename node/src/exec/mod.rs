@@ -2,6 +2,7 @@
 //! view, writes through an [`Apply`] view. One module per command family.
 
 pub mod bits;
+pub mod cjson;
 pub mod collections;
 pub mod db;
 pub mod dump;

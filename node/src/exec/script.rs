@@ -12,7 +12,7 @@
 //!
 //! A script runs in a fresh Lua state whose globals are read-only, with
 //! Redis' libraries (`redis`, `string`, `table`, `math`), Redis' replies and
-//! Redis' error messages. It may run at most [`MAX_INSTRUCTIONS`] Lua
+//! Redis' error messages (`cjson` too: [`super::cjson`]). It may run at most [`MAX_INSTRUCTIONS`] Lua
 //! instructions and allocate [`MEMORY_LIMIT`] bytes: it runs on the thread
 //! that applies every partition of the node, so one that loops forever would
 //! stall them all; past the limit it is stopped with an error (the same
@@ -39,7 +39,7 @@ const HOOK_EVERY: u32 = 10_000;
 /// Bytes a script's Lua state may allocate.
 pub const MEMORY_LIMIT: usize = 64 << 20;
 /// Redis' chunk name: errors read `user_script:LINE: ...`.
-const CHUNK: &str = "@user_script";
+pub(crate) const CHUNK: &str = "@user_script";
 
 /// What a command a script calls turns into (see [`set_command_parser`]).
 pub enum ScriptCall {
@@ -177,6 +177,7 @@ fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
     let redis = lua.create_table()?;
     redis.raw_set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?)?;
     g.raw_set("redis", redis)?;
+    g.raw_set("cjson", super::cjson::library(&lua)?)?;
     let rng = Rc::new(Cell::new(seed & Lrand48::MASK));
     let math: Table = g.raw_get("math")?;
     math.raw_set(
