@@ -308,6 +308,8 @@ fn scripts_match_redis() {
         &["EVAL", "return type(redis.call('GET', 'nokey'))", "0"],
         &["EVAL", "return redis.call('TYPE', 'h')", "0"],
         &["EVAL", "return redis.call('PING')", "0"],
+        &["EVAL", "return redis.call('SELECT', 0)", "0"],
+        &["EVAL", "return redis.pcall('SELECT', 'x')", "0"],
         &["EVAL", "return redis.pcall('LPUSH', 'h', 1)", "0"],
         &["EVAL", "local ok, e = pcall(redis.call, 'LPUSH', 'h', 1) return {tostring(ok), type(e), e}", "0"],
         &["EVAL", "local ok, e = pcall(function() error({err='T'}) end) return {type(e), e}", "0"],
