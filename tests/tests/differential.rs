@@ -261,6 +261,36 @@ fn json_round(p: &mut kvtests::differential::Pair, seed: u64) {
     }
 }
 
+/// The `bit` library against Redis': every operation on random numbers
+/// (negative, fractional ties, past 2^32) and shift counts.
+#[test]
+fn random_bit_operations_in_scripts_match_redis() {
+    let (_r, _o, mut p) = pair(1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(700);
+    let num = |rng: &mut rand::rngs::StdRng| -> String {
+        match rng.gen_range(0..6) {
+            0 => rng.gen_range(-300i64..300).to_string(),
+            1 => format!("{}.5", rng.gen_range(-10i64..10)),
+            2 => rng.gen_range(-(1i64 << 40)..(1i64 << 40)).to_string(),
+            3 => ["2147483647", "2147483648", "-2147483648", "4294967295", "4294967296", "0xff", "1e10", "-0.49"]
+                [rng.gen_range(0..8)]
+            .to_string(),
+            _ => rng.gen_range(0u64..u32::MAX as u64).to_string(),
+        }
+    };
+    for _ in 0..400 {
+        let (a, b, c) = (num(&mut rng), num(&mut rng), num(&mut rng));
+        let n = rng.gen_range(-40i64..40);
+        let script = format!(
+            "return {{bit.tobit({a}), bit.bnot({a}), bit.band({a}, {b}), bit.bor({a}, {b}, {c}), bit.bxor({a}, {b}), \
+             bit.lshift({a}, {n}), bit.rshift({a}, {n}), bit.arshift({a}, {n}), bit.rol({a}, {n}), bit.ror({a}, {n}), \
+             bit.bswap({a}), bit.tohex({a}), bit.tohex({a}, {}), bit.tohex({b}, -4)}}",
+            rng.gen_range(-9..10)
+        );
+        p.check(&[b"EVAL".to_vec(), script.into_bytes(), b"0".to_vec()]).unwrap();
+    }
+}
+
 /// Scripts: Redis' conversions of replies and return values, its errors
 /// (compile, runtime, from commands, with the script's line), read-only
 /// scripts, the script cache (EVALSHA, SCRIPT LOAD|EXISTS|FLUSH), scripts

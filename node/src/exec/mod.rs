@@ -10,6 +10,7 @@ pub mod hash;
 pub mod hll;
 pub mod keyspace;
 pub mod list;
+pub mod luabit;
 pub mod script;
 pub mod set;
 pub mod sort;

@@ -178,6 +178,7 @@ fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
     redis.raw_set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?)?;
     g.raw_set("redis", redis)?;
     g.raw_set("cjson", super::cjson::library(&lua)?)?;
+    g.raw_set("bit", super::luabit::library(&lua)?)?;
     let rng = Rc::new(Cell::new(seed & Lrand48::MASK));
     let math: Table = g.raw_get("math")?;
     math.raw_set(
