@@ -92,6 +92,23 @@ enum Op {
     Val(u8, usize),
 }
 
+impl Op {
+    /// The registers the opcode covers.
+    fn span(self) -> usize {
+        match self {
+            Op::Zero(n) | Op::XZero(n) | Op::Val(_, n) => n,
+        }
+    }
+
+    /// The value of those registers.
+    fn value(self) -> u8 {
+        match self {
+            Op::Val(v, _) => v,
+            _ => 0,
+        }
+    }
+}
+
 /// The opcode at `v[p]`, with its length in bytes. An XZERO cut off by the
 /// end of the string reads its second byte as 0, as Redis reads the
 /// string's terminating NUL.
@@ -224,24 +241,20 @@ fn sparse_raise(v: &mut Vec<u8>, i: usize, count: u8) -> Result<bool, Corrupt> {
     }
     // Step 1: the opcode at `p` covers registers [first, first + span).
     let mut end = v.len();
-    let (mut p, mut first, mut span, mut prev) = (HEADER, 0usize, 0usize, None);
-    let mut op = Op::Zero(0);
+    let (mut p, mut first, mut prev) = (HEADER, 0usize, None);
+    let mut found = None;
     while p < end {
-        let (o, oplen) = op_at(v, p);
-        (op, span) = match o {
-            Op::Zero(n) | Op::XZero(n) | Op::Val(_, n) => (o, n),
-        };
-        if i < first + span {
+        let (op, oplen) = op_at(v, p);
+        if i < first + op.span() {
+            found = Some((op, oplen));
             break;
         }
         prev = Some(p);
         p += oplen;
-        first += span;
+        first += op.span();
     }
-    if span == 0 || p >= end {
-        return Err(Corrupt);
-    }
-    let oplen = if matches!(op, Op::XZero(_)) { 2 } else { 1 };
+    let Some((op, oplen)) = found else { return Err(Corrupt) };
+    let span = op.span();
     // Step 2: the trivial cases change the opcode in place.
     let in_place = match op {
         Op::Val(old, _) if old >= count => return Ok(false),
@@ -336,14 +349,11 @@ fn for_each_run(v: &[u8], mut f: impl FnMut(usize, usize, u8)) -> Result<(), Cor
     let mut p = HEADER;
     while p < v.len() {
         let (op, oplen) = op_at(v, p);
-        let (n, value) = match op {
-            Op::Zero(n) | Op::XZero(n) => (n, 0),
-            Op::Val(value, n) => (n, value),
-        };
+        let n = op.span();
         if idx + n > REGISTERS {
             return Err(Corrupt);
         }
-        f(idx, n, value);
+        f(idx, n, op.value());
         idx += n;
         p += oplen;
     }

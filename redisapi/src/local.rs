@@ -246,13 +246,9 @@ fn auth(c: &mut Conn, argv: &[Bytes]) -> Reply {
 fn script(c: &mut Conn, argv: &[Bytes]) -> Reply {
     let scripts = &c.server.scripts;
     match upper(&argv[1]).as_str() {
-        "LOAD" => match node::exec::script::compile_error(&argv[2]) {
-            Some(e) => e,
-            None => {
-                let sha = node::exec::script::sha1_hex(&argv[2]);
-                scripts.lock().entry(sha.clone()).or_insert_with(|| argv[2].clone());
-                bulk_str(&sha)
-            }
+        "LOAD" => match c.server.remember_script(&argv[2]) {
+            Ok(sha) => bulk_str(&sha),
+            Err(e) => e,
         },
         "EXISTS" => {
             let known = scripts.lock();
@@ -263,17 +259,18 @@ fn script(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     .collect(),
             )
         }
-        "FLUSH" => match argv.get(2).map(|a| upper(a)) {
-            None if argv.len() == 2 => {
-                scripts.lock().clear();
-                Reply::Ok
+        "FLUSH" => {
+            let mode_ok = match argv.len() {
+                2 => true,
+                3 => matches!(upper(&argv[2]).as_str(), "SYNC" | "ASYNC"),
+                _ => false,
+            };
+            if !mode_ok {
+                return Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
             }
-            Some(m) if argv.len() == 3 && (m == "SYNC" || m == "ASYNC") => {
-                scripts.lock().clear();
-                Reply::Ok
-            }
-            _ => Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option"),
-        },
+            scripts.lock().clear();
+            Reply::Ok
+        }
         // A script runs inside its entry's apply: there is none to kill
         // from here (a long one stops itself at its instruction limit).
         "KILL" => Reply::error("NOTBUSY No scripts in execution right now."),

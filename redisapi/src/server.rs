@@ -171,25 +171,37 @@ impl Server {
         })
     }
 
-    /// EVAL remembers its script; EVALSHA gets the script it names, or
-    /// NOSCRIPT.
+    /// EVAL remembers its script; EVALSHA gets the script it names (the
+    /// entry carries the body, not the digest), or NOSCRIPT.
     pub fn resolve_script(&self, cmd: node::Cmd) -> Result<node::Cmd, node::Reply> {
         let node::Cmd::Eval(mut e) = cmd else { return Ok(cmd) };
-        let mut scripts = self.scripts.lock();
-        if e.body.is_empty() && !e.sha.is_empty() {
-            match scripts.get(&e.sha) {
-                Some(body) => e.body = body.clone(),
-                None => return Err(node::Reply::error("NOSCRIPT No matching script. Please use EVAL.")),
-            }
+        if e.sha.is_empty() {
+            // A script that does not compile is not remembered: its error
+            // comes from running it, where the entry is applied.
+            let _ = self.remember_script(&e.body);
         } else {
-            let sha = node::exec::script::sha1_hex(&e.body);
-            // Only a script that compiles is remembered (its error comes
-            // from running it, where the entry is applied).
-            if !scripts.contains_key(&sha) && node::exec::script::compile_error(&e.body).is_none() {
-                scripts.insert(sha, e.body.clone());
+            match self.scripts.lock().get(&e.sha) {
+                Some(body) => e.body = body.clone(),
+                None => return Err(node::Reply::error(crate::cmd::scripting::NOSCRIPT)),
             }
+            e.sha.clear();
         }
         Ok(node::Cmd::Eval(e))
+    }
+
+    /// Adds a script to the cache (SCRIPT LOAD, EVAL) once it compiles;
+    /// its digest, or the compile error.
+    pub fn remember_script(&self, body: &bytes::Bytes) -> Result<String, node::Reply> {
+        let sha = node::exec::script::sha1_hex(body);
+        if self.scripts.lock().contains_key(&sha) {
+            return Ok(sha);
+        }
+        // Compiled outside the lock: other connections' lookups go on.
+        if let Some(e) = node::exec::script::compile_error(body) {
+            return Err(e);
+        }
+        self.scripts.lock().insert(sha.clone(), body.clone());
+        Ok(sha)
     }
 
     /// Accepts clients until shutdown is requested.

@@ -360,6 +360,9 @@ fn scripts_match_redis() {
         &["EVAL"],
         // The script cache.
         &["EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"],
+        &["EVALSHA", "", "0"],
+        &["EVALSHA", "abc", "0"],
+        &["EVALSHA", "abc", "x"],
         &["SCRIPT", "LOAD", "return 1"],
         &["SCRIPT", "EXISTS", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "ffffffffffffffffffffffffffffffffffffffff"],
         &["EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"],

@@ -8,9 +8,15 @@ use node::exec::script::ScriptCall;
 use node::num::parse_i64_arg;
 use node::{Cmd, Reply};
 
+pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
 /// EVAL script numkeys [key ...] [arg ...]; EVALSHA names the script by its
 /// digest, which the connection resolves (`Server::resolve_script`).
 fn parse(argv: &[Bytes], by_sha: bool, read_only: bool) -> Result<Cmd, Reply> {
+    if by_sha && argv[1].len() != 40 {
+        // Not a digest: no script has it (Redis' answer too).
+        return Err(Reply::error(NOSCRIPT));
+    }
     let numkeys = parse_i64_arg(&argv[2])?;
     if numkeys < 0 {
         return Err(Reply::error("ERR Number of keys can't be negative"));
