@@ -8,6 +8,7 @@
 use crate::coll_cmds as cc;
 use crate::meta::DataType;
 use crate::rdb;
+use crate::stream_cmds as sc;
 use bytes::Bytes;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -273,6 +274,8 @@ impl RestoredValue {
             DataType::Set => rdb::Value::Set(items),
             DataType::Hash => rdb::Value::Hash(rdb::paired(items).ok()?),
             DataType::ZSet => rdb::Value::ZSet(items.into_iter().zip(self.scores.iter().copied()).collect()),
+            // RESTORE refuses stream payloads before proposing.
+            DataType::Stream => return None,
         })
     }
 }
@@ -666,13 +669,40 @@ pub enum Cmd {
     /// Always a write: the script may write (and runs on every replica).
     #[prost(message, tag = "123")]
     Eval(Eval),
+    // Streams
+    #[prost(message, tag = "130")]
+    XAdd(sc::XAdd),
+    #[prost(message, tag = "131")]
+    XTrim(sc::XTrim),
+    #[prost(message, tag = "132")]
+    XDel(sc::KeyIds),
+    #[prost(message, tag = "133")]
+    XLen(Key),
+    #[prost(message, tag = "134")]
+    XRange(sc::XRange),
+    /// XREAD (a read), or XREADGROUP (a write) when it names a group.
+    #[prost(message, tag = "135")]
+    XRead(sc::XRead),
+    #[prost(message, tag = "136")]
+    XSetId(sc::XSetId),
+    #[prost(message, tag = "137")]
+    XGroup(sc::XGroup),
+    #[prost(message, tag = "138")]
+    XAck(sc::KeyIds),
+    #[prost(message, tag = "139")]
+    XPending(sc::XPending),
+    /// XCLAIM and XAUTOCLAIM.
+    #[prost(message, tag = "140")]
+    XClaim(sc::XClaim),
+    #[prost(message, tag = "141")]
+    XInfo(sc::XInfo),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Command {
     #[prost(
         oneof = "Cmd",
-        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111,120,121,122,123"
+        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111,120,121,122,123,130,131,132,133,134,135,136,137,138,139,140,141"
     )]
     pub cmd: Option<Cmd>,
 }
@@ -694,6 +724,7 @@ impl Cmd {
             Cmd::BitField(c) => c.ops.iter().any(|o| o.kind != BitFieldKind::Get as i32),
             Cmd::Sort(c) => c.store.is_some(),
             Cmd::PfCount(k) => k.keys.len() == 1,
+            Cmd::XRead(c) => !c.group.is_empty(),
             _ => !matches!(
                 self,
                 Cmd::Get(_)
@@ -741,6 +772,10 @@ impl Cmd {
                     | Cmd::ZRank(_)
                     | Cmd::ZRandMember(_)
                     | Cmd::ZScan(_)
+                    | Cmd::XLen(_)
+                    | Cmd::XRange(_)
+                    | Cmd::XPending(_)
+                    | Cmd::XInfo(_)
             ),
         }
     }
@@ -761,6 +796,18 @@ impl Cmd {
             | Cmd::BitField(_)
             | Cmd::Sort(_) => 2,
             Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) | Cmd::Eval(_) => 3,
+            Cmd::XAdd(_)
+            | Cmd::XTrim(_)
+            | Cmd::XDel(_)
+            | Cmd::XLen(_)
+            | Cmd::XRange(_)
+            | Cmd::XRead(_)
+            | Cmd::XSetId(_)
+            | Cmd::XGroup(_)
+            | Cmd::XAck(_)
+            | Cmd::XPending(_)
+            | Cmd::XClaim(_)
+            | Cmd::XInfo(_) => 4,
             _ => 1,
         }
     }
@@ -786,6 +833,10 @@ impl Cmd {
             Cmd::Copy(c) => vec![&c.dst],
             Cmd::Restore(c) => vec![&c.key],
             Cmd::Sort(c) => c.store.iter().collect(),
+            // New entries wake XREAD; a group's creation, reset or removal
+            // lets a blocked XREADGROUP see it.
+            Cmd::XAdd(c) => vec![&c.key],
+            Cmd::XGroup(c) => vec![&c.key],
             // A script may push to any key it declared.
             Cmd::Eval(c) => c.keys.iter().collect(),
             _ => vec![],
@@ -868,6 +919,17 @@ impl Cmd {
             Cmd::PfCount(k) => k.keys.iter().collect(),
             Cmd::PfMerge(c) => std::iter::once(&c.dst).chain(c.srcs.iter()).collect(),
             Cmd::Eval(c) => c.keys.iter().collect(),
+            Cmd::XAdd(c) => vec![&c.key],
+            Cmd::XTrim(c) => vec![&c.key],
+            Cmd::XDel(c) | Cmd::XAck(c) => vec![&c.key],
+            Cmd::XLen(k) => vec![&k.key],
+            Cmd::XRange(c) => vec![&c.key],
+            Cmd::XRead(c) => c.streams.iter().map(|s| &s.key).collect(),
+            Cmd::XSetId(c) => vec![&c.key],
+            Cmd::XGroup(c) => vec![&c.key],
+            Cmd::XPending(c) => vec![&c.key],
+            Cmd::XClaim(c) => vec![&c.key],
+            Cmd::XInfo(c) => vec![&c.key],
         }
     }
 }

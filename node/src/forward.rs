@@ -156,6 +156,7 @@ const K_DOUBLE: i32 = 8;
 const K_MAP: i32 = 9;
 const K_SET: i32 = 10;
 const K_PAIRS: i32 = 11;
+const K_PAIR_MAP: i32 = 13;
 const K_VERBATIM: i32 = 12;
 
 impl WireReply {
@@ -188,6 +189,7 @@ impl WireReply {
                 ..Default::default()
             },
             Reply::Pairs(pairs) => WireReply { kind: K_PAIRS, items: flat(pairs), ..Default::default() },
+            Reply::PairMap(pairs) => WireReply { kind: K_PAIR_MAP, items: flat(pairs), ..Default::default() },
             Reply::Verbatim(s) => WireReply { kind: K_VERBATIM, text: s.clone(), ..Default::default() },
             // Connection-level replies, never forwarded; kept as arrays.
             Reply::Push(items) | Reply::Several(items) => WireReply {
@@ -220,6 +222,7 @@ impl WireReply {
             K_MAP => Reply::Map(pairs(self.items)),
             K_SET => Reply::Set(self.items.into_iter().map(WireReply::into_reply).collect()),
             K_PAIRS => Reply::Pairs(pairs(self.items)),
+            K_PAIR_MAP => Reply::PairMap(pairs(self.items)),
             K_VERBATIM => Reply::Verbatim(self.text),
             k => Reply::error(format!("ERR internal: unknown forwarded reply kind {k}")),
         }

@@ -24,6 +24,8 @@ pub mod sm;
 pub mod snapshot;
 pub mod state;
 pub mod store;
+pub mod stream;
+pub mod stream_cmds;
 pub mod versions;
 pub mod waiters;
 

@@ -14,6 +14,7 @@ pub enum DataType {
     List = 2,
     Set = 3,
     ZSet = 4,
+    Stream = 5,
 }
 
 impl DataType {
@@ -24,6 +25,7 @@ impl DataType {
             2 => DataType::List,
             3 => DataType::Set,
             4 => DataType::ZSet,
+            5 => DataType::Stream,
             _ => return None,
         })
     }
@@ -36,6 +38,7 @@ impl DataType {
             DataType::List => "list",
             DataType::Set => "set",
             DataType::ZSet => "zset",
+            DataType::Stream => "stream",
         }
     }
 
@@ -46,6 +49,7 @@ impl DataType {
             b"list" => DataType::List,
             b"set" => DataType::Set,
             b"zset" => DataType::ZSet,
+            b"stream" => DataType::Stream,
             _ => return None,
         })
     }

@@ -692,6 +692,10 @@ impl Node {
         // Take a place in the queues first, so that no push can slip
         // between the first attempt and the wait.
         let reg = self.waiters.register(ns, &keys);
+        let cmd = match self.resolve_last_ids(s, cmd, timeout).await {
+            Ok(cmd) => cmd,
+            Err(e) => return futures::future::ready(e).boxed(),
+        };
         let first = self.submit(s, cmd.clone()).await;
         let node = self.clone();
         let mut session = s.share();
@@ -746,6 +750,31 @@ impl Node {
             }
         }
         .boxed()
+    }
+
+    /// A blocking XREAD's `$` means "after the last entry as of now": it is
+    /// looked up once, before the wait, so that the entries added while the
+    /// client waits are the ones it gets. (Without a wait, `$` finds nothing
+    /// and needs no lookup.)
+    async fn resolve_last_ids(&self, s: &mut Session, cmd: Cmd, timeout: Option<Duration>) -> Result<Cmd, Reply> {
+        let Cmd::XRead(mut x) = cmd else { return Ok(cmd) };
+        let last = crate::stream_cmds::ReadKind::Last as i32;
+        if timeout == Some(Duration::ZERO) || !x.group.is_empty() || !x.streams.iter().any(|r| r.kind == last) {
+            return Ok(Cmd::XRead(x));
+        }
+        let ask = crate::stream_cmds::XRead { last_ids: true, ..x.clone() };
+        let ids = match self.submit(s, Cmd::XRead(ask)).await.await {
+            Reply::Array(ids) => ids,
+            other => return Err(other),
+        };
+        for (r, id) in x.streams.iter_mut().zip(ids) {
+            let Reply::Bulk(id) = id else { continue };
+            if r.kind == last {
+                r.kind = crate::stream_cmds::ReadKind::After as i32;
+                r.after = crate::stream::parse_id(&id, 0, true, false).map(|p| p.id);
+            }
+        }
+        Ok(Cmd::XRead(x))
     }
 
     /// Where a command on `p` goes now: this node when it leads the

@@ -26,6 +26,8 @@ pub enum Reply {
     /// Pairs (member and score, field and value): RESP3 an array of
     /// 2-element arrays, RESP2 one flat array.
     Pairs(Vec<(Reply, Reply)>),
+    /// RESP3 map; in RESP2 an array of 2-element arrays (XREAD's streams).
+    PairMap(Vec<(Reply, Reply)>),
     /// RESP3 verbatim string (INFO, CLIENT INFO); a bulk string in RESP2.
     Verbatim(String),
     /// RESP3 push (pub/sub messages and subscription replies); an array in RESP2.

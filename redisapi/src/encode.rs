@@ -64,7 +64,15 @@ pub fn encode(out: &mut BytesMut, r: &Reply, proto: u8) {
                 }
             }
         }
-        Reply::Map(pairs) => {
+        Reply::PairMap(pairs) if proto < 3 => {
+            int_line(out, b'*', pairs.len() as i64);
+            for (k, v) in pairs {
+                out.put_slice(b"*2\r\n");
+                encode(out, k, proto);
+                encode(out, v, proto);
+            }
+        }
+        Reply::Map(pairs) | Reply::PairMap(pairs) => {
             if proto >= 3 {
                 int_line(out, b'%', pairs.len() as i64);
             } else {

@@ -59,6 +59,11 @@ const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
     ),
     ("config", &[("get", -3), ("set", -4), ("resetstat", 2), ("rewrite", 2), ("help", 2)]),
     (
+        "xgroup",
+        &[("create", -5), ("setid", -5), ("destroy", 4), ("createconsumer", 5), ("delconsumer", 5), ("help", 2)],
+    ),
+    ("xinfo", &[("stream", -3), ("groups", 3), ("consumers", 4), ("help", 2)]),
+    (
         "command",
         &[
             ("count", 2),

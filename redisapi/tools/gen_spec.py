@@ -26,6 +26,7 @@ zrangebyscore zrevrangebyscore zrangebylex zrevrangebylex zremrangebyrank zremra
 zpopmin zpopmax bzpopmin bzpopmax zmpop bzmpop zunion zinter zdiff zunionstore zinterstore zdiffstore
 zintercard zrandmember zscan
 pfadd pfcount pfmerge
+xadd xtrim xdel xlen xrange xrevrange xread xreadgroup xsetid xgroup xack xpending xclaim xautoclaim xinfo
 cluster readonly readwrite asking
 """.split()
 

@@ -39,6 +39,7 @@ pub fn object_encoding<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
             DataType::List => "quicklist",
             DataType::Set => super::set::encoding(&m),
             DataType::ZSet => super::zset::encoding(&m),
+            DataType::Stream => "stream",
         }),
     }
 }

@@ -14,6 +14,8 @@ pub mod luabit;
 pub mod script;
 pub mod set;
 pub mod sort;
+pub mod stream;
+pub mod stream_group;
 pub mod strings;
 pub mod zset;
 
@@ -87,6 +89,11 @@ pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
         Cmd::ZRandMember(c) => zset::zrandmember(db, c),
         Cmd::ZScan(c) => zset::zscan(db, c),
         Cmd::PfCount(k) if !cmd.is_write() => hll::pfcount_union(db, &k.keys),
+        Cmd::XLen(k) => stream::xlen(db, &k.key),
+        Cmd::XRange(c) => stream::xrange(db, c),
+        Cmd::XRead(c) if c.group.is_empty() => stream::xread(db, c),
+        Cmd::XPending(c) => stream_group::xpending(db, c),
+        Cmd::XInfo(c) => stream_group::xinfo(db, c),
         w => Reply::error(format!("ERR internal: {} is not a read", name(w))),
     }
 }
@@ -142,6 +149,14 @@ pub fn write(a: &mut Apply, cmd: &Cmd) -> Reply {
         Cmd::PfCount(k) if cmd.is_write() => hll::pfcount(a, &k.keys[0]),
         Cmd::PfMerge(c) => hll::pfmerge(a, c),
         Cmd::Eval(c) => script::eval(a, c),
+        Cmd::XAdd(c) => stream::xadd(a, c),
+        Cmd::XTrim(c) => stream::xtrim(a, c),
+        Cmd::XDel(c) => stream::xdel(a, c),
+        Cmd::XSetId(c) => stream::xsetid(a, c),
+        Cmd::XRead(c) if !c.group.is_empty() => stream_group::xreadgroup(a, c),
+        Cmd::XGroup(c) => stream_group::xgroup(a, c),
+        Cmd::XAck(c) => stream_group::xack(a, c),
+        Cmd::XClaim(c) => stream_group::xclaim(a, c),
         r => read(&a.db(), r),
     }
 }
@@ -241,6 +256,18 @@ pub fn name(cmd: &Cmd) -> &'static str {
         Cmd::PfCount(_) => "pfcount",
         Cmd::PfMerge(_) => "pfmerge",
         Cmd::Eval(_) => "eval",
+        Cmd::XAdd(_) => "xadd",
+        Cmd::XTrim(_) => "xtrim",
+        Cmd::XDel(_) => "xdel",
+        Cmd::XLen(_) => "xlen",
+        Cmd::XRange(_) => "xrange",
+        Cmd::XRead(_) => "xread",
+        Cmd::XSetId(_) => "xsetid",
+        Cmd::XGroup(_) => "xgroup",
+        Cmd::XAck(_) => "xack",
+        Cmd::XPending(_) => "xpending",
+        Cmd::XClaim(_) => "xclaim",
+        Cmd::XInfo(_) => "xinfo",
     }
 }
 

@@ -435,6 +435,7 @@ fn to_lua(lua: &Lua, r: Reply) -> mlua::Result<Value> {
         Reply::Nil | Reply::NilArray => Value::Boolean(false),
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Several(items) => array(items)?,
         Reply::Map(pairs) | Reply::Pairs(pairs) => array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())?,
+        Reply::PairMap(pairs) => array(pairs.into_iter().map(|(k, v)| Reply::Array(vec![k, v])).collect())?,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod keyspace;
 pub mod list;
 pub mod scripting;
 pub mod set;
+pub mod stream;
 pub mod strings;
 pub mod zset;
 
@@ -220,6 +221,21 @@ fn run_of(name: &str) -> Option<Run> {
         "evalsha" => data(scripting::evalsha),
         "eval_ro" => data(scripting::eval_ro),
         "evalsha_ro" => data(scripting::evalsha_ro),
+        "xadd" => data(stream::xadd),
+        "xtrim" => data(stream::xtrim),
+        "xdel" => data(stream::xdel),
+        "xlen" => data(stream::xlen),
+        "xrange" => data(stream::xrange),
+        "xrevrange" => data(stream::xrevrange),
+        "xread" => blocking(stream::xread),
+        "xreadgroup" => blocking(stream::xreadgroup),
+        "xsetid" => data(stream::xsetid),
+        "xgroup" => data(stream::xgroup),
+        "xack" => data(stream::xack),
+        "xpending" => data(stream::xpending),
+        "xclaim" => data(stream::xclaim),
+        "xautoclaim" => data(stream::xautoclaim),
+        "xinfo" => data(stream::xinfo),
         "keys" => data(k::keys_cmd),
         "scan" => data(k::scan),
         "randomkey" => data(k::randomkey),
