@@ -14,7 +14,7 @@ use super::db::{Apply, Db};
 use super::stream_group;
 use crate::meta::{DataType, Meta};
 use crate::reply::{err, Reply};
-use crate::store::KvRead;
+use crate::store::{Cf, KvRead};
 use crate::stream::{self, entry_sub, StreamId, MAX_ID, MIN_ID};
 use crate::stream_cmds as sc;
 
@@ -47,6 +47,13 @@ pub fn set_state(c: &mut Coll, st: StreamState) {
     p[17..25].copy_from_slice(&st.entries_added.to_be_bytes());
     p[25..41].copy_from_slice(&st.max_deleted.to_bytes());
     c.changed = true;
+}
+
+/// An element of the stream being written. (Not [`Coll::get`], which takes
+/// an empty collection for one without elements: a stream without entries
+/// still has its groups.)
+pub fn get(a: &Apply, c: &Coll, sub: &[u8]) -> Option<Vec<u8>> {
+    a.kv.get(Cf::Data, &super::collections::elem_key(a.ns, &c.key, c.meta.version, sub))
 }
 
 /// Writes a changed stream's metadata; an empty stream stays.
@@ -134,11 +141,13 @@ pub fn xrange<K: KvRead + ?Sized>(db: &Db<K>, c: &sc::XRange) -> Reply {
     let m = match stream(db, &c.key) {
         Err(e) => return e,
         Ok(None) => return Reply::Array(vec![]),
+        // COUNT 0 on a stream is a null reply.
+        Ok(Some(_)) if c.count == Some(0) => return Reply::NilArray,
         Ok(Some(m)) => m,
     };
+    // The parser gave the lower bound as `start` for XREVRANGE too.
     let (start, end) = (c.start.unwrap_or(MIN_ID), c.end.unwrap_or(MAX_ID));
-    let (lo, hi) = if c.rev { (end, start) } else { (start, end) };
-    Reply::Array(range(db, &c.key, &m, lo, hi, c.rev, c.count).into_iter().map(|(id, v)| entry_reply(id, &v)).collect())
+    Reply::Array(range(db, &c.key, &m, start, end, c.rev, c.count).into_iter().map(|(id, v)| entry_reply(id, &v)).collect())
 }
 
 const EXHAUSTED: &str = "ERR The stream has exhausted the last possible ID, unable to add more items";
@@ -244,7 +253,7 @@ pub fn xdel(a: &mut Apply, cmd: &sc::KeyIds) -> Reply {
     let mut st = state(&c.meta);
     let mut deleted = 0;
     for id in &cmd.ids {
-        if c.get(a, &entry_sub(*id)).is_some() {
+        if get(a, &c, &entry_sub(*id)).is_some() {
             c.delete(a, &entry_sub(*id));
             c.meta.count -= 1;
             st.max_deleted = st.max_deleted.max(*id);
@@ -266,9 +275,6 @@ pub fn xsetid(a: &mut Apply, cmd: &sc::XSetId) -> Reply {
     };
     let id = cmd.last_id.unwrap_or_default();
     let mut st = state(&c.meta);
-    if id < st.max_deleted {
-        return Reply::error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
-    }
     if c.meta.count > 0 {
         let top = edge_id(&a.db(), &c.key, &c.meta, true).unwrap_or(MIN_ID);
         if id < top {

@@ -12,7 +12,7 @@
 
 use super::collections::{scan_elems, Coll};
 use super::db::{Apply, Db};
-use super::stream::{check_reads, edge_id, entry_reply, finish, first_id, range, state, StreamState};
+use super::stream::{check_reads, edge_id, entry_reply, finish, first_id, get, range, state, StreamState};
 use crate::meta::{DataType, Meta};
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
@@ -262,7 +262,7 @@ fn put_group(a: &mut Apply, c: &mut Coll, name: &[u8], g: &Group) {
 /// Marks `consumer` seen now, creating it if needed; whether it was new.
 fn touch_consumer(a: &mut Apply, c: &mut Coll, group: &[u8], consumer: &[u8]) -> bool {
     let sub = consumer_sub(group, consumer);
-    let new = c.get(a, &sub).is_none();
+    let new = get(a, &c, &sub).is_none();
     let now = a.now;
     c.put(a, &sub, &now.to_be_bytes());
     new
@@ -321,14 +321,14 @@ pub fn xgroup(a: &mut Apply, cmd: &sc::XGroup) -> Reply {
             Reply::Int(1)
         }
         sc::XGroupOp::CreateConsumer => {
-            if c.get(a, &consumer_sub(&cmd.group, &cmd.consumer)).is_some() {
+            if get(a, &c, &consumer_sub(&cmd.group, &cmd.consumer)).is_some() {
                 return Reply::Int(0);
             }
             touch_consumer(a, &mut c, &cmd.group, &cmd.consumer);
             Reply::Int(1)
         }
         sc::XGroupOp::DelConsumer => {
-            if c.get(a, &consumer_sub(&cmd.group, &cmd.consumer)).is_none() {
+            if get(a, &c, &consumer_sub(&cmd.group, &cmd.consumer)).is_none() {
                 return Reply::Int(0);
             }
             let owned: Vec<StreamId> = pel(&a.db(), &cmd.key, &c.meta, &cmd.group)
@@ -376,7 +376,7 @@ pub fn xreadgroup(a: &mut Apply, cmd: &sc::XRead) -> Reply {
                 });
             }
             for (id, mut n) in mine {
-                match c.get(a, &entry_sub(id)) {
+                match get(a, &c, &entry_sub(id)) {
                     Some(v) => {
                         entries.push(entry_reply(id, &v));
                         n.time = a.now;
@@ -438,7 +438,7 @@ pub fn xack(a: &mut Apply, cmd: &sc::KeyIds) -> Reply {
     }
     let mut acked = 0;
     for id in &cmd.ids {
-        if c.get(a, &pel_sub(&cmd.group, *id)).is_some() {
+        if get(a, &c, &pel_sub(&cmd.group, *id)).is_some() {
             drop_nack(a, &mut c, &cmd.group, *id);
             acked += 1;
         }
@@ -523,8 +523,8 @@ pub fn xclaim(a: &mut Apply, cmd: &sc::XClaim) -> Reply {
     let mut out = Vec::new();
     for id in &cmd.ids {
         let id = *id;
-        let existing = c.get(a, &pel_sub(&cmd.group, id)).and_then(|v| Nack::decode(&v));
-        let Some(entry) = c.get(a, &entry_sub(id)) else {
+        let existing = get(a, &c, &pel_sub(&cmd.group, id)).and_then(|v| Nack::decode(&v));
+        let Some(entry) = get(a, &c, &entry_sub(id)) else {
             if existing.is_some() {
                 drop_nack(a, &mut c, &cmd.group, id);
             }

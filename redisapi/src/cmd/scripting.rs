@@ -59,6 +59,14 @@ pub fn script_command(argv: &[Bytes]) -> Result<ScriptCall, Reply> {
     if !spec.arity_ok(argv.len()) {
         return Err(Reply::error("ERR Wrong number of args calling Redis command from script"));
     }
+    // A container's subcommands are commands of their own for Redis.
+    match crate::local::subcommand_refusal(spec.name, argv) {
+        Some(Reply::Error(e)) if e.starts_with("ERR unknown subcommand") => {
+            return Err(Reply::error("ERR Unknown Redis command called from script"))
+        }
+        Some(_) => return Err(Reply::error("ERR Wrong number of args calling Redis command from script")),
+        None => {}
+    }
     let not_allowed = || Reply::error("ERR This Redis command is not allowed from script");
     if spec.has_flag("noscript") {
         return Err(not_allowed());

@@ -26,14 +26,17 @@ fn int_or(arg: &[u8], msg: &str) -> Result<i64, Reply> {
 }
 
 /// XADD's and XTRIM's options (Redis' streamParseAddOrTrimArgsOrReply).
-/// For XADD, also the ID: (trim, nomkstream, id position).
-fn add_or_trim_args(argv: &[Bytes], xadd: bool) -> Result<(Option<sc::Trim>, bool, usize), Reply> {
+/// For XADD, also the ID (parsed where the options end, as Redis does):
+/// (trim, nomkstream, id position, id: None for `*`).
+type AddOrTrim = (Option<sc::Trim>, bool, usize, Option<stream::ParsedId>);
+fn add_or_trim_args(argv: &[Bytes], xadd: bool) -> Result<AddOrTrim, Reply> {
     let mut maxlen: Option<u64> = None;
     let mut minid: Option<StreamId> = None;
     let mut approx = false;
     let mut limit: i64 = 0;
     let mut limit_given = false;
     let mut nomkstream = false;
+    let mut id = None;
     let mut i = 2;
     while i < argv.len() {
         let moreargs = argv.len() - 1 - i;
@@ -74,6 +77,7 @@ fn add_or_trim_args(argv: &[Bytes], xadd: bool) -> Result<(Option<sc::Trim>, boo
         } else if xadd && is(opt, "nomkstream") {
             nomkstream = true;
         } else if xadd {
+            id = Some(parse_id(opt, 0, true, true).ok_or_else(invalid_id)?);
             break;
         } else {
             return Err(Reply::error(err::SYNTAX));
@@ -95,7 +99,7 @@ fn add_or_trim_args(argv: &[Bytes], xadd: bool) -> Result<(Option<sc::Trim>, boo
         limit = 10_000;
     }
     let trim = strategy.then_some(sc::Trim { maxlen, minid, approx, limit: limit as u64 });
-    Ok((trim, nomkstream, i))
+    Ok((trim, nomkstream, i, id))
 }
 
 fn invalid_id() -> Reply {
@@ -103,13 +107,10 @@ fn invalid_id() -> Reply {
 }
 
 pub fn xadd(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    let (trim, nomkstream, idpos) = add_or_trim_args(argv, true)?;
-    let (id, auto_seq) = match argv.get(idpos) {
-        Some(a) if a.as_ref() != b"*" => {
-            let p = parse_id(a, 0, true, true).ok_or_else(invalid_id)?;
-            (Some(p.id), !p.seq_given)
-        }
-        _ => (None, false),
+    let (trim, nomkstream, idpos, id) = add_or_trim_args(argv, true)?;
+    let (id, auto_seq) = match id {
+        Some(p) => (Some(p.id), !p.seq_given),
+        None => (None, false),
     };
     let fields = argv.get(idpos + 1..).unwrap_or_default();
     if fields.len() < 2 || fields.len() % 2 == 1 {
@@ -122,7 +123,7 @@ pub fn xadd(argv: &[Bytes]) -> Result<Cmd, Reply> {
 }
 
 pub fn xtrim(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    let (trim, _, _) = add_or_trim_args(argv, false)?;
+    let (trim, ..) = add_or_trim_args(argv, false)?;
     Ok(Cmd::XTrim(sc::XTrim { key: argv[1].clone(), trim }))
 }
 
@@ -338,7 +339,7 @@ const XGROUP_HELP: &[&str] = &[
     "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
     "    Set the current group ID and entries_read counter.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 const XINFO_HELP: &[&str] = &[
@@ -350,7 +351,7 @@ const XINFO_HELP: &[&str] = &[
     "STREAM <key> [FULL [COUNT <count>]",
     "    Show information about the stream.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 fn help(lines: &[&str]) -> Reply {
