@@ -838,6 +838,10 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
             Ok(_) => panic!("PFADD accepted through node {} while node 3 is old", i + 1),
             Err(e) => assert!(e.to_string().contains("needs every replica at apply version 3"), "{e}"),
         }
+        match redis::cmd("XADD").arg("{u}stream").arg("*").arg("f").arg("v").query::<String>(&mut c) {
+            Ok(_) => panic!("XADD accepted through node {} while node 3 is old", i + 1),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 4"), "{e}"),
+        }
         wait_until(Duration::from_secs(20), "an older command to work meanwhile", || {
             let mut c = cl.client(i);
             redis::cmd("SET").arg("{u}plain").arg("v").query::<()>(&mut c).is_ok()
@@ -975,4 +979,61 @@ fn scripts_run_alike_on_every_replica() {
     let e =
         redis::cmd("EVALSHA").arg(&sha).arg(2).arg("{s}list").arg(&other).arg("x").query::<i64>(&mut c).unwrap_err();
     assert!(e.to_string().contains("hash to the same slot"), "{e}");
+}
+
+/// A stream's automatic IDs come from the raft entry's stamp, so every
+/// replica holds the same IDs; a reader blocked on one node wakes on an
+/// XADD through another, and a group's deliveries are the same everywhere.
+#[test]
+fn streams_get_the_same_ids_on_every_replica_and_wake_readers_across_nodes() {
+    let cl = Cluster::start(ClusterOptions::default());
+    let url = cl.url(0);
+    let reader = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let r: Value =
+            redis::cmd("XREAD").arg("BLOCK").arg(30_000).arg("STREAMS").arg("{x}s").arg("$").query(&mut c).unwrap();
+        r
+    });
+    let mut c0 = cl.client(0);
+    wait_until(LONG, "XREAD to block", || {
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut c0).unwrap();
+        info.contains("blocked_clients:1")
+    });
+    let mut c2 = cl.client(2);
+    let first: String = redis::cmd("XADD").arg("{x}s").arg("*").arg("f").arg("v").query(&mut c2).unwrap();
+    let Value::Array(streams) = reader.join().unwrap() else { panic!("no streams") };
+    let Value::Array(pair) = &streams[0] else { panic!("no stream") };
+    let Value::Array(entries) = &pair[1] else { panic!("no entries") };
+    let Value::Array(entry) = &entries[0] else { panic!("no entry") };
+    assert_eq!(entry[0], Value::BulkString(first.clone().into_bytes()));
+    // More entries through every node, and a group reading some of them.
+    for i in 0..30 {
+        let mut c = cl.client(i % 3);
+        let _: String = redis::cmd("XADD").arg("{x}s").arg("*").arg("n").arg(i).query(&mut c).unwrap();
+    }
+    let _: () = redis::cmd("XGROUP").arg("CREATE").arg("{x}s").arg("g").arg("0").query(&mut c2).unwrap();
+    let _: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g")
+        .arg("c")
+        .arg("COUNT")
+        .arg(7)
+        .arg("STREAMS")
+        .arg("{x}s")
+        .arg(">")
+        .query(&mut c2)
+        .unwrap();
+    let expected: Value = redis::cmd("XRANGE").arg("{x}s").arg("-").arg("+").query(&mut c0).unwrap();
+    let pending: Value = redis::cmd("XPENDING").arg("{x}s").arg("g").query(&mut c0).unwrap();
+    let Value::Array(all) = &expected else { panic!() };
+    assert_eq!(all.len(), 31);
+    for i in 0..3 {
+        wait_until(LONG, "every replica to hold the same entries and group", || {
+            let mut c = cl.client(i);
+            let _: RedisResult<()> = redis::cmd("READONLY").query(&mut c);
+            let range: Option<Value> = redis::cmd("XRANGE").arg("{x}s").arg("-").arg("+").query(&mut c).ok();
+            let p: Option<Value> = redis::cmd("XPENDING").arg("{x}s").arg("g").query(&mut c).ok();
+            range.as_ref() == Some(&expected) && p.as_ref() == Some(&pending)
+        });
+    }
 }

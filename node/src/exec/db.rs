@@ -127,6 +127,14 @@ impl<'a> Apply<'a> {
         self.kv.put(Cf::Meta, &keys::meta_key(self.ns, key), &meta.encode());
     }
 
+    /// Writes the changed metadata of the live key `key` without counting it
+    /// as a change of the key (its mod index stays, so WATCH does not fire):
+    /// what Redis changes without signalling it (an unshared string value,
+    /// a cached count, a stream's consumer groups).
+    pub fn put_meta_quietly(&mut self, key: &[u8], meta: &Meta) {
+        self.kv.put(Cf::Meta, &keys::meta_key(self.ns, key), &meta.encode());
+    }
+
     /// Removes `key`, whose raw record is `old`.
     pub fn remove_key(&mut self, key: &[u8], old: &Meta) {
         self.kv.delete(Cf::Meta, &keys::meta_key(self.ns, key));

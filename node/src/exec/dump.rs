@@ -21,7 +21,9 @@ pub fn dump<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
         DataType::Hash => Value::Hash(hash::all(db, key, &m)),
         DataType::ZSet => Value::ZSet(zset::input(db, key).unwrap_or_default()),
         DataType::Stream => {
-            return Reply::error("ERR DUMP of a stream is not supported by this server (its payload format is not written)")
+            return Reply::error(
+                "ERR DUMP of a stream is not supported by this server (its payload format is not written)",
+            )
         }
     };
     Reply::bulk(rdb::encode(&value))

@@ -63,6 +63,18 @@ pub fn finish(c: Coll, a: &mut Apply) {
     }
 }
 
+/// Writes a stream whose groups (or last ID) changed but not its entries:
+/// Redis signals no change of the key then, so WATCH does not fire. A
+/// stream this command created is a change all the same.
+pub fn finish_quietly(c: Coll, a: &mut Apply) {
+    let existed = c.old.as_ref().is_some_and(|o| !o.expired(a.now) && o.version == c.meta.version);
+    if c.changed && existed {
+        a.put_meta_quietly(&c.key, &c.meta);
+    } else {
+        finish(c, a);
+    }
+}
+
 fn stream<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Option<Meta>, Reply> {
     db.typed(key, DataType::Stream)
 }
@@ -91,11 +103,9 @@ pub fn scan_entries<K: KvRead + ?Sized>(
     // Every entry sub-key has the same length: one byte more bounds `end`.
     let mut to = entry_sub(end).to_vec();
     to.push(0);
-    scan_elems(kv, ns, key, m.version, &from, Some(&to), rev, &mut |sub, v| {
-        match StreamId::from_bytes(&sub[1..]) {
-            Some(id) => f(id, v),
-            None => true,
-        }
+    scan_elems(kv, ns, key, m.version, &from, Some(&to), rev, &mut |sub, v| match StreamId::from_bytes(&sub[1..]) {
+        Some(id) => f(id, v),
+        None => true,
     });
 }
 
@@ -147,7 +157,9 @@ pub fn xrange<K: KvRead + ?Sized>(db: &Db<K>, c: &sc::XRange) -> Reply {
     };
     // The parser gave the lower bound as `start` for XREVRANGE too.
     let (start, end) = (c.start.unwrap_or(MIN_ID), c.end.unwrap_or(MAX_ID));
-    Reply::Array(range(db, &c.key, &m, start, end, c.rev, c.count).into_iter().map(|(id, v)| entry_reply(id, &v)).collect())
+    Reply::Array(
+        range(db, &c.key, &m, start, end, c.rev, c.count).into_iter().map(|(id, v)| entry_reply(id, &v)).collect(),
+    )
 }
 
 const EXHAUSTED: &str = "ERR The stream has exhausted the last possible ID, unable to add more items";
@@ -292,7 +304,7 @@ pub fn xsetid(a: &mut Apply, cmd: &sc::XSetId) -> Reply {
         st.max_deleted = m;
     }
     set_state(&mut c, st);
-    finish(c, a);
+    finish_quietly(c, a);
     Reply::Ok
 }
 

@@ -12,7 +12,7 @@
 
 use super::collections::{scan_elems, Coll};
 use super::db::{Apply, Db};
-use super::stream::{check_reads, edge_id, entry_reply, finish, first_id, get, range, state, StreamState};
+use super::stream::{check_reads, edge_id, entry_reply, finish_quietly, first_id, get, range, state, StreamState};
 use crate::meta::{DataType, Meta};
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
@@ -132,11 +132,12 @@ fn scan_pel<K: KvRead + ?Sized>(
     lo.extend_from_slice(&from.to_bytes());
     let hi = crate::keys::prefix_end(&prefix);
     let n = prefix.len();
-    scan_elems(db.kv, db.ns, key, m.version, &lo, Some(&hi), false, &mut |sub, v| {
-        match (StreamId::from_bytes(&sub[n..]), Nack::decode(v)) {
-            (Some(id), Some(nack)) => f(id, nack),
-            _ => true,
-        }
+    scan_elems(db.kv, db.ns, key, m.version, &lo, Some(&hi), false, &mut |sub, v| match (
+        StreamId::from_bytes(&sub[n..]),
+        Nack::decode(v),
+    ) {
+        (Some(id), Some(nack)) => f(id, nack),
+        _ => true,
     });
 }
 
@@ -227,7 +228,8 @@ fn entries_read_reply(g: &Group) -> Reply {
     }
 }
 
-const NEEDS_KEY: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use \
+const NEEDS_KEY: &str =
+    "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use \
                          the MKSTREAM option to create an empty stream automatically.";
 
 fn no_group(key: &[u8], group: &[u8]) -> Reply {
@@ -343,7 +345,7 @@ pub fn xgroup(a: &mut Apply, cmd: &sc::XGroup) -> Reply {
             Reply::Int(owned.len() as i64)
         }
     };
-    finish(c, a);
+    finish_quietly(c, a);
     reply
 }
 
@@ -414,7 +416,7 @@ pub fn xreadgroup(a: &mut Apply, cmd: &sc::XRead) -> Reply {
             }
             put_group(a, &mut c, &cmd.group, &g);
         }
-        finish(c, a);
+        finish_quietly(c, a);
         out.push((Reply::Bulk(r.key.clone()), Reply::Array(entries)));
     }
     if out.is_empty() {
@@ -443,7 +445,7 @@ pub fn xack(a: &mut Apply, cmd: &sc::KeyIds) -> Reply {
             acked += 1;
         }
     }
-    finish(c, a);
+    finish_quietly(c, a);
     Reply::Int(acked)
 }
 
@@ -551,7 +553,7 @@ pub fn xclaim(a: &mut Apply, cmd: &sc::XClaim) -> Reply {
         put_nack(a, &mut c, &cmd.group, id, &n);
         out.push(if cmd.justid { id.reply() } else { entry_reply(id, &entry) });
     }
-    finish(c, a);
+    finish_quietly(c, a);
     Reply::Array(out)
 }
 
@@ -592,7 +594,7 @@ fn autoclaim(a: &mut Apply, mut c: Coll, cmd: &sc::XClaim, min_idle: i64) -> Rep
         put_nack(a, &mut c, &cmd.group, id, &n);
         claimed.push(if cmd.justid { id.reply() } else { entry_reply(id, &entry) });
     }
-    finish(c, a);
+    finish_quietly(c, a);
     Reply::Array(vec![
         next.reply(),
         Reply::Array(claimed),

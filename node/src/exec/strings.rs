@@ -2,12 +2,11 @@
 
 use super::db::{Apply, Db};
 use crate::command::{self as c, SetCond};
-use crate::keys;
 use crate::ldouble::F80;
 use crate::meta::{DataType, Meta};
 use crate::num::{parse_i64, parse_i64_arg};
 use crate::reply::{err, Reply};
-use crate::store::{Cf, KvRead};
+use crate::store::KvRead;
 use bytes::Bytes;
 
 /// Redis' proto-max-bulk-len: no string may grow beyond it.
@@ -346,7 +345,7 @@ pub fn finish_in_place(
                 let mut m = m.clone();
                 m.count = Encoding::Raw as u64;
                 m.payload = v;
-                a.kv.put(Cf::Meta, &keys::meta_key(a.ns, key), &m.encode());
+                a.put_meta_quietly(key, &m);
             }
         }
         _ => {

@@ -74,6 +74,14 @@ pub fn script_command(argv: &[Bytes]) -> Result<ScriptCall, Reply> {
     let write = spec.has_flag("write");
     match spec.run {
         Run::Data(parse) => parse(argv).map(|cmd| ScriptCall::Run { cmd, write }),
+        // A stream read given BLOCK is refused, as Redis refuses it (when
+        // its option loop meets BLOCK); a blocking pop is its plain pop.
+        Run::Blocking(_) if matches!(spec.name, "xread" | "xreadgroup") && super::stream::reaches_block(argv) => {
+            Err(Reply::error(format!(
+                "ERR {} command is not allowed with BLOCK option from scripts",
+                String::from_utf8_lossy(&argv[0])
+            )))
+        }
         Run::Blocking(parse) => parse(argv).map(|(cmd, _)| ScriptCall::Run { cmd, write }),
         Run::Local => match spec.name {
             "object" => match crate::local::data_form(argv) {

@@ -216,7 +216,8 @@ fn read(argv: &[Bytes], group: bool) -> Result<Blocking, Reply> {
         let o = &argv[i];
         if is(o, "block") && moreargs > 0 {
             i += 1;
-            let ms = parse_i64(&argv[i]).ok_or_else(|| Reply::error("ERR timeout is not an integer or out of range"))?;
+            let ms =
+                parse_i64(&argv[i]).ok_or_else(|| Reply::error("ERR timeout is not an integer or out of range"))?;
             if ms < 0 {
                 return Err(Reply::error("ERR timeout is negative"));
             }
@@ -236,14 +237,18 @@ fn read(argv: &[Bytes], group: bool) -> Result<Blocking, Reply> {
             break;
         } else if is(o, "group") && moreargs >= 2 {
             if !group {
-                return Err(Reply::error("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."));
+                return Err(Reply::error(
+                    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
             }
             group_name = Some(argv[i + 1].clone());
             consumer = argv[i + 2].clone();
             i += 2;
         } else if is(o, "noack") {
             if !group {
-                return Err(Reply::error("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."));
+                return Err(Reply::error(
+                    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
             }
             noack = true;
         } else {
@@ -274,16 +279,35 @@ fn read(argv: &[Bytes], group: bool) -> Result<Blocking, Reply> {
             sc::ReadFrom { key: key.clone(), kind: kind as i32, after }
         })
         .collect();
-    let cmd = sc::XRead {
-        streams,
-        count,
-        last_ids: false,
-        group: group_name.unwrap_or_default(),
-        consumer,
-        noack,
-    };
+    let cmd = sc::XRead { streams, count, last_ids: false, group: group_name.unwrap_or_default(), consumer, noack };
     // Without BLOCK: one attempt (a zero wait).
     Ok((Cmd::XRead(cmd), timeout.unwrap_or(Some(Duration::ZERO))))
+}
+
+/// Whether XREAD's / XREADGROUP's option loop reaches a BLOCK option
+/// before it stops (at STREAMS, or at an error it reports first).
+pub fn reaches_block(argv: &[Bytes]) -> bool {
+    // GROUP and NOACK are errors in XREAD: reported before a later BLOCK.
+    let group = argv[0].eq_ignore_ascii_case(b"xreadgroup");
+    let mut i = 1;
+    while i + 1 < argv.len() {
+        let o = &argv[i];
+        if is(o, "block") {
+            return true;
+        } else if is(o, "count") {
+            if parse_i64(&argv[i + 1]).is_none() {
+                return false;
+            }
+            i += 2;
+        } else if group && is(o, "group") {
+            i += 3;
+        } else if group && is(o, "noack") {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    false
 }
 
 pub fn xread(argv: &[Bytes]) -> Result<Blocking, Reply> {
@@ -458,12 +482,8 @@ pub fn xpending(argv: &[Bytes]) -> Result<Cmd, Reply> {
 /// XCLAIM key group consumer min-idle-time id [id ...] [options]: every
 /// argument error waits until the group was found.
 pub fn xclaim(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    let mut cmd = sc::XClaim {
-        key: argv[1].clone(),
-        group: argv[2].clone(),
-        consumer: argv[3].clone(),
-        ..Default::default()
-    };
+    let mut cmd =
+        sc::XClaim { key: argv[1].clone(), group: argv[2].clone(), consumer: argv[3].clone(), ..Default::default() };
     if let Err(Reply::Error(e)) = claim_args(argv, &mut cmd) {
         cmd.error = e;
     }
