@@ -747,6 +747,10 @@ impl Node {
                     None => wake.await,
                 }
                 last = node.submit(&mut session, cmd.clone()).await.await;
+                if matches!((&cmd, &last), (Cmd::XRead(_), Reply::Error(e)) if e.starts_with("NOGROUP")) {
+                    // The group went away while the consumer waited on it.
+                    last = Reply::error("NOGROUP the consumer group this client was blocked on no longer exists");
+                }
             }
         }
         .boxed()

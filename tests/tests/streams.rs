@@ -154,6 +154,16 @@ fn blocked_readers_get_what_is_added_after_they_block() {
     let r: Value = q(&mut c, &["XREADGROUP", "GROUP", "g", "bob", "BLOCK", "100", "STREAMS", "s", ">"]).unwrap();
     assert_eq!(r, Value::Nil);
 
+    // A consumer whose group is destroyed while it waits is told so.
+    let gone = std::thread::spawn(move || {
+        let mut c = client(port);
+        q::<Value>(&mut c, &["XREADGROUP", "GROUP", "g", "carol", "BLOCK", "0", "STREAMS", "s", ">"]).unwrap_err()
+    });
+    wait_until(Duration::from_secs(10), "XREADGROUP to block again", || blocked(&mut c) == 1);
+    assert_eq!(q::<i64>(&mut c, &["XGROUP", "DESTROY", "s", "g"]).unwrap(), 1);
+    let e = gone.join().unwrap();
+    assert!(e.to_string().contains("the consumer group this client was blocked on no longer exists"), "{e}");
+
     // Inside MULTI, BLOCK does not block.
     let _: () = q(&mut c, &["MULTI"]).unwrap();
     let _: String = q(&mut c, &["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]).unwrap();
