@@ -691,9 +691,9 @@ pub enum Cmd {
     XAck(sc::KeyIds),
     #[prost(message, tag = "139")]
     XPending(sc::XPending),
-    /// XCLAIM and XAUTOCLAIM.
-    #[prost(message, tag = "140")]
-    XClaim(sc::XClaim),
+    /// XCLAIM and XAUTOCLAIM (boxed: the largest command by far).
+    #[prost(message, boxed, tag = "140")]
+    XClaim(Box<sc::XClaim>),
     #[prost(message, tag = "141")]
     XInfo(sc::XInfo),
 }

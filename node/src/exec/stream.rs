@@ -87,8 +87,7 @@ pub fn entry_reply(id: StreamId, value: &[u8]) -> Reply {
 /// Visits the entries with IDs in `[start, end]`, in order or reversed,
 /// until `f` returns false.
 pub fn scan_entries<K: KvRead + ?Sized>(
-    kv: &K,
-    ns: u32,
+    db: &Db<K>,
     key: &[u8],
     m: &Meta,
     start: StreamId,
@@ -103,10 +102,19 @@ pub fn scan_entries<K: KvRead + ?Sized>(
     // Every entry sub-key has the same length: one byte more bounds `end`.
     let mut to = entry_sub(end).to_vec();
     to.push(0);
-    scan_elems(kv, ns, key, m.version, &from, Some(&to), rev, &mut |sub, v| match StreamId::from_bytes(&sub[1..]) {
-        Some(id) => f(id, v),
-        None => true,
-    });
+    scan_elems(
+        db.kv,
+        db.ns,
+        key,
+        m.version,
+        &from,
+        Some(&to),
+        rev,
+        &mut |sub, v| match StreamId::from_bytes(&sub[1..]) {
+            Some(id) => f(id, v),
+            None => true,
+        },
+    );
 }
 
 /// Up to `count` entries in `[start, end]`.
@@ -123,7 +131,7 @@ pub fn range<K: KvRead + ?Sized>(
     if count == Some(0) {
         return out;
     }
-    scan_entries(db.kv, db.ns, key, m, start, end, rev, &mut |id, v| {
+    scan_entries(db, key, m, start, end, rev, &mut |id, v| {
         out.push((id, v.to_vec()));
         count.is_none_or(|c| (out.len() as u64) < c)
     });
@@ -227,7 +235,7 @@ fn trim(a: &mut Apply, c: &mut Coll, t: &sc::Trim) -> u64 {
     };
     if want > 0 {
         let db = a.db();
-        scan_entries(db.kv, db.ns, &c.key, &c.meta, MIN_ID, MAX_ID, false, &mut |id, _| {
+        scan_entries(&db, &c.key, &c.meta, MIN_ID, MAX_ID, false, &mut |id, _| {
             if t.minid.is_some_and(|min| id >= min) {
                 return false;
             }

@@ -264,7 +264,7 @@ fn put_group(a: &mut Apply, c: &mut Coll, name: &[u8], g: &Group) {
 /// Marks `consumer` seen now, creating it if needed; whether it was new.
 fn touch_consumer(a: &mut Apply, c: &mut Coll, group: &[u8], consumer: &[u8]) -> bool {
     let sub = consumer_sub(group, consumer);
-    let new = get(a, &c, &sub).is_none();
+    let new = get(a, c, &sub).is_none();
     let now = a.now;
     c.put(a, &sub, &now.to_be_bytes());
     new

@@ -227,7 +227,7 @@ fn read(argv: &[Bytes], group: bool) -> Result<Blocking, Reply> {
             count = Some(int(&argv[i])?.max(0) as u64);
         } else if is(o, "streams") && moreargs > 0 {
             let n = argv.len() - (i + 1);
-            if n % 2 != 0 {
+            if !n.is_multiple_of(2) {
                 let symbol = if group { '>' } else { '$' };
                 return Err(Reply::error(format!(
                     "ERR Unbalanced {name} list of streams: for each stream key an ID or '{symbol}' must be specified."
@@ -487,7 +487,7 @@ pub fn xclaim(argv: &[Bytes]) -> Result<Cmd, Reply> {
     if let Err(Reply::Error(e)) = claim_args(argv, &mut cmd) {
         cmd.error = e;
     }
-    Ok(Cmd::XClaim(cmd))
+    Ok(Cmd::XClaim(Box::new(cmd)))
 }
 
 fn claim_args(argv: &[Bytes], cmd: &mut sc::XClaim) -> Result<(), Reply> {
@@ -549,7 +549,7 @@ pub fn xautoclaim(argv: &[Bytes]) -> Result<Cmd, Reply> {
         }
         j += 1;
     }
-    Ok(Cmd::XClaim(sc::XClaim {
+    Ok(Cmd::XClaim(Box::new(sc::XClaim {
         key: argv[1].clone(),
         group: argv[2].clone(),
         consumer: argv[3].clone(),
@@ -559,7 +559,7 @@ pub fn xautoclaim(argv: &[Bytes]) -> Result<Cmd, Reply> {
         start: Some(start),
         count,
         ..Default::default()
-    }))
+    })))
 }
 
 pub fn xinfo(argv: &[Bytes]) -> Result<Cmd, Reply> {
