@@ -99,6 +99,21 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls `f` every 10 ms until it returns true; panics with `what` after `timeout`.
+/// Sends one command given as words.
+pub fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<T> {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c)
+}
+
+/// How many clients a node (or Redis) reports blocked right now.
+pub fn blocked(c: &mut redis::Connection) -> u64 {
+    let info: String = q(c, &["INFO", "clients"]).unwrap();
+    info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap().trim().parse().unwrap()
+}
+
 pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {

@@ -2,21 +2,8 @@
 //! persistence of every type across SIGKILL, blocking pops (timeout, wake-up
 //! order, wake-up by another client's push), and the scripted edge cases.
 
-use kvtests::harness::{wait_until, KvNode};
+use kvtests::harness::{blocked, q, wait_until, KvNode};
 use std::time::Duration;
-
-fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<T> {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-}
-
-fn blocked(c: &mut redis::Connection) -> u64 {
-    let info: String = q(c, &["INFO", "clients"]).unwrap();
-    info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap().trim().parse().unwrap()
-}
 
 #[test]
 fn every_type_survives_sigkill() {

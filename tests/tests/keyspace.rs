@@ -1,19 +1,11 @@
 //! TTL, SCAN, transactions and the rules for commands whose keys span
 //! partitions, on 1 and 8 partitions.
 
-use kvtests::harness::{wait_until, KvNode};
+use kvtests::harness::{q, wait_until, KvNode};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<T> {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-}
 
 /// The error's code and text (the redis crate spells some codes as kinds).
 fn err_text(r: redis::RedisResult<redis::Value>) -> String {

@@ -1,16 +1,8 @@
 //! Connection and server commands: CLIENT, COMMAND, INFO, CONFIG, TIME,
 //! SHUTDOWN and the ones answered as not supported; the limits of scripts.
 
-use kvtests::harness::{wait_until, KvNode, Raw};
+use kvtests::harness::{q, wait_until, KvNode, Raw};
 use std::time::Duration;
-
-fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<T> {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-}
 
 #[test]
 fn client_list_info_kill() {

@@ -2,22 +2,9 @@
 //! waiting (automatic IDs, XREAD and XREADGROUP with BLOCK), approximate
 //! trimming, and persistence of entries, groups and pending entries.
 
-use kvtests::harness::{wait_until, KvNode};
+use kvtests::harness::{blocked, q, wait_until, KvNode};
 use redis::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<T> {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c)
-}
-
-fn blocked(c: &mut redis::Connection) -> u64 {
-    let info: String = q(c, &["INFO", "clients"]).unwrap();
-    info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap().trim().parse().unwrap()
-}
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
