@@ -912,6 +912,11 @@ impl Node {
         if crate::versions::own() < needed {
             return Err(too_old(self.cfg.node_id, crate::versions::own()));
         }
+        // Outside an upgrade no node is older: no need to ask the raft
+        // driver (a round trip through its loop) who holds replicas.
+        if !self.versions.any_older(needed) {
+            return Ok(());
+        }
         let Some(st) = self.raft.status(p.group).await else { return Ok(()) };
         let nodes: Vec<u64> = st.peers.iter().map(|(_, n)| *n).filter(|n| *n != self.cfg.node_id).collect();
         match self.versions.older_than(&nodes, needed) {

@@ -48,6 +48,11 @@ impl PeerVersions {
         v
     }
 
+    /// Whether any node heard from applies less than `needed`.
+    pub fn any_older(&self, needed: u32) -> bool {
+        self.0.lock().values().any(|v| *v < needed)
+    }
+
     /// A node among `nodes` known to apply less than `needed`, with its version.
     pub fn older_than(&self, nodes: &[u64], needed: u32) -> Option<(u64, u32)> {
         let known = self.0.lock();

@@ -134,6 +134,11 @@ impl Conn {
             Run::Blocking(parse) => match parse(&argv) {
                 Ok((c, timeout)) => match self.moved(&c) {
                     Some(e) => Outcome::Reply(e),
+                    // No wait (XREAD without BLOCK): an ordinary command,
+                    // which pipelines.
+                    None if timeout == Some(std::time::Duration::ZERO) => {
+                        Outcome::Pending(self.server.node.submit(&mut self.session, c).await)
+                    }
                     None => Outcome::Blocked(self.server.node.submit_blocking(&mut self.session, c, timeout).await),
                 },
                 Err(e) => Outcome::Reply(e),

@@ -18,7 +18,7 @@ use crate::store::{Cf, KvRead};
 use crate::stream::{self, entry_sub, StreamId, MAX_ID, MIN_ID};
 use crate::stream_cmds as sc;
 
-const PAYLOAD: usize = 1 + 16 + 8 + 16;
+const PAYLOAD: usize = 1 + 16 + 8 + 16 + 16;
 
 /// What a stream's metadata keeps besides its length.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,6 +26,11 @@ pub struct StreamState {
     pub last_id: StreamId,
     pub entries_added: u64,
     pub max_deleted: StreamId,
+    /// The first entry's ID (0-0 when empty). Scans start here rather than
+    /// at 0-0: trimming leaves RocksDB tombstones of the removed entries in
+    /// front of it, which a scan from 0-0 would step over one by one (a
+    /// stream capped with MAXLEN would slow down with every entry it shed).
+    pub first_id: StreamId,
 }
 
 pub fn state(m: &Meta) -> StreamState {
@@ -37,6 +42,7 @@ pub fn state(m: &Meta) -> StreamState {
         last_id: StreamId::from_bytes(&p[1..17]).unwrap(),
         entries_added: u64::from_be_bytes(p[17..25].try_into().unwrap()),
         max_deleted: StreamId::from_bytes(&p[25..41]).unwrap(),
+        first_id: StreamId::from_bytes(&p[41..57]).unwrap(),
     }
 }
 
@@ -46,6 +52,7 @@ pub fn set_state(c: &mut Coll, st: StreamState) {
     p[1..17].copy_from_slice(&st.last_id.to_bytes());
     p[17..25].copy_from_slice(&st.entries_added.to_be_bytes());
     p[25..41].copy_from_slice(&st.max_deleted.to_bytes());
+    p[41..57].copy_from_slice(&st.first_id.to_bytes());
     c.changed = true;
 }
 
@@ -95,7 +102,9 @@ pub fn scan_entries<K: KvRead + ?Sized>(
     rev: bool,
     f: &mut dyn FnMut(StreamId, &[u8]) -> bool,
 ) {
-    if start > end {
+    // Nothing lies before the first entry but what was removed.
+    let start = start.max(state(m).first_id);
+    if start > end || m.count == 0 {
         return;
     }
     let from = entry_sub(start);
@@ -144,8 +153,19 @@ pub fn edge_id<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, last: bool)
 }
 
 /// Redis' `s->first_id`: the first entry's ID, 0-0 when empty.
-pub fn first_id<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> StreamId {
-    edge_id(db, key, m, false).unwrap_or(MIN_ID)
+pub fn first_id(m: &Meta) -> StreamId {
+    if m.count == 0 {
+        MIN_ID
+    } else {
+        state(m).first_id
+    }
+}
+
+/// After entries were removed: the first ID is the first that is left.
+fn refresh_first_id(a: &Apply, c: &mut Coll) {
+    let mut st = state(&c.meta);
+    st.first_id = if c.meta.count == 0 { MIN_ID } else { edge_id(&a.db(), &c.key, &c.meta, false).unwrap_or(MIN_ID) };
+    set_state(c, st);
 }
 
 pub fn xlen<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
@@ -213,6 +233,9 @@ pub fn xadd(a: &mut Apply, cmd: &sc::XAdd) -> Reply {
         return Reply::error(TOO_SMALL);
     }
     c.put(a, &entry_sub(id), &stream::encode_fields(&cmd.fields));
+    if c.meta.count == 0 {
+        st.first_id = id;
+    }
     c.meta.count += 1;
     st.last_id = id;
     st.entries_added += 1;
@@ -247,6 +270,9 @@ fn trim(a: &mut Apply, c: &mut Coll, t: &sc::Trim) -> u64 {
         c.delete(a, &entry_sub(*id));
     }
     c.meta.count -= doomed.len() as u64;
+    if !doomed.is_empty() {
+        refresh_first_id(a, c);
+    }
     doomed.len() as u64
 }
 
@@ -282,6 +308,7 @@ pub fn xdel(a: &mut Apply, cmd: &sc::KeyIds) -> Reply {
     }
     if deleted > 0 {
         set_state(&mut c, st);
+        refresh_first_id(a, &mut c);
     }
     finish(c, a);
     Reply::Int(deleted)

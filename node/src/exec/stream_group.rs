@@ -58,12 +58,23 @@ fn consumer_sub(group: &[u8], name: &[u8]) -> Vec<u8> {
 pub struct Group {
     pub last_id: StreamId,
     pub entries_read: i64,
+    /// No pending entry lies below this ID (MAX when none is pending).
+    /// Scans of the pending entries start here: acknowledged entries leave
+    /// RocksDB tombstones in front, which a scan from 0-0 would step over
+    /// one by one (XPENDING and XAUTOCLAIM would slow down with every
+    /// acknowledgement until compaction).
+    pub pel_first: StreamId,
 }
 
 impl Group {
+    fn new(last_id: StreamId, entries_read: i64) -> Group {
+        Group { last_id, entries_read, pel_first: MAX_ID }
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut v = self.last_id.to_bytes().to_vec();
         v.extend_from_slice(&self.entries_read.to_be_bytes());
+        v.extend_from_slice(&self.pel_first.to_bytes());
         v
     }
 
@@ -71,6 +82,7 @@ impl Group {
         Some(Group {
             last_id: StreamId::from_bytes(b)?,
             entries_read: i64::from_be_bytes(b.get(16..24)?.try_into().ok()?),
+            pel_first: b.get(24..).and_then(StreamId::from_bytes).unwrap_or(MIN_ID),
         })
     }
 }
@@ -127,6 +139,7 @@ fn scan_pel<K: KvRead + ?Sized>(
     from: StreamId,
     f: &mut dyn FnMut(StreamId, Nack) -> bool,
 ) {
+    let from = from.max(self::group(db, key, m, group).map_or(MIN_ID, |g| g.pel_first));
     let prefix = named(PEL, group);
     let mut lo = prefix.clone();
     lo.extend_from_slice(&from.to_bytes());
@@ -248,17 +261,37 @@ fn no_key_or_group(key: &[u8], group: &[u8]) -> Reply {
     ))
 }
 
-/// Removes a pending entry.
+fn stored_group(a: &Apply, c: &Coll, name: &[u8]) -> Option<Group> {
+    get(a, c, &group_sub(name)).and_then(|v| Group::decode(&v))
+}
+
+/// Removes a pending entry; the group's first pending ID moves past it.
 fn drop_nack(a: &mut Apply, c: &mut Coll, group: &[u8], id: StreamId) {
     c.delete(a, &pel_sub(group, id));
+    if let Some(mut g) = stored_group(a, c, group).filter(|g| g.pel_first == id) {
+        g.pel_first = MAX_ID;
+        scan_pel(&a.db(), &c.key, &c.meta, group, id, &mut |next, _| {
+            g.pel_first = next;
+            false
+        });
+        c.put(a, &group_sub(group), &g.encode());
+    }
 }
 
+/// Adds (or updates) a pending entry.
 fn put_nack(a: &mut Apply, c: &mut Coll, group: &[u8], id: StreamId, n: &Nack) {
     c.put(a, &pel_sub(group, id), &n.encode());
+    if let Some(mut g) = stored_group(a, c, group).filter(|g| id < g.pel_first) {
+        g.pel_first = id;
+        c.put(a, &group_sub(group), &g.encode());
+    }
 }
 
+/// Writes a group's last ID and read counter (its first pending ID is the
+/// one stored: the pending entries keep it).
 fn put_group(a: &mut Apply, c: &mut Coll, name: &[u8], g: &Group) {
-    c.put(a, &group_sub(name), &g.encode());
+    let pel_first = stored_group(a, c, name).map_or(MAX_ID, |s| s.pel_first);
+    c.put(a, &group_sub(name), &Group { pel_first, ..*g }.encode());
 }
 
 /// Marks `consumer` seen now, creating it if needed; whether it was new.
@@ -302,7 +335,7 @@ pub fn xgroup(a: &mut Apply, cmd: &sc::XGroup) -> Reply {
                 let st = state(&c.meta);
                 super::stream::set_state(&mut c, st);
             }
-            let g = Group { last_id: cmd.id.unwrap_or(last), entries_read: cmd.entries_read };
+            let g = Group::new(cmd.id.unwrap_or(last), cmd.entries_read);
             put_group(a, &mut c, &cmd.group, &g);
             Reply::Ok
         }
@@ -396,7 +429,7 @@ pub fn xreadgroup(a: &mut Apply, cmd: &sc::XRead) -> Reply {
             let _ = top;
             touch_consumer(a, &mut c, &cmd.group, &cmd.consumer);
             let st = state(&c.meta);
-            let first = first_id(&a.db(), &r.key, &c.meta);
+            let first = first_id(&c.meta);
             let start = g.last_id.incr().expect("below the top entry");
             let new = range(&a.db(), &r.key, &c.meta, start, MAX_ID, false, count);
             for (id, v) in new {
@@ -622,7 +655,7 @@ pub fn xinfo<K: KvRead + ?Sized>(db: &Db<K>, cmd: &sc::XInfo) -> Reply {
         return Reply::error(cmd.error.clone());
     }
     let st = state(&m);
-    let first = first_id(db, &cmd.key, &m);
+    let first = first_id(&m);
     let len = m.count;
     match sc::XInfoKind::try_from(cmd.kind).unwrap_or(sc::XInfoKind::Stream) {
         sc::XInfoKind::Groups => Reply::Array(
