@@ -412,6 +412,19 @@ fn scripts_match_redis() {
         &["EVAL", "return {}", "0"],
         &["EVAL", "return {ok='x'}", "0"],
         &["EVAL", "return redis.sha1hex('abc')", "0"],
+        // Precompiled chunks are never loaded (Lua 5.1 runs bytecode
+        // unchecked): parsed as text, a syntax error, as in Redis.
+        &["EVAL", "local f, e = loadstring(string.dump(function() return 7 end)); return {tostring(f), e}", "0"],
+        &[
+            "EVAL",
+            "local s, n = string.dump(function() return 7 end), 0 \
+             local f, e = load(function() n = n + 1; if n == 1 then return s end end) \
+             return {tostring(f), e}",
+            "0",
+        ],
+        &["EVAL", "\x1bLuaQ\x00", "0"],
+        &["EVAL", "local f = loadstring('return 5'); return f()", "0"],
+        &["EVAL", "local f, e = loadstring('x x'); return e", "0"],
         &["EVAL", "return tostring(0.1) .. ' ' .. string.format('%d %s', 5, 'x')", "0"],
         &["EVAL", "return table.concat({'a', 'b'}, ',')", "0"],
         &["EVAL", "return #KEYS + #ARGV", "2", "a", "b", "c"],

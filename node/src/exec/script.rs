@@ -28,8 +28,10 @@ use crate::keys;
 use crate::num::format_double;
 use crate::reply::Reply;
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
-use std::cell::Cell;
+use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -125,6 +127,27 @@ local function pass_pcall(ok, ...)
   return ok, ...
 end
 local raw_pcall, raw_xpcall = pcall, xpcall
+-- Lua 5.1 runs precompiled chunks unchecked (crafted bytecode escapes the
+-- sandbox); Redis' Lua cannot load them, so a chunk that starts like one
+-- is parsed as text (a syntax error) here too.
+local raw_loadstring, concat, byte = loadstring, table.concat, string.byte
+local function as_text(s)
+  if byte(s, 1) == 27 then return ' ' .. s end
+  return s
+end
+loadstring = function(s, name)
+  if type(s) == 'string' then return raw_loadstring(as_text(s), name or s) end
+  return raw_loadstring(s, name)
+end
+load = function(reader, name)
+  local parts = {}
+  while true do
+    local piece = reader()
+    if piece == nil or piece == '' then break end
+    parts[#parts + 1] = piece
+  end
+  return raw_loadstring(as_text(concat(parts)), name or '=(load)')
+end
 pcall = function(...) return pass_pcall(raw_pcall(...)) end
 xpcall = function(...) return pass(raw_xpcall(...)) end
 redis.error_reply = function(e) return {err = e} end
@@ -164,6 +187,9 @@ pub fn eval(a: &mut Apply, cmd: &c::Eval) -> Reply {
 fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
     let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
     lua.set_memory_limit(MEMORY_LIMIT)?;
+    // Setting the state up makes no garbage worth collecting: the
+    // collector runs again once the script does (see `run`).
+    lua.gc_stop();
     let g = lua.globals();
     let list = |items: &[Bytes]| -> mlua::Result<Table> {
         let t = lua.create_table_with_capacity(items.len(), 0)?;
@@ -194,15 +220,65 @@ fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
     Ok(lua)
 }
 
+/// A script's source as Lua text. A body that starts like a precompiled
+/// chunk (ESC) would be loaded as bytecode, which Lua 5.1 runs unchecked;
+/// Redis' Lua cannot load bytecode and parses it as text (a syntax error at
+/// that byte), and so does this.
+fn as_text(body: &[u8]) -> Cow<'_, [u8]> {
+    let body = strip_shebang(body);
+    if body.first() == Some(&0x1b) {
+        let mut v = Vec::with_capacity(body.len() + 1);
+        v.push(b' ');
+        v.extend_from_slice(body);
+        return Cow::Owned(v);
+    }
+    Cow::Borrowed(body)
+}
+
 /// The script as a Lua function, or Redis' compile error.
 fn compile(lua: &Lua, body: &[u8]) -> Result<Function, Reply> {
-    lua.load(strip_shebang(body)).set_name(CHUNK).into_function().map_err(|e| {
+    lua.load(&*as_text(body)).set_name(CHUNK).set_mode(ChunkMode::Text).into_function().map_err(|e| {
         let msg = match &e {
             mlua::Error::SyntaxError { message, .. } => message.clone(),
             other => other.to_string(),
         };
         Reply::error(format!("ERR Error compiling script (new function): {}", one_line(&msg)))
     })
+}
+
+/// Bytecode of scripts compiled on this (the apply) thread, by digest: a
+/// script is parsed once, not in every fresh state that runs it. Bytecode
+/// loaded here is only ever our own compiler's output. Bounded: cleared
+/// when full.
+const COMPILED_MAX: usize = 1024;
+
+thread_local! {
+    static COMPILED: RefCell<HashMap<String, Rc<[u8]>>> = RefCell::new(HashMap::new());
+    static PRELUDE_BYTECODE: Rc<[u8]> = {
+        let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).expect("a Lua state");
+        let f = lua.load(PRELUDE).set_name("=redis").into_function().expect("the prelude compiles");
+        f.dump(false).into()
+    };
+}
+
+/// The script `body` (digest `sha`) as a function of `lua`: from the
+/// bytecode cache, or compiled (and cached).
+fn load_script(lua: &Lua, body: &[u8], sha: &str) -> Result<Function, Reply> {
+    if let Some(code) = COMPILED.with(|c| c.borrow().get(sha).cloned()) {
+        if let Ok(f) = lua.load(&code[..]).set_name(CHUNK).set_mode(ChunkMode::Binary).into_function() {
+            return Ok(f);
+        }
+    }
+    let f = compile(lua, body)?;
+    let code: Rc<[u8]> = f.dump(false).into();
+    COMPILED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= COMPILED_MAX {
+            c.clear();
+        }
+        c.insert(sha.to_string(), code);
+    });
+    Ok(f)
 }
 
 /// Redis' error for a script that does not compile (SCRIPT LOAD refuses
@@ -214,7 +290,7 @@ pub fn compile_error(body: &[u8]) -> Option<Reply> {
 
 fn run(a: &mut Apply, cmd: &c::Eval, sha: &str) -> mlua::Result<Reply> {
     let lua = new_state(cmd, rand::Rng::gen(&mut a.rng))?;
-    let script = match compile(&lua, &cmd.body) {
+    let script = match load_script(&lua, &cmd.body, sha) {
         Ok(f) => f,
         Err(e) => return Ok(e),
     };
@@ -269,8 +345,13 @@ fn run(a: &mut Apply, cmd: &c::Eval, sha: &str) -> mlua::Result<Reply> {
             }
             Ok(e)
         })?;
-        lua.load(PRELUDE).set_name("=redis").call::<()>((stopped_fn, stop_error, unwrap))?;
+        let prelude = PRELUDE_BYTECODE.with(Rc::clone);
+        lua.load(&prelude[..])
+            .set_name("=redis")
+            .set_mode(ChunkMode::Binary)
+            .call::<()>((stopped_fn, stop_error, unwrap))?;
         let handler = lua.create_function(error_handler)?;
+        lua.gc_restart();
         let (ok, value): (bool, Value) = xpcall.call((script, handler))?;
         Ok(if ok { from_lua(&value) } else { failure(&value, sha) })
     });
