@@ -258,6 +258,7 @@ impl From<rdb::Value> for RestoredValue {
                 let (members, scores) = pairs.into_iter().unzip();
                 (DataType::ZSet, members, scores)
             }
+            rdb::Value::Stream(s) => (DataType::Stream, vec![rdb::stream::to_body(&s)], vec![]),
         };
         RestoredValue { ty: ty as u32, items, scores }
     }
@@ -274,8 +275,7 @@ impl RestoredValue {
             DataType::Set => rdb::Value::Set(items),
             DataType::Hash => rdb::Value::Hash(rdb::paired(items).ok()?),
             DataType::ZSet => rdb::Value::ZSet(items.into_iter().zip(self.scores.iter().copied()).collect()),
-            // RESTORE refuses stream payloads before proposing.
-            DataType::Stream => return None,
+            DataType::Stream => rdb::Value::Stream(Box::new(rdb::stream::from_body(items.first()?)?)),
         })
     }
 }

@@ -1548,3 +1548,104 @@ fn random_trim<R: Rng>(rng: &mut R, now: u64) -> Vec<String> {
     }
     c
 }
+
+/// A listpack of strings only (Redis reads integers stored as strings).
+fn listpack_of_strings(items: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for s in items {
+        let start = body.len();
+        assert!(s.len() < 64, "short strings only");
+        body.push(0x80 | s.len() as u8);
+        body.extend_from_slice(s);
+        body.push((body.len() - start) as u8);
+    }
+    body.push(0xff);
+    let mut lp = ((body.len() + 6) as u32).to_le_bytes().to_vec();
+    lp.extend_from_slice(&(items.len() as u16).to_le_bytes());
+    lp.extend_from_slice(&body);
+    lp
+}
+
+/// A stream as Redis 5 and 6 dumped it (RDB_TYPE_STREAM_LISTPACKS, RDB
+/// version 9: no first ID, deleted-ID or read counters, which Redis 7
+/// derives at load), with random entries in nodes of up to 3, some
+/// deleted, and a group or two with pending entries and consumers.
+pub fn stream_payload_of_redis_6<R: Rng>(rng: &mut R) -> Vec<u8> {
+    let n = rng.gen_range(1..10);
+    let ids: Vec<(u64, u64)> = {
+        let mut ms = rng.gen_range(1..5);
+        (0..n)
+            .map(|_| {
+                ms += rng.gen_range(0..3);
+                (ms, rng.gen_range(0..2))
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let s = |v: u64| v.to_string().into_bytes();
+    let mut out = vec![15u8];
+    let nodes: Vec<&[(u64, u64)]> = ids.chunks(3).collect();
+    rdb_len(&mut out, nodes.len());
+    let mut live = 0;
+    let mut live_ids = Vec::new();
+    for node in &nodes {
+        let (mms, mseq) = node[0];
+        let deleted: Vec<bool> = node.iter().map(|_| rng.gen_bool(0.2)).collect();
+        let count = deleted.iter().filter(|d| !**d).count();
+        let mut items = vec![s(count as u64), s((node.len() - count) as u64), s(1), b"f".to_vec(), s(0)];
+        for (k, (ms, seq)) in node.iter().enumerate() {
+            let same = rng.gen_bool(0.5);
+            let flags = if deleted[k] { 1 } else { 0 } | if same { 2 } else { 0 };
+            let seq_diff = (*seq as i64 - mseq as i64).to_string().into_bytes();
+            items.extend([s(flags), s(ms - mms), seq_diff]);
+            if same {
+                items.push(s(rng.gen_range(0..100)));
+                items.push(s(4));
+            } else {
+                items.extend([s(2), b"g".to_vec(), s(rng.gen_range(0..100)), b"h".to_vec(), b"x".to_vec(), s(7)]);
+            }
+            if !deleted[k] {
+                live += 1;
+                live_ids.push((*ms, *seq));
+            }
+        }
+        let mut key = mms.to_be_bytes().to_vec();
+        key.extend_from_slice(&mseq.to_be_bytes());
+        rdb_string(&mut out, &key);
+        rdb_string(&mut out, &listpack_of_strings(&items));
+    }
+    let last = *ids.last().unwrap();
+    rdb_len(&mut out, live);
+    rdb_len(&mut out, last.0 as usize);
+    rdb_len(&mut out, last.1 as usize);
+    let groups = rng.gen_range(0..3);
+    rdb_len(&mut out, groups);
+    for g in 0..groups {
+        rdb_string(&mut out, format!("g{g}").as_bytes());
+        let (gms, gseq) = ids[rng.gen_range(0..ids.len())];
+        rdb_len(&mut out, gms as usize);
+        rdb_len(&mut out, gseq as usize);
+        let pending: Vec<(u64, u64)> = live_ids.iter().copied().filter(|_| rng.gen_bool(0.5)).collect();
+        rdb_len(&mut out, pending.len());
+        for (ms, seq) in &pending {
+            out.extend_from_slice(&ms.to_be_bytes());
+            out.extend_from_slice(&seq.to_be_bytes());
+            out.extend_from_slice(&(1_700_000_000_000i64 + rng.gen_range(0..1000)).to_le_bytes());
+            rdb_len(&mut out, rng.gen_range(1..4));
+        }
+        // Two consumers share the pending entries; a third has none.
+        rdb_len(&mut out, 3);
+        let split = pending.len() / 2;
+        for (c, own) in [("alice", &pending[..split]), ("bob", &pending[split..]), ("carol", &pending[..0])] {
+            rdb_string(&mut out, c.as_bytes());
+            out.extend_from_slice(&1_700_000_000_500i64.to_le_bytes());
+            rdb_len(&mut out, own.len());
+            for (ms, seq) in own {
+                out.extend_from_slice(&ms.to_be_bytes());
+                out.extend_from_slice(&seq.to_be_bytes());
+            }
+        }
+    }
+    sealed_payload(&out, 9)
+}

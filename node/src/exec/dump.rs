@@ -20,11 +20,7 @@ pub fn dump<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
         DataType::Set => Value::Set(set::members(db, key, &m)),
         DataType::Hash => Value::Hash(hash::all(db, key, &m)),
         DataType::ZSet => Value::ZSet(zset::input(db, key).unwrap_or_default()),
-        DataType::Stream => {
-            return Reply::error(
-                "ERR DUMP of a stream is not supported by this server (its payload format is not written)",
-            )
-        }
+        DataType::Stream => Value::Stream(Box::new(super::stream_group::dump(db, key, &m))),
     };
     Reply::bulk(rdb::encode(&value))
 }
@@ -74,6 +70,10 @@ pub fn restore(a: &mut Apply, cmd: &c::Restore) -> Reply {
         Value::ZSet(pairs) => {
             let pairs = pairs.into_iter().map(|(member, s)| cc::ScoreMember { score: Some(s), member }).collect();
             zset::zadd(a, &cc::ZAdd { key: key.clone(), pairs, ..Default::default() })
+        }
+        Value::Stream(s) => {
+            super::stream_group::restore(a, &key, &s);
+            Reply::Ok
         }
     };
     if let (Some(at), Some(m)) = (at, a.db().meta_raw(&key)) {

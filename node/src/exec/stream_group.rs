@@ -14,6 +14,7 @@ use super::collections::{scan_elems, Coll};
 use super::db::{Apply, Db};
 use super::stream::{check_reads, edge_id, entry_reply, finish_quietly, first_id, get, range, state, StreamState};
 use crate::meta::{DataType, Meta};
+use crate::rdb;
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
 use crate::stream::{self, entry_sub, StreamId, MAX_ID, MIN_ID};
@@ -197,7 +198,7 @@ fn range_has_tombstones(st: &StreamState, len: u64, first: StreamId, start: Stre
 
 /// Redis' streamEstimateDistanceFromFirstEverEntry: the entries-read
 /// counter of `id`, when it can be known.
-fn estimate_read(st: &StreamState, len: u64, first: StreamId, id: StreamId) -> i64 {
+pub(crate) fn estimate_read(st: &StreamState, len: u64, first: StreamId, id: StreamId) -> i64 {
     if st.entries_added == 0 {
         return 0;
     }
@@ -781,4 +782,61 @@ pub fn xinfo<K: KvRead + ?Sized>(db: &Db<K>, cmd: &sc::XInfo) -> Reply {
             map(fields)
         }
     }
+}
+
+/// The whole stream `key` (record `m`) as DUMP writes it.
+pub fn dump<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> rdb::stream::StreamValue {
+    let st = state(m);
+    let entries = range(db, key, m, MIN_ID, MAX_ID, false, None)
+        .into_iter()
+        .map(|(id, v)| (id, stream::decode_fields(&v)))
+        .collect();
+    let groups = groups(db, key, m)
+        .into_iter()
+        .map(|(name, g)| rdb::stream::GroupValue {
+            last_id: g.last_id,
+            entries_read: Some(g.entries_read),
+            pending: pel(db, key, m, &name)
+                .into_iter()
+                .map(|(id, n)| rdb::stream::PendingValue { id, time: n.time, count: n.count, consumer: n.consumer })
+                .collect(),
+            consumers: consumers(db, key, m, &name),
+            name,
+        })
+        .collect();
+    rdb::stream::StreamValue {
+        entries,
+        last_id: st.last_id,
+        max_deleted: st.max_deleted,
+        entries_added: st.entries_added,
+        groups,
+    }
+}
+
+/// Writes the restored stream `s` at `key` (where nothing is now).
+pub fn restore(a: &mut Apply, key: &Bytes, s: &rdb::stream::StreamValue) {
+    let mut c = match Coll::open(a, key, DataType::Stream) {
+        Ok(c) => c,
+        Err(_) => return,
+    };
+    for (id, fields) in &s.entries {
+        c.put(a, &entry_sub(*id), &stream::encode_fields(fields));
+        c.meta.count += 1;
+    }
+    let first_id = s.entries.first().map_or(MIN_ID, |e| e.0);
+    let st = StreamState { last_id: s.last_id, entries_added: s.entries_added, max_deleted: s.max_deleted, first_id };
+    super::stream::set_state(&mut c, st);
+    for g in &s.groups {
+        let pel_first = g.pending.iter().map(|p| p.id).min().unwrap_or(MAX_ID);
+        let record = Group { last_id: g.last_id, entries_read: g.entries_read.unwrap_or(UNKNOWN), pel_first };
+        c.put(a, &group_sub(&g.name), &record.encode());
+        for p in &g.pending {
+            let n = Nack { time: p.time, count: p.count, consumer: p.consumer.clone() };
+            c.put(a, &pel_sub(&g.name, p.id), &n.encode());
+        }
+        for (name, seen) in &g.consumers {
+            c.put(a, &consumer_sub(&g.name, name), &seen.to_be_bytes());
+        }
+    }
+    super::stream::finish(c, a);
 }

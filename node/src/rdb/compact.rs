@@ -149,6 +149,77 @@ pub fn listpack(blob: &[u8], budget: &mut Budget) -> Result<Vec<Bytes>, DecodeEr
     Ok(out)
 }
 
+/// An element to write into a listpack.
+pub enum Lp<'a> {
+    Int(i64),
+    Str(&'a [u8]),
+}
+
+/// A listpack of `items` (Redis' encodings: integers in the smallest
+/// integer form, strings with 6-, 12- or 32-bit lengths, each entry followed
+/// by its back-length).
+pub fn write_listpack(items: &[Lp]) -> Vec<u8> {
+    let mut out = vec![0u8; 6];
+    for item in items {
+        let start = out.len();
+        match item {
+            Lp::Int(v @ 0..=127) => out.push(*v as u8),
+            Lp::Int(v @ -4096..=4095) => {
+                let u = (*v as u16) & 0x1fff;
+                out.extend_from_slice(&[0xc0 | (u >> 8) as u8, u as u8]);
+            }
+            Lp::Int(v) if i16::try_from(*v).is_ok() => {
+                out.push(0xf1);
+                out.extend_from_slice(&(*v as i16).to_le_bytes());
+            }
+            Lp::Int(v) if (-(1 << 23)..1 << 23).contains(v) => {
+                out.push(0xf2);
+                out.extend_from_slice(&(*v as i32).to_le_bytes()[..3]);
+            }
+            Lp::Int(v) if i32::try_from(*v).is_ok() => {
+                out.push(0xf3);
+                out.extend_from_slice(&(*v as i32).to_le_bytes());
+            }
+            Lp::Int(v) => {
+                out.push(0xf4);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            Lp::Str(s) if s.len() < 64 => {
+                out.push(0x80 | s.len() as u8);
+                out.extend_from_slice(s);
+            }
+            Lp::Str(s) if s.len() < 4096 => {
+                out.extend_from_slice(&[0xe0 | (s.len() >> 8) as u8, s.len() as u8]);
+                out.extend_from_slice(s);
+            }
+            Lp::Str(s) => {
+                out.push(0xf0);
+                out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                out.extend_from_slice(s);
+            }
+        }
+        // The back-length: the entry's size, 7 bits per byte, most
+        // significant first, every byte but the first flagged.
+        let size = out.len() - start;
+        let groups = match size {
+            0..=127 => 1,
+            128..=16382 => 2,
+            16383..=2097150 => 3,
+            2097151..=268435454 => 4,
+            _ => 5,
+        };
+        for g in (0..groups).rev() {
+            let bits = ((size >> (7 * g)) & 0x7f) as u8;
+            out.push(if g == groups - 1 { bits } else { bits | 0x80 });
+        }
+    }
+    out.push(0xff);
+    let total = out.len() as u32;
+    out[..4].copy_from_slice(&total.to_le_bytes());
+    out[4..6].copy_from_slice(&(items.len().min(65535) as u16).to_le_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +250,29 @@ mod tests {
         assert_eq!(strs(&listpack(&blob, &mut Budget::new()).unwrap()), ["5", "-1", "ab", "1000000"]);
         // A truncated one.
         assert_eq!(listpack(&blob[..blob.len() - 2], &mut Budget::new()), Err(BadFormat));
+    }
+
+    #[test]
+    fn listpacks_written_read_back() {
+        let long = vec![b'x'; 5000];
+        let items = [
+            Lp::Int(5),
+            Lp::Int(-1),
+            Lp::Int(4095),
+            Lp::Int(-30000),
+            Lp::Int(1_000_000),
+            Lp::Int(-2_000_000_000),
+            Lp::Int(i64::MIN),
+            Lp::Str(b"ab"),
+            Lp::Str(&[b'y'; 200]),
+            Lp::Str(&long),
+        ];
+        let blob = write_listpack(&items);
+        let back = listpack(&blob, &mut Budget::new()).unwrap();
+        assert_eq!(strs(&back[..7]), ["5", "-1", "4095", "-30000", "1000000", "-2000000000", &i64::MIN.to_string()]);
+        assert_eq!(back[7], "ab");
+        assert_eq!(back[8].len(), 200);
+        assert_eq!(back[9].len(), 5000);
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //! of everything before it.
 //!
 //! DUMP writes the plain RDB types (string, list, set, hash, sorted set with
-//! binary scores) under RDB version 9, which every Redis since 5.0 restores.
-//! RESTORE reads what Redis 2.8 to 7.4 writes for the five types we hold:
-//! those plain types and the compact ones (ziplist, quicklist, intset,
-//! listpack), with LZF-compressed and integer-encoded strings. Streams,
-//! modules and 7.4's hashes with field expiry are refused.
+//! binary scores) under RDB version 9, which every Redis since 5.0 restores,
+//! and streams in Redis 7.0's form (listpack nodes, RDB version 10).
+//! RESTORE reads what Redis 2.8 to 7.4 writes for the types we hold: the
+//! plain types and the compact ones (ziplist, quicklist, intset, listpack),
+//! with LZF-compressed and integer-encoded strings, and streams of Redis 5
+//! to 7.4 ([`stream`]). Modules and 7.4's hashes with field expiry are
+//! refused.
 //!
 //! Everything read is bounded by the payload: a length in it never sizes an
 //! allocation before the bytes are there, so a forged payload gets an error,
@@ -15,6 +17,7 @@
 
 mod compact;
 mod read;
+pub mod stream;
 
 use bytes::Bytes;
 use read::Reader;
@@ -28,6 +31,7 @@ pub enum Value {
     Set(Vec<Bytes>),
     Hash(Vec<(Bytes, Bytes)>),
     ZSet(Vec<(Bytes, f64)>),
+    Stream(Box<stream::StreamValue>),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -56,8 +60,10 @@ impl DecodeError {
     }
 }
 
-/// The RDB version DUMP writes.
+/// The RDB version DUMP writes (streams: Redis 7.0's, whose stream type
+/// carries the counters 7.0 added).
 const DUMP_VERSION: u16 = 9;
+const DUMP_VERSION_STREAM: u16 = 10;
 /// The newest RDB version RESTORE reads (Redis 7.4).
 const MAX_VERSION: u16 = 12;
 
@@ -121,8 +127,13 @@ pub fn encode(v: &Value) -> Vec<u8> {
                 out.extend_from_slice(&s.to_le_bytes());
             }
         }
+        Value::Stream(s) => {
+            out.push(T_STREAM_2);
+            stream::write(&mut out, s);
+        }
     }
-    out.extend_from_slice(&DUMP_VERSION.to_le_bytes());
+    let version = if matches!(v, Value::Stream(_)) { DUMP_VERSION_STREAM } else { DUMP_VERSION };
+    out.extend_from_slice(&version.to_le_bytes());
     let crc = CRC64.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
@@ -130,7 +141,7 @@ pub fn encode(v: &Value) -> Vec<u8> {
 
 /// RDB's length encoding: 6 bits, 14 bits, or a marker and 32 or 64 bits
 /// (big-endian).
-fn put_len(out: &mut Vec<u8>, n: u64) {
+pub(crate) fn put_len(out: &mut Vec<u8>, n: u64) {
     if n < 1 << 6 {
         out.push(n as u8);
     } else if n < 1 << 14 {
@@ -144,7 +155,7 @@ fn put_len(out: &mut Vec<u8>, n: u64) {
     }
 }
 
-fn put_string(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn put_string(out: &mut Vec<u8>, s: &[u8]) {
     put_len(out, s.len() as u64);
     out.extend_from_slice(s);
 }
@@ -169,6 +180,8 @@ pub fn decode(payload: &[u8]) -> Result<Value, DecodeError> {
         Value::List(i) | Value::Set(i) => i.is_empty(),
         Value::Hash(p) => p.is_empty(),
         Value::ZSet(p) => p.is_empty(),
+        // An empty stream is a stream (its last ID and groups remain).
+        Value::Stream(_) => false,
     };
     if empty {
         return Err(DecodeError::BadFormat);
@@ -248,7 +261,7 @@ fn read_value(r: &mut Reader) -> Result<Value, DecodeError> {
             }
             Value::List(items)
         }
-        T_STREAM | T_STREAM_2 | T_STREAM_3 => return Err(Unsupported("streams")),
+        T_STREAM | T_STREAM_2 | T_STREAM_3 => Value::Stream(Box::new(stream::read(r, ty)?)),
         T_MODULE | T_MODULE_2 => return Err(Unsupported("module types")),
         T_HASH_ZIPMAP => return Err(Unsupported("zipmap hashes (Redis 2.4)")),
         22..=25 => return Err(Unsupported("hashes with field expiry")),
@@ -369,8 +382,8 @@ mod tests {
         // A set with a repeated member; an empty list.
         assert_eq!(decode(&sealed(&[T_SET, 2, 1, b'a', 1, b'a'])), Err(DecodeError::BadFormat));
         assert_eq!(decode(&sealed(&[T_LIST, 0])), Err(DecodeError::BadFormat));
-        // A stream.
-        assert_eq!(decode(&sealed(&[T_STREAM_2, 0])), Err(DecodeError::Unsupported("streams")));
+        // A stream without its counters.
+        assert_eq!(decode(&sealed(&[T_STREAM_2, 0])), Err(DecodeError::BadFormat));
     }
 
     /// A small payload that would inflate past one raft entry (LZF strings

@@ -87,6 +87,24 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A number stored in the length encoding (stream IDs and counters).
+    pub fn len_value(&mut self) -> Result<u64, DecodeError> {
+        match self.len_or_encoding()? {
+            Len::Plain(n) => Ok(n),
+            Len::Encoded(_) => Err(BadFormat),
+        }
+    }
+
+    /// `n` bytes as they are.
+    pub fn raw(&mut self, n: u64) -> Result<&'a [u8], DecodeError> {
+        self.take(n)
+    }
+
+    /// A time in milliseconds: 8 bytes, little-endian.
+    pub fn millis(&mut self) -> Result<u64, DecodeError> {
+        Ok(i64::from_le_bytes(self.take(8)?.try_into().unwrap()) as u64)
+    }
+
     pub fn string(&mut self) -> Result<Bytes, DecodeError> {
         let n = match self.len_or_encoding()? {
             Len::Plain(n) => n,
