@@ -70,8 +70,7 @@ fn node_entries(master: StreamId, items: &[Bytes], out: &mut Vec<(StreamId, Vec<
     if int(next()?)? != 0 {
         return Err(BadFormat);
     }
-    loop {
-        let Ok(flags) = next() else { break };
+    while let Ok(flags) = next() {
         let flags = int(flags)?;
         let id =
             StreamId::new(master.ms.wrapping_add(int(next()?)? as u64), master.seq.wrapping_add(int(next()?)? as u64));
