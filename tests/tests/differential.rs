@@ -1179,7 +1179,8 @@ fn stream_dumps_restore_across_the_two_servers() {
 /// Redis' own MIGRATE (which sends RESTORE ... REPLACE) copies keys from
 /// redis-server into this store, large ones included: a list of several
 /// quicklist nodes, a hash, set and zset past their compact encodings, a
-/// compressible string of 1 MB, TTLs kept.
+/// compressible string of 1 MB, a stream of 5000 entries in many nodes with
+/// a consumer group, TTLs kept.
 #[test]
 fn redis_migrate_copies_keys_into_this_store() {
     let (redis, ours, mut p) = pair(4);
@@ -1203,13 +1204,39 @@ fn redis_migrate_copies_keys_into_this_store() {
         zadd.extend([((i as f64) / 3.0).to_string(), f.clone()]);
     }
     setup.push(zadd);
+    for i in 0..5000 {
+        let fields = if i % 3 == 0 { ["a", "b"] } else { ["a", "c"] };
+        setup.push(vec![
+            "XADD".into(),
+            "{m}stream".into(),
+            format!("{}-{}", 1000 + i / 2, i % 2),
+            fields[0].into(),
+            i.to_string(),
+            fields[1].into(),
+            "x".into(),
+        ]);
+    }
+    setup.push(vec!["XDEL".into(), "{m}stream".into(), "1002-1".into()]);
+    setup.push(vec!["XGROUP".into(), "CREATE".into(), "{m}stream".into(), "g".into(), "0".into()]);
+    setup.push(vec![
+        "XREADGROUP".into(),
+        "GROUP".into(),
+        "g".into(),
+        "c".into(),
+        "COUNT".into(),
+        "300".into(),
+        "STREAMS".into(),
+        "{m}stream".into(),
+        ">".into(),
+    ]);
+    setup.push(vec!["XACK".into(), "{m}stream".into(), "g".into(), "1000-0".into()]);
     let mut con = redis.client();
     for cmd in &setup {
         let mut c = redis::cmd(&cmd[0]);
         c.arg(&cmd[1..]);
         let _: redis::Value = c.query(&mut con).expect("setup on redis-server");
     }
-    let keys = ["{m}list", "{m}set", "{m}ints", "{m}str", "{m}n", "{m}hash", "{m}zset"];
+    let keys = ["{m}list", "{m}set", "{m}ints", "{m}str", "{m}n", "{m}hash", "{m}zset", "{m}stream"];
     let ok: String = redis::cmd("MIGRATE")
         .arg("127.0.0.1")
         .arg(ours.port)
@@ -1225,6 +1252,7 @@ fn redis_migrate_copies_keys_into_this_store() {
     for key in keys {
         check_value(&mut p, key.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     }
+    check_stream(&mut p, b"{m}stream").unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Payloads in the encodings of Redis before 7.0 (ziplists, quicklists of
