@@ -724,7 +724,7 @@ impl Cmd {
             Cmd::BitField(c) => c.ops.iter().any(|o| o.kind != BitFieldKind::Get as i32),
             Cmd::Sort(c) => c.store.is_some(),
             Cmd::PfCount(k) => k.keys.len() == 1,
-            Cmd::XRead(c) => !c.group.is_empty(),
+            Cmd::XRead(c) => !c.group.is_empty() && !c.peek,
             _ => !matches!(
                 self,
                 Cmd::Get(_)

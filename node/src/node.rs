@@ -704,7 +704,14 @@ impl Node {
         // replica of the keys' partition hears of none, so it looks (a
         // linearizable EXISTS at the leader) every BLOCKED_POLL instead.
         let part = keys.first().map(|k| s.ns.partition_of_key(k).clone());
-        let exists = Cmd::Exists(Keys { keys: keys.clone() });
+        // What it asks: whether the keys exist (a pop finds elements in any
+        // list that exists); a stream read asks itself (XREAD is a read)
+        // or, for a group, whether it would deliver (XREADGROUP writes).
+        let probe = match &cmd {
+            Cmd::XRead(x) if !x.group.is_empty() => Cmd::XRead(crate::stream_cmds::XRead { peek: true, ..x.clone() }),
+            Cmd::XRead(_) => cmd.clone(),
+            _ => Cmd::Exists(Keys { keys: keys.clone() }),
+        };
         async move {
             let mut last = first.await;
             loop {
@@ -730,7 +737,10 @@ impl Node {
                             _ = tokio::time::sleep(poll) => {}
                         }
                         if remote
-                            && matches!(node.submit(&mut session.share(), exists.clone()).await.await, Reply::Int(n) if n > 0)
+                            && !matches!(
+                                node.submit(&mut session.share(), probe.clone()).await.await,
+                                Reply::Int(0) | Reply::Nil | Reply::NilArray
+                            )
                         {
                             return;
                         }

@@ -125,6 +125,11 @@ pub struct XRead {
     pub consumer: Bytes,
     #[prost(bool, tag = "6")]
     pub noack: bool,
+    /// XREADGROUP as a read that only tells whether it would deliver
+    /// anything (how a node without a replica of the key waits: it asks
+    /// the leader, rather than proposing the group read again and again).
+    #[prost(bool, tag = "7")]
+    pub peek: bool,
 }
 
 /// XSETID.

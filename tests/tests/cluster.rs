@@ -732,6 +732,62 @@ fn a_node_without_a_replica_serves_scan_randomkey_watch_and_blocking_pops() {
     });
     let _: () = cl.client(2).rpush(&list, "pushed").unwrap();
     assert_eq!(blocked.join().unwrap(), Some((list, "pushed".to_string())));
+    // A consumer blocked on node 1 on a group of a stream of partition 1
+    // waits by asking the leader (reads), not by proposing its group read
+    // again and again; it gets the entry added through node 3.
+    let stream = key_in("stream", 1);
+    let mut c2 = cl.client(2);
+    let _: () =
+        redis::cmd("XGROUP").arg("CREATE").arg(&stream).arg("g").arg("$").arg("MKSTREAM").query(&mut c2).unwrap();
+    let _: String = redis::cmd("XADD").arg(&stream).arg("*").arg("f").arg("v").query(&mut c2).unwrap();
+    let _: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g")
+        .arg("c")
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query(&mut cl.client(0))
+        .unwrap();
+    let proposals = || -> u64 { (1..3).filter_map(|i| cl.metric(i, "kvnode_partition_proposals_total", 1)).sum() };
+    let before = proposals();
+    let r: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g")
+        .arg("c")
+        .arg("BLOCK")
+        .arg(1000)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .query(&mut cl.client(0))
+        .unwrap();
+    assert_eq!(r, Value::Nil, "nothing new: the wait times out");
+    let spent = proposals() - before;
+    assert!(spent < 4, "{spent} proposals while one XREADGROUP waited a second on a node without a replica");
+    let url = cl.url(0);
+    let s2 = stream.clone();
+    let reader = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let r: Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("g")
+            .arg("c")
+            .arg("BLOCK")
+            .arg(30_000)
+            .arg("STREAMS")
+            .arg(&s2)
+            .arg(">")
+            .query(&mut c)
+            .unwrap();
+        r
+    });
+    wait_until(LONG, "the consumer to block", || {
+        redis::cmd("INFO").arg("clients").query::<String>(&mut cl.client(0)).unwrap().contains("blocked_clients:1")
+    });
+    let id: String = redis::cmd("XADD").arg(&stream).arg("*").arg("f").arg("new").query(&mut cl.client(2)).unwrap();
+    let r = reader.join().unwrap();
+    assert!(format!("{r:?}").contains(&id), "{r:?} lacks {id}");
 }
 
 #[test]

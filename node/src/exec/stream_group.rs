@@ -460,6 +460,27 @@ pub fn xreadgroup(a: &mut Apply, cmd: &sc::XRead) -> Reply {
     }
 }
 
+/// How many of an XREADGROUP's streams it would answer now (a read): those
+/// read from `>` with entries past the group's last ID, and every history
+/// read. An error as XREADGROUP would give it.
+pub fn xreadgroup_peek<K: KvRead + ?Sized>(db: &Db<K>, cmd: &sc::XRead) -> Reply {
+    let metas = match check_reads(db, cmd) {
+        Ok(m) => m,
+        Err(e) => return e,
+    };
+    let mut ready = 0;
+    for (r, m) in cmd.streams.iter().zip(metas) {
+        let Some(m) = m else { continue };
+        let after = r.after.unwrap_or_default();
+        if sc::ReadKind::try_from(r.kind) == Ok(sc::ReadKind::After) && after != MAX_ID {
+            ready += 1;
+        } else if let Some(g) = group(db, &r.key, &m, &cmd.group) {
+            ready += i64::from(edge_id(db, &r.key, &m, true).is_some_and(|top| top > g.last_id));
+        }
+    }
+    Reply::Int(ready)
+}
+
 pub fn xack(a: &mut Apply, cmd: &sc::KeyIds) -> Reply {
     let mut c = match Coll::existing(a, &cmd.key, DataType::Stream) {
         Ok(Some(c)) => c,

@@ -279,7 +279,15 @@ fn read(argv: &[Bytes], group: bool) -> Result<Blocking, Reply> {
             sc::ReadFrom { key: key.clone(), kind: kind as i32, after }
         })
         .collect();
-    let cmd = sc::XRead { streams, count, last_ids: false, group: group_name.unwrap_or_default(), consumer, noack };
+    let cmd = sc::XRead {
+        streams,
+        count,
+        last_ids: false,
+        group: group_name.unwrap_or_default(),
+        consumer,
+        noack,
+        peek: false,
+    };
     // Without BLOCK: one attempt (a zero wait).
     Ok((Cmd::XRead(cmd), timeout.unwrap_or(Some(Duration::ZERO))))
 }
