@@ -1167,7 +1167,37 @@ fn stream_dumps_restore_across_the_two_servers() {
             }
         }
     }
+    // Delivery times a payload may hold (any 64-bit value): idle times and
+    // claims decided as Redis decides them, without overflow.
     let (_r, _o, mut p) = pair(1);
+    let setup: &[&[&str]] = &[
+        &["XADD", "t", "5-1", "f", "v"],
+        &["XGROUP", "CREATE", "t", "g", "0"],
+        &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "t", ">"],
+    ];
+    for words in setup {
+        p.check_words(words).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let payload = dump(&mut p.redis, b"t").expect("a payload");
+    let id = [5u64.to_be_bytes(), 1u64.to_be_bytes()].concat();
+    // The pending entry: its raw ID (after the node's key, a string) and then its time.
+    let at = payload.windows(16).enumerate().filter(|(_, w)| *w == &id[..]).map(|(i, _)| i).nth(1).expect("the PEL ID");
+    for time in [i64::MIN, i64::MAX, -1, 0, 1] {
+        let mut body = payload[..payload.len() - 8].to_vec();
+        body[at + 16..at + 24].copy_from_slice(&time.to_le_bytes());
+        let crc = crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        let restore = [b"RESTORE".to_vec(), b"t2".to_vec(), b"0".to_vec(), body, b"REPLACE".to_vec()];
+        p.check(&restore).unwrap_or_else(|e| panic!("time {time}: {e}"));
+        for words in [
+            &["XPENDING", "t2", "g", "IDLE", "1", "-", "+", "10"][..],
+            &["XINFO", "STREAM", "t2", "FULL"],
+            &["XCLAIM", "t2", "g", "bob", "3600000", "5-1", "JUSTID"],
+            &["XAUTOCLAIM", "t2", "g", "carol", "3600000", "0", "JUSTID"],
+        ] {
+            p.check_words(words).unwrap_or_else(|e| panic!("time {time}: {e}"));
+        }
+    }
     let mut rng = rand::rngs::StdRng::seed_from_u64(962);
     for round in 0..40 {
         let key = format!("old{round}").into_bytes();

@@ -178,6 +178,13 @@ fn consumers<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, group: &[u8])
     out
 }
 
+/// Milliseconds from `then` to `now`, 0 if `then` is later. Times from a
+/// RESTOREd payload can be anything: the difference wraps as Redis' C
+/// arithmetic does, rather than overflow.
+fn idle_ms(now: u64, then: u64) -> i64 {
+    (now as i64).wrapping_sub(then as i64).max(0)
+}
+
 /// Pending entries per consumer.
 fn pending_counts(pel: &[(StreamId, Nack)]) -> BTreeMap<Bytes, u64> {
     let mut counts = BTreeMap::new();
@@ -212,9 +219,9 @@ pub(crate) fn estimate_read(st: &StreamState, len: u64, first: StreamId, id: Str
     }
     if st.max_deleted == MIN_ID || st.max_deleted < first {
         if id < first {
-            return (st.entries_added - len) as i64;
+            return st.entries_added.wrapping_sub(len) as i64;
         } else if id == first {
-            return (st.entries_added - len + 1) as i64;
+            return st.entries_added.wrapping_sub(len).wrapping_add(1) as i64;
         }
     }
     UNKNOWN
@@ -226,11 +233,11 @@ fn lag(st: &StreamState, len: u64, first: StreamId, g: &Group) -> Reply {
         return Reply::Int(0);
     }
     if g.entries_read != UNKNOWN && !range_has_tombstones(st, len, first, g.last_id, MAX_ID) {
-        return Reply::Int(st.entries_added as i64 - g.entries_read);
+        return Reply::Int((st.entries_added as i64).wrapping_sub(g.entries_read));
     }
     match estimate_read(st, len, first, g.last_id) {
         UNKNOWN => Reply::Nil,
-        n => Reply::Int(st.entries_added as i64 - n),
+        n => Reply::Int((st.entries_added as i64).wrapping_sub(n)),
     }
 }
 
@@ -416,7 +423,7 @@ pub fn xreadgroup(a: &mut Apply, cmd: &sc::XRead) -> Reply {
                     Some(v) => {
                         entries.push(entry_reply(id, &v));
                         n.time = a.now;
-                        n.count += 1;
+                        n.count = n.count.wrapping_add(1);
                         put_nack(a, &mut c, &cmd.group, id, &n);
                     }
                     None => entries.push(Reply::Array(vec![id.reply(), Reply::NilArray])),
@@ -436,7 +443,7 @@ pub fn xreadgroup(a: &mut Apply, cmd: &sc::XRead) -> Reply {
             for (id, v) in new {
                 if id > g.last_id {
                     if g.entries_read != UNKNOWN && !range_has_tombstones(&st, c.meta.count, first, id, MAX_ID) {
-                        g.entries_read += 1;
+                        g.entries_read = g.entries_read.wrapping_add(1);
                     } else if st.entries_added > 0 {
                         g.entries_read = estimate_read(&st, c.meta.count, first, id);
                     }
@@ -538,7 +545,7 @@ pub fn xpending<K: KvRead + ?Sized>(db: &Db<K>, cmd: &sc::XPending) -> Reply {
         if cmd.consumer.as_ref().is_some_and(|c| *c != n.consumer) {
             return true;
         }
-        let idle = (db.now as i64 - n.time as i64).max(0);
+        let idle = idle_ms(db.now, n.time);
         if cmd.min_idle != 0 && idle < cmd.min_idle {
             return true;
         }
@@ -573,7 +580,7 @@ pub fn xclaim(a: &mut Apply, cmd: &sc::XClaim) -> Reply {
     }
     let delivery = match (cmd.time, cmd.idle) {
         (Some(t), _) => t,
-        (None, Some(idle)) => now as i64 - idle,
+        (None, Some(idle)) => (now as i64).wrapping_sub(idle),
         (None, None) => now as i64,
     };
     let delivery = if delivery < 0 || delivery > now as i64 { now } else { delivery as u64 };
@@ -589,7 +596,7 @@ pub fn xclaim(a: &mut Apply, cmd: &sc::XClaim) -> Reply {
         };
         let mut n = match existing {
             Some(n) => {
-                if min_idle > 0 && (now as i64 - n.time as i64) < min_idle {
+                if min_idle > 0 && idle_ms(now, n.time) < min_idle {
                     continue;
                 }
                 n
@@ -629,7 +636,7 @@ fn autoclaim(a: &mut Apply, mut c: Coll, cmd: &sc::XClaim, min_idle: i64) -> Rep
         attempts -= 1;
         match db.elem(&cmd.key, &c.meta, &entry_sub(id)) {
             None => deleted.push(id),
-            Some(_) if min_idle > 0 && (now as i64 - n.time as i64) < min_idle => return true,
+            Some(_) if min_idle > 0 && idle_ms(now, n.time) < min_idle => return true,
             Some(entry) => claim.push((id, n, entry)),
         }
         count -= 1;
@@ -643,7 +650,7 @@ fn autoclaim(a: &mut Apply, mut c: Coll, cmd: &sc::XClaim, min_idle: i64) -> Rep
         touch_consumer(a, &mut c, &cmd.group, &cmd.consumer);
         n.time = now;
         if !cmd.justid {
-            n.count += 1;
+            n.count = n.count.wrapping_add(1);
         }
         n.consumer = cmd.consumer.clone();
         put_nack(a, &mut c, &cmd.group, id, &n);
@@ -710,7 +717,7 @@ pub fn xinfo<K: KvRead + ?Sized>(db: &Db<K>, cmd: &sc::XInfo) -> Reply {
                         map(vec![
                             ("name", Reply::Bulk(name)),
                             ("pending", Reply::Int(pending as i64)),
-                            ("idle", Reply::Int((db.now as i64 - seen as i64).max(0))),
+                            ("idle", Reply::Int(idle_ms(db.now, seen))),
                         ])
                     })
                     .collect(),

@@ -132,6 +132,8 @@ pub fn read(r: &mut Reader, ty: u8) -> Result<StreamValue, DecodeError> {
             g.pending.push(PendingValue { id, time, count, consumer: Bytes::new() });
         }
         let mut owned = vec![false; g.pending.len()];
+        let at_of: std::collections::HashMap<StreamId, usize> =
+            g.pending.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
         for _ in 0..r.len()? {
             let name = r.string()?;
             let seen = r.millis()?;
@@ -140,7 +142,7 @@ pub fn read(r: &mut Reader, ty: u8) -> Result<StreamValue, DecodeError> {
             }
             for _ in 0..r.len()? {
                 let id = id_of(r.raw(16)?)?;
-                let at = g.pending.iter().position(|p| p.id == id).ok_or(BadFormat)?;
+                let at = *at_of.get(&id).ok_or(BadFormat)?;
                 g.pending[at].consumer = name.clone();
                 owned[at] = true;
             }
