@@ -405,9 +405,8 @@ pub fn xreadgroup(a: &mut Apply, cmd: &sc::XRead) -> Reply {
         };
         let Some(mut g) = group(&a.db(), &r.key, &c.meta, &cmd.group) else { continue };
         let after = r.after.unwrap_or_default();
-        let history = sc::ReadKind::try_from(r.kind) == Ok(sc::ReadKind::After) && after != MAX_ID;
         let mut entries = Vec::new();
-        if history {
+        if reads_history(r) {
             touch_consumer(a, &mut c, &cmd.group, &cmd.consumer);
             let mut mine = Vec::new();
             if let Some(start) = after.incr() {
@@ -430,11 +429,9 @@ pub fn xreadgroup(a: &mut Apply, cmd: &sc::XRead) -> Reply {
                 }
             }
         } else {
-            let top = match edge_id(&a.db(), &r.key, &c.meta, true) {
-                Some(top) if top > g.last_id => top,
-                _ => continue,
-            };
-            let _ = top;
+            if !has_new(&a.db(), &r.key, &c.meta, &g) {
+                continue;
+            }
             touch_consumer(a, &mut c, &cmd.group, &cmd.consumer);
             let st = state(&c.meta);
             let first = first_id(&c.meta);
@@ -478,14 +475,22 @@ pub fn xreadgroup_peek<K: KvRead + ?Sized>(db: &Db<K>, cmd: &sc::XRead) -> Reply
     let mut ready = 0;
     for (r, m) in cmd.streams.iter().zip(metas) {
         let Some(m) = m else { continue };
-        let after = r.after.unwrap_or_default();
-        if sc::ReadKind::try_from(r.kind) == Ok(sc::ReadKind::After) && after != MAX_ID {
+        if reads_history(r) || group(db, &r.key, &m, &cmd.group).is_some_and(|g| has_new(db, &r.key, &m, &g)) {
             ready += 1;
-        } else if let Some(g) = group(db, &r.key, &m, &cmd.group) {
-            ready += i64::from(edge_id(db, &r.key, &m, true).is_some_and(|top| top > g.last_id));
         }
     }
     Reply::Int(ready)
+}
+
+/// Whether an XREADGROUP stream argument reads the consumer's history (an
+/// ID; Redis takes the last possible ID for `>`) rather than new entries.
+fn reads_history(r: &sc::ReadFrom) -> bool {
+    sc::ReadKind::try_from(r.kind) == Ok(sc::ReadKind::After) && r.after.unwrap_or_default() != MAX_ID
+}
+
+/// Whether the stream has entries the group has not been delivered.
+fn has_new<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, g: &Group) -> bool {
+    edge_id(db, key, m, true).is_some_and(|top| top > g.last_id)
 }
 
 pub fn xack(a: &mut Apply, cmd: &sc::KeyIds) -> Reply {
