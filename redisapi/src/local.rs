@@ -626,7 +626,10 @@ fn command(argv: &[Bytes]) -> Reply {
 /// (ZUNIONSTORE's numkeys, SORT's STORE, ...): the keys the command parses
 /// to, found in argument order. None for other commands.
 fn movable_keys(spec: &CommandSpec, argv: &[Bytes]) -> Option<Result<Vec<usize>, Reply>> {
-    if !spec.has_flag("movablekeys") {
+    // XGROUP's and XINFO's subcommands have their key after the subcommand
+    // (HELP has none), which the container's own key positions do not say.
+    let container = matches!(spec.name, "xgroup" | "xinfo");
+    if !spec.has_flag("movablekeys") && !container {
         return None;
     }
     let parsed = match spec.run {
@@ -635,6 +638,9 @@ fn movable_keys(spec: &CommandSpec, argv: &[Bytes]) -> Option<Result<Vec<usize>,
         Run::Local => return None,
     };
     let Ok(cmd) = parsed else {
+        if container {
+            return None;
+        }
         return Some(Err(Reply::error("ERR Invalid arguments specified for command")));
     };
     let mut wanted: Vec<&Bytes> = cmd.keys();

@@ -754,6 +754,17 @@ const SCRIPT: &[&[&str]] = &[
     &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "x", "a", "b"],
     &["COMMAND", "GETKEYS", "SSUBSCRIBE", "a", "b"],
     &["COMMAND", "GETKEYS", "BITOP", "AND", "d", "a", "b"],
+    // Streams: XREAD's and XREADGROUP's keys follow STREAMS; XGROUP's and
+    // XINFO's follow the subcommand.
+    &["COMMAND", "GETKEYS", "XREAD", "COUNT", "1", "STREAMS", "a", "b", "0", "0"],
+    &["COMMAND", "GETKEYS", "XREADGROUP", "GROUP", "g", "c", "STREAMS", "a", ">"],
+    &["COMMAND", "GETKEYS", "XREAD", "STREAMS", "a"],
+    &["COMMAND", "GETKEYS", "XADD", "k", "*", "f", "v"],
+    &["COMMAND", "GETKEYS", "XGROUP", "CREATE", "k", "g", "$"],
+    &["COMMAND", "GETKEYS", "XGROUP", "DELCONSUMER", "k", "g", "c"],
+    &["COMMAND", "GETKEYS", "XGROUP", "HELP"],
+    &["COMMAND", "GETKEYS", "XINFO", "STREAM", "k", "FULL"],
+    &["COMMAND", "GETKEYS", "XINFO", "CONSUMERS", "k", "g"],
     // WAIT on a server without replicas: 0, after the timeout if more are wanted.
     &["SET", "wk", "1"],
     &["WAIT", "0", "0"],
