@@ -192,6 +192,8 @@ impl WireReply {
             Reply::PairMap(pairs) => WireReply { kind: K_PAIR_MAP, items: flat(pairs), ..Default::default() },
             Reply::Verbatim(s) => WireReply { kind: K_VERBATIM, text: s.clone(), ..Default::default() },
             // Connection-level replies, never forwarded; kept as arrays.
+            // Released by the proposer before any reply leaves it.
+            Reply::Publishing(r, _) => WireReply::from_reply(r),
             Reply::Push(items) | Reply::Several(items) => WireReply {
                 kind: K_ARRAY,
                 items: items.iter().map(WireReply::from_reply).collect(),

@@ -542,12 +542,15 @@ impl Node {
     /// and passed on to every other node's. Returns this node's receivers
     /// (Redis Cluster's count).
     pub fn publish(&self, channel: &Bytes, message: &Bytes, shard: bool) -> usize {
-        if let (Some(fwd), Some(c)) = (&self.fwd, &self.cfg.cluster) {
-            for n in c.spec.nodes.iter().filter(|n| n.id != self.cfg.node_id) {
-                fwd.publish(n.id, channel, message, shard);
-            }
-        }
-        self.pubsub.publish(channel, message, shard)
+        self.publisher().publish(channel, message, shard)
+    }
+
+    fn publisher(&self) -> Publisher {
+        let peers = match (&self.fwd, &self.cfg.cluster) {
+            (Some(_), Some(c)) => c.spec.nodes.iter().map(|n| n.id).filter(|id| *id != self.cfg.node_id).collect(),
+            _ => vec![],
+        };
+        Publisher { hub: self.pubsub.clone(), fwd: self.fwd.clone(), peers }
     }
 
     /// The apply versions the other nodes announced (for /metrics).
@@ -886,11 +889,16 @@ impl Node {
         let poisoned = s.poisoned.clone();
         let part = p.index;
         let timeout = self.cfg.write_timeout;
+        let publisher = self.publisher();
         async move {
             let r = pending.wait(timeout).await;
             drop(guard);
             match r {
-                Ok(reply) => reply,
+                // What scripts published goes out here, once, from the
+                // node that proposed them.
+                Ok(reply) => reply.release_messages(&|m| {
+                    publisher.publish(&m.channel, &m.message, m.shard);
+                }),
                 Err(e) => {
                     if !e.certainly_not_applied() {
                         poisoned.lock().insert(part);
@@ -2044,4 +2052,25 @@ async fn peer_that_heard_from(fwd: &Forwarder, me: u64, c: &ClusterConfig) -> Op
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     None
+}
+
+/// Publishes a message to this node's subscribers and, in a cluster, to
+/// every other node's over the forward lane (Redis Cluster's PUBLISH).
+#[derive(Clone)]
+struct Publisher {
+    hub: Arc<crate::pubsub::Hub>,
+    fwd: Option<Arc<Forwarder>>,
+    peers: Vec<u64>,
+}
+
+impl Publisher {
+    /// The number of this node's subscribers that got it.
+    fn publish(&self, channel: &Bytes, message: &Bytes, shard: bool) -> usize {
+        if let Some(fwd) = &self.fwd {
+            for n in &self.peers {
+                fwd.publish(*n, channel, message, shard);
+            }
+        }
+        self.hub.publish(channel, message, shard)
+    }
 }

@@ -34,9 +34,35 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// Several replies in a row to one command (SUBSCRIBE a b: one per channel).
     Several(Vec<Reply>),
+    /// A script's reply with the messages it published: the node that
+    /// proposed the script publishes them once the entry is applied, and
+    /// answers the reply (every replica runs the script; only one publishes).
+    Publishing(Box<Reply>, Vec<Message>),
+}
+
+/// A message a script published (PUBLISH or SPUBLISH).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub channel: Bytes,
+    pub message: Bytes,
+    pub shard: bool,
 }
 
 impl Reply {
+    /// Publishes what scripts in this reply published (`publish` does it)
+    /// and gives the reply without them. A transaction's reply holds its
+    /// scripts' replies one level down.
+    pub fn release_messages(self, publish: &dyn Fn(&Message)) -> Reply {
+        match self {
+            Reply::Publishing(r, messages) => {
+                messages.iter().for_each(publish);
+                *r
+            }
+            Reply::Array(items) => Reply::Array(items.into_iter().map(|r| r.release_messages(publish)).collect()),
+            other => other,
+        }
+    }
+
     pub fn bulk(b: impl Into<Bytes>) -> Reply {
         Reply::Bulk(b.into())
     }

@@ -97,6 +97,7 @@ pub fn encode(out: &mut BytesMut, r: &Reply, proto: u8) {
                 encode(out, i, proto);
             }
         }
+        Reply::Publishing(r, _) => encode(out, r, proto),
         Reply::Several(replies) => {
             for r in replies {
                 encode(out, r, proto);

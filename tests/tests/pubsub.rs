@@ -292,3 +292,55 @@ fn sharded_channels_in_a_cluster() {
     assert_eq!(s.drain(), Vec::<String>::new());
     assert_eq!(plain.drain(), Vec::<String>::new());
 }
+
+/// What a script publishes reaches subscribers as from Redis (before an
+/// error that ends the script too; a read-only script may not publish), against
+/// redis-server; the script is told no receivers here (a documented
+/// difference: every replica runs it), so the test's subscribers are on
+/// another connection and the counts are left out.
+#[test]
+fn scripts_publish_as_redis_does() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let run = |port: u16| -> Vec<String> {
+        let mut s = Raw::connect(port);
+        let mut p = Raw::connect(port);
+        let mut out = vec![s.call(&["SUBSCRIBE", "c"]), s.call(&["SSUBSCRIBE", "d"])];
+        p.call(&["EVAL", "redis.call('PUBLISH', 'c', 'one'); redis.call('SPUBLISH', 'd', 'two'); return 'ok'", "0"]);
+        p.call(&["EVAL", "redis.call('PUBLISH', 'c', 'before'); return redis.call('INCR', 'c')", "0"]);
+        p.call(&["SET", "str", "x"]);
+        out.push(p.call(&["EVAL", "redis.call('PUBLISH', 'c', 'then'); return redis.call('INCR', 'str')", "0"]));
+        out.push(p.call(&["EVAL_RO", "return redis.pcall('PUBLISH', 'c', 'read-only')", "0"]));
+        out.extend(s.drain());
+        out
+    };
+    assert_eq!(run(redis.port), run(ours.port));
+}
+
+/// A script runs on every replica, but what it publishes goes out once,
+/// from the node that proposed it, to the subscribers of every node.
+#[test]
+fn a_script_in_a_cluster_publishes_once() {
+    let cl = Cluster::start(ClusterOptions::default());
+    let port = |i: usize| cl.nodes[i].redis_port;
+    let mut subs: Vec<Raw> = (0..3).map(|i| Raw::connect(port(i))).collect();
+    for s in &mut subs {
+        s.call(&["SUBSCRIBE", "news"]);
+    }
+    let script = "redis.call('INCR', KEYS[1]); redis.call('PUBLISH', 'news', ARGV[1]); return 1";
+    for (i, msg) in ["first", "second", "end"].iter().enumerate() {
+        // Through each node in turn (two of them forward to the leader).
+        let mut c = cl.client(i);
+        wait_until(Duration::from_secs(20), "the script to run", || {
+            redis::cmd("EVAL").arg(script).arg(1).arg("{n}counter").arg(*msg).query::<i64>(&mut c).is_ok()
+        });
+    }
+    // Each subscriber gets each message once, in order ("end" comes last
+    // from the same leader, so a copy from a replica would come before it).
+    for s in &mut subs {
+        let got: Vec<String> = (0..3).map(|_| s.read()).collect();
+        let want: Vec<String> =
+            ["first", "second", "end"].iter().map(|m| format!("*[$message, $news, ${m}]")).collect();
+        assert_eq!(got, want);
+    }
+}

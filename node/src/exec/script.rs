@@ -26,7 +26,7 @@ use super::db::Apply;
 use crate::command::{self as c, Cmd};
 use crate::keys;
 use crate::num::format_double;
-use crate::reply::Reply;
+use crate::reply::{Message, Reply};
 use bytes::Bytes;
 use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 use std::borrow::Cow;
@@ -51,6 +51,11 @@ pub enum ScriptCall {
     Answer(Reply),
     /// TIME: the entry's clock.
     Time,
+    /// PUBLISH / SPUBLISH: the message goes out once the script's entry is
+    /// applied, from the node that proposed it (every replica runs the
+    /// script). The script is told 0 receivers: a count would differ from
+    /// node to node, and the script must run alike on each.
+    Publish(crate::reply::Message),
 }
 
 pub type CommandParser = fn(&[Bytes]) -> Result<ScriptCall, Reply>;
@@ -177,9 +182,15 @@ setmetatable(_G, {
 /// read-only forms.
 pub fn eval(a: &mut Apply, cmd: &c::Eval) -> Reply {
     let sha = sha1_hex(&cmd.body);
-    match run(a, cmd, &sha) {
+    let mut published = Vec::new();
+    let reply = match run(a, cmd, &sha, &mut published) {
         Ok(r) => r,
         Err(e) => Reply::error(format!("ERR Error running script {sha}: {}", one_line(&e.to_string()))),
+    };
+    if published.is_empty() {
+        reply
+    } else {
+        Reply::Publishing(Box::new(reply), published)
     }
 }
 
@@ -288,7 +299,9 @@ pub fn compile_error(body: &[u8]) -> Option<Reply> {
     compile(&lua, body).err()
 }
 
-fn run(a: &mut Apply, cmd: &c::Eval, sha: &str) -> mlua::Result<Reply> {
+/// Runs the script; what it published (even if it then failed, as in
+/// Redis, whose messages are out by then) goes to `published_out`.
+fn run(a: &mut Apply, cmd: &c::Eval, sha: &str, published_out: &mut Vec<Message>) -> mlua::Result<Reply> {
     let lua = new_state(cmd, rand::Rng::gen(&mut a.rng))?;
     let script = match load_script(&lua, &cmd.body, sha) {
         Ok(f) => f,
@@ -318,7 +331,10 @@ fn run(a: &mut Apply, cmd: &c::Eval, sha: &str) -> mlua::Result<Reply> {
     // function, as Redis' does, so the script's line stays on the stack),
     // `redis.pcall` returns it as `{err = ...}`.
     let a = std::cell::RefCell::new(a);
-    let run_call = |args: &mlua::MultiValue| call(&mut a.borrow_mut(), args, read_only, slots, whole_keyspace, now);
+    let published = RefCell::new(Vec::new());
+    let run_call = |args: &mlua::MultiValue| {
+        call(&mut a.borrow_mut(), args, read_only, slots, whole_keyspace, now, &mut published.borrow_mut())
+    };
     let result = lua.scope(|scope| {
         let redis: Table = lua.globals().raw_get("redis")?;
         redis.raw_set(
@@ -356,6 +372,7 @@ fn run(a: &mut Apply, cmd: &c::Eval, sha: &str) -> mlua::Result<Reply> {
         Ok(if ok { from_lua(&value) } else { failure(&value, sha) })
     });
     lua.remove_hook();
+    *published_out = published.into_inner();
     result
 }
 
@@ -387,7 +404,16 @@ fn call_error(v: &Value) -> Option<&str> {
 }
 
 /// The command a script called, run on the entry's state.
-fn call(a: &mut Apply, args: &mlua::MultiValue, read_only: bool, slots: (u32, u32), whole: bool, now: u64) -> Reply {
+#[allow(clippy::too_many_arguments)] // the script's context, spelled out
+fn call(
+    a: &mut Apply,
+    args: &mlua::MultiValue,
+    read_only: bool,
+    slots: (u32, u32),
+    whole: bool,
+    now: u64,
+    published: &mut Vec<Message>,
+) -> Reply {
     if args.is_empty() {
         return Reply::error("ERR Please specify at least one argument for this redis lib call");
     }
@@ -406,6 +432,14 @@ fn call(a: &mut Apply, args: &mlua::MultiValue, read_only: bool, slots: (u32, u3
     match parse(&argv) {
         Err(e) => e,
         Ok(ScriptCall::Answer(r)) => r,
+        // Redis counts a publish as a write here (it is replicated).
+        Ok(ScriptCall::Publish(_)) if read_only => {
+            Reply::error("ERR Write commands are not allowed from read-only scripts.")
+        }
+        Ok(ScriptCall::Publish(m)) => {
+            published.push(m);
+            Reply::Int(0)
+        }
         Ok(ScriptCall::Time) => {
             Reply::Array(vec![Reply::bulk((now / 1000).to_string()), Reply::bulk(((now % 1000) * 1000).to_string())])
         }
@@ -515,6 +549,7 @@ fn to_lua(lua: &Lua, r: Reply) -> mlua::Result<Value> {
         Reply::Double(d) => Value::String(lua.create_string(format_double(d))?),
         Reply::Nil | Reply::NilArray => Value::Boolean(false),
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Several(items) => array(items)?,
+        Reply::Publishing(r, _) => to_lua(lua, *r)?,
         Reply::Map(pairs) | Reply::Pairs(pairs) => array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())?,
         Reply::PairMap(pairs) => array(pairs.into_iter().map(|(k, v)| Reply::Array(vec![k, v])).collect())?,
     })

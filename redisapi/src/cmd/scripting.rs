@@ -89,6 +89,11 @@ pub fn script_command(argv: &[Bytes]) -> Result<ScriptCall, Reply> {
                 None => Err(not_allowed()),
             },
             "time" => Ok(ScriptCall::Time),
+            "publish" | "spublish" => Ok(ScriptCall::Publish(node::reply::Message {
+                channel: argv[1].clone(),
+                message: argv[2].clone(),
+                shard: spec.name == "spublish",
+            })),
             // One database, as outside scripts.
             "select" => match node::num::parse_i64(&argv[1]) {
                 None => Err(Reply::error(node::reply::err::NOT_INTEGER)),
