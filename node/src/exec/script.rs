@@ -259,12 +259,16 @@ fn compile(lua: &Lua, body: &[u8]) -> Result<Function, Reply> {
 
 /// Bytecode of scripts compiled on this (the apply) thread, by digest: a
 /// script is parsed once, not in every fresh state that runs it. Bytecode
-/// loaded here is only ever our own compiler's output. Bounded: cleared
-/// when full.
+/// loaded here is only ever our own compiler's output. Bounded in scripts
+/// and bytes: cleared when full.
 const COMPILED_MAX: usize = 1024;
+const COMPILED_MAX_BYTES: usize = 32 << 20;
+
+/// The cached bytecode and its total size.
+type Compiled = (HashMap<String, Rc<[u8]>>, usize);
 
 thread_local! {
-    static COMPILED: RefCell<HashMap<String, Rc<[u8]>>> = RefCell::new(HashMap::new());
+    static COMPILED: RefCell<Compiled> = RefCell::new((HashMap::new(), 0));
     static PRELUDE_BYTECODE: Rc<[u8]> = {
         let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).expect("a Lua state");
         let f = lua.load(PRELUDE).set_name("=redis").into_function().expect("the prelude compiles");
@@ -275,7 +279,7 @@ thread_local! {
 /// The script `body` (digest `sha`) as a function of `lua`: from the
 /// bytecode cache, or compiled (and cached).
 fn load_script(lua: &Lua, body: &[u8], sha: &str) -> Result<Function, Reply> {
-    if let Some(code) = COMPILED.with(|c| c.borrow().get(sha).cloned()) {
+    if let Some(code) = COMPILED.with(|c| c.borrow().0.get(sha).cloned()) {
         if let Ok(f) = lua.load(&code[..]).set_name(CHUNK).set_mode(ChunkMode::Binary).into_function() {
             return Ok(f);
         }
@@ -283,11 +287,15 @@ fn load_script(lua: &Lua, body: &[u8], sha: &str) -> Result<Function, Reply> {
     let f = compile(lua, body)?;
     let code: Rc<[u8]> = f.dump(false).into();
     COMPILED.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= COMPILED_MAX {
-            c.clear();
+        let (map, bytes) = &mut *c.borrow_mut();
+        if map.len() >= COMPILED_MAX || *bytes + code.len() > COMPILED_MAX_BYTES {
+            map.clear();
+            *bytes = 0;
         }
-        c.insert(sha.to_string(), code);
+        if code.len() <= COMPILED_MAX_BYTES {
+            *bytes += code.len();
+            map.insert(sha.to_string(), code);
+        }
     });
     Ok(f)
 }
