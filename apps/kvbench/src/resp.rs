@@ -87,6 +87,17 @@ pub fn encode(op: &Op, out: &mut Vec<u8>) -> usize {
         Op::ZRange { key } => {
             CommandWriter::new(out, 5).arg(b"ZRANGE").arg(&name(key)).arg(b"0").arg(b"9").arg(b"WITHSCORES");
         }
+        Op::XAdd { key, val } => {
+            CommandWriter::new(out, 8)
+                .arg(b"XADD")
+                .arg(&name(key))
+                .arg(b"MAXLEN")
+                .arg(b"~")
+                .arg(b"1000")
+                .arg(b"*")
+                .arg(b"f")
+                .value(val);
+        }
         Op::MSet { key, val, n } => {
             let mut w = CommandWriter::new(out, 1 + 2 * *n as usize);
             w.arg(b"MSET");
@@ -155,7 +166,7 @@ pub fn interpret<'a>(op: &Op, frames: &'a [BytesFrame]) -> Result<Observed<'a>, 
             BytesFrame::Null => Err("EXECABORT".into()),
             other => Err(format!("unexpected EXEC reply {other:?}")),
         },
-        Op::LPop { .. } => bulk(last).map(|_| Observed::Done),
+        Op::LPop { .. } | Op::XAdd { .. } => bulk(last).map(|_| Observed::Done),
         Op::Set { .. } | Op::MSet { .. } => match last {
             BytesFrame::SimpleString(_) => Ok(Observed::Done),
             other => Err(format!("unexpected reply {other:?}")),

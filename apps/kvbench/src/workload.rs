@@ -43,6 +43,9 @@ pub enum WorkloadKind {
     Mget,
     /// MULTI, SET {tx:N}:v value, INCR {tx:N}:n, EXEC
     Multi,
+    /// XADD stream:N MAXLEN ~ 1000 * f value (a capped stream, as queues
+    /// and event logs use them)
+    Xadd,
 }
 
 impl WorkloadKind {
@@ -62,6 +65,7 @@ pub enum Family {
     Zset,
     Batch,
     Tx,
+    Stream,
 }
 
 impl Family {
@@ -75,6 +79,7 @@ impl Family {
             Family::Zset => "zset",
             Family::Batch => "batch",
             Family::Tx => "tx",
+            Family::Stream => "stream",
         }
     }
 }
@@ -136,6 +141,10 @@ pub enum Op {
     ZRange {
         key: Key,
     },
+    XAdd {
+        key: Key,
+        val: ValId,
+    },
     /// `n` keys, value `sub` of key `sub` is `val` with `sub` set.
     MSet {
         key: Key,
@@ -166,6 +175,7 @@ impl Op {
             | Op::SAdd { key, .. }
             | Op::ZAdd { key, .. }
             | Op::ZRange { key }
+            | Op::XAdd { key, .. }
             | Op::MSet { key, .. }
             | Op::MGet { key, .. }
             | Op::Multi { key, .. } => *key,
@@ -276,6 +286,7 @@ impl Generator {
             WorkloadKind::Mset => Op::MSet { key: key(Family::Batch), val: self.value(), n: self.batch },
             WorkloadKind::Mget => Op::MGet { key: key(Family::Batch), n: self.batch },
             WorkloadKind::Multi => Op::Multi { key: key(Family::Tx), val: self.value() },
+            WorkloadKind::Xadd => Op::XAdd { key: key(Family::Stream), val: self.value() },
         };
         let expect = self.model.as_mut().map_or(Expect::Unchecked, |m| m.plan(&op));
         Planned { op, expect }
@@ -312,9 +323,12 @@ impl Model {
             },
             Op::Incr { key } => counter(self, *key),
             Op::Multi { key, .. } => counter(self, *key),
-            Op::LPush { .. } | Op::LPop { .. } | Op::SAdd { .. } | Op::ZAdd { .. } | Op::ZRange { .. } => {
-                Expect::Unchecked
-            }
+            Op::LPush { .. }
+            | Op::LPop { .. }
+            | Op::SAdd { .. }
+            | Op::ZAdd { .. }
+            | Op::ZRange { .. }
+            | Op::XAdd { .. } => Expect::Unchecked,
         }
     }
 }
