@@ -740,6 +740,14 @@ fn random_commands_over_resp3() {
     let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
     random_sequence(&mut p, 400, (&keys, 1500), ("", 3000))
         .unwrap_or_else(|e| panic!("seed 400: {e}\nkvnode log:\n{}", ours.log_tail()));
+    // Streams: XREAD's streams are a map in RESP3 (pairs in RESP2), XINFO's
+    // replies maps.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(401);
+    let mut clock = 1;
+    for _ in 0..1500 {
+        p.check(&random_stream_command(&mut rng, "", &mut clock))
+            .unwrap_or_else(|e| panic!("seed 401: {e}\nkvnode log:\n{}", ours.log_tail()));
+    }
 }
 
 const SCRIPT: &[&[&str]] = &[
