@@ -9,6 +9,7 @@ pub mod conn;
 pub mod encode;
 pub mod info;
 pub mod local;
+pub mod migrate;
 pub mod pubsub;
 pub mod resp;
 pub mod server;

@@ -120,6 +120,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
         "sunsubscribe" => crate::pubsub::unsubscribe(c, Kind::Shard, &argv[1..]),
         "publish" | "spublish" => crate::pubsub::publish(c, &argv, spec.name == "spublish"),
         "wait" => return wait(c, &argv),
+        "migrate" => crate::migrate::migrate(c, &argv).await,
         "pubsub" => crate::pubsub::pubsub(c, &argv),
         "echo" => Reply::Bulk(argv[1].clone()),
         "quit" => return Outcome::Close(Reply::Ok),
@@ -635,6 +636,7 @@ fn movable_keys(spec: &CommandSpec, argv: &[Bytes]) -> Option<Result<Vec<usize>,
     let parsed = match spec.run {
         Run::Data(parse) => parse(argv),
         Run::Blocking(parse) => parse(argv).map(|(c, _)| c),
+        Run::Local if spec.name == "migrate" => return Some(Ok(crate::migrate::key_positions(argv))),
         Run::Local => return None,
     };
     let Ok(cmd) = parsed else {

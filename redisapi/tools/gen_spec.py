@@ -15,7 +15,7 @@ get set setnx setex psetex getset getdel getex mget mset msetnx append strlen ge
 incr decr incrby decrby incrbyfloat
 getbit setbit bitcount bitpos bitop bitfield bitfield_ro
 del unlink exists touch type expire pexpire expireat pexpireat ttl pttl expiretime pexpiretime persist
-rename renamenx copy dump restore sort sort_ro wait keys scan randomkey
+rename renamenx copy dump restore migrate sort sort_ro wait keys scan randomkey
 hset hsetnx hget hmget hmset hgetall hdel hlen hstrlen hexists hkeys hvals hincrby hincrbyfloat hrandfield hscan
 lpush rpush lpushx rpushx lpop rpop llen lindex lset lrange ltrim lrem linsert lpos lmove rpoplpush lmpop
 blpop brpop blmove brpoplpush blmpop

@@ -1374,3 +1374,81 @@ fn soak() {
         run_random_in_scripts(seed, 1000);
     }
 }
+
+/// MIGRATE out of this store, against Redis' own: the same keys migrated
+/// from redis-server and from our node into two fresh redis-servers must
+/// leave the same sources and the same targets, with the same replies
+/// (NOKEY, a target's refusal, AUTH and SELECT, COPY, REPLACE, KEYS, TTLs,
+/// connection and argument errors).
+#[test]
+fn migrate_out_of_this_store_as_out_of_redis() {
+    let (_r, ours, mut p) = pair(4);
+    let (t1, t2) = (RedisServer::start(), RedisServer::start());
+    let mut targets = Pair::new(t1.client(), t2.client());
+    let setup: &[&[&str]] = &[
+        &["SET", "{m}str", "hello"],
+        &["SET", "{m}ttl", "soon"],
+        &["PEXPIRE", "{m}ttl", "100000"],
+        &["RPUSH", "{m}list", "a", "b", "c"],
+        &["HSET", "{m}hash", "f", "v", "g", "w"],
+        &["ZADD", "{m}zset", "1", "x", "2.5", "y"],
+        &["SADD", "{m}set", "1", "2", "3"],
+        &["XADD", "{m}stream", "1-1", "f", "v"],
+        &["XGROUP", "CREATE", "{m}stream", "g", "0"],
+        &["SET", "elsewhere", "v"],
+        &["SET", "{m}new", "v"],
+    ];
+    for words in setup {
+        p.check_words(words).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // (MIGRATE's arguments after host and port; the port is each source's target's.)
+    let steps: &[(&[&str], bool)] = &[
+        (&["{m}str", "0", "5000"], true),
+        (&["{m}ttl", "0", "5000"], true),
+        (&["", "0", "5000", "COPY", "KEYS", "{m}list", "{m}hash", "{m}zset", "{m}set", "{m}stream"], true),
+        (&["", "0", "5000", "KEYS", "{m}list", "{m}hash"], true),
+        // One key taken, one refused: the taken one moves, the answer is the refusal.
+        (&["", "0", "5000", "KEYS", "{m}new", "{m}list"], true),
+        (&["", "0", "5000", "REPLACE", "KEYS", "{m}list", "{m}hash", "{m}nothing"], true),
+        (&["{m}nothing", "0", "5000"], true),
+        (&["elsewhere", "1", "5000"], true),
+        (&["{m}zset", "0", "5000", "AUTH", "secret"], true),
+        (&["{m}zset", "0", "5000", "AUTH2", "user", "secret"], true),
+        (&["{m}zset", "0", "5000", "KEYS", "{m}set"], true),
+        (&["{m}zset", "0", "x"], true),
+        (&["{m}zset", "x", "5000"], true),
+        (&["{m}zset", "0", "5000", "BOGUS"], true),
+        (&["{m}zset", "0", "5000", "AUTH"], true),
+        (&["{m}zset", "0", "5000"], false),
+    ];
+    for (args, reachable) in steps {
+        let run = |con: &mut redis::Connection, target: u16| -> String {
+            let port = if *reachable { target } else { closed };
+            let mut c = redis::cmd("MIGRATE");
+            c.arg("127.0.0.1").arg(port);
+            for a in *args {
+                c.arg(*a);
+            }
+            match c.query::<redis::Value>(con) {
+                Ok(v) => format!("{v:?}"),
+                Err(e) => e.to_string(),
+            }
+        };
+        let theirs = run(&mut p.redis, t1.port);
+        let mine = run(&mut p.ours[0], t2.port);
+        assert_eq!(theirs, mine, "MIGRATE {args:?}\nkvnode log:\n{}", ours.log_tail());
+        for key in ["{m}str", "{m}ttl", "{m}list", "{m}hash", "{m}zset", "{m}set", "{m}stream", "elsewhere", "{m}new"] {
+            check_value(&mut p, key.as_bytes()).unwrap_or_else(|e| panic!("source after {args:?}: {e}"));
+            check_value(&mut targets, key.as_bytes()).unwrap_or_else(|e| panic!("target after {args:?}: {e}"));
+        }
+        check_stream(&mut targets, b"{m}stream").unwrap_or_else(|e| panic!("target after {args:?}: {e}"));
+    }
+    for db in ["0", "1"] {
+        targets.check_words(&["SELECT", db]).unwrap();
+        targets.check_words(&["DBSIZE"]).unwrap();
+    }
+}

@@ -259,3 +259,50 @@ fn redis_cli_tour() {
     assert!(text.contains("errors: 0, replies: 1000"), "{text}");
     assert_eq!(cli(&["DBSIZE"]), "1002");
 }
+
+/// MIGRATE removes a key it moved only if nothing changed it meanwhile
+/// (other clients go on writing while it waits for the target): a key
+/// written after its dump stays, and MIGRATE says so. The target here is a
+/// stand-in that holds its replies until the key was changed.
+#[test]
+fn migrate_keeps_a_key_that_changed_while_it_moved() {
+    use std::io::{Read, Write};
+    let node = KvNode::with_partitions(1);
+    let mut c = node.client();
+    let _: () = q(&mut c, &["SET", "moving", "old"]).unwrap();
+    let _: () = q(&mut c, &["SET", "steady", "v"]).unwrap();
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = target.local_addr().unwrap().port();
+    let (got_request, changed) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let (tell, proceed) = (got_request.0, changed.1);
+    let stand_in = std::thread::spawn(move || {
+        let (mut s, _) = target.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut seen = Vec::new();
+        // SELECT and two RESTOREs: wait for the second key's name.
+        while !seen.windows(6).any(|w| w == b"steady") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "MIGRATE closed the connection early");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        tell.send(()).unwrap();
+        proceed.recv().unwrap();
+        s.write_all(b"+OK\r\n+OK\r\n+OK\r\n").unwrap();
+    });
+    let port_s = port.to_string();
+    let migrating = std::thread::spawn({
+        let url = format!("redis://127.0.0.1:{}/", node.port);
+        move || {
+            let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+            q::<String>(&mut c, &["MIGRATE", "127.0.0.1", &port_s, "", "0", "10000", "KEYS", "moving", "steady"])
+        }
+    });
+    got_request.1.recv().unwrap();
+    let _: () = q(&mut c, &["SET", "moving", "new"]).unwrap();
+    changed.0.send(()).unwrap();
+    let e = migrating.join().unwrap().unwrap_err();
+    assert!(e.to_string().contains("changed here meanwhile") && e.to_string().contains("moving"), "{e}");
+    stand_in.join().unwrap();
+    assert_eq!(q::<Option<String>>(&mut c, &["GET", "moving"]).unwrap().as_deref(), Some("new"));
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "steady"]).unwrap(), 0, "the unchanged key moved");
+}
