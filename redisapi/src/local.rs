@@ -520,18 +520,32 @@ fn client_kill(c: &mut Conn, argv: &[Bytes]) -> Outcome {
     }
 }
 
+/// COMMAND INFO's entry: name, arity, flags, key positions, and the
+/// subcommands of a container with theirs (cluster clients route XGROUP
+/// CREATE or OBJECT ENCODING by their subcommand's key position).
 fn command_info(spec: &CommandSpec) -> Reply {
+    let subcommands = crate::spec_data::SUBSPECS
+        .iter()
+        .filter(|row| row.0 == spec.name)
+        .map(|&(container, sub, arity, flags, first, last, step)| {
+            info_row(&format!("{container}|{sub}"), arity, flags, (first, last, step), vec![])
+        })
+        .collect();
+    info_row(spec.name, spec.arity, spec.flags, (spec.first_key, spec.last_key, spec.step), subcommands)
+}
+
+fn info_row(name: &str, arity: i32, flags: &[&str], keys: (i32, i32, i32), subcommands: Vec<Reply>) -> Reply {
     Reply::Array(vec![
-        bulk_str(spec.name),
-        Reply::Int(spec.arity as i64),
-        Reply::Set(spec.flags.iter().map(|f| Reply::status(f)).collect()),
-        Reply::Int(spec.first_key as i64),
-        Reply::Int(spec.last_key as i64),
-        Reply::Int(spec.step as i64),
+        bulk_str(name),
+        Reply::Int(arity as i64),
+        Reply::Set(flags.iter().map(|f| Reply::status(f)).collect()),
+        Reply::Int(keys.0 as i64),
+        Reply::Int(keys.1 as i64),
+        Reply::Int(keys.2 as i64),
         Reply::Set(vec![]),
         Reply::Set(vec![]),
         Reply::Array(vec![]),
-        Reply::Array(vec![]),
+        Reply::Array(subcommands),
     ])
 }
 

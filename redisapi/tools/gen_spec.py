@@ -49,3 +49,20 @@ for n in names:
     print(f"    ({rs(name)}, {arity}, {flags_rs}, {first}, {last}, {step}, {rs(docs.get('group',''))}, "
           f"{rs(docs.get('summary',''))}, {rs(docs.get('since',''))}, {rs(docs.get('complexity',''))}),")
 print("];")
+
+# The subcommands of the container commands above, as COMMAND INFO lists
+# them: arity (checked as a command arrives) and key positions (what
+# cluster clients route by).
+print()
+print("/// (container, subcommand, arity, flags, first key, last key, step)")
+print("pub type SubRow = (&'static str, &'static str, i32, &'static [&'static str], i32, i32, i32);")
+print("pub const SUBSPECS: &[SubRow] = &[")
+for n in names:
+    info = cli("command", "info", n)[0]
+    subs = info[9] if len(info) > 9 else []
+    for sub in sorted(subs, key=lambda x: x[0]):
+        full, arity, flags, first, last, step = sub[0], sub[1], sub[2], sub[3], sub[4], sub[5]
+        subname = full.split("|", 1)[1]
+        flags_rs = "&[" + ", ".join(rs(f) for f in flags) + "]"
+        print(f"    ({rs(n)}, {rs(subname)}, {arity}, {flags_rs}, {first}, {last}, {step}),")
+print("];")

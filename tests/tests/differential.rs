@@ -1452,3 +1452,32 @@ fn migrate_out_of_this_store_as_out_of_redis() {
         targets.check_words(&["DBSIZE"]).unwrap();
     }
 }
+
+/// COMMAND INFO lists a container's subcommands with their arity, flags and
+/// key positions as Redis does: cluster clients (redis-py's) route XGROUP
+/// CREATE, XINFO STREAM or OBJECT ENCODING by the subcommand's key.
+#[test]
+fn command_info_lists_subcommands_as_redis_does() {
+    let (_r, _o, mut p) = pair(1);
+    fn subcommands(con: &mut redis::Connection, name: &str) -> Vec<(String, i64, Vec<String>, i64, i64, i64)> {
+        let v: Vec<redis::Value> = redis::cmd("COMMAND").arg("INFO").arg(name).query(con).unwrap();
+        let redis::Value::Array(info) = &v[0] else { panic!("no COMMAND INFO for {name}: {v:?}") };
+        let redis::Value::Array(subs) = &info[9] else { panic!("no subcommands for {name}") };
+        let mut out: Vec<_> = subs
+            .iter()
+            .map(|s| {
+                let redis::Value::Array(f) = s else { panic!("{s:?}") };
+                let text = |v: &redis::Value| redis::from_redis_value::<String>(v).unwrap();
+                let int = |v: &redis::Value| redis::from_redis_value::<i64>(v).unwrap();
+                let mut flags: Vec<String> = redis::from_redis_value::<Vec<String>>(&f[2]).unwrap();
+                flags.sort();
+                (text(&f[0]), int(&f[1]), flags, int(&f[3]), int(&f[4]), int(&f[5]))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+    for name in ["xgroup", "xinfo", "object", "config", "script", "pubsub"] {
+        assert_eq!(subcommands(&mut p.redis, name), subcommands(&mut p.ours[0], name), "COMMAND INFO {name}");
+    }
+}
