@@ -346,15 +346,24 @@ impl Pair {
             self.follow_sorted_zset(a);
         }
         // What a transaction's SORTs read (asked now, outside MULTI; this
-        // also notes the sorted sets among them).
+        // also notes the sorted sets among them). A later command of the
+        // same transaction may have changed the key since the SORT read it
+        // (SINTERSTORE into it): then its type then is unknown, and the
+        // reply may be in a set's hash order.
         let exec_sources: Vec<String> = exec_of
             .iter()
-            .map(|a| {
+            .enumerate()
+            .map(|(i, a)| {
                 let sort = a[0].eq_ignore_ascii_case(b"sort") || a[0].eq_ignore_ascii_case(b"sort_ro");
-                if sort {
-                    self.sort_source_type(a)
+                if !sort {
+                    return String::new();
+                }
+                let ty = self.sort_source_type(a);
+                let rewritten_later = exec_of[i + 1..].iter().any(|later| later[1..].contains(&a[1]));
+                if rewritten_later && ty != "set" && ty != "zset" {
+                    "set".to_string()
                 } else {
-                    String::new()
+                    ty
                 }
             })
             .collect();
