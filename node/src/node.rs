@@ -154,6 +154,8 @@ pub struct Node {
     installs_resumed: u64,
     /// This node's pub/sub subscribers.
     pub pubsub: Arc<crate::pubsub::Hub>,
+    /// Publishes to them and to the other nodes' (PUBLISH, scripts).
+    publisher: Arc<Publisher>,
     /// The apply versions the other nodes announce.
     versions: crate::versions::PeerVersions,
 }
@@ -442,6 +444,12 @@ impl Node {
         }
         let by_group = partitions.iter().map(|p| (p.group, p.clone())).collect();
         let ns = Arc::new(Namespace { id: record.id, name: record.name.clone(), partitions });
+        let pubsub: Arc<crate::pubsub::Hub> = Default::default();
+        let peers = match (&fwd, &cfg.cluster) {
+            (Some(_), Some(c)) => c.spec.nodes.iter().map(|n| n.id).filter(|id| *id != cfg.node_id).collect(),
+            _ => vec![],
+        };
+        let publisher = Arc::new(Publisher { hub: pubsub.clone(), fwd: fwd.clone(), peers });
         let node = Arc::new(Node {
             cfg,
             store,
@@ -458,7 +466,8 @@ impl Node {
             snapshots,
             snapshots_installed,
             installs_resumed,
-            pubsub: Default::default(),
+            pubsub,
+            publisher,
             versions: Default::default(),
         });
         let _ = handler.node.set(Arc::downgrade(&node));
@@ -542,15 +551,7 @@ impl Node {
     /// and passed on to every other node's. Returns this node's receivers
     /// (Redis Cluster's count).
     pub fn publish(&self, channel: &Bytes, message: &Bytes, shard: bool) -> usize {
-        self.publisher().publish(channel, message, shard)
-    }
-
-    fn publisher(&self) -> Publisher {
-        let peers = match (&self.fwd, &self.cfg.cluster) {
-            (Some(_), Some(c)) => c.spec.nodes.iter().map(|n| n.id).filter(|id| *id != self.cfg.node_id).collect(),
-            _ => vec![],
-        };
-        Publisher { hub: self.pubsub.clone(), fwd: self.fwd.clone(), peers }
+        self.publisher.publish(channel, message, shard)
     }
 
     /// The apply versions the other nodes announced (for /metrics).
@@ -889,7 +890,7 @@ impl Node {
         let poisoned = s.poisoned.clone();
         let part = p.index;
         let timeout = self.cfg.write_timeout;
-        let publisher = self.publisher();
+        let publisher = self.publisher.clone();
         async move {
             let r = pending.wait(timeout).await;
             drop(guard);
@@ -2056,7 +2057,6 @@ async fn peer_that_heard_from(fwd: &Forwarder, me: u64, c: &ClusterConfig) -> Op
 
 /// Publishes a message to this node's subscribers and, in a cluster, to
 /// every other node's over the forward lane (Redis Cluster's PUBLISH).
-#[derive(Clone)]
 struct Publisher {
     hub: Arc<crate::pubsub::Hub>,
     fwd: Option<Arc<Forwarder>>,

@@ -612,7 +612,7 @@ fn command(argv: &[Bytes]) -> Reply {
                 Some(Err(e)) => return e,
                 // Shard channels are no keys (Redis' key spec says not_key).
                 None if spec.group == "pubsub" => vec![],
-                None => spec.key_positions(inner.len()),
+                None => spec.key_positions_of(inner),
             };
             if keys.is_empty() {
                 return Reply::error("ERR The command has no key arguments");
@@ -641,10 +641,7 @@ fn command(argv: &[Bytes]) -> Reply {
 /// (ZUNIONSTORE's numkeys, SORT's STORE, ...): the keys the command parses
 /// to, found in argument order. None for other commands.
 fn movable_keys(spec: &CommandSpec, argv: &[Bytes]) -> Option<Result<Vec<usize>, Reply>> {
-    // XGROUP's and XINFO's subcommands have their key after the subcommand
-    // (HELP has none), which the container's own key positions do not say.
-    let container = matches!(spec.name, "xgroup" | "xinfo");
-    if !spec.has_flag("movablekeys") && !container {
+    if !spec.has_flag("movablekeys") {
         return None;
     }
     let parsed = match spec.run {
@@ -654,9 +651,6 @@ fn movable_keys(spec: &CommandSpec, argv: &[Bytes]) -> Option<Result<Vec<usize>,
         Run::Local => return None,
     };
     let Ok(cmd) = parsed else {
-        if container {
-            return None;
-        }
         return Some(Err(Reply::error("ERR Invalid arguments specified for command")));
     };
     let mut wanted: Vec<&Bytes> = cmd.keys();

@@ -13,7 +13,7 @@
 use crate::conn::Conn;
 use bytes::Bytes;
 use node::command::{Key, Keys, Ttl};
-use node::num::parse_i64;
+use node::num::parse_i64_arg;
 use node::reply::err;
 use node::{Cmd, Reply};
 use std::time::Duration;
@@ -61,8 +61,8 @@ fn options(argv: &[Bytes]) -> Result<Options, Reply> {
         }
         j += 1;
     }
-    let timeout = parse_i64(&argv[5]).ok_or_else(|| Reply::error(err::NOT_INTEGER))?;
-    let db = parse_i64(&argv[4]).ok_or_else(|| Reply::error(err::NOT_INTEGER))?;
+    let timeout = parse_i64_arg(&argv[5])?;
+    let db = parse_i64_arg(&argv[4])?;
     let timeout = Duration::from_millis(if timeout <= 0 { 1000 } else { timeout as u64 });
     Ok(Options { copy, replace, auth, keys: keys.unwrap_or_else(|| vec![argv[3].clone()]), db, timeout })
 }

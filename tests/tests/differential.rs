@@ -773,6 +773,10 @@ const SCRIPT: &[&[&str]] = &[
     &["COMMAND", "GETKEYS", "XGROUP", "HELP"],
     &["COMMAND", "GETKEYS", "XINFO", "STREAM", "k", "FULL"],
     &["COMMAND", "GETKEYS", "XINFO", "CONSUMERS", "k", "g"],
+    &["COMMAND", "GETKEYS", "OBJECT", "ENCODING", "k"],
+    &["COMMAND", "GETKEYS", "OBJECT", "HELP"],
+    &["COMMAND", "GETKEYS", "MIGRATE", "h", "1", "k", "0", "5"],
+    &["COMMAND", "GETKEYS", "MIGRATE", "h", "1", "", "0", "5", "COPY", "KEYS", "a", "b"],
     // WAIT on a server without replicas: 0, after the timeout if more are wanted.
     &["SET", "wk", "1"],
     &["WAIT", "0", "0"],

@@ -2,8 +2,9 @@
 //! XREAD, XSETID. Consumer groups are in [`super::stream_group`].
 //!
 //! A stream is a collection whose count is its length. Its metadata payload
-//! holds `[flags][last ID 16][entries added u64][max deleted ID 16]`; each
-//! entry is an element under [`ENTRY`] + its ID, its value the flattened
+//! holds `[flags][last ID 16][entries added u64][max deleted ID 16][first ID
+//! 16]` ([`StreamState`]); each entry is an element under
+//! [`crate::stream::ENTRY`] + its ID, its value the flattened
 //! fields ([`stream::encode_fields`]). Unlike the other collections a stream
 //! outlives its last entry (Redis keeps an empty stream, with its last ID
 //! and its groups), so it is finished by [`finish`], never removed for being
@@ -70,12 +71,16 @@ pub fn finish(c: Coll, a: &mut Apply) {
     }
 }
 
+/// Whether the stream `c` was there before this command (not created by it).
+fn existed(c: &Coll, a: &Apply) -> bool {
+    c.old.as_ref().is_some_and(|o| !o.expired(a.now) && o.version == c.meta.version)
+}
+
 /// Writes a stream whose groups (or last ID) changed but not its entries:
 /// Redis signals no change of the key then, so WATCH does not fire. A
 /// stream this command created is a change all the same.
 pub fn finish_quietly(c: Coll, a: &mut Apply) {
-    let existed = c.old.as_ref().is_some_and(|o| !o.expired(a.now) && o.version == c.meta.version);
-    if c.changed && existed {
+    if c.changed && existed(&c, a) {
         a.put_meta_quietly(&c.key, &c.meta);
     } else {
         finish(c, a);
@@ -194,17 +199,13 @@ const EXHAUSTED: &str = "ERR The stream has exhausted the last possible ID, unab
 const TOO_SMALL: &str = "ERR The ID specified in XADD is equal or smaller than the target stream top item";
 
 pub fn xadd(a: &mut Apply, cmd: &sc::XAdd) -> Reply {
-    let exists = match a.db().typed(&cmd.key, DataType::Stream) {
-        Err(e) => return e,
-        Ok(m) => m.is_some(),
-    };
-    if !exists && cmd.nomkstream {
-        return Reply::Nil;
-    }
     let mut c = match Coll::open(a, &cmd.key, DataType::Stream) {
         Ok(c) => c,
         Err(e) => return e,
     };
+    if cmd.nomkstream && !existed(&c, a) {
+        return Reply::Nil;
+    }
     let mut st = state(&c.meta);
     if st.last_id == MAX_ID {
         return Reply::error(EXHAUSTED);

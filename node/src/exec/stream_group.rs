@@ -302,13 +302,10 @@ fn put_group(a: &mut Apply, c: &mut Coll, name: &[u8], g: &Group) {
     c.put(a, &group_sub(name), &Group { pel_first, ..*g }.encode());
 }
 
-/// Marks `consumer` seen now, creating it if needed; whether it was new.
-fn touch_consumer(a: &mut Apply, c: &mut Coll, group: &[u8], consumer: &[u8]) -> bool {
-    let sub = consumer_sub(group, consumer);
-    let new = get(a, c, &sub).is_none();
+/// Marks `consumer` seen now, creating it if needed.
+fn touch_consumer(a: &mut Apply, c: &mut Coll, group: &[u8], consumer: &[u8]) {
     let now = a.now;
-    c.put(a, &sub, &now.to_be_bytes());
-    new
+    c.put(a, &consumer_sub(group, consumer), &now.to_be_bytes());
 }
 
 pub fn xgroup(a: &mut Apply, cmd: &sc::XGroup) -> Reply {
@@ -351,11 +348,13 @@ pub fn xgroup(a: &mut Apply, cmd: &sc::XGroup) -> Reply {
             if g.is_none() {
                 return Reply::Int(0);
             }
+            // Everything of the group goes, its record with its first
+            // pending ID too: no need to keep that up to date meanwhile.
             let db = a.db();
             let pending: Vec<StreamId> = pel(&db, &cmd.key, &c.meta, &cmd.group).into_iter().map(|p| p.0).collect();
             let names: Vec<Bytes> = consumers(&db, &cmd.key, &c.meta, &cmd.group).into_iter().map(|p| p.0).collect();
             for id in pending {
-                drop_nack(a, &mut c, &cmd.group, id);
+                c.delete(a, &pel_sub(&cmd.group, id));
             }
             for n in names {
                 c.delete(a, &consumer_sub(&cmd.group, &n));

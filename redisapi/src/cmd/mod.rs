@@ -13,7 +13,7 @@ pub mod stream;
 pub mod strings;
 pub mod zset;
 
-use crate::spec_data::SPECS;
+use crate::spec_data::{SPECS, SUBSPECS};
 use bytes::Bytes;
 use node::{Cmd, Reply};
 use std::collections::HashMap;
@@ -61,13 +61,29 @@ impl CommandSpec {
     }
 
     /// Key positions by first/last/step, as COMMAND GETKEYS reports them.
-    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
-        if self.first_key <= 0 {
-            return vec![];
+    /// Where the keys of `argv` are, by the command's key positions, or a
+    /// container's (XGROUP, OBJECT) by its subcommand's.
+    pub fn key_positions_of(&self, argv: &[Bytes]) -> Vec<usize> {
+        let sub = argv.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
+        let row = SUBSPECS.iter().find(|r| r.0 == self.name && Some(r.1) == sub.as_deref());
+        match row {
+            Some(&(.., first, last, step)) => positions(first, last, step, argv.len()),
+            None => self.key_positions(argv.len()),
         }
-        let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };
-        (self.first_key..=last).step_by(self.step.max(1) as usize).map(|i| i as usize).filter(|i| *i < argc).collect()
     }
+
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        positions(self.first_key, self.last_key, self.step, argc)
+    }
+}
+
+/// Key positions from a first, last (negative: from the end) and step.
+fn positions(first: i32, last: i32, step: i32, argc: usize) -> Vec<usize> {
+    if first <= 0 {
+        return vec![];
+    }
+    let last = if last < 0 { argc as i32 + last } else { last };
+    (first..=last).step_by(step.max(1) as usize).map(|i| i as usize).filter(|i| *i < argc).collect()
 }
 
 fn run_of(name: &str) -> Option<Run> {

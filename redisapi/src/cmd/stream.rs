@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use node::command::Key;
-use node::num::parse_i64;
+use node::num::{parse_i64, parse_i64_arg};
 use node::reply::err;
 use node::stream::{self, parse_id, parse_id_arg, parse_strict_id_arg, StreamId, MAX_ID};
 use node::stream_cmds as sc;
@@ -15,10 +15,6 @@ use super::list::Blocking;
 
 fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
-}
-
-fn int(arg: &[u8]) -> Result<i64, Reply> {
-    parse_i64(arg).ok_or_else(|| Reply::error(err::NOT_INTEGER))
 }
 
 fn int_or(arg: &[u8], msg: &str) -> Result<i64, Reply> {
@@ -58,7 +54,7 @@ fn add_or_trim_args(argv: &[Bytes], xadd: bool) -> Result<AddOrTrim, Reply> {
                 i += 1;
             }
             if is(opt, "maxlen") {
-                let n = int(&argv[i + 1])?;
+                let n = parse_i64_arg(&argv[i + 1])?;
                 if n < 0 {
                     return Err(Reply::error("ERR The MAXLEN argument must be >= 0."));
                 }
@@ -68,7 +64,7 @@ fn add_or_trim_args(argv: &[Bytes], xadd: bool) -> Result<AddOrTrim, Reply> {
             }
             i += 1;
         } else if is(opt, "limit") && moreargs > 0 {
-            limit = int(&argv[i + 1])?;
+            limit = parse_i64_arg(&argv[i + 1])?;
             if limit < 0 {
                 return Err(Reply::error("ERR The LIMIT argument must be >= 0."));
             }
@@ -185,7 +181,7 @@ fn range(argv: &[Bytes], rev: bool) -> Result<Cmd, Reply> {
     let mut j = 4;
     while j < argv.len() {
         if is(&argv[j], "count") && j + 1 < argv.len() {
-            count = Some(int(&argv[j + 1])?.max(0) as u64);
+            count = Some(parse_i64_arg(&argv[j + 1])?.max(0) as u64);
             j += 2;
         } else {
             return Err(Reply::error(err::SYNTAX));
@@ -224,7 +220,7 @@ fn read(argv: &[Bytes], group: bool) -> Result<Blocking, Reply> {
             timeout = Some((ms > 0).then(|| Duration::from_millis(ms as u64)));
         } else if is(o, "count") && moreargs > 0 {
             i += 1;
-            count = Some(int(&argv[i])?.max(0) as u64);
+            count = Some(parse_i64_arg(&argv[i])?.max(0) as u64);
         } else if is(o, "streams") && moreargs > 0 {
             let n = argv.len() - (i + 1);
             if !n.is_multiple_of(2) {
@@ -333,7 +329,7 @@ pub fn xsetid(argv: &[Bytes]) -> Result<Cmd, Reply> {
     while i < argv.len() {
         let more = i + 1 < argv.len();
         if is(&argv[i], "entriesadded") && more {
-            let n = int(&argv[i + 1])?;
+            let n = parse_i64_arg(&argv[i + 1])?;
             if n < 0 {
                 return Err(Reply::error("ERR entries_added must be positive"));
             }
@@ -423,7 +419,7 @@ pub fn xgroup(argv: &[Bytes]) -> Result<Cmd, Reply> {
                 mkstream = true;
                 i += 1;
             } else if is(&argv[i], "entriesread") && i + 1 < argv.len() {
-                entries_read = int(&argv[i + 1])?;
+                entries_read = parse_i64_arg(&argv[i + 1])?;
                 if entries_read < -1 {
                     return Err(Reply::error("ERR value for ENTRIESREAD must be positive or -1"));
                 }
@@ -473,13 +469,13 @@ pub fn xpending(argv: &[Bytes]) -> Result<Cmd, Reply> {
     if n >= 6 {
         let mut at = 3;
         if is(&argv[3], "idle") {
-            cmd.min_idle = int(&argv[4])?;
+            cmd.min_idle = parse_i64_arg(&argv[4])?;
             if n < 8 {
                 return Err(Reply::error(err::SYNTAX));
             }
             at += 2;
         }
-        cmd.count = int(&argv[at + 2])?.max(0) as u64;
+        cmd.count = parse_i64_arg(&argv[at + 2])?.max(0) as u64;
         cmd.start = Some(interval_start(&argv[at])?);
         cmd.end = Some(interval_end(&argv[at + 1])?);
         cmd.consumer = argv.get(at + 3).cloned();
@@ -591,7 +587,7 @@ pub fn xinfo(argv: &[Bytes]) -> Result<Cmd, Reply> {
             if !is(&opts[0], "full") || (opts.len() > 1 && (opts.len() != 3 || !is(&opts[1], "count"))) {
                 cmd.error = err::SYNTAX.to_string();
             } else if opts.len() == 3 {
-                match int(&opts[2]) {
+                match parse_i64_arg(&opts[2]) {
                     Ok(n) => cmd.count = n.max(0) as u64,
                     Err(Reply::Error(e)) => cmd.error = e,
                     Err(_) => {}
