@@ -6,6 +6,7 @@
 //! that depend on the data (WRONGTYPE, not an integer, ...).
 
 use crate::coll_cmds as cc;
+use crate::geo_cmds as gc;
 use crate::meta::DataType;
 use crate::rdb;
 use crate::stream_cmds as sc;
@@ -696,13 +697,21 @@ pub enum Cmd {
     XClaim(Box<sc::XClaim>),
     #[prost(message, tag = "141")]
     XInfo(sc::XInfo),
+    // GEO (GEOADD is a ZADD)
+    /// GEOPOS, GEOHASH, GEODIST.
+    #[prost(message, tag = "150")]
+    GeoMembers(gc::GeoMembers),
+    /// GEORADIUS, GEORADIUSBYMEMBER, GEOSEARCH (reads), or with a store key
+    /// (STORE, STOREDIST, GEOSEARCHSTORE) a write.
+    #[prost(message, tag = "151")]
+    GeoSearch(gc::GeoSearch),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Command {
     #[prost(
         oneof = "Cmd",
-        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111,120,121,122,123,130,131,132,133,134,135,136,137,138,139,140,141"
+        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111,120,121,122,123,130,131,132,133,134,135,136,137,138,139,140,141,150,151"
     )]
     pub cmd: Option<Cmd>,
 }
@@ -725,6 +734,7 @@ impl Cmd {
             Cmd::Sort(c) => c.store.is_some(),
             Cmd::PfCount(k) => k.keys.len() == 1,
             Cmd::XRead(c) => !c.group.is_empty() && !c.peek,
+            Cmd::GeoSearch(c) => c.store.is_some(),
             _ => !matches!(
                 self,
                 Cmd::Get(_)
@@ -776,6 +786,7 @@ impl Cmd {
                     | Cmd::XRange(_)
                     | Cmd::XPending(_)
                     | Cmd::XInfo(_)
+                    | Cmd::GeoMembers(_)
             ),
         }
     }
@@ -808,6 +819,7 @@ impl Cmd {
             | Cmd::XPending(_)
             | Cmd::XClaim(_)
             | Cmd::XInfo(_) => 4,
+            Cmd::GeoMembers(_) | Cmd::GeoSearch(_) => 5,
             _ => 1,
         }
     }
@@ -833,6 +845,7 @@ impl Cmd {
             Cmd::Copy(c) => vec![&c.dst],
             Cmd::Restore(c) => vec![&c.key],
             Cmd::Sort(c) => c.store.iter().collect(),
+            Cmd::GeoSearch(c) => c.store.iter().collect(),
             // New entries wake XREAD; a group's creation, reset or removal
             // lets a blocked XREADGROUP see it.
             Cmd::XAdd(c) => vec![&c.key],
@@ -930,6 +943,8 @@ impl Cmd {
             Cmd::XPending(c) => vec![&c.key],
             Cmd::XClaim(c) => vec![&c.key],
             Cmd::XInfo(c) => vec![&c.key],
+            Cmd::GeoMembers(c) => vec![&c.key],
+            Cmd::GeoSearch(c) => std::iter::once(&c.key).chain(c.store.iter()).collect(),
         }
     }
 }

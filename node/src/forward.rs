@@ -158,6 +158,7 @@ const K_SET: i32 = 10;
 const K_PAIRS: i32 = 11;
 const K_PAIR_MAP: i32 = 13;
 const K_VERBATIM: i32 = 12;
+const K_HUMAN_DOUBLE: i32 = 14;
 
 impl WireReply {
     fn of_kind(kind: i32) -> WireReply {
@@ -182,6 +183,7 @@ impl WireReply {
             },
             Reply::NilArray => WireReply::of_kind(K_NIL_ARRAY),
             Reply::Double(d) => WireReply { kind: K_DOUBLE, double: Some(*d), ..Default::default() },
+            Reply::HumanDouble(d) => WireReply { kind: K_HUMAN_DOUBLE, double: Some(*d), ..Default::default() },
             Reply::Map(pairs) => WireReply { kind: K_MAP, items: flat(pairs), ..Default::default() },
             Reply::Set(items) => WireReply {
                 kind: K_SET,
@@ -221,6 +223,7 @@ impl WireReply {
             K_ARRAY => Reply::Array(self.items.into_iter().map(WireReply::into_reply).collect()),
             K_NIL_ARRAY => Reply::NilArray,
             K_DOUBLE => Reply::Double(self.double()),
+            K_HUMAN_DOUBLE => Reply::HumanDouble(self.double()),
             K_MAP => Reply::Map(pairs(self.items)),
             K_SET => Reply::Set(self.items.into_iter().map(WireReply::into_reply).collect()),
             K_PAIRS => Reply::Pairs(pairs(self.items)),
@@ -338,6 +341,7 @@ mod tests {
             Reply::Set(vec![Reply::bulk("m")]),
             Reply::Pairs(vec![(Reply::bulk("m"), Reply::Double(2.0))]),
             Reply::Verbatim("info".into()),
+            Reply::HumanDouble(13.361389338970184),
         ]);
         let wire = WireReply::from_reply(&r).encode_to_vec();
         assert_eq!(WireReply::decode(wire.as_slice()).unwrap().into_reply(), r);

@@ -58,6 +58,23 @@ pub fn format_double(d: f64) -> String {
     format_g(d, 17)
 }
 
+/// A double as Redis prints a `long double` for people (`ld2string`'s
+/// human mode: `%.17Lf` without trailing zeros, `-0` as `0`). A double
+/// converts to a long double exactly, and Rust prints the exact value's
+/// digits, rounded, as C does.
+pub fn format_human_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let s = format!("{d:.17}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
 /// C's `%.<precision>g` of a finite double.
 pub fn format_g(d: f64, precision: usize) -> String {
     if d == 0.0 {

@@ -19,6 +19,10 @@ pub enum Reply {
     NilArray,
     /// RESP3 double; a bulk string in RESP2.
     Double(f64),
+    /// A double as Redis prints a `long double` for people (`%.17Lf`
+    /// without trailing zeros: GEOPOS's coordinates): RESP3 double; a bulk
+    /// string in RESP2.
+    HumanDouble(f64),
     /// RESP3 map; a flat array in RESP2.
     Map(Vec<(Reply, Reply)>),
     /// RESP3 set; an array in RESP2.

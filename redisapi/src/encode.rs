@@ -20,7 +20,7 @@ fn bulk(out: &mut BytesMut, data: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
-pub use node::num::format_double;
+pub use node::num::{format_double, format_human_double};
 
 /// Appends `r` to `out` in protocol version `proto` (2 or 3).
 pub fn encode(out: &mut BytesMut, r: &Reply, proto: u8) {
@@ -83,8 +83,12 @@ pub fn encode(out: &mut BytesMut, r: &Reply, proto: u8) {
                 encode(out, v, proto);
             }
         }
-        Reply::Double(d) => {
-            let s = format_double(*d);
+        Reply::Double(_) | Reply::HumanDouble(_) => {
+            let s = match r {
+                Reply::HumanDouble(d) => format_human_double(*d),
+                Reply::Double(d) => format_double(*d),
+                _ => unreachable!(),
+            };
             if proto >= 3 {
                 line(out, b',', s.as_bytes());
             } else {

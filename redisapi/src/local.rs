@@ -644,6 +644,9 @@ fn movable_keys(spec: &CommandSpec, argv: &[Bytes]) -> Option<Result<Vec<usize>,
     if !spec.has_flag("movablekeys") {
         return None;
     }
+    if matches!(spec.name, "georadius" | "georadiusbymember") {
+        return Some(Ok(cmd::geo::key_positions(argv)));
+    }
     let parsed = match spec.run {
         Run::Data(parse) => parse(argv),
         Run::Blocking(parse) => parse(argv).map(|(c, _)| c),

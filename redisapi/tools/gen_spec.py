@@ -27,6 +27,7 @@ zpopmin zpopmax bzpopmin bzpopmax zmpop bzmpop zunion zinter zdiff zunionstore z
 zintercard zrandmember zscan
 pfadd pfcount pfmerge
 xadd xtrim xdel xlen xrange xrevrange xread xreadgroup xsetid xgroup xack xpending xclaim xautoclaim xinfo
+geoadd geopos geohash geodist georadius georadius_ro georadiusbymember georadiusbymember_ro geosearch geosearchstore
 cluster readonly readwrite asking
 """.split()
 

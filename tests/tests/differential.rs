@@ -7,6 +7,7 @@ use kvtests::differential::{
     old_payloads, random_collection_command, random_command, random_glob_word, random_hll_command,
     random_numeric_command, random_stream_command, stream_payload_of_redis_6, Pair,
 };
+use kvtests::geo::random_geo_command;
 use kvtests::harness::{KvNode, RedisServer};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -108,6 +109,48 @@ fn random_hyperloglog_commands_match_redis() {
     }
 }
 
+/// A command as a script runs it: `redis.pcall(unpack(ARGV))`.
+fn through_script(args: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut e = vec![b"EVAL".to_vec(), b"return redis.pcall(unpack(ARGV))".to_vec(), b"0".to_vec()];
+    e.extend(args);
+    e
+}
+
+fn run_random_geo(p: &mut Pair, seed: u64, steps: usize, tag: &str, in_scripts: bool) -> Result<(), String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for _ in 0..steps {
+        let c = random_geo_command(&mut rng, tag);
+        let args = if in_scripts && rng.gen_bool(0.6) { through_script(c) } else { c };
+        p.check(&args).map_err(|e| format!("seed {seed}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// GEOADD, GEOPOS, GEOHASH, GEODIST and every search form (GEORADIUS,
+/// GEORADIUSBYMEMBER, their _RO forms, GEOSEARCH, GEOSEARCHSTORE) with all
+/// their options, on positions clustered so that searches find members at
+/// equal distances too, at the edges of the ranges, with malformed
+/// arguments and on sorted sets whose scores are no geohash: the same
+/// members, in the same order, with the same distances and coordinates to
+/// the last digit, and the same errors in the same order.
+#[test]
+fn random_geo_commands_match_redis() {
+    for (partitions, tag, seeds, in_scripts) in
+        [(1, "", 700..=703, false), (8, "{t}", 704..=705, false), (1, "", 706..=707, true)]
+    {
+        for seed in seeds {
+            let (_r, ours, mut p) = pair(partitions);
+            run_random_geo(&mut p, seed, 1500, tag, in_scripts)
+                .unwrap_or_else(|e| panic!("{partitions} partition(s): {e}\nkvnode log:\n{}", ours.log_tail()));
+        }
+    }
+    // RESP3: coordinates are doubles there.
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let mut p = Pair::new(redis.client_resp3(), ours.client_resp3());
+    run_random_geo(&mut p, 708, 1500, "", false).unwrap_or_else(|e| panic!("RESP3: {e}"));
+}
+
 fn run_random_streams(partitions: u32, seed: u64, steps: usize, tag: &str, in_scripts: bool) {
     let (_r, ours, mut p) = pair(partitions);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -119,13 +162,7 @@ fn run_random_streams(partitions: u32, seed: u64, steps: usize, tag: &str, in_sc
         // (XREAD BLOCK goes in too: Redis refuses it in scripts.)
         let name = String::from_utf8_lossy(&c[0]).to_ascii_uppercase();
         let timed = ["XPENDING", "XINFO"].contains(&name.as_str());
-        let args = if in_scripts && !timed && rng.gen_bool(0.6) {
-            let mut e = vec![b"EVAL".to_vec(), b"return redis.pcall(unpack(ARGV))".to_vec(), b"0".to_vec()];
-            e.extend(c);
-            e
-        } else {
-            c
-        };
+        let args = if in_scripts && !timed && rng.gen_bool(0.6) { through_script(c) } else { c };
         p.check(&args).unwrap_or_else(|e| {
             panic!("seed {seed}, {partitions} partition(s): {e}\nkvnode log:\n{}", ours.log_tail())
         });
@@ -758,6 +795,14 @@ const SCRIPT: &[&[&str]] = &[
     &["COMMAND", "GETKEYS", "ZINTERCARD", "2", "a", "b", "LIMIT", "1"],
     &["COMMAND", "GETKEYS", "LMPOP", "2", "a", "b", "LEFT", "COUNT", "2"],
     &["COMMAND", "GETKEYS", "BZMPOP", "0", "1", "a", "MAX"],
+    // GEO searches store where their options say (cluster clients route by it).
+    &["COMMAND", "GETKEYS", "GEORADIUS", "k", "1", "2", "3", "km", "STORE", "d"],
+    &["COMMAND", "GETKEYS", "GEORADIUS", "k", "1", "2", "3", "km", "STOREDIST", "d", "STORE", "e"],
+    &["COMMAND", "GETKEYS", "GEORADIUSBYMEMBER", "k", "m", "1", "km", "WITHDIST", "STOREDIST", "d"],
+    &["COMMAND", "GETKEYS", "GEORADIUS_RO", "k", "1", "2", "3", "km"],
+    &["COMMAND", "GETKEYS", "GEOSEARCHSTORE", "d", "k", "FROMLONLAT", "1", "2", "BYRADIUS", "1", "km"],
+    &["COMMAND", "GETKEYS", "GEOSEARCH", "k", "FROMLONLAT", "1", "2", "BYBOX", "1", "1", "km"],
+    &["COMMAND", "GETKEYS", "GEOADD", "k", "1", "2", "m"],
     &["COMMAND", "GETKEYS", "SORT", "k", "BY", "w_*", "STORE", "d"],
     &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "x", "a", "b"],
     &["COMMAND", "GETKEYS", "SSUBSCRIBE", "a", "b"],
@@ -1348,6 +1393,8 @@ fn random_commands_through_every_node_of_a_cluster_match_redis() {
     for _ in 0..1000 {
         p.check(&random_stream_command(&mut rng, "{t}", &mut clock)).unwrap_or_else(|e| panic!("seed 301: {e}"));
     }
+    // GEO: searches (and their stores) answered through each node.
+    run_random_geo(&mut p, 302, 600, "{t}", false).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// A longer search than the suite's, run by hand:

@@ -6,6 +6,7 @@ pub mod cjson;
 pub mod collections;
 pub mod db;
 pub mod dump;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keyspace;
@@ -88,6 +89,8 @@ pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
         Cmd::ZSetOp(c) if c.store.is_none() => zset::zsetop_read(db, c),
         Cmd::ZRandMember(c) => zset::zrandmember(db, c),
         Cmd::ZScan(c) => zset::zscan(db, c),
+        Cmd::GeoMembers(c) => geo::members(db, c),
+        Cmd::GeoSearch(c) if c.store.is_none() => geo::search(db, c),
         Cmd::PfCount(k) if !cmd.is_write() => hll::pfcount_union(db, &k.keys),
         Cmd::XLen(k) => stream::xlen(db, &k.key),
         Cmd::XRange(c) => stream::xrange(db, c),
@@ -146,6 +149,7 @@ pub fn write(a: &mut Apply, cmd: &Cmd) -> Reply {
         Cmd::ZPop(c) => zset::zpop(a, c),
         Cmd::ZMPop(c) => zset::zmpop(a, c),
         Cmd::ZSetOp(c) if c.store.is_some() => zset::zsetop_store(a, c),
+        Cmd::GeoSearch(c) if c.store.is_some() => geo::search_store(a, c),
         Cmd::PfAdd(c) => hll::pfadd(a, c),
         Cmd::PfCount(k) if cmd.is_write() => hll::pfcount(a, &k.keys[0]),
         Cmd::PfMerge(c) => hll::pfmerge(a, c),
@@ -269,6 +273,8 @@ pub fn name(cmd: &Cmd) -> &'static str {
         Cmd::XPending(_) => "xpending",
         Cmd::XClaim(_) => "xclaim",
         Cmd::XInfo(_) => "xinfo",
+        Cmd::GeoMembers(_) => "geopos",
+        Cmd::GeoSearch(_) => "geosearch",
     }
 }
 

@@ -25,7 +25,7 @@
 use super::db::Apply;
 use crate::command::{self as c, Cmd};
 use crate::keys;
-use crate::num::format_double;
+use crate::num::{format_double, format_human_double};
 use crate::reply::{Message, Reply};
 use bytes::Bytes;
 use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
@@ -555,6 +555,7 @@ fn to_lua(lua: &Lua, r: Reply) -> mlua::Result<Value> {
         Reply::Bulk(b) => Value::String(lua.create_string(&b)?),
         Reply::Verbatim(s) => Value::String(lua.create_string(&s)?),
         Reply::Double(d) => Value::String(lua.create_string(format_double(d))?),
+        Reply::HumanDouble(d) => Value::String(lua.create_string(format_human_double(d))?),
         Reply::Nil | Reply::NilArray => Value::Boolean(false),
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Several(items) => array(items)?,
         Reply::Publishing(r, _) => to_lua(lua, *r)?,

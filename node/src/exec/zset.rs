@@ -56,20 +56,44 @@ fn decode_score(v: &[u8]) -> f64 {
     f64::from_bits(u64::from_be_bytes(v[..8].try_into().unwrap()))
 }
 
-fn zset<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Option<Meta>, Reply> {
+/// The sorted set at `key` (None if missing; WRONGTYPE if another type).
+pub fn zset<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Result<Option<Meta>, Reply> {
     db.typed(key, DataType::ZSet)
 }
 
-fn score_of<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, member: &[u8]) -> Option<f64> {
+pub fn score_of<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, member: &[u8]) -> Option<f64> {
     db.elem(key, m, &member_sub(member)).map(|v| decode_score(&v))
+}
+
+/// The (member, score) of an index record (the inverse of `index_sub`).
+fn index_entry(sub: &[u8]) -> (&[u8], f64) {
+    let score_bits = u64::from_be_bytes(sub[1..9].try_into().unwrap());
+    let bits = if score_bits >> 63 == 1 { score_bits & !(1 << 63) } else { !score_bits };
+    (&sub[9..], f64::from_bits(bits))
 }
 
 /// Visits (member, score) in index order (or reversed) until `f` returns false.
 fn walk<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, reverse: bool, f: &mut dyn FnMut(&[u8], f64) -> bool) {
     scan_elems(db.kv, db.ns, key, m.version, &[INDEX], Some(&[INDEX + 1]), reverse, &mut |sub, _| {
-        let score_bits = u64::from_be_bytes(sub[1..9].try_into().unwrap());
-        let bits = if score_bits >> 63 == 1 { score_bits & !(1 << 63) } else { !score_bits };
-        f(&sub[9..], f64::from_bits(bits))
+        let (member, score) = index_entry(sub);
+        f(member, score)
+    });
+}
+
+/// Visits (member, score) with `min <= score < max`, in order, until `f`
+/// returns false (a GEO search reads its boxes so).
+pub fn walk_scores<K: KvRead + ?Sized>(
+    db: &Db<K>,
+    key: &[u8],
+    m: &Meta,
+    (min, max): (f64, f64),
+    f: &mut dyn FnMut(&[u8], f64) -> bool,
+) {
+    let from = [&[INDEX][..], &score_key(min)].concat();
+    let to = [&[INDEX][..], &score_key(max)].concat();
+    scan_elems(db.kv, db.ns, key, m.version, &from, Some(&to), false, &mut |sub, _| {
+        let (member, score) = index_entry(sub);
+        f(member, score)
     });
 }
 
@@ -341,7 +365,7 @@ pub fn zrange_write(a: &mut Apply, r: &cc::ZRange) -> Reply {
 }
 
 /// Writes a new zset of `items` at `dst`, replacing anything there.
-fn store(a: &mut Apply, dst: &Bytes, items: Vec<(Bytes, f64)>) -> Reply {
+pub fn store(a: &mut Apply, dst: &Bytes, items: Vec<(Bytes, f64)>) -> Reply {
     let n = items.len() as i64;
     Coll::replace(a, dst, DataType::ZSet, items.is_empty(), |a, c| {
         for (mbr, s) in items {

@@ -3,6 +3,7 @@
 //! run it: parsed into a typed node command, or answered by the connection.
 
 pub mod bits;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keyspace;
@@ -252,6 +253,16 @@ fn run_of(name: &str) -> Option<Run> {
         "xclaim" => data(stream::xclaim),
         "xautoclaim" => data(stream::xautoclaim),
         "xinfo" => data(stream::xinfo),
+        "geoadd" => data(geo::geoadd),
+        "geopos" => data(geo::geopos),
+        "geohash" => data(geo::geohash),
+        "geodist" => data(geo::geodist),
+        "georadius" => data(geo::georadius),
+        "georadius_ro" => data(geo::georadius_ro),
+        "georadiusbymember" => data(geo::georadiusbymember),
+        "georadiusbymember_ro" => data(geo::georadiusbymember_ro),
+        "geosearch" => data(geo::geosearch),
+        "geosearchstore" => data(geo::geosearchstore),
         "keys" => data(k::keys_cmd),
         "scan" => data(k::scan),
         "randomkey" => data(k::randomkey),
