@@ -978,4 +978,8 @@ pub struct Entry {
     /// MULTI/EXEC: reply with an array (or nil when a watch fired).
     #[prost(bool, tag = "5")]
     pub txn: bool,
+    /// The keyspace notifications the proposer publishes ([`crate::notify`]
+    /// flags; 0: none, and nothing is collected).
+    #[prost(uint32, tag = "6")]
+    pub notify: u32,
 }

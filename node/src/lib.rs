@@ -16,6 +16,7 @@ pub mod ldouble;
 pub mod membership;
 pub mod meta;
 pub mod node;
+pub mod notify;
 pub mod num;
 pub mod partition;
 pub mod pqsort;

@@ -35,7 +35,7 @@ use prost::Message;
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use wal::Wal;
@@ -158,6 +158,9 @@ pub struct Node {
     publisher: Arc<Publisher>,
     /// The apply versions the other nodes announce.
     versions: crate::versions::PeerVersions,
+    /// `notify-keyspace-events` ([`crate::notify`] flags): what entries this
+    /// node proposes collect and publish.
+    pub notify: AtomicU32,
 }
 
 /// What a connection carries for the node: its namespace and which of its
@@ -468,6 +471,7 @@ impl Node {
             installs_resumed,
             pubsub,
             publisher,
+            notify: AtomicU32::new(0),
             versions: Default::default(),
         });
         let _ = handler.node.set(Arc::downgrade(&node));
@@ -881,6 +885,7 @@ impl Node {
         s.reads_done(p.index).await;
         entry.stamp = Self::read_now(p);
         entry.seed = rand::thread_rng().gen();
+        entry.notify = crate::notify::wanted(self.notify.load(Ordering::Relaxed));
         let data = Bytes::from(entry.encode_to_vec());
         let pending = match self.raft.enqueue_propose(p.group, data).await {
             Ok(pending) => pending,
@@ -895,11 +900,9 @@ impl Node {
             let r = pending.wait(timeout).await;
             drop(guard);
             match r {
-                // What scripts published goes out here, once, from the
-                // node that proposed them.
-                Ok(reply) => reply.release_messages(&|m| {
-                    publisher.publish(&m.channel, &m.message, m.shard);
-                }),
+                // What scripts published, and keyspace notifications, go
+                // out here, once, from the node that proposed them.
+                Ok(reply) => publisher.release(reply),
                 Err(e) => {
                     if !e.certainly_not_applied() {
                         poisoned.lock().insert(part);
@@ -1357,9 +1360,12 @@ impl Node {
             .into_iter()
             .map(|(key, at)| Command::from(Cmd::ExpireIfStale(ExpireIfStale { key, expire_at: at })))
             .collect();
-        let entry = Entry { stamp: now, seed: 0, cmds, ..Default::default() };
+        let notify = crate::notify::wanted(self.notify.load(Ordering::Relaxed));
+        let entry = Entry { stamp: now, seed: 0, cmds, notify, ..Default::default() };
         match self.raft.propose(p.group, Bytes::from(entry.encode_to_vec()), self.cfg.write_timeout).await {
-            Ok(_) => {
+            Ok(reply) => {
+                // `expired` events.
+                self.publisher.release(reply);
                 self.stats.expired_keys.fetch_add(n as u64, Ordering::Relaxed);
                 n
             }
@@ -2072,5 +2078,13 @@ impl Publisher {
             }
         }
         self.hub.publish(channel, message, shard)
+    }
+
+    /// Publishes what an applied entry's reply carries (scripts' messages,
+    /// keyspace notifications) and gives the reply without it.
+    fn release(&self, reply: Reply) -> Reply {
+        reply.release_messages(&|m| {
+            self.publish(&m.channel, &m.message, m.shard);
+        })
     }
 }

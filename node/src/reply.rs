@@ -38,13 +38,15 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// Several replies in a row to one command (SUBSCRIBE a b: one per channel).
     Several(Vec<Reply>),
-    /// A script's reply with the messages it published: the node that
-    /// proposed the script publishes them once the entry is applied, and
-    /// answers the reply (every replica runs the script; only one publishes).
+    /// A command's reply with the messages it published (a script's
+    /// PUBLISH, keyspace notifications): the node that proposed the entry
+    /// publishes them once it is applied, and answers the reply (every
+    /// replica applies the entry; only one publishes).
     Publishing(Box<Reply>, Vec<Message>),
 }
 
-/// A message a script published (PUBLISH or SPUBLISH).
+/// A message to publish: a script's PUBLISH or SPUBLISH, or a keyspace
+/// notification.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {
     pub channel: Bytes,
@@ -53,9 +55,9 @@ pub struct Message {
 }
 
 impl Reply {
-    /// Publishes what scripts in this reply published (`publish` does it)
-    /// and gives the reply without them. A transaction's reply holds its
-    /// scripts' replies one level down.
+    /// Publishes what the commands of this reply published (`publish` does
+    /// it) and gives the reply without them. A transaction's reply holds
+    /// its commands' replies one level down.
     pub fn release_messages(self, publish: &dyn Fn(&Message)) -> Reply {
         match self {
             Reply::Publishing(r, messages) => {

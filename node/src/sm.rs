@@ -98,6 +98,8 @@ impl KvStateMachine {
             slots: (st.slot_lo, st.slot_hi),
             counters: &mut counters,
             rng: rand::rngs::StdRng::seed_from_u64(entry.seed),
+            notify: entry.notify,
+            published: Vec::new(),
         };
         // An entry this node cannot apply stops it: skipping it would leave
         // this replica different from the others (see crate::versions).
@@ -123,7 +125,10 @@ impl KvStateMachine {
         let mut fed = self.waiters.active().then(Vec::new);
         let mut run = |a: &mut Apply, c: &Cmd| {
             flushed |= matches!(c, Cmd::FlushAll(_));
-            let r = exec::write(a, c);
+            let mut r = exec::write(a, c);
+            if !a.published.is_empty() {
+                r = Reply::Publishing(Box::new(r), std::mem::take(&mut a.published));
+            }
             // A command that did nothing (LMOVE from an empty list, an
             // error) feeds no one; signalling anyway would wake the BLMOVE
             // that issued it, which would try again at once, for ever.

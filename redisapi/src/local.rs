@@ -9,6 +9,7 @@ use crate::info;
 use bytes::Bytes;
 use futures::FutureExt;
 use node::glob;
+use node::notify;
 use node::num::parse_i64;
 use node::pubsub::Kind;
 use node::reply::err;
@@ -677,6 +678,7 @@ fn config_values(c: &Conn) -> Vec<(String, String)> {
         ("client-query-buffer-limit".to_string(), cfg.limits.query_buffer_limit.to_string()),
         ("port".to_string(), c.server.port.load(Ordering::Relaxed).to_string()),
         ("dir".to_string(), c.server.node.cfg.data_dir.display().to_string()),
+        ("notify-keyspace-events".to_string(), notify::to_config(c.server.node.notify.load(Ordering::Relaxed))),
     ];
     v.extend(cfg.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
     v.sort();
@@ -731,6 +733,15 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "proto-max-bulk-len" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
                     "client-query-buffer-limit" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
                     "requirepass" => true,
+                    "notify-keyspace-events" => {
+                        if notify::parse(&v).is_none() {
+                            return Reply::error(
+                                "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - \
+                                 Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+                            );
+                        }
+                        true
+                    }
                     other => c.server.cfg.read().inert.contains_key(other),
                 };
                 if !ok {
@@ -753,6 +764,9 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "proto-max-bulk-len" => cfg.limits.proto_max_bulk_len = parse_memory(&v).unwrap(),
                     "client-query-buffer-limit" => cfg.limits.query_buffer_limit = parse_memory(&v).unwrap(),
                     "requirepass" => cfg.requirepass = if v.is_empty() { None } else { Some(v) },
+                    "notify-keyspace-events" => {
+                        c.server.node.notify.store(notify::parse(&v).unwrap(), Ordering::Relaxed);
+                    }
                     other => {
                         cfg.inert.insert(other.to_string(), v);
                     }

@@ -36,7 +36,6 @@ impl Default for ServerConfig {
             ("appendfsync", "everysec"),
             ("maxmemory", "0"),
             ("maxmemory-policy", "noeviction"),
-            ("notify-keyspace-events", ""),
             ("timeout", "0"),
             ("tcp-keepalive", "300"),
             ("databases", "1"),

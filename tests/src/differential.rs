@@ -230,7 +230,9 @@ impl Pair {
     /// (on access or in its expiry cycle, a tenth of a second apart); ours
     /// counts live keys only. A SCAN over all keys makes Redis reclaim every
     /// expired key it passes, without changing what any command can see.
-    fn reclaim_expired(con: &mut redis::Connection) {
+    /// Makes redis-server remove the keys that expired (a SCAN visits
+    /// them), as we remove them.
+    pub fn reclaim_expired(con: &mut redis::Connection) {
         let mut cursor = 0u64;
         loop {
             let (next, _keys): (u64, Vec<Vec<u8>>) =

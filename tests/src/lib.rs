@@ -7,4 +7,5 @@ pub mod differential;
 pub mod geo;
 pub mod harness;
 pub mod linearizability;
+pub mod notifications;
 pub mod proxy;

@@ -9,6 +9,7 @@ use kvtests::differential::{
 };
 use kvtests::geo::random_geo_command;
 use kvtests::harness::{KvNode, RedisServer};
+use kvtests::notifications::Listener;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
@@ -149,6 +150,71 @@ fn random_geo_commands_match_redis() {
     let ours = KvNode::with_partitions(1);
     let mut p = Pair::new(redis.client_resp3(), ours.client_resp3());
     run_random_geo(&mut p, 708, 1500, "", false).unwrap_or_else(|e| panic!("RESP3: {e}"));
+}
+
+/// Runs commands from `next` through `p` with keyspace notifications on
+/// (`notify-keyspace-events KEA` and new keys): after each command both
+/// servers must have published the same events, in the same order.
+fn run_with_events(
+    p: &mut Pair,
+    (redis, ours): (u16, u16),
+    steps: usize,
+    next: &mut dyn FnMut() -> Vec<Vec<u8>>,
+) -> Result<(), String> {
+    p.check_words(&["CONFIG", "SET", "notify-keyspace-events", "KEAn"])?;
+    let mut listeners = [Listener::connect(redis), Listener::connect(ours)];
+    for _ in 0..steps {
+        let c = next();
+        p.check(&c)?;
+        // Redis keeps a key written with a past expiry until it is noticed
+        // (and DEL or BITOP then announce its deletion); we never keep it.
+        Pair::reclaim_expired(&mut p.redis);
+        // `expired` comes when an expired key is noticed: Redis on access or
+        // in its periodic cycle, we in ours. Every other event must agree.
+        let timely = |events: Vec<(String, String)>| -> Vec<(String, String)> {
+            events.into_iter().filter(|(c, m)| !c.ends_with("__:expired") && m != "expired").collect()
+        };
+        let theirs = timely(listeners[0].events_until_marker(&mut p.redis));
+        let mine = timely(listeners[1].events_until_marker(&mut p.ours[0]));
+        if theirs != mine {
+            let recent: Vec<_> = p.history.iter().rev().take(10).rev().cloned().collect();
+            return Err(format!(
+                "events differ after {:?}\n  redis: {theirs:?}\n  ours:  {mine:?}\n  recent:\n    {}",
+                c.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>(),
+                recent.join("\n    ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Keyspace notifications: every command of the random generators (string
+/// and key commands, collections, HyperLogLog, streams, GEO) publishes the
+/// same `__keyspace@0__` and `__keyevent@0__` events as Redis 7.0, in the
+/// same order, new-key events included. (`expired` is left out: when an
+/// expired key is noticed differs; `expired_keys_announce_themselves`
+/// tests it.)
+#[test]
+fn keyspace_notifications_match_redis() {
+    for seed in 800..=801 {
+        run_random_events(seed, 3000);
+    }
+}
+
+fn run_random_events(seed: u64, steps: usize) {
+    let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
+    let (r, o, mut p) = pair(1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut clock = 1;
+    let mut next = || match rng.gen_range(0..5) {
+        0 => random_command(&mut rng, &keys),
+        1 => random_collection_command(&mut rng, ""),
+        2 => random_hll_command(&mut rng, ""),
+        3 => random_stream_command(&mut rng, "", &mut clock),
+        _ => random_geo_command(&mut rng, ""),
+    };
+    run_with_events(&mut p, (r.port, o.port), steps, &mut next)
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}\nkvnode log:\n{}", o.log_tail()));
 }
 
 fn run_random_streams(partitions: u32, seed: u64, steps: usize, tag: &str, in_scripts: bool) {
@@ -795,6 +861,16 @@ const SCRIPT: &[&[&str]] = &[
     &["COMMAND", "GETKEYS", "ZINTERCARD", "2", "a", "b", "LIMIT", "1"],
     &["COMMAND", "GETKEYS", "LMPOP", "2", "a", "b", "LEFT", "COUNT", "2"],
     &["COMMAND", "GETKEYS", "BZMPOP", "0", "1", "a", "MAX"],
+    // Keyspace notification settings as Redis reads and shows them.
+    &["CONFIG", "SET", "notify-keyspace-events", "KEA"],
+    &["CONFIG", "GET", "notify-keyspace-events"],
+    &["CONFIG", "SET", "notify-keyspace-events", "gKn$x"],
+    &["CONFIG", "GET", "notify-keyspace-events"],
+    &["CONFIG", "SET", "notify-keyspace-events", "Xy"],
+    &["CONFIG", "SET", "notify-keyspace-events", "m"],
+    &["CONFIG", "GET", "notify-keyspace-events"],
+    &["CONFIG", "SET", "notify-keyspace-events", ""],
+    &["CONFIG", "GET", "notify-keyspace-events"],
     // GEO searches store where their options say (cluster clients route by it).
     &["COMMAND", "GETKEYS", "GEORADIUS", "k", "1", "2", "3", "km", "STORE", "d"],
     &["COMMAND", "GETKEYS", "GEORADIUS", "k", "1", "2", "3", "km", "STOREDIST", "d", "STORE", "e"],
@@ -1423,6 +1499,7 @@ fn soak() {
         run_random_hll(1, seed, 1000, "");
         run_random_hll(8, seed, 1000, "{t}");
         run_random_in_scripts(seed, 1000);
+        run_random_events(seed, 2000);
     }
 }
 

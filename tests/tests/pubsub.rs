@@ -7,6 +7,7 @@
 
 use kvtests::cluster::{Cluster, ClusterOptions};
 use kvtests::harness::{wait_until, KvNode, RedisServer};
+use kvtests::notifications::Listener;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use redis::Value;
@@ -343,4 +344,95 @@ fn a_script_in_a_cluster_publishes_once() {
             ["first", "second", "end"].iter().map(|m| format!("*[$message, $news, ${m}]")).collect();
         assert_eq!(got, want);
     }
+}
+
+/// The keyspace events of a transaction's commands and of a script's, with
+/// what the script publishes in between, as Redis publishes them: in order,
+/// when EXEC or the script runs.
+#[test]
+fn keyspace_events_of_transactions_and_scripts_match_redis() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let run = |port: u16, mut con: redis::Connection| -> Vec<(String, String)> {
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("notify-keyspace-events").arg("KEA").query(&mut con).unwrap();
+        let mut l = Listener::connect(port);
+        let mut events = Vec::new();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg("a")
+            .arg("1")
+            .cmd("LPUSH")
+            .arg("l")
+            .arg("x")
+            .cmd("INCR")
+            .arg("a")
+            .cmd("DEL")
+            .arg("l");
+        let _: redis::Value = pipe.query(&mut con).unwrap();
+        events.extend(l.events_until_marker(&mut con));
+        let script = "redis.call('SET', KEYS[1], 'v'); redis.call('PUBLISH', '__keyspace@0__:mine', 'hello'); \
+                      redis.call('HSET', KEYS[2], 'f', 'v'); redis.call('EXPIRE', KEYS[1], 100); return 1";
+        let _: i64 = redis::cmd("EVAL").arg(script).arg(2).arg("s").arg("h").query(&mut con).unwrap();
+        events.extend(l.events_until_marker(&mut con));
+        // A transaction that a WATCH aborts announces nothing.
+        let _: () = redis::cmd("WATCH").arg("a").query(&mut con).unwrap();
+        let _: () = redis::cmd("SET").arg("a").arg("2").query(&mut con).unwrap();
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("SET").arg("b").arg("1");
+        let _: redis::Value = pipe.query(&mut con).unwrap();
+        events.extend(l.events_until_marker(&mut con));
+        events
+    };
+    let theirs = run(redis.port, redis.client());
+    let mine = run(ours.port, ours.client());
+    assert!(theirs.len() > 10, "{theirs:?}");
+    assert_eq!(mine, theirs);
+}
+
+/// A key whose TTL runs out announces `expired` once the node removes it.
+#[test]
+fn expired_keys_announce_themselves() {
+    let ours = KvNode::with_partitions(1);
+    let mut c = ours.client();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("notify-keyspace-events").arg("Ex").query(&mut c).unwrap();
+    let mut l = Listener::connect(ours.port);
+    let _: () = redis::cmd("SET").arg("short").arg("v").arg("PX").arg(50).query(&mut c).unwrap();
+    // Only `x` and `E`: no `set` event, the next one is the expiry.
+    assert_eq!(l.next_event(), ("__keyevent@0__:expired".to_string(), "short".to_string()));
+    let v: Option<String> = redis::cmd("GET").arg("short").query(&mut c).unwrap();
+    assert_eq!(v, None);
+}
+
+/// In a cluster the node leading a key's partition publishes its events to
+/// the subscribers of every node (as it publishes PUBLISH), once each.
+#[test]
+fn keyspace_events_reach_subscribers_on_every_node() {
+    let cl = Cluster::start(ClusterOptions::default());
+    for i in 0..3 {
+        let _: () =
+            redis::cmd("CONFIG").arg("SET").arg("notify-keyspace-events").arg("E$").query(&mut cl.client(i)).unwrap();
+    }
+    let mut l = Listener::connect(cl.nodes[0].redis_port);
+    let mut writer = cl.client(1);
+    let keys: Vec<String> = (0..30).map(|i| format!("key{i}")).collect();
+    for k in &keys {
+        let _: () = redis::cmd("SET").arg(k).arg("v").query(&mut writer).unwrap();
+    }
+    // Leaders differ from key to key, so their events may arrive in another
+    // order than the writes'.
+    let mut got: Vec<String> = (0..keys.len())
+        .map(|_| {
+            let (channel, key) = l.next_event();
+            assert_eq!(channel, "__keyevent@0__:set");
+            key
+        })
+        .collect();
+    got.sort();
+    let mut want = keys.clone();
+    want.sort();
+    assert_eq!(got, want);
+    // Nothing more (no copies): the marker, published on the same node,
+    // comes next.
+    assert_eq!(l.events_until_marker(&mut cl.client(0)), vec![]);
 }

@@ -5,6 +5,7 @@
 use super::db::{Apply, Db};
 use super::strings::{update_bits, write_string, Encoding};
 use crate::command::{self as c, BitFieldKind, BitOpKind, Overflow};
+use crate::notify;
 use crate::num::parse_i64_arg;
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
@@ -164,6 +165,7 @@ pub fn bitop(a: &mut Apply, cmd: &c::BitOp) -> Reply {
         // Every input is empty: the destination goes.
         if let Some(o) = &old {
             a.remove_key(&cmd.dst, o);
+            a.event(notify::GENERIC, "del", &cmd.dst);
         }
         return Reply::Int(0);
     }
@@ -181,6 +183,7 @@ pub fn bitop(a: &mut Apply, cmd: &c::BitOp) -> Reply {
         })
         .collect();
     write_string(a, &cmd.dst, out, None, Encoding::Raw, old.as_ref());
+    a.event(notify::STRING, "set", &cmd.dst);
     Reply::Int(len as i64)
 }
 

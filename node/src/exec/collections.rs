@@ -9,6 +9,7 @@
 use super::db::{Apply, Db};
 use crate::keys;
 use crate::meta::{DataType, Meta};
+use crate::notify;
 use crate::reply::{err, Reply};
 use crate::store::{Cf, KvRead};
 use bytes::Bytes;
@@ -126,19 +127,29 @@ impl Coll {
     }
 
     /// Replaces whatever is at `key` (of any type) by a new collection of
-    /// type `ty` that `fill` writes (the *STORE commands); when `empty`, the
-    /// key is removed instead.
-    pub fn replace(a: &mut Apply, key: &Bytes, ty: DataType, empty: bool, fill: impl FnOnce(&mut Apply, &mut Coll)) {
+    /// type `ty` that `fill` writes (the *STORE commands, which fire
+    /// `event`, a class and a name); when `empty`, the key is removed
+    /// instead (a `del` event if something was there).
+    pub fn replace(
+        a: &mut Apply,
+        key: &Bytes,
+        ty: DataType,
+        empty: bool,
+        event: (u32, &str),
+        fill: impl FnOnce(&mut Apply, &mut Coll),
+    ) {
         let old = a.db().meta_raw(key);
         if empty {
             if let Some(o) = old {
                 a.remove_key(key, &o);
+                a.event(notify::GENERIC, "del", key);
             }
             return;
         }
         let mut c = Coll { key: key.clone(), meta: Self::fresh_meta(a, ty), old, changed: true };
         fill(a, &mut c);
         c.finish(a);
+        a.event(event.0, event.1, key);
     }
 
     /// Opens an existing live collection only (`None` if absent).

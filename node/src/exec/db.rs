@@ -9,9 +9,11 @@
 
 use crate::keys;
 use crate::meta::{DataType, Meta};
-use crate::reply::{err, Reply};
+use crate::notify;
+use crate::reply::{err, Message, Reply};
 use crate::state::{removal_key, PartitionCounters};
 use crate::store::{Cf, KvRead, WriteCtx};
+use bytes::Bytes;
 
 pub struct Db<'a, K: KvRead + ?Sized> {
     pub kv: &'a K,
@@ -85,11 +87,45 @@ pub struct Apply<'a> {
     pub counters: &'a mut PartitionCounters,
     /// Seeded per entry, for commands with random choices.
     pub rng: rand::rngs::StdRng,
+    /// The keyspace notification classes to collect ([`crate::notify`]).
+    pub notify: u32,
+    /// Messages for the proposer to publish once the entry is applied:
+    /// keyspace notifications and scripts' PUBLISHes, in the order they
+    /// happened.
+    pub published: Vec<Message>,
 }
 
 impl<'a> Apply<'a> {
     pub fn db(&self) -> Db<'_, WriteCtx> {
         Db { kv: self.kv, ns: self.ns, now: self.now, slots: self.slots, key_count: self.counters.keys }
+    }
+
+    /// A keyspace event of `class` on `key` (Redis' `notifyKeyspaceEvent`),
+    /// if the entry collects that class.
+    pub fn event(&mut self, class: u32, event: &str, key: &[u8]) {
+        if self.notify & class == 0 {
+            return;
+        }
+        let message = |channel: Vec<u8>, message: &[u8]| Message {
+            channel: Bytes::from(channel),
+            message: Bytes::copy_from_slice(message),
+            shard: false,
+        };
+        if self.notify & notify::KEYSPACE != 0 {
+            self.published.push(message([b"__keyspace@0__:", key].concat(), event.as_bytes()));
+        }
+        if self.notify & notify::KEYEVENT != 0 {
+            self.published.push(message([b"__keyevent@0__:", event.as_bytes()].concat(), key));
+        }
+    }
+
+    /// Runs `f` without collecting keyspace events (a command built of
+    /// others that announces itself with its own).
+    pub fn without_events<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let notify = std::mem::take(&mut self.notify);
+        let r = f(self);
+        self.notify = notify;
+        r
     }
 
     pub fn version(&mut self) -> u64 {
@@ -102,6 +138,16 @@ impl<'a> Apply<'a> {
     /// not, that is there now).
     pub fn put_meta(&mut self, key: &[u8], mut meta: Meta, old: Option<&Meta>) {
         meta.mod_index = self.index;
+        // A new key, as Redis' dbAdd announces it (a dead record it
+        // replaces expires first, as Redis' lookup removes it).
+        match old {
+            None => self.event(notify::NEW, "new", key),
+            Some(o) if o.expired(self.now) => {
+                self.event(notify::EXPIRED, "expired", key);
+                self.event(notify::NEW, "new", key);
+            }
+            Some(_) => {}
+        }
         match old {
             None => {
                 self.counters.keys += 1;

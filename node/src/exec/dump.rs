@@ -6,9 +6,11 @@ use super::{hash, list, set, strings, zset};
 use crate::coll_cmds as cc;
 use crate::command::{self as c, KeyValue};
 use crate::meta::DataType;
+use crate::notify;
 use crate::rdb::{self, Value};
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
+use bytes::Bytes;
 
 pub fn dump<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
     let Some(m) = db.meta(key) else {
@@ -51,15 +53,26 @@ pub fn restore(a: &mut Apply, cmd: &c::Restore) -> Reply {
     }
     // Already expired: Redis deletes the old key and creates nothing.
     if at.is_some_and(|at| at <= a.now as i64) {
+        if old.is_some() {
+            a.event(notify::GENERIC, "del", &cmd.key);
+        }
         return Reply::Ok;
     }
-    // Written as the commands that build such a value would write it, so
-    // the encoding it reports is the one Redis reports after a RESTORE.
-    let key = cmd.key.clone();
+    a.without_events(|a| build(a, cmd.key.clone(), value, at));
+    // A new key (Redis deletes what was there first), restored.
+    a.event(notify::NEW, "new", &cmd.key);
+    a.event(notify::GENERIC, "restore", &cmd.key);
+    Reply::Ok
+}
+
+/// Writes a restored value as the commands that build such a value would
+/// write it, so that the encoding it reports is the one Redis reports after
+/// a RESTORE.
+fn build(a: &mut Apply, key: Bytes, value: Value, at: Option<i64>) {
     match value {
         Value::String(s) => {
             strings::write_string(a, &key, s.to_vec(), at, strings::Encoding::ByValue, None);
-            return Reply::Ok;
+            return;
         }
         Value::List(values) => list::push(a, &cc::Push { key: key.clone(), values, left: false, xx: false }),
         Value::Set(members) => set::sadd(a, &cc::KeyMembers { key: key.clone(), members }),
@@ -79,5 +92,4 @@ pub fn restore(a: &mut Apply, cmd: &c::Restore) -> Reply {
     if let (Some(at), Some(m)) = (at, a.db().meta_raw(&key)) {
         a.set_expiry(&key, &m, Some(at));
     }
-    Reply::Ok
 }

@@ -173,5 +173,6 @@ pub fn search_store(a: &mut Apply, c: &GeoSearch) -> Reply {
         .filter(|f| seen.insert(f.member.clone()))
         .map(|f| (f.member, if c.store_dist { f.dist / unit } else { f.score }))
         .collect();
-    zset::store(a, &dst, items)
+    let event = if c.from == GeoFrom::Options as i32 { "geosearchstore" } else { "georadiusstore" };
+    zset::store(a, &dst, items, event)
 }

@@ -8,6 +8,7 @@ use crate::command::{Key, KeyValue};
 use crate::glob;
 use crate::ldouble::F80;
 use crate::meta::{DataType, Meta};
+use crate::notify;
 use crate::num::parse_i64;
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
@@ -53,6 +54,9 @@ pub fn hset(a: &mut Apply, cmd: &cc::HSet) -> Reply {
         note_size(&mut c, field, value);
     }
     c.finish(a);
+    if !cmd.nx || added > 0 {
+        a.event(notify::HASH, "hset", &cmd.key);
+    }
     if cmd.ok_reply {
         Reply::Ok
     } else {
@@ -111,7 +115,14 @@ pub fn hdel(a: &mut Apply, cmd: &cc::KeyFields) -> Reply {
             removed += 1;
         }
     }
+    let emptied = removed > 0 && c.meta.count == 0;
     c.finish(a);
+    if removed > 0 {
+        a.event(notify::HASH, "hdel", &cmd.key);
+    }
+    if emptied {
+        a.event(notify::GENERIC, "del", &cmd.key);
+    }
     Reply::Int(removed)
 }
 
@@ -129,11 +140,13 @@ pub fn hexists<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyField) -> Reply {
     }
 }
 
-/// Changes one field's value with `f` (HINCRBY, HINCRBYFLOAT).
+/// Changes one field's value with `f` (HINCRBY, HINCRBYFLOAT, firing
+/// `event`).
 fn modify_field(
     a: &mut Apply,
     key: &Bytes,
     field: &[u8],
+    event: &str,
     f: impl FnOnce(Option<&[u8]>) -> Result<(Vec<u8>, Reply), Reply>,
 ) -> Reply {
     let mut c = match Coll::open(a, key, DataType::Hash) {
@@ -151,11 +164,12 @@ fn modify_field(
     }
     note_size(&mut c, field, &value);
     c.finish(a);
+    a.event(notify::HASH, event, key);
     reply
 }
 
 pub fn hincrby(a: &mut Apply, cmd: &cc::HIncrBy) -> Reply {
-    modify_field(a, &cmd.key, &cmd.field, |old| {
+    modify_field(a, &cmd.key, &cmd.field, "hincrby", |old| {
         let cur = match old {
             Some(v) => parse_i64(v).ok_or_else(|| Reply::error("ERR hash value is not an integer"))?,
             None => 0,
@@ -166,7 +180,7 @@ pub fn hincrby(a: &mut Apply, cmd: &cc::HIncrBy) -> Reply {
 }
 
 pub fn hincrbyfloat(a: &mut Apply, cmd: &cc::HIncrByFloat) -> Reply {
-    modify_field(a, &cmd.key, &cmd.field, |old| {
+    modify_field(a, &cmd.key, &cmd.field, "hincrbyfloat", |old| {
         let cur = match old {
             Some(v) => F80::parse(v).ok_or_else(|| Reply::error("ERR hash value is not a float"))?,
             None => F80::Zero { neg: false },

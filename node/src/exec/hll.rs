@@ -8,6 +8,7 @@ use crate::coll_cmds as cc;
 use crate::command as c;
 use crate::hll::{self, REGISTERS};
 use crate::meta::{DataType, Meta};
+use crate::notify;
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
 use bytes::Bytes;
@@ -70,6 +71,9 @@ pub fn pfadd(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
         hll::invalidate_cache(&mut v);
     }
     finish_in_place(a, &cmd.key, v, updated, old.as_ref(), live.as_ref());
+    if updated {
+        a.event(notify::STRING, "pfadd", &cmd.key);
+    }
     Reply::Int(updated as i64)
 }
 
@@ -133,5 +137,6 @@ pub fn pfmerge(a: &mut Apply, cmd: &c::PfMerge) -> Reply {
     }
     hll::invalidate_cache(&mut v);
     finish_in_place(a, &cmd.dst, v, true, old.as_ref(), live.as_ref());
+    a.event(notify::STRING, "pfadd", &cmd.dst);
     Reply::Ok
 }

@@ -6,6 +6,7 @@ use crate::command::{self as c, ExpireCond};
 use crate::glob;
 use crate::keys;
 use crate::meta::{DataType, Meta};
+use crate::notify;
 use crate::reply::{err, Reply};
 use crate::store::{Cf, KvRead};
 use bytes::Bytes;
@@ -154,6 +155,9 @@ pub fn del(a: &mut Apply, keys: &[Bytes]) -> Reply {
             a.remove_key(k, &raw);
             if live {
                 n += 1;
+                a.event(notify::GENERIC, "del", k);
+            } else {
+                a.event(notify::EXPIRED, "expired", k);
             }
         }
     }
@@ -181,6 +185,7 @@ pub fn expire(a: &mut Apply, cmd: &c::Expire) -> Reply {
         return Reply::Int(0);
     }
     a.set_expiry(&cmd.key, &m, Some(at));
+    a.event(notify::GENERIC, if at <= a.now as i64 { "del" } else { "expire" }, &cmd.key);
     Reply::Int(1)
 }
 
@@ -188,6 +193,7 @@ pub fn persist(a: &mut Apply, key: &[u8]) -> Reply {
     match a.db().meta(key) {
         Some(m) if m.expire_at != 0 => {
             a.set_expiry(key, &m, None);
+            a.event(notify::GENERIC, "persist", key);
             Reply::Int(1)
         }
         _ => Reply::Int(0),
@@ -196,8 +202,13 @@ pub fn persist(a: &mut Apply, key: &[u8]) -> Reply {
 
 /// Writes `src`'s value under `dst` (replacing whatever is there), keeping
 /// its TTL. Collections get a fresh version with their elements copied.
+/// Redis deletes a live destination first and adds the key anew, so the
+/// destination is a new key either way.
 fn copy_value(a: &mut Apply, src: &[u8], src_meta: &Meta, dst: &[u8]) {
     let old_dst = a.db().meta_raw(dst);
+    if old_dst.as_ref().is_some_and(|o| !o.expired(a.now)) {
+        a.event(notify::NEW, "new", dst);
+    }
     let mut m = src_meta.clone();
     if m.ty != DataType::String {
         let version = a.version();
@@ -219,6 +230,8 @@ pub fn rename(a: &mut Apply, cmd: &c::Rename) -> Reply {
     }
     copy_value(a, &cmd.src, &m, &cmd.dst);
     a.remove_key(&cmd.src, &m);
+    a.event(notify::GENERIC, "rename_from", &cmd.src);
+    a.event(notify::GENERIC, "rename_to", &cmd.dst);
     if cmd.nx {
         Reply::Int(1)
     } else {
@@ -241,6 +254,7 @@ pub fn copy(a: &mut Apply, cmd: &c::Copy) -> Reply {
         m.count = super::strings::Encoding::Copied as u64;
     }
     copy_value(a, &cmd.src, &m, &cmd.dst);
+    a.event(notify::GENERIC, "copy_to", &cmd.dst);
     Reply::Int(1)
 }
 
@@ -261,6 +275,7 @@ pub fn expire_if_stale(a: &mut Apply, cmd: &c::ExpireIfStale) -> Reply {
     match a.db().meta_raw(&cmd.key) {
         Some(m) if m.expire_at == cmd.expire_at && m.expired(a.now) => {
             a.remove_key(&cmd.key, &m);
+            a.event(notify::EXPIRED, "expired", &cmd.key);
         }
         Some(m) if m.expire_at == cmd.expire_at => {}
         _ => {

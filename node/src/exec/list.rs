@@ -7,6 +7,7 @@ use super::collections::{scan_elems, Coll};
 use super::db::{Apply, Db};
 use crate::coll_cmds as cc;
 use crate::meta::{DataType, Meta};
+use crate::notify;
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
 use bytes::Bytes;
@@ -47,9 +48,11 @@ pub fn all<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> Vec<Bytes> {
 }
 
 /// Writes a new list of `values` at `dst`, replacing anything there (the
-/// key goes when `values` is empty).
-pub fn store(a: &mut Apply, dst: &Bytes, values: &[Bytes]) {
-    Coll::replace(a, dst, DataType::List, values.is_empty(), |a, c| push_values(a, c, values, false));
+/// key goes when `values` is empty), firing `event` (of the list class).
+pub fn store(a: &mut Apply, dst: &Bytes, values: &[Bytes], event: &str) {
+    Coll::replace(a, dst, DataType::List, values.is_empty(), (notify::LIST, event), |a, c| {
+        push_values(a, c, values, false)
+    });
 }
 
 /// Redis' start/stop normalization: negative from the end, clamped.
@@ -97,7 +100,34 @@ pub fn push(a: &mut Apply, cmd: &cc::Push) -> Reply {
     push_values(a, &mut c, &cmd.values, cmd.left);
     let n = c.meta.count as i64;
     c.finish(a);
+    a.event(notify::LIST, push_event(cmd.left), &cmd.key);
     Reply::Int(n)
+}
+
+fn push_event(left: bool) -> &'static str {
+    if left {
+        "lpush"
+    } else {
+        "rpush"
+    }
+}
+
+/// Writes the list after a pop of `popped` elements and fires Redis'
+/// events: the pop, and `del` when it emptied the list.
+fn finish_pop(a: &mut Apply, c: Coll, left: bool, popped: usize) {
+    let emptied = c.meta.count == 0;
+    let key = c.key.clone();
+    c.finish(a);
+    pop_events(a, &key, left, popped, emptied);
+}
+
+fn pop_events(a: &mut Apply, key: &[u8], left: bool, popped: usize, emptied: bool) {
+    if popped > 0 {
+        a.event(notify::LIST, if left { "lpop" } else { "rpop" }, key);
+    }
+    if emptied {
+        a.event(notify::GENERIC, "del", key);
+    }
 }
 
 /// Takes up to `n` elements from one end.
@@ -125,7 +155,7 @@ pub fn pop(a: &mut Apply, cmd: &cc::Pop) -> Reply {
         Err(e) => return e,
     };
     let items = pop_n(a, &mut c, cmd.left, cmd.count.unwrap_or(1));
-    c.finish(a);
+    finish_pop(a, c, cmd.left, items.len());
     match cmd.count {
         None => items.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
         Some(_) => Reply::Array(items.into_iter().map(Reply::Bulk).collect()),
@@ -163,6 +193,7 @@ pub fn lset(a: &mut Apply, cmd: &cc::LSet) -> Reply {
     };
     c.put(a, &p.to_be_bytes(), &cmd.value);
     c.finish(a);
+    a.event(notify::LIST, "lset", &cmd.key);
     Reply::Ok
 }
 
@@ -201,7 +232,12 @@ pub fn ltrim(a: &mut Apply, cmd: &cc::KeyRange) -> Reply {
     } else {
         set_bounds(&mut c, keep_from, keep_to);
     }
+    let emptied = c.meta.count == 0;
     c.finish(a);
+    a.event(notify::LIST, "ltrim", &cmd.key);
+    if emptied {
+        a.event(notify::GENERIC, "del", &cmd.key);
+    }
     Reply::Ok
 }
 
@@ -248,7 +284,14 @@ pub fn lrem(a: &mut Apply, cmd: &cc::LRem) -> Reply {
             items.iter().zip(&drop).skip(first as usize).filter(|(_, d)| !**d).map(|(v, _)| v.clone()).collect();
         rewrite_from(a, &mut c, first, &kept);
     }
+    let emptied = c.meta.count == 0;
     c.finish(a);
+    if removed > 0 {
+        a.event(notify::LIST, "lrem", &cmd.key);
+    }
+    if emptied {
+        a.event(notify::GENERIC, "del", &cmd.key);
+    }
     Reply::Int(removed)
 }
 
@@ -267,6 +310,7 @@ pub fn linsert(a: &mut Apply, cmd: &cc::LInsert) -> Reply {
     rewrite_from(a, &mut c, at as u64, &rest);
     let n = c.meta.count as i64;
     c.finish(a);
+    a.event(notify::LIST, "linsert", &cmd.key);
     Reply::Int(n)
 }
 
@@ -320,10 +364,13 @@ pub fn lmove(a: &mut Apply, cmd: &cc::LMove) -> Reply {
         }
     }
     let item = pop_n(a, &mut src, cmd.from_left, 1).pop().expect("non-empty list");
-    if cmd.src == cmd.dst {
+    // Redis pushes before it announces the pop.
+    let emptied = if cmd.src == cmd.dst {
         push_values(a, &mut src, std::slice::from_ref(&item), cmd.to_left);
         src.finish(a);
+        false
     } else {
+        let emptied = src.meta.count == 0;
         src.finish(a);
         let mut dst = match Coll::open(a, &cmd.dst, DataType::List) {
             Ok(c) => c,
@@ -331,7 +378,10 @@ pub fn lmove(a: &mut Apply, cmd: &cc::LMove) -> Reply {
         };
         push_values(a, &mut dst, std::slice::from_ref(&item), cmd.to_left);
         dst.finish(a);
-    }
+        emptied
+    };
+    a.event(notify::LIST, push_event(cmd.to_left), &cmd.dst);
+    pop_events(a, &cmd.src, cmd.from_left, 1, emptied);
     Reply::Bulk(item)
 }
 
@@ -344,7 +394,7 @@ pub fn lmpop(a: &mut Apply, cmd: &cc::MPop) -> Reply {
             Err(e) => return e,
         };
         let items = pop_n(a, &mut c, cmd.left, cmd.count.max(1));
-        c.finish(a);
+        finish_pop(a, c, cmd.left, items.len());
         return if cmd.shape == 1 {
             Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(items.into_iter().next().unwrap())])
         } else {

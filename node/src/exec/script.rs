@@ -26,7 +26,7 @@ use super::db::Apply;
 use crate::command::{self as c, Cmd};
 use crate::keys;
 use crate::num::{format_double, format_human_double};
-use crate::reply::{Message, Reply};
+use crate::reply::Reply;
 use bytes::Bytes;
 use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 use std::borrow::Cow;
@@ -182,15 +182,9 @@ setmetatable(_G, {
 /// read-only forms.
 pub fn eval(a: &mut Apply, cmd: &c::Eval) -> Reply {
     let sha = sha1_hex(&cmd.body);
-    let mut published = Vec::new();
-    let reply = match run(a, cmd, &sha, &mut published) {
+    match run(a, cmd, &sha) {
         Ok(r) => r,
         Err(e) => Reply::error(format!("ERR Error running script {sha}: {}", one_line(&e.to_string()))),
-    };
-    if published.is_empty() {
-        reply
-    } else {
-        Reply::Publishing(Box::new(reply), published)
     }
 }
 
@@ -307,9 +301,10 @@ pub fn compile_error(body: &[u8]) -> Option<Reply> {
     compile(&lua, body).err()
 }
 
-/// Runs the script; what it published (even if it then failed, as in
-/// Redis, whose messages are out by then) goes to `published_out`.
-fn run(a: &mut Apply, cmd: &c::Eval, sha: &str, published_out: &mut Vec<Message>) -> mlua::Result<Reply> {
+/// Runs the script. What it published goes to the entry's messages
+/// (`Apply::published`, with the keyspace events of its commands), even if
+/// it then fails, as in Redis, whose messages are out by then.
+fn run(a: &mut Apply, cmd: &c::Eval, sha: &str) -> mlua::Result<Reply> {
     let lua = new_state(cmd, rand::Rng::gen(&mut a.rng))?;
     let script = match load_script(&lua, &cmd.body, sha) {
         Ok(f) => f,
@@ -339,10 +334,7 @@ fn run(a: &mut Apply, cmd: &c::Eval, sha: &str, published_out: &mut Vec<Message>
     // function, as Redis' does, so the script's line stays on the stack),
     // `redis.pcall` returns it as `{err = ...}`.
     let a = std::cell::RefCell::new(a);
-    let published = RefCell::new(Vec::new());
-    let run_call = |args: &mlua::MultiValue| {
-        call(&mut a.borrow_mut(), args, read_only, slots, whole_keyspace, now, &mut published.borrow_mut())
-    };
+    let run_call = |args: &mlua::MultiValue| call(&mut a.borrow_mut(), args, read_only, slots, whole_keyspace, now);
     let result = lua.scope(|scope| {
         let redis: Table = lua.globals().raw_get("redis")?;
         redis.raw_set(
@@ -380,7 +372,6 @@ fn run(a: &mut Apply, cmd: &c::Eval, sha: &str, published_out: &mut Vec<Message>
         Ok(if ok { from_lua(&value) } else { failure(&value, sha) })
     });
     lua.remove_hook();
-    *published_out = published.into_inner();
     result
 }
 
@@ -412,16 +403,7 @@ fn call_error(v: &Value) -> Option<&str> {
 }
 
 /// The command a script called, run on the entry's state.
-#[allow(clippy::too_many_arguments)] // the script's context, spelled out
-fn call(
-    a: &mut Apply,
-    args: &mlua::MultiValue,
-    read_only: bool,
-    slots: (u32, u32),
-    whole: bool,
-    now: u64,
-    published: &mut Vec<Message>,
-) -> Reply {
+fn call(a: &mut Apply, args: &mlua::MultiValue, read_only: bool, slots: (u32, u32), whole: bool, now: u64) -> Reply {
     if args.is_empty() {
         return Reply::error("ERR Please specify at least one argument for this redis lib call");
     }
@@ -445,7 +427,7 @@ fn call(
             Reply::error("ERR Write commands are not allowed from read-only scripts.")
         }
         Ok(ScriptCall::Publish(m)) => {
-            published.push(m);
+            a.published.push(m);
             Reply::Int(0)
         }
         Ok(ScriptCall::Time) => {

@@ -10,6 +10,7 @@ use crate::coll_cmds::{self as cc, SetOpKind};
 use crate::command::Key;
 use crate::glob;
 use crate::meta::{DataType, Meta};
+use crate::notify;
 use crate::num::parse_i64;
 use crate::reply::Reply;
 use crate::store::KvRead;
@@ -85,6 +86,9 @@ pub fn sadd(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
     };
     let added = add_members(a, &mut c, &cmd.members);
     c.finish(a);
+    if added > 0 {
+        a.event(notify::SET, "sadd", &cmd.key);
+    }
     Reply::Int(added)
 }
 
@@ -103,7 +107,14 @@ pub fn srem(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
             removed += 1;
         }
     }
+    let emptied = c.meta.count == 0;
     c.finish(a);
+    if removed > 0 {
+        a.event(notify::SET, "srem", &cmd.key);
+    }
+    if emptied {
+        a.event(notify::GENERIC, "del", &cmd.key);
+    }
     Reply::Int(removed)
 }
 
@@ -182,7 +193,14 @@ pub fn spop(a: &mut Apply, cmd: &cc::SPop) -> Reply {
         c.meta.count -= 1;
         out.push(x);
     }
+    let emptied = c.meta.count == 0;
     c.finish(a);
+    if !out.is_empty() {
+        a.event(notify::SET, "spop", &cmd.key);
+    }
+    if emptied {
+        a.event(notify::GENERIC, "del", &cmd.key);
+    }
     match cmd.count {
         None => out.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
         Some(_) => Reply::Set(out.into_iter().map(Reply::Bulk).collect()),
@@ -212,13 +230,21 @@ pub fn smove(a: &mut Apply, cmd: &cc::SMove) -> Reply {
     }
     s.delete(a, &msub);
     s.meta.count -= 1;
+    let emptied = s.meta.count == 0;
     s.finish(a);
+    a.event(notify::SET, "srem", &cmd.src);
+    if emptied {
+        a.event(notify::GENERIC, "del", &cmd.src);
+    }
     let mut d = match Coll::open(a, &cmd.dst, DataType::Set) {
         Ok(c) => c,
         Err(e) => return e,
     };
-    add_members(a, &mut d, std::slice::from_ref(&cmd.member));
+    let added = add_members(a, &mut d, std::slice::from_ref(&cmd.member));
     d.finish(a);
+    if added > 0 {
+        a.event(notify::SET, "sadd", &cmd.dst);
+    }
     Reply::Int(1)
 }
 
@@ -263,13 +289,14 @@ pub fn setop_store(a: &mut Apply, cmd: &cc::SetOp) -> Reply {
         Err(e) => return e,
     };
     let dst = cmd.store.clone().expect("a store command");
-    store_members(a, &dst, result.into_iter().collect())
-}
-
-/// Writes a new set of `items` at `dst`, replacing anything there.
-pub fn store_members(a: &mut Apply, dst: &Bytes, items: Vec<Bytes>) -> Reply {
+    let event = match op {
+        SetOpKind::Inter => "sinterstore",
+        SetOpKind::Union => "sunionstore",
+        SetOpKind::Diff => "sdiffstore",
+    };
+    let items: Vec<Bytes> = result.into_iter().collect();
     let n = items.len() as i64;
-    Coll::replace(a, dst, DataType::Set, items.is_empty(), |a, c| {
+    Coll::replace(a, &dst, DataType::Set, items.is_empty(), (notify::SET, event), |a, c| {
         add_members(a, c, &items);
     });
     Reply::Int(n)

@@ -186,6 +186,6 @@ pub fn sort_store(a: &mut Apply, cmd: &c::Sort) -> Reply {
     };
     let values: Vec<Bytes> = rows.into_iter().map(Option::unwrap_or_default).collect();
     let dst = cmd.store.clone().expect("a store command");
-    list::store(a, &dst, &values);
+    list::store(a, &dst, &values, "sortstore");
     Reply::Int(values.len() as i64)
 }

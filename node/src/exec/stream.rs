@@ -14,6 +14,7 @@ use super::collections::{scan_elems, Coll};
 use super::db::{Apply, Db};
 use super::stream_group;
 use crate::meta::{DataType, Meta};
+use crate::notify;
 use crate::reply::{err, Reply};
 use crate::store::{Cf, KvRead};
 use crate::stream::{self, entry_sub, StreamId, MAX_ID, MIN_ID};
@@ -241,10 +242,12 @@ pub fn xadd(a: &mut Apply, cmd: &sc::XAdd) -> Reply {
     st.last_id = id;
     st.entries_added += 1;
     set_state(&mut c, st);
-    if let Some(t) = &cmd.trim {
-        trim(a, &mut c, t);
-    }
+    let trimmed = cmd.trim.as_ref().map_or(0, |t| trim(a, &mut c, t));
     finish(c, a);
+    a.event(notify::STREAM, "xadd", &cmd.key);
+    if trimmed > 0 {
+        a.event(notify::STREAM, "xtrim", &cmd.key);
+    }
     id.reply()
 }
 
@@ -285,6 +288,9 @@ pub fn xtrim(a: &mut Apply, cmd: &sc::XTrim) -> Reply {
     };
     let n = cmd.trim.as_ref().map_or(0, |t| trim(a, &mut c, t));
     finish(c, a);
+    if n > 0 {
+        a.event(notify::STREAM, "xtrim", &cmd.key);
+    }
     Reply::Int(n as i64)
 }
 
@@ -312,6 +318,9 @@ pub fn xdel(a: &mut Apply, cmd: &sc::KeyIds) -> Reply {
         refresh_first_id(a, &mut c);
     }
     finish(c, a);
+    if deleted > 0 {
+        a.event(notify::STREAM, "xdel", &cmd.key);
+    }
     Reply::Int(deleted)
 }
 
@@ -341,6 +350,7 @@ pub fn xsetid(a: &mut Apply, cmd: &sc::XSetId) -> Reply {
     }
     set_state(&mut c, st);
     finish_quietly(c, a);
+    a.event(notify::STREAM, "xsetid", &cmd.key);
     Reply::Ok
 }
 

@@ -14,6 +14,7 @@ use super::collections::{scan_elems, Coll};
 use super::db::{Apply, Db};
 use super::stream::{check_reads, edge_id, entry_reply, finish_quietly, first_id, get, range, state, StreamState};
 use crate::meta::{DataType, Meta};
+use crate::notify;
 use crate::rdb;
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
@@ -302,10 +303,16 @@ fn put_group(a: &mut Apply, c: &mut Coll, name: &[u8], g: &Group) {
     c.put(a, &group_sub(name), &Group { pel_first, ..*g }.encode());
 }
 
-/// Marks `consumer` seen now, creating it if needed.
+/// Marks `consumer` seen now, creating it if needed (an event, when
+/// stream events are collected).
 fn touch_consumer(a: &mut Apply, c: &mut Coll, group: &[u8], consumer: &[u8]) {
     let now = a.now;
-    c.put(a, &consumer_sub(group, consumer), &now.to_be_bytes());
+    let sub = consumer_sub(group, consumer);
+    if a.notify & notify::STREAM != 0 && get(a, c, &sub).is_none() {
+        let key = c.key.clone();
+        a.event(notify::STREAM, "xgroup-createconsumer", &key);
+    }
+    c.put(a, &sub, &now.to_be_bytes());
 }
 
 pub fn xgroup(a: &mut Apply, cmd: &sc::XGroup) -> Reply {
@@ -330,6 +337,7 @@ pub fn xgroup(a: &mut Apply, cmd: &sc::XGroup) -> Reply {
         Err(e) => return e,
     };
     let last = state(&c.meta).last_id;
+    let mut event = None;
     let reply = match op {
         sc::XGroupOp::Create | sc::XGroupOp::SetId => {
             if create && g.is_some() {
@@ -342,6 +350,7 @@ pub fn xgroup(a: &mut Apply, cmd: &sc::XGroup) -> Reply {
             }
             let g = Group::new(cmd.id.unwrap_or(last), cmd.entries_read);
             put_group(a, &mut c, &cmd.group, &g);
+            event = Some(if create { "xgroup-create" } else { "xgroup-setid" });
             Reply::Ok
         }
         sc::XGroupOp::Destroy => {
@@ -360,6 +369,7 @@ pub fn xgroup(a: &mut Apply, cmd: &sc::XGroup) -> Reply {
                 c.delete(a, &consumer_sub(&cmd.group, &n));
             }
             c.delete(a, &group_sub(&cmd.group));
+            event = Some("xgroup-destroy");
             Reply::Int(1)
         }
         sc::XGroupOp::CreateConsumer => {
@@ -382,10 +392,14 @@ pub fn xgroup(a: &mut Apply, cmd: &sc::XGroup) -> Reply {
                 drop_nack(a, &mut c, &cmd.group, *id);
             }
             c.delete(a, &consumer_sub(&cmd.group, &cmd.consumer));
+            event = Some("xgroup-delconsumer");
             Reply::Int(owned.len() as i64)
         }
     };
     finish_quietly(c, a);
+    if let Some(e) = event {
+        a.event(notify::STREAM, e, &cmd.key);
+    }
     reply
 }
 

@@ -4,6 +4,7 @@ use super::db::{Apply, Db};
 use crate::command::{self as c, SetCond};
 use crate::ldouble::F80;
 use crate::meta::{DataType, Meta};
+use crate::notify;
 use crate::num::{parse_i64, parse_i64_arg};
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
@@ -92,9 +93,19 @@ pub fn write_string(
 ) {
     if let Some(at) = expire_at {
         if at <= a.now as i64 {
+            // Redis adds the key (a new one if nothing lived there) and it
+            // expires at once.
+            match old {
+                Some(o) if !o.expired(a.now) => {}
+                Some(_) => {
+                    a.event(notify::EXPIRED, "expired", key);
+                    a.event(notify::NEW, "new", key);
+                }
+                None => a.event(notify::NEW, "new", key),
+            }
             match old {
                 Some(o) => a.remove_key(key, o),
-                // Redis sets the key (a change WATCH sees) and it expires.
+                // A change WATCH sees.
                 None => a.note_removal(key),
             }
             return;
@@ -128,6 +139,10 @@ pub fn set(a: &mut Apply, cmd: &c::Set) -> Reply {
     }
     let at = new_expiry(a, cmd.expiry, cmd.keep_ttl, live.as_ref());
     write_string(a, &cmd.key, cmd.value.to_vec(), at, Encoding::ByValue, old.as_ref());
+    a.event(notify::STRING, "set", &cmd.key);
+    if cmd.expiry.is_some() {
+        a.event(notify::GENERIC, "expire", &cmd.key);
+    }
     if cmd.int_reply {
         Reply::Int(1)
     } else if cmd.get {
@@ -144,6 +159,7 @@ pub fn mset(a: &mut Apply, cmd: &c::MSet) -> Reply {
     for p in &cmd.pairs {
         let old = a.db().meta_raw(&p.key);
         write_string(a, &p.key, p.value.to_vec(), None, Encoding::ByValue, old.as_ref());
+        a.event(notify::STRING, "set", &p.key);
     }
     if cmd.nx {
         Reply::Int(1)
@@ -156,7 +172,20 @@ pub fn mset(a: &mut Apply, cmd: &c::MSet) -> Reply {
 enum Modify {
     Append,
     SetRange,
-    Other,
+    IncrBy,
+    IncrByFloat,
+}
+
+impl Modify {
+    /// The keyspace event it fires.
+    fn event(self) -> &'static str {
+        match self {
+            Modify::Append => "append",
+            Modify::SetRange => "setrange",
+            Modify::IncrBy => "incrby",
+            Modify::IncrByFloat => "incrbyfloat",
+        }
+    }
 }
 
 /// Changes a string in place (APPEND, SETRANGE, INCR...), keeping its TTL.
@@ -188,6 +217,7 @@ fn modify(
                 enc
             };
             write_string(a, key, value, at, enc, old.as_ref());
+            a.event(notify::STRING, kind.event(), key);
             reply
         }
     }
@@ -321,6 +351,9 @@ pub fn update_bits(a: &mut Apply, key: &[u8], max_bit: u64, f: impl FnOnce(&mut 
     }
     let (changed, reply) = f(&mut v);
     finish_in_place(a, key, v, grew || changed, old.as_ref(), live.as_ref());
+    if grew || changed {
+        a.event(notify::STRING, "setbit", key);
+    }
     reply
 }
 
@@ -389,7 +422,7 @@ pub fn setrange(a: &mut Apply, cmd: &c::SetRange) -> Reply {
 }
 
 pub fn incrby(a: &mut Apply, cmd: &c::IncrBy) -> Reply {
-    modify(a, &cmd.key, Encoding::ByValue, Modify::Other, |old| {
+    modify(a, &cmd.key, Encoding::ByValue, Modify::IncrBy, |old| {
         let cur = match old {
             Some(v) => parse_i64_arg(v)?,
             None => 0,
@@ -400,7 +433,7 @@ pub fn incrby(a: &mut Apply, cmd: &c::IncrBy) -> Reply {
 }
 
 pub fn incrbyfloat(a: &mut Apply, cmd: &c::IncrByFloat) -> Reply {
-    modify(a, &cmd.key, Encoding::String, Modify::Other, |old| {
+    modify(a, &cmd.key, Encoding::String, Modify::IncrByFloat, |old| {
         let cur = match old {
             Some(v) => F80::parse(v).ok_or_else(|| Reply::error(err::NOT_FLOAT))?,
             None => F80::Zero { neg: false },
@@ -418,6 +451,7 @@ pub fn getdel(a: &mut Apply, key: &[u8]) -> Reply {
         Some(m) if m.ty != DataType::String => Reply::error(err::WRONGTYPE),
         Some(m) => {
             a.remove_key(key, &m);
+            a.event(notify::GENERIC, "del", key);
             Reply::bulk(m.payload)
         }
     }
@@ -434,9 +468,12 @@ pub fn getex(a: &mut Apply, cmd: &c::GetEx) -> Reply {
     }
     let reply = Reply::bulk(m.payload.clone());
     if let Some(e) = cmd.expiry {
-        a.set_expiry(&cmd.key, &m, Some(e.at(a.now)));
+        let at = e.at(a.now);
+        a.set_expiry(&cmd.key, &m, Some(at));
+        a.event(notify::GENERIC, if at <= a.now as i64 { "del" } else { "expire" }, &cmd.key);
     } else if cmd.persist && m.expire_at != 0 {
         a.set_expiry(&cmd.key, &m, None);
+        a.event(notify::GENERIC, "persist", &cmd.key);
     }
     reply
 }

@@ -10,6 +10,7 @@ use super::rand_pick;
 use crate::coll_cmds::{self as cc, Aggregate, RangeBy, SetOpKind};
 use crate::glob;
 use crate::meta::{DataType, Meta};
+use crate::notify;
 use crate::num::format_double;
 use crate::reply::{err, Reply};
 use crate::store::KvRead;
@@ -164,6 +165,9 @@ pub fn zadd(a: &mut Apply, cmd: &cc::ZAdd) -> Reply {
         }
     }
     c.finish(a);
+    if added + changed > 0 {
+        a.event(notify::ZSET, if cmd.incr { "zincr" } else { "zadd" }, &cmd.key);
+    }
     if cmd.incr {
         incr_result.map_or(Reply::Nil, Reply::Double)
     } else {
@@ -184,8 +188,22 @@ pub fn zrem(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
             removed += 1;
         }
     }
-    c.finish(a);
+    finish_removal(a, c, "zrem", removed);
     Reply::Int(removed)
+}
+
+/// Writes the zset after `removed` members went and fires Redis' events:
+/// `event`, and `del` when it emptied the set.
+fn finish_removal(a: &mut Apply, c: Coll, event: &str, removed: i64) {
+    let emptied = c.meta.count == 0;
+    let key = c.key.clone();
+    c.finish(a);
+    if removed > 0 {
+        a.event(notify::ZSET, event, &key);
+        if emptied {
+            a.event(notify::GENERIC, "del", &key);
+        }
+    }
 }
 
 pub fn zscore<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::KeyField) -> Reply {
@@ -357,17 +375,23 @@ pub fn zrange_write(a: &mut Apply, r: &cc::ZRange) -> Reply {
         for (mbr, s) in &items {
             remove_member(a, &mut c, mbr, *s);
         }
-        c.finish(a);
+        let event = match RangeBy::try_from(r.by).unwrap_or(RangeBy::Rank) {
+            RangeBy::Rank => "zremrangebyrank",
+            RangeBy::Score => "zremrangebyscore",
+            RangeBy::Lex => "zremrangebylex",
+        };
+        finish_removal(a, c, event, items.len() as i64);
         return Reply::Int(items.len() as i64);
     }
     let dst = r.store.clone().expect("a store command");
-    store(a, &dst, items)
+    store(a, &dst, items, "zrangestore")
 }
 
-/// Writes a new zset of `items` at `dst`, replacing anything there.
-pub fn store(a: &mut Apply, dst: &Bytes, items: Vec<(Bytes, f64)>) -> Reply {
+/// Writes a new zset of `items` at `dst`, replacing anything there, firing
+/// `event` (of the sorted-set class).
+pub fn store(a: &mut Apply, dst: &Bytes, items: Vec<(Bytes, f64)>, event: &str) -> Reply {
     let n = items.len() as i64;
-    Coll::replace(a, dst, DataType::ZSet, items.is_empty(), |a, c| {
+    Coll::replace(a, dst, DataType::ZSet, items.is_empty(), (notify::ZSET, event), |a, c| {
         for (mbr, s) in items {
             put_score(a, c, &mbr, None, s);
         }
@@ -391,7 +415,7 @@ fn pop_from(a: &mut Apply, key: &Bytes, min: bool, count: u64) -> Result<Option<
     for (mbr, s) in &items {
         remove_member(a, &mut c, mbr, *s);
     }
-    c.finish(a);
+    finish_removal(a, c, if min { "zpopmin" } else { "zpopmax" }, items.len() as i64);
     Ok(Some(items))
 }
 
@@ -543,7 +567,14 @@ pub fn zsetop_read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &cc::ZSetOp) -> Reply {
 pub fn zsetop_store(a: &mut Apply, cmd: &cc::ZSetOp) -> Reply {
     match compute(&a.db(), cmd) {
         Err(e) => e,
-        Ok(items) => store(a, cmd.store.as_ref().expect("a store command"), items),
+        Ok(items) => {
+            let event = match SetOpKind::try_from(cmd.op).unwrap_or(SetOpKind::Union) {
+                SetOpKind::Union => "zunionstore",
+                SetOpKind::Inter => "zinterstore",
+                SetOpKind::Diff => "zdiffstore",
+            };
+            store(a, cmd.store.as_ref().expect("a store command"), items, event)
+        }
     }
 }
 
