@@ -310,6 +310,16 @@ pub struct ObjectInfo {
     pub field: i32,
 }
 
+/// MEMORY USAGE key [SAMPLES count].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MemoryUsage {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
+    /// Elements measured to estimate the rest (0: all).
+    #[prost(uint64, tag = "2")]
+    pub samples: u64,
+}
+
 /// SORT / SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern ...]
 /// [ASC|DESC] [ALPHA] [STORE destination].
 #[derive(Clone, PartialEq, prost::Message)]
@@ -705,13 +715,15 @@ pub enum Cmd {
     /// (STORE, STOREDIST, GEOSEARCHSTORE) a write.
     #[prost(message, tag = "151")]
     GeoSearch(gc::GeoSearch),
+    #[prost(message, tag = "152")]
+    MemoryUsage(MemoryUsage),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Command {
     #[prost(
         oneof = "Cmd",
-        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111,120,121,122,123,130,131,132,133,134,135,136,137,138,139,140,141,150,151"
+        tags = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,60,61,62,63,64,65,66,67,68,69,70,71,80,81,82,83,84,85,86,87,88,89,90,100,101,102,103,104,105,106,107,108,109,110,111,120,121,122,123,130,131,132,133,134,135,136,137,138,139,140,141,150,151,152"
     )]
     pub cmd: Option<Cmd>,
 }
@@ -787,6 +799,7 @@ impl Cmd {
                     | Cmd::XPending(_)
                     | Cmd::XInfo(_)
                     | Cmd::GeoMembers(_)
+                    | Cmd::MemoryUsage(_)
             ),
         }
     }
@@ -819,7 +832,7 @@ impl Cmd {
             | Cmd::XPending(_)
             | Cmd::XClaim(_)
             | Cmd::XInfo(_) => 4,
-            Cmd::GeoMembers(_) | Cmd::GeoSearch(_) => 5,
+            Cmd::GeoMembers(_) | Cmd::GeoSearch(_) | Cmd::MemoryUsage(_) => 5,
             _ => 1,
         }
     }
@@ -944,6 +957,7 @@ impl Cmd {
             Cmd::XClaim(c) => vec![&c.key],
             Cmd::XInfo(c) => vec![&c.key],
             Cmd::GeoMembers(c) => vec![&c.key],
+            Cmd::MemoryUsage(c) => vec![&c.key],
             Cmd::GeoSearch(c) => std::iter::once(&c.key).chain(c.store.iter()).collect(),
         }
     }

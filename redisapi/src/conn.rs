@@ -69,6 +69,9 @@ pub struct Conn {
     pub in_exec: bool,
     /// Pub/sub: this connection's subscriptions and the messages for it.
     pub sub: Option<node::pubsub::Subscriber>,
+    /// The last command dispatched ran (rather than being refused or
+    /// queued): it counts for the slow log.
+    pub ran: bool,
     pub sub_rx: Option<tokio::sync::mpsc::UnboundedReceiver<node::pubsub::Delivery>>,
 }
 
@@ -123,6 +126,7 @@ impl Conn {
         if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             return Outcome::Reply(self.queue(spec, argv));
         }
+        self.ran = !spec.has_flag("skip_slowlog");
         match spec.run {
             Run::Data(parse) => match parse(&argv).and_then(|c| self.server.resolve_script(c)) {
                 Ok(c) => match self.moved(&c) {
@@ -367,6 +371,39 @@ async fn read_more(
 }
 
 /// Serves one client until it leaves, is killed, or the server shuts down.
+/// Logs the command `argv` in the slow log once its reply is there, if it
+/// took long enough. (A blocked command's wait is not its running time:
+/// Redis does not count it either.)
+fn slow_logged(
+    outcome: Outcome,
+    server: &Arc<Server>,
+    client: &Arc<ClientHandle>,
+    start: Instant,
+    argv: Vec<Bytes>,
+) -> Outcome {
+    let observe = {
+        let (server, client) = (server.clone(), client.clone());
+        move || {
+            let name = client.name.lock().clone().unwrap_or_default();
+            server.slowlog.observe(&argv, start.elapsed(), &client.addr, &name);
+        }
+    };
+    match outcome {
+        Outcome::Reply(r) => {
+            observe();
+            Outcome::Reply(r)
+        }
+        Outcome::Pending(f) => Outcome::Pending(
+            f.map(move |r| {
+                observe();
+                r
+            })
+            .boxed(),
+        ),
+        other => other,
+    }
+}
+
 pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpStream) {
     let (limits, requirepass, max_pipeline, read_budget) = {
         let c = server.cfg.read();
@@ -384,6 +421,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         in_exec: false,
         sub: None,
         sub_rx: None,
+        ran: false,
     };
     let (mut rd, wr) = stream.into_split();
     let mut writer = Writer::start(wr, server.clone());
@@ -498,7 +536,15 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         }
                     };
                     let size = before.saturating_sub(inbuf.len()).max(argv.iter().map(|a| a.len()).sum());
-                    let (reply, close) = match conn.dispatch(argv).await {
+                    // The slow log times a command from here to its reply.
+                    let timed = server.slowlog.enabled().then(|| (Instant::now(), argv.clone()));
+                    conn.ran = false;
+                    let outcome = conn.dispatch(argv).await;
+                    let outcome = match (timed, conn.ran) {
+                        (Some((start, argv)), true) => slow_logged(outcome, &server, &client, start, argv),
+                        _ => outcome,
+                    };
+                    let (reply, close) = match outcome {
                         Outcome::Reply(r) => (Ok(r), false),
                         Outcome::Pending(f) => (Err(f), false),
                         Outcome::Blocked(f) => {

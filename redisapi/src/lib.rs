@@ -2,6 +2,7 @@
 //! parsing arguments into the node's typed commands, connections, and reply
 //! encoding. No storage code lives here.
 
+pub mod admin;
 pub mod args;
 pub mod cluster;
 pub mod cmd;
@@ -13,6 +14,7 @@ pub mod migrate;
 pub mod pubsub;
 pub mod resp;
 pub mod server;
+pub mod slowlog;
 mod spec_data;
 
 pub use server::{Server, ServerConfig};

@@ -59,6 +59,10 @@ const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
         ],
     ),
     ("config", &[("get", -3), ("set", -4), ("resetstat", 2), ("rewrite", 2), ("help", 2)]),
+    ("slowlog", &[("get", -2), ("len", 2), ("reset", 2), ("help", 2)]),
+    ("latency", &[("latest", 2), ("history", 3), ("reset", -2), ("graph", 3), ("doctor", 2), ("help", 2)]),
+    ("module", &[("list", 2), ("load", -3), ("loadex", -3), ("unload", 3), ("help", 2)]),
+    ("memory", &[("usage", -3), ("doctor", 2), ("purge", 2), ("help", 2)]),
     (
         "xgroup",
         &[("create", -5), ("setid", -5), ("destroy", 4), ("createconsumer", 5), ("delconsumer", 5), ("help", 2)],
@@ -149,6 +153,17 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
         "command" => command(&argv),
         "info" => Reply::Verbatim(info::render(&c.server, &argv[1..])),
         "config" => config(c, &argv),
+        "slowlog" => crate::slowlog::command(&c.server.slowlog, &argv),
+        "role" => crate::admin::role(),
+        "latency" => crate::admin::latency(&argv),
+        "module" => crate::admin::module(&argv),
+        "memory" => match data_form(&argv) {
+            Some(cmd) => return Outcome::Pending(c.server.node.submit(&mut c.session, cmd).await),
+            None if argv[1].eq_ignore_ascii_case(b"usage") => {
+                crate::admin::memory_usage(&argv).err().unwrap_or_else(|| Reply::error(err::SYNTAX))
+            }
+            None => crate::admin::memory(&argv),
+        },
         "time" => {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             Reply::Array(vec![bulk_str(&now.as_secs().to_string()), bulk_str(&now.subsec_micros().to_string())])
@@ -679,6 +694,8 @@ fn config_values(c: &Conn) -> Vec<(String, String)> {
         ("port".to_string(), c.server.port.load(Ordering::Relaxed).to_string()),
         ("dir".to_string(), c.server.node.cfg.data_dir.display().to_string()),
         ("notify-keyspace-events".to_string(), notify::to_config(c.server.node.notify.load(Ordering::Relaxed))),
+        ("slowlog-log-slower-than".to_string(), c.server.slowlog.slower_than.load(Ordering::Relaxed).to_string()),
+        ("slowlog-max-len".to_string(), c.server.slowlog.max_len.load(Ordering::Relaxed).to_string()),
     ];
     v.extend(cfg.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
     v.sort();
@@ -733,6 +750,19 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "proto-max-bulk-len" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
                     "client-query-buffer-limit" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
                     "requirepass" => true,
+                    "slowlog-log-slower-than" | "slowlog-max-len" => {
+                        let min = if k == "slowlog-max-len" { 0 } else { -1 };
+                        match v.parse::<i64>() {
+                            Ok(n) if n >= min => true,
+                            Ok(_) => {
+                                return Reply::error(format!(
+                                    "ERR CONFIG SET failed (possibly related to argument '{k}') - argument must be \
+                                     between {min} and 9223372036854775807 inclusive"
+                                ))
+                            }
+                            Err(_) => false,
+                        }
+                    }
                     "notify-keyspace-events" => {
                         if notify::parse(&v).is_none() {
                             return Reply::error(
@@ -748,6 +778,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     let known = k == "maxclients"
                         || k == "proto-max-bulk-len"
                         || k == "client-query-buffer-limit"
+                        || k.starts_with("slowlog-")
                         || c.server.cfg.read().inert.contains_key(&k);
                     return Reply::error(if known {
                         format!("ERR CONFIG SET failed (possibly related to argument '{k}') - argument couldn't be parsed into an integer")
@@ -766,6 +797,12 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "requirepass" => cfg.requirepass = if v.is_empty() { None } else { Some(v) },
                     "notify-keyspace-events" => {
                         c.server.node.notify.store(notify::parse(&v).unwrap(), Ordering::Relaxed);
+                    }
+                    "slowlog-log-slower-than" => {
+                        c.server.slowlog.slower_than.store(v.parse::<i64>().unwrap(), Ordering::Relaxed)
+                    }
+                    "slowlog-max-len" => {
+                        c.server.slowlog.max_len.store(v.parse::<i64>().unwrap() as usize, Ordering::Relaxed)
                     }
                     other => {
                         cfg.inert.insert(other.to_string(), v);
@@ -802,9 +839,13 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
 }
 
 /// The data command a local command stands for, if it is one (OBJECT
-/// ENCODING key). Inside MULTI it is queued as that command, so that it
-/// runs in its place within the transaction, not after it.
+/// ENCODING key, MEMORY USAGE key). Inside MULTI it is queued as that
+/// command, so that it runs in its place within the transaction, not after
+/// it.
 pub fn data_form(argv: &[Bytes]) -> Option<node::Cmd> {
+    if argv.len() >= 3 && argv[0].eq_ignore_ascii_case(b"memory") && argv[1].eq_ignore_ascii_case(b"usage") {
+        return crate::admin::memory_usage(argv).ok();
+    }
     if argv.len() != 3 || !argv[0].eq_ignore_ascii_case(b"object") {
         return None;
     }

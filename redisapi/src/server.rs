@@ -41,8 +41,6 @@ impl Default for ServerConfig {
             ("databases", "1"),
             ("hz", "10"),
             ("lazyfree-lazy-user-del", "no"),
-            ("slowlog-log-slower-than", "10000"),
-            ("slowlog-max-len", "128"),
             ("latency-tracking", "no"),
             ("lua-time-limit", "5000"),
             ("busy-reply-threshold", "5000"),
@@ -149,6 +147,8 @@ pub struct Server {
     /// The scripts EVAL ran or SCRIPT LOAD loaded, by SHA1 digest (for
     /// EVALSHA; per node, as in Redis Cluster).
     pub scripts: Mutex<std::collections::HashMap<String, bytes::Bytes>>,
+    /// SLOWLOG (per node, as in Redis Cluster).
+    pub slowlog: crate::slowlog::SlowLog,
 }
 
 impl Server {
@@ -166,6 +166,7 @@ impl Server {
             shutdown,
             started: Instant::now(),
             port: AtomicU64::new(0),
+            slowlog: Default::default(),
             scripts: Mutex::new(Default::default()),
         })
     }

@@ -272,7 +272,7 @@ fn run_of(name: &str) -> Option<Run> {
         | "time" | "shutdown" | "function" | "script" | "debug" | "multi" | "exec" | "discard" | "watch"
         | "unwatch" | "object" | "cluster" | "readonly" | "readwrite" | "asking" | "subscribe" | "unsubscribe"
         | "psubscribe" | "punsubscribe" | "publish" | "pubsub" | "wait" | "ssubscribe" | "sunsubscribe"
-        | "spublish" | "migrate" => Some(Run::Local),
+        | "spublish" | "migrate" | "slowlog" | "role" | "latency" | "module" | "memory" => Some(Run::Local),
         _ => None,
     }
 }
