@@ -69,9 +69,11 @@ pub struct Conn {
     pub in_exec: bool,
     /// Pub/sub: this connection's subscriptions and the messages for it.
     pub sub: Option<node::pubsub::Subscriber>,
-    /// The last command dispatched ran (rather than being refused or
-    /// queued): it counts for the slow log.
-    pub ran: bool,
+    /// The last command dispatched, if it ran (rather than being refused or
+    /// queued): for the slow log and MONITOR.
+    pub ran: Option<&'static CommandSpec>,
+    /// MONITOR mode: the lines of the commands the node runs.
+    pub mon_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>>,
     pub sub_rx: Option<tokio::sync::mpsc::UnboundedReceiver<node::pubsub::Delivery>>,
 }
 
@@ -126,7 +128,7 @@ impl Conn {
         if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             return Outcome::Reply(self.queue(spec, argv));
         }
-        self.ran = !spec.has_flag("skip_slowlog");
+        self.ran = Some(spec);
         match spec.run {
             Run::Data(parse) => match parse(&argv).and_then(|c| self.server.resolve_script(c)) {
                 Ok(c) => match self.moved(&c) {
@@ -348,7 +350,14 @@ async fn next_delivery(
     }
 }
 
-/// Output a subscriber may leave unread before it is dropped.
+async fn next_line(rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>>) -> Option<Bytes> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Output a subscriber (or a monitor) may leave unread before it is dropped.
 const PUBSUB_OUTPUT_LIMIT: usize = 32 << 20;
 
 /// What `read_more` returns when it did not read because the buffer holds
@@ -421,7 +430,8 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         in_exec: false,
         sub: None,
         sub_rx: None,
-        ran: false,
+        ran: None,
+        mon_rx: None,
     };
     let (mut rd, wr) = stream.into_split();
     let mut writer = Writer::start(wr, server.clone());
@@ -501,6 +511,22 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     break;
                 }
             }
+            // MONITOR lines, between replies.
+            Some(line) = next_line(&mut conn.mon_rx), if pending.is_empty() && conn.mon_rx.is_some() => {
+                out.extend_from_slice(&line);
+                while out.len() < 64 * 1024 {
+                    match conn.mon_rx.as_mut().and_then(|rx| rx.try_recv().ok()) {
+                        Some(line) => out.extend_from_slice(&line),
+                        None => break,
+                    }
+                }
+                writer.flush(&mut out, &server);
+                if writer.queued.load(Ordering::Acquire) > PUBSUB_OUTPUT_LIMIT {
+                    tracing::info!("client {}: monitor output over {PUBSUB_OUTPUT_LIMIT} bytes, closing", client.addr);
+                    killed = true;
+                    break;
+                }
+            }
             // Output drained: reading may resume.
             _ = writer.drained.notified(), if backed_up => {}
             r = read_more(&mut rd, &mut inbuf, unparsed && !blocked), if can_read || watch_blocked => {
@@ -536,12 +562,23 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         }
                     };
                     let size = before.saturating_sub(inbuf.len()).max(argv.iter().map(|a| a.len()).sum());
-                    // The slow log times a command from here to its reply.
-                    let timed = server.slowlog.enabled().then(|| (Instant::now(), argv.clone()));
-                    conn.ran = false;
+                    // The slow log times a command from here to its reply;
+                    // MONITOR shows it once it runs.
+                    let watched = server.slowlog.enabled() || server.monitors.active();
+                    let timed = watched.then(|| (Instant::now(), argv.clone()));
+                    conn.ran = None;
                     let outcome = conn.dispatch(argv).await;
                     let outcome = match (timed, conn.ran) {
-                        (Some((start, argv)), true) => slow_logged(outcome, &server, &client, start, argv),
+                        (Some((start, argv)), Some(spec)) => {
+                            if server.monitors.active() && !spec.has_flag_for(&argv, "admin") {
+                                server.monitors.feed(&argv, &client.addr);
+                            }
+                            if spec.has_flag("skip_slowlog") {
+                                outcome
+                            } else {
+                                slow_logged(outcome, &server, &client, start, argv)
+                            }
+                        }
                         _ => outcome,
                     };
                     let (reply, close) = match outcome {
@@ -605,6 +642,9 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     }
     // Whatever is still in flight is not answered; give back its budget.
     server.inflight_bytes.fetch_sub(held, Ordering::Relaxed);
+    if conn.mon_rx.is_some() {
+        server.monitors.remove(client.id);
+    }
     drop(pending);
     if killed {
         writer.task.abort();

@@ -11,6 +11,7 @@ pub mod encode;
 pub mod info;
 pub mod local;
 pub mod migrate;
+pub mod monitor;
 pub mod pubsub;
 pub mod resp;
 pub mod server;

@@ -155,6 +155,16 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
         "config" => config(c, &argv),
         "slowlog" => crate::slowlog::command(&c.server.slowlog, &argv),
         "role" => crate::admin::role(),
+        "monitor" => {
+            if c.in_exec {
+                Reply::error("ERR MONITOR isn't allowed for DENY BLOCKING client")
+            } else {
+                if c.mon_rx.is_none() {
+                    c.mon_rx = Some(c.server.monitors.add(c.client.id));
+                }
+                Reply::Ok
+            }
+        }
         "latency" => crate::admin::latency(&argv),
         "module" => crate::admin::module(&argv),
         "memory" => match data_form(&argv) {

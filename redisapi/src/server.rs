@@ -149,6 +149,8 @@ pub struct Server {
     pub scripts: Mutex<std::collections::HashMap<String, bytes::Bytes>>,
     /// SLOWLOG (per node, as in Redis Cluster).
     pub slowlog: crate::slowlog::SlowLog,
+    /// The connections in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
 }
 
 impl Server {
@@ -167,6 +169,7 @@ impl Server {
             started: Instant::now(),
             port: AtomicU64::new(0),
             slowlog: Default::default(),
+            monitors: Default::default(),
             scripts: Mutex::new(Default::default()),
         })
     }

@@ -175,7 +175,7 @@ fn logged_args(argv: &[Bytes]) -> Vec<Bytes> {
 /// The positions of arguments Redis hides from the slow log: passwords of
 /// AUTH, HELLO ... AUTH, MIGRATE ... AUTH|AUTH2, and the values of CONFIG
 /// SET's secret settings.
-fn redacted(argv: &[Bytes]) -> Vec<usize> {
+pub(crate) fn redacted(argv: &[Bytes]) -> Vec<usize> {
     let word = |i: usize| argv.get(i).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).unwrap_or_default();
     match word(0).as_str() {
         "auth" => (1..argv.len()).collect(),

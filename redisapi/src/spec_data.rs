@@ -223,6 +223,7 @@ pub const SPECS: &[SpecRow] = &[
     ("latency", -2, &[], 0, 0, 0, "server", "A container for latency diagnostics commands", "2.8.13", "Depends on subcommand."),
     ("module", -2, &[], 0, 0, 0, "server", "A container for module commands", "4.0.0", "Depends on subcommand."),
     ("memory", -2, &[], 0, 0, 0, "server", "A container for memory diagnostics commands", "4.0.0", "Depends on subcommand."),
+    ("monitor", 1, &["admin", "noscript", "loading", "stale"], 0, 0, 0, "server", "Listen for all requests received by the server in real time", "1.0.0", ""),
 ];
 
 /// (container, subcommand, arity, flags, first key, last key, step)

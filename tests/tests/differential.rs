@@ -1499,8 +1499,10 @@ fn random_commands_through_every_node_of_a_cluster_match_redis() {
 
 /// A longer search than the suite's, run by hand:
 /// `DIFF_SEEDS=5000..5100 cargo nextest run -p kvtests --test differential
-/// --run-ignored only soak`. Each seed runs both generators on one and on
-/// eight partitions, then transactions and watches, and stops at the first
+/// --run-ignored only soak`. Each seed runs the string and collection
+/// generators on one and on eight partitions, then transactions, watches,
+/// numbers, HyperLogLog, scripts, keyspace events and GEO (on one or eight
+/// partitions, sometimes inside scripts), and stops at the first
 /// disagreement; what it finds becomes a scripted case above.
 #[test]
 #[ignore]
@@ -1524,6 +1526,11 @@ fn soak() {
         run_random_hll(8, seed, 1000, "{t}");
         run_random_in_scripts(seed, 1000);
         run_random_events(seed, 2000);
+        let (_r, ours, mut p) = pair(if seed % 2 == 0 { 1 } else { 8 });
+        let tag = if seed % 2 == 0 { "" } else { "{t}" };
+        // (Scripts declare no keys here: on one partition only.)
+        run_random_geo(&mut p, seed, 1500, tag, seed % 4 == 0)
+            .unwrap_or_else(|e| panic!("GEO: {e}\nkvnode log:\n{}", ours.log_tail()));
     }
 }
 

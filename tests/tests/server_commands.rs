@@ -230,3 +230,52 @@ fn memory_usage_grows_with_the_value() {
     let (before, _, after): (Option<i64>, i64, Option<i64>) = pipe.query(&mut c).unwrap();
     assert_eq!((before, after), (Some(small), None));
 }
+
+/// MONITOR against redis-server: the same lines (arguments quoted and
+/// escaped as Redis does, passwords hidden) for the commands that run,
+/// none for refused ones or admin commands (CONFIG). Times and addresses
+/// differ.
+#[test]
+fn monitor_shows_commands_as_redis_does() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let run = |port: u16, mut c: redis::Connection| -> Vec<String> {
+        let mut mon = Raw::connect(port);
+        mon.send(b"MONITOR\r\n").unwrap();
+        assert_eq!(mon.read_until(|b| b.ends_with(b"\r\n")), b"+OK\r\n");
+        let steps: Vec<Vec<&[u8]>> = vec![
+            vec![b"SET", b"k", b"v"],
+            vec![b"GET", b"k"],
+            vec![b"SET", b"a b", b"\x01\"\\\n\xff"],
+            vec![b"AUTH", b"secret"],
+            vec![b"CONFIG", b"SET", b"maxclients", b"100"],
+            vec![b"NOSUCHCOMMAND", b"x"],
+            vec![b"GET"],
+            vec![b"LPUSH", b"l", b"a", b"b"],
+            vec![b"EVAL", b"return 1", b"0"],
+            vec![b"HELLO", b"2", b"AUTH", b"default", b"pw"],
+            vec![b"PING", b"last"],
+        ];
+        for s in &steps {
+            let mut cmd = redis::cmd(std::str::from_utf8(s[0]).unwrap());
+            for a in &s[1..] {
+                cmd.arg(*a);
+            }
+            let _: redis::RedisResult<redis::Value> = cmd.query(&mut c);
+        }
+        let mut lines = Vec::new();
+        loop {
+            let l = String::from_utf8_lossy(&mon.read_until(|b| b.ends_with(b"\r\n"))).into_owned();
+            // "+<time> [0 <address>] ..." -> "...".
+            let (_, rest) = l.split_once("] ").unwrap_or_else(|| panic!("a monitor line: {l:?}"));
+            lines.push(rest.to_string());
+            if rest.starts_with("\"PING\"") {
+                return lines;
+            }
+        }
+    };
+    let theirs = run(redis.port, redis.client());
+    let mine = run(ours.port, ours.client());
+    assert!(theirs.len() >= 7, "{theirs:?}");
+    assert_eq!(mine, theirs);
+}

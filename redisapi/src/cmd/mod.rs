@@ -14,7 +14,7 @@ pub mod stream;
 pub mod strings;
 pub mod zset;
 
-use crate::spec_data::{SPECS, SUBSPECS};
+use crate::spec_data::{SubRow, SPECS, SUBSPECS};
 use bytes::Bytes;
 use node::{Cmd, Reply};
 use std::collections::HashMap;
@@ -61,13 +61,23 @@ impl CommandSpec {
         }
     }
 
+    /// A container's (XGROUP, CONFIG) row for the subcommand in `argv`.
+    fn subcommand(&self, argv: &[Bytes]) -> Option<&'static SubRow> {
+        let sub = String::from_utf8_lossy(argv.get(1)?).to_ascii_lowercase();
+        SUBSPECS.iter().find(|r| r.0 == self.name && r.1 == sub)
+    }
+
+    /// Whether `argv` has `flag`: the command's own, or a container's
+    /// subcommand's (CONFIG SET is admin, CONFIG is not).
+    pub fn has_flag_for(&self, argv: &[Bytes], flag: &str) -> bool {
+        self.has_flag(flag) || self.subcommand(argv).is_some_and(|r| r.3.contains(&flag))
+    }
+
     /// Key positions by first/last/step, as COMMAND GETKEYS reports them.
     /// Where the keys of `argv` are, by the command's key positions, or a
     /// container's (XGROUP, OBJECT) by its subcommand's.
     pub fn key_positions_of(&self, argv: &[Bytes]) -> Vec<usize> {
-        let sub = argv.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
-        let row = SUBSPECS.iter().find(|r| r.0 == self.name && Some(r.1) == sub.as_deref());
-        match row {
+        match self.subcommand(argv) {
             Some(&(.., first, last, step)) => positions(first, last, step, argv.len()),
             None => self.key_positions(argv.len()),
         }
@@ -272,7 +282,7 @@ fn run_of(name: &str) -> Option<Run> {
         | "time" | "shutdown" | "function" | "script" | "debug" | "multi" | "exec" | "discard" | "watch"
         | "unwatch" | "object" | "cluster" | "readonly" | "readwrite" | "asking" | "subscribe" | "unsubscribe"
         | "psubscribe" | "punsubscribe" | "publish" | "pubsub" | "wait" | "ssubscribe" | "sunsubscribe"
-        | "spublish" | "migrate" | "slowlog" | "role" | "latency" | "module" | "memory" => Some(Run::Local),
+        | "spublish" | "migrate" | "slowlog" | "role" | "latency" | "module" | "memory" | "monitor" => Some(Run::Local),
         _ => None,
     }
 }
