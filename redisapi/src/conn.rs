@@ -104,12 +104,12 @@ pub fn wrong_arity(name: &str) -> Reply {
 impl Conn {
     /// Runs one command. Awaiting this only waits for the command to be
     /// queued (for ordering and backpressure), never for its result.
-    pub async fn dispatch(&mut self, argv: Vec<Bytes>) -> Outcome {
+    pub async fn dispatch(&mut self, argv: Vec<Bytes>, arrived: Instant) -> Outcome {
         self.server.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
         let Some(spec) = cmd::lookup(&argv[0]) else {
             return self.refuse(unknown_command(&argv));
         };
-        *self.client.last.lock() = (Instant::now(), spec.name);
+        *self.client.last.lock() = (arrived, spec.name);
         if !spec.arity_ok(argv.len()) {
             return self.refuse_command(spec, wrong_arity(spec.name));
         }
@@ -380,36 +380,23 @@ async fn read_more(
 }
 
 /// Serves one client until it leaves, is killed, or the server shuts down.
-/// Logs the command `argv` in the slow log once its reply is there, if it
-/// took long enough. (A blocked command's wait is not its running time:
-/// Redis does not count it either.)
-fn slow_logged(
-    outcome: Outcome,
-    server: &Arc<Server>,
-    client: &Arc<ClientHandle>,
+/// A command the slow log may record once its reply is there: when it
+/// arrived and what it was. (A blocked command's wait is not its running
+/// time: Redis does not count it either.)
+struct Timed {
     start: Instant,
     argv: Vec<Bytes>,
-) -> Outcome {
-    let observe = {
-        let (server, client) = (server.clone(), client.clone());
-        move || {
-            let name = client.name.lock().clone().unwrap_or_default();
-            server.slowlog.observe(&argv, start.elapsed(), &client.addr, &name);
+    server: Arc<Server>,
+    client: Arc<ClientHandle>,
+}
+
+impl Timed {
+    fn done(self) {
+        let took = self.start.elapsed();
+        if self.server.slowlog.is_slow(took) {
+            let name = self.client.name.lock().clone().unwrap_or_default();
+            self.server.slowlog.observe(&self.argv, took, &self.client.addr, &name);
         }
-    };
-    match outcome {
-        Outcome::Reply(r) => {
-            observe();
-            Outcome::Reply(r)
-        }
-        Outcome::Pending(f) => Outcome::Pending(
-            f.map(move |r| {
-                observe();
-                r
-            })
-            .boxed(),
-        ),
-        other => other,
     }
 }
 
@@ -564,22 +551,20 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     let size = before.saturating_sub(inbuf.len()).max(argv.iter().map(|a| a.len()).sum());
                     // The slow log times a command from here to its reply;
                     // MONITOR shows it once it runs.
+                    let arrived = Instant::now();
                     let watched = server.slowlog.enabled() || server.monitors.active();
-                    let timed = watched.then(|| (Instant::now(), argv.clone()));
+                    let timed = watched.then(|| (arrived, argv.clone()));
                     conn.ran = None;
-                    let outcome = conn.dispatch(argv).await;
-                    let outcome = match (timed, conn.ran) {
+                    let outcome = conn.dispatch(argv, arrived).await;
+                    let timed = match (timed, conn.ran) {
                         (Some((start, argv)), Some(spec)) => {
                             if server.monitors.active() && !spec.has_flag_for(&argv, "admin") {
                                 server.monitors.feed(&argv, &client.addr);
                             }
-                            if spec.has_flag("skip_slowlog") {
-                                outcome
-                            } else {
-                                slow_logged(outcome, &server, &client, start, argv)
-                            }
+                            let logged = !spec.has_flag("skip_slowlog") && !matches!(outcome, Outcome::Blocked(_));
+                            logged.then(|| Timed { start, argv, server: server.clone(), client: client.clone() })
                         }
-                        _ => outcome,
+                        _ => None,
                     };
                     let (reply, close) = match outcome {
                         Outcome::Reply(r) => (Ok(r), false),
@@ -604,6 +589,15 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         },
                         other => other,
                     };
+                    // The slow log sees a reply that is there now at once, a
+                    // pending one when it comes.
+                    let timed = match (&reply, timed) {
+                        (Ok(_), Some(t)) => {
+                            t.done();
+                            None
+                        }
+                        (_, t) => t,
+                    };
                     match reply {
                         Ok(r) if pending.is_empty() => {
                             encode(&mut out, &r, conn.proto);
@@ -620,7 +614,15 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                             held += size;
                             server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
                             let proto = conn.proto;
-                            pending.push_back(f.map(move |r| (size, proto, r)).boxed());
+                            pending.push_back(
+                                f.map(move |r| {
+                                    if let Some(t) = timed {
+                                        t.done();
+                                    }
+                                    (size, proto, r)
+                                })
+                                .boxed(),
+                            );
                         }
                     }
                     if closing || killed {

@@ -53,13 +53,18 @@ impl SlowLog {
         self.slower_than.load(Ordering::Relaxed) >= 0
     }
 
-    /// Logs `argv` if it took `took` or longer than the threshold.
-    pub fn observe(&self, argv: &[Bytes], took: Duration, peer: &str, name: &str) {
+    /// Whether a command that took `took` is logged.
+    pub fn is_slow(&self, took: Duration) -> bool {
         let threshold = self.slower_than.load(Ordering::Relaxed);
-        let micros = took.as_micros() as u64;
-        if threshold < 0 || (micros as i64) < threshold {
+        threshold >= 0 && took.as_micros() as i64 >= threshold
+    }
+
+    /// Logs `argv`, which took `took`, if that is slow.
+    pub fn observe(&self, argv: &[Bytes], took: Duration, peer: &str, name: &str) {
+        if !self.is_slow(took) {
             return;
         }
+        let micros = took.as_micros() as u64;
         let time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let entry = Entry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
