@@ -609,16 +609,23 @@ fn command(argv: &[Bytes]) -> Reply {
             } else {
                 return Reply::error(err::SYNTAX);
             };
+            // Redis 7 lists a container's subcommands too ("xgroup|create").
+            let names = cmd::all().into_iter().flat_map(|s| {
+                let subs = crate::spec_data::SUBSPECS.iter().filter(move |r| r.0 == s.name);
+                std::iter::once((s, s.name.to_string())).chain(subs.map(move |r| (s, format!("{}|{}", r.0, r.1))))
+            });
             Reply::Array(
-                cmd::all()
-                    .into_iter()
-                    .filter(|s| match &filter {
+                names
+                    .filter(|(s, name)| match &filter {
                         None => true,
-                        Some((k, v)) if k == "PATTERN" => v.as_ref() == b"*" || glob::matches(v, s.name.as_bytes()),
-                        Some((k, v)) if k == "ACLCAT" => s.group.as_bytes() == v.to_ascii_lowercase().as_slice(),
+                        Some((k, v)) if k == "PATTERN" => v.as_ref() == b"*" || glob::matches(v, name.as_bytes()),
+                        // (By group, of the commands themselves.)
+                        Some((k, v)) if k == "ACLCAT" => {
+                            !name.contains('|') && s.group.as_bytes() == v.to_ascii_lowercase().as_slice()
+                        }
                         Some(_) => false,
                     })
-                    .map(|s| bulk_str(s.name))
+                    .map(|(_, name)| bulk_str(&name))
                     .collect(),
             )
         }

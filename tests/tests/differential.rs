@@ -1639,4 +1639,16 @@ fn command_info_lists_subcommands_as_redis_does() {
     for name in ["xgroup", "xinfo", "object", "config", "script", "pubsub"] {
         assert_eq!(subcommands(&mut p.redis, name), subcommands(&mut p.ours[0], name), "COMMAND INFO {name}");
     }
+    // COMMAND LIST names them too ("xgroup|create"), in no order.
+    fn listed(con: &mut redis::Connection, pattern: &str) -> Vec<String> {
+        let mut v: Vec<String> =
+            redis::cmd("COMMAND").arg("LIST").arg("FILTERBY").arg("PATTERN").arg(pattern).query(con).unwrap();
+        v.sort();
+        v
+    }
+    for pattern in ["x*", "object*", "config|*", "slowlog*", "memory|usage", "geo*"] {
+        let theirs = listed(&mut p.redis, pattern);
+        assert!(!theirs.is_empty(), "{pattern}");
+        assert_eq!(listed(&mut p.ours[0], pattern), theirs, "COMMAND LIST FILTERBY PATTERN {pattern}");
+    }
 }
