@@ -340,6 +340,53 @@ fn hyperloglog_commands_change_keys_where_redis_does() {
     }
 }
 
+/// BITFIELD changes a key, for WATCH, only when one of its writes ran and
+/// grew the string or changed the value: creating or growing the string
+/// for an OVERFLOW FAIL that wrote nothing is no change in Redis, nor is
+/// writing the value that is there (SETBIT's creation or growth is one).
+#[test]
+fn bitfield_changes_keys_where_redis_does() {
+    let (_r, _o, mut p) = pair(1);
+    let script: &[&[&str]] = &[
+        &["WATCH", "b"],
+        &["BITFIELD", "b", "OVERFLOW", "FAIL", "INCRBY", "u16", "3", "-100"],
+        &["MULTI"],
+        &["GET", "b"],
+        &["EXEC"],
+        &["SET", "b2", "ab"],
+        &["WATCH", "b2"],
+        &["BITFIELD", "b2", "OVERFLOW", "FAIL", "INCRBY", "u16", "100", "-100"],
+        &["MULTI"],
+        &["STRLEN", "b2"],
+        &["EXEC"],
+        &["WATCH", "b2"],
+        &["BITFIELD", "b2", "SET", "u8", "0", "97"],
+        &["MULTI"],
+        &["GET", "b2"],
+        &["EXEC"],
+        // The same value written where the string grew: a change.
+        &["SET", "b4", "x"],
+        &["WATCH", "b4"],
+        &["BITFIELD", "b4", "SET", "u8", "200", "0"],
+        &["MULTI"],
+        &["STRLEN", "b4"],
+        &["EXEC"],
+        &["WATCH", "b3"],
+        &["SETBIT", "b3", "7", "0"],
+        &["MULTI"],
+        &["GET", "b3"],
+        &["EXEC"],
+        &["WATCH", "b3"],
+        &["SETBIT", "b3", "30", "0"],
+        &["MULTI"],
+        &["STRLEN", "b3"],
+        &["EXEC"],
+    ];
+    for words in script {
+        p.check_words(words).unwrap();
+    }
+}
+
 /// Commands of the string and key families run inside scripts
 /// (`redis.pcall(unpack(ARGV))`) and outside, in turn: every reply type
 /// crosses Redis' Lua conversion both ways, errors come back as values.

@@ -36,9 +36,10 @@ pub fn getbit<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitOffset) -> Reply {
 }
 
 pub fn setbit(a: &mut Apply, cmd: &c::SetBit) -> Reply {
-    update_bits(a, &cmd.key, cmd.offset, |v| {
+    update_bits(a, &cmd.key, cmd.offset, |v, grew| {
         let was = bit_at(v, cmd.offset);
-        (set_bit(v, cmd.offset, cmd.on), Reply::Int(was as i64))
+        let changed = set_bit(v, cmd.offset, cmd.on);
+        (grew || changed, Reply::Int(was as i64))
     })
 }
 
@@ -255,7 +256,9 @@ fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> Option<i64
 
 /// Runs one SET or INCRBY on `v`: its reply (nil when OVERFLOW FAIL
 /// stopped it) and whether it changed a bit.
-fn write_field(v: &mut [u8], op: &c::BitFieldOp) -> (Reply, bool) {
+/// Runs a SET or INCRBY: its reply, whether it ran (OVERFLOW FAIL stops
+/// it) and whether it changed the value.
+fn write_field(v: &mut [u8], op: &c::BitFieldOp) -> (Reply, bool, bool) {
     let ow = Overflow::try_from(op.overflow).unwrap_or(Overflow::Wrap);
     let incr = op.kind == BitFieldKind::IncrBy as i32;
     let (overflowed, new, reply) = if op.signed {
@@ -272,9 +275,9 @@ fn write_field(v: &mut [u8], op: &c::BitFieldOp) -> (Reply, bool) {
         (limit.is_some(), new, if incr { new as i64 } else { old as i64 })
     };
     if overflowed && ow == Overflow::Fail {
-        return (Reply::Nil, false);
+        return (Reply::Nil, false, false);
     }
-    (Reply::Int(reply), set_field(v, op.offset, op.bits, new))
+    (Reply::Int(reply), true, set_field(v, op.offset, op.bits, new))
 }
 
 fn read_field(v: &[u8], op: &c::BitFieldOp) -> Reply {
@@ -302,7 +305,7 @@ pub fn bitfield_write(a: &mut Apply, cmd: &c::BitField) -> Reply {
         .map(|op| op.offset + op.bits as u64 - 1)
         .max()
         .unwrap_or(0);
-    update_bits(a, &cmd.key, max_bit, |v| {
+    update_bits(a, &cmd.key, max_bit, |v, grew| {
         let mut changed = false;
         let replies = cmd
             .ops
@@ -311,8 +314,10 @@ pub fn bitfield_write(a: &mut Apply, cmd: &c::BitField) -> Reply {
                 if op.kind == BitFieldKind::Get as i32 {
                     return read_field(v, op);
                 }
-                let (reply, c) = write_field(v, op);
-                changed |= c;
+                // A write that ran changes the key if the string grew or
+                // the value is new (Redis' `dirty || oldval != newval`).
+                let (reply, ran, c) = write_field(v, op);
+                changed |= ran && (grew || c);
                 reply
             })
             .collect();

@@ -138,6 +138,18 @@ impl<'a> Apply<'a> {
     /// not, that is there now).
     pub fn put_meta(&mut self, key: &[u8], mut meta: Meta, old: Option<&Meta>) {
         meta.mod_index = self.index;
+        self.write_meta(key, meta, old);
+    }
+
+    /// [`Apply::put_meta`] without it counting as a change of the key
+    /// (WATCH does not fire): a key Redis adds or grows without signalling
+    /// it (BITFIELD whose OVERFLOW FAIL wrote nothing).
+    pub fn put_meta_unsignalled(&mut self, key: &[u8], mut meta: Meta, old: Option<&Meta>) {
+        meta.mod_index = old.filter(|o| !o.expired(self.now)).map_or(0, |o| o.mod_index);
+        self.write_meta(key, meta, old);
+    }
+
+    fn write_meta(&mut self, key: &[u8], meta: Meta, old: Option<&Meta>) {
         // A new key, as Redis' dbAdd announces it (a dead record it
         // replaces expires first, as Redis' lookup removes it).
         match old {

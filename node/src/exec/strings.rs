@@ -332,12 +332,22 @@ pub fn lcs<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Lcs) -> Reply {
 }
 
 /// A bit command's write (SETBIT, BITFIELD): the string at `key` (new when
-/// absent) grown with zero bytes to hold bit `max_bit`, then changed by `f`,
-/// which says whether it changed a bit. As in Redis, the key is written when
-/// it was created, grew or changed. Otherwise only its encoding becomes raw:
-/// Redis unshares the value without signalling a change, so WATCH does not
-/// fire (the record keeps its mod index).
-pub fn update_bits(a: &mut Apply, key: &[u8], max_bit: u64, f: impl FnOnce(&mut Vec<u8>) -> (bool, Reply)) -> Reply {
+/// absent) grown with zero bytes to hold bit `max_bit`, then changed by
+/// `f`. The key is written (created or grown) either way; WATCH fires and
+/// `setbit` is announced only when Redis signals a change. Otherwise its
+/// encoding becomes raw all the same, as Redis unshares the value.
+///
+/// `f` is told whether the string was created or grew, and says whether
+/// the command changed the key (Redis' signal): SETBIT whenever it grew or
+/// a bit changed; BITFIELD only when one of its writes ran and the string
+/// grew or the value changed (an OVERFLOW FAIL that wrote nothing after
+/// growing the string is no change).
+pub fn update_bits(
+    a: &mut Apply,
+    key: &[u8],
+    max_bit: u64,
+    f: impl FnOnce(&mut Vec<u8>, bool) -> (bool, Reply),
+) -> Reply {
     let old = a.db().meta_raw(key);
     let live = old.clone().filter(|m| !m.expired(a.now));
     if live.as_ref().is_some_and(|m| m.ty != DataType::String) {
@@ -349,9 +359,9 @@ pub fn update_bits(a: &mut Apply, key: &[u8], max_bit: u64, f: impl FnOnce(&mut 
     if grew {
         v.resize(need, 0);
     }
-    let (changed, reply) = f(&mut v);
-    finish_in_place(a, key, v, grew || changed, old.as_ref(), live.as_ref());
-    if grew || changed {
+    let (signalled, reply) = f(&mut v, grew);
+    finish_in_place(a, key, v, signalled, old.as_ref(), live.as_ref());
+    if signalled {
         a.event(notify::STRING, "setbit", key);
     }
     reply
@@ -380,6 +390,13 @@ pub fn finish_in_place(
                 m.payload = v;
                 a.put_meta_quietly(key, &m);
             }
+        }
+        // Created without a signalled change: Redis adds the key without
+        // touching WATCH.
+        None if !signalled => {
+            let mut m = Meta::string(v, 0);
+            m.count = Encoding::Raw as u64;
+            a.put_meta_unsignalled(key, m, old);
         }
         _ => {
             let at = live.map(|m| m.expire_at as i64).filter(|at| *at != 0);
