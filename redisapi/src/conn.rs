@@ -22,7 +22,7 @@ use node::reply::err;
 use node::{Cmd, PendingReply, Reply};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -379,27 +379,32 @@ async fn read_more(
     rd.read_buf(inbuf).await
 }
 
-/// Serves one client until it leaves, is killed, or the server shuts down.
-/// A command the slow log may record once its reply is there: when it
-/// arrived and what it was. (A blocked command's wait is not its running
-/// time: Redis does not count it either.)
+/// A command that ran, accounted once its reply is there: in the command
+/// statistics, and in the slow log if it was slow. (A blocked command's
+/// wait is not its running time: Redis does not count it either.)
 struct Timed {
     start: Instant,
-    argv: Vec<Bytes>,
+    /// Its name in the statistics (`get`, `config|set`).
+    name: std::borrow::Cow<'static, str>,
+    /// Its arguments, when the slow log may want them.
+    argv: Option<Vec<Bytes>>,
+    blocked: bool,
     server: Arc<Server>,
     client: Arc<ClientHandle>,
 }
 
 impl Timed {
-    fn done(self) {
-        let took = self.start.elapsed();
-        if self.server.slowlog.is_slow(took) {
+    fn done(self, reply: &Reply) {
+        let took = if self.blocked { Duration::ZERO } else { self.start.elapsed() };
+        self.server.cmdstats.ran(&self.name, took, reply);
+        if let Some(argv) = self.argv.filter(|_| self.server.slowlog.is_slow(took)) {
             let name = self.client.name.lock().clone().unwrap_or_default();
-            self.server.slowlog.observe(&self.argv, took, &self.client.addr, &name);
+            self.server.slowlog.observe(&argv, took, &self.client.addr, &name);
         }
     }
 }
 
+/// Serves one client until it leaves, is killed, or the server shuts down.
 pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpStream) {
     let (limits, requirepass, max_pipeline, read_budget) = {
         let c = server.cfg.read();
@@ -549,22 +554,41 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         }
                     };
                     let size = before.saturating_sub(inbuf.len()).max(argv.iter().map(|a| a.len()).sum());
-                    // The slow log times a command from here to its reply;
-                    // MONITOR shows it once it runs.
+                    // A command is timed from here to its reply (statistics,
+                    // slow log); MONITOR shows it once it runs.
                     let arrived = Instant::now();
                     let watched = server.slowlog.enabled() || server.monitors.active();
-                    let timed = watched.then(|| (arrived, argv.clone()));
+                    let copy = watched.then(|| argv.clone());
+                    let first = argv[0].clone();
+                    let sub = argv.get(1).cloned();
                     conn.ran = None;
                     let outcome = conn.dispatch(argv, arrived).await;
-                    let timed = match (timed, conn.ran) {
-                        (Some((start, argv)), Some(spec)) => {
-                            if server.monitors.active() && !spec.has_flag_for(&argv, "admin") {
-                                server.monitors.feed(&argv, &client.addr);
+                    let timed = match conn.ran {
+                        Some(spec) => {
+                            if let Some(argv) = &copy {
+                                if server.monitors.active() && !spec.has_flag_for(argv, "admin") {
+                                    server.monitors.feed(argv, &client.addr);
+                                }
                             }
-                            let logged = !spec.has_flag("skip_slowlog") && !matches!(outcome, Outcome::Blocked(_));
-                            logged.then(|| Timed { start, argv, server: server.clone(), client: client.clone() })
+                            let blocked = matches!(outcome, Outcome::Blocked(_));
+                            Some(Timed {
+                                start: arrived,
+                                name: spec.stat_name(sub.as_ref()).unwrap_or(spec.name.into()),
+                                argv: copy.filter(|_| !spec.has_flag("skip_slowlog") && !blocked),
+                                blocked,
+                                server: server.clone(),
+                                client: client.clone(),
+                            })
                         }
-                        _ => None,
+                        // Refused before it ran (arity, authentication,
+                        // a transaction's queueing): counted as such.
+                        None => {
+                            if let Outcome::Reply(r) | Outcome::Close(r) = &outcome {
+                                let spec = cmd::lookup(&first);
+                                server.cmdstats.rejected(spec.and_then(|s| s.stat_name(sub.as_ref())).as_deref(), r);
+                            }
+                            None
+                        }
                     };
                     let (reply, close) = match outcome {
                         Outcome::Reply(r) => (Ok(r), false),
@@ -592,8 +616,8 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     // The slow log sees a reply that is there now at once, a
                     // pending one when it comes.
                     let timed = match (&reply, timed) {
-                        (Ok(_), Some(t)) => {
-                            t.done();
+                        (Ok(r), Some(t)) => {
+                            t.done(r);
                             None
                         }
                         (_, t) => t,
@@ -617,7 +641,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                             pending.push_back(
                                 f.map(move |r| {
                                     if let Some(t) = timed {
-                                        t.done();
+                                        t.done(&r);
                                     }
                                     (size, proto, r)
                                 })

@@ -15,10 +15,25 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// (user, system) CPU seconds this process used.
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces), from field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // /proc reports CPU time in USER_HZ ticks, 100 a second on Linux.
+    (ticks(11) / 100.0, ticks(12) / 100.0)
+}
+
 pub fn render(server: &Server, args: &[Bytes]) -> String {
     let wanted: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
-    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
-    let show = |s: &str| all || wanted.iter().any(|w| w == s);
+    let every = wanted.iter().any(|w| w == "all" || w == "everything");
+    let default = wanted.is_empty() || every || wanted.iter().any(|w| w == "default");
+    // Per-command sections only when asked for, or with "all" (Redis).
+    let show = |s: &str| {
+        wanted.iter().any(|w| w == s) || if matches!(s, "commandstats" | "latencystats") { every } else { default }
+    };
     let node = &server.node;
     let mut out = String::new();
     let uptime = server.started.elapsed().as_secs();
@@ -77,16 +92,52 @@ pub fn render(server: &Server, args: &[Bytes]) -> String {
         let s = &server.stats;
         let _ = write!(
             out,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\ntotal_writes_proposed:{}\r\ntotal_reads:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\ntotal_error_replies:{}\r\ntotal_writes_proposed:{}\r\ntotal_reads:{}\r\n\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands_processed.load(Ordering::Relaxed),
             s.net_input_bytes.load(Ordering::Relaxed),
             s.net_output_bytes.load(Ordering::Relaxed),
             s.rejected_connections.load(Ordering::Relaxed),
             node.stats.expired_keys.load(Ordering::Relaxed),
+            server.cmdstats.total_errors.load(Ordering::Relaxed),
             node.stats.writes.load(Ordering::Relaxed),
             node.stats.reads.load(Ordering::Relaxed),
         );
+    }
+    if show("replication") {
+        // Every node takes writes for any key: a master, without Redis
+        // replicas (replication is raft's, below this protocol).
+        let _ = write!(
+            out,
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n\r\n",
+            "0".repeat(40),
+            "0".repeat(40),
+        );
+    }
+    if show("cpu") {
+        let (user, sys) = cpu_seconds();
+        let _ = write!(
+            out,
+            "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n\r\n"
+        );
+    }
+    if show("modules") {
+        out.push_str("# Modules\r\n\r\n");
+    }
+    if show("commandstats") {
+        out.push_str("# Commandstats\r\n");
+        server.cmdstats.commandstats(&mut out);
+        out.push_str("\r\n");
+    }
+    if show("errorstats") {
+        out.push_str("# Errorstats\r\n");
+        server.cmdstats.errorstats(&mut out);
+        out.push_str("\r\n");
+    }
+    if show("latencystats") {
+        out.push_str("# Latencystats\r\n");
+        server.cmdstats.latencystats(&mut out);
+        out.push_str("\r\n");
     }
     if show("keyspace") {
         let (keys, expires) = node.keyspace_counts();

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod args;
 pub mod cluster;
 pub mod cmd;
+pub mod cmdstats;
 pub mod conn;
 pub mod encode;
 pub mod info;

@@ -835,6 +835,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
             s.rejected_connections.store(0, Ordering::Relaxed);
             s.net_input_bytes.store(0, Ordering::Relaxed);
             s.net_output_bytes.store(0, Ordering::Relaxed);
+            c.server.cmdstats.reset();
             Reply::Ok
         }
         "REWRITE" => Reply::error("ERR The server is running without a config file"),

@@ -151,6 +151,8 @@ pub struct Server {
     pub slowlog: crate::slowlog::SlowLog,
     /// The connections in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
+    /// INFO commandstats, errorstats, latencystats.
+    pub cmdstats: crate::cmdstats::CommandStats,
 }
 
 impl Server {
@@ -170,6 +172,7 @@ impl Server {
             port: AtomicU64::new(0),
             slowlog: Default::default(),
             monitors: Default::default(),
+            cmdstats: Default::default(),
             scripts: Mutex::new(Default::default()),
         })
     }

@@ -279,3 +279,57 @@ fn monitor_shows_commands_as_redis_does() {
     assert!(theirs.len() >= 7, "{theirs:?}");
     assert_eq!(mine, theirs);
 }
+
+/// INFO commandstats and errorstats against redis-server after the same
+/// commands: calls, calls refused before running (arity), calls that
+/// answered an error, per command and container subcommand; error replies
+/// by code. (Times differ; latencystats has a line per command that ran.)
+#[test]
+fn command_and_error_stats_match_redis() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let run = |mut c: redis::Connection| -> (Vec<String>, Vec<String>, usize) {
+        let _: () = q(&mut c, &["CONFIG", "RESETSTAT"]).unwrap();
+        let steps: &[&[&str]] = &[
+            &["SET", "k", "v"],
+            &["GET", "k"],
+            &["GET", "k"],
+            &["GET"],
+            &["LPUSH", "k", "x"],
+            &["NOSUCHCOMMAND"],
+            &["CONFIG", "GET", "maxclients"],
+            &["CONFIG", "NOPE"],
+            &["XADD", "s", "1-1", "f", "v"],
+            &["XADD", "s", "1-1", "f", "v"],
+            &["INCR", "k"],
+            &["HSET", "h", "f"],
+            &["OBJECT", "ENCODING", "k"],
+            &["PING"],
+        ];
+        for s in steps {
+            let _ = q::<redis::Value>(&mut c, s);
+        }
+        let stats = |section: &str, c: &mut redis::Connection| -> Vec<String> {
+            let text: String = q(c, &["INFO", section]).unwrap();
+            text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(String::from).collect()
+        };
+        // cmdstat_<name>:calls=..,usec=..,usec_per_call=..,rejected_calls=..,failed_calls=..
+        let mut commands: Vec<String> = stats("commandstats", &mut c)
+            .into_iter()
+            .map(|l| {
+                let (name, fields) = l.split_once(':').unwrap();
+                let kept: Vec<&str> = fields.split(',').filter(|f| !f.starts_with("usec")).collect();
+                format!("{name}:{}", kept.join(","))
+            })
+            .collect();
+        // (Redis lists them in its hash table's order.)
+        commands.sort();
+        let errors = stats("errorstats", &mut c);
+        let latencies = stats("latencystats", &mut c).len();
+        (commands, errors, latencies)
+    };
+    let theirs = run(redis.client());
+    let mine = run(ours.client());
+    assert!(theirs.0.len() >= 8 && theirs.1.len() >= 2, "{theirs:?}");
+    assert_eq!(mine, theirs);
+}

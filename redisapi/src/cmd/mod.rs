@@ -17,6 +17,7 @@ pub mod zset;
 use crate::spec_data::{SubRow, SPECS, SUBSPECS};
 use bytes::Bytes;
 use node::{Cmd, Reply};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -45,6 +46,8 @@ pub struct CommandSpec {
     pub since: &'static str,
     pub complexity: &'static str,
     pub run: Run,
+    /// Whether it has subcommands (CONFIG, XGROUP, ...).
+    pub container: bool,
 }
 
 impl CommandSpec {
@@ -63,8 +66,26 @@ impl CommandSpec {
 
     /// A container's (XGROUP, CONFIG) row for the subcommand in `argv`.
     fn subcommand(&self, argv: &[Bytes]) -> Option<&'static SubRow> {
-        let sub = String::from_utf8_lossy(argv.get(1)?).to_ascii_lowercase();
+        self.subcommand_named(argv.get(1)?)
+    }
+
+    fn subcommand_named(&self, sub: &[u8]) -> Option<&'static SubRow> {
+        if !self.container {
+            return None;
+        }
+        let sub = String::from_utf8_lossy(sub).to_ascii_lowercase();
         SUBSPECS.iter().find(|r| r.0 == self.name && r.1 == sub)
+    }
+
+    /// The name INFO commandstats counts a call under: the command's, or
+    /// `container|subcommand` (`sub` is the argument after the name). None
+    /// for a container's unknown subcommand, which Redis takes for an
+    /// unknown command.
+    pub fn stat_name(&self, sub: Option<&Bytes>) -> Option<Cow<'static, str>> {
+        match sub {
+            Some(s) if self.container => self.subcommand_named(s).map(|r| Cow::Owned(format!("{}|{}", r.0, r.1))),
+            _ => Some(Cow::Borrowed(self.name)),
+        }
     }
 
     /// Whether `argv` has `flag`: the command's own, or a container's
@@ -308,6 +329,7 @@ fn table() -> &'static HashMap<&'static str, CommandSpec> {
                         since,
                         complexity,
                         run,
+                        container: SUBSPECS.iter().any(|r| r.0 == name),
                     },
                 ))
             })
