@@ -22,7 +22,7 @@ use node::reply::err;
 use node::{Cmd, PendingReply, Reply};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -379,31 +379,6 @@ async fn read_more(
     rd.read_buf(inbuf).await
 }
 
-/// A command that ran, accounted once its reply is there: in the command
-/// statistics, and in the slow log if it was slow. (A blocked command's
-/// wait is not its running time: Redis does not count it either.)
-struct Timed {
-    start: Instant,
-    /// Its name in the statistics (`get`, `config|set`).
-    name: std::borrow::Cow<'static, str>,
-    /// Its arguments, when the slow log may want them.
-    argv: Option<Vec<Bytes>>,
-    blocked: bool,
-    server: Arc<Server>,
-    client: Arc<ClientHandle>,
-}
-
-impl Timed {
-    fn done(self, reply: &Reply) {
-        let took = if self.blocked { Duration::ZERO } else { self.start.elapsed() };
-        self.server.cmdstats.ran(&self.name, took, reply);
-        if let Some(argv) = self.argv.filter(|_| self.server.slowlog.is_slow(took)) {
-            let name = self.client.name.lock().clone().unwrap_or_default();
-            self.server.slowlog.observe(&argv, took, &self.client.addr, &name);
-        }
-    }
-}
-
 /// Serves one client until it leaves, is killed, or the server shuts down.
 pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpStream) {
     let (limits, requirepass, max_pipeline, read_budget) = {
@@ -554,42 +529,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         }
                     };
                     let size = before.saturating_sub(inbuf.len()).max(argv.iter().map(|a| a.len()).sum());
-                    // A command is timed from here to its reply (statistics,
-                    // slow log); MONITOR shows it once it runs.
-                    let arrived = Instant::now();
-                    let watched = server.slowlog.enabled() || server.monitors.active();
-                    let copy = watched.then(|| argv.clone());
-                    let first = argv[0].clone();
-                    let sub = argv.get(1).cloned();
-                    conn.ran = None;
-                    let outcome = conn.dispatch(argv, arrived).await;
-                    let timed = match conn.ran {
-                        Some(spec) => {
-                            if let Some(argv) = &copy {
-                                if server.monitors.active() && !spec.has_flag_for(argv, "admin") {
-                                    server.monitors.feed(argv, &client.addr);
-                                }
-                            }
-                            let blocked = matches!(outcome, Outcome::Blocked(_));
-                            Some(Timed {
-                                start: arrived,
-                                name: spec.stat_name(sub.as_ref()).unwrap_or(spec.name.into()),
-                                argv: copy.filter(|_| !spec.has_flag("skip_slowlog") && !blocked),
-                                blocked,
-                                server: server.clone(),
-                                client: client.clone(),
-                            })
-                        }
-                        // Refused before it ran (arity, authentication,
-                        // a transaction's queueing): counted as such.
-                        None => {
-                            if let Outcome::Reply(r) | Outcome::Close(r) = &outcome {
-                                let spec = cmd::lookup(&first);
-                                server.cmdstats.rejected(spec.and_then(|s| s.stat_name(sub.as_ref())).as_deref(), r);
-                            }
-                            None
-                        }
-                    };
+                    let (outcome, timed) = crate::accounting::dispatch(&mut conn, argv).await;
                     let (reply, close) = match outcome {
                         Outcome::Reply(r) => (Ok(r), false),
                         Outcome::Pending(f) => (Err(f), false),

@@ -2,6 +2,7 @@
 //! parsing arguments into the node's typed commands, connections, and reply
 //! encoding. No storage code lives here.
 
+pub mod accounting;
 pub mod admin;
 pub mod args;
 pub mod cluster;

@@ -1,0 +1,77 @@
+//! What each command a connection runs counts for: MONITOR shows it once it
+//! runs, INFO's command statistics count it (a refusal at once, a call when
+//! its reply is there), and the slow log records it if it was slow.
+
+use crate::cmd;
+use crate::conn::{Conn, Outcome};
+use crate::server::{ClientHandle, Server};
+use bytes::Bytes;
+use node::Reply;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A command that ran, accounted once its reply is there. (A blocked
+/// command's wait is not its running time: Redis does not count it either.)
+pub struct Timed {
+    start: Instant,
+    /// Its name in the statistics (`get`, `config|set`).
+    name: Cow<'static, str>,
+    /// Its arguments, when the slow log may want them.
+    argv: Option<Vec<Bytes>>,
+    blocked: bool,
+    server: Arc<Server>,
+    client: Arc<ClientHandle>,
+}
+
+impl Timed {
+    pub fn done(self, reply: &Reply) {
+        let took = if self.blocked { Duration::ZERO } else { self.start.elapsed() };
+        self.server.cmdstats.ran(&self.name, took, reply);
+        if let Some(argv) = self.argv.filter(|_| self.server.slowlog.is_slow(took)) {
+            let name = self.client.name.lock().clone().unwrap_or_default();
+            self.server.slowlog.observe(&argv, took, &self.client.addr, &name);
+        }
+    }
+}
+
+/// Dispatches `argv` on `conn`, timed from now: the outcome, and, if the
+/// command ran, what completes its accounting once the reply is there.
+pub async fn dispatch(conn: &mut Conn, argv: Vec<Bytes>) -> (Outcome, Option<Timed>) {
+    let server = conn.server.clone();
+    let arrived = Instant::now();
+    // The arguments are kept only for the slow log and MONITOR.
+    let copy = (server.slowlog.enabled() || server.monitors.active()).then(|| argv.clone());
+    let first = argv[0].clone();
+    let sub = argv.get(1).cloned();
+    conn.ran = None;
+    let outcome = conn.dispatch(argv, arrived).await;
+    let timed = match conn.ran {
+        Some(spec) => {
+            if let Some(argv) = &copy {
+                if server.monitors.active() && !spec.has_flag_for(argv, "admin") {
+                    server.monitors.feed(argv, &conn.client.addr);
+                }
+            }
+            let blocked = matches!(outcome, Outcome::Blocked(_));
+            Some(Timed {
+                start: arrived,
+                name: spec.stat_name(sub.as_ref()).unwrap_or(spec.name.into()),
+                argv: copy.filter(|_| !spec.has_flag("skip_slowlog") && !blocked),
+                blocked,
+                server,
+                client: conn.client.clone(),
+            })
+        }
+        // Refused before it ran (arity, authentication, a transaction's
+        // queueing): counted as such.
+        None => {
+            if let Outcome::Reply(r) | Outcome::Close(r) = &outcome {
+                let spec = cmd::lookup(&first);
+                server.cmdstats.rejected(spec.and_then(|s| s.stat_name(sub.as_ref())).as_deref(), r);
+            }
+            None
+        }
+    };
+    (outcome, timed)
+}
