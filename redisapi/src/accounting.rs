@@ -64,9 +64,9 @@ pub async fn dispatch(conn: &mut Conn, argv: Vec<Bytes>) -> (Outcome, Option<Tim
             })
         }
         // Refused before it ran (arity, authentication, a transaction's
-        // queueing): counted as such.
+        // queueing): counted as such. (Queued in MULTI: counted at EXEC.)
         None => {
-            if let Outcome::Reply(r) | Outcome::Close(r) = &outcome {
+            if let Outcome::Reply(r @ Reply::Error(_)) | Outcome::Close(r @ Reply::Error(_)) = &outcome {
                 let spec = cmd::lookup(&first);
                 server.cmdstats.rejected(spec.and_then(|s| s.stat_name(sub.as_ref())).as_deref(), r);
             }

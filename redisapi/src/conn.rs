@@ -51,6 +51,8 @@ pub enum Queued {
 
 pub struct Multi {
     pub queued: Vec<Queued>,
+    /// The name each queued command counts under in INFO commandstats.
+    pub names: Vec<std::borrow::Cow<'static, str>>,
     /// A queued command was refused: EXEC answers EXECABORT.
     pub dirty: bool,
 }
@@ -205,6 +207,7 @@ impl Conn {
     }
 
     fn queue(&mut self, spec: &'static CommandSpec, argv: Vec<Bytes>) -> Reply {
+        let name = spec.stat_name(argv.get(1)).unwrap_or(spec.name.into());
         // Inside MULTI a blocking pop does not block: it is its plain pop.
         let parsed = match spec.run {
             Run::Data(parse) => Some(parse(&argv).and_then(|c| self.server.resolve_script(c))),
@@ -225,7 +228,9 @@ impl Conn {
             },
             None => Queued::Local(argv),
         };
-        self.multi.as_mut().unwrap().queued.push(item);
+        let multi = self.multi.as_mut().unwrap();
+        multi.queued.push(item);
+        multi.names.push(name);
         Reply::status("QUEUED")
     }
 

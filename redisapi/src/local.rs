@@ -224,7 +224,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             if c.multi.is_some() {
                 Reply::error("ERR MULTI calls can not be nested")
             } else {
-                c.multi = Some(Multi { queued: Vec::new(), dirty: false });
+                c.multi = Some(Multi { queued: Vec::new(), names: Vec::new(), dirty: false });
                 c.client.in_multi.store(true, Ordering::Relaxed);
                 Reply::Ok
             }
@@ -965,6 +965,7 @@ async fn exec(c: &mut Conn) -> Outcome {
     // or a reply of its own.
     let mut data = Vec::new();
     let mut places: Vec<Option<Queued>> = Vec::new();
+    let names = multi.names;
     for q in multi.queued {
         match q {
             Queued::Data(cmd) => {
@@ -992,6 +993,7 @@ async fn exec(c: &mut Conn) -> Outcome {
             Some(Queued::Data(_)) => unreachable!("data commands take the data replies"),
         });
     }
+    let server = c.server.clone();
     Outcome::Pending(
         async move {
             let mut data_replies = match data_reply {
@@ -1009,6 +1011,12 @@ async fn exec(c: &mut Conn) -> Outcome {
                     Some(r) => r,
                     None => data_replies.next().unwrap_or(Reply::Nil),
                 });
+            }
+            // Each command that ran is a call of its own in INFO
+            // commandstats, as in Redis (without a time of its own here:
+            // the transaction ran as one).
+            for (name, r) in names.iter().zip(&out) {
+                server.cmdstats.ran(name, std::time::Duration::ZERO, r);
             }
             Reply::Array(out)
         }

@@ -282,8 +282,9 @@ fn monitor_shows_commands_as_redis_does() {
 
 /// INFO commandstats and errorstats against redis-server after the same
 /// commands: calls, calls refused before running (arity), calls that
-/// answered an error, per command and container subcommand; error replies
-/// by code. (Times differ; latencystats has a line per command that ran.)
+/// answered an error, per command and container subcommand, inside
+/// transactions too; error replies by code. (Times differ; latencystats
+/// has a line per command that ran.)
 #[test]
 fn command_and_error_stats_match_redis() {
     let redis = RedisServer::start();
@@ -305,6 +306,21 @@ fn command_and_error_stats_match_redis() {
             &["HSET", "h", "f"],
             &["OBJECT", "ENCODING", "k"],
             &["PING"],
+            // A transaction's commands count one by one; an aborted one's
+            // do not run.
+            &["MULTI"],
+            &["SET", "t", "1"],
+            &["INCR", "k"],
+            &["GET", "t"],
+            &["EXEC"],
+            &["WATCH", "t"],
+            &["SET", "t", "2"],
+            &["MULTI"],
+            &["GET", "t"],
+            &["EXEC"],
+            &["MULTI"],
+            &["SET", "t", "3"],
+            &["DISCARD"],
         ];
         for s in steps {
             let _ = q::<redis::Value>(&mut c, s);
