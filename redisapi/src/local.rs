@@ -468,7 +468,26 @@ fn client(c: &mut Conn, argv: &[Bytes]) -> Outcome {
                 _ => Err(Reply::error(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&argv[2])))),
             }
         }
-        "NO-EVICT" | "NO-TOUCH" => Ok(Reply::Ok),
+        // Nothing is evicted here, and access times are not kept.
+        "NO-EVICT" | "NO-TOUCH" => match upper(&argv[2]).as_str() {
+            "ON" | "OFF" => Ok(Reply::Ok),
+            _ => Err(Reply::error(err::SYNTAX)),
+        },
+        // Client-side caching (CLIENT TRACKING) is not served: tracking
+        // is always off, as Redis reports it for a client that never
+        // turned it on.
+        "TRACKINGINFO" => Ok(Reply::Map(vec![
+            (bulk_str("flags"), Reply::Set(vec![bulk_str("off")])),
+            (bulk_str("redirect"), Reply::Int(-1)),
+            (bulk_str("prefixes"), Reply::Array(vec![])),
+        ])),
+        "GETREDIR" => Ok(Reply::Int(-1)),
+        "CACHING" => Err(Reply::error(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode \
+             enabled",
+        )),
+        // No pause is ever in effect.
+        "UNPAUSE" => Ok(Reply::Ok),
         "HELP" => Ok(Reply::Array(
             [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

@@ -908,6 +908,14 @@ const SCRIPT: &[&[&str]] = &[
     &["COMMAND", "GETKEYS", "ZINTERCARD", "2", "a", "b", "LIMIT", "1"],
     &["COMMAND", "GETKEYS", "LMPOP", "2", "a", "b", "LEFT", "COUNT", "2"],
     &["COMMAND", "GETKEYS", "BZMPOP", "0", "1", "a", "MAX"],
+    // CLIENT subcommands of features not served here, answered as Redis
+    // answers a client that never used them.
+    &["CLIENT", "NO-EVICT", "on"],
+    &["CLIENT", "NO-EVICT", "maybe"],
+    &["CLIENT", "TRACKINGINFO"],
+    &["CLIENT", "GETREDIR"],
+    &["CLIENT", "CACHING", "yes"],
+    &["CLIENT", "UNPAUSE"],
     // What monitoring tools ask: no replication role of Redis' kind, no
     // latency samples, no modules, and their errors.
     &["ROLE"],
