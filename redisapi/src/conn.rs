@@ -38,6 +38,21 @@ pub enum Outcome {
     Drop,
 }
 
+/// CLIENT REPLY ON|OFF|SKIP: whether replies are written.
+#[derive(Default)]
+pub struct Replies {
+    /// OFF: none until ON.
+    pub off: bool,
+    /// SKIP was the last command: the next one's reply is dropped.
+    pub skip_next: bool,
+    /// The command being run is not answered (decided as it starts; CLIENT
+    /// REPLY changes it for itself).
+    pub silent: bool,
+}
+
+/// The protocol a reply is written in; 0: not written (CLIENT REPLY).
+const SILENT: u8 = 0;
+
 /// A command queued between MULTI and EXEC.
 pub enum Queued {
     Data(Cmd),
@@ -76,6 +91,8 @@ pub struct Conn {
     pub ran: Option<&'static CommandSpec>,
     /// MONITOR mode: the lines of the commands the node runs.
     pub mon_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>>,
+    /// CLIENT REPLY: what is answered (see [`Replies`]).
+    pub replies: Replies,
     pub sub_rx: Option<tokio::sync::mpsc::UnboundedReceiver<node::pubsub::Delivery>>,
 }
 
@@ -355,6 +372,13 @@ async fn next_delivery(
     }
 }
 
+/// Writes a command's reply in `proto`, unless it is [`SILENT`].
+fn encode_reply(out: &mut BytesMut, r: &Reply, proto: u8) {
+    if proto != SILENT {
+        encode(out, r, proto);
+    }
+}
+
 async fn next_line(rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>>) -> Option<Bytes> {
     match rx {
         Some(rx) => rx.recv().await,
@@ -404,6 +428,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         sub_rx: None,
         ran: None,
         mon_rx: None,
+        replies: Replies::default(),
     };
     let (mut rd, wr) = stream.into_split();
     let mut writer = Writer::start(wr, server.clone());
@@ -448,14 +473,14 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
             Some((size, proto, reply)) = pending.next(), if !pending.is_empty() => {
                 held -= size;
                 server.inflight_bytes.fetch_sub(size, Ordering::Relaxed);
-                encode(&mut out, &reply, proto);
+                encode_reply(&mut out, &reply, proto);
                 // Take every other reply that is already there, then hand over once.
                 while out.len() < 64 * 1024 {
                     match pending.next().now_or_never() {
                         Some(Some((size, proto, reply))) => {
                             held -= size;
                             server.inflight_bytes.fetch_sub(size, Ordering::Relaxed);
-                            encode(&mut out, &reply, proto);
+                            encode_reply(&mut out, &reply, proto);
                         }
                         _ => break,
                     }
@@ -534,7 +559,10 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         }
                     };
                     let size = before.saturating_sub(inbuf.len()).max(argv.iter().map(|a| a.len()).sum());
+                    conn.replies.silent = conn.replies.off || std::mem::take(&mut conn.replies.skip_next);
                     let (outcome, timed) = crate::accounting::dispatch(&mut conn, argv).await;
+                    // The protocol the reply is written in, or SILENT.
+                    let answer_in = if conn.replies.silent { SILENT } else { conn.proto };
                     let (reply, close) = match outcome {
                         Outcome::Reply(r) => (Ok(r), false),
                         Outcome::Pending(f) => (Err(f), false),
@@ -569,7 +597,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     };
                     match reply {
                         Ok(r) if pending.is_empty() => {
-                            encode(&mut out, &r, conn.proto);
+                            encode_reply(&mut out, &r, answer_in);
                             if out.len() >= 64 * 1024 {
                                 writer.flush(&mut out, &server);
                             }
@@ -577,12 +605,12 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         Ok(r) => {
                             held += size;
                             server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
-                            pending.push_back(futures::future::ready((size, conn.proto, r)).boxed());
+                            pending.push_back(futures::future::ready((size, answer_in, r)).boxed());
                         }
                         Err(f) => {
                             held += size;
                             server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
-                            let proto = conn.proto;
+                            let proto = answer_in;
                             pending.push_back(
                                 f.map(move |r| {
                                     if let Some(t) = timed {

@@ -488,6 +488,24 @@ fn client(c: &mut Conn, argv: &[Bytes]) -> Outcome {
         )),
         // No pause is ever in effect.
         "UNPAUSE" => Ok(Reply::Ok),
+        "REPLY" => match upper(&argv[2]).as_str() {
+            "ON" => {
+                c.replies.off = false;
+                c.replies.silent = false;
+                Ok(Reply::Ok)
+            }
+            "OFF" => {
+                c.replies.off = true;
+                c.replies.silent = true;
+                Ok(Reply::Ok)
+            }
+            "SKIP" => {
+                c.replies.skip_next = true;
+                c.replies.silent = true;
+                Ok(Reply::Ok)
+            }
+            _ => Err(Reply::error(err::SYNTAX)),
+        },
         "HELP" => Ok(Reply::Array(
             [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

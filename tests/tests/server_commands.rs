@@ -349,3 +349,24 @@ fn command_and_error_stats_match_redis() {
     assert!(theirs.0.len() >= 8 && theirs.1.len() >= 2, "{theirs:?}");
     assert_eq!(mine, theirs);
 }
+
+/// CLIENT REPLY OFF|ON|SKIP against redis-server: the same bytes come back
+/// for the same pipeline (nothing while off, the skipped command's reply
+/// dropped, errors of a bad mode answered).
+#[test]
+fn client_reply_modes_match_redis() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let run = |port: u16| -> Vec<u8> {
+        let mut c = Raw::connect(port);
+        c.send(
+            b"CLIENT REPLY OFF\r\nSET a 1\r\nGET a\r\nGET nope\r\nCLIENT REPLY ON\r\nGET a\r\n\
+              CLIENT REPLY SKIP\r\nSET b 2\r\nGET b\r\nCLIENT REPLY bogus\r\nPING\r\n",
+        )
+        .unwrap();
+        c.read_until(|b| b.ends_with(b"+PONG\r\n"))
+    };
+    let theirs = run(redis.port);
+    assert_eq!(theirs, b"+OK\r\n$1\r\n1\r\n$1\r\n2\r\n-ERR syntax error\r\n+PONG\r\n");
+    assert_eq!(String::from_utf8_lossy(&run(ours.port)), String::from_utf8_lossy(&theirs));
+}
