@@ -558,6 +558,11 @@ impl Node {
         self.publisher.publish(channel, message, shard)
     }
 
+    /// The keyspace notifications the entries this node proposes collect.
+    fn notify_wanted(&self) -> u32 {
+        crate::notify::wanted(self.notify.load(Ordering::Relaxed))
+    }
+
     /// The apply versions the other nodes announced (for /metrics).
     pub fn peer_versions(&self) -> Vec<(u64, u32)> {
         self.versions.all()
@@ -885,7 +890,7 @@ impl Node {
         s.reads_done(p.index).await;
         entry.stamp = Self::read_now(p);
         entry.seed = rand::thread_rng().gen();
-        entry.notify = crate::notify::wanted(self.notify.load(Ordering::Relaxed));
+        entry.notify = self.notify_wanted();
         let data = Bytes::from(entry.encode_to_vec());
         let pending = match self.raft.enqueue_propose(p.group, data).await {
             Ok(pending) => pending,
@@ -1360,8 +1365,7 @@ impl Node {
             .into_iter()
             .map(|(key, at)| Command::from(Cmd::ExpireIfStale(ExpireIfStale { key, expire_at: at })))
             .collect();
-        let notify = crate::notify::wanted(self.notify.load(Ordering::Relaxed));
-        let entry = Entry { stamp: now, seed: 0, cmds, notify, ..Default::default() };
+        let entry = Entry { stamp: now, seed: 0, cmds, notify: self.notify_wanted(), ..Default::default() };
         match self.raft.propose(p.group, Bytes::from(entry.encode_to_vec()), self.cfg.write_timeout).await {
             Ok(reply) => {
                 // `expired` events.

@@ -87,7 +87,7 @@ pub struct Conn {
     /// Pub/sub: this connection's subscriptions and the messages for it.
     pub sub: Option<node::pubsub::Subscriber>,
     /// The last command dispatched, if it ran (rather than being refused or
-    /// queued): for the slow log and MONITOR.
+    /// queued): for its accounting (statistics, slow log, MONITOR).
     pub ran: Option<&'static CommandSpec>,
     /// MONITOR mode: the lines of the commands the node runs.
     pub mon_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>>,
@@ -362,10 +362,9 @@ async fn write_all(w: &tokio::net::tcp::OwnedWriteHalf, mut b: &[u8]) -> bool {
     true
 }
 
-/// The next pub/sub message for a subscribed connection.
-async fn next_delivery(
-    rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<node::pubsub::Delivery>>,
-) -> Option<node::pubsub::Delivery> {
+/// The next item of an optional channel (a subscriber's messages, a
+/// monitor's lines); never, without one.
+async fn next_from<T>(rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<T>>) -> Option<T> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -376,13 +375,6 @@ async fn next_delivery(
 fn encode_reply(out: &mut BytesMut, r: &Reply, proto: u8) {
     if proto != SILENT {
         encode(out, r, proto);
-    }
-}
-
-async fn next_line(rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>>) -> Option<Bytes> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
     }
 }
 
@@ -491,7 +483,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                 }
             }
             // Pub/sub messages, between replies (never ahead of one in flight).
-            Some(d) = next_delivery(&mut conn.sub_rx), if pending.is_empty() && conn.sub_rx.is_some() => {
+            Some(d) = next_from(&mut conn.sub_rx), if pending.is_empty() && conn.sub_rx.is_some() => {
                 encode(&mut out, &crate::pubsub::message(d), conn.proto);
                 while out.len() < 64 * 1024 {
                     match conn.sub_rx.as_mut().and_then(|rx| rx.try_recv().ok()) {
@@ -509,7 +501,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                 }
             }
             // MONITOR lines, between replies.
-            Some(line) = next_line(&mut conn.mon_rx), if pending.is_empty() && conn.mon_rx.is_some() => {
+            Some(line) = next_from(&mut conn.mon_rx), if pending.is_empty() && conn.mon_rx.is_some() => {
                 out.extend_from_slice(&line);
                 while out.len() < 64 * 1024 {
                     match conn.mon_rx.as_mut().and_then(|rx| rx.try_recv().ok()) {
@@ -586,8 +578,8 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         },
                         other => other,
                     };
-                    // The slow log sees a reply that is there now at once, a
-                    // pending one when it comes.
+                    // The accounting sees a reply that is there now at once,
+                    // a pending one when it comes.
                     let timed = match (&reply, timed) {
                         (Ok(r), Some(t)) => {
                             t.done(r);

@@ -167,13 +167,11 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
         }
         "latency" => crate::admin::latency(&argv),
         "module" => crate::admin::module(&argv),
-        "memory" => match data_form(&argv) {
-            Some(cmd) => return Outcome::Pending(c.server.node.submit(&mut c.session, cmd).await),
-            None if argv[1].eq_ignore_ascii_case(b"usage") => {
-                crate::admin::memory_usage(&argv).err().unwrap_or_else(|| Reply::error(err::SYNTAX))
-            }
-            None => crate::admin::memory(&argv),
+        "memory" if argv[1].eq_ignore_ascii_case(b"usage") => match crate::admin::memory_usage(&argv) {
+            Ok(cmd) => return Outcome::Pending(c.server.node.submit(&mut c.session, cmd).await),
+            Err(e) => e,
         },
+        "memory" => crate::admin::memory(&argv),
         "time" => {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             Reply::Array(vec![bulk_str(&now.as_secs().to_string()), bulk_str(&now.subsec_micros().to_string())])

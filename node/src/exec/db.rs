@@ -150,21 +150,18 @@ impl<'a> Apply<'a> {
     }
 
     fn write_meta(&mut self, key: &[u8], meta: Meta, old: Option<&Meta>) {
-        // A new key, as Redis' dbAdd announces it (a dead record it
-        // replaces expires first, as Redis' lookup removes it).
-        match old {
-            None => self.event(notify::NEW, "new", key),
-            Some(o) if o.expired(self.now) => {
-                self.event(notify::EXPIRED, "expired", key);
-                self.event(notify::NEW, "new", key);
-            }
-            Some(_) => {}
-        }
+        // A new key is announced as Redis' dbAdd announces it (a dead record
+        // it replaces expires first, as Redis' lookup removes it).
         match old {
             None => {
+                self.event(notify::NEW, "new", key);
                 self.counters.keys += 1;
             }
             Some(o) => {
+                if o.expired(self.now) {
+                    self.event(notify::EXPIRED, "expired", key);
+                    self.event(notify::NEW, "new", key);
+                }
                 if o.expire_at != 0 && o.expire_at != meta.expire_at {
                     self.kv.delete(Cf::Expire, &keys::expire_key(self.ns, key, o.expire_at));
                 }
