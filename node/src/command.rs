@@ -467,7 +467,8 @@ pub struct PfMerge {
 }
 
 /// EVAL and its kin: a Lua script, run where the entry is applied (on every
-/// replica alike), with its declared keys and its arguments.
+/// replica alike), with its declared keys and its arguments. FCALL too: then
+/// `function` names the function and `body` is its library's code.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Eval {
     #[prost(bytes = "bytes", tag = "1")]
@@ -479,9 +480,15 @@ pub struct Eval {
     pub keys: Vec<Bytes>,
     #[prost(bytes = "bytes", repeated, tag = "4")]
     pub args: Vec<Bytes>,
-    /// EVAL_RO / EVALSHA_RO: the script may not write.
+    /// EVAL_RO / EVALSHA_RO, FCALL_RO or a `no-writes` function: the
+    /// script may not write.
     #[prost(bool, tag = "5")]
     pub read_only: bool,
+    /// FCALL: the function of the library in `body` to call (empty for a
+    /// script). Until the connection resolves it, `args` holds FCALL's
+    /// arguments from numkeys on and `body` is empty.
+    #[prost(string, tag = "6")]
+    pub function: String,
 }
 
 #[derive(Clone, PartialEq, prost::Oneof)]
@@ -819,6 +826,9 @@ impl Cmd {
             | Cmd::BitOp(_)
             | Cmd::BitField(_)
             | Cmd::Sort(_) => 2,
+            // A function call must not reach a node that would run its
+            // library as a script.
+            Cmd::Eval(e) if !e.function.is_empty() => 6,
             Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) | Cmd::Eval(_) => 3,
             Cmd::XAdd(_)
             | Cmd::XTrim(_)

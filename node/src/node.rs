@@ -1284,12 +1284,11 @@ impl Node {
         let p = match self.partition_for(&ns, &keys) {
             Ok(Some(p)) => p,
             Ok(None) if ns.partitions.len() == 1 => 0,
-            Ok(None) => {
-                if cmds.is_empty() {
-                    return ready(Reply::Array(vec![]));
-                }
-                return ready(Reply::error(err::CROSSSLOT));
-            }
+            Ok(None) if cmds.is_empty() => return ready(Reply::Array(vec![])),
+            // Scripts that declare no keys run on the first partition, as
+            // they do outside a transaction.
+            Ok(None) if cmds.iter().all(|c| matches!(c, Cmd::Eval(_))) => 0,
+            Ok(None) => return ready(Reply::error(err::CROSSSLOT)),
             Err(e) => return ready(e),
         };
         if cmds.iter().any(|c| c.is_keyless()) && ns.partitions.len() > 1 {

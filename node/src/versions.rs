@@ -14,8 +14,8 @@ use std::collections::HashMap;
 
 /// What this build applies: 1 up to the bit commands, SORT ... STORE and
 /// RESTORE; 2 with them; 3 with the HyperLogLog commands and scripts; 4
-/// with streams; 5 with the GEO searches and lookups.
-pub const APPLY_VERSION: u32 = 5;
+/// with streams; 5 with the GEO searches and lookups; 6 with FCALL.
+pub const APPLY_VERSION: u32 = 6;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a
 /// test can run a node that behaves as an older one.

@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod cmdstats;
 pub mod conn;
 pub mod encode;
+pub mod functions;
 pub mod info;
 pub mod local;
 pub mod migrate;

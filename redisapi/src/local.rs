@@ -81,6 +81,20 @@ const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
         ],
     ),
     ("script", &[("debug", 3), ("exists", -3), ("flush", -2), ("kill", 2), ("load", 3), ("help", 2)]),
+    (
+        "function",
+        &[
+            ("delete", 3),
+            ("dump", 2),
+            ("flush", -2),
+            ("help", 2),
+            ("kill", 2),
+            ("list", -2),
+            ("load", -3),
+            ("restore", -3),
+            ("stats", 2),
+        ],
+    ),
     ("object", &[("encoding", 3), ("freq", 3), ("idletime", 3), ("refcount", 3), ("help", 2)]),
     (
         "pubsub",
@@ -187,19 +201,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             return Outcome::Drop;
         }
         "script" => script(c, &argv),
-        "function" => {
-            let sub = upper(argv.get(1).map(|b| b.as_ref()).unwrap_or(b""));
-            if sub == "FLUSH" && argv.len() <= 3 {
-                // There are no functions or scripts to flush.
-                Reply::Ok
-            } else {
-                Reply::error(format!(
-                    "ERR {} {} is not supported: this server runs scripts (EVAL), not functions",
-                    spec.name.to_uppercase(),
-                    sub
-                ))
-            }
-        }
+        "function" => c.server.functions.command(&argv),
         "debug" => Reply::error("ERR DEBUG is not supported by this server"),
         "cluster" => crate::cluster::run(c, &argv).await,
         "readonly" | "readwrite" => {
@@ -683,6 +685,10 @@ fn command(argv: &[Bytes]) -> Reply {
                 None => spec.key_positions_of(inner),
             };
             if keys.is_empty() {
+                // EVAL or FCALL with no keys: none, which is no error.
+                if spec.has_flag("no_mandatory_keys") {
+                    return Reply::Array(vec![]);
+                }
                 return Reply::error("ERR The command has no key arguments");
             }
             Reply::Array(keys.into_iter().map(|i| Reply::Bulk(inner[i].clone())).collect())
@@ -716,6 +722,8 @@ fn movable_keys(spec: &CommandSpec, argv: &[Bytes]) -> Option<Result<Vec<usize>,
         return Some(Ok(cmd::geo::key_positions(argv)));
     }
     let parsed = match spec.run {
+        // FCALL's keys sit where EVAL's do (its function is not needed).
+        Run::Data(_) if matches!(spec.name, "fcall" | "fcall_ro") => cmd::scripting::eval(argv),
         Run::Data(parse) => parse(argv),
         Run::Blocking(parse) => parse(argv).map(|(c, _)| c),
         Run::Local if spec.name == "migrate" => return Some(Ok(crate::migrate::key_positions(argv))),

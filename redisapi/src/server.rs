@@ -147,6 +147,8 @@ pub struct Server {
     /// The scripts EVAL ran or SCRIPT LOAD loaded, by SHA1 digest (for
     /// EVALSHA; per node, as in Redis Cluster).
     pub scripts: Mutex<std::collections::HashMap<String, bytes::Bytes>>,
+    /// FUNCTION's libraries (per node, as in Redis Cluster).
+    pub functions: crate::functions::Functions,
     /// SLOWLOG (per node, as in Redis Cluster).
     pub slowlog: crate::slowlog::SlowLog,
     /// The connections in MONITOR mode.
@@ -156,10 +158,13 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(node: Arc<Node>, cfg: ServerConfig) -> Arc<Server> {
+    /// The server of `node`; an error if the libraries the node keeps do
+    /// not load.
+    pub fn new(node: Arc<Node>, cfg: ServerConfig) -> Result<Arc<Server>, String> {
         node::exec::script::set_command_parser(crate::cmd::scripting::script_command);
         let (shutdown, _) = watch::channel(false);
-        Arc::new(Server {
+        let functions = crate::functions::Functions::open(Some(&node.cfg.data_dir))?;
+        Ok(Arc::new(Server {
             node,
             cfg: RwLock::new(cfg),
             clients: Mutex::new(BTreeMap::new()),
@@ -174,14 +179,21 @@ impl Server {
             monitors: Default::default(),
             cmdstats: Default::default(),
             scripts: Mutex::new(Default::default()),
-        })
+            functions,
+        }))
     }
 
     /// EVAL remembers its script; EVALSHA gets the script it names (the
-    /// entry carries the body, not the digest), or NOSCRIPT.
+    /// entry carries the body, not the digest), or NOSCRIPT; FCALL gets its
+    /// function's library, keys and arguments, or Redis' error.
     pub fn resolve_script(&self, cmd: node::Cmd) -> Result<node::Cmd, node::Reply> {
         let node::Cmd::Eval(mut e) = cmd else { return Ok(cmd) };
-        if e.sha.is_empty() {
+        if !e.function.is_empty() {
+            let f = self.functions.resolve(&e.function).ok_or_else(|| node::Reply::error("ERR Function not found"))?;
+            let cluster = self.node.cluster().is_some();
+            (e.keys, e.args, e.read_only) = crate::functions::check_call(&e.args, f.flags, e.read_only, cluster)?;
+            e.body = f.body;
+        } else if e.sha.is_empty() {
             // A script that does not compile is not remembered: its error
             // comes from running it, where the entry is applied.
             let _ = self.remember_script(&e.body);

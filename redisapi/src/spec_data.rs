@@ -25,6 +25,8 @@ pub const SPECS: &[SpecRow] = &[
     ("evalsha", -3, &["noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"], 0, 0, 0, "scripting", "Execute a Lua script server side", "2.6.0", "Depends on the script that is executed."),
     ("eval_ro", -3, &["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"], 0, 0, 0, "scripting", "Execute a read-only Lua script server side", "7.0.0", "Depends on the script that is executed."),
     ("evalsha_ro", -3, &["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"], 0, 0, 0, "scripting", "Execute a read-only Lua script server side", "7.0.0", "Depends on the script that is executed."),
+    ("fcall", -3, &["noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"], 0, 0, 0, "scripting", "Invoke a function", "7.0.0", "Depends on the function that is executed."),
+    ("fcall_ro", -3, &["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"], 0, 0, 0, "scripting", "Invoke a read-only function", "7.0.0", "Depends on the function that is executed."),
     ("debug", -2, &["admin", "noscript", "loading", "stale"], 0, 0, 0, "server", "A container for debugging commands", "1.0.0", "Depends on subcommand."),
     ("multi", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", "Mark the start of a transaction block", "1.2.0", "O(1)"),
     ("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], 0, 0, 0, "transactions", "Execute all commands issued after MULTI", "1.2.0", "Depends on commands in the transaction"),

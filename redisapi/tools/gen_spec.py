@@ -9,7 +9,7 @@ import json, subprocess, sys
 port = sys.argv[1]
 names = """
 ping echo quit reset hello auth select client command info config dbsize flushdb flushall time shutdown
-function script eval evalsha eval_ro evalsha_ro debug multi exec discard watch unwatch object
+function script eval evalsha eval_ro evalsha_ro fcall fcall_ro debug multi exec discard watch unwatch object
 subscribe unsubscribe psubscribe punsubscribe publish pubsub ssubscribe sunsubscribe spublish
 get set setnx setex psetex getset getdel getex mget mset msetnx append strlen getrange setrange substr lcs
 incr decr incrby decrby incrbyfloat

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod differential;
+pub mod functions;
 pub mod geo;
 pub mod harness;
 pub mod linearizability;

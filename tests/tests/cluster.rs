@@ -898,6 +898,15 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
             Ok(_) => panic!("XADD accepted through node {} while node 3 is old", i + 1),
             Err(e) => assert!(e.to_string().contains("needs every replica at apply version 4"), "{e}"),
         }
+        // An FCALL's entry carries its library's code, which an older node
+        // would run as a script.
+        let lib =
+            "#!lua name=up\nredis.register_function('up', function(keys) return redis.call('SET', keys[1], 1) end)";
+        let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(lib).query(&mut c).unwrap();
+        match redis::cmd("FCALL").arg("up").arg(1).arg("{u}fn").query::<String>(&mut c) {
+            Ok(_) => panic!("FCALL accepted through node {} while node 3 is old", i + 1),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 6"), "{e}"),
+        }
         wait_until(Duration::from_secs(20), "an older command to work meanwhile", || {
             let mut c = cl.client(i);
             redis::cmd("SET").arg("{u}plain").arg("v").query::<()>(&mut c).is_ok()

@@ -7,6 +7,7 @@ use kvtests::differential::{
     old_payloads, random_collection_command, random_command, random_glob_word, random_hll_command,
     random_numeric_command, random_stream_command, stream_payload_of_redis_6, Pair,
 };
+use kvtests::functions::{random_function_command, LIBRARY};
 use kvtests::geo::random_geo_command;
 use kvtests::harness::{KvNode, RedisServer};
 use kvtests::notifications::Listener;
@@ -540,6 +541,14 @@ fn scripts_match_redis() {
         &["EVAL", "return redis.pcall('INCR', KEYS[1])", "1", "str"],
         &["EVAL", "return {err='My Error'}", "0"],
         &["EVAL", "return redis.error_reply('My Error')", "0"],
+        &["EVAL", "return redis.error_reply('2')", "0"],
+        &["EVAL", "return redis.error_reply('-FOO bar baz')", "0"],
+        &["EVAL", "return redis.error_reply('-')", "0"],
+        &["EVAL", "return redis.error_reply('')", "0"],
+        &["EVAL", "return redis.error_reply('\\nmsg here\\r\\n')", "0"],
+        &["EVAL", "return redis.error_reply(5)", "0"],
+        &["EVAL", "return redis.error_reply()", "0"],
+        &["EVAL", "return redis.error_reply('a', 'b')", "0"],
         &["EVAL", "return redis.status_reply('FINE')", "0"],
         &["EVAL", "return x", "0"],
         &["EVAL", "x = 1", "0"],
@@ -659,6 +668,299 @@ fn scripts_match_redis() {
     for words in script {
         let args: Vec<Vec<u8>> = words.iter().map(|w| w.replace("\\n", "\n").into_bytes()).collect();
         p.check(&args).unwrap();
+    }
+}
+
+/// FUNCTION and FCALL: a library's `#!` line, what its code may do while
+/// it loads (only `redis.register_function`, `log` and the version), every
+/// registration error, calls with their keys and arguments as parameters,
+/// flags, errors raised inside functions, LIST, STATS, DELETE, RESTORE
+/// policies and the subcommands' argument errors.
+#[test]
+fn functions_match_redis() {
+    let (_r, _o, mut p) = pair(1);
+    let lib = |name: &str, body: &str| format!("#!lua name={name}\n{body}");
+    let loads: Vec<String> = vec![
+        lib("lib1", "redis.register_function('f1', function(keys, args) return {keys[1], args[1]} end)"),
+        lib("lib2", "local x = string.len('abc')"),
+        lib("lib3", "x = 1"),
+        lib("lib4", "redis.call('set','a','b')"),
+        lib("lib5", "redis.register_function('g', function() return KEYS end)"),
+        lib("lib6", "redis.register_function('h', function() return string.len('abc') + redis.call('incr','c') end)"),
+        lib(
+            "lib7",
+            "redis.register_function('bad', function() error('boom') end)\n\
+             redis.register_function('bad2', function() return redis.call('nosuch') end)\n\
+             redis.register_function('bad3', function() local t = nil; return t.x end)",
+        ),
+        lib("e1", "redis.register_function('a b', function() end)"),
+        lib("e2", "redis.register_function('f1', function() end)"),
+        lib("e3", "redis.register_function('x', function() end)\nredis.register_function('x', function() end)"),
+        lib("e4", "local a = "),
+        lib("e5", ""),
+        "#!lua name=e6 foo=bar\nredis.register_function('q', function() end)".into(),
+        "#!lua".into(),
+        "#!js name=e7\n".into(),
+        "no shebang".into(),
+        "#!lua name=e8".into(),
+        "#!lua name=bad-name\nredis.register_function('q', function() end)".into(),
+        "#!lua name=e9 name=e10\nredis.register_function('q', function() end)".into(),
+        lib(
+            "e11",
+            "redis.register_function{function_name='q11', callback=function() return 1 end, flags={'no-writes'}, description='desc'}",
+        ),
+        lib("e12", "redis.register_function{function_name='q12', callback=function() return 1 end, flags={'bogus'}}"),
+        lib("e13", "redis.register_function{function_name='q13'}"),
+        lib("e14", "redis.register_function{callback=function() end}"),
+        lib("e15", "redis.register_function{function_name='q15', callback=function() end, other=1}"),
+        lib("e16", "redis.register_function('a')"),
+        lib("e17", "redis.register_function(1, 2, 3)"),
+        lib("e18", "redis.register_function(5, function() end)"),
+        lib("e19", "redis.register_function('q19', 'notfn')"),
+        lib("e20", "redis.register_function{function_name=5, callback=function() end}"),
+        lib("e21", "redis.register_function('x21', function() end)\nerror('after')"),
+        lib(
+            "e22",
+            "redis.log(redis.LOG_WARNING, 'hi') redis.register_function('q22', function() return redis.REDIS_VERSION end)",
+        ),
+        "#!LUA name=e23\nredis.register_function('q23', function() return 1 end)".into(),
+        lib(
+            "e24",
+            "redis.register_function{function_name='q24', callback=function(k) return redis.call('set', k[1], 'x') end, flags={'no-writes'}}\n\
+             redis.register_function{function_name='q25', callback=function(k) return redis.call('get', k[1]) end, flags={'NO-WRITES', 'allow-oom', 'no-writes'}}\n\
+             redis.register_function('q26', function() x = 5 end)\n\
+             redis.register_function('q27', function() return redis.register_function end)\n\
+             redis.register_function('q28', function(k, a) return {#k, #a, type(k), redis.pcall('incr', 'str')} end)",
+        ),
+        lib("e26", "redis.register_function{function_name='q30', callback=function() end, flags='no-writes'}"),
+        lib("e27", "redis.register_function{function_name='q31', callback=function() end, description=5}"),
+        lib("e28", "redis.register_function{function_name='q32', callback=function() end, description={}}"),
+        lib("e29", "redis.register_function{function_name={}, callback=function() end}"),
+        lib("e30", "redis.register_function{function_name='q33', callback='x'}"),
+        lib("e31", "redis.register_function{function_name='q34', callback=function() end, flags={1}}"),
+        lib("e32", "return 5"),
+        lib(
+            "e33",
+            "redis.register_function('q36', function() return cjson.encode({1,2}) end)\n\
+             redis.register_function('q37', function() return {redis.sha1hex('x'), bit.band(7, 3)} end)",
+        ),
+        lib(
+            "e34",
+            "redis.register_function('q39', function() return pcall(function() error('in') end) end)\n\
+             redis.register_function('q40', function() return {pcall(redis.call, 'nosuch')} end)\n\
+             redis.register_function('q41', function() return redis.call('get') end)",
+        ),
+        lib("e35", "redis.register_function('q42', function() return cjson.decode('[1') end)"),
+        lib("e36", "redis.register_function{function_name='q43', callback=function() end, flags={'no-cluster'}}"),
+    ];
+    for code in &loads {
+        p.check_words(&["FUNCTION", "LOAD", code]).unwrap();
+    }
+    p.check_words(&["SET", "str", "abc"]).unwrap();
+    let calls: &[&[&str]] = &[
+        &["FCALL", "f1", "1", "k", "a"],
+        &["FCALL", "g", "0"],
+        &["FCALL", "h", "0"],
+        &["FCALL", "bad", "0"],
+        &["FCALL", "bad2", "0"],
+        &["FCALL", "bad3", "0"],
+        &["FCALL", "nosuch", "0"],
+        &["FCALL", "nosuch", "x"],
+        &["FCALL", "bad", "x"],
+        &["FCALL", "bad", "-1"],
+        &["FCALL", "bad", "3", "a"],
+        &["FCALL", "bad", "1.5"],
+        &["FCALL", "q11", "0"],
+        &["FCALL", "q22", "0"],
+        &["FCALL", "q23", "0"],
+        &["FCALL", "5", "0"],
+        &["FCALL", "q24", "1", "k"],
+        &["FCALL", "q25", "1", "k"],
+        &["FCALL", "q26", "0"],
+        &["FCALL", "q27", "0"],
+        &["FCALL", "q28", "2", "a", "b", "c"],
+        &["FCALL", "q36", "0"],
+        &["FCALL", "q37", "0"],
+        &["FCALL", "q39", "0"],
+        &["FCALL", "q40", "0"],
+        &["FCALL", "q41", "0"],
+        &["FCALL", "q42", "0"],
+        &["FCALL", "q43", "0"],
+        &["FCALL_RO", "q24", "1", "k"],
+        &["FCALL_RO", "q25", "1", "k"],
+        &["FCALL_RO", "h", "0"],
+        &["FCALL_RO", "nosuch", "0"],
+        &["FCALL_RO", "q25", "x"],
+        &["FCALL_RO", "q11", "0"],
+        &["FCALL"],
+        &["FCALL", "f1"],
+        &["COMMAND", "GETKEYS", "FCALL", "f1", "2", "a", "b", "c"],
+        &["COMMAND", "GETKEYS", "FCALL_RO", "nosuch", "1", "a"],
+        &["COMMAND", "GETKEYS", "FCALL", "f1", "0"],
+        &["EVAL", "return redis.call('FCALL', 'f1', 0)", "0"],
+        // Inside MULTI: a missing function fails in EXEC's reply.
+        &["MULTI"],
+        &["FCALL", "h", "0"],
+        &["FCALL", "nosuch", "0"],
+        &["FCALL", "f1", "1", "m", "v"],
+        &["EXEC"],
+        // Listing, stats, deleting, replacing.
+        &["FUNCTION", "LIST", "LIBRARYNAME", "lib1", "WITHCODE"],
+        &["FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "E1*"],
+        &["FUNCTION", "LIST", "LIBRARYNAME", "e2*"],
+        &["FUNCTION", "LIST", "LIBRARYNAME"],
+        &["FUNCTION", "LIST", "bogus"],
+        &["FUNCTION", "LIST", "WITHCODE", "WITHCODE"],
+        &["FUNCTION", "STATS"],
+        &["FUNCTION", "DELETE", "e11"],
+        &["FUNCTION", "DELETE", "e11"],
+        &["FCALL", "q11", "0"],
+        &[
+            "FUNCTION",
+            "LOAD",
+            "REPLACE",
+            "#!lua name=lib1\nredis.register_function('f1b', function() return 'new' end)",
+        ],
+        &["FCALL", "f1", "0"],
+        &["FCALL", "f1b", "0"],
+        &["FUNCTION", "LOAD", "REPLACE", "REPLACE", "#!lua name=lib1\nredis.register_function('f1c', function() end)"],
+        &["FUNCTION", "LOAD", "BOGUS", "#!lua name=zz\nredis.register_function('zz', function() end)"],
+        &["FUNCTION", "LOAD", "REPLACE", "#!lua name=lib1\nredis.register_function('g', function() end)"],
+        &["FCALL", "f1b", "0"],
+        &["FUNCTION", "LOAD", "REPLACE"],
+        &["FUNCTION", "LOAD"],
+        // Argument errors of the other subcommands.
+        &["FUNCTION", "FLUSH", "a", "b"],
+        &["FUNCTION", "FLUSH", "x"],
+        &["FUNCTION", "RESTORE", "a", "b", "c"],
+        &["FUNCTION", "RESTORE", "x"],
+        &["FUNCTION", "RESTORE", "x", "y"],
+        &["FUNCTION", "NOPE"],
+        &["FUNCTION", "KILL"],
+        &["FUNCTION", "HELP"],
+        &["FUNCTION", "DUMP"],
+        &["FUNCTION", "STATS", "x"],
+        &["FUNCTION", "FLUSH", "ASYNC"],
+        &["FUNCTION", "LIST"],
+        &["FUNCTION", "STATS"],
+        &["FCALL", "f1b", "0"],
+        &["FUNCTION", "DUMP"],
+    ];
+    for words in calls {
+        p.check_words(words).unwrap();
+    }
+}
+
+/// FUNCTION DUMP and RESTORE between the two servers: each restores the
+/// other's payload (Redis compresses long codes), under each policy, with
+/// Redis' errors for collisions.
+#[test]
+fn function_payloads_restore_across_servers() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let (mut r, mut o) = (redis.client(), ours.client());
+    let long_body = format!("-- {}\nredis.register_function('long', function() return 'l' end)", "x".repeat(300));
+    let libs = [
+        LIBRARY.to_string(),
+        format!("#!lua name=long\n{long_body}"),
+        "#!lua name=small\nredis.register_function('s', function() return 's' end)".into(),
+    ];
+    let dump = |con: &mut redis::Connection| -> Vec<u8> { redis::cmd("FUNCTION").arg("DUMP").query(con).unwrap() };
+    // Each library's name and code (functions come in hash order).
+    let list = |con: &mut redis::Connection| -> Vec<(String, String)> {
+        let v: Vec<Vec<redis::Value>> = redis::cmd("FUNCTION").arg("LIST").arg("WITHCODE").query(con).unwrap();
+        let text = |v: &redis::Value| redis::from_redis_value::<String>(v).unwrap();
+        let mut libs: Vec<(String, String)> = v.iter().map(|l| (text(&l[1]), text(&l[7]))).collect();
+        libs.sort();
+        libs
+    };
+    let restore = |con: &mut redis::Connection, payload: &[u8], policy: &str| -> redis::RedisResult<String> {
+        let mut c = redis::cmd("FUNCTION");
+        c.arg("RESTORE").arg(payload);
+        if !policy.is_empty() {
+            c.arg(policy);
+        }
+        c.query(con)
+    };
+    for code in &libs {
+        let _: String = redis::cmd("FUNCTION").arg("LOAD").arg(code).query(&mut r).unwrap();
+    }
+    // Redis' payload into ours, ours back into a flushed Redis.
+    let theirs = dump(&mut r);
+    assert_eq!(restore(&mut o, &theirs, "").unwrap(), "OK");
+    assert_eq!(list(&mut o).len(), 3);
+    let ours_payload = dump(&mut o);
+    assert_eq!(restore(&mut r, &ours_payload, "FLUSH").unwrap(), "OK");
+    assert_eq!(list(&mut r), list(&mut o));
+    // Collisions: APPEND refuses an existing library, REPLACE takes it.
+    for (con, payload) in [(&mut r, &ours_payload), (&mut o, &theirs)] {
+        let e = restore(con, payload, "APPEND").unwrap_err();
+        // (Which library is named first is up to each server's order.)
+        let e = e.to_string();
+        assert!(["kv", "long", "small"].iter().any(|l| e.contains(&format!("Library {l} already exists"))), "{e}");
+        assert_eq!(restore(con, payload, "REPLACE").unwrap(), "OK");
+    }
+    // A function name taken by another library.
+    let clash = "#!lua name=clash\nredis.register_function('s', function() return 'c' end)";
+    let _: () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut r).unwrap();
+    let _: String = redis::cmd("FUNCTION").arg("LOAD").arg(clash).query(&mut r).unwrap();
+    let clash_payload = dump(&mut r);
+    let e = restore(&mut o, &clash_payload, "REPLACE").unwrap_err();
+    assert!(e.to_string().contains("Function s already exists"), "{e}");
+    let mut broken = ours_payload.clone();
+    broken[5] ^= 0xff;
+    for con in [&mut r, &mut o] {
+        let e = restore(con, &broken, "").unwrap_err();
+        assert!(e.to_string().contains("DUMP payload version or checksum are wrong"), "{e}");
+    }
+    assert_eq!(list(&mut o), {
+        let _: () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut r).unwrap();
+        restore(&mut r, &ours_payload, "").unwrap();
+        list(&mut r)
+    });
+}
+
+fn run_random_functions(p: &mut Pair, seed: u64, steps: usize, tag: &str) -> Result<(), String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    p.check_words(&["FUNCTION", "LOAD", LIBRARY])?;
+    p.check_words(&["FUNCTION", "LOAD", kvtests::functions::other_library()])?;
+    for _ in 0..steps {
+        if rng.gen_range(0..20) == 0 {
+            // A transaction of calls (a library change queued with them
+            // would be seen by Redis' calls, not by ours: see README).
+            p.check_words(&["MULTI"])?;
+            for _ in 0..rng.gen_range(1..4) {
+                p.check(&random_function_command(&mut rng, tag, false))?;
+            }
+            p.check_words(&["EXEC"])?;
+        } else {
+            p.check(&random_function_command(&mut rng, tag, true))?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn random_function_calls_match_redis() {
+    for (partitions, tag, seed) in [(1, "", 900), (1, "", 901), (8, "{t}", 902)] {
+        let (_r, ours, mut p) = pair(partitions);
+        run_random_functions(&mut p, seed, 1500, tag).unwrap_or_else(|e| {
+            panic!("seed {seed}, {partitions} partition(s): {e}\nkvnode log:\n{}", ours.log_tail())
+        });
+    }
+    // Through the three nodes of a cluster, each holding the libraries
+    // (loaded on each, as in Redis Cluster): calls are forwarded to the
+    // partition's leader with their library's code.
+    let cl = Cluster::start(ClusterOptions::default());
+    let redis = RedisServer::start();
+    let mut cons: Vec<redis::Connection> = (0..3).map(|i| cl.client(i)).collect();
+    for con in cons.iter_mut().chain([&mut redis.client()]) {
+        let _: String = redis::cmd("FUNCTION").arg("LOAD").arg(LIBRARY).query(con).unwrap();
+    }
+    let mut p = Pair::spread(redis.client(), cons);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(903);
+    for _ in 0..600 {
+        p.check(&random_function_command(&mut rng, "{t}", false)).unwrap_or_else(|e| panic!("seed 903, cluster: {e}"));
     }
 }
 

@@ -2,7 +2,7 @@
 //! pipelined writes, restart, check; a disk that fills up; expired keys stay
 //! gone; the raft log is compacted and a restart replays only its tail.
 
-use kvtests::harness::{incompressible, wait_until, KvNode, NodeOptions, SmallDisk};
+use kvtests::harness::{incompressible, kvnode_bin, kvnode_env, wait_until, KvNode, NodeOptions, SmallDisk};
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,6 +163,72 @@ fn sigterm_shuts_down_cleanly_and_everything_is_there_after() {
     let mut c = node.client();
     let v: Vec<i64> = redis::cmd("MGET").arg("{a}x").arg("{a}y").query(&mut c).unwrap();
     assert_eq!(v, vec![1, 2]);
+}
+
+/// FUNCTION LOAD, DELETE and RESTORE are on disk once acknowledged: a
+/// SIGKILL right after loses none of them; a damaged file of libraries
+/// stops the start with an error naming it rather than serve without them.
+#[test]
+fn function_libraries_survive_sigkill_and_a_damaged_file_stops_the_start() {
+    let mut node = KvNode::with_partitions(1);
+    let mut c = node.client();
+    let lib = |name: &str, f: &str, reply: &str| {
+        format!(
+            "#!lua name={name}\nredis.register_function('{f}', function(keys) return '{reply}' .. (keys[1] or '') end)"
+        )
+    };
+    for (name, f) in [("one", "f1"), ("two", "f2"), ("three", "f3")] {
+        let loaded: String = redis::cmd("FUNCTION").arg("LOAD").arg(lib(name, f, name)).query(&mut c).unwrap();
+        assert_eq!(loaded, name);
+    }
+    let _: () = redis::cmd("FUNCTION").arg("DELETE").arg("two").query(&mut c).unwrap();
+    let _: String =
+        redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(lib("three", "f3b", "new")).query(&mut c).unwrap();
+    node.kill9();
+    node.restart();
+    let mut c = node.client();
+    let call = |c: &mut redis::Connection, f: &str| -> redis::RedisResult<String> {
+        redis::cmd("FCALL").arg(f).arg(1).arg("k").query(c)
+    };
+    assert_eq!(call(&mut c, "f1").unwrap(), "onek");
+    assert_eq!(call(&mut c, "f3b").unwrap(), "newk");
+    for gone in ["f2", "f3"] {
+        assert!(call(&mut c, gone).unwrap_err().to_string().contains("Function not found"));
+    }
+    // FUNCTION RESTORE ... FLUSH replaces them all, durably too.
+    let payload: Vec<u8> = redis::cmd("FUNCTION").arg("DUMP").query(&mut c).unwrap();
+    let _: () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut c).unwrap();
+    let _: () = redis::cmd("FUNCTION").arg("RESTORE").arg(&payload).arg("FLUSH").query(&mut c).unwrap();
+    node.kill9();
+    node.restart();
+    let mut c = node.client();
+    assert_eq!(call(&mut c, "f1").unwrap(), "onek");
+    let stats: redis::Value = redis::cmd("FUNCTION").arg("STATS").query(&mut c).unwrap();
+    assert!(format!("{stats:?}").contains("int(2)"), "{stats:?}");
+    node.kill9();
+    // One byte flipped: the checksum no longer matches.
+    let file = node.data_dir().join("functions");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[4] ^= 1;
+    std::fs::write(&file, bytes).unwrap();
+    let mut cmd = std::process::Command::new(kvnode_bin());
+    cmd.arg("--redis-addr").arg("127.0.0.1:0").arg("--data-dir").arg(node.data_dir());
+    let mut child = kvnode_env(&mut cmd).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("kvnode started on a damaged file of libraries");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("functions: ") && err.contains("DUMP payload version or checksum are wrong"), "{err}");
 }
 
 #[test]

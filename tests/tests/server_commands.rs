@@ -68,7 +68,8 @@ fn command_info_config_time() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(secs.parse::<u64>().unwrap().abs_diff(now) <= 2);
     assert!(micros.parse::<u64>().unwrap() < 1_000_000);
-    for (cmd, word) in [(&["DEBUG", "SLEEP", "0"][..], "not supported"), (&["FUNCTION", "LOAD", "x"], "not supported")]
+    for (cmd, word) in
+        [(&["DEBUG", "SLEEP", "0"][..], "not supported"), (&["FUNCTION", "LOAD", "x"], "Missing library metadata")]
     {
         let err = q::<redis::Value>(&mut c, cmd).unwrap_err();
         assert!(err.to_string().contains(word), "{cmd:?}: {err}");

@@ -208,7 +208,7 @@ fn main() -> anyhow::Result<()> {
             data_dir.display(),
             node.namespace().partitions.len()
         );
-        let server = Server::new(node.clone(), scfg);
+        let server = Server::new(node.clone(), scfg).map_err(|e| anyhow::anyhow!("functions: {e}"))?;
         let serving = tokio::spawn(server.clone().serve(listener));
         let mut stop = server.shutdown_signal();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

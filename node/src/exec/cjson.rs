@@ -29,7 +29,7 @@ fn error_at_caller(lua: &Lua, msg: String) -> mlua::Error {
     for level in 1..16 {
         let Some(frame) = lua.inspect_stack(level) else { break };
         let src = frame.source();
-        if src.source.as_deref() == Some(super::script::CHUNK) {
+        if super::script::is_user_chunk(src.source.as_deref()) {
             let short = src.short_src.as_deref().unwrap_or("user_script").to_string();
             return mlua::Error::RuntimeError(format!("{short}:{}: {msg}", frame.curr_line()));
         }

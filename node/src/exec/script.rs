@@ -40,8 +40,50 @@ pub const MAX_INSTRUCTIONS: u64 = 50_000_000;
 const HOOK_EVERY: u32 = 10_000;
 /// Bytes a script's Lua state may allocate.
 pub const MEMORY_LIMIT: usize = 64 << 20;
-/// Redis' chunk name: errors read `user_script:LINE: ...`.
+/// Redis' chunk names: errors read `user_script:LINE: ...` in a script,
+/// `user_function:LINE: ...` in a function's library.
 pub(crate) const CHUNK: &str = "@user_script";
+pub(crate) const FUNCTION_CHUNK: &str = "@user_function";
+/// The Redis version scripts see (`redis.REDIS_VERSION`), and its number
+/// (`redis.REDIS_VERSION_NUM`: 0x00MMmmpp).
+pub const REDIS_VERSION: &str = "7.0.15";
+const REDIS_VERSION_NUM: i64 = 7 << 16 | 15;
+
+/// Whether a Lua frame's source is the user's code (a script or a library).
+pub(crate) fn is_user_chunk(source: Option<&str>) -> bool {
+    matches!(source, Some(CHUNK | FUNCTION_CHUNK))
+}
+
+/// What a script entry runs: a script (EVAL), which errors name by its
+/// digest, or a function of a library (FCALL), named by the function.
+enum Program<'a> {
+    Script { sha: String },
+    Function { name: &'a str },
+}
+
+impl Program<'_> {
+    fn of(cmd: &c::Eval) -> Program<'_> {
+        if cmd.function.is_empty() {
+            Program::Script { sha: sha1_hex(&cmd.body) }
+        } else {
+            Program::Function { name: &cmd.function }
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Program::Script { sha } => sha,
+            Program::Function { name } => name,
+        }
+    }
+
+    fn chunk(&self) -> &'static str {
+        match self {
+            Program::Script { .. } => CHUNK,
+            Program::Function { .. } => FUNCTION_CHUNK,
+        }
+    }
+}
 
 /// What a command a script calls turns into (see [`set_command_parser`]).
 pub enum ScriptCall {
@@ -155,7 +197,19 @@ load = function(reader, name)
 end
 pcall = function(...) return pass_pcall(raw_pcall(...)) end
 xpcall = function(...) return pass(raw_xpcall(...)) end
-redis.error_reply = function(e) return {err = e} end
+-- Redis' luaPushErrorBuff: "-CODE msg" keeps its code, anything else is
+-- "ERR msg" (a word without a space is all message); CR and LF trimmed.
+redis.error_reply = function(...)
+  local e = ...
+  if select('#', ...) ~= 1 or type(e) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
+  e = string.match(e, '^[^%z]*')
+  if string.sub(e, 1, 1) ~= '-' then e = '-' .. e end
+  local code, msg = 'ERR', string.sub(e, 2)
+  local space = string.find(e, ' ', 1, true)
+  if space then code, msg = string.sub(e, 2, space - 1), string.sub(e, space + 1) end
+  msg = string.match(msg, '^[\r\n]*(.-)[\r\n]*$')
+  return {err = code .. ' ' .. msg}
+end
 redis.status_reply = function(s) return {ok = s} end
 redis.log = function() end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
@@ -178,17 +232,18 @@ setmetatable(_G, {
 })
 "#;
 
-/// EVAL, EVALSHA (resolved to its body by the connection), and their
-/// read-only forms.
+/// EVAL, EVALSHA (resolved to its body by the connection), FCALL (resolved
+/// to its library's code), and their read-only forms.
 pub fn eval(a: &mut Apply, cmd: &c::Eval) -> Reply {
-    let sha = sha1_hex(&cmd.body);
-    match run(a, cmd, &sha) {
+    let program = Program::of(cmd);
+    match run(a, cmd, &program) {
         Ok(r) => r,
-        Err(e) => Reply::error(format!("ERR Error running script {sha}: {}", one_line(&e.to_string()))),
+        Err(e) => Reply::error(format!("ERR Error running script {}: {}", program.name(), one_line(&e.to_string()))),
     }
 }
 
-/// A Lua state with Redis' libraries and the arguments in KEYS and ARGV.
+/// A Lua state with Redis' libraries and, for a script, the arguments in
+/// KEYS and ARGV (a function gets them as its parameters).
 fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
     let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
     lua.set_memory_limit(MEMORY_LIMIT)?;
@@ -196,17 +251,14 @@ fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
     // collector runs again once the script does (see `run`).
     lua.gc_stop();
     let g = lua.globals();
-    let list = |items: &[Bytes]| -> mlua::Result<Table> {
-        let t = lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, v) in items.iter().enumerate() {
-            t.raw_set(i + 1, lua.create_string(v)?)?;
-        }
-        Ok(t)
-    };
-    g.raw_set("KEYS", list(&cmd.keys)?)?;
-    g.raw_set("ARGV", list(&cmd.args)?)?;
+    if cmd.function.is_empty() {
+        g.raw_set("KEYS", string_list(&lua, &cmd.keys)?)?;
+        g.raw_set("ARGV", string_list(&lua, &cmd.args)?)?;
+    }
     let redis = lua.create_table()?;
     redis.raw_set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?)?;
+    redis.raw_set("REDIS_VERSION", REDIS_VERSION)?;
+    redis.raw_set("REDIS_VERSION_NUM", REDIS_VERSION_NUM)?;
     g.raw_set("redis", redis)?;
     g.raw_set("cjson", super::cjson::library(&lua)?)?;
     g.raw_set("bit", super::luabit::library(&lua)?)?;
@@ -225,6 +277,15 @@ fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
     Ok(lua)
 }
 
+/// A Lua array of strings (KEYS, ARGV, a function's parameters).
+fn string_list(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, v) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(v)?)?;
+    }
+    Ok(t)
+}
+
 /// A script's source as Lua text. A body that starts like a precompiled
 /// chunk (ESC) would be loaded as bytecode, which Lua 5.1 runs unchecked;
 /// Redis' Lua cannot load bytecode and parses it as text (a syntax error at
@@ -240,14 +301,19 @@ fn as_text(body: &[u8]) -> Cow<'_, [u8]> {
     Cow::Borrowed(body)
 }
 
-/// The script as a Lua function, or Redis' compile error.
-fn compile(lua: &Lua, body: &[u8]) -> Result<Function, Reply> {
-    lua.load(&*as_text(body)).set_name(CHUNK).set_mode(ChunkMode::Text).into_function().map_err(|e| {
+/// The script (or library, by `chunk`) as a Lua function, or Redis'
+/// compile error.
+fn compile(lua: &Lua, body: &[u8], chunk: &'static str) -> Result<Function, Reply> {
+    lua.load(&*as_text(body)).set_name(chunk).set_mode(ChunkMode::Text).into_function().map_err(|e| {
         let msg = match &e {
             mlua::Error::SyntaxError { message, .. } => message.clone(),
             other => other.to_string(),
         };
-        Reply::error(format!("ERR Error compiling script (new function): {}", one_line(&msg)))
+        if chunk == FUNCTION_CHUNK {
+            Reply::error(format!("ERR Error compiling function: {}", one_line(&msg)))
+        } else {
+            Reply::error(format!("ERR Error compiling script (new function): {}", one_line(&msg)))
+        }
     })
 }
 
@@ -270,15 +336,18 @@ thread_local! {
     };
 }
 
-/// The script `body` (digest `sha`) as a function of `lua`: from the
-/// bytecode cache, or compiled (and cached).
-fn load_script(lua: &Lua, body: &[u8], sha: &str) -> Result<Function, Reply> {
+/// The script or library `body` as a function of `lua`: from the bytecode
+/// cache, or compiled (and cached).
+/// `key` names it in the cache: a script's digest, or a library's with a
+/// prefix (the same text compiles to another chunk there).
+fn load_chunk(lua: &Lua, body: &[u8], key: &str, chunk: &'static str) -> Result<Function, Reply> {
+    let sha = key;
     if let Some(code) = COMPILED.with(|c| c.borrow().0.get(sha).cloned()) {
-        if let Ok(f) = lua.load(&code[..]).set_name(CHUNK).set_mode(ChunkMode::Binary).into_function() {
+        if let Ok(f) = lua.load(&code[..]).set_name(chunk).set_mode(ChunkMode::Binary).into_function() {
             return Ok(f);
         }
     }
-    let f = compile(lua, body)?;
+    let f = compile(lua, body, chunk)?;
     let code: Rc<[u8]> = f.dump(false).into();
     COMPILED.with(|c| {
         let (map, bytes) = &mut *c.borrow_mut();
@@ -298,34 +367,70 @@ fn load_script(lua: &Lua, body: &[u8], sha: &str) -> Result<Function, Reply> {
 /// it, EVAL does not remember it).
 pub fn compile_error(body: &[u8]) -> Option<Reply> {
     let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).ok()?;
-    compile(&lua, body).err()
+    compile(&lua, body, CHUNK).err()
 }
 
-/// Runs the script. What it published goes to the entry's messages
+/// Counts the state's instructions: once [`MAX_INSTRUCTIONS`] are spent,
+/// every hook (every HOOK_EVERY instructions) raises again, and the pcall
+/// wrappers re-raise. The flag tells whether that happened.
+fn set_budget(lua: &Lua) -> Rc<Cell<bool>> {
+    let spent = Rc::new(Cell::new(0u64));
+    let stopped = Rc::new(Cell::new(false));
+    let flag = stopped.clone();
+    lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+        spent.set(spent.get() + HOOK_EVERY as u64);
+        if spent.get() > MAX_INSTRUCTIONS {
+            stopped.set(true);
+            return Err(mlua::Error::RuntimeError(stop_message()));
+        }
+        Ok(VmState::Continue)
+    });
+    flag
+}
+
+/// Runs [`PRELUDE`] in `lua` (after `redis.call` is set, if it is).
+fn install_prelude(lua: &Lua, stopped: &Rc<Cell<bool>>) -> mlua::Result<()> {
+    let stopped_fn = {
+        let stopped = stopped.clone();
+        lua.create_function(move |_, ()| Ok(stopped.get()))?
+    };
+    let stop_error = lua.create_function(|lua, ()| error_table(lua, &format!("ERR {}", stop_message())))?;
+    let unwrap = lua.create_function(|lua, e: Value| {
+        if let Some(msg) = call_error(&e) {
+            return Ok(Value::String(lua.create_string(msg)?));
+        }
+        if let Value::Table(t) = &e {
+            if let Ok(Value::String(msg)) = t.raw_get::<Value>("err") {
+                return Ok(Value::String(msg));
+            }
+        }
+        Ok(e)
+    })?;
+    let prelude = PRELUDE_BYTECODE.with(Rc::clone);
+    lua.load(&prelude[..]).set_name("=redis").set_mode(ChunkMode::Binary).call::<()>((stopped_fn, stop_error, unwrap))
+}
+
+/// Runs the script, or the function: its library's code registers its
+/// functions (see [`LOADER`]) and the one named is called with the keys and
+/// arguments. What it published goes to the entry's messages
 /// (`Apply::published`, with the keyspace events of its commands), even if
 /// it then fails, as in Redis, whose messages are out by then.
-fn run(a: &mut Apply, cmd: &c::Eval, sha: &str) -> mlua::Result<Reply> {
+fn run(a: &mut Apply, cmd: &c::Eval, program: &Program) -> mlua::Result<Reply> {
     let lua = new_state(cmd, rand::Rng::gen(&mut a.rng))?;
-    let script = match load_script(&lua, &cmd.body, sha) {
+    let key = match program {
+        Program::Script { sha } => sha.clone(),
+        Program::Function { .. } => library_key(&cmd.body),
+    };
+    let code = match load_chunk(&lua, &cmd.body, &key, program.chunk()) {
         Ok(f) => f,
         Err(e) => return Ok(e),
     };
-    // The instruction budget: once spent, every hook (every HOOK_EVERY
-    // instructions) raises again, and the pcall wrappers re-raise.
-    let spent = Rc::new(Cell::new(0u64));
-    let stopped = Rc::new(Cell::new(false));
-    {
-        let (spent, stopped) = (spent.clone(), stopped.clone());
-        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
-            spent.set(spent.get() + HOOK_EVERY as u64);
-            if spent.get() > MAX_INSTRUCTIONS {
-                stopped.set(true);
-                return Err(mlua::Error::RuntimeError(stop_message()));
-            }
-            Ok(VmState::Continue)
-        });
-    }
-    let read_only = cmd.read_only || script_flags(&cmd.body).read_only;
+    let raw_pcall: Function = lua.globals().raw_get("pcall")?;
+    let stopped = set_budget(&lua);
+    let read_only = match program {
+        Program::Script { .. } => cmd.read_only || script_flags(&cmd.body).read_only,
+        Program::Function { .. } => cmd.read_only,
+    };
     let slots = a.slots;
     let whole_keyspace = slots == (0, keys::SLOTS as u32);
     let now = a.now;
@@ -345,34 +450,235 @@ fn run(a: &mut Apply, cmd: &c::Eval, sha: &str) -> mlua::Result<Reply> {
             })?,
         )?;
         redis.raw_set("pcall", scope.create_function(|lua, args: mlua::MultiValue| to_lua(lua, run_call(&args)))?)?;
-        let stopped_fn = {
-            let stopped = stopped.clone();
-            lua.create_function(move |_, ()| Ok(stopped.get()))?
-        };
-        let stop_error = lua.create_function(|lua, ()| error_table(lua, &format!("ERR {}", stop_message())))?;
-        let unwrap = lua.create_function(|lua, e: Value| {
-            if let Some(msg) = call_error(&e) {
-                return Ok(Value::String(lua.create_string(msg)?));
-            }
-            if let Value::Table(t) = &e {
-                if let Ok(Value::String(msg)) = t.raw_get::<Value>("err") {
-                    return Ok(Value::String(msg));
+        install_prelude(&lua, &stopped)?;
+        let chunk = program.chunk();
+        let handler = lua.create_function(move |lua, err: Value| error_handler(lua, err, chunk))?;
+        let entry = match program {
+            Program::Script { .. } => code,
+            Program::Function { name } => {
+                let (keys, args) = (string_list(&lua, &cmd.keys)?, string_list(&lua, &cmd.args)?);
+                match register_library(&lua, code, &raw_pcall, (*name, keys, args))? {
+                    Ok(Registration { call: Some(f), .. }) => f,
+                    Ok(_) => return Ok(Reply::error("ERR Function not found")),
+                    Err(e) => return Ok(Reply::error(format!("ERR Error registering functions: {}", one_line(&e)))),
                 }
             }
-            Ok(e)
-        })?;
-        let prelude = PRELUDE_BYTECODE.with(Rc::clone);
-        lua.load(&prelude[..])
-            .set_name("=redis")
-            .set_mode(ChunkMode::Binary)
-            .call::<()>((stopped_fn, stop_error, unwrap))?;
-        let handler = lua.create_function(error_handler)?;
+        };
         lua.gc_restart();
-        let (ok, value): (bool, Value) = xpcall.call((script, handler))?;
-        Ok(if ok { from_lua(&value) } else { failure(&value, sha) })
+        let (ok, value): (bool, Value) = xpcall.call((entry, handler))?;
+        Ok(if ok { from_lua(&value) } else { failure(&value, program.name()) })
     });
     lua.remove_hook();
     result
+}
+
+/// The bytecode cache's key of a library's code.
+fn library_key(code: &[u8]) -> String {
+    let mut h = sha1_smol::Sha1::new();
+    h.update(b"library\n");
+    h.update(code);
+    h.digest().to_string()
+}
+
+/// A library's code run under Redis' load-time rules: its globals are only
+/// `redis` with `register_function`, `log` and the version (anything else is
+/// a nonexistent global, and globals are read-only); what it registers is
+/// returned as `name -> {flags = bits, description = text}`. Once it has
+/// run, the functions see the globals scripts see (no KEYS or ARGV), and the
+/// one named (if any) comes back as a call of it with the keys and
+/// arguments given. Errors are Redis' (tables `{err = ...}` from
+/// `register_function`, strings from Lua).
+const LOADER: &str = r#"
+local chunk, pcall, want, keys, args, version, version_num, log = ...
+local error, type, select, pairs, tostring, lower = error, type, select, pairs, tostring, string.lower
+local find, setmetatable, setfenv, G = string.find, setmetatable, setfenv, _G
+local flag_bits = {['no-writes'] = 1, ['allow-oom'] = 2, ['allow-stale'] = 4, ['no-cluster'] = 8,
+  ['allow-cross-slot-keys'] = 16}
+local registered = {}
+local function fail(msg) error({err = 'ERR ' .. msg}) end
+-- lua_isstring: numbers are strings too.
+local function as_string(v)
+  if type(v) == 'string' or type(v) == 'number' then return tostring(v) end
+end
+local function read_flags(t)
+  local set, j = {}, 1
+  while true do
+    local f = t[j]
+    if f == nil then break end
+    f = as_string(f)
+    if not f or not flag_bits[lower(f)] then return nil end
+    set[flag_bits[lower(f)]] = true
+    j = j + 1
+  end
+  local bits = 0
+  for b in pairs(set) do bits = bits + b end
+  return bits
+end
+local function register(...)
+  local n = select('#', ...)
+  if n < 1 or n > 2 then fail('wrong number of arguments to redis.register_function') end
+  local name, callback, flags, desc
+  if n == 1 then
+    local t = ...
+    if type(t) ~= 'table' then
+      fail('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+    end
+    for k, v in pairs(t) do
+      if not as_string(k) then fail('named argument key given to redis.register_function is not a string') end
+      local key = lower(tostring(k))
+      if key == 'function_name' then
+        name = as_string(v)
+        if not name then fail('function_name argument given to redis.register_function must be a string') end
+      elseif key == 'description' then
+        desc = as_string(v)
+        if not desc then fail('description argument given to redis.register_function must be a string') end
+      elseif key == 'callback' then
+        if type(v) ~= 'function' then fail('callback argument given to redis.register_function must be a function') end
+        callback = v
+      elseif key == 'flags' then
+        if type(v) ~= 'table' then
+          fail('flags argument to redis.register_function must be a table representing function flags')
+        end
+        flags = read_flags(v)
+        if not flags then fail('unknown flag given') end
+      else
+        fail('unknown argument given to redis.register_function')
+      end
+    end
+    if not name then fail('redis.register_function must get a function name argument') end
+    if not callback then fail('redis.register_function must get a callback argument') end
+  else
+    local a, b = ...
+    name = as_string(a)
+    if not name then fail('first argument to redis.register_function must be a string') end
+    if type(b) ~= 'function' then fail('second argument to redis.register_function must be a function') end
+    callback = b
+  end
+  if name == '' or find(name, '[^%w_]') then
+    fail('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+  end
+  if registered[name] then fail('Function already exists in the library') end
+  registered[name] = {callback = callback, flags = flags or 0, description = desc}
+end
+local function readonly() error('Attempt to modify a readonly table', 2) end
+local api = {register_function = register, log = log, LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2,
+  LOG_WARNING = 3, REDIS_VERSION = version, REDIS_VERSION_NUM = version_num}
+local load_redis = setmetatable({}, {
+  __index = function(_, k)
+    local v = api[k]
+    if v == nil then error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2) end
+    return v
+  end,
+  __newindex = readonly,
+})
+local env_meta = {
+  __index = function(_, k)
+    if k == 'redis' then return load_redis end
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+  __newindex = readonly,
+}
+setfenv(chunk, setmetatable({}, env_meta))
+local ok, err = pcall(chunk)
+if not ok then return false, err end
+env_meta.__index = G
+local f = want and registered[want]
+local callback = f and f.callback
+local call = callback and function() return callback(keys, args) end
+for _, r in pairs(registered) do r.callback = nil end
+return true, registered, call
+"#;
+
+thread_local! {
+    static LOADER_BYTECODE: Rc<[u8]> = {
+        let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).expect("a Lua state");
+        let f = lua.load(LOADER).set_name("=redis").into_function().expect("the loader compiles");
+        f.dump(false).into()
+    };
+}
+
+/// What a library registered, and the call of the function asked for.
+struct Registration {
+    functions: Vec<Registered>,
+    call: Option<Function>,
+}
+
+/// A function a library registers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Registered {
+    pub name: String,
+    /// Bits of [`FUNCTION_FLAGS`].
+    pub flags: u32,
+    pub description: Option<Bytes>,
+}
+
+/// Redis' script flags, in Redis' order (FUNCTION LIST shows them so), by bit.
+pub const FUNCTION_FLAGS: [&str; 5] = ["no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys"];
+
+/// Runs a compiled library (see [`LOADER`]); `Err` is the text Redis puts
+/// after "Error registering functions: ".
+fn register_library(
+    lua: &Lua,
+    code: Function,
+    raw_pcall: &Function,
+    (want, keys, args): (&str, Table, Table),
+) -> mlua::Result<Result<Registration, String>> {
+    let loader = LOADER_BYTECODE.with(Rc::clone);
+    let log = lua.create_function(|_, _: mlua::MultiValue| Ok(()))?;
+    let want = (!want.is_empty()).then_some(want);
+    let (ok, registered, call): (bool, Value, Option<Function>) = lua
+        .load(&loader[..])
+        .set_name("=redis")
+        .set_mode(ChunkMode::Binary)
+        .call((code, raw_pcall.clone(), want, keys, args, REDIS_VERSION, REDIS_VERSION_NUM, log))?;
+    if !ok {
+        return Ok(Err(match &registered {
+            Value::Table(t) => match t.raw_get::<Value>("err") {
+                Ok(Value::String(e)) => e.to_string_lossy(),
+                _ => "ERR unknown error".into(),
+            },
+            Value::String(s) => format!("ERR {}", s.to_string_lossy()),
+            Value::Error(e) => format!("ERR {}", lua_error_text(e)),
+            other => format!("ERR {}", other.to_string().unwrap_or_default()),
+        }));
+    }
+    let mut functions = Vec::new();
+    if let Value::Table(t) = registered {
+        for pair in t.pairs::<String, Table>() {
+            let (name, f) = pair?;
+            let description =
+                f.raw_get::<Option<mlua::String>>("description")?.map(|d| Bytes::copy_from_slice(&d.as_bytes()));
+            functions.push(Registered { name, flags: f.raw_get("flags")?, description });
+        }
+    }
+    functions.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Ok(Registration { functions, call }))
+}
+
+/// FUNCTION LOAD's run of a library's code (what follows its `#!` line,
+/// whose newline it starts with): the functions it registers, or Redis'
+/// error ("Error compiling function: ..." or "Error registering functions:
+/// ...", without the leading "ERR ").
+pub fn load_library(code: &[u8]) -> Result<Vec<Registered>, String> {
+    let fail = |e: mlua::Error| format!("Error registering functions: ERR {}", one_line(&lua_error_text(&e)));
+    let cmd = c::Eval { function: "-".into(), ..Default::default() };
+    let lua = new_state(&cmd, 0).map_err(fail)?;
+    let compiled = match compile(&lua, code, FUNCTION_CHUNK) {
+        Ok(f) => f,
+        Err(Reply::Error(e)) => return Err(e.strip_prefix("ERR ").unwrap_or(&e).to_string()),
+        Err(_) => return Err("Error compiling function".into()),
+    };
+    let raw_pcall: Function = lua.globals().raw_get("pcall").map_err(fail)?;
+    let stopped = set_budget(&lua);
+    install_prelude(&lua, &stopped).map_err(fail)?;
+    lua.gc_restart();
+    let (keys, args) = (lua.create_table().map_err(fail)?, lua.create_table().map_err(fail)?);
+    let out = register_library(&lua, compiled, &raw_pcall, ("", keys, args)).map_err(fail)?;
+    lua.remove_hook();
+    match out {
+        Ok(r) => Ok(r.functions),
+        Err(e) => Err(format!("Error registering functions: {}", one_line(&e))),
+    }
 }
 
 /// The error reply of a command `redis.call` ran, raised as a Lua error.
@@ -452,7 +758,7 @@ fn call(a: &mut Apply, args: &mlua::MultiValue, read_only: bool, slots: (u32, u3
 
 /// Redis' error handler: the error as a table `{err = ...}` (a string error
 /// gets `ERR ` in front), with the script's line it came from.
-fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
+fn error_handler(lua: &Lua, err: Value, chunk: &'static str) -> mlua::Result<Table> {
     let t = match &err {
         Value::Table(t) => t.clone(),
         e if call_error(e).is_some() => error_table(lua, call_error(e).unwrap_or_default())?,
@@ -464,8 +770,8 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
     // the library prelude).
     for level in 1..64 {
         let Some(frame) = lua.inspect_stack(level) else { break };
-        if frame.source().source.as_deref() == Some(CHUNK) {
-            t.raw_set("source", CHUNK)?;
+        if frame.source().source.as_deref() == Some(chunk) {
+            t.raw_set("source", chunk)?;
             t.raw_set("line", frame.curr_line())?;
             break;
         }
@@ -493,10 +799,11 @@ fn error_table(lua: &Lua, msg: &str) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// The reply of a script that failed: its error, where it happened.
-fn failure(v: &Value, sha: &str) -> Reply {
+/// The reply of a script that failed: its error, where it happened (`name`:
+/// the script's digest or the function's name).
+fn failure(v: &Value, name: &str) -> Reply {
     let Value::Table(t) = v else {
-        return Reply::error(format!("ERR Error running script {sha}: execution failure"));
+        return Reply::error(format!("ERR Error running script {name}: execution failure"));
     };
     let msg = match t.raw_get::<Value>("err") {
         Ok(Value::String(s)) => s.to_string_lossy(),
@@ -504,7 +811,7 @@ fn failure(v: &Value, sha: &str) -> Reply {
     };
     match (t.raw_get::<Option<String>>("source"), t.raw_get::<Option<i64>>("line")) {
         (Ok(Some(source)), Ok(Some(line))) => {
-            Reply::Error(one_line(&format!("{msg} script: {sha}, on {source}:{line}.")))
+            Reply::Error(one_line(&format!("{msg} script: {name}, on {source}:{line}.")))
         }
         _ => Reply::Error(one_line(&msg)),
     }

@@ -16,6 +16,7 @@
 //! not an abort.
 
 mod compact;
+pub mod functions;
 mod read;
 pub mod stream;
 

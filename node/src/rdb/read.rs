@@ -53,6 +53,11 @@ impl<'a> Reader<'a> {
         Reader { buf, budget: Budget::new() }
     }
 
+    /// Whether every byte has been read.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }

@@ -269,6 +269,8 @@ fn run_of(name: &str) -> Option<Run> {
         "evalsha" => data(scripting::evalsha),
         "eval_ro" => data(scripting::eval_ro),
         "evalsha_ro" => data(scripting::evalsha_ro),
+        "fcall" => data(scripting::fcall),
+        "fcall_ro" => data(scripting::fcall_ro),
         "xadd" => data(stream::xadd),
         "xtrim" => data(stream::xtrim),
         "xdel" => data(stream::xdel),

@@ -30,7 +30,14 @@ fn parse(argv: &[Bytes], by_sha: bool, read_only: bool) -> Result<Cmd, Reply> {
     } else {
         (argv[1].clone(), String::new())
     };
-    Ok(Cmd::Eval(Eval { body, sha, keys: argv[3..split].to_vec(), args: argv[split..].to_vec(), read_only }))
+    Ok(Cmd::Eval(Eval {
+        body,
+        sha,
+        keys: argv[3..split].to_vec(),
+        args: argv[split..].to_vec(),
+        read_only,
+        function: String::new(),
+    }))
 }
 
 pub fn eval(argv: &[Bytes]) -> Result<Cmd, Reply> {
@@ -47,6 +54,26 @@ pub fn eval_ro(argv: &[Bytes]) -> Result<Cmd, Reply> {
 
 pub fn evalsha_ro(argv: &[Bytes]) -> Result<Cmd, Reply> {
     parse(argv, true, true)
+}
+
+/// FCALL function numkeys [key ...] [arg ...]: the connection finds the
+/// function and only then splits keys from arguments (Redis reports a
+/// missing function before a bad key count): see `Server::resolve_script`.
+fn fcall_of(argv: &[Bytes], read_only: bool) -> Result<Cmd, Reply> {
+    Ok(Cmd::Eval(Eval {
+        function: String::from_utf8_lossy(&argv[1]).into_owned(),
+        args: argv[2..].to_vec(),
+        read_only,
+        ..Default::default()
+    }))
+}
+
+pub fn fcall(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    fcall_of(argv, false)
+}
+
+pub fn fcall_ro(argv: &[Bytes]) -> Result<Cmd, Reply> {
+    fcall_of(argv, true)
 }
 
 /// A script's `redis.call(...)`: the command it names, checked as Redis
