@@ -70,6 +70,8 @@ pub struct Multi {
     pub names: Vec<std::borrow::Cow<'static, str>>,
     /// A queued command was refused: EXEC answers EXECABORT.
     pub dirty: bool,
+    /// A queued command may write (a WRITE pause holds the EXEC).
+    pub writes: bool,
 }
 
 pub struct Conn {
@@ -144,6 +146,8 @@ impl Conn {
                 spec.name
             )));
         }
+        let txn_writes = self.multi.as_ref().is_some_and(|m| m.writes);
+        self.server.pause.wait(&self.server, spec, &argv, txn_writes).await;
         if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             return Outcome::Reply(self.queue(spec, argv));
         }
@@ -225,6 +229,9 @@ impl Conn {
 
     fn queue(&mut self, spec: &'static CommandSpec, argv: Vec<Bytes>) -> Reply {
         let name = spec.stat_name(argv.get(1)).unwrap_or(spec.name.into());
+        if crate::pause::may_replicate(&self.server, spec, &argv, false) {
+            self.multi.as_mut().unwrap().writes = true;
+        }
         // Inside MULTI a blocking pop does not block: it is its plain pop.
         let parsed = match spec.run {
             Run::Data(parse) => Some(parse(&argv).and_then(|c| self.server.resolve_script(c))),

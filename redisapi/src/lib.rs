@@ -15,6 +15,7 @@ pub mod info;
 pub mod local;
 pub mod migrate;
 pub mod monitor;
+pub mod pause;
 pub mod pubsub;
 pub mod resp;
 pub mod server;

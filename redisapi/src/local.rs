@@ -224,7 +224,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             if c.multi.is_some() {
                 Reply::error("ERR MULTI calls can not be nested")
             } else {
-                c.multi = Some(Multi { queued: Vec::new(), names: Vec::new(), dirty: false });
+                c.multi = Some(Multi { queued: Vec::new(), names: Vec::new(), dirty: false, writes: false });
                 c.client.in_multi.store(true, Ordering::Relaxed);
                 Reply::Ok
             }
@@ -486,8 +486,33 @@ fn client(c: &mut Conn, argv: &[Bytes]) -> Outcome {
             "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode \
              enabled",
         )),
-        // No pause is ever in effect.
-        "UNPAUSE" => Ok(Reply::Ok),
+        "PAUSE" if argv.len() <= 4 => {
+            // Redis checks the mode first, then the timeout (ms from now).
+            let all = match argv.get(3).map(|m| upper(m)) {
+                None => Ok(true),
+                Some(m) if m == "ALL" => Ok(true),
+                Some(m) if m == "WRITE" => Ok(false),
+                Some(_) => Err(Reply::error("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+            };
+            all.and_then(|all| match parse_i64(&argv[2]) {
+                None => Err(Reply::error("ERR timeout is not an integer or out of range")),
+                Some(ms) if ms < 0 => Err(Reply::error("ERR timeout is negative")),
+                Some(ms) => {
+                    // (At most some 35 years: an Instant cannot reach further.)
+                    let until = std::time::Instant::now() + std::time::Duration::from_millis((ms as u64).min(1 << 40));
+                    c.server.pause.pause(until, all);
+                    Ok(Reply::Ok)
+                }
+            })
+        }
+        "PAUSE" => Err(Reply::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&argv[1])
+        ))),
+        "UNPAUSE" => {
+            c.server.pause.unpause();
+            Ok(Reply::Ok)
+        }
         "REPLY" => match upper(&argv[2]).as_str() {
             "ON" => {
                 c.replies.off = false;

@@ -149,6 +149,8 @@ pub struct Server {
     pub scripts: Mutex<std::collections::HashMap<String, bytes::Bytes>>,
     /// FUNCTION's libraries (per node, as in Redis Cluster).
     pub functions: crate::functions::Functions,
+    /// CLIENT PAUSE.
+    pub pause: crate::pause::Pause,
     /// SLOWLOG (per node, as in Redis Cluster).
     pub slowlog: crate::slowlog::SlowLog,
     /// The connections in MONITOR mode.
@@ -180,6 +182,7 @@ impl Server {
             cmdstats: Default::default(),
             scripts: Mutex::new(Default::default()),
             functions,
+            pause: Default::default(),
         }))
     }
 

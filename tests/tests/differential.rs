@@ -1218,6 +1218,15 @@ const SCRIPT: &[&[&str]] = &[
     &["CLIENT", "GETREDIR"],
     &["CLIENT", "CACHING", "yes"],
     &["CLIENT", "UNPAUSE"],
+    // CLIENT PAUSE's argument errors (a pause itself: server_commands.rs).
+    &["CLIENT", "PAUSE", "10", "WRITE", "x"],
+    &["CLIENT", "PAUSE", "x", "FOO"],
+    &["CLIENT", "PAUSE", "x"],
+    &["CLIENT", "PAUSE", "-1"],
+    &["CLIENT", "PAUSE", "1.5"],
+    &["CLIENT", "PAUSE", "0", "ALL"],
+    &["CLIENT", "UNPAUSE", "x"],
+    &["CLIENT", "UNPAUSE"],
     // What monitoring tools ask: no replication role of Redis' kind, no
     // latency samples, no modules, and their errors.
     &["ROLE"],

@@ -351,6 +351,78 @@ fn command_and_error_stats_match_redis() {
     assert_eq!(mine, theirs);
 }
 
+/// CLIENT PAUSE WRITE holds every client's writes (a SET, a transaction
+/// that writes, a script that may write) until CLIENT UNPAUSE, while reads,
+/// read-only transactions and `no-writes` scripts go on; the held commands
+/// then run in their connection's order. CLIENT PAUSE ALL holds everything
+/// until it ends. Both as redis-server does.
+#[test]
+fn client_pause_holds_writes_until_unpaused_as_redis_does() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    type Connect<'a> = Box<dyn Fn() -> redis::Connection + 'a>;
+    let servers: [(&str, Connect); 2] =
+        [("redis-server", Box::new(|| redis.client())), ("kvnode", Box::new(|| ours.client()))];
+    for (who, connect) in &servers {
+        let (mut admin, mut reader) = (connect(), connect());
+        // A read held by mistake fails the test rather than hang it.
+        for con in [&admin, &reader] {
+            con.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        }
+        let _: () = redis::cmd("SET").arg("k").arg("before").query(&mut reader).unwrap();
+        let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(600_000).arg("WRITE").query(&mut admin).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writers: Vec<_> = [
+            vec![vec!["SET", "k", "after"], vec!["GET", "k"]],
+            vec![vec!["MULTI"], vec!["INCR", "n"], vec!["EXEC"]],
+            vec![vec!["EVAL", "return redis.call('INCR', KEYS[1])", "1", "n"]],
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, cmds)| {
+            let (mut con, tx) = (connect(), tx.clone());
+            std::thread::spawn(move || {
+                let replies: Vec<redis::Value> = cmds
+                    .iter()
+                    .map(|c| {
+                        let mut cmd = redis::cmd(c[0]);
+                        cmd.arg(&c[1..]);
+                        cmd.query(&mut con).unwrap()
+                    })
+                    .collect();
+                tx.send((i, replies.last().cloned().unwrap())).unwrap();
+            })
+        })
+        .collect();
+        // Reads go on meanwhile and see the values from before.
+        for _ in 0..20 {
+            let v: String = redis::cmd("GET").arg("k").query(&mut reader).unwrap();
+            assert_eq!(v, "before", "{who}");
+            let v: Vec<String> = redis::pipe().atomic().cmd("GET").arg("k").query(&mut reader).unwrap();
+            assert_eq!(v, vec!["before"], "{who}");
+            let script = "#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])";
+            let v: String = redis::cmd("EVAL").arg(script).arg(1).arg("k").query(&mut reader).unwrap();
+            assert_eq!(v, "before", "{who}");
+        }
+        assert!(rx.try_recv().is_err(), "{who}: a write ran during the pause");
+        let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut admin).unwrap();
+        let mut done: Vec<(usize, redis::Value)> =
+            (0..3).map(|_| rx.recv_timeout(Duration::from_secs(20)).unwrap()).collect();
+        done.sort_by_key(|(i, _)| *i);
+        // The SET's connection then read its own write.
+        assert_eq!(done[0].1, redis::Value::BulkString(b"after".to_vec()), "{who}");
+        for w in writers {
+            w.join().unwrap();
+        }
+        let n: i64 = redis::cmd("GET").arg("n").query(&mut reader).unwrap();
+        assert_eq!(n, 2, "{who}");
+        // ALL holds a read too, until the pause ends by itself.
+        let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(300).arg("ALL").query(&mut admin).unwrap();
+        let v: String = redis::cmd("GET").arg("k").query(&mut reader).unwrap();
+        assert_eq!(v, "after", "{who}");
+    }
+}
+
 /// CLIENT REPLY OFF|ON|SKIP against redis-server: the same bytes come back
 /// for the same pipeline (nothing while off, the skipped command's reply
 /// dropped, errors of a bad mode answered).
