@@ -25,12 +25,16 @@ pub fn role() -> Reply {
 
 /// LATENCY: the latency monitor is off, as by default in Redis
 /// (`latency-monitor-threshold 0`), and never records samples here.
-pub fn latency(argv: &[Bytes]) -> Reply {
+pub fn latency(argv: &[Bytes], stats: &crate::cmdstats::CommandStats) -> Reply {
     match word(&argv[1]).as_str() {
         "LATEST" => Reply::Array(vec![]),
         "HISTORY" => Reply::Array(vec![]),
         "RESET" => Reply::Int(0),
         "GRAPH" => Reply::error(format!("ERR No samples available for event '{}'", String::from_utf8_lossy(&argv[2]))),
+        "HISTOGRAM" => {
+            let names: Vec<String> = argv[2..].iter().map(|n| String::from_utf8_lossy(n).to_ascii_lowercase()).collect();
+            stats.histogram((!names.is_empty()).then_some(&names[..]))
+        }
         "DOCTOR" => Reply::Verbatim(
             "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \
              \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep \
@@ -50,6 +54,9 @@ pub fn latency(argv: &[Bytes]) -> Reply {
             "RESET [<event> ...]",
             "    Reset latency data of one or more <event> classes.",
             "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
             "HELP",
             "    Prints this help.",
         ]),

@@ -2,8 +2,8 @@
 //! commandstats, errorstats and latencystats sections (monitoring
 //! exporters read these): calls, time, calls refused before running and
 //! calls that answered an error, per command or container subcommand
-//! (`config|get`); error replies by their code; latency percentiles.
-//! CONFIG RESETSTAT clears them.
+//! (`config|get`); error replies by their code; latency percentiles, and
+//! LATENCY HISTOGRAM's distributions. CONFIG RESETSTAT clears them.
 
 use hdrhistogram::Histogram;
 use node::Reply;
@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// Redis stops counting new error codes past this many.
 const MAX_ERROR_CODES: usize = 128;
+/// Latencies above a second count as a second (Redis' histogram bound).
+const LATENCY_MAX_NS: u64 = 1_000_000_000;
 
 #[derive(Clone)]
 struct Stat {
@@ -22,7 +24,9 @@ struct Stat {
     usec: u64,
     rejected: u64,
     failed: u64,
-    /// Nanoseconds, as Redis records them.
+    /// Nanoseconds, as Redis records them (1 ns to 1 s, two significant
+    /// digits: Redis' own histogram, so that LATENCY HISTOGRAM's buckets are
+    /// Redis').
     latency: Histogram<u64>,
 }
 
@@ -33,7 +37,7 @@ impl Stat {
             usec: 0,
             rejected: 0,
             failed: 0,
-            latency: Histogram::new_with_bounds(1_000, 1_000_000_000_000, 2).expect("valid bounds"),
+            latency: Histogram::new_with_bounds(1, LATENCY_MAX_NS, 2).expect("valid bounds"),
         }
     }
 }
@@ -59,7 +63,7 @@ impl CommandStats {
             s.calls += 1;
             s.usec += took.as_micros() as u64;
             s.failed += failed as u64;
-            let _ = s.latency.record((took.as_nanos() as u64).clamp(1_000, 1_000_000_000_000));
+            let _ = s.latency.record((took.as_nanos() as u64).clamp(1, LATENCY_MAX_NS));
         }
         self.error(reply);
     }
@@ -125,9 +129,91 @@ impl CommandStats {
         }
     }
 
+    /// LATENCY HISTOGRAM: for each command (or container subcommand) named
+    /// in `wanted`, or all without names, that ran: its calls and
+    /// cumulative counts by latency bucket. A container's name stands for
+    /// its subcommands; unknown names are left out, as in Redis.
+    pub fn histogram(&self, wanted: Option<&[String]>) -> Reply {
+        let all = self.sorted();
+        let entry = |(name, s): &(String, Stat)| {
+            (
+                Reply::bulk(name.clone()),
+                Reply::Map(vec![
+                    (Reply::bulk("calls"), Reply::Int(s.latency.len() as i64)),
+                    (Reply::bulk("histogram_usec"), Reply::Map(cumulative_buckets(&s.latency))),
+                ]),
+            )
+        };
+        let ran = |s: &Stat| !s.latency.is_empty();
+        let shown: Vec<(Reply, Reply)> = match wanted {
+            None => all.iter().filter(|(_, s)| ran(s)).map(entry).collect(),
+            Some(names) => names
+                .iter()
+                .flat_map(|n| {
+                    let prefix = format!("{n}|");
+                    all.iter().filter(move |(name, s)| ran(s) && (*name == *n || name.starts_with(&prefix)))
+                })
+                .map(entry)
+                .collect(),
+        };
+        Reply::Map(shown)
+    }
+
     fn sorted(&self) -> Vec<(String, Stat)> {
         let mut v: Vec<(String, Stat)> = self.commands.lock().iter().map(|(n, s)| (n.clone(), s.clone())).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
+    }
+}
+
+/// Redis' fillCommandCDF: buckets from 1024 ns, each twice the last, named
+/// by the highest latency (in us) the histogram counts in them, with the
+/// calls up to there; a bucket that adds none is left out.
+fn cumulative_buckets(h: &Histogram<u64>) -> Vec<(Reply, Reply)> {
+    let mut out = Vec::new();
+    let (total, mut previous) = (h.len(), 0);
+    let mut level: u64 = 1024;
+    while previous < total && level <= 2 * LATENCY_MAX_NS {
+        let cumulative = h.count_between(0, level);
+        if cumulative > previous {
+            out.push((Reply::Int((h.highest_equivalent(level) / 1000) as i64), Reply::Int(cumulative as i64)));
+        }
+        previous = cumulative;
+        level *= 2;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_are_redis_buckets() {
+        let s = CommandStats::default();
+        for us in [0.5, 0.9, 1.5, 40.0, 40.5, 2000.0, 5_000_000.0] {
+            s.ran("set", Duration::from_nanos((us * 1000.0) as u64), &Reply::Ok);
+        }
+        let pairs = match s.histogram(None) {
+            Reply::Map(m) => match &m[0].1 {
+                Reply::Map(f) => match &f[1].1 {
+                    Reply::Map(b) => b.clone(),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        let ints: Vec<(i64, i64)> = pairs
+            .iter()
+            .map(|(k, v)| match (k, v) {
+                (Reply::Int(k), Reply::Int(v)) => (*k, *v),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // Redis' labels: 1024 ns .. 1031 ns is "1", 32768 .. 33023 "33"
+        // (its documentation's example), 65536 .. 66047 "66", 2^21 ns ..
+        // "2113"; above a second counts as a second, in the 2^30 ns bucket.
+        assert_eq!(ints, vec![(1, 2), (2, 3), (66, 5), (2113, 6), (1082130, 7)]);
     }
 }

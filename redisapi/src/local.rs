@@ -60,7 +60,10 @@ const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
     ),
     ("config", &[("get", -3), ("set", -4), ("resetstat", 2), ("rewrite", 2), ("help", 2)]),
     ("slowlog", &[("get", -2), ("len", 2), ("reset", 2), ("help", 2)]),
-    ("latency", &[("latest", 2), ("history", 3), ("reset", -2), ("graph", 3), ("doctor", 2), ("help", 2)]),
+    (
+        "latency",
+        &[("latest", 2), ("history", 3), ("reset", -2), ("graph", 3), ("doctor", 2), ("histogram", -2), ("help", 2)],
+    ),
     ("module", &[("list", 2), ("load", -3), ("loadex", -3), ("unload", 3), ("help", 2)]),
     ("memory", &[("usage", -3), ("doctor", 2), ("purge", 2), ("help", 2)]),
     (
@@ -179,7 +182,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
                 Reply::Ok
             }
         }
-        "latency" => crate::admin::latency(&argv),
+        "latency" => crate::admin::latency(&argv, &c.server.cmdstats),
         "module" => crate::admin::module(&argv),
         "memory" if argv[1].eq_ignore_ascii_case(b"usage") => match crate::admin::memory_usage(&argv) {
             Ok(cmd) => return Outcome::Pending(c.server.node.submit(&mut c.session, cmd).await),

@@ -1239,6 +1239,8 @@ const SCRIPT: &[&[&str]] = &[
     &["LATENCY", "GRAPH", "command"],
     &["LATENCY", "DOCTOR"],
     &["LATENCY", "FOO"],
+    &["LATENCY", "HELP"],
+    &["LATENCY", "HISTOGRAM", "nosuch", "no|such"],
     &["MODULE", "LIST"],
     &["MODULE", "LOAD", "/x.so"],
     &["MODULE", "UNLOAD", "x"],

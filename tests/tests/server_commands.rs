@@ -351,6 +351,55 @@ fn command_and_error_stats_match_redis() {
     assert_eq!(mine, theirs);
 }
 
+/// LATENCY HISTOGRAM as Redis 7 answers it: per command (a container's
+/// name stands for its subcommands, unknown names are left out) its calls
+/// and cumulative counts in Redis' buckets (1 us, 2, 4, 8, 16, 33, 66, ...:
+/// the highest latency each bucket of Redis' histogram counts). Latencies
+/// differ between the servers; the names, the calls and the shape may not.
+#[test]
+fn latency_histogram_matches_redis() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    // Redis' bucket names: 2^k ns (from 1024) plus the bucket's width
+    // (2^k / 128) less one, in us.
+    let labels: Vec<i64> = (10..31).map(|k| ((1i64 << k) + (1i64 << (k - 7)) - 1) / 1000).collect();
+    let mut seen = Vec::new();
+    for mut c in [redis.client(), ours.client()] {
+        let _: () = q(&mut c, &["CONFIG", "RESETSTAT"]).unwrap();
+        for _ in 0..3 {
+            let _: () = q(&mut c, &["SET", "a", "1"]).unwrap();
+        }
+        for _ in 0..2 {
+            let _: String = q(&mut c, &["GET", "a"]).unwrap();
+        }
+        let _: Vec<String> = q(&mut c, &["CONFIG", "GET", "maxmemory"]).unwrap();
+        let v: Vec<redis::Value> = q(&mut c, &["LATENCY", "HISTOGRAM", "set", "GET", "config", "nosuch"]).unwrap();
+        let mut calls = Vec::new();
+        for pair in v.chunks(2) {
+            let name: String = redis::from_redis_value(&pair[0]).unwrap();
+            let fields: Vec<redis::Value> = redis::from_redis_value(&pair[1]).unwrap();
+            let n: i64 = redis::from_redis_value(&fields[1]).unwrap();
+            let buckets: Vec<i64> = redis::from_redis_value(&fields[3]).unwrap();
+            let (names, counts): (Vec<i64>, Vec<i64>) = buckets.chunks(2).map(|b| (b[0], b[1])).unzip();
+            assert!(names.iter().all(|l| labels.contains(l)), "{name}: {names:?} are not Redis' buckets");
+            assert!(names.windows(2).all(|w| w[0] < w[1]) && counts.windows(2).all(|w| w[0] < w[1]), "{buckets:?}");
+            assert_eq!(counts.last(), Some(&n), "{name}: {buckets:?}");
+            calls.push((name, n));
+        }
+        calls.sort();
+        let all: Vec<redis::Value> = q(&mut c, &["LATENCY", "HISTOGRAM"]).unwrap();
+        let all: Vec<String> = all.iter().step_by(2).map(|n| redis::from_redis_value(n).unwrap()).collect();
+        for (name, _) in &calls {
+            assert!(all.contains(name), "{name} missing from {all:?}");
+        }
+        seen.push(calls);
+    }
+    // (CONFIG RESETSTAT counts itself, after the reset.)
+    let expected = [("config|get", 1), ("config|resetstat", 1), ("get", 2), ("set", 3)];
+    assert_eq!(seen[0], expected.map(|(n, c)| (n.to_string(), c)).to_vec());
+    assert_eq!(seen[0], seen[1]);
+}
+
 /// CLIENT PAUSE WRITE holds every client's writes (a SET, a transaction
 /// that writes, a script that may write) until CLIENT UNPAUSE, while reads,
 /// read-only transactions and `no-writes` scripts go on; the held commands
