@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 /// A command that ran, accounted once its reply is there. (A blocked
 /// command's wait is not its running time: Redis does not count it either.)
 pub struct Timed {
+    /// EXEC's MONITOR lines, shown once it ran as Redis shows them: the
+    /// transaction's commands (if it was not aborted), then EXEC.
+    exec_lines: Option<(Vec<Vec<Bytes>>, Vec<Bytes>)>,
     start: Instant,
     /// Its name in the statistics (`get`, `config|set`).
     name: Cow<'static, str>,
@@ -26,6 +29,14 @@ pub struct Timed {
 
 impl Timed {
     pub fn done(self, reply: &Reply) {
+        if let Some((inner, exec)) = &self.exec_lines {
+            if matches!(reply, Reply::Array(_)) {
+                for argv in inner {
+                    feed_unless_admin(&self.server, argv, &self.client.addr);
+                }
+            }
+            self.server.monitors.feed(exec, &self.client.addr);
+        }
         let took = if self.blocked { Duration::ZERO } else { self.start.elapsed() };
         self.server.cmdstats.ran(&self.name, took, reply);
         if let Some(argv) = self.argv.filter(|_| self.server.slowlog.is_slow(took)) {
@@ -44,17 +55,26 @@ pub async fn dispatch(conn: &mut Conn, argv: Vec<Bytes>) -> (Outcome, Option<Tim
     let copy = (server.slowlog.enabled() || server.monitors.active()).then(|| argv.clone());
     let first = argv[0].clone();
     let sub = argv.get(1).cloned();
+    // A transaction's commands, for MONITOR once EXEC ran.
+    let queued = match &conn.multi {
+        Some(m) if server.monitors.active() && first.eq_ignore_ascii_case(b"exec") => Some(m.argvs.clone()),
+        _ => None,
+    };
     conn.ran = None;
     let outcome = conn.dispatch(argv, arrived).await;
     let timed = match conn.ran {
         Some(spec) => {
+            let mut exec_lines = None;
             if let Some(argv) = &copy {
-                if server.monitors.active() && !spec.has_flag_for(argv, "admin") {
-                    server.monitors.feed(argv, &conn.client.addr);
+                if server.monitors.active() && spec.name == "exec" {
+                    exec_lines = Some((queued.unwrap_or_default(), argv.clone()));
+                } else if server.monitors.active() {
+                    feed_unless_admin(&server, argv, &conn.client.addr);
                 }
             }
             let blocked = matches!(outcome, Outcome::Blocked(_));
             Some(Timed {
+                exec_lines,
                 start: arrived,
                 name: spec.stat_name(sub.as_ref()).unwrap_or(spec.name.into()),
                 argv: copy.filter(|_| !spec.has_flag("skip_slowlog") && !blocked),
@@ -74,4 +94,12 @@ pub async fn dispatch(conn: &mut Conn, argv: Vec<Bytes>) -> (Outcome, Option<Tim
         }
     };
     (outcome, timed)
+}
+
+/// MONITOR shows every command but the administrative ones (CONFIG SET,
+/// by the subcommand's flags).
+fn feed_unless_admin(server: &Server, argv: &[Bytes], addr: &str) {
+    if cmd::lookup(&argv[0]).is_some_and(|spec| !spec.has_flag_for(argv, "admin")) {
+        server.monitors.feed(argv, addr);
+    }
 }

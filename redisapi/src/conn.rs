@@ -64,10 +64,13 @@ pub enum Queued {
     Failed(Reply),
 }
 
+#[derive(Default)]
 pub struct Multi {
     pub queued: Vec<Queued>,
     /// The name each queued command counts under in INFO commandstats.
     pub names: Vec<std::borrow::Cow<'static, str>>,
+    /// Each queued command's arguments (MONITOR shows them at EXEC).
+    pub argvs: Vec<Vec<Bytes>>,
     /// A queued command was refused: EXEC answers EXECABORT.
     pub dirty: bool,
     /// A queued command may write (a WRITE pause holds the EXEC).
@@ -229,6 +232,7 @@ impl Conn {
 
     fn queue(&mut self, spec: &'static CommandSpec, argv: Vec<Bytes>) -> Reply {
         let name = spec.stat_name(argv.get(1)).unwrap_or(spec.name.into());
+        let copy = argv.clone();
         if crate::pause::may_replicate(&self.server, spec, &argv, false) {
             self.multi.as_mut().unwrap().writes = true;
         }
@@ -255,6 +259,7 @@ impl Conn {
         let multi = self.multi.as_mut().unwrap();
         multi.queued.push(item);
         multi.names.push(name);
+        multi.argvs.push(copy);
         Reply::status("QUEUED")
     }
 

@@ -227,7 +227,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             if c.multi.is_some() {
                 Reply::error("ERR MULTI calls can not be nested")
             } else {
-                c.multi = Some(Multi { queued: Vec::new(), names: Vec::new(), dirty: false, writes: false });
+                c.multi = Some(Multi::default());
                 c.client.in_multi.store(true, Ordering::Relaxed);
                 Reply::Ok
             }

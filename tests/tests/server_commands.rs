@@ -254,6 +254,21 @@ fn monitor_shows_commands_as_redis_does() {
             vec![b"GET"],
             vec![b"LPUSH", b"l", b"a", b"b"],
             vec![b"EVAL", b"return 1", b"0"],
+            // A transaction's commands show when EXEC runs them, before
+            // EXEC (not an administrative one); none of an aborted one.
+            vec![b"MULTI"],
+            vec![b"SET", b"t", b"1"],
+            vec![b"INCR", b"t"],
+            vec![b"CONFIG", b"SET", b"maxclients", b"100"],
+            vec![b"SET", b"t", b"1", b"BOGUS"],
+            vec![b"EXEC"],
+            vec![b"MULTI"],
+            vec![b"INCR", b"t"],
+            vec![b"DISCARD"],
+            vec![b"MULTI"],
+            vec![b"INCR", b"t"],
+            vec![b"GET"],
+            vec![b"EXEC"],
             vec![b"HELLO", b"2", b"AUTH", b"default", b"pw"],
             vec![b"PING", b"last"],
         ];
