@@ -117,6 +117,11 @@ impl Functions {
         Ok(Functions { libs: Mutex::new(libs), file, change: Mutex::new(()) })
     }
 
+    /// The functions of all libraries (INFO's number_of_functions).
+    pub fn function_count(&self) -> usize {
+        self.libs.lock().function_count()
+    }
+
     /// FCALL's function: its library's code and its flags.
     pub fn resolve(&self, function: &str) -> Option<Resolved> {
         let libs = self.libs.lock();

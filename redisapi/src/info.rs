@@ -67,9 +67,11 @@ pub fn render(server: &Server, args: &[Bytes]) -> String {
         let rss = rss_bytes();
         let _ = write!(
             out,
-            "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_disk:{}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\nwal_cached_bytes:{}\r\n\r\n",
+            "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_disk:{}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nwal_cached_bytes:{}\r\n\r\n",
             rss as f64 / (1 << 20) as f64,
             node.store().disk_size(),
+            server.scripts.lock().len(),
+            server.functions.function_count(),
             node.wal().cached_bytes(),
         );
     }

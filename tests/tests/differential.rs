@@ -1899,6 +1899,10 @@ fn soak() {
         // (Scripts declare no keys here: on one partition only.)
         run_random_geo(&mut p, seed, 1500, tag, seed % 4 == 0)
             .unwrap_or_else(|e| panic!("GEO: {e}\nkvnode log:\n{}", ours.log_tail()));
+        let (_r, ours, mut p) = pair(if seed % 2 == 0 { 8 } else { 1 });
+        let tag = if seed % 2 == 0 { "{t}" } else { "" };
+        run_random_functions(&mut p, seed, 1500, tag)
+            .unwrap_or_else(|e| panic!("functions: {e}\nkvnode log:\n{}", ours.log_tail()));
     }
 }
 

@@ -205,6 +205,8 @@ fn function_libraries_survive_sigkill_and_a_damaged_file_stops_the_start() {
     assert_eq!(call(&mut c, "f1").unwrap(), "onek");
     let stats: redis::Value = redis::cmd("FUNCTION").arg("STATS").query(&mut c).unwrap();
     assert!(format!("{stats:?}").contains("int(2)"), "{stats:?}");
+    let memory: String = redis::cmd("INFO").arg("memory").query(&mut c).unwrap();
+    assert!(memory.contains("number_of_functions:2\r\n"), "{memory}");
     node.kill9();
     // One byte flipped: the checksum no longer matches.
     let file = node.data_dir().join("functions");
