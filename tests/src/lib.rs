@@ -8,5 +8,6 @@ pub mod functions;
 pub mod geo;
 pub mod harness;
 pub mod linearizability;
+pub mod msgpack;
 pub mod notifications;
 pub mod proxy;

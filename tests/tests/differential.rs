@@ -964,6 +964,43 @@ fn random_function_calls_match_redis() {
     }
 }
 
+fn run_random_msgpack(p: &mut Pair, seed: u64, steps: usize) -> Result<(), String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for _ in 0..steps {
+        p.check(&kvtests::msgpack::random_pack(&mut rng))?;
+        p.check(&kvtests::msgpack::random_unpack(&mut rng))?;
+    }
+    Ok(())
+}
+
+/// Scripts' `cmsgpack` as Redis' lua-cmsgpack 0.4.0: the bytes `pack`
+/// writes for random Lua values (integers of every width, floats that a
+/// float holds or not, NaN and infinities, strings of every length class,
+/// arrays, maps, holes, tables nested past 16 levels, values it writes as
+/// nil), and what `unpack`, `unpack_one` and `unpack_limit` read from
+/// random bytes (truncated, nested, unsupported types, bad offsets and
+/// limits), with their errors.
+#[test]
+fn random_msgpack_in_scripts_matches_redis() {
+    let (_r, ours, mut p) = pair(1);
+    run_random_msgpack(&mut p, 950, 1500).unwrap_or_else(|e| panic!("seed 950: {e}\nkvnode log:\n{}", ours.log_tail()));
+    let cases: &[&[&str]] = &[
+        &["EVAL", "return {cmsgpack._NAME, cmsgpack._VERSION, cmsgpack._COPYRIGHT, cmsgpack._DESCRIPTION}", "0"],
+        // (Not as a tail call: see README.)
+        &["EVAL", "local p = cmsgpack.pack() return p", "0"],
+        &["EVAL", "return {cmsgpack.pack(1e-45, -0.0, 1e-300, 2^-1074)}", "0"],
+        &["EVAL", "return cmsgpack.unpack()", "0"],
+        &["EVAL", "local t = {} t[1] = t return cmsgpack.pack(t)", "0"],
+        &["EVAL", "return cmsgpack.unpack(cmsgpack.pack({1, 2, {a = 'b'}}))", "0"],
+        &["EVAL", "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 1)}", "0"],
+        &["EVAL", "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}", "0"],
+        &["EVAL", "return {pcall(cmsgpack.unpack, '\\217')}", "0"],
+    ];
+    for words in cases {
+        p.check_words(words).unwrap();
+    }
+}
+
 /// Numbers as Redis reads them (strtod scores and bounds, string2ll
 /// integers, each command's own error for a bad count or index, which
 /// check comes first).
@@ -1903,6 +1940,8 @@ fn soak() {
         let tag = if seed % 2 == 0 { "{t}" } else { "" };
         run_random_functions(&mut p, seed, 1500, tag)
             .unwrap_or_else(|e| panic!("functions: {e}\nkvnode log:\n{}", ours.log_tail()));
+        run_random_msgpack(&mut p, seed, 1000)
+            .unwrap_or_else(|e| panic!("cmsgpack: {e}\nkvnode log:\n{}", ours.log_tail()));
     }
 }
 

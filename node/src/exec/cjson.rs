@@ -23,15 +23,20 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// A Lua error as lua-cjson raises it under Redis: with the calling
-/// script's position in front.
-fn error_at_caller(lua: &Lua, msg: String) -> mlua::Error {
+/// A Lua error as a C library raises it under Redis (luaL_error): with
+/// its caller's position in front when the caller is the script (not when
+/// it is `pcall`, say, or a wrapper of ours).
+pub(crate) fn error_at_caller(lua: &Lua, msg: String) -> mlua::Error {
+    // (Level 0 is the Rust function itself.)
     for level in 1..16 {
         let Some(frame) = lua.inspect_stack(level) else { break };
         let src = frame.source();
         if super::script::is_user_chunk(src.source.as_deref()) {
             let short = src.short_src.as_deref().unwrap_or("user_script").to_string();
             return mlua::Error::RuntimeError(format!("{short}:{}: {msg}", frame.curr_line()));
+        }
+        if src.what == "C" {
+            break;
         }
     }
     mlua::Error::RuntimeError(msg)

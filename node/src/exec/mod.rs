@@ -3,6 +3,7 @@
 
 pub mod bits;
 pub mod cjson;
+pub mod cmsgpack;
 pub mod collections;
 pub mod db;
 pub mod dump;

@@ -261,6 +261,7 @@ fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
     redis.raw_set("REDIS_VERSION_NUM", REDIS_VERSION_NUM)?;
     g.raw_set("redis", redis)?;
     g.raw_set("cjson", super::cjson::library(&lua)?)?;
+    g.raw_set("cmsgpack", super::cmsgpack::library(&lua)?)?;
     g.raw_set("bit", super::luabit::library(&lua)?)?;
     let rng = Rc::new(Cell::new(seed & Lrand48::MASK));
     let math: Table = g.raw_get("math")?;
@@ -398,6 +399,11 @@ fn install_prelude(lua: &Lua, stopped: &Rc<Cell<bool>>) -> mlua::Result<()> {
     let unwrap = lua.create_function(|lua, e: Value| {
         if let Some(msg) = call_error(&e) {
             return Ok(Value::String(lua.create_string(msg)?));
+        }
+        // An error a library function of ours raised (cjson, cmsgpack): its
+        // message, as Lua's own libraries give theirs.
+        if let Value::Error(err) = &e {
+            return Ok(Value::String(lua.create_string(lua_error_text(err))?));
         }
         if let Value::Table(t) = &e {
             if let Ok(Value::String(msg)) = t.raw_get::<Value>("err") {
