@@ -8,6 +8,7 @@ pub mod functions;
 pub mod geo;
 pub mod harness;
 pub mod linearizability;
+pub mod luastruct;
 pub mod msgpack;
 pub mod notifications;
 pub mod proxy;

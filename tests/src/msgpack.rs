@@ -10,7 +10,7 @@ use rand::Rng;
 
 /// A Lua function `d(v)` writing any value as text, a table's entries
 /// sorted (their order in `pairs` is the tables' addresses' for table keys).
-const DUMP: &str = "local function d(v)
+pub const DUMP: &str = "local function d(v)
   local t = type(v)
   if t == 'table' then
     local parts = {}

@@ -1001,6 +1001,37 @@ fn random_msgpack_in_scripts_matches_redis() {
     }
 }
 
+fn run_random_struct(p: &mut Pair, seed: u64, steps: usize) -> Result<(), String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for _ in 0..steps {
+        p.check(&kvtests::luastruct::random_struct_command(&mut rng))?;
+    }
+    Ok(())
+}
+
+/// Scripts' `struct` as Redis' lua_struct: random formats packed from
+/// random values, unpacked from random bytes or from what they packed,
+/// sized, with their errors; and the errors' positions when called
+/// directly.
+#[test]
+fn random_struct_in_scripts_matches_redis() {
+    let (_r, ours, mut p) = pair(1);
+    run_random_struct(&mut p, 960, 3000).unwrap_or_else(|e| panic!("seed 960: {e}\nkvnode log:\n{}", ours.log_tail()));
+    let cases: &[&[&str]] = &[
+        &["EVAL", "return struct.unpack('>i', 5)", "0"],
+        &["EVAL", "return {struct.unpack('<HB', struct.pack('<HB', 513, 7))}", "0"],
+        &["EVAL", "local s = struct.pack('z') return s", "0"],
+        &["EVAL", "return struct.unpack('s', 'abc')", "0"],
+        &["EVAL", "return struct.size('s')", "0"],
+        &["EVAL", "return struct.size('!3i')", "0"],
+        &["EVAL", "return struct.size('i99999999999')", "0"],
+        &["EVAL", "return struct.pack('>d', 1e-300)", "0"],
+    ];
+    for words in cases {
+        p.check_words(words).unwrap();
+    }
+}
+
 /// Numbers as Redis reads them (strtod scores and bounds, string2ll
 /// integers, each command's own error for a bad count or index, which
 /// check comes first).
@@ -1942,6 +1973,8 @@ fn soak() {
             .unwrap_or_else(|e| panic!("functions: {e}\nkvnode log:\n{}", ours.log_tail()));
         run_random_msgpack(&mut p, seed, 1000)
             .unwrap_or_else(|e| panic!("cmsgpack: {e}\nkvnode log:\n{}", ours.log_tail()));
+        run_random_struct(&mut p, seed, 1000)
+            .unwrap_or_else(|e| panic!("struct: {e}\nkvnode log:\n{}", ours.log_tail()));
     }
 }
 

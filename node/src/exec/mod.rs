@@ -13,6 +13,7 @@ pub mod hll;
 pub mod keyspace;
 pub mod list;
 pub mod luabit;
+pub mod luastruct;
 pub mod script;
 pub mod set;
 pub mod sort;

@@ -262,6 +262,7 @@ fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
     g.raw_set("redis", redis)?;
     g.raw_set("cjson", super::cjson::library(&lua)?)?;
     g.raw_set("cmsgpack", super::cmsgpack::library(&lua)?)?;
+    g.raw_set("struct", super::luastruct::library(&lua)?)?;
     g.raw_set("bit", super::luabit::library(&lua)?)?;
     let rng = Rc::new(Cell::new(seed & Lrand48::MASK));
     let math: Table = g.raw_get("math")?;
