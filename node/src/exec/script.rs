@@ -339,12 +339,10 @@ thread_local! {
 }
 
 /// The script or library `body` as a function of `lua`: from the bytecode
-/// cache, or compiled (and cached).
-/// `key` names it in the cache: a script's digest, or a library's with a
-/// prefix (the same text compiles to another chunk there).
+/// cache, or compiled (and cached). `key` names it in the cache: a
+/// script's digest, or a library's (see [`library_key`]).
 fn load_chunk(lua: &Lua, body: &[u8], key: &str, chunk: &'static str) -> Result<Function, Reply> {
-    let sha = key;
-    if let Some(code) = COMPILED.with(|c| c.borrow().0.get(sha).cloned()) {
+    if let Some(code) = COMPILED.with(|c| c.borrow().0.get(key).cloned()) {
         if let Ok(f) = lua.load(&code[..]).set_name(chunk).set_mode(ChunkMode::Binary).into_function() {
             return Ok(f);
         }
@@ -359,7 +357,7 @@ fn load_chunk(lua: &Lua, body: &[u8], key: &str, chunk: &'static str) -> Result<
         }
         if code.len() <= COMPILED_MAX_BYTES {
             *bytes += code.len();
-            map.insert(sha.to_string(), code);
+            map.insert(key.to_string(), code);
         }
     });
     Ok(f)
@@ -479,7 +477,8 @@ fn run(a: &mut Apply, cmd: &c::Eval, program: &Program) -> mlua::Result<Reply> {
     result
 }
 
-/// The bytecode cache's key of a library's code.
+/// The bytecode cache's key of a library's code (the same text as a
+/// script compiles to another chunk).
 fn library_key(code: &[u8]) -> String {
     let mut h = sha1_smol::Sha1::new();
     h.update(b"library\n");
