@@ -21,16 +21,14 @@ pub const MAX_DEPTH: usize = 1000;
 
 pub fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    // The arguments reach `pack` in a table, from which numbers are read as
-    // the doubles they are (mlua's Value holds a number within f64::EPSILON
-    // of an integer, 1e-45 say, as that integer). The cost: this wrapper is
-    // a Lua function, which `return cmsgpack.pack()` tail-calls, so that
-    // the error of a pack of nothing cannot name the script's line.
-    let pack: mlua::Function = lua
-        .load("local pack, select = ... return function(...) return pack(select('#', ...), {...}) end")
-        .set_name("=cmsgpack")
-        .call((lua.create_function(pack)?, lua.globals().raw_get::<mlua::Function>("select")?))?;
-    t.raw_set("pack", pack)?;
+    // `pack` takes its argument count and its arguments in a table, from
+    // which numbers are read as the doubles they are (mlua's Value holds a
+    // number within f64::EPSILON of an integer, 1e-45 say, as that
+    // integer); the prelude of scripts wraps it in a Lua function that
+    // gathers them. The cost: `return cmsgpack.pack()` tail-calls that
+    // wrapper, so that the error of a pack of nothing cannot name the
+    // script's line.
+    t.raw_set("pack", lua.create_function(pack)?)?;
     t.raw_set("unpack", lua.create_function(|lua, args: MultiValue| unpack(lua, args, "unpack"))?)?;
     t.raw_set("unpack_one", lua.create_function(|lua, args: MultiValue| unpack(lua, args, "unpack_one"))?)?;
     t.raw_set("unpack_limit", lua.create_function(|lua, args: MultiValue| unpack(lua, args, "unpack_limit"))?)?;

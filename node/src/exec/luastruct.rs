@@ -17,12 +17,9 @@ const MAX_ALIGN: usize = 8;
 
 pub fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    // As cmsgpack.pack: the arguments in a table, numbers read exactly.
-    let pack: mlua::Function = lua
-        .load("local pack, select = ... return function(...) return pack(select('#', ...), {...}) end")
-        .set_name("=struct")
-        .call((lua.create_function(pack)?, lua.globals().raw_get::<mlua::Function>("select")?))?;
-    t.raw_set("pack", pack)?;
+    // As cmsgpack.pack: its arguments in a table (the prelude's wrapper),
+    // numbers read exactly.
+    t.raw_set("pack", lua.create_function(pack)?)?;
     t.raw_set("unpack", lua.create_function(unpack)?)?;
     t.raw_set("size", lua.create_function(size)?)?;
     Ok(t)

@@ -162,7 +162,7 @@ impl Lrand48 {
 /// error table's message, as Redis' does (a failed `redis.call` gives its
 /// error reply's text).
 const PRELUDE: &str = r#"
-local stopped, stop_error, unwrap = ...
+local stopped, stop_error, unwrap, load_library = ...
 local error = error
 local function pass(...)
   if stopped() then error(stop_error()) end
@@ -224,8 +224,22 @@ end
 -- A coroutine is a Lua thread of its own, which the instruction count
 -- does not follow: scripts here have none.
 loadfile, dofile, print, coroutine = nil, nil, nil, nil
+-- The libraries beyond Lua's own (cjson, cmsgpack, struct, bit) are made
+-- when a script first names them: most scripts use none, and making them
+-- all was a good part of a script's cost. The pack functions take their
+-- arguments in a table, which keeps numbers exact (see cmsgpack.rs).
+local rawset, select = rawset, select
 setmetatable(_G, {
-  __index = function(_, k)
+  __index = function(g, k)
+    local lib = load_library(k)
+    if lib ~= nil then
+      if k == 'cmsgpack' or k == 'struct' then
+        local pack = lib.pack
+        lib.pack = function(...) return pack(select('#', ...), {...}) end
+      end
+      rawset(g, k, lib)
+      return lib
+    end
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end,
   __newindex = function() error('Attempt to modify a readonly table', 2) end,
@@ -260,10 +274,6 @@ fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
     redis.raw_set("REDIS_VERSION", REDIS_VERSION)?;
     redis.raw_set("REDIS_VERSION_NUM", REDIS_VERSION_NUM)?;
     g.raw_set("redis", redis)?;
-    g.raw_set("cjson", super::cjson::library(&lua)?)?;
-    g.raw_set("cmsgpack", super::cmsgpack::library(&lua)?)?;
-    g.raw_set("struct", super::luastruct::library(&lua)?)?;
-    g.raw_set("bit", super::luabit::library(&lua)?)?;
     let rng = Rc::new(Cell::new(seed & Lrand48::MASK));
     let math: Table = g.raw_get("math")?;
     math.raw_set(
@@ -411,8 +421,22 @@ fn install_prelude(lua: &Lua, stopped: &Rc<Cell<bool>>) -> mlua::Result<()> {
         }
         Ok(e)
     })?;
+    let load_library = lua.create_function(|lua, name: mlua::String| -> mlua::Result<Value> {
+        Ok(match &*name.as_bytes() {
+            b"cjson" => Value::Table(super::cjson::library(lua)?),
+            b"cmsgpack" => Value::Table(super::cmsgpack::library(lua)?),
+            b"struct" => Value::Table(super::luastruct::library(lua)?),
+            b"bit" => Value::Table(super::luabit::library(lua)?),
+            _ => Value::Nil,
+        })
+    })?;
     let prelude = PRELUDE_BYTECODE.with(Rc::clone);
-    lua.load(&prelude[..]).set_name("=redis").set_mode(ChunkMode::Binary).call::<()>((stopped_fn, stop_error, unwrap))
+    lua.load(&prelude[..]).set_name("=redis").set_mode(ChunkMode::Binary).call::<()>((
+        stopped_fn,
+        stop_error,
+        unwrap,
+        load_library,
+    ))
 }
 
 /// Runs the script, or the function: its library's code registers its
