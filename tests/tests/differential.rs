@@ -1026,6 +1026,8 @@ fn random_struct_in_scripts_matches_redis() {
         &["EVAL", "return struct.size('!3i')", "0"],
         &["EVAL", "return struct.size('i99999999999')", "0"],
         &["EVAL", "return struct.pack('>d', 1e-300)", "0"],
+        // C's double-to-unsigned conversion: NaN, infinities, 2^64.
+        &["EVAL", "return struct.pack('>LLLL', 0/0, 1/0, -1/0, 2^64)", "0"],
     ];
     for words in cases {
         p.check_words(words).unwrap();

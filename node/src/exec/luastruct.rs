@@ -179,11 +179,12 @@ fn c_i64(n: f64) -> i64 {
 }
 
 /// C's `(unsigned long)` of a double as gcc compiles it for x86-64: below
-/// 2^63 a signed conversion, else one of `n - 2^63` with the top bit
-/// flipped (so 2^64 and beyond, and NaN, give 0).
+/// 2^63 (or NaN, which its comparison lets through) a signed conversion,
+/// else one of `n - 2^63` with the top bit flipped (so 2^64 and beyond
+/// give 0, NaN 2^63).
 fn c_u64(n: f64) -> u64 {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if n < TWO_63 {
+    if n.is_nan() || n < TWO_63 {
         c_i64(n) as u64
     } else {
         (c_i64(n - TWO_63) as u64) ^ (1 << 63)
