@@ -93,7 +93,8 @@ fn encode_string(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-fn number_of(v: &Value) -> Option<f64> {
+/// A Lua number's value (mlua holds integral ones as integers).
+pub(crate) fn number_of(v: &Value) -> Option<f64> {
     match v {
         Value::Integer(i) => Some(*i as f64),
         Value::Number(n) => Some(*n),

@@ -11,7 +11,8 @@
 //! ours: values nested deeper than [`MAX_DEPTH`] are a format error (Redis
 //! would recurse until its C stack runs out).
 
-use super::cjson::error_at_caller;
+use super::cjson::{error_at_caller, number_of};
+use super::script::c_i64;
 use mlua::{Lua, MultiValue, Table, Value};
 
 /// Tables nested this deep are packed as nil (LUACMSGPACK_MAX_NESTING).
@@ -58,25 +59,6 @@ fn exact(t: &Table, key: Value, v: Value, raw: bool) -> mlua::Result<Value> {
     }
     let n: f64 = if raw { t.raw_get(key)? } else { t.get(key)? };
     Ok(Value::Number(n))
-}
-
-fn number_of(v: &Value) -> Option<f64> {
-    match v {
-        Value::Integer(i) => Some(*i as f64),
-        Value::Number(n) => Some(*n),
-        _ => None,
-    }
-}
-
-/// C's `(int64_t)` of a double on x86-64: out of range (or NaN) gives the
-/// smallest integer.
-fn c_i64(n: f64) -> i64 {
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if (-TWO_63..TWO_63).contains(&n) {
-        n as i64
-    } else {
-        i64::MIN
-    }
 }
 
 fn encode(v: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {

@@ -8,6 +8,7 @@
 //! "string too short" error, a format read up to its first NUL).
 
 use super::cjson::error_at_caller;
+use super::script::c_i64;
 use mlua::{Lua, MultiValue, Table, Value};
 
 /// The largest `i`/`I` size (MAXINTSIZE).
@@ -165,16 +166,6 @@ fn check_string(lua: &Lua, args: &[Value], n: usize, func: &str) -> mlua::Result
             Ok(lua.coerce_string(v.clone())?.map(|s| s.as_bytes().to_vec()).unwrap_or_default())
         }
         _ => Err(type_error(lua, args, n, func, "string")),
-    }
-}
-
-/// C's `(long)` of a double on x86-64 (out of range: the smallest long).
-fn c_i64(n: f64) -> i64 {
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if (-TWO_63..TWO_63).contains(&n) {
-        n as i64
-    } else {
-        i64::MIN
     }
 }
 

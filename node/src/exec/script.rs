@@ -899,7 +899,7 @@ fn from_lua_at(v: &Value, depth: usize) -> Reply {
     match v {
         Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
         Value::Integer(i) => Reply::Int(*i),
-        Value::Number(n) => Reply::Int(c_cast(*n)),
+        Value::Number(n) => Reply::Int(c_i64(*n)),
         Value::Boolean(true) => Reply::Int(1),
         Value::Table(_) if depth >= MAX_REPLY_DEPTH => Reply::error("ERR reached lua stack limit"),
         Value::Table(t) => {
@@ -924,7 +924,9 @@ fn from_lua_at(v: &Value, depth: usize) -> Reply {
 
 /// C's `(long long)` of a double as x86-64 computes it: out of range (or
 /// NaN) gives the smallest integer, where Rust's `as` would saturate.
-fn c_cast(n: f64) -> i64 {
+/// (Also what the script libraries' C does with a number: cmsgpack,
+/// struct.)
+pub(crate) fn c_i64(n: f64) -> i64 {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     if (-TWO_63..TWO_63).contains(&n) {
         n as i64
