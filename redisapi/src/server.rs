@@ -166,7 +166,7 @@ impl Server {
         node::exec::script::set_command_parser(crate::cmd::scripting::script_command);
         let (shutdown, _) = watch::channel(false);
         let functions = crate::functions::Functions::open(Some(&node.cfg.data_dir))?;
-        Ok(Arc::new(Server {
+        let server = Arc::new(Server {
             node,
             cfg: RwLock::new(cfg),
             clients: Mutex::new(BTreeMap::new()),
@@ -183,7 +183,16 @@ impl Server {
             scripts: Mutex::new(Default::default()),
             functions,
             pause: Default::default(),
-        }))
+        });
+        // The commands scripts run, as `[0 lua]` lines (the first server
+        // of a process: kvnode has one).
+        let weak = Arc::downgrade(&server);
+        node::exec::script::set_monitor_sink(Box::new(move |argv| {
+            if let Some(s) = weak.upgrade().filter(|s| s.monitors.active()) {
+                s.monitors.feed(argv, "lua");
+            }
+        }));
+        Ok(server)
     }
 
     /// EVAL remembers its script; EVALSHA gets the script it names (the

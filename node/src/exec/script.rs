@@ -111,6 +111,17 @@ pub fn set_command_parser(p: CommandParser) {
     let _ = PARSER.set(p);
 }
 
+/// Where the commands scripts run go for MONITOR (Redis shows them as
+/// `[0 lua]` lines): the front end's monitors, on the node that runs the
+/// script (each replica of its partition).
+pub type MonitorSink = Box<dyn Fn(&[Bytes]) + Send + Sync>;
+
+static MONITOR: OnceLock<MonitorSink> = OnceLock::new();
+
+pub fn set_monitor_sink(sink: MonitorSink) {
+    let _ = MONITOR.set(sink);
+}
+
 /// A script's SHA1 digest in hex, as EVALSHA names it.
 pub fn sha1_hex(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()
@@ -755,12 +766,12 @@ fn call(a: &mut Apply, args: &mlua::MultiValue, read_only: bool, slots: (u32, u3
     let Some(parse) = PARSER.get() else {
         return Reply::error("ERR this node cannot run commands from scripts");
     };
-    match parse(&argv) {
-        Err(e) => e,
+    let reply = match parse(&argv) {
+        Err(e) => return e,
         Ok(ScriptCall::Answer(r)) => r,
         // Redis counts a publish as a write here (it is replicated).
         Ok(ScriptCall::Publish(_)) if read_only => {
-            Reply::error("ERR Write commands are not allowed from read-only scripts.")
+            return Reply::error("ERR Write commands are not allowed from read-only scripts.")
         }
         Ok(ScriptCall::Publish(m)) => {
             a.published.push(m);
@@ -783,7 +794,12 @@ fn call(a: &mut Apply, args: &mlua::MultiValue, read_only: bool, slots: (u32, u3
             }
             super::write(a, &cmd)
         }
+    };
+    // A command that ran (not one refused above) shows in MONITOR.
+    if let Some(feed) = MONITOR.get() {
+        feed(&argv);
     }
+    reply
 }
 
 /// Redis' error handler: the error as a table `{err = ...}` (a string error
