@@ -9,13 +9,7 @@ use node::num::parse_i64;
 use node::reply::err;
 use node::{Cmd, Reply};
 
-fn help(lines: &[&str]) -> Reply {
-    Reply::Array(lines.iter().map(|s| Reply::status(s)).collect())
-}
-
-fn word(a: &[u8]) -> String {
-    String::from_utf8_lossy(a).to_ascii_uppercase()
-}
+use crate::local::{help, upper as word};
 
 /// ROLE: every node takes writes for any key (a follower forwards them),
 /// so each is a master without Redis replicas.

@@ -67,14 +67,11 @@ pub enum Queued {
 #[derive(Default)]
 pub struct Multi {
     pub queued: Vec<Queued>,
-    /// The name each queued command counts under in INFO commandstats.
-    pub names: Vec<std::borrow::Cow<'static, str>>,
-    /// Each queued command's arguments (MONITOR shows them at EXEC).
+    /// Each queued command's arguments (MONITOR shows them at EXEC, INFO
+    /// commandstats counts them by name).
     pub argvs: Vec<Vec<Bytes>>,
     /// A queued command was refused: EXEC answers EXECABORT.
     pub dirty: bool,
-    /// A queued command may write (a WRITE pause holds the EXEC).
-    pub writes: bool,
 }
 
 pub struct Conn {
@@ -149,8 +146,8 @@ impl Conn {
                 spec.name
             )));
         }
-        let txn_writes = self.multi.as_ref().is_some_and(|m| m.writes);
-        self.server.pause.wait(&self.server, spec, &argv, txn_writes).await;
+        let queued = self.multi.as_ref().map_or(&[][..], |m| &m.argvs[..]);
+        self.server.pause.wait(&self.server, spec, &argv, queued).await;
         if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             return Outcome::Reply(self.queue(spec, argv));
         }
@@ -231,11 +228,7 @@ impl Conn {
     }
 
     fn queue(&mut self, spec: &'static CommandSpec, argv: Vec<Bytes>) -> Reply {
-        let name = spec.stat_name(argv.get(1)).unwrap_or(spec.name.into());
         let copy = argv.clone();
-        if crate::pause::may_replicate(&self.server, spec, &argv, false) {
-            self.multi.as_mut().unwrap().writes = true;
-        }
         // Inside MULTI a blocking pop does not block: it is its plain pop.
         let parsed = match spec.run {
             Run::Data(parse) => Some(parse(&argv).and_then(|c| self.server.resolve_script(c))),
@@ -258,7 +251,6 @@ impl Conn {
         };
         let multi = self.multi.as_mut().unwrap();
         multi.queued.push(item);
-        multi.names.push(name);
         multi.argvs.push(copy);
         Reply::status("QUEUED")
     }
@@ -393,6 +385,29 @@ fn encode_reply(out: &mut BytesMut, r: &Reply, proto: u8) {
 /// Output a subscriber (or a monitor) may leave unread before it is dropped.
 const PUBSUB_OUTPUT_LIMIT: usize = 32 << 20;
 
+/// Writes `first` and what else `rx` holds now (up to 64 KiB) with `put`,
+/// and hands it to the writer. False when the client has left more than
+/// [`PUBSUB_OUTPUT_LIMIT`] unread: it is dropped, as Redis' pubsub
+/// client-output-buffer-limit (32 MB) drops it.
+fn push_out<T>(
+    first: T,
+    rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<T>>,
+    out: &mut BytesMut,
+    writer: &mut Writer,
+    server: &Server,
+    mut put: impl FnMut(&mut BytesMut, T),
+) -> bool {
+    put(out, first);
+    while out.len() < 64 * 1024 {
+        match rx.as_mut().and_then(|rx| rx.try_recv().ok()) {
+            Some(x) => put(out, x),
+            None => break,
+        }
+    }
+    writer.flush(out, server);
+    writer.queued.load(Ordering::Acquire) <= PUBSUB_OUTPUT_LIMIT
+}
+
 /// What `read_more` returns when it did not read because the buffer holds
 /// commands still to be parsed.
 const BUFFERED: usize = usize::MAX;
@@ -496,17 +511,9 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
             }
             // Pub/sub messages, between replies (never ahead of one in flight).
             Some(d) = next_from(&mut conn.sub_rx), if pending.is_empty() && conn.sub_rx.is_some() => {
-                encode(&mut out, &crate::pubsub::message(d), conn.proto);
-                while out.len() < 64 * 1024 {
-                    match conn.sub_rx.as_mut().and_then(|rx| rx.try_recv().ok()) {
-                        Some(d) => encode(&mut out, &crate::pubsub::message(d), conn.proto),
-                        None => break,
-                    }
-                }
-                writer.flush(&mut out, &server);
-                // A subscriber that does not read: dropped, as Redis' pubsub
-                // client-output-buffer-limit (32 MB) drops it.
-                if writer.queued.load(Ordering::Acquire) > PUBSUB_OUTPUT_LIMIT {
+                let proto = conn.proto;
+                let put = |o: &mut BytesMut, d| encode(o, &crate::pubsub::message(d), proto);
+                if !push_out(d, &mut conn.sub_rx, &mut out, &mut writer, &server, put) {
                     tracing::info!("client {}: pub/sub output over {PUBSUB_OUTPUT_LIMIT} bytes, closing", client.addr);
                     killed = true;
                     break;
@@ -514,15 +521,8 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
             }
             // MONITOR lines, between replies.
             Some(line) = next_from(&mut conn.mon_rx), if pending.is_empty() && conn.mon_rx.is_some() => {
-                out.extend_from_slice(&line);
-                while out.len() < 64 * 1024 {
-                    match conn.mon_rx.as_mut().and_then(|rx| rx.try_recv().ok()) {
-                        Some(line) => out.extend_from_slice(&line),
-                        None => break,
-                    }
-                }
-                writer.flush(&mut out, &server);
-                if writer.queued.load(Ordering::Acquire) > PUBSUB_OUTPUT_LIMIT {
+                let put = |o: &mut BytesMut, line: Bytes| o.extend_from_slice(&line);
+                if !push_out(line, &mut conn.mon_rx, &mut out, &mut writer, &server, put) {
                     tracing::info!("client {}: monitor output over {PUBSUB_OUTPUT_LIMIT} bytes, closing", client.addr);
                     killed = true;
                     break;

@@ -9,6 +9,7 @@
 //! both, so the replicas that run it need no libraries of their own (see
 //! `node::exec::script`, which also runs a library's code for LOAD).
 
+use crate::local::upper;
 use crate::resp::split_args;
 use bytes::Bytes;
 use node::exec::script::{load_library, Registered, FUNCTION_FLAGS};
@@ -72,6 +73,17 @@ impl Libraries {
     fn function_count(&self) -> usize {
         self.owner.len()
     }
+
+    /// The libraries of a payload's codes, each loaded in turn as Redis
+    /// loads them (a library or function twice is an error).
+    fn from_codes(codes: &[Bytes]) -> Result<Libraries, String> {
+        let mut libs = Libraries::default();
+        for code in codes {
+            let lib = create(&libs, code, false)?;
+            libs.add(lib)?;
+        }
+        Ok(libs)
+    }
 }
 
 /// What FCALL needs of a function.
@@ -105,10 +117,8 @@ impl Functions {
         if let Some(f) = &file {
             match std::fs::read(f) {
                 Ok(bytes) => {
-                    for code in payload::decode(&bytes).map_err(|e| format!("{}: {}", f.display(), e.message()))? {
-                        let lib = create(&libs, &code, false).map_err(|e| format!("{}: {e}", f.display()))?;
-                        libs.add(lib).map_err(|e| format!("{}: {e}", f.display()))?;
-                    }
+                    let codes = payload::decode(&bytes).map_err(|e| format!("{}: {}", f.display(), e.message()))?;
+                    libs = Libraries::from_codes(&codes).map_err(|e| format!("{}: {e}", f.display()))?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(format!("{}: {e}", f.display())),
@@ -236,13 +246,10 @@ impl Functions {
             Err(e) => return Reply::error(format!("ERR {}", e.message())),
         };
         // The payload's libraries first on their own, as Redis loads them.
-        let mut restored = Libraries::default();
-        for code in &codes {
-            match create(&restored, code, false).and_then(|lib| restored.add(lib)) {
-                Ok(()) => {}
-                Err(e) => return Reply::error(format!("ERR {e}")),
-            }
-        }
+        let restored = match Libraries::from_codes(&codes) {
+            Ok(libs) => libs,
+            Err(e) => return Reply::error(format!("ERR {e}")),
+        };
         let _change = self.change.lock();
         let next = if policy == "FLUSH" {
             restored
@@ -421,10 +428,6 @@ fn write_synced(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn upper(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_ascii_uppercase()
-}
-
 fn syntax_error(sub: &Bytes) -> Reply {
     Reply::error(format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
@@ -475,7 +478,7 @@ fn help() -> Reply {
         "HELP",
         "    Prints this help.",
     ];
-    Reply::Array(lines.iter().map(|l| Reply::status(l)).collect())
+    crate::local::help(&lines)
 }
 
 #[cfg(test)]

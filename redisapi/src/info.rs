@@ -5,8 +5,9 @@ use bytes::Bytes;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-/// The Redis version we answer as (the one whose behaviour we follow).
-pub const REDIS_VERSION: &str = "7.0.15";
+/// The Redis version we answer as (the one whose behaviour we follow;
+/// scripts see it too).
+pub const REDIS_VERSION: &str = node::exec::script::REDIS_VERSION;
 
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -126,20 +127,18 @@ pub fn render(server: &Server, args: &[Bytes]) -> String {
     if show("modules") {
         out.push_str("# Modules\r\n\r\n");
     }
-    if show("commandstats") {
-        out.push_str("# Commandstats\r\n");
-        server.cmdstats.commandstats(&mut out);
-        out.push_str("\r\n");
-    }
-    if show("errorstats") {
-        out.push_str("# Errorstats\r\n");
-        server.cmdstats.errorstats(&mut out);
-        out.push_str("\r\n");
-    }
-    if show("latencystats") {
-        out.push_str("# Latencystats\r\n");
-        server.cmdstats.latencystats(&mut out);
-        out.push_str("\r\n");
+    type Section = fn(&crate::cmdstats::CommandStats, &mut String);
+    let per_command: [(&str, &str, Section); 3] = [
+        ("commandstats", "Commandstats", crate::cmdstats::CommandStats::commandstats),
+        ("errorstats", "Errorstats", crate::cmdstats::CommandStats::errorstats),
+        ("latencystats", "Latencystats", crate::cmdstats::CommandStats::latencystats),
+    ];
+    for (name, title, write_section) in per_command {
+        if show(name) {
+            let _ = write!(out, "# {title}\r\n");
+            write_section(&server.cmdstats, &mut out);
+            out.push_str("\r\n");
+        }
     }
     if show("keyspace") {
         let (keys, expires) = node.keyspace_counts();

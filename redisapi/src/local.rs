@@ -16,8 +16,13 @@ use node::reply::err;
 use node::Reply;
 use std::sync::atomic::Ordering;
 
-fn upper(b: &[u8]) -> String {
+pub(crate) fn upper(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_ascii_uppercase()
+}
+
+/// A HELP reply: its lines as status replies, as Redis' addReplyHelp.
+pub(crate) fn help(lines: &[&str]) -> Reply {
+    Reply::Array(lines.iter().map(|s| Reply::status(s)).collect())
 }
 
 fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
@@ -1036,7 +1041,12 @@ async fn exec(c: &mut Conn) -> Outcome {
     // or a reply of its own.
     let mut data = Vec::new();
     let mut places: Vec<Option<Queued>> = Vec::new();
-    let names = multi.names;
+    // The name each queued command counts under in INFO commandstats.
+    let names: Vec<std::borrow::Cow<'static, str>> = multi
+        .argvs
+        .iter()
+        .filter_map(|argv| cmd::lookup(&argv[0]).map(|spec| spec.stat_name(argv.get(1)).unwrap_or(spec.name.into())))
+        .collect();
     for q in multi.queued {
         match q {
             Queued::Data(cmd) => {

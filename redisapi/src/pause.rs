@@ -59,12 +59,12 @@ impl Pause {
     }
 
     /// Waits while a pause holds the command `argv` (`spec`) of a
-    /// connection whose transaction `writes` (for EXEC).
-    pub async fn wait(&self, server: &Server, spec: &CommandSpec, argv: &[Bytes], txn_writes: bool) {
+    /// connection with these commands queued in MULTI (for EXEC).
+    pub async fn wait(&self, server: &Server, spec: &CommandSpec, argv: &[Bytes], queued: &[Vec<Bytes>]) {
         if !self.set.load(Ordering::Acquire) {
             return;
         }
-        let all_only = !may_replicate(server, spec, argv, txn_writes);
+        let all_only = !may_replicate(server, spec, argv, queued);
         loop {
             // Registered before the check, so that an UNPAUSE between the
             // two still wakes this.
@@ -80,15 +80,16 @@ impl Pause {
 
 /// Whether Redis counts the command as one that may write (its "write" or
 /// "may-replicate" flags, as a script's or function's own flags refine
-/// them): what a WRITE pause holds.
-pub fn may_replicate(server: &Server, spec: &CommandSpec, argv: &[Bytes], txn_writes: bool) -> bool {
+/// them; EXEC when one of the `queued` commands may): what a WRITE pause
+/// holds.
+pub fn may_replicate(server: &Server, spec: &CommandSpec, argv: &[Bytes], queued: &[Vec<Bytes>]) -> bool {
     use node::exec::script::script_flags;
     if spec.has_flag_for(argv, "write") {
         return true;
     }
     match spec.name {
         "publish" | "spublish" | "pfcount" => true,
-        "exec" => txn_writes,
+        "exec" => queued.iter().any(|a| crate::cmd::lookup(&a[0]).is_some_and(|s| may_replicate(server, s, a, &[]))),
         "eval" => !script_flags(&argv[1]).read_only,
         "evalsha" => {
             let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();

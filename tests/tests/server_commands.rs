@@ -256,7 +256,11 @@ fn monitor_shows_commands_as_redis_does() {
             vec![b"EVAL", b"return 1", b"0"],
             // A script's commands follow it (refused ones do not).
             vec![b"EVAL", b"redis.call('SET', 'b', 2) redis.pcall('NOSUCH') return redis.call('GET', 'b')", b"0"],
-            vec![b"FUNCTION", b"LOAD", b"#!lua name=m\nredis.register_function('mf', function(k) return redis.call('INCR', k[1]) end)"],
+            vec![
+                b"FUNCTION",
+                b"LOAD",
+                b"#!lua name=m\nredis.register_function('mf', function(k) return redis.call('INCR', k[1]) end)",
+            ],
             vec![b"FCALL", b"mf", b"1", b"c"],
             // A transaction's commands show when EXEC runs them, before
             // EXEC (not an administrative one); none of an aborted one.

@@ -227,10 +227,11 @@ impl Cursor<'_> {
     }
 }
 
-fn string(lua: &Lua, c: &mut Cursor, header: usize, len: usize) -> Result<Value, Stop> {
-    c.need(header + len)?;
-    let v = lua.create_string(&c.s[c.pos + header..c.pos + header + len])?;
-    c.pos += header + len;
+/// `len` bytes at the cursor (past the string's header) as a string.
+fn string(lua: &Lua, c: &mut Cursor, len: usize) -> Result<Value, Stop> {
+    c.need(len)?;
+    let v = lua.create_string(&c.s[c.pos..c.pos + len])?;
+    c.pos += len;
     Ok(Value::String(v))
 }
 
@@ -287,35 +288,19 @@ fn decode(lua: &Lua, c: &mut Cursor, depth: usize) -> Result<Value, Stop> {
         }
         0xca => num(f32::from_bits(c.be(4)? as u32) as f64),
         0xcb => num(f64::from_bits(c.be(8)?)),
-        0xd9 => {
-            c.need(2)?;
-            let len = c.s[c.pos + 1] as usize;
-            string(lua, c, 2, len)?
+        // str 8, 16, 32.
+        0xd9..=0xdb => {
+            let len = c.be([1, 2, 4][(b - 0xd9) as usize])? as usize;
+            string(lua, c, len)?
         }
-        0xda => {
-            c.need(3)?;
-            let len = u16::from_be_bytes([c.s[c.pos + 1], c.s[c.pos + 2]]) as usize;
-            string(lua, c, 3, len)?
-        }
-        0xdb => {
-            let len = c.be(4)? as usize;
-            string(lua, c, 0, len)?
-        }
-        0xdc => {
-            let len = c.be(2)? as usize;
-            array(lua, c, len, depth)?
-        }
-        0xdd => {
-            let len = c.be(4)? as usize;
-            array(lua, c, len, depth)?
-        }
-        0xde => {
-            let len = c.be(2)? as usize;
-            map(lua, c, len, depth)?
-        }
-        0xdf => {
-            let len = c.be(4)? as usize;
-            map(lua, c, len, depth)?
+        // array 16, array 32, map 16, map 32.
+        0xdc..=0xdf => {
+            let len = c.be(if b & 1 == 0 { 2 } else { 4 })? as usize;
+            if b < 0xde {
+                array(lua, c, len, depth)?
+            } else {
+                map(lua, c, len, depth)?
+            }
         }
         _ if b & 0x80 == 0 => {
             c.pos += 1;
@@ -325,7 +310,10 @@ fn decode(lua: &Lua, c: &mut Cursor, depth: usize) -> Result<Value, Stop> {
             c.pos += 1;
             num(b as i8 as f64)
         }
-        _ if b & 0xe0 == 0xa0 => string(lua, c, 1, (b & 0x1f) as usize)?,
+        _ if b & 0xe0 == 0xa0 => {
+            c.pos += 1;
+            string(lua, c, (b & 0x1f) as usize)?
+        }
         _ if b & 0xf0 == 0x90 => {
             c.pos += 1;
             array(lua, c, (b & 0xf) as usize, depth)?

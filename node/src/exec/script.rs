@@ -267,18 +267,18 @@ pub fn eval(a: &mut Apply, cmd: &c::Eval) -> Reply {
     }
 }
 
-/// A Lua state with Redis' libraries and, for a script, the arguments in
-/// KEYS and ARGV (a function gets them as its parameters).
-fn new_state(cmd: &c::Eval, seed: u64) -> mlua::Result<Lua> {
+/// A Lua state with Redis' libraries and, for a script, its keys and
+/// arguments in KEYS and ARGV (a function gets them as its parameters).
+fn new_state(script_args: Option<(&[Bytes], &[Bytes])>, seed: u64) -> mlua::Result<Lua> {
     let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
     lua.set_memory_limit(MEMORY_LIMIT)?;
     // Setting the state up makes no garbage worth collecting: the
     // collector runs again once the script does (see `run`).
     lua.gc_stop();
     let g = lua.globals();
-    if cmd.function.is_empty() {
-        g.raw_set("KEYS", string_list(&lua, &cmd.keys)?)?;
-        g.raw_set("ARGV", string_list(&lua, &cmd.args)?)?;
+    if let Some((keys, args)) = script_args {
+        g.raw_set("KEYS", string_list(&lua, keys)?)?;
+        g.raw_set("ARGV", string_list(&lua, args)?)?;
     }
     let redis = lua.create_table()?;
     redis.raw_set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?)?;
@@ -456,7 +456,8 @@ fn install_prelude(lua: &Lua, stopped: &Rc<Cell<bool>>) -> mlua::Result<()> {
 /// (`Apply::published`, with the keyspace events of its commands), even if
 /// it then fails, as in Redis, whose messages are out by then.
 fn run(a: &mut Apply, cmd: &c::Eval, program: &Program) -> mlua::Result<Reply> {
-    let lua = new_state(cmd, rand::Rng::gen(&mut a.rng))?;
+    let script_args = matches!(program, Program::Script { .. }).then_some((&cmd.keys[..], &cmd.args[..]));
+    let lua = new_state(script_args, rand::Rng::gen(&mut a.rng))?;
     let key = match program {
         Program::Script { sha } => sha.clone(),
         Program::Function { .. } => library_key(&cmd.body),
@@ -530,7 +531,8 @@ fn library_key(code: &[u8]) -> String {
 /// arguments given. Errors are Redis' (tables `{err = ...}` from
 /// `register_function`, strings from Lua).
 const LOADER: &str = r#"
-local chunk, pcall, want, keys, args, version, version_num, log = ...
+local chunk, pcall, want, keys, args = ...
+local log, version, version_num = redis.log, redis.REDIS_VERSION, redis.REDIS_VERSION_NUM
 local error, type, select, pairs, tostring, lower = error, type, select, pairs, tostring, string.lower
 local find, setmetatable, setfenv, G = string.find, setmetatable, setfenv, _G
 local flag_bits = {['no-writes'] = 1, ['allow-oom'] = 2, ['allow-stale'] = 4, ['no-cluster'] = 8,
@@ -665,13 +667,12 @@ fn register_library(
     (want, keys, args): (&str, Table, Table),
 ) -> mlua::Result<Result<Registration, String>> {
     let loader = LOADER_BYTECODE.with(Rc::clone);
-    let log = lua.create_function(|_, _: mlua::MultiValue| Ok(()))?;
     let want = (!want.is_empty()).then_some(want);
     let (ok, registered, call): (bool, Value, Option<Function>) = lua
         .load(&loader[..])
         .set_name("=redis")
         .set_mode(ChunkMode::Binary)
-        .call((code, raw_pcall.clone(), want, keys, args, REDIS_VERSION, REDIS_VERSION_NUM, log))?;
+        .call((code, raw_pcall.clone(), want, keys, args))?;
     if !ok {
         return Ok(Err(match &registered {
             Value::Table(t) => match t.raw_get::<Value>("err") {
@@ -702,8 +703,7 @@ fn register_library(
 /// ...", without the leading "ERR ").
 pub fn load_library(code: &[u8]) -> Result<Vec<Registered>, String> {
     let fail = |e: mlua::Error| format!("Error registering functions: ERR {}", one_line(&lua_error_text(&e)));
-    let cmd = c::Eval { function: "-".into(), ..Default::default() };
-    let lua = new_state(&cmd, 0).map_err(fail)?;
+    let lua = new_state(None, 0).map_err(fail)?;
     let compiled = match compile(&lua, code, FUNCTION_CHUNK) {
         Ok(f) => f,
         Err(Reply::Error(e)) => return Err(e.strip_prefix("ERR ").unwrap_or(&e).to_string()),

@@ -3,7 +3,7 @@
 //! (`rdbSaveFunctions`, `functionDumpCommand`).
 
 use super::read::Reader;
-use super::{put_string, CRC64, MAX_VERSION};
+use super::{put_string, seal, unsealed};
 use bytes::Bytes;
 
 /// RDB_OPCODE_FUNCTION2: a library's whole code (with its `#!` line).
@@ -21,9 +21,7 @@ pub fn encode<'a>(codes: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
         out.push(OPCODE_FUNCTION2);
         put_string(&mut out, code);
     }
-    out.extend_from_slice(&FUNCTIONS_VERSION.to_le_bytes());
-    let crc = CRC64.checksum(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    seal(&mut out, FUNCTIONS_VERSION);
     out
 }
 
@@ -47,15 +45,7 @@ impl FunctionsDecodeError {
 /// `#!<engine> name=<name>` line Redis gives it).
 pub fn decode(payload: &[u8]) -> Result<Vec<Bytes>, FunctionsDecodeError> {
     use FunctionsDecodeError::*;
-    if payload.len() < 10 {
-        return Err(VersionOrChecksum);
-    }
-    let (body, footer) = payload.split_at(payload.len() - 8);
-    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
-    if version > MAX_VERSION || CRC64.checksum(body) != u64::from_le_bytes(footer.try_into().unwrap()) {
-        return Err(VersionOrChecksum);
-    }
-    let mut r = Reader::new(&body[..body.len() - 2]);
+    let mut r = Reader::new(unsealed(payload).ok_or(VersionOrChecksum)?);
     let mut codes = Vec::new();
     while !r.is_empty() {
         match r.u8().map_err(|_| Other("can not read data type"))? {

@@ -134,10 +134,30 @@ pub fn encode(v: &Value) -> Vec<u8> {
         }
     }
     let version = if matches!(v, Value::Stream(_)) { DUMP_VERSION_STREAM } else { DUMP_VERSION };
-    out.extend_from_slice(&version.to_le_bytes());
-    let crc = CRC64.checksum(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    seal(&mut out, version);
     out
+}
+
+/// Ends a payload: the RDB version (2 bytes, little-endian) and the CRC-64
+/// of everything before it.
+pub(crate) fn seal(out: &mut Vec<u8>, version: u16) {
+    out.extend_from_slice(&version.to_le_bytes());
+    let crc = CRC64.checksum(out);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// What a payload holds before its footer, if the footer is sound (Redis'
+/// verifyDumpPayload: a version we read, a matching checksum).
+pub(crate) fn unsealed(payload: &[u8]) -> Option<&[u8]> {
+    if payload.len() < 10 {
+        return None;
+    }
+    let (body, footer) = payload.split_at(payload.len() - 8);
+    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
+    if version > MAX_VERSION || CRC64.checksum(body) != u64::from_le_bytes(footer.try_into().unwrap()) {
+        return None;
+    }
+    Some(&body[..body.len() - 2])
 }
 
 /// RDB's length encoding: 6 bits, 14 bits, or a marker and 32 or 64 bits
@@ -164,15 +184,8 @@ pub(crate) fn put_string(out: &mut Vec<u8>, s: &[u8]) {
 /// Checks the footer of a DUMP payload (as Redis' verifyDumpPayload) and
 /// reads the value in it.
 pub fn decode(payload: &[u8]) -> Result<Value, DecodeError> {
-    if payload.len() < 10 {
-        return Err(DecodeError::VersionOrChecksum);
-    }
-    let (body, footer) = payload.split_at(payload.len() - 8);
-    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
-    if version > MAX_VERSION || CRC64.checksum(body) != u64::from_le_bytes(footer.try_into().unwrap()) {
-        return Err(DecodeError::VersionOrChecksum);
-    }
-    let mut r = Reader::new(&body[..body.len() - 2]);
+    let body = unsealed(payload).ok_or(DecodeError::VersionOrChecksum)?;
+    let mut r = Reader::new(body);
     let v = read_value(&mut r)?;
     // Like Redis, bytes after the value are ignored; an empty collection is
     // not a value (Redis refuses to load one).
