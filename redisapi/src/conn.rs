@@ -80,6 +80,10 @@ pub struct Conn {
     pub session: node::Session,
     pub proto: u8,
     pub authed: bool,
+    /// The user the connection runs as (the default user until AUTH), and
+    /// the ACL generation it was read at.
+    pub user: Arc<crate::acl::User>,
+    pub user_generation: u64,
     pub multi: Option<Multi>,
     pub watches: Vec<Watch>,
     /// The partition WATCH or queued commands bound the transaction to.
@@ -139,6 +143,9 @@ impl Conn {
         }
         if let Some(e) = local::subcommand_refusal(spec.name, &argv) {
             return self.refuse(e);
+        }
+        if let Err(e) = self.check_acl(spec, &argv, crate::acl::command::Context::Toplevel) {
+            return self.refuse_command(spec, e);
         }
         if self.proto == 2 && self.subscriptions() > 0 && !SUBSCRIBED_CONTEXT.contains(&spec.name) {
             return self.refuse(Reply::error(format!(
@@ -429,16 +436,18 @@ async fn read_more(
 
 /// Serves one client until it leaves, is killed, or the server shuts down.
 pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpStream) {
-    let (limits, requirepass, max_pipeline, read_budget) = {
+    let (limits, max_pipeline, read_budget) = {
         let c = server.cfg.read();
-        (c.limits.clone(), c.requirepass.clone(), c.max_pipeline, c.read_budget)
+        (c.limits.clone(), c.max_pipeline, c.read_budget)
     };
     let mut conn = Conn {
         session: server.node.new_session(),
         server: server.clone(),
         client: client.clone(),
         proto: 2,
-        authed: requirepass.is_none(),
+        authed: !server.acl.auth_required(),
+        user: server.acl.default_user(),
+        user_generation: server.acl.generation(),
         multi: None,
         watches: Vec::new(),
         txn_partition: None,
@@ -488,6 +497,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         tokio::select! {
             biased;
             _ = client.kill.notified() => { killed = true; break }
+            _ = client.acl_check.notified() => if !conn.subscriptions_allowed() { killed = true; break },
             _ = stop.changed() => break,
             Some((size, proto, reply)) = pending.next(), if !pending.is_empty() => {
                 held -= size;

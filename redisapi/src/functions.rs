@@ -416,7 +416,7 @@ fn metadata(code: &Bytes) -> Result<(String, String, Bytes), String> {
 
 /// Writes `bytes` to `file` durably: a synced temporary file renamed over
 /// it, then the directory synced.
-fn write_synced(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_synced(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = file.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;

@@ -3,6 +3,7 @@
 //! encoding. No storage code lives here.
 
 pub mod accounting;
+pub mod acl;
 pub mod admin;
 pub mod args;
 pub mod cluster;

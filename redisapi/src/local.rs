@@ -63,6 +63,24 @@ const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
             ("help", 2),
         ],
     ),
+    (
+        "acl",
+        &[
+            ("cat", -2),
+            ("deluser", -3),
+            ("dryrun", -4),
+            ("genpass", -2),
+            ("getuser", 3),
+            ("help", 2),
+            ("list", 2),
+            ("load", 2),
+            ("log", -2),
+            ("save", 2),
+            ("setuser", -3),
+            ("users", 2),
+            ("whoami", 2),
+        ],
+    ),
     ("config", &[("get", -3), ("set", -4), ("resetstat", 2), ("rewrite", 2), ("help", 2)]),
     ("slowlog", &[("get", -2), ("len", 2), ("reset", 2), ("help", 2)]),
     (
@@ -159,7 +177,9 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             c.unsubscribe_all();
             c.proto = 2;
             c.client.proto.store(2, Ordering::Relaxed);
-            c.authed = c.server.cfg.read().requirepass.is_none();
+            c.authed = !c.server.acl.auth_required();
+            c.user = c.server.acl.default_user();
+            *c.client.user.lock() = c.user.name.clone();
             *c.client.name.lock() = None;
             c.session.readonly = false;
             Reply::status("RESET")
@@ -170,6 +190,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             Some(_) => Reply::error("ERR DB index is out of range"),
         },
         "auth" => auth(c, &argv),
+        "acl" => return crate::acl::command::acl(c, &argv),
         "hello" => hello(c, &argv),
         "client" => return client(c, &argv),
         "command" => command(&argv),
@@ -259,26 +280,15 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
     Outcome::Reply(r)
 }
 
+/// AUTH [username] password (ACLAuthenticateUser).
 fn auth(c: &mut Conn, argv: &[Bytes]) -> Reply {
-    let (user, pass) = match argv.len() {
-        2 => ("default".to_string(), &argv[1]),
-        3 => (String::from_utf8_lossy(&argv[1]).into_owned(), &argv[2]),
-        _ => return Reply::error(err::SYNTAX),
-    };
-    let requirepass = c.server.cfg.read().requirepass.clone();
-    match requirepass {
-        None if argv.len() == 2 => Reply::error(
+    match argv.len() {
+        2 if c.server.acl.default_user().nopass() => Reply::error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ),
-        None if user == "default" => {
-            c.authed = true;
-            Reply::Ok
-        }
-        Some(p) if user == "default" && p.as_bytes() == pass.as_ref() => {
-            c.authed = true;
-            Reply::Ok
-        }
-        _ => Reply::error("WRONGPASS invalid username-password pair or user is disabled."),
+        2 => c.authenticate(b"default", &argv[1], &argv[0]),
+        3 => c.authenticate(&argv[1], &argv[2], &argv[0]),
+        _ => Reply::error(err::SYNTAX),
     }
 }
 
@@ -356,7 +366,7 @@ fn hello(c: &mut Conn, argv: &[Bytes]) -> Reply {
     while i < argv.len() {
         let opt = upper(&argv[i]);
         if opt == "AUTH" && i + 2 < argv.len() {
-            let r = auth(c, &[Bytes::from_static(b"auth"), argv[i + 1].clone(), argv[i + 2].clone()]);
+            let r = c.authenticate(&argv[i + 1], &argv[i + 2], &argv[0]);
             if r.is_error() {
                 return r;
             }
@@ -577,6 +587,7 @@ fn client_kill(c: &mut Conn, argv: &[Bytes]) -> Outcome {
         return Outcome::Reply(Reply::error(err::SYNTAX));
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    let (mut user, mut kind) = (None, None);
     for pair in argv[2..].chunks(2) {
         let v = String::from_utf8_lossy(&pair[1]).into_owned();
         match upper(&pair[0]).as_str() {
@@ -591,7 +602,14 @@ fn client_kill(c: &mut Conn, argv: &[Bytes]) -> Outcome {
                 "no" => skipme = false,
                 _ => return Outcome::Reply(Reply::error(err::SYNTAX)),
             },
-            "TYPE" | "USER" | "MAXAGE" => {}
+            "USER" => match c.server.acl.user(&v) {
+                Some(u) => user = Some(u.name.clone()),
+                None => return Outcome::Reply(Reply::error(format!("ERR No such user '{v}'"))),
+            },
+            "TYPE" => match v.to_ascii_lowercase().as_str() {
+                t @ ("normal" | "pubsub" | "master" | "replica" | "slave") => kind = Some(t.to_string()),
+                _ => return Outcome::Reply(Reply::error(format!("ERR Unknown client type '{v}'"))),
+            },
             _ => return Outcome::Reply(Reply::error(err::SYNTAX)),
         }
     }
@@ -601,6 +619,12 @@ fn client_kill(c: &mut Conn, argv: &[Bytes]) -> Outcome {
         if id.is_some_and(|i| i != cl.id)
             || addr.as_ref().is_some_and(|a| *a != cl.addr)
             || laddr.as_ref().is_some_and(|a| *a != cl.laddr)
+            || user.as_ref().is_some_and(|u| *u != *cl.user.lock())
+            || kind.as_deref().is_some_and(|t| match t {
+                "pubsub" => cl.subscriptions() == 0,
+                "normal" => cl.subscriptions() > 0,
+                _ => true,
+            })
             || (skipme && cl.id == me)
         {
             continue;
@@ -887,7 +911,10 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "maxclients" => cfg.maxclients = v.parse().unwrap(),
                     "proto-max-bulk-len" => cfg.limits.proto_max_bulk_len = parse_memory(&v).unwrap(),
                     "client-query-buffer-limit" => cfg.limits.query_buffer_limit = parse_memory(&v).unwrap(),
-                    "requirepass" => cfg.requirepass = if v.is_empty() { None } else { Some(v) },
+                    "requirepass" => {
+                        cfg.requirepass = if v.is_empty() { None } else { Some(v) };
+                        c.server.acl.set_default_password(cfg.requirepass.as_deref());
+                    }
                     "notify-keyspace-events" => {
                         c.server.node.notify.store(notify::parse(&v).unwrap(), Ordering::Relaxed);
                     }
@@ -1047,7 +1074,12 @@ async fn exec(c: &mut Conn) -> Outcome {
         .iter()
         .filter_map(|argv| cmd::lookup(&argv[0]).map(|spec| spec.stat_name(argv.get(1)).unwrap_or(spec.name.into())))
         .collect();
-    for q in multi.queued {
+    for (q, argv) in multi.queued.into_iter().zip(&multi.argvs) {
+        // The rules may have changed since the command was queued.
+        let q = match cmd::lookup(&argv[0]).map(|spec| c.check_acl(spec, argv, crate::acl::command::Context::Multi)) {
+            Some(Err(e)) => Queued::Failed(e),
+            _ => q,
+        };
         match q {
             Queued::Data(cmd) => {
                 data.push(cmd);

@@ -17,6 +17,9 @@ use tokio::sync::{watch, Notify};
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub requirepass: Option<String>,
+    /// The ACL file (`aclfile`): users are read from it at the start and by
+    /// ACL LOAD, written by ACL SAVE.
+    pub aclfile: Option<std::path::PathBuf>,
     pub maxclients: usize,
     pub limits: Limits,
     /// Bytes of commands read from all clients and not yet answered, above
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
         .collect();
         ServerConfig {
             requirepass: None,
+            aclfile: None,
             maxclients: 10000,
             limits: Limits::default(),
             read_budget: 256 << 20,
@@ -80,18 +84,26 @@ pub struct ClientHandle {
     pub ssub: std::sync::atomic::AtomicUsize,
     /// Notified by CLIENT KILL.
     pub kill: Notify,
+    /// The user the connection authenticated as (CLIENT LIST's user).
+    pub user: Mutex<String>,
+    /// Notified when the user's channel permissions shrink: a subscriber
+    /// no longer allowed one of its channels closes (as in Redis).
+    pub acl_check: Notify,
 }
 
 impl ClientHandle {
+    /// Channels, patterns and shard channels subscribed to.
+    pub fn subscriptions(&self) -> usize {
+        self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) + self.ssub.load(Ordering::Relaxed)
+    }
+
     /// CLIENT LIST's flags: x in MULTI, P subscribed, else N.
     fn flags(&self) -> String {
         let mut f = String::new();
         if self.in_multi.load(Ordering::Relaxed) {
             f.push('x');
         }
-        let subs =
-            self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) + self.ssub.load(Ordering::Relaxed);
-        if subs > 0 {
+        if self.subscriptions() > 0 {
             f.push('P');
         }
         if f.is_empty() {
@@ -104,7 +116,7 @@ impl ClientHandle {
     pub fn info_line(&self) -> String {
         let (last, cmd) = *self.last.lock();
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -117,6 +129,7 @@ impl ClientHandle {
             self.ssub.load(Ordering::Relaxed),
             if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
             if cmd.is_empty() { "NULL" } else { cmd },
+            self.user.lock(),
             self.proto.load(Ordering::Relaxed),
         )
     }
@@ -157,6 +170,8 @@ pub struct Server {
     pub monitors: crate::monitor::Monitors,
     /// INFO commandstats, errorstats, latencystats.
     pub cmdstats: crate::cmdstats::CommandStats,
+    /// ACL users (per node, as in Redis Cluster) and the ACL log.
+    pub acl: crate::acl::Acl,
 }
 
 impl Server {
@@ -165,7 +180,17 @@ impl Server {
     pub fn new(node: Arc<Node>, cfg: ServerConfig) -> Result<Arc<Server>, String> {
         node::exec::script::set_command_parser(crate::cmd::scripting::script_command);
         let (shutdown, _) = watch::channel(false);
-        let functions = crate::functions::Functions::open(Some(&node.cfg.data_dir))?;
+        let functions =
+            crate::functions::Functions::open(Some(&node.cfg.data_dir)).map_err(|e| format!("functions: {e}"))?;
+        // requirepass is the default user's password; an ACL file that
+        // defines the default user overrides it, as in Redis.
+        let acl = crate::acl::Acl::default();
+        if let Some(p) = &cfg.requirepass {
+            acl.set_default_password(Some(p));
+        }
+        if let Some(path) = &cfg.aclfile {
+            acl.replace_all(crate::acl::file::load(path).map_err(|e| format!("ACL file: {e}"))?);
+        }
         let server = Arc::new(Server {
             node,
             cfg: RwLock::new(cfg),
@@ -183,6 +208,7 @@ impl Server {
             scripts: Mutex::new(Default::default()),
             functions,
             pause: Default::default(),
+            acl,
         });
         // The commands scripts run, as `[0 lua]` lines (the first server
         // of a process: kvnode has one).
@@ -290,6 +316,8 @@ impl Server {
             psub: Default::default(),
             ssub: Default::default(),
             kill: Notify::new(),
+            user: Mutex::new("default".to_string()),
+            acl_check: Notify::new(),
         });
         self.clients.lock().insert(id, c.clone());
         c

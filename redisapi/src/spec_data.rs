@@ -226,6 +226,7 @@ pub const SPECS: &[SpecRow] = &[
     ("module", -2, &[], 0, 0, 0, "server", "A container for module commands", "4.0.0", "Depends on subcommand."),
     ("memory", -2, &[], 0, 0, 0, "server", "A container for memory diagnostics commands", "4.0.0", "Depends on subcommand."),
     ("monitor", 1, &["admin", "noscript", "loading", "stale"], 0, 0, 0, "server", "Listen for all requests received by the server in real time", "1.0.0", ""),
+    ("acl", -2, &[], 0, 0, 0, "server", "A container for Access List Control commands ", "6.0.0", "Depends on subcommand."),
 ];
 
 /// (container, subcommand, arity, flags, first key, last key, step)
@@ -344,4 +345,17 @@ pub const SUBSPECS: &[SubRow] = &[
     ("memory", "purge", 2, &[], 0, 0, 0),
     ("memory", "stats", 2, &[], 0, 0, 0),
     ("memory", "usage", -3, &["readonly"], 2, 2, 1),
+    ("acl", "cat", -2, &["noscript", "loading", "stale"], 0, 0, 0),
+    ("acl", "deluser", -3, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    ("acl", "dryrun", -4, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    ("acl", "genpass", -2, &["noscript", "loading", "stale"], 0, 0, 0),
+    ("acl", "getuser", 3, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    ("acl", "help", 2, &["loading", "stale"], 0, 0, 0),
+    ("acl", "list", 2, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    ("acl", "load", 2, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    ("acl", "log", -2, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    ("acl", "save", 2, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    ("acl", "setuser", -3, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    ("acl", "users", 2, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    ("acl", "whoami", 2, &["noscript", "loading", "stale"], 0, 0, 0),
 ];

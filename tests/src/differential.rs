@@ -259,8 +259,12 @@ impl Pair {
     pub fn reclaim_expired(con: &mut redis::Connection) {
         let mut cursor = 0u64;
         loop {
-            let (next, _keys): (u64, Vec<Vec<u8>>) =
-                redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(1000).query(con).expect("SCAN on redis-server");
+            // (A user ACLs refuse SCAN reclaims nothing.)
+            let Ok((next, _keys)) =
+                redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(1000).query::<(u64, Vec<Vec<u8>>)>(con)
+            else {
+                return;
+            };
             if next == 0 {
                 break;
             }

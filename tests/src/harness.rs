@@ -158,6 +158,28 @@ pub fn answers_as(port: u16, pid: u32, password: Option<&str>) -> bool {
     false
 }
 
+/// Starts kvnode on `data_dir` with `extra` arguments, expecting it to
+/// refuse to start: its exit status and what it wrote to stderr.
+pub fn failed_start(data_dir: &Path, extra: &[String]) -> (std::process::ExitStatus, String) {
+    let mut cmd = Command::new(kvnode_bin());
+    cmd.arg("--redis-addr").arg("127.0.0.1:0").arg("--data-dir").arg(data_dir).args(extra);
+    let mut child = kvnode_env(&mut cmd).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            kill_child(&mut child);
+            panic!("kvnode started where it should have refused to");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status, err)
+}
+
 fn kill_child(child: &mut Child) {
     // Already exited and reaped: its pid may belong to another process now.
     if let Ok(Some(_)) = child.try_wait() {

@@ -2,7 +2,7 @@
 //! pipelined writes, restart, check; a disk that fills up; expired keys stay
 //! gone; the raft log is compacted and a restart replays only its tail.
 
-use kvtests::harness::{incompressible, kvnode_bin, kvnode_env, wait_until, KvNode, NodeOptions, SmallDisk};
+use kvtests::harness::{failed_start, incompressible, wait_until, KvNode, NodeOptions, SmallDisk};
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -213,22 +213,7 @@ fn function_libraries_survive_sigkill_and_a_damaged_file_stops_the_start() {
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[4] ^= 1;
     std::fs::write(&file, bytes).unwrap();
-    let mut cmd = std::process::Command::new(kvnode_bin());
-    cmd.arg("--redis-addr").arg("127.0.0.1:0").arg("--data-dir").arg(node.data_dir());
-    let mut child = kvnode_env(&mut cmd).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("kvnode started on a damaged file of libraries");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let (status, err) = failed_start(node.data_dir(), &[]);
     assert!(!status.success());
     assert!(err.contains("functions: ") && err.contains("DUMP payload version or checksum are wrong"), "{err}");
 }

@@ -39,6 +39,10 @@ struct Args {
     /// Password clients must AUTH with.
     #[arg(long)]
     requirepass: Option<String>,
+    /// ACL file: users are read from it at the start and by ACL LOAD,
+    /// written by ACL SAVE (without it, users last until the node stops).
+    #[arg(long)]
+    aclfile: Option<PathBuf>,
     /// Partitions of the default namespace when the data directory is new.
     #[arg(long)]
     partitions: Option<u32>,
@@ -77,6 +81,7 @@ struct FileConfig {
     redis_addr: Option<String>,
     data_dir: Option<PathBuf>,
     requirepass: Option<String>,
+    aclfile: Option<PathBuf>,
     partitions: Option<u32>,
     maxclients: Option<usize>,
     /// Raft tick in milliseconds.
@@ -174,7 +179,11 @@ fn main() -> anyhow::Result<()> {
         };
         ncfg.cluster = Some(node::node::ClusterConfig { spec, bootstrap: args.bootstrap, redirect_moved });
     }
-    let mut scfg = ServerConfig { requirepass: args.requirepass.or(file.requirepass), ..Default::default() };
+    let mut scfg = ServerConfig {
+        requirepass: args.requirepass.or(file.requirepass),
+        aclfile: args.aclfile.or(file.aclfile),
+        ..Default::default()
+    };
     if ncfg.cluster.is_some() {
         scfg.inert.insert("cluster-enabled".into(), "yes".into());
     }
@@ -208,7 +217,7 @@ fn main() -> anyhow::Result<()> {
             data_dir.display(),
             node.namespace().partitions.len()
         );
-        let server = Server::new(node.clone(), scfg).map_err(|e| anyhow::anyhow!("functions: {e}"))?;
+        let server = Server::new(node.clone(), scfg).map_err(|e| anyhow::anyhow!("{e}"))?;
         let serving = tokio::spawn(server.clone().serve(listener));
         let mut stop = server.shutdown_signal();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
