@@ -489,6 +489,14 @@ pub struct Eval {
     /// arguments from numkeys on and `body` is empty.
     #[prost(string, tag = "6")]
     pub function: String,
+    /// The user running it, when ACL rules restrict that user: its name
+    /// and rules (as ACL LIST writes them), which every command the script
+    /// calls is checked against on each replica. Empty for a user no rule
+    /// restricts.
+    #[prost(string, tag = "7")]
+    pub user: String,
+    #[prost(string, tag = "8")]
+    pub acl: String,
 }
 
 #[derive(Clone, PartialEq, prost::Oneof)]
@@ -828,6 +836,9 @@ impl Cmd {
             | Cmd::Sort(_) => 2,
             // A function call must not reach a node that would run its
             // library as a script.
+            // A restricted user's script must not reach a node that would
+            // run its commands unchecked.
+            Cmd::Eval(e) if !e.acl.is_empty() => 7,
             Cmd::Eval(e) if !e.function.is_empty() => 6,
             Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) | Cmd::Eval(_) => 3,
             Cmd::XAdd(_)

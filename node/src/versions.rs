@@ -14,8 +14,9 @@ use std::collections::HashMap;
 
 /// What this build applies: 1 up to the bit commands, SORT ... STORE and
 /// RESTORE; 2 with them; 3 with the HyperLogLog commands and scripts; 4
-/// with streams; 5 with the GEO searches and lookups; 6 with FCALL.
-pub const APPLY_VERSION: u32 = 6;
+/// with streams; 5 with the GEO searches and lookups; 6 with FCALL; 7 with
+/// ACL checks of the commands a restricted user's script calls.
+pub const APPLY_VERSION: u32 = 7;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a
 /// test can run a node that behaves as an older one.

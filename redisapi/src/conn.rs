@@ -162,8 +162,11 @@ impl Conn {
         match spec.run {
             Run::Data(parse) => match parse(&argv).and_then(|c| self.server.resolve_script(c)) {
                 Ok(c) => match self.moved(&c) {
+                    None => {
+                        let c = self.stamp_caller(c);
+                        Outcome::Pending(self.server.node.submit(&mut self.session, c).await)
+                    }
                     Some(e) => Outcome::Reply(e),
-                    None => Outcome::Pending(self.server.node.submit(&mut self.session, c).await),
                 },
                 Err(e) => Outcome::Reply(e),
             },
@@ -238,7 +241,9 @@ impl Conn {
         let copy = argv.clone();
         // Inside MULTI a blocking pop does not block: it is its plain pop.
         let parsed = match spec.run {
-            Run::Data(parse) => Some(parse(&argv).and_then(|c| self.server.resolve_script(c))),
+            Run::Data(parse) => {
+                Some(parse(&argv).and_then(|c| self.server.resolve_script(c)).map(|c| self.stamp_caller(c)))
+            }
             Run::Blocking(parse) => Some(parse(&argv).map(|(c, _)| c)),
             Run::Local => local::data_form(&argv).map(Ok),
         };

@@ -218,6 +218,13 @@ impl Server {
                 s.monitors.feed(argv, "lua");
             }
         }));
+        // The ACL refusals of what scripts call.
+        let weak = Arc::downgrade(&server);
+        crate::acl::command::set_script_log(Box::new(move |entry| {
+            if let Some(s) = weak.upgrade() {
+                s.acl.log(entry);
+            }
+        }));
         Ok(server)
     }
 

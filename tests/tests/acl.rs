@@ -322,6 +322,39 @@ fn restricted_users_are_refused_as_redis_refuses_them() {
     let (theirs, mine) = both(&mut ra, &mut oa, &["EXEC"]);
     assert_eq!(theirs, mine);
     assert!(theirs.contains("ACLs rules changed"), "{theirs}");
+    // Scripts: the commands they call are checked against the user that
+    // runs them (the error names the script; the log says lua).
+    let lib =
+        "#!lua name=acl\nredis.register_function('f', function(keys, args) return redis.call(args[1], keys[1]) end)";
+    check_all(
+        &mut r,
+        &mut o,
+        &[
+            &["ACL", "SETUSER", "scr", "on", ">pw", "~a*", "+eval", "+evalsha", "+get", "+fcall", "&c*"],
+            &["FUNCTION", "LOAD", lib],
+            &["ACL", "LOG", "RESET"],
+        ],
+    );
+    let (mut rs, mut os) = (connect_as(redis.port, "scr", "pw"), connect_as(ours.port, "scr", "pw"));
+    check_all(
+        &mut rs,
+        &mut os,
+        &[
+            &["EVAL", "return redis.call('set','a1','x')", "1", "a1"],
+            &["EVAL", "return redis.call('get','b1')", "1", "a1"],
+            &["EVAL", "return redis.pcall('get','b1')", "1", "a1"],
+            &["EVAL", "return redis.call('get','a1')", "1", "b1"],
+            &["EVAL", "return redis.call('get','a1')", "1", "a1"],
+            &["EVAL", "return redis.call('publish','c1','m')", "0"],
+            &["EVAL", "return redis.call('ping')", "0"],
+            &["EVAL", "return redis.call('nosuch')", "0"],
+            &["EVALSHA", "e5c6e2f5247b0217d081804c63965eefc41b0d1a", "1", "a1"],
+            &["FCALL", "f", "1", "a2", "get"],
+            &["FCALL", "f", "1", "a2", "del"],
+            &["FCALL", "f", "1", "b2", "get"],
+        ],
+    );
+    assert_eq!(log_entries(&mut r), log_entries(&mut o));
     // A disabled user keeps its connections but cannot authenticate anew.
     check_all(&mut r, &mut o, &[&["ACL", "SETUSER", "app", "off"]]);
     check_all(&mut ra, &mut oa, &[&["GET", "app:1"], &["AUTH", "app", "secret"], &["ACL", "WHOAMI"]]);

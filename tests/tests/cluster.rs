@@ -907,6 +907,16 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
             Ok(_) => panic!("FCALL accepted through node {} while node 3 is old", i + 1),
             Err(e) => assert!(e.to_string().contains("needs every replica at apply version 6"), "{e}"),
         }
+        // A restricted user's script carries the user's rules, which an
+        // older node would not check its commands against.
+        let _: () = redis::cmd("ACL").arg(&["SETUSER", "up", "on", ">pw", "+@all", "~{u}*"]).query(&mut c).unwrap();
+        let mut restricted = cl.client(i);
+        let _: () = redis::cmd("AUTH").arg("up").arg("pw").query(&mut restricted).unwrap();
+        let script = redis::cmd("EVAL").arg("return redis.call('SET', KEYS[1], 1)").arg(1).arg("{u}lua").clone();
+        match script.query::<String>(&mut restricted) {
+            Ok(_) => panic!("a restricted user's EVAL accepted through node {} while node 3 is old", i + 1),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 7"), "{e}"),
+        }
         wait_until(Duration::from_secs(20), "an older command to work meanwhile", || {
             let mut c = cl.client(i);
             redis::cmd("SET").arg("{u}plain").arg("v").query::<()>(&mut c).is_ok()

@@ -100,7 +100,15 @@ pub enum ScriptCall {
     Publish(crate::reply::Message),
 }
 
-pub type CommandParser = fn(&[Bytes]) -> Result<ScriptCall, Reply>;
+/// Who runs a script: the user's name and ACL rules (both empty for a
+/// user no rule restricts), which the commands it calls must pass.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    pub user: &'a str,
+    pub acl: &'a str,
+}
+
+pub type CommandParser = fn(&[Bytes], Caller) -> Result<ScriptCall, Reply>;
 
 static PARSER: OnceLock<CommandParser> = OnceLock::new();
 
@@ -480,7 +488,9 @@ fn run(a: &mut Apply, cmd: &c::Eval, program: &Program) -> mlua::Result<Reply> {
     // function, as Redis' does, so the script's line stays on the stack),
     // `redis.pcall` returns it as `{err = ...}`.
     let a = std::cell::RefCell::new(a);
-    let run_call = |args: &mlua::MultiValue| call(&mut a.borrow_mut(), args, read_only, slots, whole_keyspace, now);
+    let caller = Caller { user: &cmd.user, acl: &cmd.acl };
+    let run_call =
+        |args: &mlua::MultiValue| call(&mut a.borrow_mut(), args, caller, read_only, slots, whole_keyspace, now);
     let result = lua.scope(|scope| {
         let redis: Table = lua.globals().raw_get("redis")?;
         redis.raw_set(
@@ -750,7 +760,15 @@ fn call_error(v: &Value) -> Option<&str> {
 }
 
 /// The command a script called, run on the entry's state.
-fn call(a: &mut Apply, args: &mlua::MultiValue, read_only: bool, slots: (u32, u32), whole: bool, now: u64) -> Reply {
+fn call(
+    a: &mut Apply,
+    args: &mlua::MultiValue,
+    caller: Caller,
+    read_only: bool,
+    slots: (u32, u32),
+    whole: bool,
+    now: u64,
+) -> Reply {
     if args.is_empty() {
         return Reply::error("ERR Please specify at least one argument for this redis lib call");
     }
@@ -766,7 +784,7 @@ fn call(a: &mut Apply, args: &mlua::MultiValue, read_only: bool, slots: (u32, u3
     let Some(parse) = PARSER.get() else {
         return Reply::error("ERR this node cannot run commands from scripts");
     };
-    let reply = match parse(&argv) {
+    let reply = match parse(&argv, caller) {
         Err(e) => return e,
         Ok(ScriptCall::Answer(r)) => r,
         // Redis counts a publish as a write here (it is replicated).

@@ -359,9 +359,12 @@ impl Denied {
     }
 }
 
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct User {
     pub name: String,
+    /// The rules as [`User::describe`] writes them, once asked (scripts
+    /// carry them); every change starts it anew.
+    described: OnceLock<String>,
     /// Redis keeps "on" and "off" as two flags (a new user has only off).
     on: bool,
     off: bool,
@@ -426,6 +429,7 @@ impl User {
 
     /// ACLSetUser: one rule.
     pub fn apply(&mut self, op: &[u8]) -> Result<(), RuleError> {
+        self.described = OnceLock::new();
         if op.is_empty() {
             return Ok(());
         }
@@ -519,6 +523,43 @@ impl User {
     /// (`pattern`: a PSUBSCRIBE pattern).
     pub fn may_subscribe(&self, channel: &[u8], pattern: bool) -> bool {
         std::iter::once(&self.root).chain(&self.selectors).any(|s| s.channel_allowed(channel, pattern))
+    }
+}
+
+thread_local! {
+    /// Users parsed from the rules scripts carry, on the thread that runs
+    /// scripts (a few users' rules, each parsed once).
+    static PARSED: std::cell::RefCell<HashMap<String, Arc<User>>> = Default::default();
+}
+
+impl User {
+    /// The user whose rules a script carries (see [`User::rules`]).
+    pub fn from_rules(name: &str, rules: &str) -> Arc<User> {
+        PARSED.with(|parsed| {
+            let mut parsed = parsed.borrow_mut();
+            if let Some(u) = parsed.get(rules).filter(|u| u.name == name) {
+                return u.clone();
+            }
+            if parsed.len() >= 64 {
+                parsed.clear();
+            }
+            let words: Vec<Bytes> = rules.split(' ').map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
+            // Rules this node wrote; one it cannot read leaves the user no
+            // permissions rather than more.
+            let user = User::new(name).apply_all(&words).unwrap_or_else(|_| User::new(name));
+            let user = Arc::new(user);
+            parsed.insert(rules.to_string(), user.clone());
+            user
+        })
+    }
+
+    /// The rules a restricted user's scripts carry (empty for a user no
+    /// rule restricts: its scripts run unchecked).
+    pub fn rules(&self) -> &str {
+        if self.unrestricted() {
+            return "";
+        }
+        self.described.get_or_init(|| self.describe())
     }
 }
 

@@ -4,7 +4,7 @@
 use super::{lookup, Run};
 use bytes::Bytes;
 use node::command::Eval;
-use node::exec::script::ScriptCall;
+use node::exec::script::{Caller, ScriptCall};
 use node::num::parse_i64_arg;
 use node::{Cmd, Reply};
 
@@ -36,7 +36,7 @@ fn parse(argv: &[Bytes], by_sha: bool, read_only: bool) -> Result<Cmd, Reply> {
         keys: argv[3..split].to_vec(),
         args: argv[split..].to_vec(),
         read_only,
-        function: String::new(),
+        ..Default::default()
     }))
 }
 
@@ -79,7 +79,7 @@ pub fn fcall_ro(argv: &[Bytes]) -> Result<Cmd, Reply> {
 /// A script's `redis.call(...)`: the command it names, checked as Redis
 /// checks commands from scripts. A blocking pop does not block (its plain
 /// pop); TIME answers the entry's clock.
-pub fn script_command(argv: &[Bytes]) -> Result<ScriptCall, Reply> {
+pub fn script_command(argv: &[Bytes], caller: Caller) -> Result<ScriptCall, Reply> {
     let Some(spec) = lookup(&argv[0]) else {
         return Err(Reply::error("ERR Unknown Redis command called from script"));
     };
@@ -98,6 +98,7 @@ pub fn script_command(argv: &[Bytes]) -> Result<ScriptCall, Reply> {
     if spec.has_flag("noscript") {
         return Err(not_allowed());
     }
+    crate::acl::command::check_script_call(spec, argv, caller)?;
     let write = spec.has_flag("write");
     match spec.run {
         Run::Data(parse) => parse(argv).map(|cmd| ScriptCall::Run { cmd, write }),
