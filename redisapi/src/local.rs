@@ -813,6 +813,11 @@ fn config_values(c: &Conn) -> Vec<(String, String)> {
         ("notify-keyspace-events".to_string(), notify::to_config(c.server.node.notify.load(Ordering::Relaxed))),
         ("slowlog-log-slower-than".to_string(), c.server.slowlog.slower_than.load(Ordering::Relaxed).to_string()),
         ("slowlog-max-len".to_string(), c.server.slowlog.max_len.load(Ordering::Relaxed).to_string()),
+        ("acllog-max-len".to_string(), c.server.acl.log_max_len.load(Ordering::Relaxed).to_string()),
+        ("aclfile".to_string(), cfg.aclfile.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+        // New users start without channels (Redis 7.0's default; the other
+        // setting, allchannels, is not served).
+        ("acl-pubsub-default".to_string(), "resetchannels".to_string()),
     ];
     v.extend(cfg.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
     v.sort();
@@ -867,8 +872,17 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "proto-max-bulk-len" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
                     "client-query-buffer-limit" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
                     "requirepass" => true,
-                    "slowlog-log-slower-than" | "slowlog-max-len" => {
-                        let min = if k == "slowlog-max-len" { 0 } else { -1 };
+                    "acl-pubsub-default" if v.eq_ignore_ascii_case("resetchannels") => continue,
+                    "acl-pubsub-default" => {
+                        return Reply::error(
+                            "ERR CONFIG SET failed (possibly related to argument 'acl-pubsub-default') - only resetchannels is served",
+                        )
+                    }
+                    "aclfile" => return Reply::error(
+                        "ERR CONFIG SET failed (possibly related to argument 'aclfile') - can't set immutable config",
+                    ),
+                    "slowlog-log-slower-than" | "slowlog-max-len" | "acllog-max-len" => {
+                        let min = if k == "slowlog-log-slower-than" { -1 } else { 0 };
                         match v.parse::<i64>() {
                             Ok(n) if n >= min => true,
                             Ok(_) => {
@@ -896,6 +910,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                         || k == "proto-max-bulk-len"
                         || k == "client-query-buffer-limit"
                         || k.starts_with("slowlog-")
+                        || k == "acllog-max-len"
                         || c.server.cfg.read().inert.contains_key(&k);
                     return Reply::error(if known {
                         format!("ERR CONFIG SET failed (possibly related to argument '{k}') - argument couldn't be parsed into an integer")
@@ -923,6 +938,9 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     }
                     "slowlog-max-len" => {
                         c.server.slowlog.max_len.store(v.parse::<i64>().unwrap() as usize, Ordering::Relaxed)
+                    }
+                    "acllog-max-len" => {
+                        c.server.acl.log_max_len.store(v.parse::<i64>().unwrap() as usize, Ordering::Relaxed)
                     }
                     other => {
                         cfg.inert.insert(other.to_string(), v);

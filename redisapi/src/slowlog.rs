@@ -173,8 +173,8 @@ fn logged_args(argv: &[Bytes]) -> Vec<Bytes> {
 }
 
 /// The positions of arguments Redis hides from the slow log: passwords of
-/// AUTH, HELLO ... AUTH, MIGRATE ... AUTH|AUTH2, and the values of CONFIG
-/// SET's secret settings.
+/// AUTH, HELLO ... AUTH, MIGRATE ... AUTH|AUTH2, ACL SETUSER's rules, and
+/// the values of CONFIG SET's secret settings.
 pub(crate) fn redacted(argv: &[Bytes]) -> Vec<usize> {
     let word = |i: usize| argv.get(i).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).unwrap_or_default();
     match word(0).as_str() {
@@ -204,6 +204,8 @@ pub(crate) fn redacted(argv: &[Bytes]) -> Vec<usize> {
             v.retain(|&i| i < argv.len());
             v
         }
+        // Every rule of ACL SETUSER (passwords among them), and its user.
+        "acl" if word(1) == "setuser" => (2..argv.len()).collect(),
         "config" if word(1) == "set" => (2..argv.len())
             .step_by(2)
             .filter(|&i| matches!(word(i).as_str(), "requirepass" | "masterauth" | "masteruser"))
@@ -243,5 +245,8 @@ mod tests {
         let c = logged_args(&args(&["CONFIG", "SET", "maxclients", "10", "requirepass", "s"]));
         assert_eq!(c[3], Bytes::from("10"));
         assert_eq!(c[5], r);
+        let a = logged_args(&args(&["ACL", "SETUSER", "u", "on", ">secret"]));
+        assert_eq!(a[..2], [Bytes::from("ACL"), Bytes::from("SETUSER")]);
+        assert_eq!(a[2..], [r.clone(), r.clone(), r]);
     }
 }

@@ -236,6 +236,16 @@ fn acl_commands_match_redis() {
         &["CLIENT", "KILL", "USER", "nobody"],
         &["CLIENT", "KILL", "TYPE", "nosuch"],
         &["CLIENT", "KILL", "USER", "bob"],
+        &["CONFIG", "GET", "aclfile"],
+        &["CONFIG", "GET", "acl-pubsub-default"],
+        &["CONFIG", "SET", "acl-pubsub-default", "resetchannels"],
+        &["CONFIG", "SET", "aclfile", "/tmp/x"],
+        &["CONFIG", "SET", "acllog-max-len", "-1"],
+        &["CONFIG", "SET", "acllog-max-len", "x"],
+        &["CONFIG", "SET", "acllog-max-len", "2"],
+        &["CONFIG", "GET", "acllog-max-len"],
+        &["AUTH", "nobody", "pw"],
+        &["AUTH", "nobody2", "pw"],
     ];
     check_all(&mut r, &mut o, cases);
     // GENPASS: hex of the asked length.
@@ -594,9 +604,14 @@ fn acl_file_is_saved_loaded_and_read_at_start() {
     let mut late = connect_as(ours.port, "late", "pw");
     let whoami: String = redis::cmd("ACL").arg("WHOAMI").query(&mut late).unwrap();
     assert_eq!(whoami, "late");
+    // ACL LOAD replaces every user: their connections close, as in Redis.
+    let mut admin = ours.client();
+    let _: () = redis::cmd("ACL").arg("LOAD").query(&mut admin).unwrap();
+    late.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert!(redis::cmd("PING").query::<String>(&mut late).is_err(), "a connection of a reloaded user stays");
+    let _: String = redis::cmd("PING").query(&mut admin).unwrap();
     // A broken file: ACL LOAD refuses all of it and keeps the users.
     std::fs::write(&file, "user default on nopass ~* &* +@all\nuser bad on +nosuch\nnot a user\n").unwrap();
-    let mut admin = ours.client();
     let err = redis::cmd("ACL").arg("LOAD").query::<()>(&mut admin).unwrap_err().to_string();
     assert!(
         err.contains("Error in applying operation '+nosuch'") && err.contains("should start with user keyword"),

@@ -217,9 +217,12 @@ pub fn check_script_call(spec: &CommandSpec, argv: &[Bytes], caller: node::exec:
 /// ACL SETUSER|GETUSER|DELUSER|USERS|LIST|WHOAMI|CAT|GENPASS|DRYRUN|LOG|
 /// LOAD|SAVE|HELP.
 pub fn acl(c: &mut Conn, argv: &[Bytes]) -> Outcome {
+    let generation = c.server.acl.generation();
     let reply = acl_reply(c, argv);
-    // A connection whose own user was deleted closes after this reply.
-    if c.server.acl.user(&c.user.name).is_none() {
+    // A connection whose own user was deleted, or replaced by ACL LOAD,
+    // closes after this reply.
+    let reloaded = upper(&argv[1]) == "LOAD" && c.server.acl.generation() != generation;
+    if c.server.acl.user(&c.user.name).is_none() || (reloaded && c.user.name != "default") {
         return Outcome::Close(reply);
     }
     Outcome::Reply(reply)
@@ -301,6 +304,13 @@ fn acl_reply(c: &mut Conn, argv: &[Bytes]) -> Reply {
                 match super::file::load(&path) {
                     Ok(users) => {
                         acl.replace_all(users);
+                        // As Redis frees every user but the default one,
+                        // and closes their connections.
+                        for client in c.server.clients() {
+                            if *client.user.lock() != "default" && client.id != c.client.id {
+                                client.kill.notify_one();
+                            }
+                        }
                         Reply::Ok
                     }
                     Err(e) => Reply::error(format!("ERR {e}")),
