@@ -382,8 +382,17 @@ pub fn hash_password(p: &[u8]) -> String {
     Sha256::digest(p).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn valid_hash(h: &[u8]) -> bool {
-    h.len() == 64 && h.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+/// The hash a password rule names: `>pass` and `<pass` hash their
+/// password, `#hash` and `!hash` give it (64 lowercase hex digits).
+fn password_hash_of(op: &[u8]) -> Result<String, RuleError> {
+    let given = &op[1..];
+    if matches!(op[0], b'>' | b'<') {
+        return Ok(hash_password(given));
+    }
+    if given.len() == 64 && given.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        return Ok(String::from_utf8_lossy(given).into_owned());
+    }
+    Err(RuleError::BadHash)
 }
 
 impl User {
@@ -456,26 +465,14 @@ impl User {
                 }
             }
             _ if op[0] == b'>' || op[0] == b'#' => {
-                let hash = if op[0] == b'>' {
-                    hash_password(&op[1..])
-                } else if valid_hash(&op[1..]) {
-                    String::from_utf8_lossy(&op[1..]).into_owned()
-                } else {
-                    return Err(RuleError::BadHash);
-                };
+                let hash = password_hash_of(op)?;
                 if !self.passwords.contains(&hash) {
                     self.passwords.push(hash);
                 }
                 self.nopass = false;
             }
             _ if op[0] == b'<' || op[0] == b'!' => {
-                let hash = if op[0] == b'<' {
-                    hash_password(&op[1..])
-                } else if valid_hash(&op[1..]) {
-                    String::from_utf8_lossy(&op[1..]).into_owned()
-                } else {
-                    return Err(RuleError::BadHash);
-                };
+                let hash = password_hash_of(op)?;
                 let at = self.passwords.iter().position(|p| *p == hash).ok_or(RuleError::NoSuchPassword)?;
                 self.passwords.remove(at);
             }
