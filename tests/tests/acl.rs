@@ -170,6 +170,8 @@ fn acl_commands_match_redis() {
         &["ACL", "GETUSER", "alice"],
         &["ACL", "LIST"],
         &["ACL", "SETUSER", "alice", "(+get ~x*"],
+        &["ACL", "SETUSER", "alice", "clearselectors", "(+get \"~a b\")", "(\"+set\" '~q*')", "(+get \"~x)"],
+        &["ACL", "GETUSER", "alice"],
         &["ACL", "SETUSER", "alice", "clearselectors", "nopass", "skip-sanitize-payload"],
         &["ACL", "GETUSER", "alice"],
         &["ACL", "SETUSER", "alice", "reset"],

@@ -477,9 +477,11 @@ impl User {
                 self.passwords.remove(at);
             }
             _ if op[0] == b'(' && op[op.len() - 1] == b')' => {
+                // Its rules are split as Redis splits them (sdssplitargs:
+                // quotes and escapes); unbalanced quotes leave no rules.
                 let mut s = Selector::default();
-                for rule in String::from_utf8_lossy(&op[1..op.len() - 1]).split_ascii_whitespace() {
-                    s.apply(rule.as_bytes())?;
+                for rule in crate::resp::split_args(&op[1..op.len() - 1]).unwrap_or_default() {
+                    s.apply(&rule)?;
                 }
                 self.selectors.push(s);
             }
