@@ -1402,6 +1402,12 @@ const SCRIPT: &[&[&str]] = &[
     &["SET", "s", "v4", "GET"],
     &["INCR", "s"],
     &["INCRBYFLOAT", "s", "1"],
+    // The key's type and value are checked before the increment, as Redis
+    // does for INCRBYFLOAT (INCRBY parses its increment first).
+    &["INCRBYFLOAT", "s", "abc"],
+    &["HSET", "h:float", "f", "1"],
+    &["INCRBYFLOAT", "h:float", "abc"],
+    &["INCRBY", "h:float", "abc"],
     &["SET", "n", "9223372036854775807"],
     &["INCR", "n"],
     &["DECRBY", "n", "-9223372036854775808"],

@@ -3,7 +3,6 @@
 use crate::args::Args;
 use bytes::Bytes;
 use node::command::{self as c, Cmd, Expiry, SetCond};
-use node::ldouble::F80;
 use node::node::wall_ms;
 use node::num::parse_i64_arg;
 use node::reply::err;
@@ -195,10 +194,9 @@ pub fn decrby(argv: &[Bytes]) -> Result<Cmd, Reply> {
     incr_by(argv, -d)
 }
 
+/// INCRBYFLOAT key increment: the increment is read where the entry is
+/// applied, after the key's type and value, in Redis' order.
 pub fn incrbyfloat(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    if F80::parse(&argv[2]).is_none() {
-        return Err(Reply::error(err::NOT_FLOAT));
-    }
     Ok(Cmd::IncrByFloat(c::IncrByFloat { key: argv[1].clone(), delta: argv[2].clone() }))
 }
 
