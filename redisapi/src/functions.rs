@@ -127,6 +127,11 @@ impl Functions {
         Ok(Functions { libs: Mutex::new(libs), file, change: Mutex::new(()) })
     }
 
+    /// Every library's code (what SAVE writes in the RDB file).
+    pub fn codes(&self) -> Vec<Bytes> {
+        self.libs.lock().by_name.values().map(|l| l.code.clone()).collect()
+    }
+
     /// The functions of all libraries (INFO's number_of_functions).
     pub fn function_count(&self) -> usize {
         self.libs.lock().function_count()

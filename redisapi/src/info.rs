@@ -80,7 +80,8 @@ pub fn render(server: &Server, args: &[Bytes]) -> String {
         let w = node.wal();
         let _ = write!(
             out,
-            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\naof_enabled:0\r\nraft_log_entries:{}\r\nwal_segments:{}\r\nwal_fsyncs:{}\r\nwal_bytes_written:{}\r\nwal_fsync_avg_us:{}\r\n\r\n",
+            "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\n{}aof_enabled:0\r\nraft_log_entries:{}\r\nwal_segments:{}\r\nwal_fsyncs:{}\r\nwal_bytes_written:{}\r\nwal_fsync_avg_us:{}\r\n\r\n",
+            server.saves.info(),
             node.raft_log_entries(),
             w.segments().len(),
             w.stats.fsyncs.load(Ordering::Relaxed),

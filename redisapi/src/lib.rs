@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod pause;
 pub mod pubsub;
 pub mod resp;
+pub mod save;
 pub mod server;
 pub mod slowlog;
 mod spec_data;

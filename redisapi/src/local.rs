@@ -225,10 +225,19 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
                     return Outcome::Reply(Reply::error(err::SYNTAX));
                 }
             }
+            // SAVE writes the RDB file first (the store needs none to
+            // restart); if that fails, only FORCE shuts down anyway.
+            let has = |w: &str| argv[1..].iter().any(|a| a.eq_ignore_ascii_case(w.as_bytes()));
+            if has("SAVE") && !has("NOSAVE") && crate::save::save(c).await.is_error() && !has("FORCE") {
+                return Outcome::Reply(Reply::error("ERR Errors trying to SHUTDOWN. Check logs."));
+            }
             tracing::info!("SHUTDOWN requested by client {}", c.client.addr);
             c.server.request_shutdown();
             return Outcome::Drop;
         }
+        "save" => crate::save::save(c).await,
+        "bgsave" => crate::save::bgsave(c, &argv),
+        "lastsave" => Reply::Int(c.server.saves.last() as i64),
         "script" => script(c, &argv),
         "function" => c.server.functions.command(&argv),
         "debug" => Reply::error("ERR DEBUG is not supported by this server"),
@@ -818,6 +827,7 @@ fn config_values(c: &Conn) -> Vec<(String, String)> {
         // New users start without channels (Redis 7.0's default; the other
         // setting, allchannels, is not served).
         ("acl-pubsub-default".to_string(), "resetchannels".to_string()),
+        ("dbfilename".to_string(), cfg.dbfilename.clone()),
     ];
     v.extend(cfg.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
     v.sort();
@@ -872,6 +882,12 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "proto-max-bulk-len" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
                     "client-query-buffer-limit" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
                     "requirepass" => true,
+                    // A protected config in Redis 7 (enable-protected-configs no).
+                    "dbfilename" => {
+                        return Reply::error(
+                            "ERR CONFIG SET failed (possibly related to argument 'dbfilename') - can't set protected config",
+                        )
+                    }
                     "acl-pubsub-default" if v.eq_ignore_ascii_case("resetchannels") => continue,
                     "acl-pubsub-default" => {
                         return Reply::error(

@@ -20,6 +20,8 @@ pub struct ServerConfig {
     /// The ACL file (`aclfile`): users are read from it at the start and by
     /// ACL LOAD, written by ACL SAVE.
     pub aclfile: Option<std::path::PathBuf>,
+    /// The RDB file SAVE and BGSAVE write, in the data directory.
+    pub dbfilename: String,
     pub maxclients: usize,
     pub limits: Limits,
     /// Bytes of commands read from all clients and not yet answered, above
@@ -58,6 +60,7 @@ impl Default for ServerConfig {
         ServerConfig {
             requirepass: None,
             aclfile: None,
+            dbfilename: "dump.rdb".to_string(),
             maxclients: 10000,
             limits: Limits::default(),
             read_budget: 256 << 20,
@@ -172,6 +175,8 @@ pub struct Server {
     pub cmdstats: crate::cmdstats::CommandStats,
     /// ACL users (per node, as in Redis Cluster) and the ACL log.
     pub acl: crate::acl::Acl,
+    /// SAVE and BGSAVE.
+    pub saves: crate::save::Saves,
 }
 
 impl Server {
@@ -209,6 +214,7 @@ impl Server {
             functions,
             pause: Default::default(),
             acl,
+            saves: Default::default(),
         });
         // The commands scripts run, as `[0 lua]` lines (the first server
         // of a process: kvnode has one).

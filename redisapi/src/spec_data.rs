@@ -227,6 +227,9 @@ pub const SPECS: &[SpecRow] = &[
     ("memory", -2, &[], 0, 0, 0, "server", "A container for memory diagnostics commands", "4.0.0", "Depends on subcommand."),
     ("monitor", 1, &["admin", "noscript", "loading", "stale"], 0, 0, 0, "server", "Listen for all requests received by the server in real time", "1.0.0", ""),
     ("acl", -2, &[], 0, 0, 0, "server", "A container for Access List Control commands ", "6.0.0", "Depends on subcommand."),
+    ("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, "server", "Synchronously save the dataset to disk", "1.0.0", "O(N) where N is the total number of keys in all databases"),
+    ("bgsave", -1, &["admin", "noscript", "no_async_loading"], 0, 0, 0, "server", "Asynchronously save the dataset to disk", "1.0.0", "O(1)"),
+    ("lastsave", 1, &["loading", "stale", "fast"], 0, 0, 0, "server", "Get the UNIX time stamp of the last successful save to disk", "1.0.0", "O(1)"),
 ];
 
 /// (container, subcommand, arity, flags, first key, last key, step)

@@ -28,7 +28,7 @@ zintercard zrandmember zscan
 pfadd pfcount pfmerge
 xadd xtrim xdel xlen xrange xrevrange xread xreadgroup xsetid xgroup xack xpending xclaim xautoclaim xinfo
 geoadd geopos geohash geodist georadius georadius_ro georadiusbymember georadiusbymember_ro geosearch geosearchstore
-cluster readonly readwrite asking slowlog role latency module memory monitor acl
+cluster readonly readwrite asking slowlog role latency module memory monitor acl save bgsave lastsave
 """.split()
 
 def cli(*args):

@@ -441,7 +441,11 @@ impl RedisServer {
 
     /// With extra redis-server options (e.g. `--cluster-enabled yes`).
     pub fn start_with(extra: &[&str]) -> RedisServer {
-        let tmp = tempfile::tempdir().unwrap();
+        RedisServer::start_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    /// In directory `tmp` (which may hold a dump.rdb for it to load).
+    pub fn start_in(tmp: tempfile::TempDir, extra: &[&str]) -> RedisServer {
         for _ in 0..5 {
             let port = free_port();
             // The C locale: SORT ... ALPHA collates with strcoll, bytes here.

@@ -9,10 +9,11 @@ use kvtests::differential::{
 };
 use kvtests::functions::{random_function_command, LIBRARY};
 use kvtests::geo::random_geo_command;
-use kvtests::harness::{KvNode, RedisServer};
+use kvtests::harness::{wait_until, KvNode, RedisServer};
 use kvtests::notifications::Listener;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use std::time::Duration;
 
 fn pair(partitions: u32) -> (RedisServer, KvNode, Pair) {
     let redis = RedisServer::start();
@@ -234,6 +235,87 @@ fn run_random_streams(partitions: u32, seed: u64, steps: usize, tag: &str, in_sc
             panic!("seed {seed}, {partitions} partition(s): {e}\nkvnode log:\n{}", ours.log_tail())
         });
     }
+}
+
+/// SAVE and BGSAVE write Redis' RDB file: redis-server loads what the node
+/// saved (strings, lists, sets, hashes, sorted sets, streams with their
+/// groups, TTLs, across partitions, and the function libraries) and then
+/// holds what a redis-server that ran the same commands holds.
+#[test]
+fn a_saved_rdb_file_loads_into_redis_with_the_same_data() {
+    let (redis, ours, mut p) = pair(8);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(41);
+    // One hash tag per family keeps multi-key commands in one partition;
+    // the families land in different ones.
+    let keys: Vec<String> = (0..12).map(|i| format!("{{s}}k{i}")).collect();
+    let mut clock = 1;
+    for step in 0..900 {
+        let c = match step % 3 {
+            0 => random_command(&mut rng, &keys),
+            1 => random_collection_command(&mut rng, "{c}"),
+            _ => random_stream_command(&mut rng, "{x}", &mut clock),
+        };
+        // (Transactions over several partitions are CROSSSLOT: not here.)
+        if [b"MULTI".as_slice(), b"EXEC", b"DISCARD", b"WATCH"].iter().any(|w| c[0].eq_ignore_ascii_case(w)) {
+            continue;
+        }
+        p.check(&c).unwrap_or_else(|e| panic!("step {step}: {e}"));
+    }
+    let library = "#!lua name=saved\nredis.register_function('saved', function() return 'kept' end)";
+    p.check_words(&["FUNCTION", "LOAD", library]).unwrap();
+    let mut admin = ours.client();
+    let before: i64 = redis::cmd("LASTSAVE").query(&mut admin).unwrap();
+    let started: String = redis::cmd("BGSAVE").query(&mut admin).unwrap();
+    assert_eq!(started, "Background saving started");
+    wait_until(Duration::from_secs(60), "BGSAVE to finish", || {
+        let info: String = redis::cmd("INFO").arg("persistence").query(&mut admin).unwrap();
+        info.contains("rdb_bgsave_in_progress:0\r\n")
+    });
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut admin).unwrap();
+    assert!(info.contains("rdb_last_bgsave_status:ok\r\n") && info.contains("rdb_saves:1\r\n"), "{info}");
+    let after: i64 = redis::cmd("LASTSAVE").query(&mut admin).unwrap();
+    assert!(after >= before);
+    // SAVE writes it again.
+    let _: () = redis::cmd("SAVE").query(&mut admin).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(ours.data_dir().join("dump.rdb"), dir.path().join("dump.rdb")).unwrap();
+    let loaded = RedisServer::start_in(dir, &[]);
+    let mut q = Pair::new(loaded.client(), redis.client());
+    let all = |con: &mut redis::Connection| {
+        let mut k: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).unwrap();
+        k.sort();
+        k
+    };
+    let names = all(&mut loaded.client());
+    assert_eq!(names, all(&mut redis.client()));
+    assert!(names.len() > 20, "{} keys", names.len());
+    for key in &names {
+        let ty: String = redis::cmd("TYPE").arg(key).query(&mut loaded.client()).unwrap();
+        let mut reads: Vec<Vec<&[u8]>> = vec![vec![b"TYPE"]];
+        reads.push(match ty.as_str() {
+            "string" => vec![b"GET"],
+            "list" => vec![b"LRANGE", b"0", b"-1"],
+            "set" => vec![b"SMEMBERS"],
+            "hash" => vec![b"HGETALL"],
+            "zset" => vec![b"ZRANGE", b"0", b"-1", b"WITHSCORES"],
+            _ => vec![b"XINFO", b"STREAM", b"@", b"FULL"],
+        });
+        for read in reads {
+            let mut args: Vec<Vec<u8>> = read.iter().map(|a| a.to_vec()).collect();
+            match args.iter().position(|a| a == b"@") {
+                Some(at) => args[at] = key.clone(),
+                None => args.insert(1, key.clone()),
+            }
+            q.check(&args).unwrap_or_else(|e| panic!("loaded from our file: {e}"));
+        }
+        // Deadlines: the same to the second or so (each side ran its own
+        // commands at slightly different moments).
+        let pttl = |con: &mut redis::Connection| -> i64 { redis::cmd("PTTL").arg(key).query(con).unwrap() };
+        let (theirs, mine) = (pttl(&mut redis.client()), pttl(&mut loaded.client()));
+        assert!(theirs.signum() == mine.signum() && (theirs - mine).abs() < 5000, "{key:?}: {theirs} vs {mine}");
+    }
+    let called: String = redis::cmd("FCALL").arg("saved").arg(0).query(&mut loaded.client()).unwrap();
+    assert_eq!(called, "kept");
 }
 
 /// Streams: entries (XADD with explicit and partly automatic IDs, trimming,
@@ -1401,6 +1483,10 @@ const SCRIPT: &[&[&str]] = &[
     &["SET", "new", "v", "XX", "GET"],
     &["SET", "s", "v4", "GET"],
     &["INCR", "s"],
+    &["SAVE"],
+    &["BGSAVE", "now"],
+    &["BGSAVE", "SCHEDULE", "x"],
+    &["CONFIG", "SET", "dbfilename", "a/b.rdb"],
     &["INCRBYFLOAT", "s", "1"],
     // The key's type and value are checked before the increment, as Redis
     // does for INCRBYFLOAT (INCRBY parses its increment first).

@@ -16,15 +16,19 @@ pub fn dump<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
     let Some(m) = db.meta(key) else {
         return Reply::Nil;
     };
-    let value = match m.ty {
-        DataType::String => Value::String(m.payload.into()),
-        DataType::List => Value::List(list::all(db, key, &m)),
-        DataType::Set => Value::Set(set::members(db, key, &m)),
-        DataType::Hash => Value::Hash(hash::all(db, key, &m)),
+    Reply::bulk(rdb::encode(&value(db, key, &m)))
+}
+
+/// The value of `key` (whose metadata is `m`), as DUMP and SAVE write it.
+pub fn value<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &crate::meta::Meta) -> Value {
+    match m.ty {
+        DataType::String => Value::String(m.payload.clone().into()),
+        DataType::List => Value::List(list::all(db, key, m)),
+        DataType::Set => Value::Set(set::members(db, key, m)),
+        DataType::Hash => Value::Hash(hash::all(db, key, m)),
         DataType::ZSet => Value::ZSet(zset::input(db, key).unwrap_or_default()),
-        DataType::Stream => Value::Stream(Box::new(super::stream_group::dump(db, key, &m))),
-    };
-    Reply::bulk(rdb::encode(&value))
+        DataType::Stream => Value::Stream(Box::new(super::stream_group::dump(db, key, m))),
+    }
 }
 
 /// A RESTORE whose TTL or payload did not parse, without REPLACE: Redis

@@ -16,6 +16,7 @@
 //! not an abort.
 
 mod compact;
+pub mod file;
 pub mod functions;
 mod read;
 pub mod stream;
@@ -68,7 +69,7 @@ const DUMP_VERSION_STREAM: u16 = 10;
 /// The newest RDB version RESTORE reads (Redis 7.4).
 const MAX_VERSION: u16 = 12;
 
-const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+static CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
 
 // RDB object types (rdb.h).
 const T_STRING: u8 = 0;
@@ -99,43 +100,52 @@ const QUICKLIST_PACKED: u64 = 2;
 
 /// The DUMP payload of `v`.
 pub fn encode(v: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    match v {
-        Value::String(s) => {
-            out.push(T_STRING);
-            put_string(&mut out, s);
-        }
-        Value::List(items) | Value::Set(items) => {
-            out.push(if matches!(v, Value::List(_)) { T_LIST } else { T_SET });
-            put_len(&mut out, items.len() as u64);
-            for i in items {
-                put_string(&mut out, i);
-            }
-        }
-        Value::Hash(pairs) => {
-            out.push(T_HASH);
-            put_len(&mut out, pairs.len() as u64);
-            for (f, v) in pairs {
-                put_string(&mut out, f);
-                put_string(&mut out, v);
-            }
-        }
-        Value::ZSet(pairs) => {
-            out.push(T_ZSET_2);
-            put_len(&mut out, pairs.len() as u64);
-            for (m, s) in pairs {
-                put_string(&mut out, m);
-                out.extend_from_slice(&s.to_le_bytes());
-            }
-        }
-        Value::Stream(s) => {
-            out.push(T_STREAM_2);
-            stream::write(&mut out, s);
-        }
-    }
+    let mut out = vec![type_of(v)];
+    put_value(&mut out, v);
     let version = if matches!(v, Value::Stream(_)) { DUMP_VERSION_STREAM } else { DUMP_VERSION };
     seal(&mut out, version);
     out
+}
+
+/// The RDB type byte `v` is written under.
+fn type_of(v: &Value) -> u8 {
+    match v {
+        Value::String(_) => T_STRING,
+        Value::List(_) => T_LIST,
+        Value::Set(_) => T_SET,
+        Value::Hash(_) => T_HASH,
+        Value::ZSet(_) => T_ZSET_2,
+        Value::Stream(_) => T_STREAM_2,
+    }
+}
+
+/// `v` as RDB writes a value of [`type_of`] it (after the type byte in a
+/// DUMP payload, after the key's name in an RDB file).
+fn put_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::String(s) => put_string(out, s),
+        Value::List(items) | Value::Set(items) => {
+            put_len(out, items.len() as u64);
+            for i in items {
+                put_string(out, i);
+            }
+        }
+        Value::Hash(pairs) => {
+            put_len(out, pairs.len() as u64);
+            for (f, v) in pairs {
+                put_string(out, f);
+                put_string(out, v);
+            }
+        }
+        Value::ZSet(pairs) => {
+            put_len(out, pairs.len() as u64);
+            for (m, s) in pairs {
+                put_string(out, m);
+                out.extend_from_slice(&s.to_le_bytes());
+            }
+        }
+        Value::Stream(s) => stream::write(out, s),
+    }
 }
 
 /// Ends a payload: the RDB version (2 bytes, little-endian) and the CRC-64

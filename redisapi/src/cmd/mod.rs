@@ -301,11 +301,12 @@ fn run_of(name: &str) -> Option<Run> {
         "randomkey" => data(k::randomkey),
         "dbsize" => data(k::dbsize),
         "flushdb" | "flushall" => data(k::flushall),
-        "acl" | "ping" | "echo" | "quit" | "reset" | "hello" | "auth" | "select" | "client" | "command" | "info"
-        | "config" | "time" | "shutdown" | "function" | "script" | "debug" | "multi" | "exec" | "discard" | "watch"
-        | "unwatch" | "object" | "cluster" | "readonly" | "readwrite" | "asking" | "subscribe" | "unsubscribe"
-        | "psubscribe" | "punsubscribe" | "publish" | "pubsub" | "wait" | "ssubscribe" | "sunsubscribe"
-        | "spublish" | "migrate" | "slowlog" | "role" | "latency" | "module" | "memory" | "monitor" => Some(Run::Local),
+        "acl" | "save" | "bgsave" | "lastsave" | "ping" | "echo" | "quit" | "reset" | "hello" | "auth" | "select"
+        | "client" | "command" | "info" | "config" | "time" | "shutdown" | "function" | "script" | "debug"
+        | "multi" | "exec" | "discard" | "watch" | "unwatch" | "object" | "cluster" | "readonly" | "readwrite"
+        | "asking" | "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "publish" | "pubsub" | "wait"
+        | "ssubscribe" | "sunsubscribe" | "spublish" | "migrate" | "slowlog" | "role" | "latency" | "module"
+        | "memory" | "monitor" => Some(Run::Local),
         _ => None,
     }
 }
