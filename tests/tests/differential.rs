@@ -9,7 +9,7 @@ use kvtests::differential::{
 };
 use kvtests::functions::{random_function_command, LIBRARY};
 use kvtests::geo::random_geo_command;
-use kvtests::harness::{wait_until, KvNode, RedisServer};
+use kvtests::harness::{kvnode_bin, wait_until, KvNode, RedisServer};
 use kvtests::notifications::Listener;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -244,7 +244,33 @@ fn run_random_streams(partitions: u32, seed: u64, steps: usize, tag: &str, in_sc
 #[test]
 fn a_saved_rdb_file_loads_into_redis_with_the_same_data() {
     let (redis, ours, mut p) = pair(8);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(41);
+    random_dataset(&mut p, 41);
+    let mut admin = ours.client();
+    let before: i64 = redis::cmd("LASTSAVE").query(&mut admin).unwrap();
+    let started: String = redis::cmd("BGSAVE").query(&mut admin).unwrap();
+    assert_eq!(started, "Background saving started");
+    wait_until(Duration::from_secs(60), "BGSAVE to finish", || {
+        let info: String = redis::cmd("INFO").arg("persistence").query(&mut admin).unwrap();
+        info.contains("rdb_bgsave_in_progress:0\r\n")
+    });
+    let info: String = redis::cmd("INFO").arg("persistence").query(&mut admin).unwrap();
+    assert!(info.contains("rdb_last_bgsave_status:ok\r\n") && info.contains("rdb_saves:1\r\n"), "{info}");
+    let after: i64 = redis::cmd("LASTSAVE").query(&mut admin).unwrap();
+    assert!(after >= before);
+    // SAVE writes it again.
+    let _: () = redis::cmd("SAVE").query(&mut admin).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(ours.data_dir().join("dump.rdb"), dir.path().join("dump.rdb")).unwrap();
+    let loaded = RedisServer::start_in(dir, &[]);
+    same_data(&mut || loaded.client(), &mut || redis.client());
+    let called: String = redis::cmd("FCALL").arg("saved").arg(0).query(&mut loaded.client()).unwrap();
+    assert_eq!(called, "kept");
+}
+
+/// Fills `p`'s two servers alike with 900 random commands of every family
+/// (and a function library), keys spread over partitions by hash tags.
+fn random_dataset(p: &mut Pair, seed: u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     // One hash tag per family keeps multi-key commands in one partition;
     // the families land in different ones.
     let keys: Vec<String> = (0..12).map(|i| format!("{{s}}k{i}")).collect();
@@ -263,59 +289,79 @@ fn a_saved_rdb_file_loads_into_redis_with_the_same_data() {
     }
     let library = "#!lua name=saved\nredis.register_function('saved', function() return 'kept' end)";
     p.check_words(&["FUNCTION", "LOAD", library]).unwrap();
-    let mut admin = ours.client();
-    let before: i64 = redis::cmd("LASTSAVE").query(&mut admin).unwrap();
-    let started: String = redis::cmd("BGSAVE").query(&mut admin).unwrap();
-    assert_eq!(started, "Background saving started");
-    wait_until(Duration::from_secs(60), "BGSAVE to finish", || {
-        let info: String = redis::cmd("INFO").arg("persistence").query(&mut admin).unwrap();
-        info.contains("rdb_bgsave_in_progress:0\r\n")
-    });
-    let info: String = redis::cmd("INFO").arg("persistence").query(&mut admin).unwrap();
-    assert!(info.contains("rdb_last_bgsave_status:ok\r\n") && info.contains("rdb_saves:1\r\n"), "{info}");
-    let after: i64 = redis::cmd("LASTSAVE").query(&mut admin).unwrap();
-    assert!(after >= before);
-    // SAVE writes it again.
-    let _: () = redis::cmd("SAVE").query(&mut admin).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(ours.data_dir().join("dump.rdb"), dir.path().join("dump.rdb")).unwrap();
-    let loaded = RedisServer::start_in(dir, &[]);
-    let mut q = Pair::new(loaded.client(), redis.client());
+}
+
+/// Whether two servers hold the same keys with the same values (stream
+/// groups and pending entries included) and deadlines (to a few seconds:
+/// each side ran its commands at its own moments).
+fn same_data(a: &mut dyn FnMut() -> redis::Connection, b: &mut dyn FnMut() -> redis::Connection) {
     let all = |con: &mut redis::Connection| {
         let mut k: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).unwrap();
         k.sort();
         k
     };
-    let names = all(&mut loaded.client());
-    assert_eq!(names, all(&mut redis.client()));
+    let names = all(&mut a());
+    assert_eq!(names, all(&mut b()));
     assert!(names.len() > 20, "{} keys", names.len());
+    let mut q = Pair::new(a(), b());
     for key in &names {
-        let ty: String = redis::cmd("TYPE").arg(key).query(&mut loaded.client()).unwrap();
-        let mut reads: Vec<Vec<&[u8]>> = vec![vec![b"TYPE"]];
-        reads.push(match ty.as_str() {
-            "string" => vec![b"GET"],
-            "list" => vec![b"LRANGE", b"0", b"-1"],
-            "set" => vec![b"SMEMBERS"],
-            "hash" => vec![b"HGETALL"],
-            "zset" => vec![b"ZRANGE", b"0", b"-1", b"WITHSCORES"],
-            _ => vec![b"XINFO", b"STREAM", b"@", b"FULL"],
-        });
-        for read in reads {
-            let mut args: Vec<Vec<u8>> = read.iter().map(|a| a.to_vec()).collect();
-            match args.iter().position(|a| a == b"@") {
-                Some(at) => args[at] = key.clone(),
-                None => args.insert(1, key.clone()),
-            }
-            q.check(&args).unwrap_or_else(|e| panic!("loaded from our file: {e}"));
+        let ty: String = redis::cmd("TYPE").arg(key).query(&mut a()).unwrap();
+        let read: &[&[u8]] = match ty.as_str() {
+            "string" => &[b"GET", b"@"],
+            "list" => &[b"LRANGE", b"@", b"0", b"-1"],
+            "set" => &[b"SMEMBERS", b"@"],
+            "hash" => &[b"HGETALL", b"@"],
+            "zset" => &[b"ZRANGE", b"@", b"0", b"-1", b"WITHSCORES"],
+            _ => &[b"XINFO", b"STREAM", b"@", b"FULL"],
+        };
+        for words in [&[b"TYPE".as_slice(), b"@"][..], read] {
+            let args: Vec<Vec<u8>> = words.iter().map(|w| if *w == b"@" { key.clone() } else { w.to_vec() }).collect();
+            q.check(&args).unwrap_or_else(|e| panic!("{e}"));
         }
-        // Deadlines: the same to the second or so (each side ran its own
-        // commands at slightly different moments).
         let pttl = |con: &mut redis::Connection| -> i64 { redis::cmd("PTTL").arg(key).query(con).unwrap() };
-        let (theirs, mine) = (pttl(&mut redis.client()), pttl(&mut loaded.client()));
-        assert!(theirs.signum() == mine.signum() && (theirs - mine).abs() < 5000, "{key:?}: {theirs} vs {mine}");
+        let (x, y) = (pttl(&mut a()), pttl(&mut b()));
+        assert!(x.signum() == y.signum() && (x - y).abs() < 5000, "{key:?}: {x} vs {y}");
     }
-    let called: String = redis::cmd("FCALL").arg("saved").arg(0).query(&mut loaded.client()).unwrap();
-    assert_eq!(called, "kept");
+    let libraries =
+        |con: &mut redis::Connection| -> redis::Value { redis::cmd("FUNCTION").arg("LIST").query(con).unwrap() };
+    assert_eq!(libraries(&mut a()), libraries(&mut b()));
+}
+
+/// A dataset comes over from Redis: redis-server's own dump.rdb (its
+/// listpacks, intsets, quicklists, stream listpacks), through `kvnode
+/// --rdb-to-resp FILE | redis-cli --pipe`, gives the node what Redis holds.
+#[test]
+fn a_redis_rdb_file_comes_over_through_rdb_to_resp() {
+    let (redis, _scratch, mut p) = pair(1);
+    random_dataset(&mut p, 43);
+    let mut con = redis.client();
+    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+    let dir: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("dir").query(&mut con).unwrap();
+    let file = std::path::Path::new(&dir[1]).join("dump.rdb");
+    let ours = KvNode::with_partitions(8);
+    let converted =
+        std::process::Command::new(kvnode_bin()).arg("--rdb-to-resp").arg(&file).output().expect("kvnode runs");
+    assert!(converted.status.success(), "{}", String::from_utf8_lossy(&converted.stderr));
+    let mut pipe = std::process::Command::new("redis-cli")
+        .args(["-p", &ours.port.to_string(), "--pipe"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("redis-cli (apt-get install -y redis-tools)");
+    std::io::Write::write_all(&mut pipe.stdin.take().unwrap(), &converted.stdout).unwrap();
+    let sent = pipe.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&sent.stdout);
+    assert!(sent.status.success() && report.contains("errors: 0"), "{report}");
+    same_data(&mut || redis.client(), &mut || ours.client());
+    // A damaged file is refused whole, saying so.
+    let mut damaged = std::fs::read(&file).unwrap();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x55;
+    let broken = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(broken.path(), damaged).unwrap();
+    let refused = std::process::Command::new(kvnode_bin()).arg("--rdb-to-resp").arg(broken.path()).output().unwrap();
+    assert!(!refused.status.success() && refused.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("wrong checksum"), "{:?}", refused);
 }
 
 /// Streams: entries (XADD with explicit and partly automatic IDs, trimming,

@@ -9,6 +9,7 @@
 
 mod admin;
 mod http;
+mod rdb_import;
 
 use anyhow::Context;
 use clap::Parser;
@@ -67,6 +68,11 @@ struct Args {
     /// the description's http-addr is the default.
     #[arg(long)]
     http_addr: Option<String>,
+    /// Prints the RDB file's keys and function libraries as the RESTORE and
+    /// FUNCTION RESTORE commands that recreate them, for `redis-cli --pipe`,
+    /// and exits (bringing a dataset over from Redis).
+    #[arg(long, value_name = "FILE")]
+    rdb_to_resp: Option<PathBuf>,
     /// Threads serving connections and the node-to-node transport (the raft
     /// driver has its own). Default: one per CPU. Several nodes on one
     /// machine do better sharing its CPUs out (scripts/cluster.sh does).
@@ -126,6 +132,11 @@ fn main() -> anyhow::Result<()> {
         std::process::abort();
     }));
     let args = Args::parse();
+    if let Some(path) = &args.rdb_to_resp {
+        let (keys, libraries) = rdb_import::run(path)?;
+        eprintln!("{keys} keys, {libraries} function libraries");
+        return Ok(());
+    }
     let file: FileConfig = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

@@ -214,8 +214,13 @@ pub fn decode(payload: &[u8]) -> Result<Value, DecodeError> {
 }
 
 fn read_value(r: &mut Reader) -> Result<Value, DecodeError> {
-    use DecodeError::{BadFormat, Unsupported};
     let ty = r.u8()?;
+    read_typed(r, ty)
+}
+
+/// A value of RDB type `ty` (in an RDB file, its key comes in between).
+fn read_typed(r: &mut Reader, ty: u8) -> Result<Value, DecodeError> {
+    use DecodeError::{BadFormat, Unsupported};
     Ok(match ty {
         T_STRING => Value::String(r.string()?),
         T_LIST => Value::List(r.strings()?),

@@ -58,6 +58,11 @@ impl<'a> Reader<'a> {
         self.buf.is_empty()
     }
 
+    /// The bytes not read yet.
+    pub fn rest(&self) -> &'a [u8] {
+        self.buf
+    }
+
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
