@@ -143,6 +143,8 @@ pub struct Node {
     started: Instant,
     pub stats: NodeStats,
     waiters: Arc<KeyWaiters>,
+    /// The keys applied entries change (client-side caching).
+    changes: Arc<crate::changes::Changes>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     transport: Arc<Transport>,
     /// Forwarding to and from other nodes (cluster mode only).
@@ -392,9 +394,11 @@ impl Node {
         let registry = Registry::default();
         let waiters = Arc::new(KeyWaiters::default());
         let (removed_tx, removed_rx) = tokio::sync::mpsc::unbounded_channel();
+        let changes = Arc::new(crate::changes::Changes::default());
         let sm = KvStateMachine::new(store.clone(), registry.clone(), waiters.clone())
             .with_snapshot_dir(recv_root)
-            .with_removals(removed_tx);
+            .with_removals(removed_tx)
+            .with_changes(changes.clone());
         let snapshots_installed = sm.snapshots_installed.clone();
         let mut dcfg = cfg.raft.clone();
         dcfg.node_id = cfg.node_id;
@@ -462,6 +466,7 @@ impl Node {
             started: Instant::now(),
             stats: NodeStats::default(),
             waiters,
+            changes,
             tasks: Mutex::new(Vec::new()),
             transport,
             fwd,
@@ -1322,6 +1327,22 @@ impl Node {
             .filter_map(|p| self.wal.bounds(p.group))
             .map(|(first, last)| (last + 1).saturating_sub(first))
             .sum()
+    }
+
+    /// The keys applied entries change, for client-side caching.
+    pub fn changes(&self) -> &Arc<crate::changes::Changes> {
+        &self.changes
+    }
+
+    /// Whether this node holds a replica of `key`'s partition (so that it
+    /// applies, and sees, every change of the key).
+    pub fn holds(&self, key: &[u8]) -> bool {
+        self.ns.partition_of_key(key).replica().is_some()
+    }
+
+    /// Whether this node holds a replica of every partition.
+    pub fn holds_all(&self) -> bool {
+        self.ns.partitions.iter().all(|p| p.replica().is_some())
     }
 
     /// SAVE: writes the keys of every partition this node holds a replica

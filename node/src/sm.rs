@@ -30,6 +30,10 @@ pub struct KvStateMachine {
     waiters: Arc<KeyWaiters>,
     /// Keys written in this batch, signalled to blocked clients after commit.
     touched: Vec<(u32, bytes::Bytes)>,
+    /// Keys this batch changed, and whether it changed everything (a flush,
+    /// a snapshot), for client-side caching after commit.
+    changes: Arc<crate::changes::Changes>,
+    changed: Vec<crate::changes::Changed>,
     /// Loaded on first use from the `state` column family.
     states: HashMap<u64, PartitionState>,
     dirty: Vec<u64>,
@@ -50,6 +54,8 @@ impl KvStateMachine {
             registry,
             waiters,
             touched: Vec::new(),
+            changes: Arc::default(),
+            changed: Vec::new(),
             states: HashMap::new(),
             dirty: Vec::new(),
             snap_recv: std::path::PathBuf::new(),
@@ -62,6 +68,12 @@ impl KvStateMachine {
     /// Where to report (group, replica id) of replicas removed from their group.
     pub fn with_removals(mut self, tx: tokio::sync::mpsc::UnboundedSender<(u64, u64)>) -> KvStateMachine {
         self.removed_tx = Some(tx);
+        self
+    }
+
+    /// Where the keys applied entries change go (client-side caching).
+    pub fn with_changes(mut self, changes: Arc<crate::changes::Changes>) -> KvStateMachine {
+        self.changes = changes;
         self
     }
 
@@ -100,6 +112,7 @@ impl KvStateMachine {
             rng: rand::rngs::StdRng::seed_from_u64(entry.seed),
             notify: entry.notify,
             published: Vec::new(),
+            changed: std::mem::take(&mut self.changed),
         };
         // An entry this node cannot apply stops it: skipping it would leave
         // this replica different from the others (see crate::versions).
@@ -126,6 +139,9 @@ impl KvStateMachine {
         let mut run = |a: &mut Apply, c: &Cmd| {
             flushed |= matches!(c, Cmd::FlushAll(_));
             let mut r = exec::write(a, c);
+            if matches!(c, Cmd::FlushAll(_)) {
+                a.changed.push(crate::changes::Changed::All);
+            }
             if !a.published.is_empty() {
                 r = Reply::Publishing(Box::new(r), std::mem::take(&mut a.published));
             }
@@ -156,6 +172,7 @@ impl KvStateMachine {
         if let Some(fed) = fed {
             self.touched.extend(fed.into_iter().map(|k| (ns, k)));
         }
+        self.changed = std::mem::take(&mut a.changed);
         let st = self.states.get_mut(&group).unwrap();
         st.key_count = counters.keys;
         st.expire_count = counters.expires;
@@ -231,6 +248,7 @@ impl StateMachine for KvStateMachine {
             p.last_stamp.store(st.last_stamp, Ordering::Release);
         }
         self.snapshots_installed.fetch_add(1, Ordering::Relaxed);
+        self.changed.push(crate::changes::Changed::All);
     }
 
     fn flush(&mut self) {
@@ -249,6 +267,13 @@ impl StateMachine for KvStateMachine {
         }
         if !self.touched.is_empty() {
             self.waiters.signal(self.touched.drain(..));
+        }
+        if !self.removed.is_empty() {
+            // Keys of a replica gone from here change unseen from now on.
+            self.changed.push(crate::changes::Changed::All);
+        }
+        if !self.changed.is_empty() {
+            self.changes.deliver(std::mem::take(&mut self.changed));
         }
         for r in self.removed.drain(..) {
             if let Some(tx) = &self.removed_tx {

@@ -100,6 +100,12 @@ pub struct Conn {
     /// CLIENT REPLY: what is answered (see [`Replies`]).
     pub replies: Replies,
     pub sub_rx: Option<tokio::sync::mpsc::UnboundedReceiver<node::pubsub::Delivery>>,
+    /// Client-side caching: whether this client tracks keys (CLIENT
+    /// TRACKING ON), CLIENT CACHING's answer for the next command, and the
+    /// messages for this connection.
+    pub tracking: bool,
+    pub caching: bool,
+    pub invalidations: Option<tokio::sync::mpsc::UnboundedReceiver<crate::tracking::Invalidation>>,
 }
 
 /// Commands a RESP2 connection may send while subscribed (Redis 7.0).
@@ -159,11 +165,18 @@ impl Conn {
             return Outcome::Reply(self.queue(spec, argv));
         }
         self.ran = Some(spec);
+        // CLIENT CACHING answers for the next command (but CLIENT's own).
+        // (Inside MULTI it holds until EXEC, which reads it.)
+        let caching = self.caching;
+        if spec.name != "client" && spec.name != "multi" && self.multi.is_none() {
+            self.caching = false;
+        }
         match spec.run {
             Run::Data(parse) => match parse(&argv).and_then(|c| self.server.resolve_script(c)) {
                 Ok(c) => match self.moved(&c) {
                     None => {
                         let c = self.stamp_caller(c);
+                        self.remember_keys(spec, &c, caching);
                         Outcome::Pending(self.server.node.submit(&mut self.session, c).await)
                     }
                     Some(e) => Outcome::Reply(e),
@@ -176,6 +189,7 @@ impl Conn {
                     // No wait (XREAD without BLOCK): an ordinary command,
                     // which pipelines.
                     None if timeout == Some(std::time::Duration::ZERO) => {
+                        self.remember_keys(spec, &c, caching);
                         Outcome::Pending(self.server.node.submit(&mut self.session, c).await)
                     }
                     None => Outcome::Blocked(self.server.node.submit_blocking(&mut self.session, c, timeout).await),
@@ -184,6 +198,19 @@ impl Conn {
             },
             Run::Local => local::run(self, spec, argv).await,
         }
+    }
+
+    /// trackingRememberKeys: the keys of a tracking client's read-only
+    /// command, recorded before it is sent on (see [`crate::tracking`]).
+    pub fn remember_keys(&self, spec: &CommandSpec, c: &node::Cmd, caching: bool) {
+        if !self.tracking || !spec.has_flag("readonly") || spec.has_flag("pubsub") {
+            return;
+        }
+        let Some(mode) = self.server.tracking.mode(self.client.id) else { return };
+        if mode.bcast || (mode.optin && !caching) || (mode.optout && caching) {
+            return;
+        }
+        self.server.tracking.remember(&self.server, &self.client, &c.keys());
     }
 
     /// With `--redirect moved`: -MOVED when another node leads the partition
@@ -462,6 +489,9 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         ran: None,
         mon_rx: None,
         replies: Replies::default(),
+        tracking: false,
+        caching: false,
+        invalidations: client.invalidations_rx.lock().take(),
     };
     let (mut rd, wr) = stream.into_split();
     let mut writer = Writer::start(wr, server.clone());
@@ -532,6 +562,14 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     tracing::info!("client {}: pub/sub output over {PUBSUB_OUTPUT_LIMIT} bytes, closing", client.addr);
                     killed = true;
                     break;
+                }
+            }
+            // Client-side caching messages, between replies: after the
+            // replies in flight, which may have read what they invalidate.
+            Some(inv) = next_from(&mut conn.invalidations), if pending.is_empty() => {
+                if let Some(r) = inv.reply(conn.proto, conn.subscriptions() > 0) {
+                    encode(&mut out, &r, conn.proto);
+                    writer.flush(&mut out, &server);
                 }
             }
             // MONITOR lines, between replies.

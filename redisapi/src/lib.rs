@@ -22,6 +22,7 @@ pub mod resp;
 pub mod save;
 pub mod server;
 pub mod slowlog;
+pub mod tracking;
 mod spec_data;
 
 pub use server::{Server, ServerConfig};

@@ -177,6 +177,8 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             c.unsubscribe_all();
             c.proto = 2;
             c.client.proto.store(2, Ordering::Relaxed);
+            c.server.tracking.disable(&c.server, c.client.id);
+            (c.tracking, c.caching) = (false, false);
             c.authed = !c.server.acl.auth_required();
             c.user = c.server.acl.default_user();
             *c.client.user.lock() = c.user.name.clone();
@@ -500,19 +502,74 @@ fn client(c: &mut Conn, argv: &[Bytes]) -> Outcome {
             "ON" | "OFF" => Ok(Reply::Ok),
             _ => Err(Reply::error(err::SYNTAX)),
         },
-        // Client-side caching (CLIENT TRACKING) is not served: tracking
-        // is always off, as Redis reports it for a client that never
-        // turned it on.
-        "TRACKINGINFO" => Ok(Reply::Map(vec![
-            (bulk_str("flags"), Reply::Set(vec![bulk_str("off")])),
-            (bulk_str("redirect"), Reply::Int(-1)),
-            (bulk_str("prefixes"), Reply::Array(vec![])),
-        ])),
-        "GETREDIR" => Ok(Reply::Int(-1)),
-        "CACHING" => Err(Reply::error(
-            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode \
-             enabled",
-        )),
+        "TRACKING" => {
+            let current = c.server.tracking.mode(c.client.id);
+            match crate::tracking::parse(&c.server, current.as_ref(), argv) {
+                Err(e) => Err(e),
+                Ok(None) => {
+                    c.server.tracking.disable(&c.server, c.client.id);
+                    c.tracking = false;
+                    Ok(Reply::Ok)
+                }
+                Ok(Some(mode)) => {
+                    c.server.tracking.enable(&c.server, c.client.id, mode);
+                    c.tracking = true;
+                    Ok(Reply::Ok)
+                }
+            }
+        }
+        "CACHING" => {
+            let mode = c.server.tracking.mode(c.client.id);
+            match (mode, upper(&argv[2]).as_str()) {
+                (None, _) => Err(Reply::error(
+                    "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or \
+                     OPTOUT mode enabled",
+                )),
+                (Some(m), "YES") if m.optin => {
+                    c.caching = true;
+                    Ok(Reply::Ok)
+                }
+                (Some(_), "YES") => {
+                    Err(Reply::error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."))
+                }
+                (Some(m), "NO") if m.optout => {
+                    c.caching = true;
+                    Ok(Reply::Ok)
+                }
+                (Some(_), "NO") => {
+                    Err(Reply::error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."))
+                }
+                _ => Err(Reply::error(err::SYNTAX)),
+            }
+        }
+        "GETREDIR" => Ok(Reply::Int(c.server.tracking.mode(c.client.id).map_or(-1, |m| m.redirect as i64))),
+        "TRACKINGINFO" => {
+            let mode = c.server.tracking.mode(c.client.id);
+            let mut flags = vec![bulk_str(if mode.is_some() { "on" } else { "off" })];
+            if let Some(m) = &mode {
+                for (set, name) in [
+                    (m.bcast, "bcast"),
+                    (m.optin, "optin"),
+                    (m.optin && c.caching, "caching-yes"),
+                    (m.optout, "optout"),
+                    (m.optout && c.caching, "caching-no"),
+                    (m.noloop, "noloop"),
+                    (m.broken_redirect, "broken_redirect"),
+                ] {
+                    if set {
+                        flags.push(bulk_str(name));
+                    }
+                }
+            }
+            Ok(Reply::Map(vec![
+                (bulk_str("flags"), Reply::Set(flags)),
+                (bulk_str("redirect"), Reply::Int(mode.as_ref().map_or(-1, |m| m.redirect as i64))),
+                (
+                    bulk_str("prefixes"),
+                    Reply::Array(mode.map(|m| m.prefixes.into_iter().map(Reply::Bulk).collect()).unwrap_or_default()),
+                ),
+            ]))
+        }
         "PAUSE" if argv.len() <= 4 => {
             // Redis checks the mode first, then the timeout (ms from now).
             let all = match argv.get(3).map(|m| upper(m)) {
@@ -1108,12 +1165,17 @@ async fn exec(c: &mut Conn) -> Outcome {
         .iter()
         .filter_map(|argv| cmd::lookup(&argv[0]).map(|spec| spec.stat_name(argv.get(1)).unwrap_or(spec.name.into())))
         .collect();
+    let caching = std::mem::take(&mut c.caching);
     for (q, argv) in multi.queued.into_iter().zip(&multi.argvs) {
         // The rules may have changed since the command was queued.
-        let q = match cmd::lookup(&argv[0]).map(|spec| c.check_acl(spec, argv, crate::acl::command::Context::Multi)) {
+        let spec = cmd::lookup(&argv[0]);
+        let q = match spec.map(|spec| c.check_acl(spec, argv, crate::acl::command::Context::Multi)) {
             Some(Err(e)) => Queued::Failed(e),
             _ => q,
         };
+        if let (Some(spec), Queued::Data(cmd)) = (spec, &q) {
+            c.remember_keys(spec, cmd, caching);
+        }
         match q {
             Queued::Data(cmd) => {
                 data.push(cmd);

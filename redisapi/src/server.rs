@@ -92,6 +92,10 @@ pub struct ClientHandle {
     /// Notified when the user's channel permissions shrink: a subscriber
     /// no longer allowed one of its channels closes (as in Redis).
     pub acl_check: Notify,
+    /// Client-side caching messages for this connection (its own, or those
+    /// of clients that redirect to it); the connection takes the receiver.
+    pub invalidations: tokio::sync::mpsc::UnboundedSender<crate::tracking::Invalidation>,
+    pub invalidations_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<crate::tracking::Invalidation>>>,
 }
 
 impl ClientHandle {
@@ -177,6 +181,8 @@ pub struct Server {
     pub acl: crate::acl::Acl,
     /// SAVE and BGSAVE.
     pub saves: crate::save::Saves,
+    /// CLIENT TRACKING (per node, as in Redis Cluster).
+    pub tracking: crate::tracking::Tracking,
 }
 
 impl Server {
@@ -215,6 +221,7 @@ impl Server {
             pause: Default::default(),
             acl,
             saves: Default::default(),
+            tracking: Default::default(),
         });
         // The commands scripts run, as `[0 lua]` lines (the first server
         // of a process: kvnode has one).
@@ -222,6 +229,13 @@ impl Server {
         node::exec::script::set_monitor_sink(Box::new(move |argv| {
             if let Some(s) = weak.upgrade().filter(|s| s.monitors.active()) {
                 s.monitors.feed(argv, "lua");
+            }
+        }));
+        // The keys applied entries change, for the tracking table.
+        let weak = Arc::downgrade(&server);
+        server.node.changes().set_sink(Box::new(move |changed| {
+            if let Some(s) = weak.upgrade() {
+                s.tracking.changed(&s, changed);
             }
         }));
         // The ACL refusals of what scripts call.
@@ -307,6 +321,7 @@ impl Server {
                     let server = self.clone();
                     tokio::spawn(async move {
                         conn::serve(server.clone(), client.clone(), stream).await;
+                        server.tracking.disable(&server, client.id);
                         server.clients.lock().remove(&client.id);
                     });
                 }
@@ -316,6 +331,7 @@ impl Server {
 
     fn register(&self, addr: String, laddr: String) -> Arc<ClientHandle> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (invalidations, invalidations_rx) = tokio::sync::mpsc::unbounded_channel();
         let c = Arc::new(ClientHandle {
             id,
             addr,
@@ -331,9 +347,15 @@ impl Server {
             kill: Notify::new(),
             user: Mutex::new("default".to_string()),
             acl_check: Notify::new(),
+            invalidations,
+            invalidations_rx: Mutex::new(Some(invalidations_rx)),
         });
         self.clients.lock().insert(id, c.clone());
         c
+    }
+
+    pub fn client_by_id(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.clients.lock().get(&id).cloned()
     }
 
     pub fn clients(&self) -> Vec<Arc<ClientHandle>> {

@@ -93,6 +93,9 @@ pub struct Apply<'a> {
     /// keyspace notifications and scripts' PUBLISHes, in the order they
     /// happened.
     pub published: Vec<Message>,
+    /// The keys changed (as WATCH counts changes), for client-side caching
+    /// ([`crate::changes`]).
+    pub changed: Vec<crate::changes::Changed>,
 }
 
 impl<'a> Apply<'a> {
@@ -138,6 +141,7 @@ impl<'a> Apply<'a> {
     /// not, that is there now).
     pub fn put_meta(&mut self, key: &[u8], mut meta: Meta, old: Option<&Meta>) {
         meta.mod_index = self.index;
+        self.changed.push(crate::changes::Changed::Key(Bytes::copy_from_slice(key)));
         self.write_meta(key, meta, old);
     }
 
@@ -208,6 +212,7 @@ impl<'a> Apply<'a> {
     /// absent keys (which fire on any removal in their slot). Also for a key
     /// written and expired at once: Redis counts that as a change of it.
     pub fn note_removal(&mut self, key: &[u8]) {
+        self.changed.push(crate::changes::Changed::Key(Bytes::copy_from_slice(key)));
         let slot = keys::slot(key);
         self.kv.put(Cf::State, &removal_key(self.ns, slot), &self.index.to_be_bytes());
     }
