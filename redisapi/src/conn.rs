@@ -207,6 +207,7 @@ impl Conn {
             return;
         }
         let Some(mode) = self.server.tracking.mode(self.client.id) else { return };
+        self.server.tracking.read_by(self.client.id);
         if mode.bcast || (mode.optin && !caching) || (mode.optout && caching) {
             return;
         }

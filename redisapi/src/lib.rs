@@ -22,7 +22,7 @@ pub mod resp;
 pub mod save;
 pub mod server;
 pub mod slowlog;
-pub mod tracking;
 mod spec_data;
+pub mod tracking;
 
 pub use server::{Server, ServerConfig};

@@ -73,6 +73,10 @@ pub struct Mode {
     pub optout: bool,
     pub noloop: bool,
     pub broken_redirect: bool,
+    /// Whether the client may have cached anything since the last flush
+    /// message (a FLUSHALL reaches every partition: one message, as Redis
+    /// sends one).
+    pub may_hold: bool,
 }
 
 /// The node's tracking table and tracking clients.
@@ -107,7 +111,7 @@ impl Tracking {
     /// from now on.
     pub fn enable(&self, server: &Server, id: u64, mode: Mode) {
         let mut clients = self.clients.lock();
-        clients.insert(id, mode);
+        clients.insert(id, Mode { may_hold: true, ..mode });
         server.node.changes().listen(true);
     }
 
@@ -116,6 +120,14 @@ impl Tracking {
         let mut clients = self.clients.lock();
         if clients.remove(&id).is_some() && clients.is_empty() {
             server.node.changes().listen(false);
+        }
+    }
+
+    /// A read-only command of tracking client `id` ran: it may cache again
+    /// (and hear of the next flush).
+    pub fn read_by(&self, id: u64) {
+        if let Some(m) = self.clients.lock().get_mut(&id) {
+            m.may_hold = true;
         }
     }
 
@@ -174,7 +186,10 @@ impl Tracking {
                     self.keys_changed(server, &clients, std::mem::take(&mut keys));
                     self.table.lock().clear();
                     for (id, _) in &clients {
-                        self.send(server, *id, Invalidation::All);
+                        let told = self.clients.lock().get_mut(id).map(|m| std::mem::replace(&mut m.may_hold, false));
+                        if told == Some(true) {
+                            self.send(server, *id, Invalidation::All);
+                        }
                     }
                 }
             }
@@ -243,11 +258,7 @@ impl Tracking {
 
 /// CLIENT TRACKING's arguments, checked in Redis' order: the mode to
 /// enable (None: OFF), or Redis' error.
-pub fn parse(
-    server: &Server,
-    current: Option<&Mode>,
-    argv: &[Bytes],
-) -> Result<Option<Mode>, Reply> {
+pub fn parse(server: &Server, current: Option<&Mode>, argv: &[Bytes]) -> Result<Option<Mode>, Reply> {
     let err = |s: &str| Reply::error(format!("ERR {s}"));
     let mut mode = Mode::default();
     let mut prefixes = Vec::new();

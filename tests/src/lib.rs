@@ -12,3 +12,4 @@ pub mod luastruct;
 pub mod msgpack;
 pub mod notifications;
 pub mod proxy;
+pub mod textresp;

@@ -8,95 +8,11 @@
 use kvtests::cluster::{Cluster, ClusterOptions};
 use kvtests::harness::{wait_until, KvNode, RedisServer};
 use kvtests::notifications::Listener;
+use kvtests::textresp::Raw;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use redis::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
-
-struct Raw {
-    stream: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Raw {
-    fn connect(port: u16) -> Raw {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let reader = BufReader::new(stream.try_clone().unwrap());
-        Raw { stream, reader }
-    }
-
-    fn send(&mut self, args: &[&str]) {
-        let mut req = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            req.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-        }
-        self.stream.write_all(&req).unwrap();
-    }
-
-    /// One reply or message, as text (errors included).
-    fn read(&mut self) -> String {
-        read_value(&mut self.reader).unwrap_or_else(|e| panic!("reading a reply: {e}"))
-    }
-
-    fn call(&mut self, args: &[&str]) -> String {
-        self.send(args);
-        self.read()
-    }
-
-    /// Everything that arrives before the answer to a PING sent now (a
-    /// subscribed RESP2 connection answers it as ["pong", ""]), sorted: the
-    /// order in which one message reaches several patterns of a connection
-    /// is Redis' hash table order.
-    fn drain(&mut self) -> Vec<String> {
-        self.send(&["PING"]);
-        let pongs = ["+PONG".to_string(), pong()];
-        let mut got = Vec::new();
-        loop {
-            let r = self.read();
-            if pongs.contains(&r) {
-                break;
-            }
-            got.push(r);
-        }
-        got.sort();
-        got
-    }
-}
-
-fn pong() -> String {
-    "*[$pong, $]".to_string()
-}
-
-/// A RESP2 or RESP3 value as text: its type byte, then its content (a
-/// reader of our own, which takes no more bytes than the value has).
-fn read_value(r: &mut BufReader<TcpStream>) -> std::io::Result<String> {
-    let mut line = Vec::new();
-    r.read_until(b'\n', &mut line)?;
-    if line.len() < 3 {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
-    }
-    let (kind, body) = (line[0], String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned());
-    let n: i64 = body.parse().unwrap_or(0);
-    Ok(match kind {
-        b'$' if n < 0 => "nil".into(),
-        b'$' => {
-            let mut data = vec![0; n as usize + 2];
-            r.read_exact(&mut data)?;
-            format!("${}", String::from_utf8_lossy(&data[..n as usize]))
-        }
-        b'*' | b'>' | b'~' | b'%' if n < 0 => "nil".into(),
-        b'*' | b'>' | b'~' | b'%' => {
-            let count = if kind == b'%' { 2 * n } else { n };
-            let items: Vec<String> = (0..count).map(|_| read_value(r)).collect::<Result<_, _>>()?;
-            format!("{}[{}]", kind as char, items.join(", "))
-        }
-        b'_' => "nil".into(),
-        _ => format!("{}{body}", kind as char),
-    })
-}
 
 const CHANNELS: &[&str] = &["a", "b", "news.1", "news.2", "x y"];
 const PATTERNS: &[&str] = &["news.*", "*", "a", "n?ws.[12]", "[ab]"];
