@@ -58,10 +58,11 @@ pub fn render(server: &Server, args: &[Bytes]) -> String {
         let cfg = server.cfg.read();
         let _ = write!(
             out,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\n\r\n",
             server.client_count(),
             cfg.maxclients,
             node.blocked_clients(),
+            server.tracking.counts().0,
         );
     }
     if show("memory") {
@@ -94,15 +95,19 @@ pub fn render(server: &Server, args: &[Bytes]) -> String {
     }
     if show("stats") {
         let s = &server.stats;
+        let tracking = server.tracking.counts();
         let _ = write!(
             out,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\ntotal_error_replies:{}\r\ntotal_writes_proposed:{}\r\ntotal_reads:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\ntotal_writes_proposed:{}\r\ntotal_reads:{}\r\n\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands_processed.load(Ordering::Relaxed),
             s.net_input_bytes.load(Ordering::Relaxed),
             s.net_output_bytes.load(Ordering::Relaxed),
             s.rejected_connections.load(Ordering::Relaxed),
             node.stats.expired_keys.load(Ordering::Relaxed),
+            tracking.1,
+            tracking.2,
+            tracking.3,
             server.cmdstats.total_errors.load(Ordering::Relaxed),
             node.stats.writes.load(Ordering::Relaxed),
             node.stats.reads.load(Ordering::Relaxed),

@@ -885,6 +885,7 @@ fn config_values(c: &Conn) -> Vec<(String, String)> {
         // setting, allchannels, is not served).
         ("acl-pubsub-default".to_string(), "resetchannels".to_string()),
         ("dbfilename".to_string(), cfg.dbfilename.clone()),
+        ("tracking-table-max-keys".to_string(), c.server.tracking.max_keys.load(Ordering::Relaxed).to_string()),
     ];
     v.extend(cfg.inert.iter().map(|(k, v)| (k.clone(), v.clone())));
     v.sort();
@@ -954,7 +955,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "aclfile" => return Reply::error(
                         "ERR CONFIG SET failed (possibly related to argument 'aclfile') - can't set immutable config",
                     ),
-                    "slowlog-log-slower-than" | "slowlog-max-len" | "acllog-max-len" => {
+                    "slowlog-log-slower-than" | "slowlog-max-len" | "acllog-max-len" | "tracking-table-max-keys" => {
                         let min = if k == "slowlog-log-slower-than" { -1 } else { 0 };
                         match v.parse::<i64>() {
                             Ok(n) if n >= min => true,
@@ -984,6 +985,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                         || k == "client-query-buffer-limit"
                         || k.starts_with("slowlog-")
                         || k == "acllog-max-len"
+                        || k == "tracking-table-max-keys"
                         || c.server.cfg.read().inert.contains_key(&k);
                     return Reply::error(if known {
                         format!("ERR CONFIG SET failed (possibly related to argument '{k}') - argument couldn't be parsed into an integer")
@@ -1011,6 +1013,9 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     }
                     "slowlog-max-len" => {
                         c.server.slowlog.max_len.store(v.parse::<i64>().unwrap() as usize, Ordering::Relaxed)
+                    }
+                    "tracking-table-max-keys" => {
+                        c.server.tracking.max_keys.store(v.parse::<i64>().unwrap() as usize, Ordering::Relaxed)
                     }
                     "acllog-max-len" => {
                         c.server.acl.log_max_len.store(v.parse::<i64>().unwrap() as usize, Ordering::Relaxed)

@@ -444,3 +444,30 @@ fn changes_through_other_nodes_invalidate_in_a_cluster() {
     let info = redis::cmd("CLIENT").arg(&["TRACKING", "ON", "BCAST"]).query::<String>(&mut single.client(0));
     assert!(info.unwrap_err().to_string().contains("BCAST tracking needs a replica of every partition"));
 }
+
+/// Past tracking-table-max-keys, keys are invalidated and forgotten until
+/// the table fits again (which keys is chance in Redis: only the counts
+/// are compared).
+#[test]
+fn the_tracking_table_is_bounded_as_in_redis() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(2);
+    for port in [redis.port, ours.port] {
+        let mut admin = Raw::connect(port);
+        assert_eq!(admin.call(&["CONFIG", "SET", "tracking-table-max-keys", "2"]), "+OK");
+        assert_eq!(admin.call(&["CONFIG", "GET", "tracking-table-max-keys"]), "*[$tracking-table-max-keys, $2]");
+        let mut reader = Raw::connect(port);
+        reader.call(&["HELLO", "3"]);
+        reader.call(&["CLIENT", "TRACKING", "ON"]);
+        for k in ["a", "b", "c"] {
+            assert_eq!(reader.call(&["GET", k]), "nil");
+        }
+        // Redis evicts in its cron, a moment later; the read timeout bounds it.
+        let message = reader.read();
+        assert!(["a", "b", "c"].iter().any(|k| message == format!(">[$invalidate, *[${k}]]")), "{message}");
+        let info = admin.call(&["INFO", "stats"]);
+        assert!(info.contains("tracking_total_keys:2\r\n"), "{info}");
+        let clients = admin.call(&["INFO", "clients"]);
+        assert!(clients.contains("tracking_clients:1\r\n"), "{clients}");
+    }
+}
