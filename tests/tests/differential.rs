@@ -1277,13 +1277,21 @@ fn random_watches_match_redis() {
 /// A SET whose PXAT has already passed still changes the key for WATCH
 /// (Redis sets it, then it is expired), even when the key was absent.
 #[test]
-fn a_set_that_expires_at_once_fires_a_watch() {
+fn what_fires_a_watch_matches_redis() {
     let redis = RedisServer::start();
     let ours = KvNode::with_partitions(1);
     let mut watcher = Pair::new(redis.client(), ours.client());
     let mut other = Pair::new(redis.client(), ours.client());
-    for script in [&["SET", "w", "v", "PXAT", "100000"][..], &["SET", "w", "v", "EXAT", "1", "GET"]] {
-        watcher.check_words(&["WATCH", "w"]).unwrap();
+    other.check_words(&["RPUSH", "wl", "a", "b"]).unwrap();
+    // (A pop of 0 elements changes nothing: the watch holds.)
+    for script in [
+        &["SET", "w", "v", "PXAT", "100000"][..],
+        &["SET", "w", "v", "EXAT", "1", "GET"],
+        &["RPOP", "wl", "0"],
+        &["LPOP", "wl", "0"],
+    ] {
+        let key = if script[1] == "wl" { "wl" } else { "w" };
+        watcher.check_words(&["WATCH", key]).unwrap();
         other.check_words(script).unwrap();
         watcher.check_words(&["MULTI"]).unwrap();
         watcher.check_words(&["GET", "w"]).unwrap();

@@ -154,6 +154,11 @@ pub fn pop(a: &mut Apply, cmd: &cc::Pop) -> Reply {
         Ok(None) => return if cmd.count.is_some() { Reply::NilArray } else { Reply::Nil },
         Err(e) => return e,
     };
+    // A count of 0 changes nothing (no WATCH fires, no cache is told), as
+    // Redis' fast exit.
+    if cmd.count == Some(0) {
+        return Reply::Array(vec![]);
+    }
     let items = pop_n(a, &mut c, cmd.left, cmd.count.unwrap_or(1));
     finish_pop(a, c, cmd.left, items.len());
     match cmd.count {
