@@ -720,7 +720,19 @@ fn command_info(spec: &CommandSpec) -> Reply {
     info_row(spec.name, spec.arity, spec.flags, (spec.first_key, spec.last_key, spec.step), subcommands)
 }
 
+/// The ACL category bits of a command or subcommand (`config|get`).
+fn acl_categories(name: &str) -> u32 {
+    crate::acl::command_id(name).map_or(0, |id| crate::acl::commands()[id].categories)
+}
+
 fn info_row(name: &str, arity: i32, flags: &[&str], keys: (i32, i32, i32), subcommands: Vec<Reply>) -> Reply {
+    let bits = acl_categories(name);
+    let categories = crate::acl::CATEGORIES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, c)| Reply::Status(format!("@{c}")))
+        .collect();
     Reply::Array(vec![
         bulk_str(name),
         Reply::Int(arity as i64),
@@ -728,7 +740,7 @@ fn info_row(name: &str, arity: i32, flags: &[&str], keys: (i32, i32, i32), subco
         Reply::Int(keys.0 as i64),
         Reply::Int(keys.1 as i64),
         Reply::Int(keys.2 as i64),
-        Reply::Set(vec![]),
+        Reply::Set(categories),
         Reply::Set(vec![]),
         Reply::Array(vec![]),
         Reply::Array(subcommands),
@@ -779,9 +791,11 @@ fn command(argv: &[Bytes]) -> Reply {
                     .filter(|(s, name)| match &filter {
                         None => true,
                         Some((k, v)) if k == "PATTERN" => v.as_ref() == b"*" || glob::matches(v, name.as_bytes()),
-                        // (By group, of the commands themselves.)
+                        // Redis' ACL categories of each command and subcommand.
                         Some((k, v)) if k == "ACLCAT" => {
-                            !name.contains('|') && s.group.as_bytes() == v.to_ascii_lowercase().as_slice()
+                            let _ = s;
+                            crate::acl::category_bit(&String::from_utf8_lossy(v))
+                                .is_some_and(|bit| acl_categories(name) & bit != 0)
                         }
                         Some(_) => false,
                     })

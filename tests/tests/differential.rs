@@ -2222,6 +2222,8 @@ fn command_info_lists_subcommands_as_redis_does() {
                 let int = |v: &redis::Value| redis::from_redis_value::<i64>(v).unwrap();
                 let mut flags: Vec<String> = redis::from_redis_value::<Vec<String>>(&f[2]).unwrap();
                 flags.sort();
+                // ACL categories join the flags here.
+                flags.extend(redis::from_redis_value::<Vec<String>>(&f[6]).unwrap());
                 (text(&f[0]), int(&f[1]), flags, int(&f[3]), int(&f[4]), int(&f[5]))
             })
             .collect();
@@ -2242,5 +2244,24 @@ fn command_info_lists_subcommands_as_redis_does() {
         let theirs = listed(&mut p.redis, pattern);
         assert!(!theirs.is_empty(), "{pattern}");
         assert_eq!(listed(&mut p.ours[0], pattern), theirs, "COMMAND LIST FILTERBY PATTERN {pattern}");
+    }
+    // By ACL category (those whose commands are all served here).
+    fn by_category(con: &mut redis::Connection, cat: &str) -> Vec<String> {
+        let mut v: Vec<String> =
+            redis::cmd("COMMAND").arg("LIST").arg("FILTERBY").arg("ACLCAT").arg(cat).query(con).unwrap();
+        v.sort();
+        v
+    }
+    for cat in ["hash", "list", "set", "sortedset", "string", "geo", "stream", "bitmap", "nosuch"] {
+        assert_eq!(by_category(&mut p.ours[0], cat), by_category(&mut p.redis, cat), "FILTERBY ACLCAT {cat}");
+    }
+    // Each command's categories, in COMMAND INFO.
+    for name in ["get", "set", "hset", "blpop", "eval", "xadd", "acl", "client"] {
+        let cats = |con: &mut redis::Connection| -> redis::Value {
+            let v: Vec<redis::Value> = redis::cmd("COMMAND").arg("INFO").arg(name).query(con).unwrap();
+            let redis::Value::Array(info) = &v[0] else { panic!("{v:?}") };
+            info[6].clone()
+        };
+        assert_eq!(cats(&mut p.ours[0]), cats(&mut p.redis), "COMMAND INFO {name}: categories");
     }
 }
