@@ -784,22 +784,19 @@ fn command(argv: &[Bytes]) -> Reply {
             // Redis 7 lists a container's subcommands too ("xgroup|create").
             let names = cmd::all().into_iter().flat_map(|s| {
                 let subs = crate::spec_data::SUBSPECS.iter().filter(move |r| r.0 == s.name);
-                std::iter::once((s, s.name.to_string())).chain(subs.map(move |r| (s, format!("{}|{}", r.0, r.1))))
+                std::iter::once(s.name.to_string()).chain(subs.map(|r| format!("{}|{}", r.0, r.1)))
             });
             Reply::Array(
                 names
-                    .filter(|(s, name)| match &filter {
+                    .filter(|name| match &filter {
                         None => true,
                         Some((k, v)) if k == "PATTERN" => v.as_ref() == b"*" || glob::matches(v, name.as_bytes()),
                         // Redis' ACL categories of each command and subcommand.
-                        Some((k, v)) if k == "ACLCAT" => {
-                            let _ = s;
-                            crate::acl::category_bit(&String::from_utf8_lossy(v))
-                                .is_some_and(|bit| acl_categories(name) & bit != 0)
-                        }
+                        Some((k, v)) if k == "ACLCAT" => crate::acl::category_bit(&String::from_utf8_lossy(v))
+                            .is_some_and(|bit| acl_categories(name) & bit != 0),
                         Some(_) => false,
                     })
-                    .map(|(_, name)| bulk_str(&name))
+                    .map(|name| bulk_str(&name))
                     .collect(),
             )
         }

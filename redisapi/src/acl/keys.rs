@@ -56,7 +56,7 @@ pub fn keys(name: &str, specs: &[KeySpec], argv: &[Bytes]) -> Vec<KeyRef> {
             return keys;
         }
     }
-    by_procedure(name, specs, argv)
+    by_procedure(name, argv)
 }
 
 /// getKeysUsingKeySpecs: None when a spec cannot be followed (unknown,
@@ -133,7 +133,7 @@ fn by_specs(specs: &[KeySpec], argv: &[Bytes]) -> Option<Vec<KeyRef>> {
 }
 
 /// The getkeys procedures Redis falls back to.
-fn by_procedure(name: &str, specs: &[KeySpec], argv: &[Bytes]) -> Vec<KeyRef> {
+fn by_procedure(name: &str, argv: &[Bytes]) -> Vec<KeyRef> {
     let is = |i: usize, word: &str| argv.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()));
     let at = |pos, flags| KeyRef { pos, flags };
     match name {
@@ -210,10 +210,7 @@ fn by_procedure(name: &str, specs: &[KeySpec], argv: &[Bytes]) -> Vec<KeyRef> {
         }
         // The other procedures (numkeys commands) find nothing where the
         // specs failed: a bad key count, which the command then refuses.
-        _ => {
-            let _ = specs;
-            Vec::new()
-        }
+        _ => Vec::new(),
     }
 }
 
