@@ -567,10 +567,19 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
             }
             // Client-side caching messages, between replies: after the
             // replies in flight, which may have read what they invalidate.
+            // (A client that leaves them unread is dropped, as a
+            // subscriber is.)
             Some(inv) = next_from(&mut conn.invalidations), if pending.is_empty() => {
-                if let Some(r) = inv.reply(conn.proto, conn.subscriptions() > 0) {
-                    encode(&mut out, &r, conn.proto);
-                    writer.flush(&mut out, &server);
+                let (proto, subscribed) = (conn.proto, conn.subscriptions() > 0);
+                let put = |o: &mut BytesMut, inv: crate::tracking::Invalidation| {
+                    if let Some(r) = inv.reply(proto, subscribed) {
+                        encode(o, &r, proto);
+                    }
+                };
+                if !push_out(inv, &mut conn.invalidations, &mut out, &mut writer, &server, put) {
+                    tracing::info!("client {}: tracking output over {PUBSUB_OUTPUT_LIMIT} bytes, closing", client.addr);
+                    killed = true;
+                    break;
                 }
             }
             // MONITOR lines, between replies.

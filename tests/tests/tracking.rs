@@ -493,3 +493,33 @@ fn the_tracking_table_is_bounded_as_in_redis() {
         assert!(clients.contains("tracking_clients:1\r\n"), "{clients}");
     }
 }
+
+/// A tracking client that never reads its messages is dropped once 32 MB
+/// wait for it (as a subscriber is), and the server goes on.
+#[test]
+fn a_tracking_client_that_never_reads_is_dropped() {
+    use kvtests::harness::wait_until;
+    let ours = KvNode::with_partitions(1);
+    let mut idle = Raw::connect(ours.port);
+    idle.call(&["HELLO", "3"]);
+    assert_eq!(idle.call(&["CLIENT", "TRACKING", "ON", "BCAST"]), "+OK");
+    let mut c = ours.client();
+    let tracking = |c: &mut redis::Connection| -> bool {
+        let info: String = redis::cmd("INFO").arg("clients").query(c).unwrap();
+        info.contains("tracking_clients:1\r\n")
+    };
+    assert!(tracking(&mut c));
+    // 60 MB of key names in the messages: more than the limit plus what
+    // the sockets hold.
+    let name = "k".repeat(10_000);
+    for i in 0..60 {
+        let mut mset = redis::cmd("MSET");
+        for j in 0..100 {
+            mset.arg(format!("{name}{i}:{j}")).arg(1);
+        }
+        let _: () = mset.query(&mut c).unwrap();
+    }
+    wait_until(Duration::from_secs(30), "the idle tracking client to be dropped", || !tracking(&mut c));
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+}
