@@ -92,11 +92,18 @@ pub struct ClientHandle {
     /// Notified when the user's channel permissions shrink: a subscriber
     /// no longer allowed one of its channels closes (as in Redis).
     pub acl_check: Notify,
+    /// CLIENT LIST's tracking flags ([`TRACKING`], ...).
+    pub tracking_flags: AtomicU8,
     /// Client-side caching messages for this connection (its own, or those
     /// of clients that redirect to it); the connection takes the receiver.
     pub invalidations: tokio::sync::mpsc::UnboundedSender<crate::tracking::Invalidation>,
     pub invalidations_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<crate::tracking::Invalidation>>>,
 }
+
+/// [`ClientHandle::tracking_flags`] bits.
+pub const TRACKING: u8 = 1;
+pub const TRACKING_BROKEN_REDIRECT: u8 = 2;
+pub const TRACKING_BCAST: u8 = 4;
 
 impl ClientHandle {
     /// Channels, patterns and shard channels subscribed to.
@@ -104,14 +111,21 @@ impl ClientHandle {
         self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) + self.ssub.load(Ordering::Relaxed)
     }
 
-    /// CLIENT LIST's flags: x in MULTI, P subscribed, else N.
+    /// CLIENT LIST's flags, in Redis' order: P subscribed, x in MULTI, t
+    /// tracking, R its redirect broken, B in BCAST mode, else N.
     fn flags(&self) -> String {
         let mut f = String::new();
+        if self.subscriptions() > 0 {
+            f.push('P');
+        }
         if self.in_multi.load(Ordering::Relaxed) {
             f.push('x');
         }
-        if self.subscriptions() > 0 {
-            f.push('P');
+        let tracking = self.tracking_flags.load(Ordering::Relaxed);
+        for (bit, c) in [(TRACKING, 't'), (TRACKING_BROKEN_REDIRECT, 'R'), (TRACKING_BCAST, 'B')] {
+            if tracking & bit != 0 {
+                f.push(c);
+            }
         }
         if f.is_empty() {
             f.push('N');
@@ -347,6 +361,7 @@ impl Server {
             kill: Notify::new(),
             user: Mutex::new("default".to_string()),
             acl_check: Notify::new(),
+            tracking_flags: AtomicU8::new(0),
             invalidations,
             invalidations_rx: Mutex::new(Some(invalidations_rx)),
         });

@@ -110,6 +110,10 @@ impl Tracking {
     /// CLIENT TRACKING ON (the options checked); the node's changes flow
     /// from now on.
     pub fn enable(&self, server: &Server, id: u64, mode: Mode) {
+        if let Some(c) = server.client_by_id(id) {
+            let bcast = if mode.bcast { crate::server::TRACKING_BCAST } else { 0 };
+            c.tracking_flags.store(crate::server::TRACKING | bcast, Ordering::Relaxed);
+        }
         let mut clients = self.clients.lock();
         clients.insert(id, Mode { may_hold: true, ..mode });
         server.node.changes().listen(true);
@@ -117,6 +121,9 @@ impl Tracking {
 
     /// CLIENT TRACKING OFF, RESET, or the client leaving.
     pub fn disable(&self, server: &Server, id: u64) {
+        if let Some(c) = server.client_by_id(id) {
+            c.tracking_flags.store(0, Ordering::Relaxed);
+        }
         let mut clients = self.clients.lock();
         if clients.remove(&id).is_some() && clients.is_empty() {
             server.node.changes().listen(false);
@@ -249,6 +256,7 @@ impl Tracking {
                     m.broken_redirect = true;
                 }
                 if let Some(c) = server.client_by_id(id) {
+                    c.tracking_flags.fetch_or(crate::server::TRACKING_BROKEN_REDIRECT, Ordering::Relaxed);
                     let _ = c.invalidations.send(Invalidation::RedirectBroken(redirect));
                 }
             }

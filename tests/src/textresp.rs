@@ -73,10 +73,11 @@ pub fn read_value(r: &mut BufReader<TcpStream>) -> std::io::Result<String> {
     let n: i64 = body.parse().unwrap_or(0);
     Ok(match kind {
         b'$' if n < 0 => "nil".into(),
-        b'$' => {
+        // (RESP3 verbatim strings and blob errors are sized as bulks.)
+        b'$' | b'=' | b'!' => {
             let mut data = vec![0; n as usize + 2];
             r.read_exact(&mut data)?;
-            format!("${}", String::from_utf8_lossy(&data[..n as usize]))
+            format!("{}{}", kind as char, String::from_utf8_lossy(&data[..n as usize]))
         }
         b'*' | b'>' | b'~' | b'%' if n < 0 => "nil".into(),
         b'*' | b'>' | b'~' | b'%' => {

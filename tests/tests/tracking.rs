@@ -276,6 +276,15 @@ fn tracking_commands_answer_as_in_redis() {
     for args in cases {
         assert_eq!(r.call(args), o.call(args), "{args:?}");
     }
+    // CLIENT LIST's flags: t tracking, B broadcasting, after P.
+    for port in [redis.port, ours.port] {
+        let mut c = Raw::connect(port);
+        c.call(&["HELLO", "3"]);
+        c.call(&["CLIENT", "TRACKING", "ON", "BCAST"]);
+        c.call(&["SUBSCRIBE", "ch"]);
+        let info = c.call(&["CLIENT", "INFO"]);
+        assert!(info.contains(" flags=PtB "), "{port}: {info}");
+    }
 }
 
 /// A tracking client whose redirect target leaves is told so (RESP3).
@@ -317,6 +326,8 @@ fn a_broken_redirect_is_reported_as_in_redis() {
         seen.push(message.replace(id, "ID"));
         let info = reader.call(&["CLIENT", "TRACKINGINFO"]);
         assert!(info.contains("$broken_redirect"), "{info}");
+        let me = reader.call(&["CLIENT", "INFO"]);
+        assert!(me.contains(" flags=tR "), "{me}");
     }
     assert_eq!(seen[0], seen[1]);
     assert_eq!(seen[0], ">[$tracking-redir-broken, :ID]");
