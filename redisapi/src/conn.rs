@@ -292,6 +292,7 @@ impl Conn {
         let multi = self.multi.as_mut().unwrap();
         multi.queued.push(item);
         multi.argvs.push(copy);
+        self.client.queued.store(multi.argvs.len(), Ordering::Relaxed);
         Reply::status("QUEUED")
     }
 

@@ -265,6 +265,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
                 Reply::error("ERR MULTI calls can not be nested")
             } else {
                 c.multi = Some(Multi::default());
+                c.client.queued.store(0, Ordering::Relaxed);
                 c.client.in_multi.store(true, Ordering::Relaxed);
                 Reply::Ok
             }
@@ -1209,8 +1210,12 @@ async fn exec(c: &mut Conn) -> Outcome {
         own_replies.push(match p {
             None => None,
             Some(Queued::Local(argv)) => {
+                // Still in the transaction while its commands run, as CLIENT
+                // LIST shows it in Redis (flag x, multi=<queued>).
                 c.in_exec = true;
+                c.client.in_multi.store(true, Ordering::Relaxed);
                 let r = run_queued_local(c, argv).await;
+                c.client.in_multi.store(false, Ordering::Relaxed);
                 c.in_exec = false;
                 Some(r)
             }

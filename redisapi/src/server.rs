@@ -81,6 +81,8 @@ pub struct ClientHandle {
     pub last: Mutex<(Instant, &'static str)>,
     pub proto: AtomicU8,
     pub in_multi: std::sync::atomic::AtomicBool,
+    /// Commands queued in the transaction (CLIENT LIST's multi=).
+    pub queued: AtomicUsize,
     /// Channels and patterns subscribed to (CLIENT LIST's sub and psub).
     pub sub: std::sync::atomic::AtomicUsize,
     pub psub: std::sync::atomic::AtomicUsize,
@@ -148,7 +150,7 @@ impl ClientHandle {
             self.sub.load(Ordering::Relaxed),
             self.psub.load(Ordering::Relaxed),
             self.ssub.load(Ordering::Relaxed),
-            if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
+            if self.in_multi.load(Ordering::Relaxed) { self.queued.load(Ordering::Relaxed) as i64 } else { -1 },
             if cmd.is_empty() { "NULL" } else { cmd },
             self.user.lock(),
             self.proto.load(Ordering::Relaxed),
@@ -355,6 +357,7 @@ impl Server {
             last: Mutex::new((Instant::now(), "")),
             proto: AtomicU8::new(2),
             in_multi: Default::default(),
+            queued: Default::default(),
             sub: Default::default(),
             psub: Default::default(),
             ssub: Default::default(),

@@ -276,7 +276,8 @@ fn tracking_commands_answer_as_in_redis() {
     for args in cases {
         assert_eq!(r.call(args), o.call(args), "{args:?}");
     }
-    // CLIENT LIST's flags: t tracking, B broadcasting, after P.
+    // CLIENT LIST's flags: t tracking, B broadcasting, after P and x (a
+    // transaction's commands still run in it, with its count).
     for port in [redis.port, ours.port] {
         let mut c = Raw::connect(port);
         c.call(&["HELLO", "3"]);
@@ -284,6 +285,11 @@ fn tracking_commands_answer_as_in_redis() {
         c.call(&["SUBSCRIBE", "ch"]);
         let info = c.call(&["CLIENT", "INFO"]);
         assert!(info.contains(" flags=PtB "), "{port}: {info}");
+        c.call(&["MULTI"]);
+        c.call(&["PING"]);
+        c.call(&["CLIENT", "INFO"]);
+        let info = c.call(&["EXEC"]);
+        assert!(info.contains(" flags=PxtB ") && info.contains(" multi=2 "), "{port}: {info}");
     }
 }
 
