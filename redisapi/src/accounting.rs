@@ -61,6 +61,7 @@ pub async fn dispatch(conn: &mut Conn, argv: Vec<Bytes>) -> (Outcome, Option<Tim
         _ => None,
     };
     conn.ran = None;
+    conn.monitor_fed = false;
     let outcome = conn.dispatch(argv, arrived).await;
     let timed = match conn.ran {
         Some(spec) => {
@@ -68,7 +69,7 @@ pub async fn dispatch(conn: &mut Conn, argv: Vec<Bytes>) -> (Outcome, Option<Tim
             if let Some(argv) = &copy {
                 if server.monitors.active() && spec.name == "exec" {
                     exec_lines = Some((queued.unwrap_or_default(), argv.clone()));
-                } else if server.monitors.active() {
+                } else if server.monitors.active() && !conn.monitor_fed {
                     feed_unless_admin(&server, argv, &conn.client.addr);
                 }
             }
@@ -98,7 +99,7 @@ pub async fn dispatch(conn: &mut Conn, argv: Vec<Bytes>) -> (Outcome, Option<Tim
 
 /// MONITOR shows every command but the administrative ones (CONFIG SET,
 /// by the subcommand's flags).
-fn feed_unless_admin(server: &Server, argv: &[Bytes], addr: &str) {
+pub(crate) fn feed_unless_admin(server: &Server, argv: &[Bytes], addr: &str) {
     if cmd::lookup(&argv[0]).is_some_and(|spec| !spec.has_flag_for(argv, "admin")) {
         server.monitors.feed(argv, addr);
     }

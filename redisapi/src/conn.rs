@@ -95,6 +95,10 @@ pub struct Conn {
     /// The last command dispatched, if it ran (rather than being refused or
     /// queued): for its accounting (statistics, slow log, MONITOR).
     pub ran: Option<&'static CommandSpec>,
+    /// The command's MONITOR line went out already: before it was proposed,
+    /// so that the lines of the commands a script runs, which the apply
+    /// thread feeds, follow it (as in Redis).
+    pub monitor_fed: bool,
     /// MONITOR mode: the lines of the commands the node runs.
     pub mon_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>>,
     /// CLIENT REPLY: what is answered (see [`Replies`]).
@@ -177,6 +181,10 @@ impl Conn {
                     None => {
                         let c = self.stamp_caller(c);
                         self.remember_keys(spec, &c, caching);
+                        if self.server.monitors.active() {
+                            crate::accounting::feed_unless_admin(&self.server, &argv, &self.client.addr);
+                            self.monitor_fed = true;
+                        }
                         Outcome::Pending(self.server.node.submit(&mut self.session, c).await)
                     }
                     Some(e) => Outcome::Reply(e),
@@ -493,6 +501,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         replies: Replies::default(),
         tracking: false,
         caching: false,
+        monitor_fed: false,
         invalidations: client.invalidations_rx.lock().take(),
     };
     let (mut rd, wr) = stream.into_split();
