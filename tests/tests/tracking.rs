@@ -311,7 +311,9 @@ fn a_broken_redirect_is_reported_as_in_redis() {
         // Until the server has seen the target go, a message would still
         // reach it: write until the reader hears.
         let mut writer = Raw::connect(port);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let message = loop {
+            assert!(std::time::Instant::now() < deadline, "{port}: no message about the broken redirect");
             writer.call(&["SET", "k", "v"]);
             reader.send(&["GET", "k"]);
             reader.send(&["PING"]);
