@@ -5,6 +5,7 @@
 pub mod changes;
 pub mod coll_cmds;
 pub mod command;
+pub mod durable;
 pub mod exec;
 pub mod failpoint;
 pub mod forward;

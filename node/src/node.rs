@@ -1347,8 +1347,7 @@ impl Node {
 
     /// SAVE: writes the keys of every partition this node holds a replica
     /// of (all of them, standalone) to `path` as a Redis RDB file, with the
-    /// function `libraries`: to a temporary file, synced, then renamed into
-    /// place. One RocksDB snapshot serves all partitions, so the file is
+    /// function `libraries`, replacing it whole ([`crate::durable`]). One RocksDB snapshot serves all partitions, so the file is
     /// the state of one moment on this node (a follower's replica may be a
     /// little behind its leader's). The number of keys written.
     pub fn save_rdb(
@@ -1357,38 +1356,25 @@ impl Node {
         aux: &[(&str, String)],
         libraries: &[&[u8]],
     ) -> std::io::Result<u64> {
-        let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
-        let file = std::fs::File::create(&tmp)?;
-        let mut out = crate::rdb::file::FileWriter::new(std::io::BufWriter::new(file), aux, libraries)?;
         let view: ReadView<'_> = self.store.read_view();
-        let mut written = 0u64;
-        let mut failed = None;
-        for p in self.ns.partitions.iter().filter(|p| p.replica().is_some()) {
-            let db = db_for(&view, p, 0);
-            db.scan_keys(&db.partition_start(), &mut |k, m| {
-                let key = keys::meta_user_key(k);
-                let value = exec::dump::value(&db, key, m);
-                let at = (m.expire_at != 0).then_some(m.expire_at);
-                if let Err(e) = out.key(key, &value, at) {
-                    failed = Some(e);
-                    return false;
-                }
-                written += 1;
-                true
-            });
-            if let Some(e) = failed.take() {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
+        crate::durable::replace_file(path, |w| {
+            let mut out = crate::rdb::file::FileWriter::new(w, aux, libraries)?;
+            let mut written = 0u64;
+            for p in self.ns.partitions.iter().filter(|p| p.replica().is_some()) {
+                let mut failed = Ok(());
+                let db = db_for(&view, p, 0);
+                db.scan_keys(&db.partition_start(), &mut |k, m| {
+                    let key = keys::meta_user_key(k);
+                    let at = (m.expire_at != 0).then_some(m.expire_at);
+                    failed = out.key(key, &exec::dump::value(&db, key, m), at);
+                    written += 1;
+                    failed.is_ok()
+                });
+                failed?;
             }
-        }
-        let file = out.finish()?.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(written)
+            out.finish()?;
+            Ok(written)
+        })
     }
 
     fn start_background(self: &Arc<Self>) {

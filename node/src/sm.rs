@@ -137,9 +137,10 @@ impl KvStateMachine {
         // gathered while someone is blocked).
         let mut fed = self.waiters.active().then(Vec::new);
         let mut run = |a: &mut Apply, c: &Cmd| {
-            flushed |= matches!(c, Cmd::FlushAll(_));
+            let flush = matches!(c, Cmd::FlushAll(_));
+            flushed |= flush;
             let mut r = exec::write(a, c);
-            if matches!(c, Cmd::FlushAll(_)) {
+            if flush {
                 a.changed.push(crate::changes::Changed::All);
             }
             if !a.published.is_empty() {

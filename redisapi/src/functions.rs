@@ -17,7 +17,6 @@ use node::rdb::functions as payload;
 use node::Reply;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const ENGINE: &str = "LUA";
@@ -148,7 +147,7 @@ impl Functions {
     /// Makes `next` the libraries: on disk first (synced), then here.
     fn commit(&self, next: Libraries) -> Result<(), String> {
         if let Some(f) = &self.file {
-            write_synced(f, &payload::encode(next.by_name.values().map(|l| &l.code[..])))
+            node::durable::replace_with(f, &payload::encode(next.by_name.values().map(|l| &l.code[..])))
                 .map_err(|e| format!("ERR the functions could not be saved: {e}"))?;
         }
         *self.libs.lock() = next;
@@ -417,20 +416,6 @@ fn metadata(code: &Bytes) -> Result<(String, String, Bytes), String> {
     }
     let name = name.ok_or("Library name was not given")?;
     Ok((engine, name, code.slice(end..)))
-}
-
-/// Writes `bytes` to `file` durably: a synced temporary file renamed over
-/// it, then the directory synced.
-pub(crate) fn write_synced(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = file.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, file)?;
-    if let Some(dir) = file.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 fn syntax_error(sub: &Bytes) -> Reply {

@@ -896,7 +896,7 @@ fn config_values(c: &Conn) -> Vec<(String, String)> {
         // New users start without channels (Redis 7.0's default; the other
         // setting, allchannels, is not served).
         ("acl-pubsub-default".to_string(), "resetchannels".to_string()),
-        ("dbfilename".to_string(), cfg.dbfilename.clone()),
+        ("dbfilename".to_string(), crate::save::DBFILENAME.to_string()),
         ("tracking-table-max-keys".to_string(), c.server.tracking.max_keys.load(Ordering::Relaxed).to_string()),
     ];
     v.extend(cfg.inert.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -1,5 +1,5 @@
 //! SAVE, BGSAVE and LASTSAVE: the node's keys written as a Redis RDB file
-//! (`dir`/`dbfilename`, dump.rdb by default) that redis-server loads, for
+//! (dump.rdb in the data directory) that redis-server loads, for
 //! moving a dataset to Redis or keeping a copy in its format. The store's
 //! own durability does not depend on it (every write is in the WAL and
 //! RocksDB before it is acknowledged); the file is never read here.
@@ -35,6 +35,10 @@ fn unix_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The file's name in the data directory (Redis' dbfilename, which Redis 7
+/// does not let CONFIG SET change by default: neither does this server).
+pub const DBFILENAME: &str = "dump.rdb";
+
 const IN_PROGRESS: &str = "ERR Background save already in progress";
 
 impl Saves {
@@ -59,7 +63,7 @@ impl Saves {
 
 /// Writes the file once; records the outcome.
 fn run(server: &Server) -> Result<u64, String> {
-    let path = server.node.cfg.data_dir.join(&server.cfg.read().dbfilename);
+    let path = server.node.cfg.data_dir.join(DBFILENAME);
     let started = Instant::now();
     let aux = [
         ("redis-ver", crate::info::REDIS_VERSION.to_string()),

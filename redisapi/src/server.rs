@@ -20,8 +20,6 @@ pub struct ServerConfig {
     /// The ACL file (`aclfile`): users are read from it at the start and by
     /// ACL LOAD, written by ACL SAVE.
     pub aclfile: Option<std::path::PathBuf>,
-    /// The RDB file SAVE and BGSAVE write, in the data directory.
-    pub dbfilename: String,
     pub maxclients: usize,
     pub limits: Limits,
     /// Bytes of commands read from all clients and not yet answered, above
@@ -60,7 +58,6 @@ impl Default for ServerConfig {
         ServerConfig {
             requirepass: None,
             aclfile: None,
-            dbfilename: "dump.rdb".to_string(),
             maxclients: 10000,
             limits: Limits::default(),
             read_budget: 256 << 20,

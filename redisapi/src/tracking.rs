@@ -101,10 +101,14 @@ impl Tracking {
 
     /// INFO's counts: tracking clients, keys, (key, client) items, prefixes.
     pub fn counts(&self) -> (usize, usize, usize, usize) {
+        // (Locks taken one at a time: `changed` takes clients, then table.)
+        let (clients, prefixes) = {
+            let clients = self.clients.lock();
+            let prefixes: BTreeSet<&Bytes> = clients.values().filter(|m| m.bcast).flat_map(|m| &m.prefixes).collect();
+            (clients.len(), prefixes.len())
+        };
         let table = self.table.lock();
-        let clients = self.clients.lock();
-        let prefixes: BTreeSet<&Bytes> = clients.values().filter(|m| m.bcast).flat_map(|m| &m.prefixes).collect();
-        (clients.len(), table.len(), table.values().map(HashSet::len).sum(), prefixes.len())
+        (clients, table.len(), table.values().map(HashSet::len).sum(), prefixes)
     }
 
     /// CLIENT TRACKING ON (the options checked); the node's changes flow
@@ -184,42 +188,44 @@ impl Tracking {
     /// them), each BCAST client of the changed keys under its prefixes, and
     /// every tracking client of a flush.
     pub fn changed(&self, server: &Server, changes: Vec<Changed>) {
-        let clients: Vec<(u64, Mode)> = self.clients.lock().iter().map(|(id, m)| (*id, m.clone())).collect();
-        let mut keys: Vec<Bytes> = Vec::new();
-        for change in changes {
-            match change {
-                Changed::Key(k) => keys.push(k),
-                Changed::All => {
-                    self.keys_changed(server, &clients, std::mem::take(&mut keys));
-                    self.table.lock().clear();
-                    for (id, _) in &clients {
-                        let told = self.clients.lock().get_mut(id).map(|m| std::mem::replace(&mut m.may_hold, false));
-                        if told == Some(true) {
-                            self.send(server, *id, Invalidation::All);
+        // The messages are worked out under the locks, sent after them.
+        let mut out: Vec<(u64, Invalidation)> = Vec::new();
+        {
+            let mut clients = self.clients.lock();
+            let mut keys: Vec<Bytes> = Vec::new();
+            for change in changes {
+                match change {
+                    Changed::Key(k) => keys.push(k),
+                    Changed::All => {
+                        self.keys_changed(&clients, std::mem::take(&mut keys), &mut out);
+                        self.table.lock().clear();
+                        for (id, m) in clients.iter_mut() {
+                            if std::mem::replace(&mut m.may_hold, false) {
+                                out.push((*id, Invalidation::All));
+                            }
                         }
                     }
                 }
             }
+            self.keys_changed(&clients, keys, &mut out);
         }
-        self.keys_changed(server, &clients, keys);
+        for (id, inv) in out {
+            self.send(server, id, inv);
+        }
     }
 
-    fn keys_changed(&self, server: &Server, clients: &[(u64, Mode)], keys: Vec<Bytes>) {
+    fn keys_changed(&self, clients: &HashMap<u64, Mode>, keys: Vec<Bytes>, out: &mut Vec<(u64, Invalidation)>) {
         if keys.is_empty() {
             return;
         }
-        let mut per_client: Vec<(u64, Bytes)> = Vec::new();
         {
             let mut table = self.table.lock();
             for k in &keys {
-                if let Some(ids) = table.remove(k) {
-                    per_client.extend(ids.into_iter().map(|id| (id, k.clone())));
+                for id in table.remove(k).into_iter().flatten() {
+                    if clients.get(&id).is_some_and(|m| !m.bcast) {
+                        out.push((id, Invalidation::Keys(vec![k.clone()])));
+                    }
                 }
-            }
-        }
-        for (id, k) in per_client {
-            if clients.iter().any(|(c, m)| *c == id && !m.bcast) {
-                self.send(server, id, Invalidation::Keys(vec![k]));
             }
         }
         for (id, mode) in clients.iter().filter(|(_, m)| m.bcast) {
@@ -228,7 +234,7 @@ impl Tracking {
                 let matching: Vec<Bytes> =
                     keys.iter().filter(|k| k.starts_with(prefix) && seen.insert(*k)).cloned().collect();
                 if !matching.is_empty() {
-                    self.send(server, *id, Invalidation::Keys(matching));
+                    out.push((*id, Invalidation::Keys(matching)));
                 }
             }
         }

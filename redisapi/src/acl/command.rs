@@ -37,6 +37,25 @@ fn id_of(spec: &CommandSpec, argv: &[Bytes]) -> Option<usize> {
     }
 }
 
+/// Why `user` may not run `argv` (and the command's id), or None if it may.
+fn denial(user: &User, spec: &CommandSpec, argv: &[Bytes]) -> Option<(usize, Denied)> {
+    match id_of(spec, argv) {
+        Some(id) => user.check(id, argv).err().map(|d| (id, d)),
+        // CLIENT SETINFO (Redis 7.2's, which client libraries send as they
+        // connect): accepted and not kept, so no rule covers it.
+        None if spec.name == "client" => None,
+        None => Some((0, Denied::Command)),
+    }
+}
+
+/// What a refusal is about, for ACL LOG: the key or channel, or the command.
+fn object(denied: Denied, argv: &[Bytes], id: usize) -> Bytes {
+    match denied.position() {
+        Some(p) => argv[p].clone(),
+        None => Bytes::from_static(full_name(id).as_bytes()),
+    }
+}
+
 fn full_name(id: usize) -> &'static str {
     super::commands()[id].name
 }
@@ -65,16 +84,18 @@ impl Conn {
         if self.user().unrestricted() {
             return Ok(());
         }
-        let user = self.user.clone();
-        let (id, denied) = match id_of(spec, argv) {
-            Some(id) => (id, user.check(id, argv).err()),
-            // CLIENT SETINFO (Redis 7.2's, which client libraries send as
-            // they connect): accepted and not kept, so no rule covers it.
-            None if spec.name == "client" => return Ok(()),
-            None => (0, Some(Denied::Command)),
-        };
-        let Some(denied) = denied else { return Ok(()) };
-        self.log_denial(denied, context, argv, Some(id));
+        let Some((id, denied)) = denial(&self.user.clone(), spec, argv) else { return Ok(()) };
+        // (Logged as in a transaction while queueing one; answered as the
+        // caller says.)
+        let logged = if self.multi.is_some() { Context::Multi } else { context };
+        let entry = LogEntry::new(
+            denied.reason(),
+            logged.name(),
+            object(denied, argv, id),
+            &self.user.name,
+            self.client.info_line(),
+        );
+        self.server.acl.log(entry);
         Err(Reply::error(match (denied, context) {
             (Denied::Command, Context::Toplevel) => {
                 format!("NOPERM this user has no permissions to run the '{}' command", full_name(id))
@@ -119,23 +140,6 @@ impl Conn {
             .all(|(kind, pattern)| sub.names(kind).iter().all(|n| user.may_subscribe(n, pattern)))
     }
 
-    fn log_denial(&mut self, denied: Denied, context: Context, argv: &[Bytes], id: Option<usize>) {
-        let object = match denied.position() {
-            Some(p) => argv[p].clone(),
-            None => Bytes::from_static(id.map_or("", full_name).as_bytes()),
-        };
-        let context = if self.multi.is_some() { Context::Multi } else { context };
-        self.server.acl.log(LogEntry {
-            count: 1,
-            reason: denied.reason(),
-            context: context.name(),
-            object,
-            username: self.user.name.clone(),
-            at: std::time::SystemTime::now(),
-            client_info: self.client.info_line(),
-        });
-    }
-
     /// ACLAuthenticateUser (AUTH, HELLO AUTH): an unknown user, a wrong
     /// password or a disabled user is refused alike, and logged.
     pub fn authenticate(&mut self, name: &[u8], password: &[u8], command: &Bytes) -> Reply {
@@ -149,15 +153,9 @@ impl Conn {
                 Reply::Ok
             }
             None => {
-                self.server.acl.log(LogEntry {
-                    count: 1,
-                    reason: "auth",
-                    context: if self.multi.is_some() { "multi" } else { "toplevel" },
-                    object: command.clone(),
-                    username: name,
-                    at: std::time::SystemTime::now(),
-                    client_info: self.client.info_line(),
-                });
+                let context = if self.multi.is_some() { Context::Multi } else { Context::Toplevel };
+                let entry = LogEntry::new("auth", context.name(), command.clone(), &name, self.client.info_line());
+                self.server.acl.log(entry);
                 Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
             }
         }
@@ -182,27 +180,11 @@ pub fn check_script_call(spec: &CommandSpec, argv: &[Bytes], caller: node::exec:
         return Ok(());
     }
     let user = User::from_rules(caller.user, caller.acl);
-    let (id, denied) = match id_of(spec, argv) {
-        Some(id) => (id, user.check(id, argv).err()),
-        None if spec.name == "client" => return Ok(()),
-        None => (0, Some(Denied::Command)),
-    };
-    let Some(denied) = denied else { return Ok(()) };
+    let Some((id, denied)) = denial(&user, spec, argv) else { return Ok(()) };
     if let Some(log) = SCRIPT_LOG.get() {
-        log(LogEntry {
-            count: 1,
-            reason: denied.reason(),
-            context: "lua",
-            object: match denied.position() {
-                Some(p) => argv[p].clone(),
-                None => Bytes::from_static(full_name(id).as_bytes()),
-            },
-            username: caller.user.to_string(),
-            at: std::time::SystemTime::now(),
-            // The connection that ran the script is on another node, or
-            // gone by now: Redis' client-info is not known here.
-            client_info: String::new(),
-        });
+        // The connection that ran the script is on another node, or gone
+        // by now: Redis' client-info is not known here.
+        log(LogEntry::new(denied.reason(), "lua", object(denied, argv, id), caller.user, String::new()));
     }
     Err(Reply::error(format!(
         "ERR The user executing the script {}",

@@ -71,5 +71,5 @@ pub fn save(path: &Path, users: &[std::sync::Arc<User>]) -> std::io::Result<()> 
     for u in users {
         text.push_str(&format!("user {} {}\n", u.name, u.describe()));
     }
-    crate::functions::write_synced(path, text.as_bytes())
+    node::durable::replace_with(path, text.as_bytes())
 }

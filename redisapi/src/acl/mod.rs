@@ -601,6 +601,20 @@ pub struct LogEntry {
     pub client_info: String,
 }
 
+impl LogEntry {
+    /// A refusal happening now.
+    pub fn new(
+        reason: &'static str,
+        context: &'static str,
+        object: Bytes,
+        username: &str,
+        client_info: String,
+    ) -> LogEntry {
+        let at = std::time::SystemTime::now();
+        LogEntry { count: 1, reason, context, object, username: username.to_string(), at, client_info }
+    }
+}
+
 /// The node's users and its ACL log.
 pub struct Acl {
     users: RwLock<BTreeMap<String, Arc<User>>>,
