@@ -834,13 +834,12 @@ impl Cmd {
             | Cmd::BitOp(_)
             | Cmd::BitField(_)
             | Cmd::Sort(_) => 2,
-            // A function call must not reach a node that would run its
-            // library as a script.
-            // A restricted user's script must not reach a node that would
-            // run its commands unchecked.
-            Cmd::Eval(e) if !e.acl.is_empty() => 7,
-            Cmd::Eval(e) if !e.function.is_empty() => 6,
-            Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) | Cmd::Eval(_) => 3,
+            // Every script and function: an older node would run it with
+            // writable library tables and setfenv (and, before 7, a
+            // restricted user's commands unchecked; before 6, a function's
+            // library as a script).
+            Cmd::Eval(_) => 8,
+            Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) => 3,
             Cmd::XAdd(_)
             | Cmd::XTrim(_)
             | Cmd::XDel(_)

@@ -527,6 +527,31 @@ pub struct WriteCtx {
     dead: Vec<Vec<u8>>,
     /// Number of puts and deletes in the batch.
     pub ops: u64,
+    /// While set, writes are held back from the batch so that they can be
+    /// taken back ([`WriteCtx::savepoint`]).
+    savepoint: Option<Savepoint>,
+}
+
+type OverlayKey = (Cf, Vec<u8>);
+/// An overlay record's value: `None` is a deletion.
+type OverlayValue = Option<Vec<u8>>;
+
+/// A write held back while a savepoint is open.
+enum HeldWrite {
+    Put(Cf, Vec<u8>, Vec<u8>),
+    Delete(Cf, Vec<u8>),
+    DeleteRange(Cf, Vec<u8>, Vec<u8>),
+}
+
+/// What taking the writes since a savepoint back needs: the writes not yet
+/// in the batch, the overlay records they replaced (`None`: there was
+/// none), and the lengths and count to go back to.
+struct Savepoint {
+    held: Vec<HeldWrite>,
+    replaced: Vec<(OverlayKey, Option<OverlayValue>)>,
+    ranges: usize,
+    dead: usize,
+    ops: u64,
 }
 
 impl WriteCtx {
@@ -538,6 +563,62 @@ impl WriteCtx {
             ranges: Vec::new(),
             dead: Vec::new(),
             ops: 0,
+            savepoint: None,
+        }
+    }
+
+    /// Opens a savepoint: the writes from here on are read back as usual,
+    /// and either kept ([`WriteCtx::keep`]) or taken back
+    /// ([`WriteCtx::take_back`]). A script that must run again from the
+    /// start uses it (see `exec::script`). One at a time.
+    pub fn savepoint(&mut self) {
+        debug_assert!(self.savepoint.is_none(), "one savepoint at a time");
+        self.savepoint = Some(Savepoint {
+            held: Vec::new(),
+            replaced: Vec::new(),
+            ranges: self.ranges.len(),
+            dead: self.dead.len(),
+            ops: self.ops,
+        });
+    }
+
+    /// Closes the savepoint, keeping its writes.
+    pub fn keep(&mut self) {
+        let Some(sp) = self.savepoint.take() else { return };
+        for w in sp.held {
+            match w {
+                HeldWrite::Put(cf, k, v) => self.store.batch_put(&mut self.batch, cf, &k, &v),
+                HeldWrite::Delete(cf, k) => self.store.batch_delete(&mut self.batch, cf, &k),
+                HeldWrite::DeleteRange(cf, from, to) => self.store.batch_delete_range(&mut self.batch, cf, &from, &to),
+            }
+        }
+    }
+
+    /// Closes the savepoint, undoing every write made since it opened.
+    pub fn take_back(&mut self) {
+        let Some(sp) = self.savepoint.take() else { return };
+        for (key, before) in sp.replaced.into_iter().rev() {
+            match before {
+                Some(v) => self.overlay.insert(key, v),
+                None => self.overlay.remove(&key),
+            };
+        }
+        self.ranges.truncate(sp.ranges);
+        self.dead.truncate(sp.dead);
+        self.ops = sp.ops;
+    }
+
+    /// Sets an overlay record, noting the one it replaces while a savepoint
+    /// is open.
+    fn set_overlay(&mut self, key: (Cf, Vec<u8>), value: Option<Vec<u8>>) {
+        match &mut self.savepoint {
+            Some(sp) => {
+                let before = self.overlay.insert(key.clone(), value);
+                sp.replaced.push((key, before));
+            }
+            None => {
+                self.overlay.insert(key, value);
+            }
         }
     }
 
@@ -549,23 +630,35 @@ impl WriteCtx {
         if cf == Cf::Gc {
             self.dead.push(key.to_vec());
         }
-        self.store.batch_put(&mut self.batch, cf, key, value);
-        self.overlay.insert((cf, key.to_vec()), Some(value.to_vec()));
+        match &mut self.savepoint {
+            Some(sp) => sp.held.push(HeldWrite::Put(cf, key.to_vec(), value.to_vec())),
+            None => self.store.batch_put(&mut self.batch, cf, key, value),
+        }
+        self.set_overlay((cf, key.to_vec()), Some(value.to_vec()));
         self.ops += 1;
     }
 
     pub fn delete(&mut self, cf: Cf, key: &[u8]) {
-        self.store.batch_delete(&mut self.batch, cf, key);
-        self.overlay.insert((cf, key.to_vec()), None);
+        match &mut self.savepoint {
+            Some(sp) => sp.held.push(HeldWrite::Delete(cf, key.to_vec())),
+            None => self.store.batch_delete(&mut self.batch, cf, key),
+        }
+        self.set_overlay((cf, key.to_vec()), None);
         self.ops += 1;
     }
 
     pub fn delete_range(&mut self, cf: Cf, from: &[u8], to: &[u8]) {
-        self.store.batch_delete_range(&mut self.batch, cf, from, to);
+        match &mut self.savepoint {
+            Some(sp) => sp.held.push(HeldWrite::DeleteRange(cf, from.to_vec(), to.to_vec())),
+            None => self.store.batch_delete_range(&mut self.batch, cf, from, to),
+        }
         let doomed: Vec<_> =
             self.overlay.range((cf, from.to_vec())..(cf, to.to_vec())).map(|(k, _)| k.clone()).collect();
         for k in doomed {
-            self.overlay.remove(&k);
+            let before = self.overlay.remove(&k);
+            if let Some(sp) = &mut self.savepoint {
+                sp.replaced.push((k, before));
+            }
         }
         self.ranges.push((cf, from.to_vec(), to.to_vec()));
         self.ops += 1;
@@ -581,6 +674,7 @@ impl WriteCtx {
 
     /// Writes the batch (not synced) and starts a new one.
     pub fn commit(&mut self) -> Result<(), StoreError> {
+        self.keep();
         let batch = std::mem::take(&mut self.batch);
         self.overlay.clear();
         self.ranges.clear();

@@ -15,8 +15,10 @@ use std::collections::HashMap;
 /// What this build applies: 1 up to the bit commands, SORT ... STORE and
 /// RESTORE; 2 with them; 3 with the HyperLogLog commands and scripts; 4
 /// with streams; 5 with the GEO searches and lookups; 6 with FCALL; 7 with
-/// ACL checks of the commands a restricted user's script calls.
-pub const APPLY_VERSION: u32 = 7;
+/// ACL checks of the commands a restricted user's script calls; 8 with
+/// scripts whose library tables are read-only (Redis 7's) and without
+/// setfenv, getfenv and newproxy, run in a kept state (exec::sandbox).
+pub const APPLY_VERSION: u32 = 8;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a
 /// test can run a node that behaves as an older one.

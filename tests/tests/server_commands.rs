@@ -256,6 +256,16 @@ fn monitor_shows_commands_as_redis_does() {
             vec![b"EVAL", b"return 1", b"0"],
             // A script's commands follow it (refused ones do not).
             vec![b"EVAL", b"redis.call('SET', 'b', 2) redis.pcall('NOSUCH') return redis.call('GET', 'b')", b"0"],
+            // Scripts run again in a fresh state here (a metatable, the
+            // collector, a kept state's memory budget) show their commands
+            // once.
+            vec![b"EVAL", b"redis.call('INCR', 'r') setmetatable({}, {}) return redis.call('GET', 'r')", b"0"],
+            vec![b"EVAL", b"redis.call('INCR', 'r') collectgarbage('count') return redis.call('GET', 'r')", b"0"],
+            vec![
+                b"EVAL",
+                b"redis.call('INCR', 'r') local s = string.rep('x', 12000000) return redis.call('GET', 'r')",
+                b"0",
+            ],
             vec![
                 b"FUNCTION",
                 b"LOAD",

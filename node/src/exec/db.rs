@@ -122,6 +122,28 @@ impl<'a> Apply<'a> {
         }
     }
 
+    /// Runs `f` on a savepoint of everything an entry's commands change
+    /// (writes, versions, counters, the random generator, messages, changed
+    /// keys): `f` answers whether to keep what it did; if not, all of it is
+    /// undone, as if `f` had never run.
+    pub fn tentatively<R>(&mut self, f: impl FnOnce(&mut Self) -> (R, bool)) -> R {
+        let (next_version, counters, rng) = (self.next_version, *self.counters, self.rng.clone());
+        let (published, changed) = (self.published.len(), self.changed.len());
+        self.kv.savepoint();
+        let (r, keep) = f(self);
+        if keep {
+            self.kv.keep();
+        } else {
+            self.kv.take_back();
+            self.next_version = next_version;
+            *self.counters = counters;
+            self.rng = rng;
+            self.published.truncate(published);
+            self.changed.truncate(changed);
+        }
+        r
+    }
+
     /// Runs `f` without collecting keyspace events (a command built of
     /// others that announces itself with its own).
     pub fn without_events<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {

@@ -10,7 +10,8 @@
 //! `tostring` of a table or `pairs` over tables keyed by tables, could still
 //! differ; Redis before 5.0 asked the same of scripts.)
 //!
-//! A script runs in a fresh Lua state whose globals are read-only, with
+//! A script runs in a Lua state whose tables are read-only
+//! ([`super::sandbox`]: the state is kept from script to script), with
 //! Redis' libraries (`redis`, `string`, `table`, `math`), Redis' replies and
 //! Redis' error messages (`cjson` too: [`super::cjson`]). It may run at most [`MAX_INSTRUCTIONS`] Lua
 //! instructions and allocate [`MEMORY_LIMIT`] bytes: it runs on the thread
@@ -23,23 +24,22 @@
 //! Redis.
 
 use super::db::Apply;
+use super::sandbox::{self, is_memory_error, Sandbox};
 use crate::command::{self as c, Cmd};
 use crate::keys;
 use crate::num::{format_double, format_human_double};
 use crate::reply::Reply;
 use bytes::Bytes;
-use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use mlua::{ChunkMode, Function, Lua, LuaOptions, StdLib, Table, Value};
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
 /// Lua instructions a script may run before it is stopped.
 pub const MAX_INSTRUCTIONS: u64 = 50_000_000;
-const HOOK_EVERY: u32 = 10_000;
-/// Bytes a script's Lua state may allocate.
-pub const MEMORY_LIMIT: usize = 64 << 20;
+pub use super::sandbox::MEMORY_LIMIT;
 /// Redis' chunk names: errors read `user_script:LINE: ...` in a script,
 /// `user_function:LINE: ...` in a function's library.
 pub(crate) const CHUNK: &str = "@user_script";
@@ -47,7 +47,7 @@ pub(crate) const FUNCTION_CHUNK: &str = "@user_function";
 /// The Redis version scripts see (`redis.REDIS_VERSION`), and its number
 /// (`redis.REDIS_VERSION_NUM`: 0x00MMmmpp).
 pub const REDIS_VERSION: &str = "7.0.15";
-const REDIS_VERSION_NUM: i64 = 7 << 16 | 15;
+pub(crate) const REDIS_VERSION_NUM: i64 = 7 << 16 | 15;
 
 /// Whether a Lua frame's source is the user's code (a script or a library).
 pub(crate) fn is_user_chunk(source: Option<&str>) -> bool {
@@ -139,11 +139,11 @@ pub fn sha1_hex(body: &[u8]) -> String {
 /// lrand48. Redis 7.0 never reseeds it (its sequence runs on from server
 /// start, 0x1234ABCD330E, across scripts); here each entry seeds it from its
 /// own seed, so that every replica draws the same numbers.
-struct Lrand48(u64);
+pub(crate) struct Lrand48(pub(crate) u64);
 
 impl Lrand48 {
     const MAX: u64 = i32::MAX as u64;
-    const MASK: u64 = (1 << 48) - 1;
+    pub(crate) const MASK: u64 = (1 << 48) - 1;
 
     fn next(&mut self) -> u64 {
         self.0 = (self.0.wrapping_mul(0x5DEECE66D).wrapping_add(0xB)) & Self::MASK;
@@ -152,7 +152,7 @@ impl Lrand48 {
 
     /// Lua's math.random over it: [0, 1) without arguments, else an integer
     /// in [1, u] or [l, u].
-    fn random(&mut self, args: &[f64]) -> Result<f64, String> {
+    pub(crate) fn random(&mut self, args: &[f64]) -> Result<f64, String> {
         let r = (self.next() % Self::MAX) as f64 / Self::MAX as f64;
         match *args {
             [] => Ok(r),
@@ -175,137 +175,57 @@ impl Lrand48 {
     }
 }
 
-/// Runs once in each state, before its globals are locked: the parts of
-/// Redis' scripting library written in Lua. `pcall` and `xpcall` pass on
-/// the error of a stopped script instead of catching it; `pcall` gives an
-/// error table's message, as Redis' does (a failed `redis.call` gives its
-/// error reply's text).
-const PRELUDE: &str = r#"
-local stopped, stop_error, unwrap, load_library = ...
-local error = error
-local function pass(...)
-  if stopped() then error(stop_error()) end
-  return ...
-end
-local function pass_pcall(ok, ...)
-  if stopped() then error(stop_error()) end
-  if not ok then return false, unwrap((...)) end
-  return ok, ...
-end
-local raw_pcall, raw_xpcall = pcall, xpcall
--- Lua 5.1 runs precompiled chunks unchecked (crafted bytecode escapes the
--- sandbox); Redis' Lua cannot load them, so a chunk that starts like one
--- is parsed as text (a syntax error) here too.
-local raw_loadstring, concat, byte = loadstring, table.concat, string.byte
-local function as_text(s)
-  if byte(s, 1) == 27 then return ' ' .. s end
-  return s
-end
-loadstring = function(s, name)
-  if type(s) == 'string' then return raw_loadstring(as_text(s), name or s) end
-  return raw_loadstring(s, name)
-end
-load = function(reader, name)
-  local parts = {}
-  while true do
-    local piece = reader()
-    if piece == nil or piece == '' then break end
-    parts[#parts + 1] = piece
-  end
-  return raw_loadstring(as_text(concat(parts)), name or '=(load)')
-end
-pcall = function(...) return pass_pcall(raw_pcall(...)) end
-xpcall = function(...) return pass(raw_xpcall(...)) end
--- Redis' luaPushErrorBuff: "-CODE msg" keeps its code, anything else is
--- "ERR msg" (a word without a space is all message); CR and LF trimmed.
-redis.error_reply = function(...)
-  local e = ...
-  if select('#', ...) ~= 1 or type(e) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
-  e = string.match(e, '^[^%z]*')
-  if string.sub(e, 1, 1) ~= '-' then e = '-' .. e end
-  local code, msg = 'ERR', string.sub(e, 2)
-  local space = string.find(e, ' ', 1, true)
-  if space then code, msg = string.sub(e, 2, space - 1), string.sub(e, space + 1) end
-  msg = string.match(msg, '^[\r\n]*(.-)[\r\n]*$')
-  return {err = code .. ' ' .. msg}
-end
-redis.status_reply = function(s) return {ok = s} end
-redis.log = function() end
-redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
-redis.set_repl = function() end
-redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
-redis.replicate_commands = function() return true end
-redis.breakpoint = function() return false end
-redis.debug = function() end
-redis.setresp = function(v)
-  if v ~= 2 then error('RESP3 replies inside scripts are not supported by this server', 2) end
-end
--- A coroutine is a Lua thread of its own, which the instruction count
--- does not follow: scripts here have none.
-loadfile, dofile, print, coroutine = nil, nil, nil, nil
--- The libraries beyond Lua's own (cjson, cmsgpack, struct, bit) are made
--- when a script first names them: most scripts use none, and making them
--- all was a good part of a script's cost. The pack functions take their
--- arguments in a table, which keeps numbers exact (see cmsgpack.rs).
-local rawset, select = rawset, select
-setmetatable(_G, {
-  __index = function(g, k)
-    local lib = load_library(k)
-    if lib ~= nil then
-      if k == 'cmsgpack' or k == 'struct' then
-        local pack = lib.pack
-        lib.pack = function(...) return pack(select('#', ...), {...}) end
-      end
-      rawset(g, k, lib)
-      return lib
-    end
-    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-  end,
-  __newindex = function() error('Attempt to modify a readonly table', 2) end,
-})
-"#;
-
 /// EVAL, EVALSHA (resolved to its body by the connection), FCALL (resolved
-/// to its library's code), and their read-only forms.
+/// to its library's code), and their read-only forms. The script runs in
+/// the apply thread's kept state, tentatively: when that run must be
+/// redone (see [`super::sandbox`]) it is taken back whole and the script
+/// runs again in a fresh state.
 pub fn eval(a: &mut Apply, cmd: &c::Eval) -> Reply {
     let program = Program::of(cmd);
-    match run(a, cmd, &program) {
-        Ok(r) => r,
+    let seed: u64 = rand::Rng::gen(&mut a.rng);
+    let kept = a.tentatively(|a| {
+        HELD.with(|h| *h.borrow_mut() = Some(Vec::new()));
+        let ran = sandbox::with_kept(|sb| run(sb, a, cmd, &program, seed));
+        let effects = HELD.with(|h| h.borrow_mut().take()).unwrap_or_default();
+        match ran {
+            Some(Ran::Done(reply)) => {
+                effects.into_iter().for_each(|effect| effect());
+                (Some(reply), true)
+            }
+            _ => (None, false),
+        }
+    });
+    if let Some(reply) = kept {
+        return reply;
+    }
+    match Sandbox::new(false).and_then(|mut sb| run(&mut sb, a, cmd, &program, seed)) {
+        Ok(Ran::Done(reply)) => reply,
+        Ok(Ran::Redo) => Reply::error(format!("ERR Error running script {}: not enough memory", program.name())),
         Err(e) => Reply::error(format!("ERR Error running script {}: {}", program.name(), one_line(&e.to_string()))),
     }
 }
 
-/// A Lua state with Redis' libraries and, for a script, its keys and
-/// arguments in KEYS and ARGV (a function gets them as its parameters).
-fn new_state(script_args: Option<(&[Bytes], &[Bytes])>, seed: u64) -> mlua::Result<Lua> {
-    let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH, LuaOptions::default())?;
-    lua.set_memory_limit(MEMORY_LIMIT)?;
-    // Setting the state up makes no garbage worth collecting: the
-    // collector runs again once the script does (see `run`).
-    lua.gc_stop();
-    let g = lua.globals();
-    if let Some((keys, args)) = script_args {
-        g.raw_set("KEYS", string_list(&lua, keys)?)?;
-        g.raw_set("ARGV", string_list(&lua, args)?)?;
+thread_local! {
+    /// While a script runs in the kept state: what it does outside the
+    /// entry (MONITOR lines, ACL log entries), done once the run is kept.
+    static HELD: RefCell<Option<Vec<SideEffect>>> = const { RefCell::new(None) };
+}
+
+type SideEffect = Box<dyn FnOnce()>;
+
+/// Does `effect` (something a script's command does outside the entry's
+/// data) now, or once the script's run is kept if it may be redone.
+pub fn side_effect(effect: impl FnOnce() + 'static) {
+    let now = HELD.with(|h| match &mut *h.borrow_mut() {
+        Some(held) => {
+            held.push(Box::new(effect));
+            None
+        }
+        None => Some(effect),
+    });
+    if let Some(effect) = now {
+        effect();
     }
-    let redis = lua.create_table()?;
-    redis.raw_set("sha1hex", lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?)?;
-    redis.raw_set("REDIS_VERSION", REDIS_VERSION)?;
-    redis.raw_set("REDIS_VERSION_NUM", REDIS_VERSION_NUM)?;
-    g.raw_set("redis", redis)?;
-    let rng = Rc::new(Cell::new(seed & Lrand48::MASK));
-    let math: Table = g.raw_get("math")?;
-    math.raw_set(
-        "random",
-        lua.create_function(move |_, args: mlua::Variadic<f64>| {
-            let mut r = Lrand48(rng.get());
-            let out = r.random(&args).map_err(mlua::Error::RuntimeError);
-            rng.set(r.0);
-            out
-        })?,
-    )?;
-    math.raw_set("randomseed", lua.create_function(|_, _: mlua::MultiValue| Ok(()))?)?;
-    Ok(lua)
 }
 
 /// A Lua array of strings (KEYS, ARGV, a function's parameters).
@@ -360,11 +280,6 @@ type Compiled = (HashMap<String, Rc<[u8]>>, usize);
 
 thread_local! {
     static COMPILED: RefCell<Compiled> = RefCell::new((HashMap::new(), 0));
-    static PRELUDE_BYTECODE: Rc<[u8]> = {
-        let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).expect("a Lua state");
-        let f = lua.load(PRELUDE).set_name("=redis").into_function().expect("the prelude compiles");
-        f.dump(false).into()
-    };
 }
 
 /// The script or library `body` as a function of `lua`: from the bytecode
@@ -399,83 +314,56 @@ pub fn compile_error(body: &[u8]) -> Option<Reply> {
     compile(&lua, body, CHUNK).err()
 }
 
-/// Counts the state's instructions: once [`MAX_INSTRUCTIONS`] are spent,
-/// every hook (every HOOK_EVERY instructions) raises again, and the pcall
-/// wrappers re-raise. The flag tells whether that happened.
-fn set_budget(lua: &Lua) -> Rc<Cell<bool>> {
-    let spent = Rc::new(Cell::new(0u64));
-    let stopped = Rc::new(Cell::new(false));
-    let flag = stopped.clone();
-    lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
-        spent.set(spent.get() + HOOK_EVERY as u64);
-        if spent.get() > MAX_INSTRUCTIONS {
-            stopped.set(true);
-            return Err(mlua::Error::RuntimeError(stop_message()));
+/// What `pcall` gives for an error: a failed command's error reply text,
+/// the message of an error a library function of ours raised (cjson,
+/// cmsgpack: as Lua's own libraries give theirs), an error table's `err`.
+pub(crate) fn unwrap_error(lua: &Lua, e: Value) -> mlua::Result<Value> {
+    if let Some(msg) = call_error(&e) {
+        return Ok(Value::String(lua.create_string(msg)?));
+    }
+    if let Value::Error(err) = &e {
+        return Ok(Value::String(lua.create_string(lua_error_text(err))?));
+    }
+    if let Value::Table(t) = &e {
+        if let Ok(Value::String(msg)) = t.raw_get::<Value>("err") {
+            return Ok(Value::String(msg));
         }
-        Ok(VmState::Continue)
-    });
-    flag
+    }
+    Ok(e)
 }
 
-/// Runs [`PRELUDE`] in `lua` (after `redis.call` is set, if it is).
-fn install_prelude(lua: &Lua, stopped: &Rc<Cell<bool>>) -> mlua::Result<()> {
-    let stopped_fn = {
-        let stopped = stopped.clone();
-        lua.create_function(move |_, ()| Ok(stopped.get()))?
-    };
-    let stop_error = lua.create_function(|lua, ()| error_table(lua, &format!("ERR {}", stop_message())))?;
-    let unwrap = lua.create_function(|lua, e: Value| {
-        if let Some(msg) = call_error(&e) {
-            return Ok(Value::String(lua.create_string(msg)?));
-        }
-        // An error a library function of ours raised (cjson, cmsgpack): its
-        // message, as Lua's own libraries give theirs.
-        if let Value::Error(err) = &e {
-            return Ok(Value::String(lua.create_string(lua_error_text(err))?));
-        }
-        if let Value::Table(t) = &e {
-            if let Ok(Value::String(msg)) = t.raw_get::<Value>("err") {
-                return Ok(Value::String(msg));
-            }
-        }
-        Ok(e)
-    })?;
-    let load_library = lua.create_function(|lua, name: mlua::String| -> mlua::Result<Value> {
-        Ok(match &*name.as_bytes() {
-            b"cjson" => Value::Table(super::cjson::library(lua)?),
-            b"cmsgpack" => Value::Table(super::cmsgpack::library(lua)?),
-            b"struct" => Value::Table(super::luastruct::library(lua)?),
-            b"bit" => Value::Table(super::luabit::library(lua)?),
-            _ => Value::Nil,
-        })
-    })?;
-    let prelude = PRELUDE_BYTECODE.with(Rc::clone);
-    lua.load(&prelude[..]).set_name("=redis").set_mode(ChunkMode::Binary).call::<()>((
-        stopped_fn,
-        stop_error,
-        unwrap,
-        load_library,
-    ))
+/// How a run went: its reply, or it must be redone in a fresh state.
+enum Ran {
+    Done(Reply),
+    Redo,
 }
 
-/// Runs the script, or the function: its library's code registers its
-/// functions (see [`LOADER`]) and the one named is called with the keys and
-/// arguments. What it published goes to the entry's messages
+/// Runs the script, or the function (its library's code registers its
+/// functions and the one named is called with the keys and arguments), in
+/// `sb`. What it published goes to the entry's messages
 /// (`Apply::published`, with the keyspace events of its commands), even if
 /// it then fails, as in Redis, whose messages are out by then.
-fn run(a: &mut Apply, cmd: &c::Eval, program: &Program) -> mlua::Result<Reply> {
-    let script_args = matches!(program, Program::Script { .. }).then_some((&cmd.keys[..], &cmd.args[..]));
-    let lua = new_state(script_args, rand::Rng::gen(&mut a.rng))?;
+fn run(sb: &mut Sandbox, a: &mut Apply, cmd: &c::Eval, program: &Program, seed: u64) -> mlua::Result<Ran> {
     let key = match program {
         Program::Script { sha } => sha.clone(),
         Program::Function { .. } => library_key(&cmd.body),
     };
-    let code = match load_chunk(&lua, &cmd.body, &key, program.chunk()) {
+    let code = match sb.chunk(&key, |lua| load_chunk(lua, &cmd.body, &key, program.chunk())) {
         Ok(f) => f,
-        Err(e) => return Ok(e),
+        Err(e) => return Ok(Ran::Done(e)),
     };
-    let raw_pcall: Function = lua.globals().raw_get("pcall")?;
-    let stopped = set_budget(&lua);
+    if let Program::Script { .. } = program {
+        sb.globals.raw_set("KEYS", string_list(&sb.lua, &cmd.keys)?)?;
+        sb.globals.raw_set("ARGV", string_list(&sb.lua, &cmd.args)?)?;
+    }
+    sb.arm(seed)?;
+    let result = run_armed(sb, a, cmd, program, code);
+    sb.disarm()?;
+    let reply = result?;
+    Ok(if sb.must_redo() { Ran::Redo } else { Ran::Done(reply) })
+}
+
+fn run_armed(sb: &Sandbox, a: &mut Apply, cmd: &c::Eval, program: &Program, code: Function) -> mlua::Result<Reply> {
     let read_only = match program {
         Program::Script { .. } => cmd.read_only || script_flags(&cmd.body).read_only,
         Program::Function { .. } => cmd.read_only,
@@ -483,7 +371,6 @@ fn run(a: &mut Apply, cmd: &c::Eval, program: &Program) -> mlua::Result<Reply> {
     let slots = a.slots;
     let whole_keyspace = slots == (0, keys::SLOTS as u32);
     let now = a.now;
-    let xpcall: Function = lua.globals().raw_get("xpcall")?;
     // Both run the command; `redis.call` raises its error (from a C
     // function, as Redis' does, so the script's line stays on the stack),
     // `redis.pcall` returns it as `{err = ...}`.
@@ -491,36 +378,42 @@ fn run(a: &mut Apply, cmd: &c::Eval, program: &Program) -> mlua::Result<Reply> {
     let caller = Caller { user: &cmd.user, acl: &cmd.acl };
     let run_call =
         |args: &mlua::MultiValue| call(&mut a.borrow_mut(), args, caller, read_only, slots, whole_keyspace, now);
-    let result = lua.scope(|scope| {
-        let redis: Table = lua.globals().raw_get("redis")?;
-        redis.raw_set(
+    let lua = &sb.lua;
+    lua.scope(|scope| {
+        sb.redis.raw_set(
             "call",
             scope.create_function(|lua, args: mlua::MultiValue| match run_call(&args) {
                 Reply::Error(e) => Err(mlua::Error::external(CallError(e))),
                 r => to_lua(lua, r),
             })?,
         )?;
-        redis.raw_set("pcall", scope.create_function(|lua, args: mlua::MultiValue| to_lua(lua, run_call(&args)))?)?;
-        install_prelude(&lua, &stopped)?;
+        sb.redis
+            .raw_set("pcall", scope.create_function(|lua, args: mlua::MultiValue| to_lua(lua, run_call(&args)))?)?;
         let chunk = program.chunk();
-        let handler = lua.create_function(move |lua, err: Value| error_handler(lua, err, chunk))?;
+        let redo = sb.redo_flag();
+        let handler = lua.create_function(move |lua, err: Value| {
+            if is_memory_error(&err) {
+                redo();
+            }
+            error_handler(lua, err, chunk)
+        })?;
         let entry = match program {
             Program::Script { .. } => code,
             Program::Function { name } => {
-                let (keys, args) = (string_list(&lua, &cmd.keys)?, string_list(&lua, &cmd.args)?);
-                match register_library(&lua, code, &raw_pcall, (*name, keys, args))? {
+                let (keys, args) = (string_list(lua, &cmd.keys)?, string_list(lua, &cmd.args)?);
+                match register_library(sb, code, (*name, keys, args))? {
                     Ok(Registration { call: Some(f), .. }) => f,
                     Ok(_) => return Ok(Reply::error("ERR Function not found")),
                     Err(e) => return Ok(Reply::error(format!("ERR Error registering functions: {}", one_line(&e)))),
                 }
             }
         };
-        lua.gc_restart();
-        let (ok, value): (bool, Value) = xpcall.call((entry, handler))?;
+        let (ok, value): (bool, Value) = sb.xpcall.call((entry, handler))?;
+        if !ok && is_memory_error(&value) {
+            sb.mark_redo();
+        }
         Ok(if ok { from_lua(&value) } else { failure(&value, program.name()) })
-    });
-    lua.remove_hook();
-    result
+    })
 }
 
 /// The bytecode cache's key of a library's code (the same text as a
@@ -530,124 +423,6 @@ fn library_key(code: &[u8]) -> String {
     h.update(b"library\n");
     h.update(code);
     h.digest().to_string()
-}
-
-/// A library's code run under Redis' load-time rules: its globals are only
-/// `redis` with `register_function`, `log` and the version (anything else is
-/// a nonexistent global, and globals are read-only); what it registers is
-/// returned as `name -> {flags = bits, description = text}`. Once it has
-/// run, the functions see the globals scripts see (no KEYS or ARGV), and the
-/// one named (if any) comes back as a call of it with the keys and
-/// arguments given. Errors are Redis' (tables `{err = ...}` from
-/// `register_function`, strings from Lua).
-const LOADER: &str = r#"
-local chunk, pcall, want, keys, args = ...
-local log, version, version_num = redis.log, redis.REDIS_VERSION, redis.REDIS_VERSION_NUM
-local error, type, select, pairs, tostring, lower = error, type, select, pairs, tostring, string.lower
-local find, setmetatable, setfenv, G = string.find, setmetatable, setfenv, _G
-local flag_bits = {['no-writes'] = 1, ['allow-oom'] = 2, ['allow-stale'] = 4, ['no-cluster'] = 8,
-  ['allow-cross-slot-keys'] = 16}
-local registered = {}
-local function fail(msg) error({err = 'ERR ' .. msg}) end
--- lua_isstring: numbers are strings too.
-local function as_string(v)
-  if type(v) == 'string' or type(v) == 'number' then return tostring(v) end
-end
-local function read_flags(t)
-  local set, j = {}, 1
-  while true do
-    local f = t[j]
-    if f == nil then break end
-    f = as_string(f)
-    if not f or not flag_bits[lower(f)] then return nil end
-    set[flag_bits[lower(f)]] = true
-    j = j + 1
-  end
-  local bits = 0
-  for b in pairs(set) do bits = bits + b end
-  return bits
-end
-local function register(...)
-  local n = select('#', ...)
-  if n < 1 or n > 2 then fail('wrong number of arguments to redis.register_function') end
-  local name, callback, flags, desc
-  if n == 1 then
-    local t = ...
-    if type(t) ~= 'table' then
-      fail('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
-    end
-    for k, v in pairs(t) do
-      if not as_string(k) then fail('named argument key given to redis.register_function is not a string') end
-      local key = lower(tostring(k))
-      if key == 'function_name' then
-        name = as_string(v)
-        if not name then fail('function_name argument given to redis.register_function must be a string') end
-      elseif key == 'description' then
-        desc = as_string(v)
-        if not desc then fail('description argument given to redis.register_function must be a string') end
-      elseif key == 'callback' then
-        if type(v) ~= 'function' then fail('callback argument given to redis.register_function must be a function') end
-        callback = v
-      elseif key == 'flags' then
-        if type(v) ~= 'table' then
-          fail('flags argument to redis.register_function must be a table representing function flags')
-        end
-        flags = read_flags(v)
-        if not flags then fail('unknown flag given') end
-      else
-        fail('unknown argument given to redis.register_function')
-      end
-    end
-    if not name then fail('redis.register_function must get a function name argument') end
-    if not callback then fail('redis.register_function must get a callback argument') end
-  else
-    local a, b = ...
-    name = as_string(a)
-    if not name then fail('first argument to redis.register_function must be a string') end
-    if type(b) ~= 'function' then fail('second argument to redis.register_function must be a function') end
-    callback = b
-  end
-  if name == '' or find(name, '[^%w_]') then
-    fail('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
-  end
-  if registered[name] then fail('Function already exists in the library') end
-  registered[name] = {callback = callback, flags = flags or 0, description = desc}
-end
-local function readonly() error('Attempt to modify a readonly table', 2) end
-local api = {register_function = register, log = log, LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2,
-  LOG_WARNING = 3, REDIS_VERSION = version, REDIS_VERSION_NUM = version_num}
-local load_redis = setmetatable({}, {
-  __index = function(_, k)
-    local v = api[k]
-    if v == nil then error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2) end
-    return v
-  end,
-  __newindex = readonly,
-})
-local env_meta = {
-  __index = function(_, k)
-    if k == 'redis' then return load_redis end
-    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-  end,
-  __newindex = readonly,
-}
-setfenv(chunk, setmetatable({}, env_meta))
-local ok, err = pcall(chunk)
-if not ok then return false, err end
-env_meta.__index = G
-local f = want and registered[want]
-local callback = f and f.callback
-local call = callback and function() return callback(keys, args) end
-for _, r in pairs(registered) do r.callback = nil end
-return true, registered, call
-"#;
-
-thread_local! {
-    static LOADER_BYTECODE: Rc<[u8]> = {
-        let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).expect("a Lua state");
-        let f = lua.load(LOADER).set_name("=redis").into_function().expect("the loader compiles");
-        f.dump(false).into()
-    };
 }
 
 /// What a library registered, and the call of the function asked for.
@@ -671,18 +446,12 @@ pub const FUNCTION_FLAGS: [&str; 5] = ["no-writes", "allow-oom", "allow-stale", 
 /// Runs a compiled library (see [`LOADER`]); `Err` is the text Redis puts
 /// after "Error registering functions: ".
 fn register_library(
-    lua: &Lua,
+    sb: &Sandbox,
     code: Function,
-    raw_pcall: &Function,
     (want, keys, args): (&str, Table, Table),
 ) -> mlua::Result<Result<Registration, String>> {
-    let loader = LOADER_BYTECODE.with(Rc::clone);
     let want = (!want.is_empty()).then_some(want);
-    let (ok, registered, call): (bool, Value, Option<Function>) = lua
-        .load(&loader[..])
-        .set_name("=redis")
-        .set_mode(ChunkMode::Binary)
-        .call((code, raw_pcall.clone(), want, keys, args))?;
+    let (ok, registered, call): (bool, Value, Option<Function>) = sb.loader.call((code, want, keys, args))?;
     if !ok {
         return Ok(Err(match &registered {
             Value::Table(t) => match t.raw_get::<Value>("err") {
@@ -713,20 +482,17 @@ fn register_library(
 /// ...", without the leading "ERR ").
 pub fn load_library(code: &[u8]) -> Result<Vec<Registered>, String> {
     let fail = |e: mlua::Error| format!("Error registering functions: ERR {}", one_line(&lua_error_text(&e)));
-    let lua = new_state(None, 0).map_err(fail)?;
-    let compiled = match compile(&lua, code, FUNCTION_CHUNK) {
+    let mut sb = Sandbox::new(false).map_err(fail)?;
+    let compiled = match compile(&sb.lua, code, FUNCTION_CHUNK) {
         Ok(f) => f,
         Err(Reply::Error(e)) => return Err(e.strip_prefix("ERR ").unwrap_or(&e).to_string()),
         Err(_) => return Err("Error compiling function".into()),
     };
-    let raw_pcall: Function = lua.globals().raw_get("pcall").map_err(fail)?;
-    let stopped = set_budget(&lua);
-    install_prelude(&lua, &stopped).map_err(fail)?;
-    lua.gc_restart();
-    let (keys, args) = (lua.create_table().map_err(fail)?, lua.create_table().map_err(fail)?);
-    let out = register_library(&lua, compiled, &raw_pcall, ("", keys, args)).map_err(fail)?;
-    lua.remove_hook();
-    match out {
+    sb.arm(0).map_err(fail)?;
+    let (keys, args) = (sb.lua.create_table().map_err(fail)?, sb.lua.create_table().map_err(fail)?);
+    let out = register_library(&sb, compiled, ("", keys, args));
+    sb.disarm().map_err(fail)?;
+    match out.map_err(fail)? {
         Ok(r) => Ok(r.functions),
         Err(e) => Err(format!("Error registering functions: {}", one_line(&e))),
     }
@@ -815,7 +581,7 @@ fn call(
     };
     // A command that ran (not one refused above) shows in MONITOR.
     if let Some(feed) = MONITOR.get() {
-        feed(&argv);
+        side_effect(move || feed(&argv));
     }
     reply
 }
@@ -851,13 +617,13 @@ fn lua_error_text(e: &mlua::Error) -> String {
     }
 }
 
-fn stop_message() -> String {
+pub(crate) fn stop_message() -> String {
     format!(
         "Script stopped after {MAX_INSTRUCTIONS} Lua instructions: scripts run inside the replicated log, so this server stops a long one rather than stall every partition of the node"
     )
 }
 
-fn error_table(lua: &Lua, msg: &str) -> mlua::Result<Table> {
+pub(crate) fn error_table(lua: &Lua, msg: &str) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set("err", msg)?;
     Ok(t)

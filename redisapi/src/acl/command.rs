@@ -183,8 +183,10 @@ pub fn check_script_call(spec: &CommandSpec, argv: &[Bytes], caller: node::exec:
     let Some((id, denied)) = denial(&user, spec, argv) else { return Ok(()) };
     if let Some(log) = SCRIPT_LOG.get() {
         // The connection that ran the script is on another node, or gone
-        // by now: Redis' client-info is not known here.
-        log(LogEntry::new(denied.reason(), "lua", object(denied, argv, id), caller.user, String::new()));
+        // by now: Redis' client-info is not known here. (Logged once the
+        // script's run is kept: a run redone would log it twice.)
+        let entry = LogEntry::new(denied.reason(), "lua", object(denied, argv, id), caller.user, String::new());
+        node::exec::script::side_effect(move || log(entry));
     }
     Err(Reply::error(format!(
         "ERR The user executing the script {}",
