@@ -839,6 +839,10 @@ impl Cmd {
             // restricted user's commands unchecked; before 6, a function's
             // library as a script).
             Cmd::Eval(_) => 8,
+            // Removals from a sorted set keep the bounds of its live index
+            // in its metadata, which an older node would leave stale.
+            Cmd::ZPop(_) | Cmd::ZMPop(_) | Cmd::ZRem(_) => 8,
+            Cmd::ZRange(r) if r.remove => 8,
             Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) => 3,
             Cmd::XAdd(_)
             | Cmd::XTrim(_)

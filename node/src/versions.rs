@@ -17,7 +17,10 @@ use std::collections::HashMap;
 /// with streams; 5 with the GEO searches and lookups; 6 with FCALL; 7 with
 /// ACL checks of the commands a restricted user's script calls; 8 with
 /// scripts whose library tables are read-only (Redis 7's) and without
-/// setfenv, getfenv and newproxy, run in a kept state (exec::sandbox).
+/// setfenv, getfenv and newproxy, run in a kept state (exec::sandbox), and
+/// sorted sets whose metadata keeps bounds of their live index (written by
+/// removals, kept by every later write: a node older than 8 must not apply
+/// writes to data a newer one wrote).
 pub const APPLY_VERSION: u32 = 8;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a

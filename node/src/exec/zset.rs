@@ -1,6 +1,11 @@
 //! The sorted-set family. Two records per member: `0x01 member` -> score,
 //! and the index `0x02 score-key member` (empty), which keeps members in
 //! (score, member) order for ranges, ranks and pops.
+//!
+//! The metadata keeps bounds of the live index ([`Bounds`]): a queue that
+//! pops from one end leaves a run of deleted index records there, which
+//! RocksDB would step over one by one on every later seek from that end
+//! (until compaction drops them), a cost that grows with every pop.
 
 use super::collections::{
     flags, scan_cursor, scan_elems, Coll, FLAG_LARGE, LISTPACK_MAX_VALUE, ZSET_LISTPACK_MAX_ENTRIES,
@@ -73,12 +78,107 @@ fn index_entry(sub: &[u8]) -> (&[u8], f64) {
     (&sub[9..], f64::from_bits(bits))
 }
 
+/// Bounds of a sorted set's live index records, kept in its metadata
+/// payload after the flags byte: every index record below `low` and above
+/// `high` is gone (an empty bound: none known). Reads of the index start
+/// from them; removals at an end move them past the removed records, and a
+/// member added beyond one moves it out. They change no result.
+#[derive(Default)]
+struct Bounds {
+    low: Vec<u8>,
+    high: Vec<u8>,
+}
+
+impl Bounds {
+    fn of(m: &Meta) -> Bounds {
+        let mut rest = m.payload.get(1..).unwrap_or_default();
+        let mut take = || -> Vec<u8> {
+            let Some((len, tail)) = rest.split_first_chunk::<4>() else { return Vec::new() };
+            let len = (u32::from_be_bytes(*len) as usize).min(tail.len());
+            let (v, tail) = tail.split_at(len);
+            rest = tail;
+            v.to_vec()
+        };
+        let low = take();
+        Bounds { low, high: take() }
+    }
+
+    fn write(&self, c: &mut Coll) {
+        c.meta.payload.truncate(1);
+        if c.meta.payload.is_empty() {
+            c.meta.payload.push(0);
+        }
+        if !self.low.is_empty() || !self.high.is_empty() {
+            for b in [&self.low, &self.high] {
+                c.meta.payload.extend_from_slice(&(b.len() as u32).to_be_bytes());
+                c.meta.payload.extend_from_slice(b);
+            }
+        }
+        c.changed = true;
+    }
+
+    /// The index records `[from, to)` that may be live.
+    fn range(self) -> (Vec<u8>, Vec<u8>) {
+        let from = if self.low.is_empty() { vec![INDEX] } else { self.low };
+        let to = if self.high.is_empty() {
+            vec![INDEX + 1]
+        } else {
+            let mut h = self.high;
+            h.push(0);
+            h
+        };
+        (from, to)
+    }
+}
+
 /// Visits (member, score) in index order (or reversed) until `f` returns false.
 fn walk<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, reverse: bool, f: &mut dyn FnMut(&[u8], f64) -> bool) {
-    scan_elems(db.kv, db.ns, key, m.version, &[INDEX], Some(&[INDEX + 1]), reverse, &mut |sub, _| {
+    let (from, to) = Bounds::of(m).range();
+    scan_elems(db.kv, db.ns, key, m.version, &from, Some(&to), reverse, &mut |sub, _| {
         let (member, score) = index_entry(sub);
         f(member, score)
     });
+}
+
+/// The first (or last) index record of the open zset.
+fn end_record(a: &Apply, c: &Coll, last: bool) -> Option<Vec<u8>> {
+    let (from, to) = Bounds::of(&c.meta).range();
+    let mut found = None;
+    scan_elems(a.kv, a.ns, &c.key, c.meta.version, &from, Some(&to), last, &mut |sub, _| {
+        found = Some(sub.to_vec());
+        false
+    });
+    found
+}
+
+/// Removes `members` (with their scores) from the open zset. When that
+/// takes an end record of the index, the bound at that end moves to the
+/// new end record.
+fn remove_members(a: &mut Apply, c: &mut Coll, members: &[(Bytes, f64)]) {
+    if members.is_empty() {
+        return;
+    }
+    let ends = [end_record(a, c, false), end_record(a, c, true)];
+    let removed: std::collections::HashSet<Vec<u8>> = members.iter().map(|(m, s)| index_sub(*s, m)).collect();
+    for (mbr, s) in members {
+        remove_member(a, c, mbr, *s);
+    }
+    if c.meta.count == 0 {
+        return;
+    }
+    let mut bounds = Bounds::of(&c.meta);
+    let mut moved = false;
+    for (last, end) in [false, true].into_iter().zip(ends) {
+        if end.as_ref().is_some_and(|e| removed.contains(e)) {
+            if let Some(e) = end_record(a, c, last) {
+                *(if last { &mut bounds.high } else { &mut bounds.low }) = e;
+                moved = true;
+            }
+        }
+    }
+    if moved {
+        bounds.write(c);
+    }
 }
 
 /// Visits (member, score) with `min <= score < max`, in order, until `f`
@@ -90,8 +190,12 @@ pub fn walk_scores<K: KvRead + ?Sized>(
     (min, max): (f64, f64),
     f: &mut dyn FnMut(&[u8], f64) -> bool,
 ) {
-    let from = [&[INDEX][..], &score_key(min)].concat();
-    let to = [&[INDEX][..], &score_key(max)].concat();
+    let (low, high) = Bounds::of(m).range();
+    let from = [&[INDEX][..], &score_key(min)].concat().max(low);
+    let to = [&[INDEX][..], &score_key(max)].concat().min(high);
+    if from >= to {
+        return;
+    }
     scan_elems(db.kv, db.ns, key, m.version, &from, Some(&to), false, &mut |sub, _| {
         let (member, score) = index_entry(sub);
         f(member, score)
@@ -112,7 +216,22 @@ fn put_score(a: &mut Apply, c: &mut Coll, member: &[u8], old: Option<f64>, score
         c.meta.count += 1;
     }
     c.put(a, &member_sub(member), &stored(score).to_bits().to_be_bytes());
-    c.put(a, &index_sub(score, member), b"");
+    let sub = index_sub(score, member);
+    if c.meta.payload.len() > 1 {
+        let mut b = Bounds::of(&c.meta);
+        let below = !b.low.is_empty() && sub < b.low;
+        let above = !b.high.is_empty() && sub > b.high;
+        if below || above {
+            if below {
+                b.low = sub.clone();
+            }
+            if above {
+                b.high = sub.clone();
+            }
+            b.write(c);
+        }
+    }
+    c.put(a, &sub, b"");
     note_member(c, member);
 }
 
@@ -181,13 +300,17 @@ pub fn zrem(a: &mut Apply, cmd: &cc::KeyMembers) -> Reply {
         Ok(None) => return Reply::Int(0),
         Err(e) => return e,
     };
-    let mut removed = 0;
+    let mut members = Vec::new();
     for mbr in &cmd.members {
+        if members.iter().any(|(m, _)| m == mbr) {
+            continue;
+        }
         if let Some(s) = current(a, &c, mbr) {
-            remove_member(a, &mut c, mbr, s);
-            removed += 1;
+            members.push((mbr.clone(), s));
         }
     }
+    remove_members(a, &mut c, &members);
+    let removed = members.len() as i64;
     finish_removal(a, c, "zrem", removed);
     Reply::Int(removed)
 }
@@ -237,7 +360,8 @@ pub fn zrank<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ZRank) -> Reply {
     // Count the members before (score, member).
     let target = index_sub(score, &c.member);
     let mut rank = 0i64;
-    scan_elems(db.kv, db.ns, &c.key, m.version, &[INDEX], Some(&target), false, &mut |_, _| {
+    let (from, _) = Bounds::of(&m).range();
+    scan_elems(db.kv, db.ns, &c.key, m.version, &from, Some(&target), false, &mut |_, _| {
         rank += 1;
         true
     });
@@ -372,9 +496,7 @@ pub fn zrange_write(a: &mut Apply, r: &cc::ZRange) -> Reply {
         }) else {
             return Reply::Int(0);
         };
-        for (mbr, s) in &items {
-            remove_member(a, &mut c, mbr, *s);
-        }
+        remove_members(a, &mut c, &items);
         let event = match RangeBy::try_from(r.by).unwrap_or(RangeBy::Rank) {
             RangeBy::Rank => "zremrangebyrank",
             RangeBy::Score => "zremrangebyscore",
@@ -412,9 +534,7 @@ fn pop_from(a: &mut Apply, key: &Bytes, min: bool, count: u64) -> Result<Option<
         items.push((Bytes::copy_from_slice(mbr), s));
         true
     });
-    for (mbr, s) in &items {
-        remove_member(a, &mut c, mbr, *s);
-    }
+    remove_members(a, &mut c, &items);
     finish_removal(a, c, if min { "zpopmin" } else { "zpopmax" }, items.len() as i64);
     Ok(Some(items))
 }
