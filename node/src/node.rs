@@ -1399,15 +1399,18 @@ impl Node {
     }
 
     /// One active-expiry step for a partition this node leads: propose
-    /// `ExpireIfStale` for up to `expire_batch` keys found expired in the index.
-    async fn expire_step(&self, p: &Arc<Partition>) -> usize {
+    /// `ExpireIfStale` for up to `expire_batch` keys found expired in the
+    /// index, looking from slot `*from` on (and moving it on).
+    async fn expire_step(&self, p: &Arc<Partition>, from: &mut u32) -> usize {
         if !p.led_here() {
             return 0;
         }
         let now = Self::read_now(p);
         let found = {
             let view = self.store.read_view();
-            expired_in_index(&view, p, now, self.cfg.expire_batch)
+            let (found, next) = expired_in_index(&view, p, now, self.cfg.expire_batch, *from);
+            *from = next;
+            found
         };
         if found.is_empty() {
             return 0;
@@ -1812,43 +1815,79 @@ fn execute_read(store: &Store, p: &Partition, cmd: &Cmd) -> Reply {
     exec::read(&db_for(&view, p, key_count), cmd)
 }
 
-/// Keys of partition `p` whose expiry index entry is at or before `now`.
-/// Seeks once per slot that holds expiring keys, so the cost follows the
-/// number of such slots and keys, not the size of the keyspace.
-fn expired_in_index<K: KvRead + ?Sized>(kv: &K, p: &Partition, now: u64, limit: usize) -> Vec<(Bytes, u64)> {
-    let end = keys::slot_start(p.ns, p.slots.1);
-    let mut pos = keys::slot_start(p.ns, p.slots.0);
+/// Keys of partition `p` whose expiry index entry is at or before `now`,
+/// looked for from slot `from` on, round the partition's slots back to it;
+/// with the slot to look from next time (where the batch filled up). Seeks
+/// once per slot that holds expiring keys, so the cost follows the number
+/// of such slots and keys, not the size of the keyspace. Going round
+/// matters: an expired key leaves a deleted index record at the start of
+/// its slot, which RocksDB steps over on every seek there until compaction,
+/// so a search that always began at the first slot would pay again for
+/// every key it ever expired.
+fn expired_in_index<K: KvRead + ?Sized>(
+    kv: &K,
+    p: &Partition,
+    now: u64,
+    limit: usize,
+    from: u32,
+) -> (Vec<(Bytes, u64)>, u32) {
+    let from = from.clamp(p.slots.0, p.slots.1.saturating_sub(1));
     let mut out = Vec::new();
-    let mut seeks = 0;
-    while out.len() < limit && seeks < 4096 {
-        seeks += 1;
-        let mut next_slot: Option<u16> = None;
-        kv.scan(Cf::Expire, &pos, &end, &mut |k, _| {
-            if let Some((slot, at, key)) = keys::parse_expire_key(k) {
-                if at <= now {
-                    out.push((Bytes::copy_from_slice(key), at));
-                    // Keep reading this slot while keys are due.
-                    return out.len() < limit;
+    let mut next = from;
+    // From `from` to the partition's end, then from its start back to `from`.
+    for (first, last) in [(from, p.slots.1), (p.slots.0, from)] {
+        let end = keys::slot_start(p.ns, last);
+        let mut pos = keys::slot_start(p.ns, first);
+        let mut seeks = 0;
+        while out.len() < limit && seeks < 4096 && first < last {
+            seeks += 1;
+            let mut next_slot: Option<u16> = None;
+            kv.scan(Cf::Expire, &pos, &end, &mut |k, _| {
+                if let Some((slot, at, key)) = keys::parse_expire_key(k) {
+                    if at <= now {
+                        out.push((Bytes::copy_from_slice(key), at));
+                        next = slot as u32;
+                        // Keep reading this slot while keys are due.
+                        return out.len() < limit;
+                    }
+                    next_slot = Some(slot);
                 }
-                next_slot = Some(slot);
+                false
+            });
+            match next_slot {
+                // The rest of this slot is not due: jump to the next slot.
+                Some(slot) => {
+                    pos = keys::slot_start(p.ns, slot as u32 + 1);
+                    if out.len() < limit {
+                        next = slot as u32 + 1;
+                    }
+                }
+                None => break,
             }
-            false
-        });
-        match next_slot {
-            // The rest of this slot is not due: jump to the next slot.
-            Some(slot) => pos = keys::slot_start(p.ns, slot as u32 + 1),
-            None => break,
+        }
+        if out.len() >= limit || seeks >= 4096 {
+            return (out, if next >= p.slots.1 { p.slots.0 } else { next });
         }
     }
-    out
+    (out, from)
 }
 
+/// Active expiry, as Redis' cycle: every `expire_cycle`, each partition
+/// this node leads expires a batch of due keys, and goes on with more
+/// batches while they come full, for up to a quarter of the cycle (Redis
+/// gives its cycle 25% of the time). A store that takes keys with short
+/// TTLs faster than one batch a cycle would otherwise keep the dead ones
+/// (on disk, and in DBSIZE) until they were read.
 async fn expire_loop(node: std::sync::Weak<Node>) {
+    // Per partition: the slot its next search starts from.
+    let mut next_slot: HashMap<u32, u32> = HashMap::new();
     loop {
         let Some(n) = node.upgrade() else { return };
         let cycle = n.cfg.expire_cycle;
+        let until = std::time::Instant::now() + cycle / 4;
         for p in n.ns.partitions.clone() {
-            n.expire_step(&p).await;
+            let from = next_slot.entry(p.index).or_insert(p.slots.0);
+            while n.expire_step(&p, from).await >= n.cfg.expire_batch && std::time::Instant::now() < until {}
         }
         drop(n);
         tokio::time::sleep(cycle).await;

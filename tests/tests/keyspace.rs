@@ -39,6 +39,20 @@ fn expired_keys_are_invisible_and_removed_in_the_background() {
         wait_until(Duration::from_secs(30), "active expiry", || q::<i64>(&mut c, &["DBSIZE"]).unwrap() == 1);
         let info: String = q(&mut c, &["INFO", "stats"]).unwrap();
         assert!(!info.contains("expired_keys:0\r\n"), "{info}");
+        // More waves: each search for due keys begins in the slot where the
+        // last one stopped, so these find keys on both sides of it.
+        for (wave, n) in [(1, 700), (2, 1300)] {
+            let mut p = redis::pipe();
+            for i in 0..n {
+                p.cmd("SET").arg(format!("w{wave}:{i}")).arg(i).arg("PX").arg(100);
+            }
+            let _: () = p.query(&mut c).unwrap();
+            wait_until(Duration::from_secs(30), "active expiry of a wave", || {
+                q::<i64>(&mut c, &["DBSIZE"]).unwrap() == 1
+            });
+        }
+        let info: String = q(&mut c, &["INFO", "stats"]).unwrap();
+        assert!(info.contains("expired_keys:3000\r\n"), "{info}");
     }
 }
 
