@@ -42,13 +42,20 @@ pub(crate) fn error_at_caller(lua: &Lua, msg: String) -> mlua::Error {
     mlua::Error::RuntimeError(msg)
 }
 
+/// luaL_argerror's message for the `n`th argument of `func`, at the
+/// script's line.
+pub(crate) fn arg_error(lua: &Lua, n: usize, func: &str, msg: &str) -> mlua::Error {
+    error_at_caller(lua, format!("bad argument #{n} to '{func}' ({msg})"))
+}
+
 fn encode(lua: &Lua, v: &Value) -> mlua::Result<mlua::String> {
     let mut out = Vec::new();
     encode_value(lua, v, 0, &mut out)?;
     lua.create_string(&out)
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// Lua's luaL_typename of a value.
+pub(crate) fn lua_type_name(v: &Value) -> &'static str {
     match v {
         Value::Nil => "nil",
         Value::Boolean(_) => "boolean",
@@ -63,7 +70,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 fn cannot(lua: &Lua, v: &Value, why: &str) -> mlua::Error {
-    error_at_caller(lua, format!("Cannot serialise {}: {why}", type_name(v)))
+    error_at_caller(lua, format!("Cannot serialise {}: {why}", lua_type_name(v)))
 }
 
 fn encode_number(lua: &Lua, v: &Value, n: f64, out: &mut Vec<u8>) -> mlua::Result<()> {

@@ -329,8 +329,8 @@ fn decode(lua: &Lua, c: &mut Cursor, depth: usize) -> Result<Value, Stop> {
 /// luaL_checklstring's and luaL_checkinteger's argument errors: what the
 /// `n`th argument was instead ("no value" when there is none).
 fn bad_argument(lua: &Lua, args: &MultiValue, n: usize, func: &str, expected: &str) -> mlua::Error {
-    let got = args.get(n - 1).map_or("no value", |v| v.type_name());
-    error_at_caller(lua, format!("bad argument #{n} to '{func}' ({expected} expected, got {got})"))
+    let got = args.get(n - 1).map_or("no value", super::cjson::lua_type_name);
+    super::cjson::arg_error(lua, n, func, &format!("{expected} expected, got {got}"))
 }
 
 /// The `n`th argument (from 1) as an integer, `None` when absent or nil

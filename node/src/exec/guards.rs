@@ -7,7 +7,7 @@
 //! so that their errors name the script's line even from a tail call, and
 //! they check their arguments as Lua's do, with Lua's messages.
 
-use super::cjson::error_at_caller;
+use super::cjson::{arg_error, error_at_caller, lua_type_name as type_name};
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -84,7 +84,7 @@ pub(crate) fn install(
                 2 => {}
                 3 => {
                     if lua.coerce_number(args[1].clone())?.is_none() {
-                        return Err(bad_arg(
+                        return Err(arg_error(
                             lua,
                             2,
                             "insert",
@@ -104,7 +104,7 @@ pub(crate) fn install(
         lua.create_function(move |lua, args: MultiValue| {
             let t = check_table(lua, &args, "setmetatable")?;
             if !matches!(args.get(1), Some(Value::Nil | Value::Table(_))) {
-                return Err(bad_arg(lua, 2, "setmetatable", "nil or table expected"));
+                return Err(arg_error(lua, 2, "setmetatable", "nil or table expected"));
             }
             refuse_view(&v, &t)?;
             // A metatable may make a table weak: what it holds would then
@@ -143,11 +143,11 @@ pub(crate) fn install(
                 Some(o @ (Value::String(_) | Value::Integer(_) | Value::Number(_))) => {
                     let name = lua.coerce_string(o.clone())?.map(|s| s.to_string_lossy()).unwrap_or_default();
                     if !OPTIONS.contains(&name.as_str()) {
-                        return Err(bad_arg(lua, 1, "collectgarbage", &format!("invalid option '{name}'")));
+                        return Err(arg_error(lua, 1, "collectgarbage", &format!("invalid option '{name}'")));
                     }
                 }
                 Some(other) => {
-                    return Err(bad_arg(
+                    return Err(arg_error(
                         lua,
                         1,
                         "collectgarbage",
@@ -157,7 +157,12 @@ pub(crate) fn install(
             }
             if let Some(arg) = args.get(1) {
                 if !arg.is_nil() && lua.coerce_number(arg.clone())?.is_none() {
-                    return Err(bad_arg(lua, 2, "collectgarbage", &format!("number expected, got {}", type_name(arg))));
+                    return Err(arg_error(
+                        lua,
+                        2,
+                        "collectgarbage",
+                        &format!("number expected, got {}", type_name(arg)),
+                    ));
                 }
             }
             again()?;
@@ -175,32 +180,12 @@ pub(crate) fn install(
     Ok(())
 }
 
-/// Lua's luaL_typename.
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Nil => "nil",
-        Value::Boolean(_) => "boolean",
-        Value::LightUserData(_) | Value::UserData(_) => "userdata",
-        Value::Integer(_) | Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Table(_) => "table",
-        Value::Function(_) => "function",
-        Value::Thread(_) => "thread",
-        _ => "userdata",
-    }
-}
-
-/// luaL_argerror's message, at the script's line.
-fn bad_arg(lua: &Lua, n: usize, name: &str, msg: &str) -> mlua::Error {
-    error_at_caller(lua, format!("bad argument #{n} to '{name}' ({msg})"))
-}
-
 /// luaL_checktype(L, 1, LUA_TTABLE).
 fn check_table(lua: &Lua, args: &MultiValue, name: &str) -> mlua::Result<Table> {
     match args.front() {
         Some(Value::Table(t)) => Ok(t.clone()),
         other => {
-            Err(bad_arg(lua, 1, name, &format!("table expected, got {}", other.map(type_name).unwrap_or("no value"))))
+            Err(arg_error(lua, 1, name, &format!("table expected, got {}", other.map(type_name).unwrap_or("no value"))))
         }
     }
 }
@@ -208,7 +193,7 @@ fn check_table(lua: &Lua, args: &MultiValue, name: &str) -> mlua::Result<Table> 
 /// luaL_checkany(L, n).
 fn check_any(lua: &Lua, args: &MultiValue, n: usize, name: &str) -> mlua::Result<()> {
     if args.len() < n {
-        return Err(bad_arg(lua, n, name, "value expected"));
+        return Err(arg_error(lua, n, name, "value expected"));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! quirks (integers of more than 8 bytes, the argument numbers of its
 //! "string too short" error, a format read up to its first NUL).
 
-use super::cjson::error_at_caller;
+use super::cjson::{arg_error, error_at_caller};
 use super::script::c_i64;
 use mlua::{Lua, MultiValue, Table, Value};
 
@@ -126,15 +126,11 @@ fn to_align(len: usize, h: &Header, opt: u8, size: usize) -> usize {
     (size.wrapping_sub(len & (size - 1))) & (size - 1)
 }
 
-fn arg_error(lua: &Lua, n: usize, func: &str, msg: &str) -> mlua::Error {
-    error_at_caller(lua, format!("bad argument #{n} to '{func}' ({msg})"))
-}
-
 fn type_error(lua: &Lua, args: &[Value], n: usize, func: &str, expected: &str) -> mlua::Error {
     // pack pushes a nil after its arguments (b_pack's mark), which the
     // first missing one finds.
     let got = match args.get(n - 1) {
-        Some(v) => v.type_name(),
+        Some(v) => super::cjson::lua_type_name(v),
         None if func == "pack" && n == args.len() + 1 => "nil",
         None => "no value",
     };
