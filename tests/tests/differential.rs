@@ -2280,8 +2280,9 @@ fn random_commands_through_every_node_of_a_cluster_match_redis() {
 /// `DIFF_SEEDS=5000..5100 cargo nextest run -p kvtests --test differential
 /// --run-ignored only soak`. Each seed runs the string and collection
 /// generators on one and on eight partitions, then transactions, watches,
-/// numbers, HyperLogLog, scripts, keyspace events and GEO (on one or eight
-/// partitions, sometimes inside scripts), and stops at the first
+/// numbers, HyperLogLog, scripts, keyspace events, GEO (on one or eight
+/// partitions, sometimes inside scripts), functions, cmsgpack, struct and a
+/// sorted set used as a queue, and stops at the first
 /// disagreement; what it finds becomes a scripted case above.
 #[test]
 #[ignore]
@@ -2318,6 +2319,7 @@ fn soak() {
             .unwrap_or_else(|e| panic!("cmsgpack: {e}\nkvnode log:\n{}", ours.log_tail()));
         run_random_struct(&mut p, seed, 1000)
             .unwrap_or_else(|e| panic!("struct: {e}\nkvnode log:\n{}", ours.log_tail()));
+        run_random_zset_queue(seed, 2000).unwrap_or_else(|e| panic!("sorted set queue: {e}"));
     }
 }
 
