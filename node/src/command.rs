@@ -824,7 +824,6 @@ impl Cmd {
     pub fn apply_version(&self) -> u32 {
         match self {
             Cmd::Dump(_)
-            | Cmd::Restore(_)
             | Cmd::GetBit(_)
             | Cmd::BitCount(_)
             | Cmd::BitPos(_)
@@ -839,10 +838,13 @@ impl Cmd {
             // restricted user's commands unchecked; before 6, a function's
             // library as a script).
             Cmd::Eval(_) => 8,
-            // Removals from a sorted set keep the bounds of its live index
-            // in its metadata, which an older node would leave stale.
-            Cmd::ZPop(_) | Cmd::ZMPop(_) | Cmd::ZRem(_) => 8,
-            Cmd::ZRange(r) if r.remove => 8,
+            // Every write to a sorted set keeps the bounds of its live index
+            // and its rank counts (zset_rank.rs), which an older node would
+            // leave stale. (RESTORE may make one.)
+            Cmd::ZAdd(_) | Cmd::ZPop(_) | Cmd::ZMPop(_) | Cmd::ZRem(_) | Cmd::Restore(_) => 8,
+            Cmd::ZRange(r) if r.remove || r.store.is_some() => 8,
+            Cmd::ZSetOp(c) if c.store.is_some() => 8,
+            Cmd::GeoSearch(c) if c.store.is_some() => 8,
             Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) => 3,
             Cmd::XAdd(_)
             | Cmd::XTrim(_)

@@ -18,9 +18,9 @@ use std::collections::HashMap;
 /// ACL checks of the commands a restricted user's script calls; 8 with
 /// scripts whose library tables are read-only (Redis 7's) and without
 /// setfenv, getfenv and newproxy, run in a kept state (exec::sandbox), and
-/// sorted sets whose metadata keeps bounds of their live index (written by
-/// removals, kept by every later write: a node older than 8 must not apply
-/// writes to data a newer one wrote).
+/// sorted sets that keep bounds of their live index and rank counts
+/// (exec::zset, exec::zset_rank: every write keeps them, so a node older
+/// than 8 must not apply writes to sorted sets a newer one wrote).
 pub const APPLY_VERSION: u32 = 8;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a

@@ -166,6 +166,85 @@ fn a_sorted_set_used_as_a_queue_matches_redis() {
     }
 }
 
+/// A large sorted set (a leaderboard): ranks, ranges from the middle by
+/// rank either way, and counts by score, while members are added, moved,
+/// removed and popped, compared with Redis. The store answers these from
+/// count records over the index (zset_rank.rs); with thousands of members
+/// both of their levels come into play.
+fn run_random_leaderboard(seed: u64, steps: usize) -> Result<(), String> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (_r, _o, mut p) = pair(1);
+    let members = 12_000;
+    let member = |rng: &mut rand::rngs::StdRng| format!("p{}", rng.gen_range(0..members));
+    let score = |rng: &mut rand::rngs::StdRng| format!("{}", rng.gen_range(0..2000) as f64 / 4.0);
+    let bound = |rng: &mut rand::rngs::StdRng| match rng.gen_range(0..8) {
+        0 => "-inf".to_string(),
+        1 => "+inf".to_string(),
+        2 | 3 => format!("({}", rng.gen_range(0..2000) as f64 / 4.0),
+        _ => format!("{}", rng.gen_range(0..2000) as f64 / 4.0),
+    };
+    for chunk in 0..10 {
+        let mut load = vec!["ZADD".to_string(), "lb".into()];
+        for i in 0..1000 {
+            load.push(score(&mut rng));
+            load.push(format!("p{}", chunk * 1000 + i));
+        }
+        let args: Vec<Vec<u8>> = load.iter().map(|w| w.as_bytes().to_vec()).collect();
+        p.check(&args)?;
+    }
+    for _ in 0..steps {
+        let card = 12_000;
+        let cmd: Vec<String> = match rng.gen_range(0..16) {
+            0 | 1 => vec!["ZADD".into(), "lb".into(), score(&mut rng), member(&mut rng)],
+            2 => vec!["ZINCRBY".into(), "lb".into(), score(&mut rng), member(&mut rng)],
+            3 => vec!["ZREM".into(), "lb".into(), member(&mut rng), member(&mut rng)],
+            4 => {
+                vec![if rng.gen() { "ZPOPMIN" } else { "ZPOPMAX" }.into(), "lb".into(), rng.gen_range(1..3).to_string()]
+            }
+            5 | 6 => vec![if rng.gen() { "ZRANK" } else { "ZREVRANK" }.into(), "lb".into(), member(&mut rng)],
+            7..=9 => {
+                let s = rng.gen_range(0..card);
+                let e = if rng.gen_range(0..4) == 0 {
+                    format!("-{}", rng.gen_range(1..card))
+                } else {
+                    (s + rng.gen_range(0..6)).to_string()
+                };
+                let mut c =
+                    vec![if rng.gen() { "ZRANGE" } else { "ZREVRANGE" }.to_string(), "lb".into(), s.to_string(), e];
+                if rng.gen() {
+                    c.push("WITHSCORES".into());
+                }
+                c
+            }
+            10 => vec![
+                "ZRANGE".into(),
+                "lb".into(),
+                format!("-{}", rng.gen_range(1..card)),
+                format!("-{}", rng.gen_range(1..50)),
+            ],
+            11..=13 => vec!["ZCOUNT".into(), "lb".into(), bound(&mut rng), bound(&mut rng)],
+            14 => vec!["ZCARD".into(), "lb".into()],
+            _ => vec![
+                "ZREMRANGEBYRANK".into(),
+                "lb".into(),
+                rng.gen_range(0..card).to_string(),
+                rng.gen_range(0..card).to_string(),
+            ],
+        };
+        let args: Vec<Vec<u8>> = cmd.iter().map(|w| w.as_bytes().to_vec()).collect();
+        p.check(&args)?;
+    }
+    p.check_words(&["ZRANGE", "lb", "0", "-1", "WITHSCORES"])
+}
+
+#[test]
+fn a_large_sorted_set_ranks_and_counts_as_redis() {
+    for seed in 1..=3 {
+        run_random_leaderboard(seed, 1500).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
 fn run_random_hll(partitions: u32, seed: u64, steps: usize, tag: &str) {
     let (_r, _o, mut p) = pair(partitions);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -2320,6 +2399,7 @@ fn soak() {
         run_random_struct(&mut p, seed, 1000)
             .unwrap_or_else(|e| panic!("struct: {e}\nkvnode log:\n{}", ours.log_tail()));
         run_random_zset_queue(seed, 2000).unwrap_or_else(|e| panic!("sorted set queue: {e}"));
+        run_random_leaderboard(seed, 2000).unwrap_or_else(|e| panic!("leaderboard: {e}"));
     }
 }
 

@@ -17,6 +17,8 @@ use bytes::Bytes;
 /// Sticky "large encoding" flag: like Redis, a collection that once outgrew
 /// its compact encoding (listpack, intset) keeps the large one.
 pub const FLAG_LARGE: u8 = 1;
+/// A sorted set that keeps count records for its ranks (see zset_rank.rs).
+pub const FLAG_COUNTED: u8 = 2;
 
 /// Redis 7.0's default thresholds for compact encodings
 /// (hash-max-listpack-entries 512, zset-max-listpack-entries 128, both
@@ -69,6 +71,9 @@ pub fn scan_elems<K: KvRead + ?Sized>(
         }
         None => keys::prefix_end(&prefix),
     };
+    if lo >= hi {
+        return;
+    }
     let n = prefix.len();
     let mut visit = |k: &[u8], v: &[u8]| f(&k[n..], v);
     if reverse {

@@ -23,6 +23,7 @@ pub mod stream;
 pub mod stream_group;
 pub mod strings;
 pub mod zset;
+pub mod zset_rank;
 
 use crate::command::Cmd;
 use crate::meta::DataType;

@@ -12,6 +12,7 @@ use super::collections::{
 };
 use super::db::{Apply, Db};
 use super::rand_pick;
+use super::zset_rank;
 use crate::coll_cmds::{self as cc, Aggregate, RangeBy, SetOpKind};
 use crate::glob;
 use crate::meta::{DataType, Meta};
@@ -131,6 +132,12 @@ impl Bounds {
     }
 }
 
+/// The index position below which every record is gone (the low bound, or
+/// the index's start).
+fn low_of(m: &Meta) -> Vec<u8> {
+    Bounds::of(m).range().0
+}
+
 /// Visits (member, score) in index order (or reversed) until `f` returns false.
 fn walk<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, reverse: bool, f: &mut dyn FnMut(&[u8], f64) -> bool) {
     let (from, to) = Bounds::of(m).range();
@@ -138,6 +145,37 @@ fn walk<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, reverse: bool, f: 
         let (member, score) = index_entry(sub);
         f(member, score)
     });
+}
+
+/// From this rank on, a range by rank of a counted sorted set starts from
+/// its count records rather than walking from the first member.
+const SEEK_FROM_RANK: i64 = 64;
+
+/// Visits (member, score) from index position `from` on, in order, until
+/// `f` returns false.
+fn walk_from<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, from: &[u8], f: &mut dyn FnMut(&[u8], f64) -> bool) {
+    let (low, to) = Bounds::of(m).range();
+    let from = from.max(&low[..]);
+    scan_elems(db.kv, db.ns, key, m.version, from, Some(&to), false, &mut |sub, _| {
+        let (member, score) = index_entry(sub);
+        f(member, score)
+    });
+}
+
+/// ZCOUNT of a counted sorted set: the rank past the range less the rank
+/// of its start.
+fn count_by_score<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) -> u64 {
+    let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
+    let at = |score: f64| [&[INDEX][..], &score_key(score)].concat();
+    // Past every member with this score.
+    let after = |score: f64| crate::keys::prefix_end(&at(score));
+    let lo = if min.exclusive { after(min.score) } else { at(min.score) };
+    let hi = if max.exclusive { at(max.score) } else { after(max.score) };
+    if lo >= hi {
+        return 0;
+    }
+    let low = low_of(m);
+    zset_rank::rank(db, key, m, &hi, &low) - zset_rank::rank(db, key, m, &lo, &low)
 }
 
 /// The first (or last) index record of the open zset.
@@ -211,7 +249,11 @@ fn note_member(c: &mut Coll, member: &[u8]) {
 /// Sets `member`'s score in the open zset (adding it if new).
 fn put_score(a: &mut Apply, c: &mut Coll, member: &[u8], old: Option<f64>, score: f64) {
     if let Some(o) = old {
-        c.delete(a, &index_sub(o, member));
+        let old_sub = index_sub(o, member);
+        c.delete(a, &old_sub);
+        if zset_rank::counted(&c.meta) {
+            zset_rank::removed(a, c, &old_sub, &low_of(&c.meta));
+        }
     } else {
         c.meta.count += 1;
     }
@@ -232,13 +274,22 @@ fn put_score(a: &mut Apply, c: &mut Coll, member: &[u8], old: Option<f64>, score
         }
     }
     c.put(a, &sub, b"");
+    if zset_rank::counted(&c.meta) {
+        zset_rank::added(a, c, &sub, &low_of(&c.meta));
+    } else if c.meta.count > zset_rank::COUNT_FROM {
+        zset_rank::build(a, c, &low_of(&c.meta));
+    }
     note_member(c, member);
 }
 
 fn remove_member(a: &mut Apply, c: &mut Coll, member: &[u8], score: f64) {
+    let sub = index_sub(score, member);
     c.delete(a, &member_sub(member));
-    c.delete(a, &index_sub(score, member));
+    c.delete(a, &sub);
     c.meta.count -= 1;
+    if zset_rank::counted(&c.meta) {
+        zset_rank::removed(a, c, &sub, &low_of(&c.meta));
+    }
 }
 
 fn current(a: &Apply, c: &Coll, member: &[u8]) -> Option<f64> {
@@ -360,11 +411,15 @@ pub fn zrank<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ZRank) -> Reply {
     // Count the members before (score, member).
     let target = index_sub(score, &c.member);
     let mut rank = 0i64;
-    let (from, _) = Bounds::of(&m).range();
-    scan_elems(db.kv, db.ns, &c.key, m.version, &from, Some(&target), false, &mut |_, _| {
-        rank += 1;
-        true
-    });
+    if zset_rank::counted(&m) {
+        rank = zset_rank::rank(db, &c.key, &m, &target, &low_of(&m)) as i64;
+    } else {
+        let (from, _) = Bounds::of(&m).range();
+        scan_elems(db.kv, db.ns, &c.key, m.version, &from, Some(&target), false, &mut |_, _| {
+            rank += 1;
+            true
+        });
+    }
     Reply::Int(if c.rev { m.count as i64 - 1 - rank } else { rank })
 }
 
@@ -419,6 +474,23 @@ fn select<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) 
                 return out;
             }
             e = e.min(len - 1);
+            if zset_rank::counted(m) && s >= SEEK_FROM_RANK {
+                // Forward ranks: [s, e], or for a reversed range [len-1-e, len-1-s].
+                let (first, n) = if r.rev { (len - 1 - e, e - s + 1) } else { (s, e - s + 1) };
+                let (from, mut skip) = zset_rank::seek_rank(db, key, m, first as u64, &low_of(m));
+                walk_from(db, key, m, &from, &mut |mbr, sc| {
+                    if skip > 0 {
+                        skip -= 1;
+                        return true;
+                    }
+                    out.push((Bytes::copy_from_slice(mbr), sc));
+                    (out.len() as i64) < n
+                });
+                if r.rev {
+                    out.reverse();
+                }
+                return out;
+            }
             let mut i = 0i64;
             walk(db, key, m, r.rev, &mut |mbr, sc| {
                 if i >= s {
@@ -475,6 +547,9 @@ pub fn zrange_read<K: KvRead + ?Sized>(db: &Db<K>, r: &cc::ZRange) -> Reply {
         Ok(None) => return if r.count_only { Reply::Int(0) } else { Reply::Array(vec![]) },
         Ok(Some(m)) => m,
     };
+    if r.count_only && zset_rank::counted(&m) && RangeBy::try_from(r.by) == Ok(RangeBy::Score) {
+        return Reply::Int(count_by_score(db, &r.key, &m, r) as i64);
+    }
     let items = select(db, &r.key, &m, r);
     if r.count_only {
         return Reply::Int(items.len() as i64);
