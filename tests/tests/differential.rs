@@ -224,7 +224,22 @@ fn run_random_leaderboard(seed: u64, steps: usize) -> Result<(), String> {
                 format!("-{}", rng.gen_range(1..50)),
             ],
             11..=13 => vec!["ZCOUNT".into(), "lb".into(), bound(&mut rng), bound(&mut rng)],
-            14 => vec!["ZCARD".into(), "lb".into()],
+            14 => {
+                let (min, max) = (bound(&mut rng), bound(&mut rng));
+                let rev = rng.gen::<bool>();
+                let mut c = vec!["ZRANGE".to_string(), "lb".into()];
+                c.extend(if rev { [max, min] } else { [min, max] });
+                c.push("BYSCORE".into());
+                if rev {
+                    c.push("REV".into());
+                }
+                if rng.gen() {
+                    c.extend(["LIMIT".into(), rng.gen_range(0..3000).to_string(), rng.gen_range(-1..6).to_string()]);
+                } else if rng.gen_range(0..4) == 0 {
+                    c.push("WITHSCORES".into());
+                }
+                c
+            }
             _ => vec![
                 "ZREMRANGEBYRANK".into(),
                 "lb".into(),

@@ -162,15 +162,22 @@ fn walk_from<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, from: &[u8], 
     });
 }
 
-/// ZCOUNT of a counted sorted set: the rank past the range less the rank
-/// of its start.
-fn count_by_score<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) -> u64 {
-    let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
+/// The index positions `[lo, hi)` of the members with scores within the
+/// bounds.
+fn score_span(min: &cc::Bound, max: &cc::Bound) -> (Vec<u8>, Vec<u8>) {
     let at = |score: f64| [&[INDEX][..], &score_key(score)].concat();
     // Past every member with this score.
     let after = |score: f64| crate::keys::prefix_end(&at(score));
     let lo = if min.exclusive { after(min.score) } else { at(min.score) };
     let hi = if max.exclusive { at(max.score) } else { after(max.score) };
+    (lo, hi)
+}
+
+/// ZCOUNT of a counted sorted set: the rank past the range less the rank
+/// of its start.
+fn count_by_score<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) -> u64 {
+    let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
+    let (lo, hi) = score_span(&min, &max);
     if lo >= hi {
         return 0;
     }
@@ -499,6 +506,42 @@ fn select<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) 
                 i += 1;
                 i <= e
             });
+        }
+        RangeBy::Score if zset_rank::counted(m) && !r.offset.is_some_and(|o| o < 0) => {
+            // The ranks the range spans, from the count records; then a
+            // walk from the first member wanted.
+            let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
+            let (lo, hi) = score_span(&min, &max);
+            if lo >= hi {
+                return out;
+            }
+            let low = low_of(m);
+            let first = zset_rank::rank(db, key, m, &lo, &low);
+            let inside = zset_rank::rank(db, key, m, &hi, &low).saturating_sub(first);
+            let offset = r.offset.unwrap_or(0) as u64;
+            if offset >= inside {
+                return out;
+            }
+            let take = match r.limit {
+                Some(l) if l >= 0 => (l as u64).min(inside - offset),
+                _ => inside - offset,
+            };
+            if take == 0 {
+                return out;
+            }
+            let start = if r.rev { first + inside - offset - take } else { first + offset };
+            let (from, mut skip) = zset_rank::seek_rank(db, key, m, start, &low);
+            walk_from(db, key, m, &from, &mut |mbr, sc| {
+                if skip > 0 {
+                    skip -= 1;
+                    return true;
+                }
+                out.push((Bytes::copy_from_slice(mbr), sc));
+                (out.len() as u64) < take
+            });
+            if r.rev {
+                out.reverse();
+            }
         }
         RangeBy::Score | RangeBy::Lex => {
             let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
