@@ -507,7 +507,7 @@ fn select<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) 
                 i <= e
             });
         }
-        RangeBy::Score if zset_rank::counted(m) && !r.offset.is_some_and(|o| o < 0) => {
+        RangeBy::Score if zset_rank::counted(m) && r.offset.is_none_or(|o| o >= 0) => {
             // The ranks the range spans, from the count records; then a
             // walk from the first member wanted.
             let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
