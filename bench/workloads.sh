@@ -11,7 +11,7 @@
 #   queue        a sorted set of ~58k members used as a queue: ZRANGE ...
 #                BYSCORE LIMIT 0 1 + ZREM of that member (in one script), ZPOPMAX
 #   leaderboard  ~63k members: ZADD, ZRANK, ZCOUNT, ZRANGE from rank 30000,
-#                ZREVRANGE 0 9, ZPOPMIN
+#                ZRANGEBYSCORE from the middle, ZREVRANGE 0 9, ZPOPMIN
 #   expiry       60k keys with EX 100000 and 20k with PX 100; after 12 s,
 #                how many were expired without being read
 set -euo pipefail
@@ -76,6 +76,7 @@ redis.register_function('g$i', function(k) return redis.call('INCR', k[1]) end)"
       run "ZRANK" 20000 ZRANK lb m:__rand_int__
       run "ZCOUNT 1000 50000" 20000 ZCOUNT lb 1000 50000
       run "ZRANGE 30000 30009" 20000 ZRANGE lb 30000 30009
+      run "ZRANGEBYSCORE 50000 +inf LIMIT 0 10" 20000 ZRANGEBYSCORE lb 50000 +inf LIMIT 0 10
       run "ZREVRANGE 0 9 WITHSCORES" 20000 ZREVRANGE lb 0 9 WITHSCORES
       run "ZPOPMIN" 20000 ZPOPMIN lb ;;
     expiry)
