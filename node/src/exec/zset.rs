@@ -162,6 +162,33 @@ fn walk_from<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, from: &[u8], 
     });
 }
 
+/// Whether a range by score starts within [`SEEK_FROM_RANK`] members of
+/// the end it is walked from (a queue reading its first members): walking
+/// there is cheaper than reading the count records.
+fn near_an_end<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) -> bool {
+    if r.offset.unwrap_or(0) >= SEEK_FROM_RANK {
+        return false;
+    }
+    let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
+    let (lo, hi) = score_span(&min, &max);
+    let mut seen = 0;
+    let mut near = true;
+    walk(db, key, m, r.rev, &mut |mbr, sc| {
+        let at = index_sub(sc, mbr);
+        let inside = if r.rev { at < hi } else { at >= lo };
+        if inside {
+            return false;
+        }
+        seen += 1;
+        if seen >= SEEK_FROM_RANK {
+            near = false;
+            return false;
+        }
+        true
+    });
+    near
+}
+
 /// The index positions `[lo, hi)` of the members with scores within the
 /// bounds.
 fn score_span(min: &cc::Bound, max: &cc::Bound) -> (Vec<u8>, Vec<u8>) {
@@ -507,7 +534,7 @@ fn select<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) 
                 i <= e
             });
         }
-        RangeBy::Score if zset_rank::counted(m) && r.offset.is_none_or(|o| o >= 0) => {
+        RangeBy::Score if zset_rank::counted(m) && r.offset.is_none_or(|o| o >= 0) && !near_an_end(db, key, m, r) => {
             // The ranks the range spans, from the count records; then a
             // walk from the first member wanted.
             let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
