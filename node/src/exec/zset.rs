@@ -162,6 +162,25 @@ fn walk_from<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, from: &[u8], 
     });
 }
 
+/// The `n` members of a counted sorted set from rank `first` on, reversed
+/// for a reversed range.
+fn from_rank<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, first: u64, n: u64, rev: bool) -> Vec<(Bytes, f64)> {
+    let mut out = Vec::new();
+    let (from, mut skip) = zset_rank::seek_rank(db, key, m, first, &low_of(m));
+    walk_from(db, key, m, &from, &mut |mbr, sc| {
+        if skip > 0 {
+            skip -= 1;
+            return true;
+        }
+        out.push((Bytes::copy_from_slice(mbr), sc));
+        (out.len() as u64) < n
+    });
+    if rev {
+        out.reverse();
+    }
+    out
+}
+
 /// Whether a range by score starts within [`SEEK_FROM_RANK`] members of
 /// the end it is walked from (a queue reading its first members): walking
 /// there is cheaper than reading the count records.
@@ -510,20 +529,8 @@ fn select<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) 
             e = e.min(len - 1);
             if zset_rank::counted(m) && s >= SEEK_FROM_RANK {
                 // Forward ranks: [s, e], or for a reversed range [len-1-e, len-1-s].
-                let (first, n) = if r.rev { (len - 1 - e, e - s + 1) } else { (s, e - s + 1) };
-                let (from, mut skip) = zset_rank::seek_rank(db, key, m, first as u64, &low_of(m));
-                walk_from(db, key, m, &from, &mut |mbr, sc| {
-                    if skip > 0 {
-                        skip -= 1;
-                        return true;
-                    }
-                    out.push((Bytes::copy_from_slice(mbr), sc));
-                    (out.len() as i64) < n
-                });
-                if r.rev {
-                    out.reverse();
-                }
-                return out;
+                let first = if r.rev { len - 1 - e } else { s };
+                return from_rank(db, key, m, first as u64, (e - s + 1) as u64, r.rev);
             }
             let mut i = 0i64;
             walk(db, key, m, r.rev, &mut |mbr, sc| {
@@ -557,18 +564,7 @@ fn select<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) 
                 return out;
             }
             let start = if r.rev { first + inside - offset - take } else { first + offset };
-            let (from, mut skip) = zset_rank::seek_rank(db, key, m, start, &low);
-            walk_from(db, key, m, &from, &mut |mbr, sc| {
-                if skip > 0 {
-                    skip -= 1;
-                    return true;
-                }
-                out.push((Bytes::copy_from_slice(mbr), sc));
-                (out.len() as u64) < take
-            });
-            if r.rev {
-                out.reverse();
-            }
+            return from_rank(db, key, m, start, take, r.rev);
         }
         RangeBy::Score | RangeBy::Lex => {
             let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
