@@ -441,10 +441,9 @@ impl Sandbox {
         self.redo.get()
     }
 
+    /// Marks this run (in the kept state) to be redone in a fresh one.
     pub fn mark_redo(&self) {
-        if self.kept {
-            self.redo.set(true);
-        }
+        self.redo_flag()();
     }
 
     /// [`Sandbox::mark_redo`] for a closure that outlives the borrow.
