@@ -836,15 +836,17 @@ impl Cmd {
             // Every script and function: an older node would run it with
             // writable library tables and setfenv (and, before 7, a
             // restricted user's commands unchecked; before 6, a function's
-            // library as a script).
-            Cmd::Eval(_) => 8,
+            // library as a script; before 9, a script's sorted-set writes
+            // with version 8's rank counts).
+            Cmd::Eval(_) => 9,
             // Every write to a sorted set keeps the bounds of its live index
             // and its rank counts (zset_rank.rs), which an older node would
-            // leave stale. (RESTORE may make one.)
-            Cmd::ZAdd(_) | Cmd::ZPop(_) | Cmd::ZMPop(_) | Cmd::ZRem(_) | Cmd::Restore(_) => 8,
-            Cmd::ZRange(r) if r.remove || r.store.is_some() => 8,
-            Cmd::ZSetOp(c) if c.store.is_some() => 8,
-            Cmd::GeoSearch(c) if c.store.is_some() => 8,
+            // leave stale: 8 kept counts keyed by segment start, 9 keys them
+            // by segment end. (RESTORE may make one.)
+            Cmd::ZAdd(_) | Cmd::ZPop(_) | Cmd::ZMPop(_) | Cmd::ZRem(_) | Cmd::Restore(_) => 9,
+            Cmd::ZRange(r) if r.remove || r.store.is_some() => 9,
+            Cmd::ZSetOp(c) if c.store.is_some() => 9,
+            Cmd::GeoSearch(c) if c.store.is_some() => 9,
             Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) => 3,
             Cmd::XAdd(_)
             | Cmd::XTrim(_)

@@ -20,8 +20,10 @@ use std::collections::HashMap;
 /// setfenv, getfenv and newproxy, run in a kept state (exec::sandbox), and
 /// sorted sets that keep bounds of their live index and rank counts
 /// (exec::zset, exec::zset_rank: every write keeps them, so a node older
-/// than 8 must not apply writes to sorted sets a newer one wrote).
-pub const APPLY_VERSION: u32 = 8;
+/// than 8 must not apply writes to sorted sets a newer one wrote); 9 with
+/// those rank counts keyed by the end of their segments (a node at 8 would
+/// keep the old ones: every sorted-set write and every script needs 9).
+pub const APPLY_VERSION: u32 = 9;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a
 /// test can run a node that behaves as an older one.

@@ -906,7 +906,7 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
         let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(lib).query(&mut c).unwrap();
         match redis::cmd("FCALL").arg("up").arg(1).arg("{u}fn").query::<String>(&mut c) {
             Ok(_) => panic!("FCALL accepted through node {} while node 3 is old", i + 1),
-            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 8"), "{e}"),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 9"), "{e}"),
         }
         // A restricted user's script carries the user's rules, which an
         // older node would not check its commands against (nor run it in
@@ -917,7 +917,7 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
         let script = redis::cmd("EVAL").arg("return redis.call('SET', KEYS[1], 1)").arg(1).arg("{u}lua").clone();
         match script.query::<String>(&mut restricted) {
             Ok(_) => panic!("a restricted user's EVAL accepted through node {} while node 3 is old", i + 1),
-            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 8"), "{e}"),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 9"), "{e}"),
         }
         wait_until(Duration::from_secs(20), "an older command to work meanwhile", || {
             let mut c = cl.client(i);

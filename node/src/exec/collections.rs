@@ -17,8 +17,11 @@ use bytes::Bytes;
 /// Sticky "large encoding" flag: like Redis, a collection that once outgrew
 /// its compact encoding (listpack, intset) keeps the large one.
 pub const FLAG_LARGE: u8 = 1;
+/// A sorted set whose count records are keyed by the start of their
+/// segment (apply version 8; zset_rank.rs drops them at the next write).
+pub const FLAG_COUNTED_BY_START: u8 = 2;
 /// A sorted set that keeps count records for its ranks (see zset_rank.rs).
-pub const FLAG_COUNTED: u8 = 2;
+pub const FLAG_COUNTED: u8 = 4;
 
 /// Redis 7.0's default thresholds for compact encodings
 /// (hash-max-listpack-entries 512, zset-max-listpack-entries 128, both
@@ -184,6 +187,13 @@ impl Coll {
     pub fn delete(&mut self, a: &mut Apply, sub: &[u8]) {
         a.kv.delete(Cf::Data, &elem_key(a.ns, &self.key, self.meta.version, sub));
         self.changed = true;
+    }
+
+    pub fn clear_flag(&mut self, flag: u8) {
+        if self.meta.payload.first().is_some_and(|f| f & flag != 0) {
+            self.meta.payload[0] &= !flag;
+            self.changed = true;
+        }
     }
 
     pub fn set_flag(&mut self, flag: u8) {

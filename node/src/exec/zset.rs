@@ -132,10 +132,9 @@ impl Bounds {
     }
 }
 
-/// The index position below which every record is gone (the low bound, or
-/// the index's start).
-fn low_of(m: &Meta) -> Vec<u8> {
-    Bounds::of(m).range().0
+/// The live part of the index (see [`zset_rank::Live`]).
+fn live_of(m: &Meta) -> zset_rank::Live {
+    Bounds::of(m).range()
 }
 
 /// Visits (member, score) in index order (or reversed) until `f` returns false.
@@ -166,7 +165,7 @@ fn walk_from<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, from: &[u8], 
 /// for a reversed range.
 fn from_rank<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, first: u64, n: u64, rev: bool) -> Vec<(Bytes, f64)> {
     let mut out = Vec::new();
-    let (from, mut skip) = zset_rank::seek_rank(db, key, m, first, &low_of(m));
+    let (from, mut skip) = zset_rank::seek_rank(db, key, m, first, &live_of(m));
     walk_from(db, key, m, &from, &mut |mbr, sc| {
         if skip > 0 {
             skip -= 1;
@@ -227,8 +226,8 @@ fn count_by_score<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::
     if lo >= hi {
         return 0;
     }
-    let low = low_of(m);
-    zset_rank::rank(db, key, m, &hi, &low) - zset_rank::rank(db, key, m, &lo, &low)
+    let live = live_of(m);
+    zset_rank::rank(db, key, m, &hi, &live) - zset_rank::rank(db, key, m, &lo, &live)
 }
 
 /// The first (or last) index record of the open zset.
@@ -301,11 +300,12 @@ fn note_member(c: &mut Coll, member: &[u8]) {
 
 /// Sets `member`'s score in the open zset (adding it if new).
 fn put_score(a: &mut Apply, c: &mut Coll, member: &[u8], old: Option<f64>, score: f64) {
+    zset_rank::upgrade(a, c);
     if let Some(o) = old {
         let old_sub = index_sub(o, member);
         c.delete(a, &old_sub);
         if zset_rank::counted(&c.meta) {
-            zset_rank::removed(a, c, &old_sub, &low_of(&c.meta));
+            zset_rank::removed(a, c, &old_sub, &live_of(&c.meta));
         }
     } else {
         c.meta.count += 1;
@@ -328,20 +328,21 @@ fn put_score(a: &mut Apply, c: &mut Coll, member: &[u8], old: Option<f64>, score
     }
     c.put(a, &sub, b"");
     if zset_rank::counted(&c.meta) {
-        zset_rank::added(a, c, &sub, &low_of(&c.meta));
+        zset_rank::added(a, c, &sub, &live_of(&c.meta));
     } else if c.meta.count > zset_rank::COUNT_FROM {
-        zset_rank::build(a, c, &low_of(&c.meta));
+        zset_rank::build(a, c, &live_of(&c.meta));
     }
     note_member(c, member);
 }
 
 fn remove_member(a: &mut Apply, c: &mut Coll, member: &[u8], score: f64) {
+    zset_rank::upgrade(a, c);
     let sub = index_sub(score, member);
     c.delete(a, &member_sub(member));
     c.delete(a, &sub);
     c.meta.count -= 1;
     if zset_rank::counted(&c.meta) {
-        zset_rank::removed(a, c, &sub, &low_of(&c.meta));
+        zset_rank::removed(a, c, &sub, &live_of(&c.meta));
     }
 }
 
@@ -465,7 +466,7 @@ pub fn zrank<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ZRank) -> Reply {
     let target = index_sub(score, &c.member);
     let mut rank = 0i64;
     if zset_rank::counted(&m) {
-        rank = zset_rank::rank(db, &c.key, &m, &target, &low_of(&m)) as i64;
+        rank = zset_rank::rank(db, &c.key, &m, &target, &live_of(&m)) as i64;
     } else {
         let (from, _) = Bounds::of(&m).range();
         scan_elems(db.kv, db.ns, &c.key, m.version, &from, Some(&target), false, &mut |_, _| {
@@ -549,9 +550,9 @@ fn select<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) 
             if lo >= hi {
                 return out;
             }
-            let low = low_of(m);
-            let first = zset_rank::rank(db, key, m, &lo, &low);
-            let inside = zset_rank::rank(db, key, m, &hi, &low).saturating_sub(first);
+            let live = live_of(m);
+            let first = zset_rank::rank(db, key, m, &lo, &live);
+            let inside = zset_rank::rank(db, key, m, &hi, &live).saturating_sub(first);
             let offset = r.offset.unwrap_or(0) as u64;
             if offset >= inside {
                 return out;
