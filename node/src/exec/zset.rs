@@ -139,7 +139,7 @@ fn live_of(m: &Meta) -> zset_rank::Live {
 
 /// Visits (member, score) in index order (or reversed) until `f` returns false.
 fn walk<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, reverse: bool, f: &mut dyn FnMut(&[u8], f64) -> bool) {
-    let (from, to) = Bounds::of(m).range();
+    let (from, to) = live_of(m);
     scan_elems(db.kv, db.ns, key, m.version, &from, Some(&to), reverse, &mut |sub, _| {
         let (member, score) = index_entry(sub);
         f(member, score)
@@ -153,7 +153,7 @@ const SEEK_FROM_RANK: i64 = 64;
 /// Visits (member, score) from index position `from` on, in order, until
 /// `f` returns false.
 fn walk_from<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, from: &[u8], f: &mut dyn FnMut(&[u8], f64) -> bool) {
-    let (low, to) = Bounds::of(m).range();
+    let (low, to) = live_of(m);
     let from = from.max(&low[..]);
     scan_elems(db.kv, db.ns, key, m.version, from, Some(&to), false, &mut |sub, _| {
         let (member, score) = index_entry(sub);
@@ -232,7 +232,7 @@ fn count_by_score<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::
 
 /// The first (or last) index record of the open zset.
 fn end_record(a: &Apply, c: &Coll, last: bool) -> Option<Vec<u8>> {
-    let (from, to) = Bounds::of(&c.meta).range();
+    let (from, to) = live_of(&c.meta);
     let mut found = None;
     scan_elems(a.kv, a.ns, &c.key, c.meta.version, &from, Some(&to), last, &mut |sub, _| {
         found = Some(sub.to_vec());
@@ -280,7 +280,7 @@ pub fn walk_scores<K: KvRead + ?Sized>(
     (min, max): (f64, f64),
     f: &mut dyn FnMut(&[u8], f64) -> bool,
 ) {
-    let (low, high) = Bounds::of(m).range();
+    let (low, high) = live_of(m);
     let from = [&[INDEX][..], &score_key(min)].concat().max(low);
     let to = [&[INDEX][..], &score_key(max)].concat().min(high);
     if from >= to {
@@ -468,7 +468,7 @@ pub fn zrank<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ZRank) -> Reply {
     if zset_rank::counted(&m) {
         rank = zset_rank::rank(db, &c.key, &m, &target, &live_of(&m)) as i64;
     } else {
-        let (from, _) = Bounds::of(&m).range();
+        let (from, _) = live_of(&m);
         scan_elems(db.kv, db.ns, &c.key, m.version, &from, Some(&target), false, &mut |_, _| {
             rank += 1;
             true

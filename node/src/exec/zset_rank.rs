@@ -283,16 +283,16 @@ pub fn rank<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, x: &[u8], live
 /// how many records to skip there.
 pub fn seek_rank<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: u64, live: &Live) -> (Vec<u8>, u64) {
     let mut left = r;
-    // The segment rank r falls in runs from `from` (None: the start) to `to`.
+    // The segment rank r falls in runs from index position `from` (None:
+    // the start) to `to`.
     let mut from: Option<Vec<u8>> = None;
-    let mut to = pillar_key(LEVELS[1].0, &END);
+    let mut to = END.to_vec();
     for (prefix, _) in LEVELS.into_iter().rev() {
-        let limit = after(&pillar_key(prefix, &index_key(&to)));
         let mut found = None;
         let mut last = from.clone();
-        records_after(db, key, m, prefix, from.as_deref(), &limit, live, &mut |k, n| {
+        records_after(db, key, m, prefix, from.as_deref(), &after(&pillar_key(prefix, &to)), live, &mut |k, n| {
             if n > left {
-                found = Some(k.to_vec());
+                found = Some(index_key(k));
                 return false;
             }
             left -= n;
