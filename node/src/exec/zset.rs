@@ -139,34 +139,38 @@ fn live_of(m: &Meta) -> zset_rank::Live {
 
 /// Visits (member, score) in index order (or reversed) until `f` returns false.
 fn walk<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, reverse: bool, f: &mut dyn FnMut(&[u8], f64) -> bool) {
-    let (from, to) = live_of(m);
-    scan_elems(db.kv, db.ns, key, m.version, &from, Some(&to), reverse, &mut |sub, _| {
+    walk_span(db, key, m, &[INDEX], &[INDEX + 1], reverse, f)
+}
+
+/// Visits (member, score) at index positions `[lo, hi)`, in order (or
+/// reversed), until `f` returns false: one seek to the end it starts from.
+fn walk_span<K: KvRead + ?Sized>(
+    db: &Db<K>,
+    key: &[u8],
+    m: &Meta,
+    lo: &[u8],
+    hi: &[u8],
+    reverse: bool,
+    f: &mut dyn FnMut(&[u8], f64) -> bool,
+) {
+    let (low, high) = live_of(m);
+    let (from, to) = (lo.max(&low[..]), hi.min(&high[..]));
+    scan_elems(db.kv, db.ns, key, m.version, from, Some(to), reverse, &mut |sub, _| {
         let (member, score) = index_entry(sub);
         f(member, score)
     });
 }
 
-/// From this rank on, a range by rank of a counted sorted set starts from
-/// its count records rather than walking from the first member.
+/// From this offset on, a range of a counted sorted set starts from its
+/// count records rather than stepping over the members before it.
 const SEEK_FROM_RANK: i64 = 64;
-
-/// Visits (member, score) from index position `from` on, in order, until
-/// `f` returns false.
-fn walk_from<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, from: &[u8], f: &mut dyn FnMut(&[u8], f64) -> bool) {
-    let (low, to) = live_of(m);
-    let from = from.max(&low[..]);
-    scan_elems(db.kv, db.ns, key, m.version, from, Some(&to), false, &mut |sub, _| {
-        let (member, score) = index_entry(sub);
-        f(member, score)
-    });
-}
 
 /// The `n` members of a counted sorted set from rank `first` on, reversed
 /// for a reversed range.
 fn from_rank<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, first: u64, n: u64, rev: bool) -> Vec<(Bytes, f64)> {
     let mut out = Vec::new();
     let (from, mut skip) = zset_rank::seek_rank(db, key, m, first, &live_of(m));
-    walk_from(db, key, m, &from, &mut |mbr, sc| {
+    walk_span(db, key, m, &from, &[INDEX + 1], false, &mut |mbr, sc| {
         if skip > 0 {
             skip -= 1;
             return true;
@@ -180,33 +184,6 @@ fn from_rank<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, first: u64, n
     out
 }
 
-/// Whether a range by score starts within [`SEEK_FROM_RANK`] members of
-/// the end it is walked from (a queue reading its first members): walking
-/// there is cheaper than reading the count records.
-fn near_an_end<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) -> bool {
-    if r.offset.unwrap_or(0) >= SEEK_FROM_RANK {
-        return false;
-    }
-    let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
-    let (lo, hi) = score_span(&min, &max);
-    let mut seen = 0;
-    let mut near = true;
-    walk(db, key, m, r.rev, &mut |mbr, sc| {
-        let at = index_sub(sc, mbr);
-        let inside = if r.rev { at < hi } else { at >= lo };
-        if inside {
-            return false;
-        }
-        seen += 1;
-        if seen >= SEEK_FROM_RANK {
-            near = false;
-            return false;
-        }
-        true
-    });
-    near
-}
-
 /// The index positions `[lo, hi)` of the members with scores within the
 /// bounds.
 fn score_span(min: &cc::Bound, max: &cc::Bound) -> (Vec<u8>, Vec<u8>) {
@@ -218,16 +195,64 @@ fn score_span(min: &cc::Bound, max: &cc::Bound) -> (Vec<u8>, Vec<u8>) {
     (lo, hi)
 }
 
-/// ZCOUNT of a counted sorted set: the rank past the range less the rank
-/// of its start.
-fn count_by_score<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) -> u64 {
+/// The index positions `[lo, hi)` of the members within lex bounds, among
+/// members that all have `score`. (`lex_kind`: 0 is `-`, 1 is `+`, 2 a
+/// member.)
+fn lex_span(score: f64, min: &cc::Bound, max: &cc::Bound) -> (Vec<u8>, Vec<u8>) {
+    let first = [&[INDEX][..], &score_key(score)].concat();
+    let past = crate::keys::prefix_end(&first);
+    // Just past member `m`: the position of `m` followed by a zero byte.
+    let after = |m: &[u8]| [&index_sub(score, m)[..], &[0]].concat();
+    let lo = match min.lex_kind {
+        0 => first.clone(),
+        1 => past.clone(),
+        _ if min.exclusive => after(&min.lex),
+        _ => index_sub(score, &min.lex),
+    };
+    let hi = match max.lex_kind {
+        0 => first,
+        1 => past,
+        _ if max.exclusive => index_sub(score, &max.lex),
+        _ => after(&max.lex),
+    };
+    (lo, hi)
+}
+
+/// The score every member has, if they all have the same one. Ranges by
+/// lex are defined only for such sets (Redis compares members alone, as if
+/// they were ordered by member); there the range is one run of the index.
+fn uniform_score<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta) -> Option<f64> {
+    let end = |reverse: bool| {
+        let mut score = None;
+        walk(db, key, m, reverse, &mut |_, s| {
+            score = Some(s);
+            false
+        });
+        score
+    };
+    let first = end(false)?;
+    (end(true)? == first).then_some(first)
+}
+
+/// The index positions `[lo, hi)` a range by score, or by lex among equal
+/// scores, selects; `None` for other ranges (they are walked and filtered).
+fn span_of<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) -> Option<(Vec<u8>, Vec<u8>)> {
     let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
-    let (lo, hi) = score_span(&min, &max);
+    match RangeBy::try_from(r.by).unwrap_or(RangeBy::Rank) {
+        RangeBy::Rank => None,
+        RangeBy::Score => Some(score_span(&min, &max)),
+        RangeBy::Lex => uniform_score(db, key, m).map(|s| lex_span(s, &min, &max)),
+    }
+}
+
+/// ZCOUNT and ZLEXCOUNT of a counted sorted set: the rank past the span
+/// less the rank of its start.
+fn count_in_span<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, (lo, hi): &(Vec<u8>, Vec<u8>)) -> u64 {
     if lo >= hi {
         return 0;
     }
     let live = live_of(m);
-    zset_rank::rank(db, key, m, &hi, &live) - zset_rank::rank(db, key, m, &lo, &live)
+    zset_rank::rank(db, key, m, hi, &live) - zset_rank::rank(db, key, m, lo, &live)
 }
 
 /// The first (or last) index record of the open zset.
@@ -280,16 +305,8 @@ pub fn walk_scores<K: KvRead + ?Sized>(
     (min, max): (f64, f64),
     f: &mut dyn FnMut(&[u8], f64) -> bool,
 ) {
-    let (low, high) = live_of(m);
-    let from = [&[INDEX][..], &score_key(min)].concat().max(low);
-    let to = [&[INDEX][..], &score_key(max)].concat().min(high);
-    if from >= to {
-        return;
-    }
-    scan_elems(db.kv, db.ns, key, m.version, &from, Some(&to), false, &mut |sub, _| {
-        let (member, score) = index_entry(sub);
-        f(member, score)
-    });
+    let at = |score: f64| [&[INDEX][..], &score_key(score)].concat();
+    walk_span(db, key, m, &at(min), &at(max), false, f)
 }
 
 fn note_member(c: &mut Coll, member: &[u8]) {
@@ -477,12 +494,6 @@ pub fn zrank<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ZRank) -> Reply {
     Reply::Int(if c.rev { m.count as i64 - 1 - rank } else { rank })
 }
 
-fn score_ok(min: &cc::Bound, max: &cc::Bound, s: f64) -> (bool, bool) {
-    let above_min = if min.exclusive { s > min.score } else { s >= min.score };
-    let below_max = if max.exclusive { s < max.score } else { s <= max.score };
-    (above_min, below_max)
-}
-
 fn lex_ok(min: &cc::Bound, max: &cc::Bound, m: &[u8]) -> (bool, bool) {
     let above_min = match min.lex_kind {
         0 => true,
@@ -542,61 +553,86 @@ fn select<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) 
                 i <= e
             });
         }
-        RangeBy::Score if zset_rank::counted(m) && r.offset.is_none_or(|o| o >= 0) && !near_an_end(db, key, m, r) => {
-            // The ranks the range spans, from the count records; then a
-            // walk from the first member wanted.
-            let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
-            let (lo, hi) = score_span(&min, &max);
-            if lo >= hi {
-                return out;
+        _ if r.offset.is_some_and(|o| o < 0) => {}
+        _ => match span_of(db, key, m, r) {
+            Some(span) => return select_span(db, key, m, r, span),
+            None => {
+                // By lex among unequal scores: Redis' answer depends on its
+                // skiplist; walk in index order and filter, as it would if
+                // its levels were flat.
+                let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
+                let mut skip = r.offset.unwrap_or(0);
+                let limit = r.limit.unwrap_or(-1);
+                walk(db, key, m, r.rev, &mut |mbr, sc| {
+                    let (lo_ok, hi_ok) = lex_ok(&min, &max, mbr);
+                    // Walking up: before the range until lo_ok, after it once !hi_ok.
+                    let (before, after) = if r.rev { (!hi_ok, !lo_ok) } else { (!lo_ok, !hi_ok) };
+                    if before {
+                        return true;
+                    }
+                    if after {
+                        return false;
+                    }
+                    if skip > 0 {
+                        skip -= 1;
+                        return true;
+                    }
+                    if limit >= 0 && out.len() as i64 >= limit {
+                        return false;
+                    }
+                    out.push((Bytes::copy_from_slice(mbr), sc));
+                    true
+                });
             }
-            let live = live_of(m);
-            let first = zset_rank::rank(db, key, m, &lo, &live);
-            let inside = zset_rank::rank(db, key, m, &hi, &live).saturating_sub(first);
-            let offset = r.offset.unwrap_or(0) as u64;
-            if offset >= inside {
-                return out;
-            }
-            let take = match r.limit {
-                Some(l) if l >= 0 => (l as u64).min(inside - offset),
-                _ => inside - offset,
-            };
-            if take == 0 {
-                return out;
-            }
-            let start = if r.rev { first + inside - offset - take } else { first + offset };
-            return from_rank(db, key, m, start, take, r.rev);
-        }
-        RangeBy::Score | RangeBy::Lex => {
-            let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
-            let mut skip = r.offset.unwrap_or(0).max(0);
-            let limit = r.limit.unwrap_or(-1);
-            if r.offset.is_some_and(|o| o < 0) {
-                return out;
-            }
-            walk(db, key, m, r.rev, &mut |mbr, sc| {
-                let (lo_ok, hi_ok) =
-                    if by == RangeBy::Score { score_ok(&min, &max, sc) } else { lex_ok(&min, &max, mbr) };
-                // Walking up: before the range until lo_ok, after it once !hi_ok.
-                let (before, after) = if r.rev { (!hi_ok, !lo_ok) } else { (!lo_ok, !hi_ok) };
-                if before {
-                    return true;
-                }
-                if after {
-                    return false;
-                }
-                if skip > 0 {
-                    skip -= 1;
-                    return true;
-                }
-                if limit >= 0 && out.len() as i64 >= limit {
-                    return false;
-                }
-                out.push((Bytes::copy_from_slice(mbr), sc));
-                true
-            });
-        }
+        },
     }
+    out
+}
+
+/// The members of a range by score (or lex) within index positions
+/// `[lo, hi)`, with its offset (not negative) and limit, in reply order.
+fn select_span<K: KvRead + ?Sized>(
+    db: &Db<K>,
+    key: &[u8],
+    m: &Meta,
+    r: &cc::ZRange,
+    (lo, hi): (Vec<u8>, Vec<u8>),
+) -> Vec<(Bytes, f64)> {
+    let mut out = Vec::new();
+    if lo >= hi {
+        return out;
+    }
+    let offset = r.offset.unwrap_or(0);
+    let limit = r.limit.filter(|l| *l >= 0);
+    if zset_rank::counted(m) && offset >= SEEK_FROM_RANK {
+        // The ranks the span covers, from the count records; then a
+        // walk from the first member wanted.
+        let live = live_of(m);
+        let first = zset_rank::rank(db, key, m, &lo, &live);
+        let inside = zset_rank::rank(db, key, m, &hi, &live).saturating_sub(first);
+        let offset = offset as u64;
+        if offset >= inside {
+            return out;
+        }
+        let take = limit.map_or(inside - offset, |l| (l as u64).min(inside - offset));
+        if take == 0 {
+            return out;
+        }
+        let start = if r.rev { first + inside - offset - take } else { first + offset };
+        return from_rank(db, key, m, start, take, r.rev);
+    }
+    let mut skip = offset;
+    walk_span(db, key, m, &lo, &hi, r.rev, &mut |mbr, sc| {
+        if skip > 0 {
+            skip -= 1;
+            return true;
+        }
+        if limit.is_some_and(|l| out.len() as i64 >= l) {
+            return false;
+        }
+        out.push((Bytes::copy_from_slice(mbr), sc));
+        true
+    });
     out
 }
 
@@ -614,8 +650,10 @@ pub fn zrange_read<K: KvRead + ?Sized>(db: &Db<K>, r: &cc::ZRange) -> Reply {
         Ok(None) => return if r.count_only { Reply::Int(0) } else { Reply::Array(vec![]) },
         Ok(Some(m)) => m,
     };
-    if r.count_only && zset_rank::counted(&m) && RangeBy::try_from(r.by) == Ok(RangeBy::Score) {
-        return Reply::Int(count_by_score(db, &r.key, &m, r) as i64);
+    if r.count_only && zset_rank::counted(&m) {
+        if let Some(span) = span_of(db, &r.key, &m, r) {
+            return Reply::Int(count_in_span(db, &r.key, &m, &span) as i64);
+        }
     }
     let items = select(db, &r.key, &m, r);
     if r.count_only {

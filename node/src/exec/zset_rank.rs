@@ -111,7 +111,14 @@ fn count_of(v: &[u8]) -> u64 {
 
 /// The segment of level `prefix` that index position `sub` falls in: the
 /// key and count of its record, the first one past `sub`'s own.
-fn segment_of<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, prefix: u8, sub: &[u8], live: &Live) -> (Vec<u8>, u64) {
+fn segment_of<K: KvRead + ?Sized>(
+    db: &Db<K>,
+    key: &[u8],
+    m: &Meta,
+    prefix: u8,
+    sub: &[u8],
+    live: &Live,
+) -> (Vec<u8>, u64) {
     let mut found = None;
     let from = after(&pillar_key(prefix, sub));
     scan_elems(db.kv, db.ns, key, m.version, &from, Some(&live_limit(prefix, &live.1)), false, &mut |k, v| {
@@ -352,10 +359,19 @@ mod tests {
     fn counts(a: &mut Apply) -> (Vec<Vec<u8>>, u8) {
         let c = Coll::open(a, &Bytes::from_static(b"z"), DataType::ZSet).unwrap();
         let mut keys = Vec::new();
-        scan_elems(a.kv, a.ns, &c.key, c.meta.version, &[BY_START.start], Some(&[LEVELS[1].0 + 1]), false, &mut |k, _| {
-            keys.push(k.to_vec());
-            true
-        });
+        scan_elems(
+            a.kv,
+            a.ns,
+            &c.key,
+            c.meta.version,
+            &[BY_START.start],
+            Some(&[LEVELS[1].0 + 1]),
+            false,
+            &mut |k, _| {
+                keys.push(k.to_vec());
+                true
+            },
+        );
         (keys, super::super::collections::flags(&c.meta))
     }
 
