@@ -118,3 +118,49 @@ fn a_blocked_client_holds_back_its_later_commands() {
     raw.expect(b"*2\r\n$2\r\nbq\r\n$1\r\nv\r\n+OK\r\n");
     assert_eq!(q::<i64>(&mut c, &["EXISTS", "after-blpop"]).unwrap(), 1);
 }
+
+/// ZRANDMEMBER on a sorted set large enough to keep rank counts, where a
+/// few picks are seeks by random rank: every pick is a member with its own
+/// score, a positive count gives distinct members, a negative one exactly
+/// that many, and single picks spread over the whole set.
+#[test]
+fn random_members_of_a_large_sorted_set_are_members_spread_over_it() {
+    let node = KvNode::with_partitions(1);
+    let mut c = node.client();
+    let n = 3000;
+    for chunk in 0..3 {
+        let mut args = vec!["ZADD".to_string(), "big".into()];
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            args.extend([(i * 3).to_string(), format!("m{i}")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _: i64 = q(&mut c, &args).unwrap();
+    }
+    // Member mI has score 3I.
+    let check = |pairs: &[String]| {
+        for p in pairs.chunks(2) {
+            let i: i64 = p[0].strip_prefix('m').and_then(|i| i.parse().ok()).expect("a member of the set");
+            assert!((0..n).contains(&i), "{} is no member", p[0]);
+            assert_eq!(p[1], (i * 3).to_string(), "score of {}", p[0]);
+        }
+    };
+    let distinct: Vec<String> = q(&mut c, &["ZRANDMEMBER", "big", "20", "WITHSCORES"]).unwrap();
+    assert_eq!(distinct.len(), 40);
+    check(&distinct);
+    let names: std::collections::HashSet<&String> = distinct.iter().step_by(2).collect();
+    assert_eq!(names.len(), 20, "a positive count picks distinct members");
+    let repeated: Vec<String> = q(&mut c, &["ZRANDMEMBER", "big", "-30", "WITHSCORES"]).unwrap();
+    assert_eq!(repeated.len(), 60);
+    check(&repeated);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..3000 {
+        let m: String = q(&mut c, &["ZRANDMEMBER", "big"]).unwrap();
+        check(&[m.clone(), m.strip_prefix('m').unwrap().parse::<i64>().map(|i| (i * 3).to_string()).unwrap()]);
+        seen.insert(m);
+    }
+    // 3000 uniform picks out of 3000 find about 1900 distinct members; picks
+    // stuck in one part of the set would find far fewer.
+    assert!(seen.len() > 1500, "only {} distinct members in 3000 picks", seen.len());
+    let lows = seen.iter().filter(|m| m[1..].parse::<i64>().unwrap() < n / 2).count();
+    assert!(lows > 600 && seen.len() - lows > 600, "picks lean to one half: {lows} of {}", seen.len());
+}

@@ -883,21 +883,39 @@ pub fn zrandmember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::RandMembers) -> Reply
         Err(e) => return e,
         Ok(m) => m,
     };
-    let mut all = Vec::new();
-    if let Some(m) = &m {
-        walk(db, &c.key, m, false, &mut |mbr, s| {
-            all.push((Bytes::copy_from_slice(mbr), s));
-            true
-        });
-    }
     let mut rng = rand::thread_rng();
-    match c.count {
-        None => rand_pick(&all, 1, &mut rng).first().map_or(Reply::Nil, |i| Reply::Bulk(all[*i].0.clone())),
-        Some(n) => {
-            let items: Vec<(Bytes, f64)> = rand_pick(&all, n, &mut rng).into_iter().map(|i| all[i].clone()).collect();
-            range_reply(items, c.with_values)
-        }
+    let reply = |items: Vec<(Bytes, f64)>| match c.count {
+        None => items.into_iter().next().map_or(Reply::Nil, |(m, _)| Reply::Bulk(m)),
+        Some(_) => range_reply(items, c.with_values),
+    };
+    let Some(m) = m else {
+        return reply(Vec::new());
+    };
+    if let Some(ranks) = random_ranks(&m, c.count, &mut rng) {
+        // A few picks from a counted set: each one a seek by rank.
+        return reply(ranks.into_iter().flat_map(|r| from_rank(db, &c.key, &m, r, 1, false)).collect());
     }
+    let mut all = Vec::new();
+    walk(db, &c.key, &m, false, &mut |mbr, s| {
+        all.push((Bytes::copy_from_slice(mbr), s));
+        true
+    });
+    reply(rand_pick(&all, c.count.unwrap_or(1), &mut rng).into_iter().map(|i| all[i].clone()).collect())
+}
+
+/// The ranks ZRANDMEMBER picks in a counted sorted set when they are few
+/// next to its size (distinct ones for a positive count, as Redis does);
+/// `None` when reading the whole set is as cheap.
+fn random_ranks<R: rand::Rng>(m: &Meta, count: Option<i64>, rng: &mut R) -> Option<Vec<u64>> {
+    let n = count.unwrap_or(1);
+    if !zset_rank::counted(m) || n.unsigned_abs().saturating_mul(2) >= m.count {
+        return None;
+    }
+    Some(if n < 0 {
+        (0..n.unsigned_abs()).map(|_| rng.gen_range(0..m.count)).collect()
+    } else {
+        rand::seq::index::sample(rng, m.count as usize, n as usize).into_iter().map(|i| i as u64).collect()
+    })
 }
 
 pub fn zscan<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::ElemScan) -> Reply {
