@@ -2463,7 +2463,7 @@ fn random_commands_through_every_node_of_a_cluster_match_redis() {
 /// generators on one and on eight partitions, then transactions, watches,
 /// numbers, HyperLogLog, scripts, keyspace events, GEO (on one or eight
 /// partitions, sometimes inside scripts), functions, cmsgpack, struct and a
-/// sorted set used as a queue, and stops at the first
+/// sorted set used as a queue, a leaderboard and lex ranges, and stops at the first
 /// disagreement; what it finds becomes a scripted case above.
 #[test]
 #[ignore]
@@ -2502,6 +2502,7 @@ fn soak() {
             .unwrap_or_else(|e| panic!("struct: {e}\nkvnode log:\n{}", ours.log_tail()));
         run_random_zset_queue(seed, 2000).unwrap_or_else(|e| panic!("sorted set queue: {e}"));
         run_random_leaderboard(seed, 2000).unwrap_or_else(|e| panic!("leaderboard: {e}"));
+        run_random_lex(seed, 2000).unwrap_or_else(|e| panic!("lex ranges: {e}"));
     }
 }
 
