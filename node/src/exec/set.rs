@@ -157,10 +157,14 @@ pub fn srandmember<K: KvRead + ?Sized>(db: &Db<K>, c: &cc::RandMembers) -> Reply
     match c.count {
         None => member_at(db, &c.key, &m, rng.gen()).map_or(Reply::Nil, Reply::Bulk),
         // Many, or all distinct ones: pick among them all.
-        Some(n) if n < 0 || n as u64 * 2 >= m.count => {
+        Some(n) if n.unsigned_abs().saturating_mul(2) >= m.count => {
             let all = members(db, &c.key, &m);
             Reply::Array(rand_pick(&all, n, &mut rng).into_iter().map(|i| Reply::Bulk(all[i].clone())).collect())
         }
+        // A few, repeats allowed: a random seek each.
+        Some(n) if n < 0 => Reply::Array(
+            (0..n.unsigned_abs()).filter_map(|_| member_at(db, &c.key, &m, rng.gen())).map(Reply::Bulk).collect(),
+        ),
         // A few distinct ones out of many: random seeks.
         Some(n) => {
             let mut picked = std::collections::BTreeSet::new();
