@@ -822,28 +822,35 @@ impl Cmd {
     /// The first apply version that applies this command (see
     /// [`crate::versions`]).
     pub fn apply_version(&self) -> u32 {
+        let long = |v: &Bytes| v.len() > crate::exec::chunks::CHUNKED_FROM;
         match self {
+            // What writes long strings (or grows strings into long ones):
+            // their entries keep long values in chunks (exec::chunks), which
+            // an older node could not read.
+            Cmd::SetBit(_) | Cmd::SetRange(_) | Cmd::Append(_) | Cmd::BitOp(_) | Cmd::BitField(_) => 10,
+            Cmd::Set(c) if long(&c.value) => 10,
+            Cmd::MSet(c) if c.pairs.iter().any(|p| long(&p.value)) => 10,
+            // Every script and function: an older node would run it with
+            // writable library tables and setfenv (and, before 7, a
+            // restricted user's commands unchecked; before 6, a function's
+            // library as a script; before 9, a script's sorted-set writes
+            // with version 8's rank counts; before 10, its long strings
+            // inline).
+            Cmd::Eval(_) => 10,
+            // RESTORE may make a sorted set (see below) or a long string.
+            Cmd::Restore(_) => 10,
             Cmd::Dump(_)
             | Cmd::GetBit(_)
             | Cmd::BitCount(_)
             | Cmd::BitPos(_)
             | Cmd::Lcs(_)
             | Cmd::ObjectInfo(_)
-            | Cmd::SetBit(_)
-            | Cmd::BitOp(_)
-            | Cmd::BitField(_)
             | Cmd::Sort(_) => 2,
-            // Every script and function: an older node would run it with
-            // writable library tables and setfenv (and, before 7, a
-            // restricted user's commands unchecked; before 6, a function's
-            // library as a script; before 9, a script's sorted-set writes
-            // with version 8's rank counts).
-            Cmd::Eval(_) => 9,
             // Every write to a sorted set keeps the bounds of its live index
             // and its rank counts (zset_rank.rs), which an older node would
             // leave stale: 8 kept counts keyed by segment start, 9 keys them
-            // by segment end. (RESTORE may make one.)
-            Cmd::ZAdd(_) | Cmd::ZPop(_) | Cmd::ZMPop(_) | Cmd::ZRem(_) | Cmd::Restore(_) => 9,
+            // by segment end.
+            Cmd::ZAdd(_) | Cmd::ZPop(_) | Cmd::ZMPop(_) | Cmd::ZRem(_) => 9,
             Cmd::ZRange(r) if r.remove || r.store.is_some() => 9,
             Cmd::ZSetOp(c) if c.store.is_some() => 9,
             Cmd::GeoSearch(c) if c.store.is_some() => 9,

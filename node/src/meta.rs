@@ -4,7 +4,9 @@
 //! big-endian. `expire-at` is in ms, 0 for none. `version` names the
 //! generation of a collection's elements (from the raft log: index << 16 |
 //! position). `mod_index` is the raft index of the key's last change (WATCH).
-//! A string's value is the payload; a list keeps its head and tail there.
+//! A string's value is the payload (one longer than 64 KiB is stored in
+//! chunks, see `exec::chunks`; readers get it whole); a list keeps its head
+//! and tail there.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]

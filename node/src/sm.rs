@@ -101,19 +101,6 @@ impl KvStateMachine {
         let mut counters = st.counters();
         let flush_index = st.flush_index;
         let ns = st.ns;
-        let mut a = Apply {
-            kv: &mut self.ctx,
-            ns: st.ns,
-            now,
-            index,
-            next_version: index << 16,
-            slots: (st.slot_lo, st.slot_hi),
-            counters: &mut counters,
-            rng: rand::rngs::StdRng::seed_from_u64(entry.seed),
-            notify: entry.notify,
-            published: Vec::new(),
-            changed: std::mem::take(&mut self.changed),
-        };
         // An entry this node cannot apply stops it: skipping it would leave
         // this replica different from the others (see crate::versions).
         let cmds: Vec<&Cmd> = entry
@@ -132,6 +119,20 @@ impl KvStateMachine {
                 Some(c) => c,
             })
             .collect();
+        let mut a = Apply {
+            kv: &mut self.ctx,
+            ns: st.ns,
+            now,
+            index,
+            next_version: index << 16,
+            slots: (st.slot_lo, st.slot_hi),
+            counters: &mut counters,
+            rng: rand::rngs::StdRng::seed_from_u64(entry.seed),
+            notify: entry.notify,
+            published: Vec::new(),
+            changed: std::mem::take(&mut self.changed),
+            chunk_strings: cmds.iter().any(|c| c.apply_version() >= crate::exec::chunks::APPLY_VERSION),
+        };
         let mut flushed = false;
         // Keys that received elements, for the clients blocked on them (only
         // gathered while someone is blocked).

@@ -22,8 +22,11 @@ use std::collections::HashMap;
 /// (exec::zset, exec::zset_rank: every write keeps them, so a node older
 /// than 8 must not apply writes to sorted sets a newer one wrote); 9 with
 /// those rank counts keyed by the end of their segments (a node at 8 would
-/// keep the old ones: every sorted-set write and every script needs 9).
-pub const APPLY_VERSION: u32 = 9;
+/// keep the old ones: every sorted-set write and every script needs 9); 10
+/// with long strings kept in chunks (exec::chunks: SETBIT, SETRANGE,
+/// APPEND, BITOP, BITFIELD, RESTORE, scripts, and SET or MSET of a long
+/// value need 10).
+pub const APPLY_VERSION: u32 = 10;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a
 /// test can run a node that behaves as an older one.

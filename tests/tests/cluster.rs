@@ -906,7 +906,7 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
         let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(lib).query(&mut c).unwrap();
         match redis::cmd("FCALL").arg("up").arg(1).arg("{u}fn").query::<String>(&mut c) {
             Ok(_) => panic!("FCALL accepted through node {} while node 3 is old", i + 1),
-            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 9"), "{e}"),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 10"), "{e}"),
         }
         // A restricted user's script carries the user's rules, which an
         // older node would not check its commands against (nor run it in
@@ -917,7 +917,13 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
         let script = redis::cmd("EVAL").arg("return redis.call('SET', KEYS[1], 1)").arg(1).arg("{u}lua").clone();
         match script.query::<String>(&mut restricted) {
             Ok(_) => panic!("a restricted user's EVAL accepted through node {} while node 3 is old", i + 1),
-            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 9"), "{e}"),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 10"), "{e}"),
+        }
+        // A long value is kept in chunks, which an older node cannot read.
+        let long = vec![b'x'; 70 << 10];
+        match redis::cmd("SET").arg("{u}long").arg(&long).query::<()>(&mut c) {
+            Ok(_) => panic!("a SET of a long value accepted through node {} while node 3 is old", i + 1),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 10"), "{e}"),
         }
         wait_until(Duration::from_secs(20), "an older command to work meanwhile", || {
             let mut c = cl.client(i);
@@ -970,7 +976,7 @@ fn a_node_older_than_an_entry_it_must_apply_stops() {
     wait_until(Duration::from_secs(30), "node 3 to stop at the entry", || cl.exited(2));
     let log = cl.nodes[2].log_text();
     assert!(
-        log.contains("needs apply version 2; this node applies 1: upgrade it"),
+        log.contains("needs apply version 10; this node applies 1: upgrade it"),
         "node 3's log:\n{}",
         cl.nodes[2].log_tail()
     );

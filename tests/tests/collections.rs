@@ -18,6 +18,10 @@ fn every_type_survives_sigkill() {
         let _: () = q(&mut c, &["EXPIRE", "z", "1000"]).unwrap();
         let _: () = q(&mut c, &["SADD", "gone", "1"]).unwrap();
         let _: () = q(&mut c, &["DEL", "gone"]).unwrap();
+        // A long string (kept in chunks), changed in one chunk.
+        let long: String = (0..100_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let _: () = q(&mut c, &["SET", "long", &long]).unwrap();
+        let _: () = q(&mut c, &["SETRANGE", "long", "50000", "XYZ"]).unwrap();
         node.kill9();
         node.restart();
         let mut c = node.client();
@@ -33,6 +37,9 @@ fn every_type_survives_sigkill() {
         let ttl: i64 = q(&mut c, &["TTL", "z"]).unwrap();
         assert!(ttl > 900);
         assert_eq!(q::<i64>(&mut c, &["EXISTS", "gone"]).unwrap(), 0);
+        let back: String = q(&mut c, &["GET", "long"]).unwrap();
+        assert_eq!((back.len(), &back[..50_000], &back[50_000..50_003]), (100_000, &long[..50_000], "XYZ"));
+        assert_eq!(&back[50_003..], &long[50_003..]);
         let types: Vec<String> =
             ["h", "l", "s", "z"].iter().map(|k| q::<String>(&mut c, &["TYPE", k]).unwrap()).collect();
         assert_eq!(types, vec!["hash", "list", "set", "zset"]);

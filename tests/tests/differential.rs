@@ -347,6 +347,95 @@ fn lex_ranges_of_equal_scores_match_redis() {
     }
 }
 
+/// Strings around the length from which values are kept in chunks (64
+/// KiB, in chunks of 16 KiB): writes of bits and ranges at and across chunk
+/// edges, growth past the threshold and back below it, copies, renames,
+/// bit operations between long and short values, expiry and removal, read
+/// back by every string read.
+fn run_random_long_strings(partitions: u32, seed: u64, steps: usize) -> Result<(), String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (_r, _o, mut p) = pair(partitions);
+    const K: usize = 1 << 10;
+    let keys = ["{b}a", "{b}b", "{b}c"];
+    // Offsets near chunk edges and near the threshold.
+    let offset = |rng: &mut rand::rngs::StdRng| -> usize {
+        let edge = rng.gen_range(0..14) * 16 * K;
+        (edge as i64 + rng.gen_range(-3..=3)).max(0) as usize
+    };
+    let w = |s: &str| s.as_bytes().to_vec();
+    let n = |v: usize| v.to_string().into_bytes();
+    for key in keys {
+        let len = rng.gen_range(60 * K..70 * K);
+        p.check(&[w("SET"), w(key), (0..len).map(|i| (i % 253) as u8).collect()])?;
+    }
+    for _ in 0..steps {
+        let key = w(keys.choose(&mut rng).unwrap());
+        let other = w(keys.choose(&mut rng).unwrap());
+        let cmd: Vec<Vec<u8>> = match rng.gen_range(0..22) {
+            0..=3 => vec![w("SETBIT"), key, n(offset(&mut rng) * 8 + rng.gen_range(0..8)), n(rng.gen_range(0..2))],
+            4 => vec![w("GETBIT"), key, n(offset(&mut rng) * 8 + rng.gen_range(0..8))],
+            5 | 6 => {
+                let len = rng.gen_range(1..40);
+                vec![w("SETRANGE"), key, n(offset(&mut rng)), vec![rng.gen(); len]]
+            }
+            7 => vec![w("GETRANGE"), key, n(offset(&mut rng)), n(offset(&mut rng) + rng.gen_range(0..64))],
+            8 => vec![w("APPEND"), key, vec![b'z'; rng.gen_range(1..3 * K)]],
+            9 => vec![w("STRLEN"), key],
+            10 => vec![w("GET"), key],
+            11 => {
+                let mut c = vec![w("BITCOUNT"), key];
+                if rng.gen() {
+                    c.extend([n(offset(&mut rng)), n(offset(&mut rng))]);
+                }
+                c
+            }
+            12 => vec![w("BITPOS"), key, n(rng.gen_range(0..2)), n(offset(&mut rng))],
+            13 => vec![w("SET"), key, vec![b'q'; rng.gen_range(1..80 * K)]],
+            14 => vec![w(if rng.gen() { "COPY" } else { "RENAME" }), key, other, w("REPLACE")]
+                .into_iter()
+                .take(if rng.gen() { 4 } else { 3 })
+                .collect(),
+            15 => {
+                let op = *["AND", "OR", "XOR"].choose(&mut rng).unwrap();
+                vec![w("BITOP"), w(op), key, other, w(keys.choose(&mut rng).unwrap())]
+            }
+            16 => vec![w("BITOP"), w("NOT"), key, other],
+            17 => vec![
+                w("BITFIELD"),
+                key,
+                w("SET"),
+                w("u16"),
+                n(offset(&mut rng) * 8),
+                n(rng.gen_range(0..65536)),
+                w("GET"),
+                w("i8"),
+                n(offset(&mut rng) * 8),
+            ],
+            18 => vec![w("GETSET"), key, vec![b'g'; rng.gen_range(1..70 * K)]],
+            19 => vec![w(if rng.gen() { "EXPIRE" } else { "PERSIST" }), key, n(1000)]
+                .into_iter()
+                .take(if rng.gen() { 3 } else { 2 })
+                .collect(),
+            20 => vec![w("INCR"), key],
+            _ => vec![w(if rng.gen() { "DEL" } else { "GETDEL" }), key],
+        };
+        // A RENAME of the key onto itself or from a missing key errors alike.
+        p.check(&cmd)?;
+    }
+    for key in keys {
+        p.check(&[w("GET"), w(key)])?;
+        p.check(&[w("TTL"), w(key)])?;
+    }
+    Ok(())
+}
+
+#[test]
+fn long_strings_match_redis() {
+    for (partitions, seed) in [(1, 1), (1, 2), (4, 3)] {
+        run_random_long_strings(partitions, seed, 600).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
 fn run_random_hll(partitions: u32, seed: u64, steps: usize, tag: &str) {
     let (_r, _o, mut p) = pair(partitions);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -2463,7 +2552,7 @@ fn random_commands_through_every_node_of_a_cluster_match_redis() {
 /// generators on one and on eight partitions, then transactions, watches,
 /// numbers, HyperLogLog, scripts, keyspace events, GEO (on one or eight
 /// partitions, sometimes inside scripts), functions, cmsgpack, struct and a
-/// sorted set used as a queue, a leaderboard and lex ranges, and stops at the first
+/// sorted set used as a queue, a leaderboard, lex ranges and long strings, and stops at the first
 /// disagreement; what it finds becomes a scripted case above.
 #[test]
 #[ignore]
@@ -2503,6 +2592,8 @@ fn soak() {
         run_random_zset_queue(seed, 2000).unwrap_or_else(|e| panic!("sorted set queue: {e}"));
         run_random_leaderboard(seed, 2000).unwrap_or_else(|e| panic!("leaderboard: {e}"));
         run_random_lex(seed, 2000).unwrap_or_else(|e| panic!("lex ranges: {e}"));
+        run_random_long_strings(if seed % 2 == 0 { 1 } else { 4 }, seed, 1000)
+            .unwrap_or_else(|e| panic!("long strings: {e}"));
     }
 }
 

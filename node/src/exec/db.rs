@@ -29,7 +29,9 @@ pub struct Db<'a, K: KvRead + ?Sized> {
 impl<'a, K: KvRead + ?Sized> Db<'a, K> {
     /// The metadata record, expired or not.
     pub fn meta_raw(&self, key: &[u8]) -> Option<Meta> {
-        self.kv.get(Cf::Meta, &keys::meta_key(self.ns, key)).and_then(|v| Meta::decode(&v))
+        let mut m = Meta::decode(&self.kv.get(Cf::Meta, &keys::meta_key(self.ns, key))?)?;
+        super::chunks::assemble(self.kv, self.ns, key, &mut m);
+        Some(m)
     }
 
     /// The metadata of a live (not expired) key.
@@ -59,7 +61,9 @@ impl<'a, K: KvRead + ?Sized> Db<'a, K> {
     }
 
     /// Visits the live keys of the partition from metadata key `from`, in
-    /// (slot, hash, key) order, until `f` returns false.
+    /// (slot, hash, key) order, until `f` returns false. Records come as
+    /// stored: a string kept in chunks holds its length, not its value
+    /// (see [`super::chunks::assemble`]).
     pub fn scan_keys(&self, from: &[u8], f: &mut dyn FnMut(&[u8], &Meta) -> bool) {
         let end = keys::slot_start(self.ns, self.slots.1);
         let now = self.now;
@@ -96,6 +100,31 @@ pub struct Apply<'a> {
     /// The keys changed (as WATCH counts changes), for client-side caching
     /// ([`crate::changes`]).
     pub changed: Vec<crate::changes::Changed>,
+    /// Whether long strings written by this entry go into chunks: only in
+    /// entries a node older than 10 cannot apply ([`super::chunks`]).
+    pub chunk_strings: bool,
+}
+
+#[cfg(test)]
+impl<'a> Apply<'a> {
+    /// The entry at `index` of a one-partition node (unit tests).
+    pub fn for_test(kv: &'a mut WriteCtx, counters: &'a mut PartitionCounters, index: u64) -> Apply<'a> {
+        use rand::SeedableRng;
+        Apply {
+            kv,
+            ns: 0,
+            now: 1,
+            index,
+            next_version: index << 16,
+            slots: (0, 16384),
+            counters,
+            rng: rand::rngs::StdRng::seed_from_u64(index),
+            notify: 0,
+            published: Vec::new(),
+            changed: Vec::new(),
+            chunk_strings: true,
+        }
+    }
 }
 
 impl<'a> Apply<'a> {
@@ -205,7 +234,8 @@ impl<'a> Apply<'a> {
                 self.kv.put(Cf::Expire, &keys::expire_key(self.ns, key, meta.expire_at), &[]);
             }
         }
-        self.kv.put(Cf::Meta, &keys::meta_key(self.ns, key), &meta.encode());
+        let stored = super::chunks::store(self, key, &meta, old);
+        self.kv.put(Cf::Meta, &keys::meta_key(self.ns, key), &stored);
     }
 
     /// Writes the changed metadata of the live key `key` without counting it
@@ -213,11 +243,19 @@ impl<'a> Apply<'a> {
     /// what Redis changes without signalling it (an unshared string value,
     /// a cached count, a stream's consumer groups).
     pub fn put_meta_quietly(&mut self, key: &[u8], meta: &Meta) {
-        self.kv.put(Cf::Meta, &keys::meta_key(self.ns, key), &meta.encode());
+        // A long string's chunks are written against the ones stored.
+        let old = (meta.ty == DataType::String && meta.payload.len() > super::chunks::CHUNKED_FROM)
+            .then(|| self.db().meta_raw(key))
+            .flatten();
+        let stored = super::chunks::store(self, key, meta, old.as_ref());
+        self.kv.put(Cf::Meta, &keys::meta_key(self.ns, key), &stored);
     }
 
     /// Removes `key`, whose raw record is `old`.
     pub fn remove_key(&mut self, key: &[u8], old: &Meta) {
+        if let Some(v) = super::chunks::chunk_version(self, key, Some(old)) {
+            self.collect_garbage_of(key, v);
+        }
         self.kv.delete(Cf::Meta, &keys::meta_key(self.ns, key));
         if old.expire_at != 0 {
             self.kv.delete(Cf::Expire, &keys::expire_key(self.ns, key, old.expire_at));
@@ -266,7 +304,12 @@ impl<'a> Apply<'a> {
     /// A collection's elements of version `old.version` are dead: record it for
     /// the compaction filter (a write of the metadata only, whatever the size).
     fn collect_garbage(&mut self, key: &[u8], old: &Meta) {
-        let prefix = keys::element_prefix(self.ns, key, old.version);
+        self.collect_garbage_of(key, old.version)
+    }
+
+    /// The elements of `key` under `version` are dead (see above).
+    pub(super) fn collect_garbage_of(&mut self, key: &[u8], version: u64) {
+        let prefix = keys::element_prefix(self.ns, key, version);
         self.kv.put(Cf::Gc, &prefix, &self.index.to_be_bytes());
     }
 }

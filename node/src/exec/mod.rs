@@ -4,6 +4,7 @@
 pub mod bits;
 pub mod cjson;
 pub mod cmsgpack;
+pub mod chunks;
 pub mod collections;
 pub mod db;
 pub mod dump;

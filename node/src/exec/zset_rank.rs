@@ -326,25 +326,12 @@ mod tests {
     use crate::state::PartitionCounters;
     use crate::store::{Store, WriteCtx};
     use bytes::Bytes;
-    use rand::SeedableRng;
     use std::sync::Arc;
 
     /// Runs `f` as the entry at `index` of a one-partition node, committed.
     fn applied<T>(ctx: &mut WriteCtx, index: u64, f: impl FnOnce(&mut Apply) -> T) -> T {
         let mut counters = PartitionCounters::default();
-        let mut a = Apply {
-            kv: ctx,
-            ns: 0,
-            now: 1,
-            index,
-            next_version: index << 16,
-            slots: (0, 16384),
-            counters: &mut counters,
-            rng: rand::rngs::StdRng::seed_from_u64(index),
-            notify: 0,
-            published: Vec::new(),
-            changed: Vec::new(),
-        };
+        let mut a = Apply::for_test(ctx, &mut counters, index);
         let out = f(&mut a);
         ctx.commit().unwrap();
         out

@@ -1,0 +1,194 @@
+//! Large strings kept in chunks.
+//!
+//! A string's value lives in its metadata record, so a write of one bit or
+//! byte (SETBIT, SETRANGE, APPEND) rewrote the whole value: into the write
+//! batch, RocksDB's WAL and memtable, and again at every flush. On a 1.25 MB
+//! bitmap that made a SETBIT cost milliseconds. A value longer than
+//! [`CHUNKED_FROM`] is stored instead as elements of the key (under a
+//! version, like a collection's) of [`CHUNK`] bytes each, keyed by chunk
+//! number; the metadata record holds its length and a flag in `count`.
+//! Writing such a string writes only the chunks that changed.
+//!
+//! The chunks are invisible above this module: [`assemble`] gives every
+//! reader the whole value in the payload (what `Db::meta_raw` returns), and
+//! [`store`] splits a written one (what `Apply::put_meta` writes). Values
+//! are chunked only by entries at apply version 10 (`Apply::chunk_strings`),
+//! or when the string already is: a node at 9 never meets a chunked string.
+
+use super::collections::scan_elems;
+use super::db::Apply;
+use crate::keys;
+use crate::meta::{DataType, Meta};
+use crate::store::{Cf, KvRead};
+
+/// The apply version of the commands whose entries chunk long strings.
+pub const APPLY_VERSION: u32 = 10;
+/// Values longer than this are kept in chunks.
+pub const CHUNKED_FROM: usize = 64 << 10;
+/// The size of a chunk (the last one may be shorter).
+pub const CHUNK: usize = 16 << 10;
+/// Set in a stored string record's `count` when its value is in chunks (its
+/// payload then holds the value's length, 8 bytes big-endian).
+const CHUNKED: u64 = 1 << 63;
+
+fn chunk_sub(i: usize) -> [u8; 4] {
+    (i as u32).to_be_bytes()
+}
+
+/// Completes a record as read from the store: a chunked string gets its
+/// value back in the payload (and loses the flag).
+pub fn assemble<K: KvRead + ?Sized>(kv: &K, ns: u32, key: &[u8], m: &mut Meta) {
+    if m.ty != DataType::String || m.count & CHUNKED == 0 {
+        return;
+    }
+    let len = m.payload.get(..8).map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap())) as usize;
+    let mut value = Vec::with_capacity(len);
+    scan_elems(kv, ns, key, m.version, &[], None, false, &mut |_, chunk| {
+        value.extend_from_slice(chunk);
+        true
+    });
+    // The chunks and the record are written in one batch: a difference is
+    // a broken store, not something to answer from.
+    assert_eq!(value.len(), len, "string {key:?}: its chunks hold {} bytes, its record says {len}", value.len());
+    m.count &= !CHUNKED;
+    m.payload = value;
+}
+
+/// The chunk version of `key`'s stored record, if it is a string kept in
+/// chunks. Only a string longer than [`CHUNKED_FROM`] can be one: callers
+/// test that first and skip this read for everything else.
+fn stored_chunks(a: &Apply, key: &[u8]) -> Option<u64> {
+    let raw = a.kv.get(Cf::Meta, &keys::meta_key(a.ns, key))?;
+    Meta::decode(&raw).filter(|m| m.ty == DataType::String && m.count & CHUNKED != 0).map(|m| m.version)
+}
+
+/// The chunk version of `old` (as read, assembled) if it is stored in chunks.
+pub fn chunk_version(a: &Apply, key: &[u8], old: Option<&Meta>) -> Option<u64> {
+    old.filter(|o| o.ty == DataType::String && o.payload.len() > CHUNKED_FROM).and_then(|_| stored_chunks(a, key))
+}
+
+/// The record to store for `meta` (a whole record, as readers see it),
+/// replacing `old` (likewise): a long string's chunks are written here,
+/// only those that differ from `old`'s when that is chunked too; chunks of
+/// `old` that the new record no longer uses are left to the compaction
+/// filter (or deleted, past a shortened value's end).
+pub fn store(a: &mut Apply, key: &[u8], meta: &Meta, old: Option<&Meta>) -> Vec<u8> {
+    let old_version = chunk_version(a, key, old);
+    let long = meta.ty == DataType::String && meta.payload.len() > CHUNKED_FROM;
+    if !long || !(a.chunk_strings || old_version.is_some()) {
+        if let Some(v) = old_version {
+            a.collect_garbage_of(key, v);
+        }
+        if meta.ty == DataType::String && meta.version != 0 {
+            // An inline string has no chunks, hence no version.
+            return Meta { version: 0, ..meta.clone() }.encode();
+        }
+        return meta.encode();
+    }
+    let (version, before): (u64, &[u8]) = match (old_version, old) {
+        (Some(v), Some(o)) => (v, &o.payload),
+        _ => (a.version(), &[]),
+    };
+    let prefix = keys::element_prefix(a.ns, key, version);
+    let sub_key = |i: usize| [&prefix[..], &chunk_sub(i)].concat();
+    let chunks = meta.payload.len().div_ceil(CHUNK);
+    for (i, chunk) in meta.payload.chunks(CHUNK).enumerate() {
+        let was = before.get(i * CHUNK..).map(|rest| &rest[..rest.len().min(CHUNK)]);
+        if was != Some(chunk) {
+            a.kv.put(Cf::Data, &sub_key(i), chunk);
+        }
+    }
+    for i in chunks..before.len().div_ceil(CHUNK) {
+        a.kv.delete(Cf::Data, &sub_key(i));
+    }
+    Meta {
+        ty: meta.ty,
+        expire_at: meta.expire_at,
+        version,
+        mod_index: meta.mod_index,
+        count: meta.count | CHUNKED,
+        payload: (meta.payload.len() as u64).to_be_bytes().to_vec(),
+    }
+    .encode()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::PartitionCounters;
+    use crate::store::{Store, WriteCtx};
+    use std::sync::Arc;
+
+    /// Runs `f` as the entry at `index` (chunking long strings or not),
+    /// committed; returns what it returned and how many records it wrote.
+    fn applied<T>(ctx: &mut WriteCtx, index: u64, chunk: bool, f: impl FnOnce(&mut Apply) -> T) -> (T, u64) {
+        let mut counters = PartitionCounters::default();
+        let mut a = Apply::for_test(ctx, &mut counters, index);
+        a.chunk_strings = chunk;
+        let out = f(&mut a);
+        let ops = ctx.ops;
+        ctx.commit().unwrap();
+        (out, ops)
+    }
+
+    fn put(ctx: &mut WriteCtx, index: u64, chunk: bool, value: Vec<u8>) -> u64 {
+        applied(ctx, index, chunk, |a| {
+            let old = a.db().meta_raw(b"k");
+            a.put_meta(b"k", Meta::string(value, 0), old.as_ref());
+        })
+        .1
+    }
+
+    fn value(ctx: &mut WriteCtx) -> Option<Vec<u8>> {
+        applied(ctx, 0, false, |a| a.db().meta_raw(b"k").map(|m| m.payload)).0
+    }
+
+    /// A long string is written in chunks and read back whole; a change of
+    /// a few bytes rewrites one chunk; a shorter value drops the chunks past
+    /// its end; a short value (or removal) leaves the chunks to the
+    /// compaction filter; without chunking (an older entry) a long value
+    /// stays inline.
+    #[test]
+    fn long_strings_are_written_by_the_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let mut ctx = WriteCtx::new(store.clone());
+        let mut v: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        put(&mut ctx, 1, true, v.clone());
+        assert_eq!(store.count_elements(), 7, "100,000 bytes in chunks of 16 KiB");
+        assert_eq!(value(&mut ctx), Some(v.clone()));
+        v[40_000] ^= 1;
+        assert_eq!(put(&mut ctx, 2, true, v.clone()), 2, "one chunk and the record");
+        assert_eq!(value(&mut ctx), Some(v.clone()));
+        // Grown past the end of the last chunk, then cut back.
+        v.extend_from_slice(&[7; 20_000]);
+        put(&mut ctx, 3, true, v.clone());
+        assert_eq!((store.count_elements(), value(&mut ctx)), (8, Some(v.clone())));
+        v.truncate(70_000);
+        put(&mut ctx, 4, true, v.clone());
+        assert_eq!((store.count_elements(), value(&mut ctx)), (5, Some(v.clone())));
+        // Short again: inline, and the chunks' version is dead.
+        let dead = store.gc.dead_versions();
+        put(&mut ctx, 5, true, b"short".to_vec());
+        assert_eq!(value(&mut ctx), Some(b"short".to_vec()));
+        assert_eq!(store.gc.dead_versions(), dead + 1);
+        store.flush_wal().unwrap();
+        store.compact_elements();
+        assert_eq!(store.count_elements(), 0);
+        // An entry that does not chunk writes a new long value inline...
+        put(&mut ctx, 6, false, v.clone());
+        assert_eq!((store.count_elements(), value(&mut ctx)), (0, Some(v.clone())));
+        // ...but keeps a chunked one chunked; removing it kills its chunks.
+        put(&mut ctx, 7, true, b"s".to_vec());
+        put(&mut ctx, 8, true, v.clone());
+        v[0] ^= 1;
+        assert_eq!(put(&mut ctx, 9, false, v.clone()), 2);
+        assert_eq!((store.count_elements(), value(&mut ctx)), (5, Some(v.clone())));
+        let dead = store.gc.dead_versions();
+        applied(&mut ctx, 10, false, |a| {
+            let old = a.db().meta_raw(b"k").unwrap();
+            a.remove_key(b"k", &old);
+        });
+        assert_eq!((store.gc.dead_versions(), value(&mut ctx)), (dead + 1, None));
+    }
+}
