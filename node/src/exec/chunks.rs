@@ -15,7 +15,6 @@
 //! are chunked only by entries at apply version 10 (`Apply::chunk_strings`),
 //! or when the string already is: a node at 9 never meets a chunked string.
 
-use super::collections::scan_elems;
 use super::db::Apply;
 use crate::keys;
 use crate::meta::{DataType, Meta};
@@ -43,12 +42,18 @@ pub fn assemble<K: KvRead + ?Sized>(kv: &K, ns: u32, key: &[u8], m: &mut Meta) {
     }
     let len = m.payload.get(..8).map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap())) as usize;
     let mut value = Vec::with_capacity(len);
-    scan_elems(kv, ns, key, m.version, &[], None, false, &mut |_, chunk| {
-        value.extend_from_slice(chunk);
-        true
-    });
-    // The chunks and the record are written in one batch: a difference is
-    // a broken store, not something to answer from.
+    // Point reads, not a scan: a chunk rewritten often has many versions in
+    // the memtable, which a scan steps over one by one; a read lands on the
+    // newest.
+    let prefix = keys::element_prefix(ns, key, m.version);
+    for i in 0..len.div_ceil(CHUNK) {
+        // The chunks and the record are written in one batch: a missing one
+        // is a broken store, not something to answer from.
+        let chunk = kv
+            .get(Cf::Data, &[&prefix[..], &chunk_sub(i)].concat())
+            .unwrap_or_else(|| panic!("string {key:?}: chunk {i} of {len} bytes is missing"));
+        value.extend_from_slice(&chunk);
+    }
     assert_eq!(value.len(), len, "string {key:?}: its chunks hold {} bytes, its record says {len}", value.len());
     m.count &= !CHUNKED;
     m.payload = value;

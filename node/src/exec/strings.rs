@@ -199,17 +199,18 @@ fn modify(
     f: impl FnOnce(Option<&[u8]>) -> Result<Option<(Vec<u8>, Reply)>, Reply>,
 ) -> Reply {
     let old = a.db().meta_raw(key);
-    let live = old.clone().filter(|m| !m.expired(a.now));
-    if let Some(m) = &live {
+    // (Borrowed, not cloned: a long string is large.)
+    let live = old.as_ref().filter(|m| !m.expired(a.now));
+    if let Some(m) = live {
         if m.ty != DataType::String {
             return Reply::error(err::WRONGTYPE);
         }
     }
-    match f(live.as_ref().map(|m| m.payload.as_slice())) {
+    match f(live.map(|m| m.payload.as_slice())) {
         Err(e) => e,
         Ok(None) => Reply::Int(live.map_or(0, |m| m.payload.len() as i64)),
         Ok(Some((value, reply))) => {
-            let at = live.as_ref().map(|m| m.expire_at as i64).filter(|at| *at != 0);
+            let at = live.map(|m| m.expire_at as i64).filter(|at| *at != 0);
             // Only an existing string is changed in place.
             let enc = if enc == Encoding::Raw && live.is_none() && !matches!(kind, Modify::SetRange) {
                 Encoding::ByValue
@@ -349,18 +350,19 @@ pub fn update_bits(
     f: impl FnOnce(&mut Vec<u8>, bool) -> (bool, Reply),
 ) -> Reply {
     let old = a.db().meta_raw(key);
-    let live = old.clone().filter(|m| !m.expired(a.now));
-    if live.as_ref().is_some_and(|m| m.ty != DataType::String) {
+    // (Borrowed, not cloned: a long string is large.)
+    let live = old.as_ref().filter(|m| !m.expired(a.now));
+    if live.is_some_and(|m| m.ty != DataType::String) {
         return Reply::error(err::WRONGTYPE);
     }
-    let mut v = live.as_ref().map_or_else(Vec::new, |m| m.payload.clone());
+    let mut v = live.map_or_else(Vec::new, |m| m.payload.clone());
     let need = (max_bit >> 3) as usize + 1;
     let grew = v.len() < need;
     if grew {
         v.resize(need, 0);
     }
     let (signalled, reply) = f(&mut v, grew);
-    finish_in_place(a, key, v, signalled, old.as_ref(), live.as_ref());
+    finish_in_place(a, key, v, signalled, old.as_ref(), live);
     if signalled {
         a.event(notify::STRING, "setbit", key);
     }
