@@ -1784,7 +1784,7 @@ impl Node {
 }
 
 fn db_for<'a, K: KvRead + ?Sized>(kv: &'a K, p: &Partition, key_count: u64) -> Db<'a, K> {
-    Db { kv, ns: p.ns, now: Node::read_now(p), slots: p.slots, key_count }
+    Db { kv, ns: p.ns, now: Node::read_now(p), slots: p.slots, key_count, needs_snapshot: Default::default() }
 }
 
 pub(crate) fn load_state<K: KvRead + ?Sized>(kv: &K, group: u64) -> Option<PartitionState> {
@@ -1809,7 +1809,12 @@ fn execute_read(store: &Store, p: &Partition, cmd: &Cmd) -> Reply {
         _ => false,
     };
     if single_record {
-        return exec::read(&db_for(store, p, 0), cmd);
+        let db = db_for(store, p, 0);
+        let reply = exec::read(&db, cmd);
+        // A long string is more than one record: read it from a snapshot.
+        if !db.needs_snapshot.get() {
+            return reply;
+        }
     }
     let view: ReadView<'_> = store.read_view();
     let key_count =

@@ -469,6 +469,11 @@ pub trait KvRead {
     fn scan(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool);
     /// The same, from the last record down.
     fn scan_rev(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool);
+    /// Whether reads of several records see one state (a snapshot, or the
+    /// applying thread's own view); false for the store read directly.
+    fn consistent(&self) -> bool {
+        true
+    }
 }
 
 /// The latest state, without a snapshot (for single-record reads).
@@ -481,6 +486,9 @@ impl KvRead for Store {
     }
     fn scan_rev(&self, cf: Cf, from: &[u8], to: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) {
         self.scan_db(None, cf, from, to, true, f)
+    }
+    fn consistent(&self) -> bool {
+        false
     }
 }
 

@@ -320,3 +320,41 @@ fn migrate_keeps_a_key_that_changed_while_it_moved() {
     assert_eq!(q::<Option<String>>(&mut c, &["GET", "moving"]).unwrap().as_deref(), Some("new"));
     assert_eq!(q::<i64>(&mut c, &["EXISTS", "steady"]).unwrap(), 0, "the unchanged key moved");
 }
+
+/// A long string (kept in chunks) read while it is rewritten again and
+/// again: every GET, GETRANGE across chunks and STRLEN sees one whole
+/// write, never chunks of two.
+#[test]
+fn a_long_string_is_read_whole_while_it_is_rewritten() {
+    let node = KvNode::with_partitions(1);
+    let len = 200_000;
+    let mut w = node.client();
+    let _: () = q(&mut w, &["SET", "long", &"a".repeat(len)]).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = node.client();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !done.load(Ordering::Acquire) || reads < 50 {
+                    let v: Vec<u8> = q(&mut c, &["GET", "long"]).unwrap();
+                    assert_eq!(v.len(), len);
+                    assert!(v.iter().all(|b| *b == v[0]), "a GET mixed two writes");
+                    let r: Vec<u8> = q(&mut c, &["GETRANGE", "long", "10000", "60000"]).unwrap();
+                    assert!(r.iter().all(|b| *b == r[0]), "a GETRANGE mixed two writes");
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for i in 0..300 {
+        let fill = if i % 2 == 0 { "b" } else { "a" };
+        let _: () = q(&mut w, &["SET", "long", &fill.repeat(len)]).unwrap();
+    }
+    done.store(true, Ordering::Release);
+    for r in readers {
+        assert!(r.join().expect("reader") >= 50);
+    }
+}

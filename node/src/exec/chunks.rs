@@ -34,10 +34,15 @@ fn chunk_sub(i: usize) -> [u8; 4] {
     (i as u32).to_be_bytes()
 }
 
+/// Whether a record as read from the store is a string kept in chunks.
+pub fn is_chunked(m: &Meta) -> bool {
+    m.ty == DataType::String && m.count & CHUNKED != 0
+}
+
 /// Completes a record as read from the store: a chunked string gets its
 /// value back in the payload (and loses the flag).
 pub fn assemble<K: KvRead + ?Sized>(kv: &K, ns: u32, key: &[u8], m: &mut Meta) {
-    if m.ty != DataType::String || m.count & CHUNKED == 0 {
+    if !is_chunked(m) {
         return;
     }
     let len = m.payload.get(..8).map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap())) as usize;
@@ -64,7 +69,7 @@ pub fn assemble<K: KvRead + ?Sized>(kv: &K, ns: u32, key: &[u8], m: &mut Meta) {
 /// test that first and skip this read for everything else.
 fn stored_chunks(a: &Apply, key: &[u8]) -> Option<u64> {
     let raw = a.kv.get(Cf::Meta, &keys::meta_key(a.ns, key))?;
-    Meta::decode(&raw).filter(|m| m.ty == DataType::String && m.count & CHUNKED != 0).map(|m| m.version)
+    Meta::decode(&raw).filter(is_chunked).map(|m| m.version)
 }
 
 /// The chunk version of `old` (as read, assembled) if it is stored in chunks.

@@ -24,12 +24,22 @@ pub struct Db<'a, K: KvRead + ?Sized> {
     pub slots: (u32, u32),
     /// The partition's key count when the caller knows it (apply does).
     pub key_count: u64,
+    /// Set when a read met a string kept in chunks through a reader that is
+    /// not [`KvRead::consistent`]: its chunks could come from different
+    /// writes, so the value was not assembled and the answer must be
+    /// thrown away and read again from a snapshot.
+    pub needs_snapshot: std::cell::Cell<bool>,
 }
 
 impl<'a, K: KvRead + ?Sized> Db<'a, K> {
     /// The metadata record, expired or not.
     pub fn meta_raw(&self, key: &[u8]) -> Option<Meta> {
         let mut m = Meta::decode(&self.kv.get(Cf::Meta, &keys::meta_key(self.ns, key))?)?;
+        if super::chunks::is_chunked(&m) && !self.kv.consistent() {
+            self.needs_snapshot.set(true);
+            m.payload.clear();
+            return Some(m);
+        }
         super::chunks::assemble(self.kv, self.ns, key, &mut m);
         Some(m)
     }
@@ -129,7 +139,14 @@ impl<'a> Apply<'a> {
 
 impl<'a> Apply<'a> {
     pub fn db(&self) -> Db<'_, WriteCtx> {
-        Db { kv: self.kv, ns: self.ns, now: self.now, slots: self.slots, key_count: self.counters.keys }
+        Db {
+            kv: self.kv,
+            ns: self.ns,
+            now: self.now,
+            slots: self.slots,
+            key_count: self.counters.keys,
+            needs_snapshot: Default::default(),
+        }
     }
 
     /// A keyspace event of `class` on `key` (Redis' `notifyKeyspaceEvent`),
