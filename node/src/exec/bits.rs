@@ -29,9 +29,10 @@ fn set_bit(v: &mut [u8], offset: u64, on: bool) -> bool {
 }
 
 pub fn getbit<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitOffset) -> Reply {
-    match db.string(&cmd.key) {
+    let byte = (cmd.offset >> 3) as usize;
+    match db.string_part(&cmd.key, |_| byte..byte + 1) {
         Err(e) => e,
-        Ok(v) => Reply::Int(v.is_some_and(|v| bit_at(&v, cmd.offset)) as i64),
+        Ok(v) => Reply::Int(v.is_some_and(|(_, b)| bit_at(&b, cmd.offset & 7)) as i64),
     }
 }
 

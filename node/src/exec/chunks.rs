@@ -39,13 +39,44 @@ pub fn is_chunked(m: &Meta) -> bool {
     m.ty == DataType::String && m.count & CHUNKED != 0
 }
 
+/// The length of a string kept in chunks (`m` as stored) and its bytes
+/// `range(length)`, clamped to it, from the chunks that hold them.
+pub fn read_part<K: KvRead + ?Sized>(
+    kv: &K,
+    ns: u32,
+    key: &[u8],
+    m: &Meta,
+    range: impl FnOnce(usize) -> std::ops::Range<usize>,
+) -> (usize, Vec<u8>) {
+    let len = stored_len(m);
+    let r = range(len);
+    let (from, to) = (r.start.min(len), r.end.min(len));
+    let mut out = Vec::with_capacity(to.saturating_sub(from));
+    if from < to {
+        let prefix = keys::element_prefix(ns, key, m.version);
+        for i in from / CHUNK..to.div_ceil(CHUNK) {
+            let chunk = kv
+                .get(Cf::Data, &[&prefix[..], &chunk_sub(i)].concat())
+                .unwrap_or_else(|| panic!("string {key:?}: chunk {i} of {len} bytes is missing"));
+            let start = i * CHUNK;
+            out.extend_from_slice(&chunk[from.max(start) - start..to.min(start + chunk.len()) - start]);
+        }
+    }
+    (len, out)
+}
+
+/// The value length a chunked record (as stored) holds.
+fn stored_len(m: &Meta) -> usize {
+    m.payload.get(..8).map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap())) as usize
+}
+
 /// Completes a record as read from the store: a chunked string gets its
 /// value back in the payload (and loses the flag).
 pub fn assemble<K: KvRead + ?Sized>(kv: &K, ns: u32, key: &[u8], m: &mut Meta) {
     if !is_chunked(m) {
         return;
     }
-    let len = m.payload.get(..8).map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap())) as usize;
+    let len = stored_len(m);
     let mut value = Vec::with_capacity(len);
     // Point reads, not a scan: a chunk rewritten often has many versions in
     // the memtable, which a scan steps over one by one; a read lands on the

@@ -34,14 +34,45 @@ pub struct Db<'a, K: KvRead + ?Sized> {
 impl<'a, K: KvRead + ?Sized> Db<'a, K> {
     /// The metadata record, expired or not.
     pub fn meta_raw(&self, key: &[u8]) -> Option<Meta> {
+        let mut m = self.stored_meta(key)?;
+        super::chunks::assemble(self.kv, self.ns, key, &mut m);
+        Some(m)
+    }
+
+    /// The metadata record as stored: a string kept in chunks holds its
+    /// length rather than its value (see [`super::chunks`]). Read through a
+    /// reader that is not consistent, such a record only marks
+    /// `needs_snapshot` (its payload emptied).
+    fn stored_meta(&self, key: &[u8]) -> Option<Meta> {
         let mut m = Meta::decode(&self.kv.get(Cf::Meta, &keys::meta_key(self.ns, key))?)?;
         if super::chunks::is_chunked(&m) && !self.kv.consistent() {
             self.needs_snapshot.set(true);
             m.payload.clear();
-            return Some(m);
+            m.count = 0;
         }
-        super::chunks::assemble(self.kv, self.ns, key, &mut m);
         Some(m)
+    }
+
+    /// A live string's length and its bytes `range(length)` (clamped to
+    /// it), reading only the chunks that hold them: GETBIT and GETRANGE of
+    /// a long string.
+    pub fn string_part(
+        &self,
+        key: &[u8],
+        range: impl FnOnce(usize) -> std::ops::Range<usize>,
+    ) -> Result<Option<(usize, Vec<u8>)>, Reply> {
+        let Some(m) = self.stored_meta(key).filter(|m| !m.expired(self.now)) else {
+            return Ok(None);
+        };
+        if m.ty != DataType::String {
+            return Err(Reply::error(err::WRONGTYPE));
+        }
+        if !super::chunks::is_chunked(&m) {
+            let r = range(m.payload.len());
+            let part = m.payload.get(r.start.min(r.end)..r.end.min(m.payload.len())).unwrap_or_default();
+            return Ok(Some((m.payload.len(), part.to_vec())));
+        }
+        Ok(Some(super::chunks::read_part(self.kv, self.ns, key, &m, range)))
     }
 
     /// The metadata of a live (not expired) key.

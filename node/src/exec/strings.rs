@@ -31,30 +31,33 @@ pub fn strlen<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
 
 /// GETRANGE/SUBSTR with Redis' clamping of negative and out-of-range ends.
 pub fn getrange<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::GetRange) -> Reply {
-    let v = match db.string(&cmd.key) {
-        Ok(v) => v.unwrap_or_default(),
-        Err(e) => return e,
+    // The bytes Redis' clamping selects in a string of `len` bytes.
+    let range = |len: usize| {
+        let (mut start, mut end) = (cmd.start, cmd.end);
+        if start < 0 && end < 0 && start > end {
+            return 0..0;
+        }
+        let len = len as i64;
+        if start < 0 {
+            start += len;
+        }
+        if end < 0 {
+            end += len;
+        }
+        start = start.max(0);
+        end = end.max(0);
+        if end >= len {
+            end = len - 1;
+        }
+        if start > end || len == 0 {
+            return 0..0;
+        }
+        start as usize..end as usize + 1
     };
-    let (mut start, mut end) = (cmd.start, cmd.end);
-    if start < 0 && end < 0 && start > end {
-        return Reply::bulk(Bytes::new());
+    match db.string_part(&cmd.key, range) {
+        Ok(v) => Reply::bulk(Bytes::from(v.map(|(_, part)| part).unwrap_or_default())),
+        Err(e) => e,
     }
-    let len = v.len() as i64;
-    if start < 0 {
-        start += len;
-    }
-    if end < 0 {
-        end += len;
-    }
-    start = start.max(0);
-    end = end.max(0);
-    if end >= len {
-        end = len - 1;
-    }
-    if start > end || len == 0 {
-        return Reply::bulk(Bytes::new());
-    }
-    Reply::bulk(Bytes::copy_from_slice(&v[start as usize..=end as usize]))
 }
 
 /// The expire-at of a new value: kept, set, or none.
