@@ -347,16 +347,25 @@ fn lex_ranges_of_equal_scores_match_redis() {
     }
 }
 
-/// Strings around the length from which values are kept in chunks (64
-/// KiB, in chunks of 16 KiB): writes of bits and ranges at and across chunk
-/// edges, growth past the threshold and back below it, copies, renames,
-/// bit operations between long and short values, expiry and removal, read
-/// back by every string read.
-fn run_random_long_strings(partitions: u32, seed: u64, steps: usize) -> Result<(), String> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let (_r, _o, mut p) = pair(partitions);
+const LONG_KEYS: [&str; 3] = ["{b}a", "{b}b", "{b}c"];
+
+/// Sets the keys of [`random_long_string_command`] to strings of 60 to 70
+/// KiB (some above the length from which values are kept in chunks).
+fn set_long_strings(p: &mut Pair, rng: &mut rand::rngs::StdRng) -> Result<(), String> {
+    for key in LONG_KEYS {
+        let len = rng.gen_range(60 << 10..70 << 10);
+        p.check(&[b"SET".to_vec(), key.as_bytes().to_vec(), (0..len).map(|i| (i % 253) as u8).collect()])?;
+    }
+    Ok(())
+}
+
+/// A command on strings around the length from which values are kept in
+/// chunks (64 KiB, in chunks of 16 KiB): writes of bits and ranges at and
+/// across chunk edges, growth past the threshold and back below it, copies,
+/// renames, bit operations between long and short values, expiry and
+/// removal, and every string read.
+fn random_long_string_command(rng: &mut rand::rngs::StdRng) -> Vec<Vec<u8>> {
     const K: usize = 1 << 10;
-    let keys = ["{b}a", "{b}b", "{b}c"];
     // Offsets near chunk edges and near the threshold.
     let offset = |rng: &mut rand::rngs::StdRng| -> usize {
         let edge = rng.gen_range(0..14) * 16 * K;
@@ -364,67 +373,68 @@ fn run_random_long_strings(partitions: u32, seed: u64, steps: usize) -> Result<(
     };
     let w = |s: &str| s.as_bytes().to_vec();
     let n = |v: usize| v.to_string().into_bytes();
-    for key in keys {
-        let len = rng.gen_range(60 * K..70 * K);
-        p.check(&[w("SET"), w(key), (0..len).map(|i| (i % 253) as u8).collect()])?;
+    let key = w(LONG_KEYS.choose(rng).unwrap());
+    let other = w(LONG_KEYS.choose(rng).unwrap());
+    match rng.gen_range(0..22) {
+        0..=3 => vec![w("SETBIT"), key, n(offset(rng) * 8 + rng.gen_range(0..8)), n(rng.gen_range(0..2))],
+        4 => vec![w("GETBIT"), key, n(offset(rng) * 8 + rng.gen_range(0..8))],
+        5 | 6 => {
+            let len = rng.gen_range(1..40);
+            vec![w("SETRANGE"), key, n(offset(rng)), vec![rng.gen(); len]]
+        }
+        7 => vec![w("GETRANGE"), key, n(offset(rng)), n(offset(rng) + rng.gen_range(0..64))],
+        8 => vec![w("APPEND"), key, vec![b'z'; rng.gen_range(1..3 * K)]],
+        9 => vec![w("STRLEN"), key],
+        10 => vec![w("GET"), key],
+        11 => {
+            let mut c = vec![w("BITCOUNT"), key];
+            if rng.gen() {
+                c.extend([n(offset(rng)), n(offset(rng))]);
+            }
+            c
+        }
+        12 => vec![w("BITPOS"), key, n(rng.gen_range(0..2)), n(offset(rng))],
+        13 => vec![w("SET"), key, vec![b'q'; rng.gen_range(1..80 * K)]],
+        14 => vec![w(if rng.gen() { "COPY" } else { "RENAME" }), key, other, w("REPLACE")]
+            .into_iter()
+            .take(if rng.gen() { 4 } else { 3 })
+            .collect(),
+        15 => {
+            let op = *["AND", "OR", "XOR"].choose(rng).unwrap();
+            vec![w("BITOP"), w(op), key, other, w(LONG_KEYS.choose(rng).unwrap())]
+        }
+        16 => vec![w("BITOP"), w("NOT"), key, other],
+        17 => vec![
+            w("BITFIELD"),
+            key,
+            w("SET"),
+            w("u16"),
+            n(offset(rng) * 8),
+            n(rng.gen_range(0..65536)),
+            w("GET"),
+            w("i8"),
+            n(offset(rng) * 8),
+        ],
+        18 => vec![w("GETSET"), key, vec![b'g'; rng.gen_range(1..70 * K)]],
+        19 => vec![w(if rng.gen() { "EXPIRE" } else { "PERSIST" }), key, n(1000)]
+            .into_iter()
+            .take(if rng.gen() { 3 } else { 2 })
+            .collect(),
+        20 => vec![w("INCR"), key],
+        _ => vec![w(if rng.gen() { "DEL" } else { "GETDEL" }), key],
     }
+}
+
+fn run_random_long_strings(partitions: u32, seed: u64, steps: usize) -> Result<(), String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (_r, _o, mut p) = pair(partitions);
+    set_long_strings(&mut p, &mut rng)?;
     for _ in 0..steps {
-        let key = w(keys.choose(&mut rng).unwrap());
-        let other = w(keys.choose(&mut rng).unwrap());
-        let cmd: Vec<Vec<u8>> = match rng.gen_range(0..22) {
-            0..=3 => vec![w("SETBIT"), key, n(offset(&mut rng) * 8 + rng.gen_range(0..8)), n(rng.gen_range(0..2))],
-            4 => vec![w("GETBIT"), key, n(offset(&mut rng) * 8 + rng.gen_range(0..8))],
-            5 | 6 => {
-                let len = rng.gen_range(1..40);
-                vec![w("SETRANGE"), key, n(offset(&mut rng)), vec![rng.gen(); len]]
-            }
-            7 => vec![w("GETRANGE"), key, n(offset(&mut rng)), n(offset(&mut rng) + rng.gen_range(0..64))],
-            8 => vec![w("APPEND"), key, vec![b'z'; rng.gen_range(1..3 * K)]],
-            9 => vec![w("STRLEN"), key],
-            10 => vec![w("GET"), key],
-            11 => {
-                let mut c = vec![w("BITCOUNT"), key];
-                if rng.gen() {
-                    c.extend([n(offset(&mut rng)), n(offset(&mut rng))]);
-                }
-                c
-            }
-            12 => vec![w("BITPOS"), key, n(rng.gen_range(0..2)), n(offset(&mut rng))],
-            13 => vec![w("SET"), key, vec![b'q'; rng.gen_range(1..80 * K)]],
-            14 => vec![w(if rng.gen() { "COPY" } else { "RENAME" }), key, other, w("REPLACE")]
-                .into_iter()
-                .take(if rng.gen() { 4 } else { 3 })
-                .collect(),
-            15 => {
-                let op = *["AND", "OR", "XOR"].choose(&mut rng).unwrap();
-                vec![w("BITOP"), w(op), key, other, w(keys.choose(&mut rng).unwrap())]
-            }
-            16 => vec![w("BITOP"), w("NOT"), key, other],
-            17 => vec![
-                w("BITFIELD"),
-                key,
-                w("SET"),
-                w("u16"),
-                n(offset(&mut rng) * 8),
-                n(rng.gen_range(0..65536)),
-                w("GET"),
-                w("i8"),
-                n(offset(&mut rng) * 8),
-            ],
-            18 => vec![w("GETSET"), key, vec![b'g'; rng.gen_range(1..70 * K)]],
-            19 => vec![w(if rng.gen() { "EXPIRE" } else { "PERSIST" }), key, n(1000)]
-                .into_iter()
-                .take(if rng.gen() { 3 } else { 2 })
-                .collect(),
-            20 => vec![w("INCR"), key],
-            _ => vec![w(if rng.gen() { "DEL" } else { "GETDEL" }), key],
-        };
-        // A RENAME of the key onto itself or from a missing key errors alike.
-        p.check(&cmd)?;
+        p.check(&random_long_string_command(&mut rng))?;
     }
-    for key in keys {
-        p.check(&[w("GET"), w(key)])?;
-        p.check(&[w("TTL"), w(key)])?;
+    for key in LONG_KEYS {
+        p.check_words(&["GET", key])?;
+        p.check_words(&["TTL", key])?;
     }
     Ok(())
 }
@@ -433,6 +443,32 @@ fn run_random_long_strings(partitions: u32, seed: u64, steps: usize) -> Result<(
 fn long_strings_match_redis() {
     for (partitions, seed) in [(1, 1), (1, 2), (4, 3)] {
         run_random_long_strings(partitions, seed, 600).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+/// The keyspace events of writes to long strings (SETBIT and the other
+/// in-place writes, which change one chunk), and the WATCHes they fire,
+/// as Redis has them.
+#[test]
+fn long_string_events_and_watches_match_redis() {
+    let (r, o, mut p) = pair(1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    set_long_strings(&mut p, &mut rng).unwrap();
+    run_with_events(&mut p, (r.port, o.port), 400, &mut || random_long_string_command(&mut rng))
+        .unwrap_or_else(|e| panic!("{e}\nkvnode log:\n{}", o.log_tail()));
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let mut watcher = Pair::new(redis.client(), ours.client());
+    let mut other = Pair::new(redis.client(), ours.client());
+    set_long_strings(&mut other, &mut rng).unwrap();
+    let keys: Vec<String> = LONG_KEYS.iter().map(|k| k.to_string()).collect();
+    for round in 0..150 {
+        watcher.check_words(&["WATCH", &keys[round % 3]]).unwrap();
+        let c = random_long_string_command(&mut rng);
+        other.check(&c).unwrap();
+        watcher.check_words(&["MULTI"]).unwrap();
+        watcher.check_words(&["STRLEN", &keys[round % 3]]).unwrap();
+        watcher.check_words(&["EXEC"]).unwrap_or_else(|e| panic!("round {round}, after {c:?}: {e}"));
     }
 }
 

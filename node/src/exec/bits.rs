@@ -2,6 +2,7 @@
 //! BITFIELD. Bit 0 is the most significant bit of the first byte, as in
 //! Redis; bits past the end of a string read as 0.
 
+use super::chunks::InPlace;
 use super::db::{Apply, Db};
 use super::strings::{update_bits, write_string, Encoding};
 use crate::command::{self as c, BitFieldKind, BitOpKind, Overflow};
@@ -37,11 +38,35 @@ pub fn getbit<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitOffset) -> Reply {
 }
 
 pub fn setbit(a: &mut Apply, cmd: &c::SetBit) -> Reply {
+    if let Some(reply) = setbit_in_chunk(a, cmd) {
+        return reply;
+    }
     update_bits(a, &cmd.key, cmd.offset, |v, grew| {
         let was = bit_at(v, cmd.offset);
         let changed = set_bit(v, cmd.offset, cmd.on);
         (grew || changed, Reply::Int(was as i64))
     })
+}
+
+/// SETBIT of a bit inside a live string kept in chunks: the one chunk that
+/// holds it is read and written, with what the general path
+/// ([`update_bits`]) would write: a changed bit signals the key (a new mod
+/// index, a `setbit` event); an unchanged one only makes the encoding raw.
+/// None where the general path must run.
+fn setbit_in_chunk(a: &mut Apply, cmd: &c::SetBit) -> Option<Reply> {
+    let mut at = InPlace::open(a, &cmd.key, (cmd.offset >> 3) as usize)?;
+    let bit = cmd.offset - 8 * at.start as u64;
+    let was = bit_at(&at.chunk, bit);
+    let changed = set_bit(&mut at.chunk, bit, cmd.on);
+    if changed {
+        at.write(a, &cmd.key, Encoding::Raw as u64, a.index, true);
+        a.changed.push(crate::changes::Changed::Key(cmd.key.clone()));
+        a.event(notify::STRING, "setbit", &cmd.key);
+    } else if at.encoding() != Encoding::Raw as u64 {
+        let mod_index = at.stored.mod_index;
+        at.write(a, &cmd.key, Encoding::Raw as u64, mod_index, false);
+    }
+    Some(Reply::Int(was as i64))
 }
 
 /// The inclusive bit range `[first, last]` that a BITCOUNT/BITPOS range

@@ -65,6 +65,57 @@ pub fn read_part<K: KvRead + ?Sized>(
     (len, out)
 }
 
+/// A live string kept in chunks, for a write that changes a few bytes of it
+/// in place: its record as stored and the one chunk being changed.
+pub struct InPlace {
+    /// The record as stored (its payload is the value's length).
+    pub stored: Meta,
+    pub len: usize,
+    index: usize,
+    /// The chunk's bytes, and where it starts in the value.
+    pub chunk: Vec<u8>,
+    pub start: usize,
+}
+
+impl InPlace {
+    /// The chunk holding byte `byte` of `key`'s value, if `key` holds a live
+    /// string kept in chunks that long; None otherwise (the caller takes
+    /// the general path, which reads the whole value).
+    pub fn open(a: &Apply, key: &[u8], byte: usize) -> Option<InPlace> {
+        let stored = Meta::decode(&a.kv.get(Cf::Meta, &keys::meta_key(a.ns, key))?)?;
+        if !is_chunked(&stored) || stored.expired(a.now) {
+            return None;
+        }
+        let len = stored_len(&stored);
+        if byte >= len {
+            return None;
+        }
+        let index = byte / CHUNK;
+        let prefix = keys::element_prefix(a.ns, key, stored.version);
+        let chunk = a
+            .kv
+            .get(Cf::Data, &[&prefix[..], &chunk_sub(index)].concat())
+            .unwrap_or_else(|| panic!("string {key:?}: chunk {index} of {len} bytes is missing"));
+        Some(InPlace { stored, len, index, chunk, start: index * CHUNK })
+    }
+
+    /// The encoding the record keeps in `count`.
+    pub fn encoding(&self) -> u64 {
+        self.stored.count & !CHUNKED
+    }
+
+    /// Writes the record back with `count` (the flag kept) and `mod_index`,
+    /// and the chunk if `changed`.
+    pub fn write(self, a: &mut Apply, key: &[u8], count: u64, mod_index: u64, changed: bool) {
+        if changed {
+            let prefix = keys::element_prefix(a.ns, key, self.stored.version);
+            a.kv.put(Cf::Data, &[&prefix[..], &chunk_sub(self.index)].concat(), &self.chunk);
+        }
+        let record = Meta { count: count | CHUNKED, mod_index, ..self.stored };
+        a.kv.put(Cf::Meta, &keys::meta_key(a.ns, key), &record.encode());
+    }
+}
+
 /// The value length a chunked record (as stored) holds.
 fn stored_len(m: &Meta) -> usize {
     m.payload.get(..8).map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap())) as usize
