@@ -54,17 +54,18 @@ pub fn setbit(a: &mut Apply, cmd: &c::SetBit) -> Reply {
 /// index, a `setbit` event); an unchanged one only makes the encoding raw.
 /// None where the general path must run.
 fn setbit_in_chunk(a: &mut Apply, cmd: &c::SetBit) -> Option<Reply> {
-    let mut at = InPlace::open(a, &cmd.key, (cmd.offset >> 3) as usize)?;
-    let bit = cmd.offset - 8 * at.start as u64;
-    let was = bit_at(&at.chunk, bit);
-    let changed = set_bit(&mut at.chunk, bit, cmd.on);
-    if changed {
-        at.write(a, &cmd.key, Encoding::Raw as u64, a.index, true);
+    let byte = (cmd.offset >> 3) as usize;
+    let mut at = InPlace::open(a, &cmd.key).filter(|at| byte < at.len)?;
+    let mut b = [at.byte(a, &cmd.key, byte)];
+    let was = bit_at(&b, cmd.offset & 7);
+    if set_bit(&mut b, cmd.offset & 7, cmd.on) {
+        at.write_at(a, &cmd.key, byte, &b);
+        at.finish(a, &cmd.key, Encoding::Raw as u64, a.index);
         a.changed.push(crate::changes::Changed::Key(cmd.key.clone()));
         a.event(notify::STRING, "setbit", &cmd.key);
     } else if at.encoding() != Encoding::Raw as u64 {
         let mod_index = at.stored.mod_index;
-        at.write(a, &cmd.key, Encoding::Raw as u64, mod_index, false);
+        at.finish(a, &cmd.key, Encoding::Raw as u64, mod_index);
     }
     Some(Reply::Int(was as i64))
 }

@@ -65,38 +65,26 @@ pub fn read_part<K: KvRead + ?Sized>(
     (len, out)
 }
 
-/// A live string kept in chunks, for a write that changes a few bytes of it
-/// in place: its record as stored and the one chunk being changed.
+/// A live string kept in chunks, for a write that changes a few of its
+/// bytes (SETBIT, SETRANGE, APPEND): only the chunks holding them are read
+/// and written, then the record.
 pub struct InPlace {
     /// The record as stored (its payload is the value's length).
     pub stored: Meta,
+    /// The value's length, grown by [`InPlace::write_at`].
     pub len: usize,
-    index: usize,
-    /// The chunk's bytes, and where it starts in the value.
-    pub chunk: Vec<u8>,
-    pub start: usize,
 }
 
 impl InPlace {
-    /// The chunk holding byte `byte` of `key`'s value, if `key` holds a live
-    /// string kept in chunks that long; None otherwise (the caller takes
-    /// the general path, which reads the whole value).
-    pub fn open(a: &Apply, key: &[u8], byte: usize) -> Option<InPlace> {
+    /// `key`'s record, if it is a live string kept in chunks; None
+    /// otherwise (the caller takes the general path, which reads the whole
+    /// value).
+    pub fn open(a: &Apply, key: &[u8]) -> Option<InPlace> {
         let stored = Meta::decode(&a.kv.get(Cf::Meta, &keys::meta_key(a.ns, key))?)?;
         if !is_chunked(&stored) || stored.expired(a.now) {
             return None;
         }
-        let len = stored_len(&stored);
-        if byte >= len {
-            return None;
-        }
-        let index = byte / CHUNK;
-        let prefix = keys::element_prefix(a.ns, key, stored.version);
-        let chunk = a
-            .kv
-            .get(Cf::Data, &[&prefix[..], &chunk_sub(index)].concat())
-            .unwrap_or_else(|| panic!("string {key:?}: chunk {index} of {len} bytes is missing"));
-        Some(InPlace { stored, len, index, chunk, start: index * CHUNK })
+        Some(InPlace { len: stored_len(&stored), stored })
     }
 
     /// The encoding the record keeps in `count`.
@@ -104,14 +92,48 @@ impl InPlace {
         self.stored.count & !CHUNKED
     }
 
-    /// Writes the record back with `count` (the flag kept) and `mod_index`,
-    /// and the chunk if `changed`.
-    pub fn write(self, a: &mut Apply, key: &[u8], count: u64, mod_index: u64, changed: bool) {
-        if changed {
-            let prefix = keys::element_prefix(a.ns, key, self.stored.version);
-            a.kv.put(Cf::Data, &[&prefix[..], &chunk_sub(self.index)].concat(), &self.chunk);
+    fn chunk_key(&self, a: &Apply, key: &[u8], i: usize) -> Vec<u8> {
+        [&keys::element_prefix(a.ns, key, self.stored.version)[..], &chunk_sub(i)].concat()
+    }
+
+    fn chunk(&self, a: &Apply, key: &[u8], i: usize) -> Vec<u8> {
+        a.kv
+            .get(Cf::Data, &self.chunk_key(a, key, i))
+            .unwrap_or_else(|| panic!("string {key:?}: chunk {i} of {} bytes is missing", self.len))
+    }
+
+    /// The byte at `at` (below the length).
+    pub fn byte(&self, a: &Apply, key: &[u8], at: usize) -> u8 {
+        self.chunk(a, key, at / CHUNK)[at % CHUNK]
+    }
+
+    /// Writes `bytes` at `offset`, growing the value (with zeros between
+    /// its end and `offset`) as needed.
+    pub fn write_at(&mut self, a: &mut Apply, key: &[u8], offset: usize, bytes: &[u8]) {
+        let end = offset + bytes.len();
+        let new_len = self.len.max(end);
+        let from = offset.min(self.len);
+        for i in from / CHUNK..end.div_ceil(CHUNK) {
+            let start = i * CHUNK;
+            let mut chunk = if start < self.len { self.chunk(a, key, i) } else { Vec::new() };
+            chunk.resize(CHUNK.min(new_len - start), 0);
+            let (lo, hi) = (offset.max(start), end.min(start + CHUNK));
+            if lo < hi {
+                chunk[lo - start..hi - start].copy_from_slice(&bytes[lo - offset..hi - offset]);
+            }
+            a.kv.put(Cf::Data, &self.chunk_key(a, key, i), &chunk);
         }
-        let record = Meta { count: count | CHUNKED, mod_index, ..self.stored };
+        self.len = new_len;
+    }
+
+    /// Writes the record: its length, `count` (the flag kept) and `mod_index`.
+    pub fn finish(self, a: &mut Apply, key: &[u8], count: u64, mod_index: u64) {
+        let record = Meta {
+            count: count | CHUNKED,
+            mod_index,
+            payload: (self.len as u64).to_be_bytes().to_vec(),
+            ..self.stored
+        };
         a.kv.put(Cf::Meta, &keys::meta_key(a.ns, key), &record.encode());
     }
 }

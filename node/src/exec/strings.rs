@@ -1,5 +1,6 @@
 //! The string family.
 
+use super::chunks::InPlace;
 use super::db::{Apply, Db};
 use crate::command::{self as c, SetCond};
 use crate::ldouble::F80;
@@ -189,6 +190,34 @@ impl Modify {
             Modify::IncrByFloat => "incrbyfloat",
         }
     }
+}
+
+/// APPEND or SETRANGE (`kind`) of `value` at `offset(length)` into a live
+/// string kept in chunks: only the chunks it covers are read and written,
+/// with what [`modify`] would write (a signalled change, the encoding raw,
+/// the TTL kept). None where the general path must run.
+fn write_in_chunks(
+    a: &mut Apply,
+    key: &[u8],
+    offset: impl FnOnce(usize) -> Option<u64>,
+    value: &[u8],
+    kind: Modify,
+) -> Option<Reply> {
+    let mut at = InPlace::open(a, key)?;
+    let offset = offset(at.len)?;
+    if value.is_empty() {
+        // Nothing to write: Redis answers the current length.
+        return Some(Reply::Int(at.len as i64));
+    }
+    if offset + value.len() as u64 > MAX_STRING {
+        return Some(Reply::error(err::STRING_TOO_LONG));
+    }
+    at.write_at(a, key, offset as usize, value);
+    let len = at.len as i64;
+    at.finish(a, key, Encoding::Raw as u64, a.index);
+    a.changed.push(crate::changes::Changed::Key(Bytes::copy_from_slice(key)));
+    a.event(notify::STRING, kind.event(), key);
+    Some(Reply::Int(len))
 }
 
 /// Changes a string in place (APPEND, SETRANGE, INCR...), keeping its TTL.
@@ -411,6 +440,9 @@ pub fn finish_in_place(
 }
 
 pub fn append(a: &mut Apply, cmd: &c::KeyValue) -> Reply {
+    if let Some(reply) = write_in_chunks(a, &cmd.key, |len| Some(len as u64), &cmd.value, Modify::Append) {
+        return reply;
+    }
     modify(a, &cmd.key, Encoding::Raw, Modify::Append, |old| {
         let old = old.unwrap_or_default();
         if old.len() as u64 + cmd.value.len() as u64 > MAX_STRING {
@@ -424,6 +456,9 @@ pub fn append(a: &mut Apply, cmd: &c::KeyValue) -> Reply {
 }
 
 pub fn setrange(a: &mut Apply, cmd: &c::SetRange) -> Reply {
+    if let Some(reply) = write_in_chunks(a, &cmd.key, |_| Some(cmd.offset), &cmd.value, Modify::SetRange) {
+        return reply;
+    }
     modify(a, &cmd.key, Encoding::Raw, Modify::SetRange, |old| {
         if cmd.value.is_empty() {
             // Nothing to write: Redis answers the current length, creates nothing.
