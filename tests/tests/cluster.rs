@@ -318,8 +318,15 @@ fn a_node_cut_off_during_5000_writes_catches_up_through_a_snapshot() {
     let cl = Cluster::start(opts);
     let cut = 2;
     cut_off(&cl, cut);
-    // 5000 writes through node 1 (pipelined in batches).
+    // A long string (kept in chunks), changed in one chunk and grown.
     let mut c = cl.client(0);
+    let mut long: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let _: () = c.set("long", &long).unwrap();
+    let _: i64 = redis::cmd("SETBIT").arg("long").arg(8 * 50_000).arg(1).query(&mut c).unwrap();
+    long[50_000] |= 0x80;
+    let _: i64 = redis::cmd("APPEND").arg("long").arg("tail").query(&mut c).unwrap();
+    long.extend_from_slice(b"tail");
+    // 5000 writes through node 1 (pipelined in batches).
     for b in 0..50 {
         let mut pipe = redis::pipe();
         for k in 0..100 {
@@ -338,6 +345,8 @@ fn a_node_cut_off_during_5000_writes_catches_up_through_a_snapshot() {
         let v: i64 = r.get(format!("c{k}")).unwrap();
         assert_eq!(v, k);
     }
+    let back: Vec<u8> = r.get("long").unwrap();
+    assert!(back == long, "the long string differs on the node that caught up ({} bytes)", back.len());
     // It got there through installed snapshots (its log was compacted away
     // on the leaders).
     let installed = cl.counter(cut, "kvnode_snapshots_installed_total").unwrap();

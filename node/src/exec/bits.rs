@@ -48,17 +48,19 @@ pub fn setbit(a: &mut Apply, cmd: &c::SetBit) -> Reply {
     })
 }
 
-/// SETBIT of a bit inside a live string kept in chunks: the one chunk that
-/// holds it is read and written, with what the general path
-/// ([`update_bits`]) would write: a changed bit signals the key (a new mod
-/// index, a `setbit` event); an unchanged one only makes the encoding raw.
-/// None where the general path must run.
+/// SETBIT in a live string kept in chunks: the one chunk that holds the bit
+/// is read and written (and any the string grows by), with what the
+/// general path ([`update_bits`]) would write: a changed bit or a grown
+/// string signals the key (a new mod index, a `setbit` event); an unchanged
+/// bit only makes the encoding raw. None where the general path must run.
 fn setbit_in_chunk(a: &mut Apply, cmd: &c::SetBit) -> Option<Reply> {
     let byte = (cmd.offset >> 3) as usize;
-    let mut at = InPlace::open(a, &cmd.key).filter(|at| byte < at.len)?;
-    let mut b = [at.byte(a, &cmd.key, byte)];
+    let mut at = InPlace::open(a, &cmd.key)?;
+    // Past the end the string grows (with zeros), which is a change.
+    let grows = byte >= at.len;
+    let mut b = [if grows { 0 } else { at.byte(a, &cmd.key, byte) }];
     let was = bit_at(&b, cmd.offset & 7);
-    if set_bit(&mut b, cmd.offset & 7, cmd.on) {
+    if set_bit(&mut b, cmd.offset & 7, cmd.on) || grows {
         at.write_at(a, &cmd.key, byte, &b);
         at.finish(a, &cmd.key, Encoding::Raw as u64, a.index);
         a.changed.push(crate::changes::Changed::Key(cmd.key.clone()));
