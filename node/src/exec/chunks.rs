@@ -171,26 +171,34 @@ pub fn assemble<K: KvRead + ?Sized>(kv: &K, ns: u32, key: &[u8], m: &mut Meta) {
 /// The chunk version of `key`'s stored record, if it is a string kept in
 /// chunks. Only a string longer than [`CHUNKED_FROM`] can be one: callers
 /// test that first and skip this read for everything else.
-fn stored_chunks(a: &Apply, key: &[u8]) -> Option<u64> {
+fn stored_chunks(a: &Apply, key: &[u8]) -> Option<(u64, usize)> {
     let raw = a.kv.get(Cf::Meta, &keys::meta_key(a.ns, key))?;
-    Meta::decode(&raw).filter(is_chunked).map(|m| m.version)
+    Meta::decode(&raw).filter(is_chunked).map(|m| (m.version, stored_len(&m)))
 }
 
 /// The chunk version of `old` (as read, assembled) if it is stored in chunks.
 pub fn chunk_version(a: &Apply, key: &[u8], old: Option<&Meta>) -> Option<u64> {
+    old_chunks(a, key, old).map(|(version, _)| version)
+}
+
+/// The chunk version and value length of `old` (as read, assembled) if it
+/// is stored in chunks.
+fn old_chunks(a: &Apply, key: &[u8], old: Option<&Meta>) -> Option<(u64, usize)> {
     old.filter(|o| o.ty == DataType::String && o.payload.len() > CHUNKED_FROM).and_then(|_| stored_chunks(a, key))
 }
 
 /// The record to store for `meta` (a whole record, as readers see it),
 /// replacing `old` (likewise): a long string's chunks are written here,
-/// only those that differ from `old`'s when that is chunked too; chunks of
-/// `old` that the new record no longer uses are left to the compaction
-/// filter (or deleted, past a shortened value's end).
+/// only those that differ from the ones stored when `old` is chunked too
+/// (compared with the stored chunks, not with `old`'s payload, so that a
+/// caller's stale copy cannot leave a chunk unwritten); chunks of `old`
+/// that the new record no longer uses are left to the compaction filter
+/// (or deleted, past a shortened value's end).
 pub fn store(a: &mut Apply, key: &[u8], meta: &Meta, old: Option<&Meta>) -> Vec<u8> {
-    let old_version = chunk_version(a, key, old);
+    let old_chunks = old_chunks(a, key, old);
     let long = meta.ty == DataType::String && meta.payload.len() > CHUNKED_FROM;
-    if !long || !(a.chunk_strings || old_version.is_some()) {
-        if let Some(v) = old_version {
+    if !long || !(a.chunk_strings || old_chunks.is_some()) {
+        if let Some((v, _)) = old_chunks {
             a.collect_garbage_of(key, v);
         }
         if meta.ty == DataType::String && meta.version != 0 {
@@ -199,20 +207,17 @@ pub fn store(a: &mut Apply, key: &[u8], meta: &Meta, old: Option<&Meta>) -> Vec<
         }
         return meta.encode();
     }
-    let (version, before): (u64, &[u8]) = match (old_version, old) {
-        (Some(v), Some(o)) => (v, &o.payload),
-        _ => (a.version(), &[]),
-    };
+    let (version, old_len) = old_chunks.unwrap_or_else(|| (a.version(), 0));
     let prefix = keys::element_prefix(a.ns, key, version);
     let sub_key = |i: usize| [&prefix[..], &chunk_sub(i)].concat();
     let chunks = meta.payload.len().div_ceil(CHUNK);
     for (i, chunk) in meta.payload.chunks(CHUNK).enumerate() {
-        let was = before.get(i * CHUNK..).map(|rest| &rest[..rest.len().min(CHUNK)]);
-        if was != Some(chunk) {
+        let was = if i * CHUNK < old_len { a.kv.get(Cf::Data, &sub_key(i)) } else { None };
+        if was.as_deref() != Some(chunk) {
             a.kv.put(Cf::Data, &sub_key(i), chunk);
         }
     }
-    for i in chunks..before.len().div_ceil(CHUNK) {
+    for i in chunks..old_len.div_ceil(CHUNK) {
         a.kv.delete(Cf::Data, &sub_key(i));
     }
     Meta {
@@ -298,8 +303,21 @@ mod tests {
         v[0] ^= 1;
         assert_eq!(put(&mut ctx, 9, false, v.clone()), 2);
         assert_eq!((store.count_elements(), value(&mut ctx)), (5, Some(v.clone())));
+        // Two writes in one entry against the same (then stale) old record:
+        // the second compares with the chunks stored, not with that copy.
+        let changed = {
+            let mut c = v.clone();
+            c[50_000] ^= 1;
+            c
+        };
+        applied(&mut ctx, 10, true, |a| {
+            let old = a.db().meta_raw(b"k");
+            a.put_meta(b"k", Meta::string(changed, 0), old.as_ref());
+            a.put_meta(b"k", Meta::string(v.clone(), 0), old.as_ref());
+        });
+        assert_eq!(value(&mut ctx), Some(v.clone()));
         let dead = store.gc.dead_versions();
-        applied(&mut ctx, 10, false, |a| {
+        applied(&mut ctx, 11, false, |a| {
             let old = a.db().meta_raw(b"k").unwrap();
             a.remove_key(b"k", &old);
         });
