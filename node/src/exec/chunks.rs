@@ -11,7 +11,10 @@
 //!
 //! The chunks are invisible above this module: [`assemble`] gives every
 //! reader the whole value in the payload (what `Db::meta_raw` returns), and
-//! [`store`] splits a written one (what `Apply::put_meta` writes). Values
+//! [`store`] splits a written one (what `Apply::put_meta` writes). Only the
+//! commands that touch a few bytes look further: STRLEN, GETBIT and
+//! GETRANGE read just the chunks they need ([`read_part`]), SETBIT,
+//! SETRANGE and APPEND write just those ([`InPlace`]). Values
 //! are chunked only by entries at apply version 10 (`Apply::chunk_strings`),
 //! or when the string already is: a node at 9 never meets a chunked string.
 

@@ -27,7 +27,8 @@ pub fn mget<K: KvRead + ?Sized>(db: &Db<K>, keys: &[Bytes]) -> Reply {
 }
 
 pub fn strlen<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
-    try_reply(db.string(key).map(|v| Reply::Int(v.map_or(0, |v| v.len() as i64))))
+    // (No bytes wanted: a long string's chunks are not read.)
+    try_reply(db.string_part(key, |_| 0..0).map(|v| Reply::Int(v.map_or(0, |(len, _)| len as i64))))
 }
 
 /// GETRANGE/SUBSTR with Redis' clamping of negative and out-of-range ends.
