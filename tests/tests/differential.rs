@@ -420,7 +420,7 @@ fn random_long_string_command(rng: &mut rand::rngs::StdRng) -> Vec<Vec<u8>> {
             .into_iter()
             .take(if rng.gen() { 3 } else { 2 })
             .collect(),
-        20 => vec![w("INCR"), key],
+        20 => vec![w(["INCR", "EXISTS", "TYPE", "TTL", "PTTL"].choose(rng).unwrap()), key],
         _ => vec![w(if rng.gen() { "DEL" } else { "GETDEL" }), key],
     }
 }

@@ -44,7 +44,7 @@ impl<'a, K: KvRead + ?Sized> Db<'a, K> {
     /// reader that is not consistent, such a record only marks
     /// `needs_snapshot` (its payload emptied).
     fn stored_meta(&self, key: &[u8]) -> Option<Meta> {
-        let mut m = Meta::decode(&self.kv.get(Cf::Meta, &keys::meta_key(self.ns, key))?)?;
+        let mut m = self.decoded(key)?;
         if super::chunks::is_chunked(&m) && !self.kv.consistent() {
             self.needs_snapshot.set(true);
             m.payload.clear();
@@ -73,6 +73,17 @@ impl<'a, K: KvRead + ?Sized> Db<'a, K> {
             return Ok(Some((m.payload.len(), part.to_vec())));
         }
         Ok(Some(super::chunks::read_part(self.kv, self.ns, key, &m, range)))
+    }
+
+    fn decoded(&self, key: &[u8]) -> Option<Meta> {
+        Meta::decode(&self.kv.get(Cf::Meta, &keys::meta_key(self.ns, key))?)
+    }
+
+    /// The metadata of a live key for a caller that does not read a
+    /// string's value (EXISTS, TYPE, TTL): one record, whatever the
+    /// string's length (a long one's payload is not its value).
+    pub fn meta_header(&self, key: &[u8]) -> Option<Meta> {
+        self.decoded(key).filter(|m| !m.expired(self.now))
     }
 
     /// The metadata of a live (not expired) key.

@@ -12,15 +12,15 @@ use crate::store::{Cf, KvRead};
 use bytes::Bytes;
 
 pub fn exists<K: KvRead + ?Sized>(db: &Db<K>, keys: &[Bytes]) -> Reply {
-    Reply::Int(keys.iter().filter(|k| db.meta(k).is_some()).count() as i64)
+    Reply::Int(keys.iter().filter(|k| db.meta_header(k).is_some()).count() as i64)
 }
 
 pub fn type_of<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8]) -> Reply {
-    Reply::Status(db.meta(key).map_or("none", |m| m.ty.name()).to_string())
+    Reply::Status(db.meta_header(key).map_or("none", |m| m.ty.name()).to_string())
 }
 
 pub fn ttl<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Ttl) -> Reply {
-    let Some(m) = db.meta(&cmd.key) else {
+    let Some(m) = db.meta_header(&cmd.key) else {
         return Reply::Int(-2);
     };
     if m.expire_at == 0 {
