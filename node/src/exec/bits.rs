@@ -104,13 +104,13 @@ fn count_ones(v: &[u8], first: u64, last: u64) -> u64 {
     all - before - after
 }
 
+/// The bytes a bit range `[first, last]` lies in, for [`Db::string_part`].
+fn bytes_of(bits: Option<(u64, u64)>) -> std::ops::Range<usize> {
+    bits.map_or(0..0, |(first, last)| (first >> 3) as usize..(last >> 3) as usize + 1)
+}
+
 pub fn bitcount<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitRange) -> Reply {
-    let v = match db.string(&cmd.key) {
-        Err(e) => return e,
-        Ok(None) => return Reply::Int(0),
-        Ok(Some(v)) => v,
-    };
-    let range = || -> Result<Option<(u64, u64)>, Reply> {
+    let range = |len: usize| -> Result<Option<(u64, u64)>, Reply> {
         let (start, end, in_bits) = match cmd.args.as_slice() {
             [] => (0, -1, false),
             [s, e, rest @ ..] if rest.len() <= 1 => {
@@ -125,22 +125,27 @@ pub fn bitcount<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitRange) -> Reply {
             }
             _ => return Err(Reply::error(err::SYNTAX)),
         };
-        Ok(bit_range(v.len(), start, end, in_bits))
+        Ok(bit_range(len, start, end, in_bits))
     };
-    match range() {
-        Err(e) => e,
-        Ok(None) => Reply::Int(0),
-        Ok(Some((first, last))) => Reply::Int(count_ones(&v, first, last) as i64),
+    // Only the bytes of the range are read (a long string's chunks).
+    let mut bits = Ok(None);
+    let part = db.string_part(&cmd.key, |len| {
+        bits = range(len);
+        bytes_of(bits.clone().ok().flatten())
+    });
+    match (part, bits) {
+        (Err(e), _) => e,
+        (Ok(None), _) => Reply::Int(0),
+        (Ok(Some(_)), Err(e)) => e,
+        (Ok(Some(_)), Ok(None)) => Reply::Int(0),
+        (Ok(Some((_, v))), Ok(Some((first, last)))) => {
+            let base = first & !7;
+            Reply::Int(count_ones(&v, first - base, last - base) as i64)
+        }
     }
 }
 
 pub fn bitpos<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitRange) -> Reply {
-    let v = match db.string(&cmd.key) {
-        Err(e) => return e,
-        // A missing key is an endless run of 0 bits.
-        Ok(None) => return Reply::Int(if cmd.bit { -1 } else { 0 }),
-        Ok(Some(v)) => v,
-    };
     // start, then BYTE|BIT, then end: Redis' order of checks.
     let parsed = || -> Result<(i64, Option<i64>, bool), Reply> {
         match cmd.args.as_slice() {
@@ -153,22 +158,38 @@ pub fn bitpos<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitRange) -> Reply {
             _ => Err(Reply::error(err::SYNTAX)),
         }
     };
-    let (start, end, in_bits) = match parsed() {
+    // Only the bytes of the range are read (a long string's chunks); the
+    // key's type is checked before the arguments, as in Redis.
+    let parsed = parsed();
+    let mut bits = None;
+    let part = db.string_part(&cmd.key, |len| {
+        bits = parsed.as_ref().ok().and_then(|(start, end, in_bits)| bit_range(len, *start, end.unwrap_or(-1), *in_bits));
+        bytes_of(bits)
+    });
+    let v = match part {
         Err(e) => return e,
-        Ok(p) => p,
+        // A missing key is an endless run of 0 bits.
+        Ok(None) => return Reply::Int(if cmd.bit { -1 } else { 0 }),
+        Ok(Some((_, v))) => v,
     };
-    let Some((first, last)) = bit_range(v.len(), start, end.unwrap_or(-1), in_bits) else {
+    let end = match parsed {
+        Err(e) => return e,
+        Ok((_, end, _)) => end,
+    };
+    let Some((first, last)) = bits else {
         return Reply::Int(-1);
     };
+    // Bit offsets within `v`, which starts at `first`'s byte.
+    let base = first & !7;
     // Whole bytes that cannot hold the bit are skipped at once.
     let skip = if cmd.bit { 0x00 } else { 0xff };
     let mut at = first;
     while at <= last {
-        if at & 7 == 0 && at + 7 <= last && v[(at >> 3) as usize] == skip {
+        if at & 7 == 0 && at + 7 <= last && v[((at - base) >> 3) as usize] == skip {
             at += 8;
             continue;
         }
-        if bit_at(&v, at) == cmd.bit {
+        if bit_at(&v, at - base) == cmd.bit {
             return Reply::Int(at as i64);
         }
         at += 1;
