@@ -404,17 +404,25 @@ fn random_long_string_command(rng: &mut rand::rngs::StdRng) -> Vec<Vec<u8>> {
             vec![w("BITOP"), w(op), key, other, w(LONG_KEYS.choose(rng).unwrap())]
         }
         16 => vec![w("BITOP"), w("NOT"), key, other],
-        17 => vec![
-            w("BITFIELD"),
-            key,
-            w("SET"),
-            w("u16"),
-            n(offset(rng) * 8),
-            n(rng.gen_range(0..65536)),
-            w("GET"),
-            w("i8"),
-            n(offset(rng) * 8),
-        ],
+        17 => {
+            // Fields at and across chunk edges, near each other or apart;
+            // OVERFLOW FAIL may stop a write after the string grew.
+            let mut c = vec![w("BITFIELD"), key];
+            let at = offset(rng) * 8;
+            for _ in 0..rng.gen_range(1..4) {
+                let ty = *["u8", "i8", "u16", "i16", "u32", "i63", "u1"].choose(rng).unwrap();
+                let bit = if rng.gen() { at + rng.gen_range(0..24) } else { offset(rng) * 8 + rng.gen_range(0..8) };
+                match rng.gen_range(0..4) {
+                    0 => c.extend([w("GET"), w(ty), n(bit)]),
+                    1 => c.extend([w("SET"), w(ty), n(bit), n(rng.gen_range(0..300))]),
+                    _ => {
+                        c.extend([w("OVERFLOW"), w(["WRAP", "SAT", "FAIL"].choose(rng).unwrap())]);
+                        c.extend([w("INCRBY"), w(ty), n(bit), rng.gen_range(-300i64..300).to_string().into_bytes()]);
+                    }
+                }
+            }
+            c
+        }
         18 => vec![w("GETSET"), key, vec![b'g'; rng.gen_range(1..70 * K)]],
         19 => vec![w(if rng.gen() { "EXPIRE" } else { "PERSIST" }), key, n(1000)]
             .into_iter()

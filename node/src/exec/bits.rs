@@ -355,6 +355,9 @@ pub fn bitfield_write(a: &mut Apply, cmd: &c::BitField) -> Reply {
         .map(|op| op.offset + op.bits as u64 - 1)
         .max()
         .unwrap_or(0);
+    if let Some(reply) = bitfield_in_chunks(a, cmd, max_bit) {
+        return reply;
+    }
     update_bits(a, &cmd.key, max_bit, |v, grew| {
         let mut changed = false;
         let replies = cmd
@@ -373,4 +376,51 @@ pub fn bitfield_write(a: &mut Apply, cmd: &c::BitField) -> Reply {
             .collect();
         (changed, Reply::Array(replies))
     })
+}
+
+/// BITFIELD with writes on a live string kept in chunks: its fields run on
+/// a window of the bytes they cover (read from the chunks that hold them),
+/// which is written back, with what [`update_bits`] writes: the string
+/// grown first to the furthest written bit; a write that ran and changed
+/// a value (or grew the string) signals the key with a `setbit` event; a
+/// growth alone is written unsignalled. None where the general path must
+/// run.
+fn bitfield_in_chunks(a: &mut Apply, cmd: &c::BitField, max_bit: u64) -> Option<Reply> {
+    let mut at = InPlace::open(a, &cmd.key)?;
+    let lo = cmd.ops.iter().map(|op| (op.offset >> 3) as usize).min()?;
+    let hi = cmd.ops.iter().map(|op| ((op.offset + op.bits as u64 - 1) >> 3) as usize + 1).max()?;
+    let need = (max_bit >> 3) as usize + 1;
+    let grew = at.len < need;
+    // The window: the bytes of `[lo, hi)` within the string as grown (a
+    // write reaches at most `need`, which the window covers).
+    let mut w = at.read(a, &cmd.key, lo, hi);
+    w.resize(at.len.max(need).min(hi).saturating_sub(lo), 0);
+    let base = lo as u64 * 8;
+    let mut changed = false;
+    let replies = cmd
+        .ops
+        .iter()
+        .map(|op| {
+            let op = c::BitFieldOp { offset: op.offset - base, ..op.clone() };
+            if op.kind == BitFieldKind::Get as i32 {
+                return read_field(&w, &op);
+            }
+            let (reply, ran, c) = write_field(&mut w, &op);
+            changed |= ran && (grew || c);
+            reply
+        })
+        .collect();
+    if changed {
+        at.write_at(a, &cmd.key, lo, &w);
+        at.finish(a, &cmd.key, Encoding::Raw as u64, a.index);
+        a.changed.push(crate::changes::Changed::Key(cmd.key.clone()));
+        a.event(notify::STRING, "setbit", &cmd.key);
+    } else if grew || at.encoding() != Encoding::Raw as u64 {
+        if grew {
+            at.write_at(a, &cmd.key, lo, &w);
+        }
+        let mod_index = at.stored.mod_index;
+        at.finish(a, &cmd.key, Encoding::Raw as u64, mod_index);
+    }
+    Some(Reply::Array(replies))
 }

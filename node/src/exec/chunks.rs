@@ -105,6 +105,11 @@ impl InPlace {
             .unwrap_or_else(|| panic!("string {key:?}: chunk {i} of {} bytes is missing", self.len))
     }
 
+    /// The bytes `[from, to)`, cut at the value's end.
+    pub fn read(&self, a: &Apply, key: &[u8], from: usize, to: usize) -> Vec<u8> {
+        read_part(&*a.kv, a.ns, key, &self.stored, |_| from..to).1
+    }
+
     /// The byte at `at` (below the length).
     pub fn byte(&self, a: &Apply, key: &[u8], at: usize) -> u8 {
         self.chunk(a, key, at / CHUNK)[at % CHUNK]
