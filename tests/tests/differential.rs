@@ -377,7 +377,15 @@ fn random_long_string_command(rng: &mut rand::rngs::StdRng) -> Vec<Vec<u8>> {
     let other = w(LONG_KEYS.choose(rng).unwrap());
     match rng.gen_range(0..22) {
         0..=3 => vec![w("SETBIT"), key, n(offset(rng) * 8 + rng.gen_range(0..8)), n(rng.gen_range(0..2))],
-        4 => vec![w("GETBIT"), key, n(offset(rng) * 8 + rng.gen_range(0..8))],
+        4 if rng.gen() => vec![w("GETBIT"), key, n(offset(rng) * 8 + rng.gen_range(0..8))],
+        4 => {
+            let mut c = vec![w("BITFIELD_RO"), key];
+            for _ in 0..rng.gen_range(1..3) {
+                let ty = *["u8", "i16", "u32", "i63"].choose(rng).unwrap();
+                c.extend([w("GET"), w(ty), n(offset(rng) * 8 + rng.gen_range(0..12))]);
+            }
+            c
+        }
         5 | 6 => {
             let len = rng.gen_range(1..40);
             vec![w("SETRANGE"), key, n(offset(rng)), vec![rng.gen(); len]]

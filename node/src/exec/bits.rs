@@ -336,11 +336,15 @@ fn read_field(v: &[u8], op: &c::BitFieldOp) -> Reply {
 
 /// BITFIELD with GETs only, and BITFIELD_RO.
 pub fn bitfield_read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitField) -> Reply {
-    match db.string(&cmd.key) {
+    // Only the bytes the fields cover are read (a long string's chunks).
+    let lo = cmd.ops.iter().map(|op| (op.offset >> 3) as usize).min().unwrap_or(0);
+    let hi = cmd.ops.iter().map(|op| ((op.offset + op.bits as u64 - 1) >> 3) as usize + 1).max().unwrap_or(0);
+    match db.string_part(&cmd.key, |_| lo..hi) {
         Err(e) => e,
         Ok(v) => {
-            let v = v.unwrap_or_default();
-            Reply::Array(cmd.ops.iter().map(|op| read_field(&v, op)).collect())
+            let window = v.map(|(_, w)| w).unwrap_or_default();
+            let shifted = |op: &c::BitFieldOp| c::BitFieldOp { offset: op.offset - lo as u64 * 8, ..op.clone() };
+            Reply::Array(cmd.ops.iter().map(|op| read_field(&window, &shifted(op))).collect())
         }
     }
 }
