@@ -822,7 +822,7 @@ impl Cmd {
     /// The first apply version that applies this command (see
     /// [`crate::versions`]).
     pub fn apply_version(&self) -> u32 {
-        let long = |v: &Bytes| v.len() > crate::exec::chunks::CHUNKED_FROM;
+        let long = |v: &Bytes| crate::exec::chunks::is_long(v.len());
         match self {
             // What writes long strings (or grows strings into long ones):
             // their entries keep long values in chunks (exec::chunks), which

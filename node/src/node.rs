@@ -1366,9 +1366,17 @@ impl Node {
                 db.scan_keys(&db.partition_start(), &mut |k, m| {
                     let key = keys::meta_user_key(k);
                     let at = (m.expire_at != 0).then_some(m.expire_at);
-                    let mut m = m.clone();
-                    exec::chunks::assemble(&view, db.ns, key, &mut m);
-                    failed = out.key(key, &exec::dump::value(&db, key, &m), at);
+                    // A long string comes as stored: its value is in chunks.
+                    let assembled;
+                    let m = if exec::chunks::is_chunked(m) {
+                        let mut whole = m.clone();
+                        exec::chunks::assemble(&view, db.ns, key, &mut whole);
+                        assembled = whole;
+                        &assembled
+                    } else {
+                        m
+                    };
+                    failed = out.key(key, &exec::dump::value(&db, key, m), at);
                     written += 1;
                     failed.is_ok()
                 });

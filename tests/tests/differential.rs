@@ -647,6 +647,10 @@ fn run_random_streams(partitions: u32, seed: u64, steps: usize, tag: &str, in_sc
 fn a_saved_rdb_file_loads_into_redis_with_the_same_data() {
     let (redis, ours, mut p) = pair(8);
     random_dataset(&mut p, 41);
+    // A long string (kept in chunks here), changed in one chunk.
+    let long: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    p.check(&[b"SET".to_vec(), b"long".to_vec(), long]).unwrap();
+    p.check_words(&["SETRANGE", "long", "70000", "saved"]).unwrap();
     let mut admin = ours.client();
     let before: i64 = redis::cmd("LASTSAVE").query(&mut admin).unwrap();
     let started: String = redis::cmd("BGSAVE").query(&mut admin).unwrap();

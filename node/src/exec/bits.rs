@@ -4,7 +4,7 @@
 
 use super::chunks::InPlace;
 use super::db::{Apply, Db};
-use super::strings::{update_bits, write_string, Encoding};
+use super::strings::{finish_in_chunks, update_bits, write_string, Encoding};
 use crate::command::{self as c, BitFieldKind, BitOpKind, Overflow};
 use crate::notify;
 use crate::num::parse_i64_arg;
@@ -60,15 +60,11 @@ fn setbit_in_chunk(a: &mut Apply, cmd: &c::SetBit) -> Option<Reply> {
     let grows = byte >= at.len;
     let mut b = [if grows { 0 } else { at.byte(a, &cmd.key, byte) }];
     let was = bit_at(&b, cmd.offset & 7);
-    if set_bit(&mut b, cmd.offset & 7, cmd.on) || grows {
+    let signalled = set_bit(&mut b, cmd.offset & 7, cmd.on) || grows;
+    if signalled {
         at.write_at(a, &cmd.key, byte, &b);
-        at.finish(a, &cmd.key, Encoding::Raw as u64, a.index);
-        a.changed.push(crate::changes::Changed::Key(cmd.key.clone()));
-        a.event(notify::STRING, "setbit", &cmd.key);
-    } else if at.encoding() != Encoding::Raw as u64 {
-        let mod_index = at.stored.mod_index;
-        at.finish(a, &cmd.key, Encoding::Raw as u64, mod_index);
     }
+    finish_in_chunks(a, &cmd.key, at, signalled.then_some("setbit"), false);
     Some(Reply::Int(was as i64))
 }
 
@@ -337,16 +333,26 @@ fn read_field(v: &[u8], op: &c::BitFieldOp) -> Reply {
 /// BITFIELD with GETs only, and BITFIELD_RO.
 pub fn bitfield_read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitField) -> Reply {
     // Only the bytes the fields cover are read (a long string's chunks).
-    let lo = cmd.ops.iter().map(|op| (op.offset >> 3) as usize).min().unwrap_or(0);
-    let hi = cmd.ops.iter().map(|op| ((op.offset + op.bits as u64 - 1) >> 3) as usize + 1).max().unwrap_or(0);
-    match db.string_part(&cmd.key, |_| lo..hi) {
+    let bytes = field_bytes(&cmd.ops);
+    match db.string_part(&cmd.key, |_| bytes.clone()) {
         Err(e) => e,
         Ok(v) => {
             let window = v.map(|(_, w)| w).unwrap_or_default();
-            let shifted = |op: &c::BitFieldOp| c::BitFieldOp { offset: op.offset - lo as u64 * 8, ..op.clone() };
-            Reply::Array(cmd.ops.iter().map(|op| read_field(&window, &shifted(op))).collect())
+            Reply::Array(cmd.ops.iter().map(|op| read_field(&window, &in_window(op, bytes.start))).collect())
         }
     }
+}
+
+/// The bytes BITFIELD's fields cover (none without fields).
+fn field_bytes(ops: &[c::BitFieldOp]) -> std::ops::Range<usize> {
+    let lo = ops.iter().map(|op| (op.offset >> 3) as usize).min().unwrap_or(0);
+    let hi = ops.iter().map(|op| ((op.offset + op.bits as u64 - 1) >> 3) as usize + 1).max().unwrap_or(0);
+    lo..hi
+}
+
+/// `op` for a window of the string that starts at byte `lo`.
+fn in_window(op: &c::BitFieldOp, lo: usize) -> c::BitFieldOp {
+    c::BitFieldOp { offset: op.offset - lo as u64 * 8, ..op.clone() }
 }
 
 pub fn bitfield_write(a: &mut Apply, cmd: &c::BitField) -> Reply {
@@ -391,21 +397,19 @@ pub fn bitfield_write(a: &mut Apply, cmd: &c::BitField) -> Reply {
 /// run.
 fn bitfield_in_chunks(a: &mut Apply, cmd: &c::BitField, max_bit: u64) -> Option<Reply> {
     let mut at = InPlace::open(a, &cmd.key)?;
-    let lo = cmd.ops.iter().map(|op| (op.offset >> 3) as usize).min()?;
-    let hi = cmd.ops.iter().map(|op| ((op.offset + op.bits as u64 - 1) >> 3) as usize + 1).max()?;
+    let std::ops::Range { start: lo, end: hi } = field_bytes(&cmd.ops);
     let need = (max_bit >> 3) as usize + 1;
     let grew = at.len < need;
     // The window: the bytes of `[lo, hi)` within the string as grown (a
     // write reaches at most `need`, which the window covers).
     let mut w = at.read(a, &cmd.key, lo, hi);
     w.resize(at.len.max(need).min(hi).saturating_sub(lo), 0);
-    let base = lo as u64 * 8;
     let mut changed = false;
     let replies = cmd
         .ops
         .iter()
         .map(|op| {
-            let op = c::BitFieldOp { offset: op.offset - base, ..op.clone() };
+            let op = in_window(op, lo);
             if op.kind == BitFieldKind::Get as i32 {
                 return read_field(&w, &op);
             }
@@ -414,17 +418,10 @@ fn bitfield_in_chunks(a: &mut Apply, cmd: &c::BitField, max_bit: u64) -> Option<
             reply
         })
         .collect();
-    if changed {
+    // A growth alone is written too, unsignalled.
+    if changed || grew {
         at.write_at(a, &cmd.key, lo, &w);
-        at.finish(a, &cmd.key, Encoding::Raw as u64, a.index);
-        a.changed.push(crate::changes::Changed::Key(cmd.key.clone()));
-        a.event(notify::STRING, "setbit", &cmd.key);
-    } else if grew || at.encoding() != Encoding::Raw as u64 {
-        if grew {
-            at.write_at(a, &cmd.key, lo, &w);
-        }
-        let mod_index = at.stored.mod_index;
-        at.finish(a, &cmd.key, Encoding::Raw as u64, mod_index);
     }
+    finish_in_chunks(a, &cmd.key, at, changed.then_some("setbit"), grew);
     Some(Reply::Array(replies))
 }

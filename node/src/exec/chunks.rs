@@ -33,6 +33,22 @@ pub const CHUNK: usize = 16 << 10;
 /// payload then holds the value's length, 8 bytes big-endian).
 const CHUNKED: u64 = 1 << 63;
 
+/// Whether a value of `len` bytes is long enough to be kept in chunks.
+pub fn is_long(len: usize) -> bool {
+    len > CHUNKED_FROM
+}
+
+/// Whether `m` (as readers see it) is a string long enough to be kept in
+/// chunks: the only records that may be.
+pub fn long_string(m: &Meta) -> bool {
+    m.ty == DataType::String && is_long(m.payload.len())
+}
+
+/// `r` cut at `len`.
+pub fn clamped(r: std::ops::Range<usize>, len: usize) -> std::ops::Range<usize> {
+    r.start.min(len)..r.end.min(len)
+}
+
 fn chunk_sub(i: usize) -> [u8; 4] {
     (i as u32).to_be_bytes()
 }
@@ -52,8 +68,7 @@ pub fn read_part<K: KvRead + ?Sized>(
     range: impl FnOnce(usize) -> std::ops::Range<usize>,
 ) -> (usize, Vec<u8>) {
     let len = stored_len(m);
-    let r = range(len);
-    let (from, to) = (r.start.min(len), r.end.min(len));
+    let std::ops::Range { start: from, end: to } = clamped(range(len), len);
     let mut out = Vec::with_capacity(to.saturating_sub(from));
     if from < to {
         let prefix = keys::element_prefix(ns, key, m.version);
@@ -176,36 +191,31 @@ pub fn assemble<K: KvRead + ?Sized>(kv: &K, ns: u32, key: &[u8], m: &mut Meta) {
     m.payload = value;
 }
 
-/// The chunk version of `key`'s stored record, if it is a string kept in
-/// chunks. Only a string longer than [`CHUNKED_FROM`] can be one: callers
-/// test that first and skip this read for everything else.
+/// The chunk version and value length of `key`'s stored record, if it is a
+/// string kept in chunks. Only a [`long_string`] can be one: callers test
+/// that first and skip this read for everything else.
 fn stored_chunks(a: &Apply, key: &[u8]) -> Option<(u64, usize)> {
     let raw = a.kv.get(Cf::Meta, &keys::meta_key(a.ns, key))?;
     Meta::decode(&raw).filter(is_chunked).map(|m| (m.version, stored_len(&m)))
 }
 
-/// The chunk version of `old` (as read, assembled) if it is stored in chunks.
-pub fn chunk_version(a: &Apply, key: &[u8], old: Option<&Meta>) -> Option<u64> {
-    old_chunks(a, key, old).map(|(version, _)| version)
-}
-
-/// The chunk version and value length of `old` (as read, assembled) if it
-/// is stored in chunks.
-fn old_chunks(a: &Apply, key: &[u8], old: Option<&Meta>) -> Option<(u64, usize)> {
-    old.filter(|o| o.ty == DataType::String && o.payload.len() > CHUNKED_FROM).and_then(|_| stored_chunks(a, key))
+/// The chunk version of `key`'s stored record if it is a string kept in
+/// chunks; `may_be` says whether it can be (see [`stored_chunks`]).
+pub fn chunk_version(a: &Apply, key: &[u8], may_be: bool) -> Option<u64> {
+    may_be.then(|| stored_chunks(a, key)).flatten().map(|(version, _)| version)
 }
 
 /// The record to store for `meta` (a whole record, as readers see it),
-/// replacing `old` (likewise): a long string's chunks are written here,
-/// only those that differ from the ones stored when `old` is chunked too
-/// (compared with the stored chunks, not with `old`'s payload, so that a
-/// caller's stale copy cannot leave a chunk unwritten); chunks of `old`
-/// that the new record no longer uses are left to the compaction filter
-/// (or deleted, past a shortened value's end).
-pub fn store(a: &mut Apply, key: &[u8], meta: &Meta, old: Option<&Meta>) -> Vec<u8> {
-    let old_chunks = old_chunks(a, key, old);
-    let long = meta.ty == DataType::String && meta.payload.len() > CHUNKED_FROM;
-    if !long || !(a.chunk_strings || old_chunks.is_some()) {
+/// replacing the one stored, which `old_long` says may be kept in chunks (a
+/// [`long_string`]): a long string's chunks are written here, only those
+/// that differ from the ones stored when it is chunked too (compared with
+/// the stored chunks, so that no caller's copy of the old value is
+/// trusted); chunks of the old record that the new one no longer uses are
+/// left to the compaction filter (or deleted, past a shortened value's
+/// end).
+pub fn store(a: &mut Apply, key: &[u8], meta: &Meta, old_long: bool) -> Vec<u8> {
+    let old_chunks = old_long.then(|| stored_chunks(a, key)).flatten();
+    if !long_string(meta) || !(a.chunk_strings || old_chunks.is_some()) {
         if let Some((v, _)) = old_chunks {
             a.collect_garbage_of(key, v);
         }

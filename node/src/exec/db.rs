@@ -68,9 +68,9 @@ impl<'a, K: KvRead + ?Sized> Db<'a, K> {
             return Err(Reply::error(err::WRONGTYPE));
         }
         if !super::chunks::is_chunked(&m) {
-            let r = range(m.payload.len());
-            let part = m.payload.get(r.start.min(r.end)..r.end.min(m.payload.len())).unwrap_or_default();
-            return Ok(Some((m.payload.len(), part.to_vec())));
+            let len = m.payload.len();
+            let r = super::chunks::clamped(range(len), len);
+            return Ok(Some((len, m.payload.get(r).unwrap_or_default().to_vec())));
         }
         Ok(Some(super::chunks::read_part(self.kv, self.ns, key, &m, range)))
     }
@@ -293,7 +293,7 @@ impl<'a> Apply<'a> {
                 self.kv.put(Cf::Expire, &keys::expire_key(self.ns, key, meta.expire_at), &[]);
             }
         }
-        let stored = super::chunks::store(self, key, &meta, old);
+        let stored = super::chunks::store(self, key, &meta, old.is_some_and(super::chunks::long_string));
         self.kv.put(Cf::Meta, &keys::meta_key(self.ns, key), &stored);
     }
 
@@ -302,17 +302,15 @@ impl<'a> Apply<'a> {
     /// what Redis changes without signalling it (an unshared string value,
     /// a cached count, a stream's consumer groups).
     pub fn put_meta_quietly(&mut self, key: &[u8], meta: &Meta) {
-        // A long string's chunks are written against the ones stored.
-        let old = (meta.ty == DataType::String && meta.payload.len() > super::chunks::CHUNKED_FROM)
-            .then(|| self.db().meta_raw(key))
-            .flatten();
-        let stored = super::chunks::store(self, key, meta, old.as_ref());
+        // The same live key: its stored record may be chunked only if the
+        // value is long.
+        let stored = super::chunks::store(self, key, meta, super::chunks::long_string(meta));
         self.kv.put(Cf::Meta, &keys::meta_key(self.ns, key), &stored);
     }
 
     /// Removes `key`, whose raw record is `old`.
     pub fn remove_key(&mut self, key: &[u8], old: &Meta) {
-        if let Some(v) = super::chunks::chunk_version(self, key, Some(old)) {
+        if let Some(v) = super::chunks::chunk_version(self, key, super::chunks::long_string(old)) {
             self.collect_garbage_of(key, v);
         }
         self.kv.delete(Cf::Meta, &keys::meta_key(self.ns, key));

@@ -215,10 +215,28 @@ fn write_in_chunks(
     }
     at.write_at(a, key, offset as usize, value);
     let len = at.len as i64;
-    at.finish(a, key, Encoding::Raw as u64, a.index);
-    a.changed.push(crate::changes::Changed::Key(Bytes::copy_from_slice(key)));
-    a.event(notify::STRING, kind.event(), key);
+    finish_in_chunks(a, key, at, Some(kind.event()), true);
     Some(Reply::Int(len))
+}
+
+/// Ends an in-place write of a long string ([`InPlace`]) as
+/// [`finish_in_place`] ends the others: a signalled change (`event`) gets a
+/// new mod index, counts as a change of the key (WATCH, tracking) and fires
+/// `event`; otherwise the record is rewritten unsignalled, and only if
+/// chunks were `written` or its encoding was not yet raw.
+pub fn finish_in_chunks(a: &mut Apply, key: &[u8], at: InPlace, event: Option<&str>, written: bool) {
+    match event {
+        Some(event) => {
+            at.finish(a, key, Encoding::Raw as u64, a.index);
+            a.changed.push(crate::changes::Changed::Key(Bytes::copy_from_slice(key)));
+            a.event(notify::STRING, event, key);
+        }
+        None if written || at.encoding() != Encoding::Raw as u64 => {
+            let mod_index = at.stored.mod_index;
+            at.finish(a, key, Encoding::Raw as u64, mod_index);
+        }
+        None => {}
+    }
 }
 
 /// Changes a string in place (APPEND, SETRANGE, INCR...), keeping its TTL.

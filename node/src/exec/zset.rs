@@ -561,32 +561,44 @@ fn select<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, r: &cc::ZRange) 
                 // skiplist; walk in index order and filter, as it would if
                 // its levels were flat.
                 let (min, max) = (r.min.clone().unwrap_or_default(), r.max.clone().unwrap_or_default());
-                let mut skip = r.offset.unwrap_or(0);
-                let limit = r.limit.unwrap_or(-1);
+                let mut page = Page::of(r);
                 walk(db, key, m, r.rev, &mut |mbr, sc| {
                     let (lo_ok, hi_ok) = lex_ok(&min, &max, mbr);
                     // Walking up: before the range until lo_ok, after it once !hi_ok.
                     let (before, after) = if r.rev { (!hi_ok, !lo_ok) } else { (!lo_ok, !hi_ok) };
-                    if before {
-                        return true;
-                    }
-                    if after {
-                        return false;
-                    }
-                    if skip > 0 {
-                        skip -= 1;
-                        return true;
-                    }
-                    if limit >= 0 && out.len() as i64 >= limit {
-                        return false;
-                    }
-                    out.push((Bytes::copy_from_slice(mbr), sc));
-                    true
+                    before || (!after && page.offer(mbr, sc))
                 });
+                return page.out;
             }
         },
     }
     out
+}
+
+/// The members a range's offset and limit let through, in walk order.
+struct Page {
+    skip: i64,
+    limit: Option<i64>,
+    out: Vec<(Bytes, f64)>,
+}
+
+impl Page {
+    fn of(r: &cc::ZRange) -> Page {
+        Page { skip: r.offset.unwrap_or(0).max(0), limit: r.limit.filter(|l| *l >= 0), out: Vec::new() }
+    }
+
+    /// Offers the next member of the range; false once the page is full.
+    fn offer(&mut self, mbr: &[u8], sc: f64) -> bool {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return true;
+        }
+        if self.limit.is_some_and(|l| self.out.len() as i64 >= l) {
+            return false;
+        }
+        self.out.push((Bytes::copy_from_slice(mbr), sc));
+        true
+    }
 }
 
 /// The members of a range by score (or lex) within index positions
@@ -598,42 +610,29 @@ fn select_span<K: KvRead + ?Sized>(
     r: &cc::ZRange,
     (lo, hi): (Vec<u8>, Vec<u8>),
 ) -> Vec<(Bytes, f64)> {
-    let mut out = Vec::new();
     if lo >= hi {
-        return out;
+        return Vec::new();
     }
-    let offset = r.offset.unwrap_or(0);
-    let limit = r.limit.filter(|l| *l >= 0);
-    if zset_rank::counted(m) && offset >= SEEK_FROM_RANK {
+    let mut page = Page::of(r);
+    if zset_rank::counted(m) && page.skip >= SEEK_FROM_RANK {
         // The ranks the span covers, from the count records; then a
         // walk from the first member wanted.
         let live = live_of(m);
         let first = zset_rank::rank(db, key, m, &lo, &live);
         let inside = zset_rank::rank(db, key, m, &hi, &live).saturating_sub(first);
-        let offset = offset as u64;
+        let offset = page.skip as u64;
         if offset >= inside {
-            return out;
+            return Vec::new();
         }
-        let take = limit.map_or(inside - offset, |l| (l as u64).min(inside - offset));
+        let take = page.limit.map_or(inside - offset, |l| (l as u64).min(inside - offset));
         if take == 0 {
-            return out;
+            return Vec::new();
         }
         let start = if r.rev { first + inside - offset - take } else { first + offset };
         return from_rank(db, key, m, start, take, r.rev);
     }
-    let mut skip = offset;
-    walk_span(db, key, m, &lo, &hi, r.rev, &mut |mbr, sc| {
-        if skip > 0 {
-            skip -= 1;
-            return true;
-        }
-        if limit.is_some_and(|l| out.len() as i64 >= l) {
-            return false;
-        }
-        out.push((Bytes::copy_from_slice(mbr), sc));
-        true
-    });
-    out
+    walk_span(db, key, m, &lo, &hi, r.rev, &mut |mbr, sc| page.offer(mbr, sc));
+    page.out
 }
 
 fn range_reply(items: Vec<(Bytes, f64)>, with_scores: bool) -> Reply {
