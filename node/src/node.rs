@@ -707,13 +707,16 @@ impl Node {
     ) -> PendingReply {
         let ns = s.ns.id;
         let keys: Vec<Bytes> = cmd.keys().into_iter().cloned().collect();
-        // Take a place in the queues first, so that no push can slip
-        // between the first attempt and the wait.
-        let reg = self.waiters.register(ns, &keys);
+        // XREAD's `$` is fixed first: the client counts as blocked (INFO's
+        // blocked_clients) only once it is, so that an entry added after
+        // that is one it gets.
         let cmd = match self.resolve_last_ids(s, cmd, timeout).await {
             Ok(cmd) => cmd,
             Err(e) => return futures::future::ready(e).boxed(),
         };
+        // Take a place in the queues before the first attempt, so that no
+        // push can slip between it and the wait.
+        let reg = self.waiters.register(ns, &keys);
         let first = self.submit(s, cmd.clone()).await;
         let node = self.clone();
         let mut session = s.share();
