@@ -835,10 +835,10 @@ impl Cmd {
             // restricted user's commands unchecked; before 6, a function's
             // library as a script; before 9, a script's sorted-set writes
             // with version 8's rank counts; before 10, its long strings
-            // inline).
-            Cmd::Eval(_) => 10,
+            // inline; before 11, its sorted-set writes with version 9's).
+            Cmd::Eval(_) => 11,
             // RESTORE may make a sorted set (see below) or a long string.
-            Cmd::Restore(_) => 10,
+            Cmd::Restore(_) => 11,
             Cmd::Dump(_)
             | Cmd::GetBit(_)
             | Cmd::BitCount(_)
@@ -848,12 +848,13 @@ impl Cmd {
             | Cmd::Sort(_) => 2,
             // Every write to a sorted set keeps the bounds of its live index
             // and its rank counts (zset_rank.rs), which an older node would
-            // leave stale: 8 kept counts keyed by segment start, 9 keys them
-            // by segment end.
-            Cmd::ZAdd(_) | Cmd::ZPop(_) | Cmd::ZMPop(_) | Cmd::ZRem(_) => 9,
-            Cmd::ZRange(r) if r.remove || r.store.is_some() => 9,
-            Cmd::ZSetOp(c) if c.store.is_some() => 9,
-            Cmd::GeoSearch(c) if c.store.is_some() => 9,
+            // leave stale or keep otherwise: 8 kept counts keyed by segment
+            // start, 9 keys them by segment end with boundaries at members,
+            // 11 with boundaries that stay put.
+            Cmd::ZAdd(_) | Cmd::ZPop(_) | Cmd::ZMPop(_) | Cmd::ZRem(_) => 11,
+            Cmd::ZRange(r) if r.remove || r.store.is_some() => 11,
+            Cmd::ZSetOp(c) if c.store.is_some() => 11,
+            Cmd::GeoSearch(c) if c.store.is_some() => 11,
             Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) => 3,
             Cmd::XAdd(_)
             | Cmd::XTrim(_)

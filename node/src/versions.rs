@@ -25,8 +25,10 @@ use std::collections::HashMap;
 /// keep the old ones: every sorted-set write and every script needs 9); 10
 /// with long strings kept in chunks (exec::chunks: SETBIT, SETRANGE,
 /// APPEND, BITOP, BITFIELD, RESTORE, scripts, and SET or MSET of a long
-/// value need 10).
-pub const APPLY_VERSION: u32 = 10;
+/// value need 10); 11 with rank counts whose segment boundaries stay put
+/// when members' scores change (every sorted-set write and every script
+/// needs 11: a node at 10 would keep the counts by version 9's rules).
+pub const APPLY_VERSION: u32 = 11;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a
 /// test can run a node that behaves as an older one.

@@ -91,6 +91,32 @@ fn run_client(id: usize, urls: Vec<String>, origin: Instant, seed: u64) -> Vec<(
 
 #[test]
 fn histories_under_kills_pauses_and_partitions_are_linearizable() {
+    run(7, 1000, false);
+}
+
+/// Longer search, run by hand: `LIN_SEEDS=100..120 cargo nextest run -p
+/// kvtests --test linearizable --run-ignored only soak`. Each seed draws
+/// its own fault schedule and client operations, and adds faults aimed at
+/// the leader of a key's partition (killed, paused, isolated), where a
+/// stale read or a lost write would show first.
+#[test]
+#[ignore = "soak: LIN_SEEDS=a..b"]
+fn soak() {
+    let seeds = std::env::var("LIN_SEEDS").unwrap_or_else(|_| "100..103".into());
+    let (lo, hi) = seeds
+        .split_once("..")
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        .expect("LIN_SEEDS=lo..hi");
+    for seed in lo..hi {
+        eprintln!("seed {seed}");
+        run(seed, seed * 100, true);
+    }
+}
+
+/// Five clients against one cluster while a nemesis drawn from
+/// `nemesis_seed` injects one fault at a time; with `at_leaders`, half the
+/// faults hit the current leader of a random key's partition.
+fn run(nemesis_seed: u64, client_seed: u64, at_leaders: bool) {
     let mut cl = Cluster::start(ClusterOptions::default());
     let urls: Vec<String> = (0..cl.len()).map(|i| cl.url(i)).collect();
     let origin = Instant::now();
@@ -99,7 +125,7 @@ fn histories_under_kills_pauses_and_partitions_are_linearizable() {
         .map(|id| {
             let (urls, done) = (urls.clone(), done.clone());
             std::thread::spawn(move || {
-                let h = run_client(id, urls, origin, 1000 + id as u64);
+                let h = run_client(id, urls, origin, client_seed + id as u64);
                 done.store(true, Ordering::Relaxed);
                 h
             })
@@ -108,12 +134,17 @@ fn histories_under_kills_pauses_and_partitions_are_linearizable() {
 
     // The nemesis: one fault at a time (a majority stays up), until the
     // first client finishes, at most 40 s.
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(nemesis_seed);
     let deadline = Instant::now() + Duration::from_secs(40);
     let mut faults = Vec::new();
     while !done.load(Ordering::Relaxed) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(rng.gen_range(300..800)));
-        let victim = rng.gen_range(0..cl.len());
+        let victim = if at_leaders && rng.gen_bool(0.5) {
+            let partition = cl.partition_of(&format!("lin{}", rng.gen_range(0..KEYS)));
+            cl.leader_of(partition, &[], Duration::from_secs(20))
+        } else {
+            rng.gen_range(0..cl.len())
+        };
         let hold = Duration::from_millis(rng.gen_range(500..2000));
         match rng.gen_range(0..4) {
             0 => {

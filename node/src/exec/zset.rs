@@ -322,7 +322,7 @@ fn put_score(a: &mut Apply, c: &mut Coll, member: &[u8], old: Option<f64>, score
         let old_sub = index_sub(o, member);
         c.delete(a, &old_sub);
         if zset_rank::counted(&c.meta) {
-            zset_rank::removed(a, c, &old_sub, &live_of(&c.meta));
+            zset_rank::removed(a, c, &old_sub);
         }
     } else {
         c.meta.count += 1;
@@ -359,7 +359,7 @@ fn remove_member(a: &mut Apply, c: &mut Coll, member: &[u8], score: f64) {
     c.delete(a, &sub);
     c.meta.count -= 1;
     if zset_rank::counted(&c.meta) {
-        zset_rank::removed(a, c, &sub, &live_of(&c.meta));
+        zset_rank::removed(a, c, &sub);
     }
 }
 
