@@ -102,10 +102,24 @@ pub fn memory_usage(argv: &[Bytes]) -> Result<Cmd, Reply> {
     Ok(Cmd::MemoryUsage(MemoryUsage { key: argv[2].clone(), samples }))
 }
 
+/// REPLICAOF / SLAVEOF: every node is already what `NO ONE` asks for; a
+/// node never follows a Redis master (replicas here are raft replicas).
+pub fn replicaof(argv: &[Bytes]) -> Reply {
+    if word(&argv[1]) == "NO" && word(&argv[2]) == "ONE" {
+        return Reply::Ok;
+    }
+    if parse_i64(&argv[2]).is_none_or(|p| !(0..=65535).contains(&p)) {
+        return Reply::error("ERR Invalid master port");
+    }
+    Reply::error("ERR REPLICAOF is not supported: partitions are replicated by raft (see CLUSTER SHARDS)")
+}
+
 /// MEMORY's subcommands other than USAGE.
 pub fn memory(argv: &[Bytes]) -> Reply {
     match word(&argv[1]).as_str() {
         "PURGE" => Reply::Ok,
+        // What Redis built without jemalloc answers.
+        "MALLOC-STATS" => Reply::Bulk(Bytes::from_static(b"Stats not supported for the current allocator")),
         "DOCTOR" => Reply::Verbatim(
             "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this \
              base.\n"
@@ -115,6 +129,8 @@ pub fn memory(argv: &[Bytes]) -> Reply {
             "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "DOCTOR",
             "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
             "PURGE",
             "    Attempt to purge dirty pages for reclamation by the allocator.",
             "USAGE <key> [SAMPLES <count>]",

@@ -59,6 +59,7 @@ const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
             ("tracking", -3),
             ("trackinginfo", 2),
             ("unblock", -3),
+            ("unblock", -3),
             ("unpause", 2),
             ("help", 2),
         ],
@@ -88,7 +89,7 @@ const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
         &[("latest", 2), ("history", 3), ("reset", -2), ("graph", 3), ("doctor", 2), ("histogram", -2), ("help", 2)],
     ),
     ("module", &[("list", 2), ("load", -3), ("loadex", -3), ("unload", 3), ("help", 2)]),
-    ("memory", &[("usage", -3), ("doctor", 2), ("purge", 2), ("help", 2)]),
+    ("memory", &[("usage", -3), ("doctor", 2), ("malloc-stats", 2), ("purge", 2), ("help", 2)]),
     (
         "xgroup",
         &[("create", -5), ("setid", -5), ("destroy", 4), ("createconsumer", 5), ("delconsumer", 5), ("help", 2)],
@@ -200,6 +201,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
         "config" => config(c, &argv),
         "slowlog" => crate::slowlog::command(&c.server.slowlog, &argv),
         "role" => crate::admin::role(),
+        "replicaof" | "slaveof" => crate::admin::replicaof(&argv),
         "monitor" => {
             if c.in_exec {
                 Reply::error("ERR MONITOR isn't allowed for DENY BLOCKING client")
@@ -590,7 +592,9 @@ fn client(c: &mut Conn, argv: &[Bytes]) -> Outcome {
                 }
             })
         }
-        "PAUSE" => Err(Reply::error(format!(
+        "UNBLOCK" if argv.len() <= 4 => client_unblock(c, argv),
+        // (Redis takes three or four words here, whatever the table says.)
+        "PAUSE" | "UNBLOCK" => Err(Reply::error(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
             String::from_utf8_lossy(&argv[1])
         ))),
@@ -625,6 +629,7 @@ fn client(c: &mut Conn, argv: &[Bytes]) -> Outcome {
                 "INFO",
                 "LIST [TYPE normal] [ID <id> [<id> ...]]",
                 "KILL <ip:port> | KILL <option> <value> [<option> <value> [...]] (options: ID, ADDR, LADDR, SKIPME)",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                 "HELP",
             ]
             .iter()
@@ -634,6 +639,21 @@ fn client(c: &mut Conn, argv: &[Bytes]) -> Outcome {
         _ => Err(unknown_subcommand(&argv[1], "client")),
     };
     Outcome::Reply(r.unwrap_or_else(|e| e))
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if that client was blocked.
+fn client_unblock(c: &Conn, argv: &[Bytes]) -> Result<Reply, Reply> {
+    // (The reason is checked before the id, as Redis does.)
+    let error = match argv.get(3).map(|a| upper(a)) {
+        None => false,
+        Some(m) if m == "TIMEOUT" => false,
+        Some(m) if m == "ERROR" => true,
+        Some(_) => return Err(Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+    };
+    let id = parse_i64(&argv[2]).ok_or_else(|| Reply::error(err::NOT_INTEGER))?;
+    let target = c.server.clients().into_iter().find(|cl| cl.id as i64 == id);
+    let waiting = target.and_then(|cl| cl.unblock.lock().take());
+    Ok(Reply::Int(waiting.is_some_and(|tx| tx.send(error).is_ok()) as i64))
 }
 
 /// CLIENT KILL addr | CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [SKIPME yes/no]

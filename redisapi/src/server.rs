@@ -51,6 +51,21 @@ impl Default for ServerConfig {
             ("loglevel", "notice"),
             ("protected-mode", "no"),
             ("cluster-enabled", "no"),
+            // The encodings OBJECT ENCODING reports follow these (fixed)
+            // thresholds, Redis 7's defaults as Debian builds it.
+            ("hash-max-listpack-entries", "512"),
+            ("hash-max-listpack-value", "64"),
+            ("hash-max-ziplist-entries", "512"),
+            ("hash-max-ziplist-value", "64"),
+            ("set-max-intset-entries", "512"),
+            ("zset-max-listpack-entries", "128"),
+            ("zset-max-listpack-value", "64"),
+            ("zset-max-ziplist-entries", "128"),
+            ("zset-max-ziplist-value", "64"),
+            ("list-max-listpack-size", "-2"),
+            ("list-max-ziplist-size", "-2"),
+            ("stream-node-max-entries", "100"),
+            ("stream-node-max-bytes", "4096"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -86,6 +101,10 @@ pub struct ClientHandle {
     pub ssub: std::sync::atomic::AtomicUsize,
     /// Notified by CLIENT KILL.
     pub kill: Notify,
+    /// While a blocking command of this client waits: where CLIENT UNBLOCK
+    /// sends whether it ends with an error (else as a timeout). One channel
+    /// per wait, so that an unblock never reaches a later command.
+    pub unblock: Mutex<Option<tokio::sync::oneshot::Sender<bool>>>,
     /// The user the connection authenticated as (CLIENT LIST's user).
     pub user: Mutex<String>,
     /// Notified when the user's channel permissions shrink: a subscriber
@@ -359,6 +378,7 @@ impl Server {
             psub: Default::default(),
             ssub: Default::default(),
             kill: Notify::new(),
+            unblock: Mutex::new(None),
             user: Mutex::new("default".to_string()),
             acl_check: Notify::new(),
             tracking_flags: AtomicU8::new(0),

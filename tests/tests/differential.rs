@@ -1838,6 +1838,24 @@ const SCRIPT: &[&[&str]] = &[
     &["CLIENT", "PAUSE", "1.5"],
     &["CLIENT", "PAUSE", "0", "ALL"],
     &["CLIENT", "UNPAUSE", "x"],
+    // CLIENT UNBLOCK of a client not blocked, and its argument errors (an
+    // unblock itself: server_commands.rs).
+    &["CLIENT", "UNBLOCK", "999999"],
+    &["CLIENT", "UNBLOCK", "999999", "ERROR"],
+    &["CLIENT", "UNBLOCK", "x"],
+    &["CLIENT", "UNBLOCK", "x", "later"],
+    &["CLIENT", "UNBLOCK", "1", "later"],
+    &["CLIENT", "UNBLOCK", "1", "ERROR", "x"],
+    // Every node is a master already; none follows a Redis master.
+    &["REPLICAOF", "NO", "ONE"],
+    &["SLAVEOF", "NO", "ONE"],
+    &["REPLICAOF", "NO", "TWO"],
+    &["REPLICAOF", "NO"],
+    // The encoding thresholds OBJECT ENCODING follows.
+    &["CONFIG", "GET", "hash-max-listpack-entries"],
+    &["CONFIG", "GET", "zset-max-ziplist-value"],
+    &["CONFIG", "GET", "set-max-intset-entries"],
+    &["CONFIG", "GET", "stream-node-max-entries"],
     &["CLIENT", "UNPAUSE"],
     // What monitoring tools ask: no replication role of Redis' kind, no
     // latency samples, no modules, and their errors.

@@ -525,3 +525,55 @@ fn client_reply_modes_match_redis() {
     assert_eq!(theirs, b"+OK\r\n$1\r\n1\r\n$1\r\n2\r\n-ERR syntax error\r\n+PONG\r\n");
     assert_eq!(String::from_utf8_lossy(&run(ours.port)), String::from_utf8_lossy(&theirs));
 }
+
+/// CLIENT UNBLOCK against redis-server: a client blocked in BLPOP, BZPOPMIN
+/// or XREAD ends as if timed out (or with UNBLOCKED's error), the same bytes
+/// come back, the connection serves on, and a client not blocked answers 0.
+#[test]
+fn client_unblock_ends_a_blocked_command_as_redis_does() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let run = |port: u16, mut admin: redis::Connection| -> Vec<u8> {
+        let mut blocked = Raw::connect(port);
+        blocked.send(b"CLIENT ID\r\n").unwrap();
+        let id_reply = blocked.read_until(|b| b.ends_with(b"\r\n"));
+        let id = String::from_utf8_lossy(&id_reply[1..id_reply.len() - 2]).to_string();
+        let mut out = Vec::new();
+        let unblock = |admin: &mut redis::Connection, how: &[&str]| -> i64 {
+            redis::cmd("CLIENT").arg("UNBLOCK").arg(&id).arg(how).query(admin).unwrap()
+        };
+        // Not blocked: nothing to end.
+        out.extend(format!("{}\n", unblock(&mut admin, &[])).bytes());
+        for (cmd, how) in [
+            ("BLPOP nolist 0", "TIMEOUT"),
+            ("BZPOPMIN nozset 0", "ERROR"),
+            ("XREAD BLOCK 0 STREAMS nostream $", "TIMEOUT"),
+            ("BLMOVE nolist other LEFT RIGHT 0", ""),
+        ] {
+            blocked.send(format!("{cmd}\r\n").as_bytes()).unwrap();
+            wait_until(Duration::from_secs(20), "the client to block", || {
+                let info: String = redis::cmd("INFO").arg("clients").query(&mut admin).unwrap();
+                info.contains("blocked_clients:1")
+            });
+            let how: Vec<&str> = [how].into_iter().filter(|h| !h.is_empty()).collect();
+            out.extend(format!("{}\n", unblock(&mut admin, &how)).bytes());
+            out.extend(blocked.read_until(|b| b.ends_with(b"\r\n")));
+            // The connection serves on.
+            blocked.send(b"PING\r\n").unwrap();
+            out.extend(blocked.read_until(|b| b.ends_with(b"+PONG\r\n")));
+        }
+        wait_until(Duration::from_secs(20), "no client to be blocked", || {
+            let info: String = redis::cmd("INFO").arg("clients").query(&mut admin).unwrap();
+            info.contains("blocked_clients:0")
+        });
+        for bad in [&["UNBLOCK", "x"][..], &["UNBLOCK", &id, "BOGUS"], &["UNBLOCK", &id, "ERROR", "x"]] {
+            let e = redis::cmd("CLIENT").arg(bad).query::<i64>(&mut admin).unwrap_err();
+            out.extend(format!("{e}\n").bytes());
+        }
+        out
+    };
+    let theirs = run(redis.port, redis.client());
+    let text = String::from_utf8_lossy(&theirs);
+    assert!(text.starts_with("0\n1\n*-1\r\n+PONG\r\n1\n-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"), "{text}");
+    assert_eq!(String::from_utf8_lossy(&run(ours.port, ours.client())), text);
+}
