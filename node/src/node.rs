@@ -1099,9 +1099,11 @@ impl Node {
                 .boxed()
             }
             Cmd::DbSize(_) | Cmd::Keys(_) => {
-                // Read every partition at a linearizable point, in order.
+                // Read every partition (of this node's, see `answers_for`)
+                // at a linearizable point, in order.
                 let mut futs = Vec::new();
-                for p in &ns.partitions {
+                let covered: Vec<_> = ns.partitions.iter().filter(|p| self.answers_for(s, p)).collect();
+                for p in covered {
                     futs.push(self.read(s, p, cmd.clone()).await);
                 }
                 async move {
@@ -1151,6 +1153,14 @@ impl Node {
         loop {
             let slot = (cursor >> 32).min(keys::SLOTS as u64 - 1) as u16;
             let p = ns.partition_of_slot(slot);
+            let past = if p.slots.1 >= keys::SLOTS as u32 { 0 } else { keys::cursor_of(p.slots.1 as u16, 0) };
+            if !self.answers_for(s, p) {
+                cursor = past;
+                if cursor == 0 {
+                    break;
+                }
+                continue;
+            }
             let step = Scan { cursor, count: budget, ..scan.clone() };
             let (next, visited, keys) = match self.partition_read(s, p, PartitionRead::Scan(step)).await {
                 Reply::Array(r) => match <[Reply; 3]>::try_from(r) {
@@ -1161,11 +1171,7 @@ impl Node {
             };
             budget = budget.saturating_sub(visited);
             found.extend(keys);
-            cursor = match u64::try_from(next).ok() {
-                Some(c) => c,
-                None if p.slots.1 >= keys::SLOTS as u32 => 0,
-                None => keys::cursor_of(p.slots.1 as u16, 0),
-            };
+            cursor = u64::try_from(next).unwrap_or(past);
             if cursor == 0 || budget == 0 {
                 break;
             }
@@ -1780,6 +1786,18 @@ impl Node {
 
     /// The partition of `key` if another node leads it: (slot, leader node).
     /// For `--redirect moved`.
+    /// Whether SCAN, KEYS and DBSIZE here cover partition `p`. They cover
+    /// every partition, as a single Redis does, but with `--redirect moved`,
+    /// where a node serves as a Redis Cluster node does, only the partitions
+    /// it leads: cluster clients send them to every master and add up the
+    /// replies, and each key must come from one master only.
+    fn answers_for(&self, s: &Session, p: &Partition) -> bool {
+        match self.cfg.cluster.as_ref() {
+            Some(c) if c.redirect_moved && !s.local_only => p.led_here(),
+            _ => true,
+        }
+    }
+
     pub fn moved(&self, s: &Session, key: &[u8]) -> Option<(u16, u64)> {
         let c = self.cfg.cluster.as_ref()?;
         if !c.redirect_moved || s.local_only {
