@@ -114,6 +114,15 @@ pub fn replicaof(argv: &[Bytes]) -> Reply {
     Reply::error("ERR REPLICAOF is not supported: partitions are replicated by raft (see CLUSTER SHARDS)")
 }
 
+/// LOLWUT [VERSION v]: what Redis answers for a version without its own
+/// art (the art of versions 5 and 6 is not drawn here).
+pub fn lolwut(argv: &[Bytes]) -> Reply {
+    if argv.len() >= 3 && word(&argv[1]) == "VERSION" && parse_i64(&argv[2]).is_none() {
+        return Reply::error(err::NOT_INTEGER);
+    }
+    Reply::Verbatim(format!("Redis ver. {}\n", crate::info::REDIS_VERSION))
+}
+
 /// MEMORY's subcommands other than USAGE.
 pub fn memory(argv: &[Bytes]) -> Reply {
     match word(&argv[1]).as_str() {

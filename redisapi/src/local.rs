@@ -202,6 +202,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
         "slowlog" => crate::slowlog::command(&c.server.slowlog, &argv),
         "role" => crate::admin::role(),
         "replicaof" | "slaveof" => crate::admin::replicaof(&argv),
+        "lolwut" => crate::admin::lolwut(&argv),
         "monitor" => {
             if c.in_exec {
                 Reply::error("ERR MONITOR isn't allowed for DENY BLOCKING client")

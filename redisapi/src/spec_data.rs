@@ -221,6 +221,7 @@ pub const SPECS: &[SpecRow] = &[
     ("readwrite", 1, &["loading", "stale", "fast"], 0, 0, 0, "cluster", "Disables read queries for a connection to a cluster replica node", "3.0.0", "O(1)"),
     ("asking", 1, &["fast"], 0, 0, 0, "cluster", "Sent by cluster clients after an -ASK redirect", "3.0.0", "O(1)"),
     ("slowlog", -2, &[], 0, 0, 0, "server", "A container for slow log commands", "2.2.12", "Depends on subcommand."),
+    ("lolwut", -1, &["readonly", "fast"], 0, 0, 0, "server", "Display some computer art and the Redis version", "5.0.0", ""),
     ("replicaof", 3, &["admin", "noscript", "stale", "no_async_loading"], 0, 0, 0, "server", "Make the server a replica of another instance, or promote it as master.", "5.0.0", "O(1)"),
     ("slaveof", 3, &["admin", "noscript", "stale", "no_async_loading"], 0, 0, 0, "server", "Make the server a replica of another instance, or promote it as master.", "1.0.0", "O(1)"),
     ("role", 1, &["noscript", "loading", "stale", "fast"], 0, 0, 0, "server", "Return the role of the instance in the context of replication", "2.8.12", "O(1)"),

@@ -1846,6 +1846,11 @@ const SCRIPT: &[&[&str]] = &[
     &["CLIENT", "UNBLOCK", "x", "later"],
     &["CLIENT", "UNBLOCK", "1", "later"],
     &["CLIENT", "UNBLOCK", "1", "ERROR", "x"],
+    // LOLWUT of a version without art, and its argument error.
+    &["LOLWUT"],
+    &["LOLWUT", "VERSION", "1"],
+    &["LOLWUT", "VERSION", "x"],
+    &["LOLWUT", "foo"],
     // Every node is a master already; none follows a Redis master.
     &["REPLICAOF", "NO", "ONE"],
     &["SLAVEOF", "NO", "ONE"],
