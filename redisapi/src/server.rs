@@ -129,8 +129,8 @@ impl ClientHandle {
         self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) + self.ssub.load(Ordering::Relaxed)
     }
 
-    /// CLIENT LIST's flags, in Redis' order: P subscribed, x in MULTI, t
-    /// tracking, R its redirect broken, B in BCAST mode, else N.
+    /// CLIENT LIST's flags, in Redis' order: P subscribed, x in MULTI, b
+    /// blocked, t tracking, R its redirect broken, B in BCAST mode, else N.
     fn flags(&self) -> String {
         let mut f = String::new();
         if self.subscriptions() > 0 {
@@ -138,6 +138,9 @@ impl ClientHandle {
         }
         if self.in_multi.load(Ordering::Relaxed) {
             f.push('x');
+        }
+        if self.unblock.lock().is_some() {
+            f.push('b');
         }
         let tracking = self.tracking_flags.load(Ordering::Relaxed);
         for (bit, c) in [(TRACKING, 't'), (TRACKING_BROKEN_REDIRECT, 'R'), (TRACKING_BCAST, 'B')] {

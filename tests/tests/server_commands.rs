@@ -555,6 +555,10 @@ fn client_unblock_ends_a_blocked_command_as_redis_does() {
                 let info: String = redis::cmd("INFO").arg("clients").query(&mut admin).unwrap();
                 info.contains("blocked_clients:1")
             });
+            // CLIENT LIST shows it blocked.
+            let list: String = redis::cmd("CLIENT").arg("LIST").arg("ID").arg(&id).query(&mut admin).unwrap();
+            let flags = list.split(' ').find(|f| f.starts_with("flags=")).unwrap_or("none").to_string();
+            out.extend(format!("{flags}\n").bytes());
             let how: Vec<&str> = [how].into_iter().filter(|h| !h.is_empty()).collect();
             out.extend(format!("{}\n", unblock(&mut admin, &how)).bytes());
             out.extend(blocked.read_until(|b| b.ends_with(b"\r\n")));
@@ -574,6 +578,9 @@ fn client_unblock_ends_a_blocked_command_as_redis_does() {
     };
     let theirs = run(redis.port, redis.client());
     let text = String::from_utf8_lossy(&theirs);
-    assert!(text.starts_with("0\n1\n*-1\r\n+PONG\r\n1\n-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"), "{text}");
+    assert!(
+        text.starts_with("0\nflags=b\n1\n*-1\r\n+PONG\r\nflags=b\n1\n-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"),
+        "{text}"
+    );
     assert_eq!(String::from_utf8_lossy(&run(ours.port, ours.client())), text);
 }
