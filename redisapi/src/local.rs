@@ -822,9 +822,9 @@ fn command(argv: &[Bytes]) -> Reply {
                     .collect(),
             )
         }
-        "GETKEYS" => {
+        sub @ ("GETKEYS" | "GETKEYSANDFLAGS") => {
             if argv.len() < 4 {
-                return wrong_arity("command|getkeys");
+                return wrong_arity(&format!("command|{}", sub.to_ascii_lowercase()));
             }
             let Some(spec) = cmd::lookup(&argv[2]) else {
                 return Reply::error("ERR Invalid command specified");
@@ -847,7 +847,23 @@ fn command(argv: &[Bytes]) -> Reply {
                 }
                 return Reply::error("ERR The command has no key arguments");
             }
-            Reply::Array(keys.into_iter().map(|i| Reply::Bulk(inner[i].clone())).collect())
+            if sub == "GETKEYS" {
+                return Reply::Array(keys.into_iter().map(|i| Reply::Bulk(inner[i].clone())).collect());
+            }
+            // How the command uses each key, from Redis' key specs.
+            let refs = crate::acl::key_refs(spec, inner);
+            Reply::Array(
+                keys.into_iter()
+                    .map(|i| {
+                        let flags = refs.iter().find(|r| r.pos == i).map_or(0, |r| r.flags);
+                        let names = crate::acl::keys::FLAG_NAMES.iter().filter(|(bit, _)| flags & bit != 0);
+                        Reply::Array(vec![
+                            Reply::Bulk(inner[i].clone()),
+                            Reply::Array(names.map(|(_, name)| Reply::status(name)).collect()),
+                        ])
+                    })
+                    .collect(),
+            )
         }
         "HELP" => Reply::Array(
             [
@@ -855,6 +871,7 @@ fn command(argv: &[Bytes]) -> Reply {
                 "COUNT",
                 "DOCS [<command-name> ...]",
                 "GETKEYS <full-command>",
+                "GETKEYSANDFLAGS <full-command>",
                 "INFO [<command-name> ...]",
                 "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
                 "HELP",

@@ -28,7 +28,7 @@ impl Context {
 }
 
 /// The ACL id of the command `argv` runs (`config|get` for a container).
-fn id_of(spec: &CommandSpec, argv: &[Bytes]) -> Option<usize> {
+pub(super) fn id_of(spec: &CommandSpec, argv: &[Bytes]) -> Option<usize> {
     if spec.container {
         let sub = String::from_utf8_lossy(argv.get(1)?).to_ascii_lowercase();
         command_id(&format!("{}|{sub}", spec.name))

@@ -6,14 +6,34 @@
 
 use bytes::Bytes;
 
-/// A key spec flag (only those an ACL check reads).
-pub const K_ACCESS: u8 = 1;
-pub const K_INSERT: u8 = 2;
-pub const K_DELETE: u8 = 4;
-pub const K_UPDATE: u8 = 8;
-pub const K_NOT_KEY: u8 = 16;
-pub const K_INCOMPLETE: u8 = 32;
-pub const K_VARIABLE_FLAGS: u8 = 64;
+/// Key spec flags: what ACL checks read, and the access kinds COMMAND
+/// GETKEYSANDFLAGS reports too.
+pub const K_ACCESS: u16 = 1;
+pub const K_INSERT: u16 = 2;
+pub const K_DELETE: u16 = 4;
+pub const K_UPDATE: u16 = 8;
+pub const K_NOT_KEY: u16 = 16;
+pub const K_INCOMPLETE: u16 = 32;
+pub const K_VARIABLE_FLAGS: u16 = 64;
+pub const K_RO: u16 = 128;
+pub const K_RW: u16 = 256;
+pub const K_OW: u16 = 512;
+pub const K_RM: u16 = 1024;
+
+/// The flags' names, in the order Redis lists them (addReplyFlagsForKeyArgs).
+pub const FLAG_NAMES: [(u16, &str); 11] = [
+    (K_RO, "RO"),
+    (K_RW, "RW"),
+    (K_OW, "OW"),
+    (K_RM, "RM"),
+    (K_ACCESS, "access"),
+    (K_UPDATE, "update"),
+    (K_INSERT, "insert"),
+    (K_DELETE, "delete"),
+    (K_NOT_KEY, "not_key"),
+    (K_INCOMPLETE, "incomplete"),
+    (K_VARIABLE_FLAGS, "variable_flags"),
+];
 
 /// Where a key spec's keys begin.
 #[derive(Debug)]
@@ -37,14 +57,14 @@ pub enum Find {
 pub struct KeySpec {
     pub begin: Begin,
     pub find: Find,
-    pub flags: u8,
+    pub flags: u16,
 }
 
 /// A key argument: its position and how the command uses it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KeyRef {
     pub pos: usize,
-    pub flags: u8,
+    pub flags: u16,
 }
 
 /// The keys of `argv` (a command of `name` with `specs`), as Redis'
@@ -140,7 +160,7 @@ fn by_procedure(name: &str, argv: &[Bytes]) -> Vec<KeyRef> {
         // setGetKeys: GET makes SET read its key.
         "set" => {
             let reads = (3..argv.len()).any(|i| is(i, "get"));
-            vec![at(1, if reads { K_ACCESS | K_UPDATE } else { K_UPDATE })]
+            vec![at(1, if reads { K_RW | K_ACCESS | K_UPDATE } else { K_OW | K_UPDATE })]
         }
         // bitfieldGetKeys: read-only unless a SET or INCRBY (or a syntax error).
         "bitfield" => {
@@ -161,12 +181,12 @@ fn by_procedure(name: &str, argv: &[Bytes]) -> Vec<KeyRef> {
                 }
                 i += 1;
             }
-            vec![at(1, if readonly { K_ACCESS } else { K_ACCESS | K_UPDATE })]
+            vec![at(1, if readonly { K_RO | K_ACCESS } else { K_RW | K_ACCESS | K_UPDATE })]
         }
-        "sort_ro" => vec![at(1, K_ACCESS)],
+        "sort_ro" => vec![at(1, K_RO | K_ACCESS)],
         // sortGetKeys: the sorted key, and the last STORE's key.
         "sort" => {
-            let mut keys = vec![at(1, K_ACCESS)];
+            let mut keys = vec![at(1, K_RO | K_ACCESS)];
             let mut store = None;
             let mut i = 2;
             while i < argv.len() {
@@ -179,12 +199,12 @@ fn by_procedure(name: &str, argv: &[Bytes]) -> Vec<KeyRef> {
                 }
                 i += 1;
             }
-            keys.extend(store.map(|p| at(p, K_UPDATE)));
+            keys.extend(store.map(|p| at(p, K_OW | K_UPDATE)));
             keys
         }
         // migrateGetKeys: the key argument, or those after KEYS.
         "migrate" => {
-            let flags = K_ACCESS | K_DELETE;
+            let flags = K_RW | K_ACCESS | K_DELETE;
             let (mut first, mut num) = (3, 1);
             if argv.len() > 6 {
                 let mut i = 6;

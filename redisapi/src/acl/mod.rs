@@ -56,6 +56,15 @@ fn subcommands(id: usize) -> impl Iterator<Item = usize> {
     (id + 1..data::COMMANDS.len()).take_while(move |&s| data::COMMANDS[s].parent == Some(id))
 }
 
+/// The keys of `argv` (a command of `spec`) with how it uses each, as
+/// Redis' key specs (and its getkeys procedures) say.
+pub fn key_refs(spec: &crate::cmd::CommandSpec, argv: &[Bytes]) -> Vec<keys::KeyRef> {
+    match command::id_of(spec, argv) {
+        Some(id) => keys::keys(data::COMMANDS[id].name, data::COMMANDS[id].key_specs, argv),
+        None => Vec::new(),
+    }
+}
+
 pub fn category_bit(name: &str) -> Option<u32> {
     CATEGORIES.iter().position(|c| c.eq_ignore_ascii_case(name)).map(|i| 1 << i)
 }
@@ -301,7 +310,7 @@ impl Selector {
         Ok(())
     }
 
-    fn key_allowed(&self, key: &[u8], spec_flags: u8) -> bool {
+    fn key_allowed(&self, key: &[u8], spec_flags: u16) -> bool {
         if self.all_keys {
             return true;
         }
