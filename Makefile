@@ -7,6 +7,8 @@ JOBS ?= 2
 APT_PACKAGES := libclang-dev protobuf-compiler libprotobuf-dev redis-server redis-tools etcd-server fonts-dejavu-core
 REDIS_ADDR ?= 127.0.0.1:6379
 DATA_DIR ?= ./data
+# Where cargo puts its builds (CARGO_TARGET_DIR when set, as .ci/run sets it).
+BIN_DIR := $(or $(CARGO_TARGET_DIR),target)/release
 
 .PHONY: deps run cluster cluster-stop build release test bench bench-sanity bench-compare bench-cluster clean
 
@@ -33,12 +35,12 @@ release: deps
 
 # Builds in release mode and starts a standalone node on $(REDIS_ADDR).
 run: release
-	./target/release/kvnode --redis-addr $(REDIS_ADDR) --data-dir $(DATA_DIR)
+	$(BIN_DIR)/kvnode --redis-addr $(REDIS_ADDR) --data-dir $(DATA_DIR)
 
 # A local 3-node cluster (replication 3) on 127.0.0.1:6380-6382; stop it
 # with `make cluster-stop`.
 cluster: release
-	scripts/cluster.sh start
+	KVNODE=$(BIN_DIR)/kvnode scripts/cluster.sh start
 
 cluster-stop:
 	scripts/cluster.sh stop
@@ -63,8 +65,8 @@ bench-sanity: deps
 
 # The closing-note benchmark: the store beside redis-server and redis-server with AOF.
 bench-compare: release
-	../shared/bench/compare.sh --kv "target/release/kvnode --redis-addr 127.0.0.1:{port} --data-dir {dir}" -P 1
-	../shared/bench/compare.sh --kv "target/release/kvnode --redis-addr 127.0.0.1:{port} --data-dir {dir}" -P 16
+	../shared/bench/compare.sh --kv "$(BIN_DIR)/kvnode --redis-addr 127.0.0.1:{port} --data-dir {dir}" -P 1
+	../shared/bench/compare.sh --kv "$(BIN_DIR)/kvnode --redis-addr 127.0.0.1:{port} --data-dir {dir}" -P 16
 
 # The replicated-cluster benchmark: 3-node cluster vs redis-aof vs 3-member etcd.
 bench-cluster: deps

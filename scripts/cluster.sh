@@ -5,7 +5,7 @@
 # Data and logs under $CLUSTER_DIR (default ./cluster-data).
 set -euo pipefail
 DIR=${CLUSTER_DIR:-./cluster-data}
-BIN=${KVNODE:-./target/release/kvnode}
+BIN=${KVNODE:-${CARGO_TARGET_DIR:-./target}/release/kvnode}
 PARTITIONS=${PARTITIONS:-8}
 # The three nodes share this machine's CPUs: each gets a third of them for
 # its connection threads rather than one per CPU.
