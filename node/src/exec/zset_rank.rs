@@ -514,6 +514,37 @@ mod tests {
         });
     }
 
+    /// The level-1 segment that ends where a level-2 segment ends empties
+    /// while the level-2 segment still holds members: its record stays (at
+    /// 0), so level 2's boundaries stay level-1 ones and ranks stay right.
+    #[test]
+    fn emptying_the_last_level_1_segment_of_a_level_2_one_keeps_the_levels_nested() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = WriteCtx::new(Arc::new(Store::open(dir.path()).unwrap()));
+        applied(&mut ctx, 1, |a| zadd(a, (0..9000).map(|i| (i as f64, format!("m{i:05}")))));
+        let records = applied(&mut ctx, 2, |a| check_counts(a).unwrap());
+        // The first level-2 boundary, and the level-1 boundary before it.
+        let level2 = records.iter().find(|k| k[0] == LEVELS[1].0 && index_key(k) != END).expect("level 2 split");
+        let at = index_key(level2);
+        let level1: Vec<Vec<u8>> =
+            records.iter().filter(|k| k[0] == LEVELS[0].0).map(|k| index_key(k)).filter(|p| *p < at).collect();
+        let before = level1.last().unwrap().clone();
+        // Remove every member in [before, at): scores from before's to at's.
+        let score = |pos: &[u8]| String::from_utf8(pos[9..].to_vec()).unwrap();
+        let (from, to) = (score(&before), score(&at));
+        let doomed: Vec<Bytes> = (from[1..].parse::<u32>().unwrap()..to[1..].parse::<u32>().unwrap())
+            .map(|i| Bytes::from(format!("m{i:05}")))
+            .collect();
+        assert!(!doomed.is_empty());
+        applied(&mut ctx, 3, |a| {
+            exec::write(a, &Cmd::ZRem(cc::KeyMembers { key: Bytes::from_static(b"z"), members: doomed.clone() }))
+        });
+        applied(&mut ctx, 4, |a| {
+            check_counts(a).unwrap();
+            assert_eq!(member_rank(a, &to), Reply::Int(to[1..].parse::<i64>().unwrap() - doomed.len() as i64));
+        });
+    }
+
     fn member_rank(a: &mut Apply, m: &str) -> Reply {
         let rank = cc::ZRank { key: Bytes::from_static(b"z"), member: Bytes::from(m.to_string()), rev: false };
         exec::read(&a.db(), &Cmd::ZRank(rank))
