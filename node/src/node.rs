@@ -699,11 +699,15 @@ impl Node {
     /// A blocking pop (BLPOP, BLMOVE, BZPOPMIN, ...): `cmd` is the pop to try,
     /// now and again whenever a write to one of its keys is applied here,
     /// until it yields something or `timeout` passes (then its empty reply).
+    /// CLIENT UNBLOCK sends on `unblock` whether to end with an error (else
+    /// as a timeout); it ends the wait only between attempts, never an
+    /// attempt under way, whose pop may already be applied.
     pub async fn submit_blocking(
         self: &Arc<Self>,
         s: &mut Session,
         cmd: Cmd,
         timeout: Option<Duration>,
+        mut unblock: tokio::sync::oneshot::Receiver<bool>,
     ) -> PendingReply {
         let ns = s.ns.id;
         let keys: Vec<Bytes> = cmd.keys().into_iter().cloned().collect();
@@ -767,15 +771,26 @@ impl Node {
                         }
                     }
                 };
-                match deadline {
-                    Some(d) => {
-                        // Redis answers a timed-out list or zset pop with a
-                        // null array, BLMOVE's included.
-                        if tokio::time::timeout_at(d, wake).await.is_err() {
-                            return Reply::NilArray;
+                // Redis answers a timed-out list or zset pop with a null
+                // array, BLMOVE's included.
+                let woken = async {
+                    match deadline {
+                        Some(d) => tokio::time::timeout_at(d, wake).await.is_ok(),
+                        None => {
+                            wake.await;
+                            true
                         }
                     }
-                    None => wake.await,
+                };
+                tokio::select! {
+                    woken = woken => if !woken {
+                        return Reply::NilArray;
+                    },
+                    Ok(error) = &mut unblock => return if error {
+                        Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+                    } else {
+                        Reply::NilArray
+                    },
                 }
                 last = node.submit(&mut session, cmd.clone()).await.await;
                 if matches!((&cmd, &last), (Cmd::XRead(_), Reply::Error(e)) if e.starts_with("NOGROUP")) {
@@ -1376,16 +1391,14 @@ impl Node {
                     let key = keys::meta_user_key(k);
                     let at = (m.expire_at != 0).then_some(m.expire_at);
                     // A long string comes as stored: its value is in chunks.
-                    let assembled;
                     let m = if exec::chunks::is_chunked(m) {
                         let mut whole = m.clone();
                         exec::chunks::assemble(&view, db.ns, key, &mut whole);
-                        assembled = whole;
-                        &assembled
+                        std::borrow::Cow::Owned(whole)
                     } else {
-                        m
+                        std::borrow::Cow::Borrowed(m)
                     };
-                    failed = out.key(key, &exec::dump::value(&db, key, m), at);
+                    failed = out.key(key, &exec::dump::value(&db, key, &m), at);
                     written += 1;
                     failed.is_ok()
                 });
@@ -1784,8 +1797,6 @@ impl Node {
         out
     }
 
-    /// The partition of `key` if another node leads it: (slot, leader node).
-    /// For `--redirect moved`.
     /// Whether SCAN, KEYS and DBSIZE here cover partition `p`. They cover
     /// every partition, as a single Redis does, but with `--redirect moved`,
     /// where a node serves as a Redis Cluster node does, only the partitions
@@ -1798,6 +1809,8 @@ impl Node {
         }
     }
 
+    /// The partition of `key` if another node leads it: (slot, leader node).
+    /// For `--redirect moved`.
     pub fn moved(&self, s: &Session, key: &[u8]) -> Option<(u16, u64)> {
         let c = self.cfg.cluster.as_ref()?;
         if !c.redirect_moved || s.local_only {

@@ -200,7 +200,10 @@ impl Conn {
                         self.remember_keys(spec, &c, caching);
                         Outcome::Pending(self.server.node.submit(&mut self.session, c).await)
                     }
-                    None => Outcome::Blocked(self.server.node.submit_blocking(&mut self.session, c, timeout).await),
+                    None => {
+                        let unblock = self.client.waiting();
+                        Outcome::Blocked(self.server.node.submit_blocking(&mut self.session, c, timeout, unblock).await)
+                    }
                 },
                 Err(e) => Outcome::Reply(e),
             },
@@ -477,28 +480,6 @@ async fn read_more(
 }
 
 /// Serves one client until it leaves, is killed, or the server shuts down.
-/// A blocked command's reply, or what CLIENT UNBLOCK makes of it: the
-/// timeout's null array, or an UNBLOCKED error. (Dropping the command's
-/// future gives up its place among the keys' waiters.)
-fn unblockable(client: &Arc<ClientHandle>, f: PendingReply) -> PendingReply {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    *client.unblock.lock() = Some(tx);
-    let client = client.clone();
-    async move {
-        let r = tokio::select! {
-            r = f => r,
-            Ok(error) = rx => if error {
-                Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
-            } else {
-                Reply::NilArray
-            },
-        };
-        client.unblock.lock().take();
-        r
-    }
-    .boxed()
-}
-
 pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpStream) {
     let (limits, max_pipeline, read_budget) = {
         let c = server.cfg.read();
@@ -667,7 +648,9 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         Outcome::Pending(f) => (Err(f), false),
                         Outcome::Blocked(f) => {
                             blocked = true;
-                            (Err(unblockable(&client, f)), false)
+                            // Its wait over, the client no longer counts as blocked.
+                            let client = client.clone();
+                            (Err(f.inspect(move |_| client.done_waiting()).boxed()), false)
                         }
                         Outcome::Close(r) => (Ok(r), true),
                         Outcome::Drop => {

@@ -59,7 +59,6 @@ const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
             ("tracking", -3),
             ("trackinginfo", 2),
             ("unblock", -3),
-            ("unblock", -3),
             ("unpause", 2),
             ("help", 2),
         ],

@@ -124,6 +124,19 @@ pub const TRACKING_BROKEN_REDIRECT: u8 = 2;
 pub const TRACKING_BCAST: u8 = 4;
 
 impl ClientHandle {
+    /// A blocking command of this client begins: what CLIENT UNBLOCK will
+    /// send to.
+    pub fn waiting(&self) -> tokio::sync::oneshot::Receiver<bool> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *self.unblock.lock() = Some(tx);
+        rx
+    }
+
+    /// The blocking command ended.
+    pub fn done_waiting(&self) {
+        self.unblock.lock().take();
+    }
+
     /// Channels, patterns and shard channels subscribed to.
     pub fn subscriptions(&self) -> usize {
         self.sub.load(Ordering::Relaxed) + self.psub.load(Ordering::Relaxed) + self.ssub.load(Ordering::Relaxed)

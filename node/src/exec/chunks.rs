@@ -53,6 +53,16 @@ fn chunk_sub(i: usize) -> [u8; 4] {
     (i as u32).to_be_bytes()
 }
 
+/// Chunk `i` of the string `key` of `len` bytes whose chunks are keyed under
+/// `prefix`. A point read, not a scan: a chunk rewritten often has many
+/// versions in the memtable, which a scan steps over one by one; a read
+/// lands on the newest. The chunks and the record are written in one
+/// batch: a missing one is a broken store, not something to answer from.
+fn read_chunk<K: KvRead + ?Sized>(kv: &K, prefix: &[u8], key: &[u8], i: usize, len: usize) -> Vec<u8> {
+    kv.get(Cf::Data, &[prefix, &chunk_sub(i)].concat())
+        .unwrap_or_else(|| panic!("string {key:?}: chunk {i} of {len} bytes is missing"))
+}
+
 /// Whether a record as read from the store is a string kept in chunks.
 pub fn is_chunked(m: &Meta) -> bool {
     m.ty == DataType::String && m.count & CHUNKED != 0
@@ -73,9 +83,7 @@ pub fn read_part<K: KvRead + ?Sized>(
     if from < to {
         let prefix = keys::element_prefix(ns, key, m.version);
         for i in from / CHUNK..to.div_ceil(CHUNK) {
-            let chunk = kv
-                .get(Cf::Data, &[&prefix[..], &chunk_sub(i)].concat())
-                .unwrap_or_else(|| panic!("string {key:?}: chunk {i} of {len} bytes is missing"));
+            let chunk = read_chunk(kv, &prefix, key, i, len);
             let start = i * CHUNK;
             out.extend_from_slice(&chunk[from.max(start) - start..to.min(start + chunk.len()) - start]);
         }
@@ -115,9 +123,7 @@ impl InPlace {
     }
 
     fn chunk(&self, a: &Apply, key: &[u8], i: usize) -> Vec<u8> {
-        a.kv
-            .get(Cf::Data, &self.chunk_key(a, key, i))
-            .unwrap_or_else(|| panic!("string {key:?}: chunk {i} of {} bytes is missing", self.len))
+        read_chunk(&*a.kv, &keys::element_prefix(a.ns, key, self.stored.version), key, i, self.len)
     }
 
     /// The bytes `[from, to)`, cut at the value's end.
@@ -172,20 +178,7 @@ pub fn assemble<K: KvRead + ?Sized>(kv: &K, ns: u32, key: &[u8], m: &mut Meta) {
     if !is_chunked(m) {
         return;
     }
-    let len = stored_len(m);
-    let mut value = Vec::with_capacity(len);
-    // Point reads, not a scan: a chunk rewritten often has many versions in
-    // the memtable, which a scan steps over one by one; a read lands on the
-    // newest.
-    let prefix = keys::element_prefix(ns, key, m.version);
-    for i in 0..len.div_ceil(CHUNK) {
-        // The chunks and the record are written in one batch: a missing one
-        // is a broken store, not something to answer from.
-        let chunk = kv
-            .get(Cf::Data, &[&prefix[..], &chunk_sub(i)].concat())
-            .unwrap_or_else(|| panic!("string {key:?}: chunk {i} of {len} bytes is missing"));
-        value.extend_from_slice(&chunk);
-    }
+    let (len, value) = read_part(kv, ns, key, m, |len| 0..len);
     assert_eq!(value.len(), len, "string {key:?}: its chunks hold {} bytes, its record says {len}", value.len());
     m.count &= !CHUNKED;
     m.payload = value;

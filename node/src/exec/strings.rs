@@ -200,12 +200,12 @@ impl Modify {
 fn write_in_chunks(
     a: &mut Apply,
     key: &[u8],
-    offset: impl FnOnce(usize) -> Option<u64>,
+    offset: impl FnOnce(usize) -> u64,
     value: &[u8],
     kind: Modify,
 ) -> Option<Reply> {
     let mut at = InPlace::open(a, key)?;
-    let offset = offset(at.len)?;
+    let offset = offset(at.len);
     if value.is_empty() {
         // Nothing to write: Redis answers the current length.
         return Some(Reply::Int(at.len as i64));
@@ -459,7 +459,7 @@ pub fn finish_in_place(
 }
 
 pub fn append(a: &mut Apply, cmd: &c::KeyValue) -> Reply {
-    if let Some(reply) = write_in_chunks(a, &cmd.key, |len| Some(len as u64), &cmd.value, Modify::Append) {
+    if let Some(reply) = write_in_chunks(a, &cmd.key, |len| len as u64, &cmd.value, Modify::Append) {
         return reply;
     }
     modify(a, &cmd.key, Encoding::Raw, Modify::Append, |old| {
@@ -475,7 +475,7 @@ pub fn append(a: &mut Apply, cmd: &c::KeyValue) -> Reply {
 }
 
 pub fn setrange(a: &mut Apply, cmd: &c::SetRange) -> Reply {
-    if let Some(reply) = write_in_chunks(a, &cmd.key, |_| Some(cmd.offset), &cmd.value, Modify::SetRange) {
+    if let Some(reply) = write_in_chunks(a, &cmd.key, |_| cmd.offset, &cmd.value, Modify::SetRange) {
         return reply;
     }
     modify(a, &cmd.key, Encoding::Raw, Modify::SetRange, |old| {
