@@ -526,6 +526,13 @@ fn client_reply_modes_match_redis() {
     assert_eq!(String::from_utf8_lossy(&run(ours.port)), String::from_utf8_lossy(&theirs));
 }
 
+/// The id of the client on `con` (CLIENT ID), as text.
+fn client_id(con: &mut Raw) -> String {
+    con.send(b"CLIENT ID\r\n").unwrap();
+    let reply = con.read_until(|b| b.ends_with(b"\r\n"));
+    String::from_utf8_lossy(&reply[1..reply.len() - 2]).to_string()
+}
+
 /// CLIENT UNBLOCK against redis-server: a client blocked in BLPOP, BZPOPMIN
 /// or XREAD ends as if timed out (or with UNBLOCKED's error), the same bytes
 /// come back, the connection serves on, and a client not blocked answers 0.
@@ -535,9 +542,7 @@ fn client_unblock_ends_a_blocked_command_as_redis_does() {
     let ours = KvNode::with_partitions(1);
     let run = |port: u16, mut admin: redis::Connection| -> Vec<u8> {
         let mut blocked = Raw::connect(port);
-        blocked.send(b"CLIENT ID\r\n").unwrap();
-        let id_reply = blocked.read_until(|b| b.ends_with(b"\r\n"));
-        let id = String::from_utf8_lossy(&id_reply[1..id_reply.len() - 2]).to_string();
+        let id = client_id(&mut blocked);
         let mut out = Vec::new();
         let unblock = |admin: &mut redis::Connection, how: &[&str]| -> i64 {
             redis::cmd("CLIENT").arg("UNBLOCK").arg(&id).arg(how).query(admin).unwrap()
@@ -595,9 +600,7 @@ fn an_unblocked_pop_loses_no_element() {
     let ours = KvNode::with_partitions(1);
     let mut admin = ours.client();
     let mut blocked = Raw::connect(ours.port);
-    blocked.send(b"CLIENT ID\r\n").unwrap();
-    let id_reply = blocked.read_until(|b| b.ends_with(b"\r\n"));
-    let id = String::from_utf8_lossy(&id_reply[1..id_reply.len() - 2]).to_string();
+    let id = client_id(&mut blocked);
     let (mut popped, mut left) = (0, 0);
     for i in 0..200 {
         // A list of its own each time: an element left behind would end
