@@ -88,7 +88,7 @@ const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
         &[("latest", 2), ("history", 3), ("reset", -2), ("graph", 3), ("doctor", 2), ("histogram", -2), ("help", 2)],
     ),
     ("module", &[("list", 2), ("load", -3), ("loadex", -3), ("unload", 3), ("help", 2)]),
-    ("memory", &[("usage", -3), ("doctor", 2), ("malloc-stats", 2), ("purge", 2), ("help", 2)]),
+    ("memory", &[("usage", -3), ("doctor", 2), ("malloc-stats", 2), ("purge", 2), ("stats", 2), ("help", 2)]),
     (
         "xgroup",
         &[("create", -5), ("setid", -5), ("destroy", 4), ("createconsumer", 5), ("delconsumer", 5), ("help", 2)],
@@ -218,6 +218,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
             Ok(cmd) => return Outcome::Pending(c.server.node.submit(&mut c.session, cmd).await),
             Err(e) => e,
         },
+        "memory" if argv[1].eq_ignore_ascii_case(b"stats") => crate::info::memory_stats(&c.server),
         "memory" => crate::admin::memory(&argv),
         "time" => {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

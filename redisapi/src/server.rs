@@ -211,6 +211,9 @@ pub struct Server {
     pub output_bytes: AtomicUsize,
     shutdown: watch::Sender<bool>,
     pub started: Instant,
+    /// The process's resident memory once the server was set up (MEMORY
+    /// STATS' startup.allocated).
+    pub startup_rss: u64,
     pub port: AtomicU64,
     /// The scripts EVAL ran or SCRIPT LOAD loaded, by SHA1 digest (for
     /// EVALSHA; per node, as in Redis Cluster).
@@ -260,6 +263,7 @@ impl Server {
             output_bytes: AtomicUsize::new(0),
             shutdown,
             started: Instant::now(),
+            startup_rss: crate::info::rss_bytes(),
             port: AtomicU64::new(0),
             slowlog: Default::default(),
             monitors: Default::default(),

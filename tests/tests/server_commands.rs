@@ -232,6 +232,64 @@ fn memory_usage_grows_with_the_value() {
     assert_eq!((before, after), (Some(small), None));
 }
 
+/// MEMORY STATS against redis-server: the same fields in the same order,
+/// each an integer or a double (a map in RESP3, pairs in RESP2), db.0 only
+/// once there are keys; keys.count is the number of keys; the same errors.
+#[test]
+fn memory_stats_has_the_fields_of_redis() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(2);
+    let shape = |c: &mut redis::Connection| -> (Vec<String>, i64) {
+        let v: redis::Value = q(c, &["MEMORY", "STATS"]).unwrap();
+        let pairs: Vec<(redis::Value, redis::Value)> = match v {
+            redis::Value::Map(m) => m,
+            redis::Value::Array(a) => a.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect(),
+            other => panic!("MEMORY STATS answered {other:?}"),
+        };
+        let mut keys = -1;
+        let fields = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let name: String = redis::from_redis_value(&k).unwrap();
+                if name == "keys.count" {
+                    keys = redis::from_redis_value(&v).unwrap();
+                }
+                let kind = match v {
+                    redis::Value::Int(_) => "int",
+                    redis::Value::Double(_) => "double",
+                    // RESP2 sends doubles as bulk strings.
+                    redis::Value::BulkString(b) if std::str::from_utf8(&b).unwrap().parse::<f64>().is_ok() => "double",
+                    redis::Value::Map(_) | redis::Value::Array(_) => "map",
+                    other => panic!("{name}: {other:?}"),
+                };
+                format!("{name}: {kind}")
+            })
+            .collect();
+        (fields, keys)
+    };
+    for resp3 in [false, true] {
+        let (mut r, mut o) =
+            if resp3 { (redis.client_resp3(), ours.client_resp3()) } else { (redis.client(), ours.client()) };
+        let _: () = q(&mut r, &["FLUSHALL"]).unwrap();
+        let _: () = q(&mut o, &["FLUSHALL"]).unwrap();
+        assert_eq!(shape(&mut o), shape(&mut r), "empty (RESP3: {resp3})");
+        for c in [&mut r, &mut o] {
+            let _: () = q(c, &["MSET", "{a}1", "x", "{a}2", "y"]).unwrap();
+            let _: () = q(c, &["SET", "b", "z", "EX", "100"]).unwrap();
+        }
+        let (fields, keys) = shape(&mut o);
+        assert_eq!((fields, keys), shape(&mut r), "with 3 keys (RESP3: {resp3})");
+        assert_eq!(keys, 3);
+        for args in [&["MEMORY", "STATS", "x"][..], &["MEMORY", "NOSUCH"]] {
+            let ours: redis::RedisResult<redis::Value> = q(&mut o, args);
+            let theirs: redis::RedisResult<redis::Value> = q(&mut r, args);
+            assert_eq!(ours.unwrap_err().to_string(), theirs.unwrap_err().to_string(), "{args:?}");
+        }
+        let help = |c: &mut redis::Connection| -> Vec<String> { q(c, &["MEMORY", "HELP"]).unwrap() };
+        assert_eq!(help(&mut o), help(&mut r));
+    }
+}
+
 /// MONITOR against redis-server: the same lines (arguments quoted and
 /// escaped as Redis does, passwords hidden) for the commands that run,
 /// none for refused ones or admin commands (CONFIG). Times and addresses
