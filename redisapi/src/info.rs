@@ -71,7 +71,7 @@ pub fn memory_stats(server: &Server) -> node::Reply {
     out.extend([
         int("overhead.total", overhead),
         int("keys.count", keys),
-        int("keys.bytes-per-key", if keys == 0 { 0 } else { net / keys }),
+        int("keys.bytes-per-key", net.checked_div(keys).unwrap_or(0)),
         int("dataset.bytes", dataset),
         double("dataset.percentage", if net == 0 { 0.0 } else { dataset as f64 * 100.0 / net as f64 }),
         double("peak.percentage", if peak == 0 { 0.0 } else { total as f64 * 100.0 / peak as f64 }),

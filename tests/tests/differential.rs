@@ -296,7 +296,11 @@ fn run_random_lex(seed: u64, steps: usize) -> Result<(), String> {
         let key = w(keys.choose(&mut rng).unwrap().0);
         let (min, max) = (bound(&mut rng), bound(&mut rng));
         let limit = |rng: &mut rand::rngs::StdRng| {
-            vec![w("LIMIT"), rng.gen_range(0..200).to_string().into_bytes(), rng.gen_range(-1..20).to_string().into_bytes()]
+            vec![
+                w("LIMIT"),
+                rng.gen_range(0..200).to_string().into_bytes(),
+                rng.gen_range(-1..20).to_string().into_bytes(),
+            ]
         };
         let cmd: Vec<Vec<u8>> = match rng.gen_range(0..12) {
             0..=2 => {

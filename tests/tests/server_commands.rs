@@ -642,7 +642,9 @@ fn client_unblock_ends_a_blocked_command_as_redis_does() {
     let theirs = run(redis.port, redis.client());
     let text = String::from_utf8_lossy(&theirs);
     assert!(
-        text.starts_with("0\nflags=b\n1\n*-1\r\n+PONG\r\nflags=b\n1\n-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"),
+        text.starts_with(
+            "0\nflags=b\n1\n*-1\r\n+PONG\r\nflags=b\n1\n-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+        ),
         "{text}"
     );
     assert_eq!(String::from_utf8_lossy(&run(ours.port, ours.client())), text);

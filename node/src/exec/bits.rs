@@ -159,7 +159,8 @@ pub fn bitpos<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::BitRange) -> Reply {
     let parsed = parsed();
     let mut bits = None;
     let part = db.string_part(&cmd.key, |len| {
-        bits = parsed.as_ref().ok().and_then(|(start, end, in_bits)| bit_range(len, *start, end.unwrap_or(-1), *in_bits));
+        bits =
+            parsed.as_ref().ok().and_then(|(start, end, in_bits)| bit_range(len, *start, end.unwrap_or(-1), *in_bits));
         bytes_of(bits)
     });
     let v = match part {
@@ -352,7 +353,7 @@ fn field_bytes(ops: &[c::BitFieldOp]) -> std::ops::Range<usize> {
 
 /// `op` for a window of the string that starts at byte `lo`.
 fn in_window(op: &c::BitFieldOp, lo: usize) -> c::BitFieldOp {
-    c::BitFieldOp { offset: op.offset - lo as u64 * 8, ..op.clone() }
+    c::BitFieldOp { offset: op.offset - lo as u64 * 8, ..*op }
 }
 
 pub fn bitfield_write(a: &mut Apply, cmd: &c::BitField) -> Reply {

@@ -2,9 +2,9 @@
 //! view, writes through an [`Apply`] view. One module per command family.
 
 pub mod bits;
+pub mod chunks;
 pub mod cjson;
 pub mod cmsgpack;
-pub mod chunks;
 pub mod collections;
 pub mod db;
 pub mod dump;

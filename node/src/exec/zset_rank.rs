@@ -115,6 +115,7 @@ fn segment_of<K: KvRead + ?Sized>(db: &Db<K>, key: &[u8], m: &Meta, prefix: u8, 
 /// The count records of level `prefix` keyed past index position `from`
 /// (`None`: from the live index's start), in order, until `f` returns
 /// false.
+#[allow(clippy::too_many_arguments)] // one level's records of one key version, spelled out
 fn records_after<K: KvRead + ?Sized>(
     db: &Db<K>,
     key: &[u8],
@@ -191,7 +192,7 @@ pub fn build(a: &mut Apply, c: &mut Coll, live: &Live) {
     for (prefix, spacing) in LEVELS {
         let mut n = 0u64;
         for (i, sub) in records.iter().enumerate() {
-            if i > 0 && i as u64 % spacing == 0 {
+            if i > 0 && (i as u64).is_multiple_of(spacing) {
                 put_count(a, c, &record_key(prefix, sub), n);
                 n = 0;
             }
@@ -234,11 +235,20 @@ fn split(a: &mut Apply, c: &mut Coll, level: usize, sub: &[u8], end: &[u8], live
         // The level below's segments tile this one: cut at one of their ends.
         let lower = LEVELS[level - 1].0;
         let to = record_key(lower, &index_key(end));
-        scan_elems(a.kv, a.ns, &c.key, c.meta.version, &after(&record_key(lower, &start)), Some(&to), false, &mut |k, v| {
-            n += count_of(v);
-            cuts.push((index_key(k), n));
-            true
-        });
+        scan_elems(
+            a.kv,
+            a.ns,
+            &c.key,
+            c.meta.version,
+            &after(&record_key(lower, &start)),
+            Some(&to),
+            false,
+            &mut |k, v| {
+                n += count_of(v);
+                cuts.push((index_key(k), n));
+                true
+            },
+        );
         // The last part, up to `end` itself.
         n += c.get(a, &record_key(lower, &index_key(end))).map_or(0, |v| count_of(&v));
     }
@@ -263,7 +273,8 @@ pub fn removed(a: &mut Apply, c: &mut Coll, sub: &[u8]) {
         // An emptied segment goes (its records join the next one's, which
         // holds none more), but for the end records and a level-1 record
         // that ends a level-2 segment too, so that the levels stay nested.
-        let keep = || pos == END || LEVELS.get(level + 1).is_some_and(|(p, _)| c.get(a, &record_key(*p, &pos)).is_some());
+        let keep =
+            || pos == END || LEVELS.get(level + 1).is_some_and(|(p, _)| c.get(a, &record_key(*p, &pos)).is_some());
         if left == 0 && !keep() {
             c.delete(a, &end);
             if level > 0 {
@@ -458,7 +469,8 @@ mod tests {
     /// boundary at each member whose FNV-1a hash is a multiple of 64 (of
     /// 4096 for level 2).
     fn as_version_9(a: &mut Apply) {
-        let fnv = |m: &[u8]| m.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3));
+        let fnv =
+            |m: &[u8]| m.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3));
         let mut c = Coll::open(a, &Bytes::from_static(b"z"), DataType::ZSet).unwrap();
         for k in check_counts(a).unwrap() {
             c.delete(a, &k);
@@ -587,9 +599,8 @@ mod tests {
         }
         // Growth past level 2's split, removals, and pops from both ends.
         for round in 0..40 {
-            let fresh: Vec<(f64, String)> = (0..200)
-                .map(|i| (rng.gen_range(-10.0..4000.0), format!("n{round}-{i}")))
-                .collect();
+            let fresh: Vec<(f64, String)> =
+                (0..200).map(|i| (rng.gen_range(-10.0..4000.0), format!("n{round}-{i}"))).collect();
             step(&mut ctx, &mut |a| {
                 zadd(a, fresh.clone().into_iter());
             });

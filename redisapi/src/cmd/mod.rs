@@ -305,8 +305,8 @@ fn run_of(name: &str) -> Option<Run> {
         | "client" | "command" | "info" | "config" | "time" | "shutdown" | "function" | "script" | "debug"
         | "multi" | "exec" | "discard" | "watch" | "unwatch" | "object" | "cluster" | "readonly" | "readwrite"
         | "asking" | "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "publish" | "pubsub" | "wait"
-        | "ssubscribe" | "sunsubscribe" | "spublish" | "migrate" | "slowlog" | "role" | "replicaof" | "slaveof" | "lolwut" | "latency" | "module"
-        | "memory" | "monitor" => Some(Run::Local),
+        | "ssubscribe" | "sunsubscribe" | "spublish" | "migrate" | "slowlog" | "role" | "replicaof" | "slaveof"
+        | "lolwut" | "latency" | "module" | "memory" | "monitor" => Some(Run::Local),
         _ => None,
     }
 }
