@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A local 3-node cluster (replication factor 3) on loopback, for trying the
-# store out. `scripts/cluster.sh start` (make cluster) / `stop` (make cluster-stop).
+# store out. `scripts/cluster.sh start` (make cluster) / `stop` (make cluster-stop);
+# `wait-balanced` waits until leadership has spread over the nodes.
 # Nodes: redis 127.0.0.1:6380-6382, raft :7380-7382, http :8380-8382.
 # Data and logs under $CLUSTER_DIR (default ./cluster-data).
 set -euo pipefail
@@ -93,8 +94,33 @@ stop() {
   done
 }
 
+# Waits (up to $1 seconds, default 60) until every partition is led by its
+# preferred node, the first of its initial replicas (partition p by node
+# p mod 3 + 1): a node hands a partition back about leader-balance-secs (10)
+# after it took it, and writes during a hand-over get -TRYAGAIN, so
+# benchmarks start measuring only after this.
+balanced() {
+  local want got
+  want=$(for i in 1 2 3; do seq $((i - 1)) 3 $((PARTITIONS - 1)) | tr '\n' ','; echo; done)
+  for _ in $(seq 1 $((${1:-60} * 10))); do
+    got=$(for i in 1 2 3; do
+      curl -sf "http://127.0.0.1:$((8379 + i))/metrics" | grep 'kvnode_partition_role{.*role="leader"' |
+        sed 's/.*partition="\([0-9]*\)".*/\1/' | sort -n | tr '\n' ','
+      echo
+    done)
+    if [ "$got" = "$want" ]; then
+      echo "each partition led by its preferred node (node 1: ${got%%$'\n'*})"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "partitions not led by their preferred nodes within ${1:-60} s; leaders per node:" $got >&2
+  return 1
+}
+
 case "${1:-start}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  wait-balanced) balanced "${2:-60}" ;;
+  *) echo "usage: $0 start|stop|wait-balanced [seconds]" >&2; exit 2 ;;
 esac

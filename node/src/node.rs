@@ -81,6 +81,9 @@ pub struct ClusterConfig {
     pub bootstrap: bool,
     /// Answer -MOVED for keys this node does not lead, instead of forwarding.
     pub redirect_moved: bool,
+    /// How often this node hands partitions it leads back to their
+    /// preferred nodes (see [`crate::balance`]); zero: never.
+    pub leader_balance: Duration,
 }
 
 impl NodeConfig {
@@ -1413,8 +1416,11 @@ impl Node {
         let mut tasks = self.tasks.lock();
         tasks.push(tokio::spawn(expire_loop(Arc::downgrade(self))));
         tasks.push(tokio::spawn(compact_loop(Arc::downgrade(self))));
-        if self.cfg.cluster.is_some() {
+        if let Some(c) = &self.cfg.cluster {
             tasks.push(tokio::spawn(announce_loop(Arc::downgrade(self))));
+            if !c.leader_balance.is_zero() {
+                tasks.push(tokio::spawn(crate::balance::balance_loop(Arc::downgrade(self))));
+            }
         }
     }
 

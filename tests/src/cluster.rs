@@ -44,6 +44,9 @@ impl Default for ClusterOptions {
                 "election-ticks = 10".into(),
                 "write-timeout-ms = 2000".into(),
                 "read-timeout-ms = 2000".into(),
+                // Leadership stays where a test puts it (a test of the
+                // preferred leaders turns this on).
+                "leader-balance-secs = 0".into(),
             ],
             args: vec![],
             data_dirs: vec![],

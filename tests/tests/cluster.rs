@@ -495,6 +495,40 @@ fn admin(cl: &Cluster, via: usize, path: &str) -> String {
     body
 }
 
+/// Preferred leaders (`leader-balance-secs`): whoever wins the first
+/// elections, each partition ends up led by the first node of its initial
+/// replicas (partition p on node p mod 3 here). Leadership moved away by
+/// hand goes back, and so do the partitions another node took over while
+/// their preferred node was down, once it is back and caught up.
+#[test]
+fn leadership_goes_back_to_each_partitions_preferred_node() {
+    let mut opts = ClusterOptions { partitions: 6, ..Default::default() };
+    opts.config.retain(|l| !l.starts_with("leader-balance-secs"));
+    opts.config.push("leader-balance-secs = 1".into());
+    let mut cl = Cluster::start(opts);
+    let at_preferred = |cl: &Cluster| (0..6u32).all(|p| cl.role(p as usize % 3, p).as_deref() == Some("leader"));
+    wait_until(LONG, "every partition led by its preferred node", || at_preferred(&cl));
+
+    let moved = admin(&cl, 0, "/admin/partitions/0/transfer-leader?node=3");
+    assert!(moved.contains("node 3 leads the partition"), "{moved}");
+    wait_until(LONG, "partition 0 back at node 1", || at_preferred(&cl));
+
+    cl.kill9(0);
+    for p in [0, 3] {
+        let _ = cl.leader_of(p, &[0], LONG);
+    }
+    let mut c = cl.client(1);
+    for i in 0..200 {
+        let _: () = c.set(format!("k{i}"), i).unwrap();
+    }
+    cl.restart(0);
+    wait_until(LONG, "partitions 0 and 3 back at node 1", || at_preferred(&cl));
+    let mut c = cl.client(0);
+    for i in 0..200 {
+        assert_eq!(c.get::<_, Option<i64>>(format!("k{i}")).unwrap(), Some(i));
+    }
+}
+
 /// Starts 3 writers (see [`writer`]) through every node.
 fn start_writers(cl: &Cluster) -> (Arc<AtomicBool>, Vec<std::thread::JoinHandle<Vec<String>>>) {
     let urls: Vec<String> = (0..cl.len()).map(|i| cl.url(i)).collect();

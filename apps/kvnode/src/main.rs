@@ -111,6 +111,9 @@ struct FileConfig {
     cluster: Option<PathBuf>,
     node_id: Option<u64>,
     redirect: Option<String>,
+    /// Seconds between a node's looks at whether partitions it leads should
+    /// go back to their preferred nodes (0: never). Default 10.
+    leader_balance_secs: Option<u64>,
     http_addr: Option<String>,
     workers: Option<usize>,
 }
@@ -188,7 +191,12 @@ fn main() -> anyhow::Result<()> {
             Some("moved") => true,
             Some(other) => anyhow::bail!("--redirect must be forward or moved, not {other}"),
         };
-        ncfg.cluster = Some(node::node::ClusterConfig { spec, bootstrap: args.bootstrap, redirect_moved });
+        ncfg.cluster = Some(node::node::ClusterConfig {
+            spec,
+            bootstrap: args.bootstrap,
+            redirect_moved,
+            leader_balance: Duration::from_secs(file.leader_balance_secs.unwrap_or(10)),
+        });
     }
     let mut scfg = ServerConfig {
         requirepass: args.requirepass.or(file.requirepass),
