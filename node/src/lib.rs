@@ -2,6 +2,7 @@
 //! on RocksDB, the apply logic (state machine), TTL and transactions, on the
 //! raft driver of `kvraft`.
 
+pub mod access;
 pub mod balance;
 pub mod changes;
 pub mod coll_cmds;

@@ -290,6 +290,64 @@ fn memory_stats_has_the_fields_of_redis() {
     }
 }
 
+/// OBJECT IDLETIME against redis-server: a key just used is idle for at
+/// most a second; once it has been left alone, TYPE, EXISTS, TTL, OBJECT
+/// and MEMORY USAGE leave it idle, while GET, a write, TOUCH and a script's
+/// read make it fresh again. A missing key is nil.
+#[test]
+fn object_idletime_follows_use_as_redis_does() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(2);
+    let run = |c: &mut redis::Connection| -> Vec<String> {
+        let idle = |c: &mut redis::Connection| -> Option<i64> { q(c, &["OBJECT", "IDLETIME", "k"]).unwrap() };
+        let class = |v: Option<i64>| match v {
+            None => "nil".to_string(),
+            Some(0..=1) => "fresh".to_string(),
+            Some(_) => "idle".to_string(),
+        };
+        let mut out = vec![class(idle(c))];
+        let _: () = q(c, &["SET", "k", "v"]).unwrap();
+        out.push(class(idle(c)));
+        let uses: [&[&str]; 5] = [
+            &["GET", "k"],
+            &["APPEND", "k", "x"],
+            &["TOUCH", "k"],
+            &["EVAL", "return redis.call('STRLEN', KEYS[1])", "1", "k"],
+            &["GETRANGE", "k", "0", "0"],
+        ];
+        for used in uses {
+            wait_until(Duration::from_secs(30), "the key to stand idle", || idle(c).unwrap() >= 3);
+            for look in [
+                &["TYPE", "k"][..],
+                &["EXISTS", "k"],
+                &["TTL", "k"],
+                &["PTTL", "k"],
+                &["OBJECT", "ENCODING", "k"],
+                &["MEMORY", "USAGE", "k"],
+            ] {
+                let _: redis::Value = q(c, look).unwrap();
+            }
+            out.push(class(idle(c)));
+            let _: redis::Value = q(c, used).unwrap();
+            out.push(format!("{}: {}", used[0], class(idle(c))));
+        }
+        out
+    };
+    // (Both at once: each waits out a few idle seconds.)
+    let (want, got) = std::thread::scope(|s| {
+        let theirs = s.spawn(|| run(&mut redis.client()));
+        let got = run(&mut ours.client());
+        (theirs.join().unwrap(), got)
+    });
+    assert_eq!(got, want);
+    assert_eq!(want[..3], ["nil", "fresh", "idle"]);
+    // Every replica runs a script: one that could write what IDLETIME says
+    // is refused (Redis, replicating a script's effects, answers).
+    let mut c = ours.client();
+    let r: redis::RedisResult<i64> = q(&mut c, &["EVAL", "return redis.call('OBJECT', 'IDLETIME', KEYS[1])", "1", "k"]);
+    assert!(r.unwrap_err().to_string().contains("not served inside MULTI or a script"));
+}
+
 /// MONITOR against redis-server: the same lines (arguments quoted and
 /// escaped as Redis does, passwords hidden) for the commands that run,
 /// none for refused ones or admin commands (CONFIG). Times and addresses

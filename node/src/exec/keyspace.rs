@@ -59,9 +59,7 @@ pub fn object_info<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::ObjectInfo) -> Reply
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when \
              switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ),
-        c::ObjectField::IdleTime => {
-            Reply::error("ERR OBJECT IDLETIME is not tracked by this server (there is no LRU eviction)")
-        }
+        c::ObjectField::IdleTime => Reply::Int(crate::access::CLOCK.idle_secs(&cmd.key) as i64),
         c::ObjectField::RefCount => {
             let shared = m.ty == DataType::String
                 && m.count == super::strings::Encoding::ByValue as u64

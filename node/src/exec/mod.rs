@@ -35,6 +35,7 @@ pub use db::{Apply, Db};
 /// Runs a read-only command. Keyless ones (SCAN, KEYS, RANDOMKEY, DBSIZE)
 /// cover this partition only; the node combines partitions.
 pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
+    crate::access::CLOCK.touch_keys(cmd);
     match cmd {
         Cmd::Get(k) => strings::get(db, &k.key),
         Cmd::MGet(k) => strings::mget(db, &k.keys),
@@ -112,6 +113,7 @@ pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
 /// Applies one command. Read commands (queued in MULTI) are answered from
 /// the state as of this point of the log.
 pub fn write(a: &mut Apply, cmd: &Cmd) -> Reply {
+    crate::access::CLOCK.touch_keys(cmd);
     match cmd {
         Cmd::Set(c) => strings::set(a, c),
         Cmd::MSet(c) => strings::mset(a, c),
@@ -169,6 +171,11 @@ pub fn write(a: &mut Apply, cmd: &Cmd) -> Reply {
         Cmd::XGroup(c) => stream_group::xgroup(a, c),
         Cmd::XAck(c) => stream_group::xack(a, c),
         Cmd::XClaim(c) => stream_group::xclaim(a, c),
+        // Each replica keeps its own access clock: a script that wrote what
+        // IDLETIME answered would write differently on each.
+        Cmd::ObjectInfo(c) if c.field == crate::command::ObjectField::IdleTime as i32 => Reply::error(
+            "ERR OBJECT IDLETIME is not served inside MULTI or a script (each replica keeps its own access times)",
+        ),
         r => read(&a.db(), r),
     }
 }
