@@ -479,6 +479,14 @@ async fn read_more(
     rd.read_buf(inbuf).await
 }
 
+/// Waits until `deadline`; forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Serves one client until it leaves, is killed, or the server shuts down.
 pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpStream) {
     let (limits, max_pipeline, read_budget) = {
@@ -529,6 +537,8 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     // The client closed its side: nothing more to read, but what it sent
     // before is still answered (as Redis does for `nc -N` and the like).
     let mut eof = false;
+    // When the client last sent something or was answered (`timeout`).
+    let mut last_io = tokio::time::Instant::now();
 
     loop {
         let over_budget = server.inflight_bytes.load(Ordering::Relaxed) > read_budget && !pending.is_empty();
@@ -543,9 +553,20 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         // command is dropped, as Redis frees such a client, so that a later
         // push is not popped for nobody (and lost).
         let watch_blocked = blocked && !eof && inbuf.len() < BLOCKED_READ_LIMIT;
+        // Redis' `timeout` closes a client idle that long, but not one with
+        // a command in flight (blocked ones included), subscribed, or
+        // MONITORing.
+        let idle_limit = server.idle_timeout.load(Ordering::Relaxed);
+        let idle_deadline =
+            (idle_limit > 0 && pending.is_empty() && !unparsed && conn.subscriptions() == 0 && conn.mon_rx.is_none())
+                .then(|| last_io + std::time::Duration::from_secs(idle_limit) + std::time::Duration::from_millis(999));
         tokio::select! {
             biased;
             _ = client.kill.notified() => { killed = true; break }
+            _ = sleep_until_some(idle_deadline) => {
+                tracing::debug!("client {}: idle for {idle_limit} s, closing", client.addr);
+                break;
+            }
             _ = client.acl_check.notified() => if !conn.subscriptions_allowed() { killed = true; break },
             _ = stop.changed() => break,
             Some((size, proto, reply)) = pending.next(), if !pending.is_empty() => {
@@ -564,6 +585,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     }
                 }
                 writer.flush(&mut out, &server);
+                last_io = tokio::time::Instant::now();
                 if (closing || eof) && pending.is_empty() && !unparsed {
                     break;
                 }
@@ -622,7 +644,10 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     Ok(0) => eof = true,
                     Err(_) => break,
                     Ok(BUFFERED) => {}
-                    Ok(n) => { server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed); }
+                    Ok(n) => {
+                        server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        last_io = tokio::time::Instant::now();
+                    }
                 }
                 unparsed = false;
                 loop {

@@ -925,6 +925,7 @@ fn config_values(c: &Conn) -> Vec<(String, String)> {
         ("proto-max-bulk-len".to_string(), cfg.limits.proto_max_bulk_len.to_string()),
         ("client-query-buffer-limit".to_string(), cfg.limits.query_buffer_limit.to_string()),
         ("port".to_string(), c.server.port.load(Ordering::Relaxed).to_string()),
+        ("timeout".to_string(), c.server.idle_timeout.load(Ordering::Relaxed).to_string()),
         ("dir".to_string(), c.server.node.cfg.data_dir.display().to_string()),
         ("notify-keyspace-events".to_string(), notify::to_config(c.server.node.notify.load(Ordering::Relaxed))),
         ("slowlog-log-slower-than".to_string(), c.server.slowlog.slower_than.load(Ordering::Relaxed).to_string()),
@@ -1005,14 +1006,20 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "aclfile" => return Reply::error(
                         "ERR CONFIG SET failed (possibly related to argument 'aclfile') - can't set immutable config",
                     ),
-                    "slowlog-log-slower-than" | "slowlog-max-len" | "acllog-max-len" | "tracking-table-max-keys" => {
+                    "slowlog-log-slower-than"
+                    | "slowlog-max-len"
+                    | "acllog-max-len"
+                    | "tracking-table-max-keys"
+                    | "timeout" => {
                         let min = if k == "slowlog-log-slower-than" { -1 } else { 0 };
+                        // (Redis keeps timeout in an int.)
+                        let max = if k == "timeout" { i32::MAX as i64 } else { i64::MAX };
                         match v.parse::<i64>() {
-                            Ok(n) if n >= min => true,
+                            Ok(n) if (min..=max).contains(&n) => true,
                             Ok(_) => {
                                 return Reply::error(format!(
                                     "ERR CONFIG SET failed (possibly related to argument '{k}') - argument must be \
-                                     between {min} and 9223372036854775807 inclusive"
+                                     between {min} and {max} inclusive"
                                 ))
                             }
                             Err(_) => false,
@@ -1036,6 +1043,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                         || k.starts_with("slowlog-")
                         || k == "acllog-max-len"
                         || k == "tracking-table-max-keys"
+                        || k == "timeout"
                         || c.server.cfg.read().inert.contains_key(&k);
                     return Reply::error(if known {
                         format!("ERR CONFIG SET failed (possibly related to argument '{k}') - argument couldn't be parsed into an integer")
@@ -1070,6 +1078,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "acllog-max-len" => {
                         c.server.acl.log_max_len.store(v.parse::<i64>().unwrap() as usize, Ordering::Relaxed)
                     }
+                    "timeout" => c.server.idle_timeout.store(v.parse::<u64>().unwrap(), Ordering::Relaxed),
                     other => {
                         cfg.inert.insert(other.to_string(), v);
                     }

@@ -39,7 +39,6 @@ impl Default for ServerConfig {
             ("appendfsync", "everysec"),
             ("maxmemory", "0"),
             ("maxmemory-policy", "noeviction"),
-            ("timeout", "0"),
             ("tcp-keepalive", "300"),
             ("databases", "1"),
             ("hz", "10"),
@@ -215,6 +214,9 @@ pub struct Server {
     /// STATS' startup.allocated).
     pub startup_rss: u64,
     pub port: AtomicU64,
+    /// Redis' `timeout`: seconds after which an idle client is closed (0:
+    /// never).
+    pub idle_timeout: AtomicU64,
     /// The scripts EVAL ran or SCRIPT LOAD loaded, by SHA1 digest (for
     /// EVALSHA; per node, as in Redis Cluster).
     pub scripts: Mutex<std::collections::HashMap<String, bytes::Bytes>>,
@@ -265,6 +267,7 @@ impl Server {
             started: Instant::now(),
             startup_rss: crate::info::rss_bytes(),
             port: AtomicU64::new(0),
+            idle_timeout: AtomicU64::new(0),
             slowlog: Default::default(),
             monitors: Default::default(),
             cmdstats: Default::default(),

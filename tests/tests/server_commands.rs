@@ -348,6 +348,52 @@ fn object_idletime_follows_use_as_redis_does() {
     assert!(r.unwrap_err().to_string().contains("not served inside MULTI or a script"));
 }
 
+/// CONFIG SET timeout against redis-server: an idle client is closed after
+/// that many seconds, but not one subscribed, blocked in BLPOP, or
+/// MONITORing, which go on being served; the setting reads back, and bad
+/// values get Redis' errors.
+#[test]
+fn idle_clients_are_closed_after_timeout_as_redis_does() {
+    let redis = RedisServer::start();
+    let ours = KvNode::with_partitions(1);
+    let run = |port: u16, connect: &dyn Fn() -> redis::Connection| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut admin = connect();
+        for bad in ["-1", "x", "2147483648"] {
+            let r: redis::RedisResult<()> = q(&mut admin, &["CONFIG", "SET", "timeout", bad]);
+            out.push(r.unwrap_err().to_string());
+        }
+        let _: () = q(&mut admin, &["CONFIG", "SET", "timeout", "1"]).unwrap();
+        let got: Vec<String> = q(&mut admin, &["CONFIG", "GET", "timeout"]).unwrap();
+        out.push(got.join(" "));
+        let mut idle = Raw::connect(port);
+        idle.send(b"PING\r\n").unwrap();
+        out.push(idle.line());
+        let mut sub = Raw::connect(port);
+        sub.send(b"SUBSCRIBE ch\r\n").unwrap();
+        out.push(String::from_utf8_lossy(&sub.read_until(|b| b.ends_with(b":1\r\n"))).into_owned());
+        let mut blocked = Raw::connect(port);
+        blocked.send(b"BLPOP q 0\r\n").unwrap();
+        let mut mon = Raw::connect(port);
+        mon.send(b"MONITOR\r\n").unwrap();
+        out.push(mon.line());
+        out.push(format!("idle closed: {}", idle.closed()));
+        // (The admin connection was idle as long.)
+        let mut admin = connect();
+        let _: () = q(&mut admin, &["CONFIG", "SET", "timeout", "0"]).unwrap();
+        let _: i64 = q(&mut admin, &["RPUSH", "q", "x"]).unwrap();
+        out.push(String::from_utf8_lossy(&blocked.read_until(|b| b.ends_with(b"x\r\n"))).into_owned());
+        sub.send(b"PING\r\n").unwrap();
+        out.push(String::from_utf8_lossy(&sub.read_until(|b| b.ends_with(b"$0\r\n\r\n"))).into_owned());
+        let line = mon.read_until(|b| b.ends_with(b"\r\n") && String::from_utf8_lossy(b).contains("RPUSH"));
+        out.push(format!("monitor saw RPUSH: {}", String::from_utf8_lossy(&line).contains("\"RPUSH\" \"q\" \"x\"")));
+        out
+    };
+    let want = run(redis.port, &|| redis.client());
+    assert_eq!(run(ours.port, &|| ours.client()), want);
+    assert!(want.contains(&"idle closed: true".to_string()), "{want:?}");
+}
+
 /// MONITOR against redis-server: the same lines (arguments quoted and
 /// escaped as Redis does, passwords hidden) for the commands that run,
 /// none for refused ones or admin commands (CONFIG). Times and addresses
