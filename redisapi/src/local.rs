@@ -926,6 +926,7 @@ fn config_values(c: &Conn) -> Vec<(String, String)> {
         ("client-query-buffer-limit".to_string(), cfg.limits.query_buffer_limit.to_string()),
         ("port".to_string(), c.server.port.load(Ordering::Relaxed).to_string()),
         ("timeout".to_string(), c.server.idle_timeout.load(Ordering::Relaxed).to_string()),
+        ("tcp-keepalive".to_string(), c.server.tcp_keepalive.load(Ordering::Relaxed).to_string()),
         ("dir".to_string(), c.server.node.cfg.data_dir.display().to_string()),
         ("notify-keyspace-events".to_string(), notify::to_config(c.server.node.notify.load(Ordering::Relaxed))),
         ("slowlog-log-slower-than".to_string(), c.server.slowlog.slower_than.load(Ordering::Relaxed).to_string()),
@@ -1010,10 +1011,11 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     | "slowlog-max-len"
                     | "acllog-max-len"
                     | "tracking-table-max-keys"
-                    | "timeout" => {
+                    | "timeout"
+                    | "tcp-keepalive" => {
                         let min = if k == "slowlog-log-slower-than" { -1 } else { 0 };
-                        // (Redis keeps timeout in an int.)
-                        let max = if k == "timeout" { i32::MAX as i64 } else { i64::MAX };
+                        // (Redis keeps these two in an int.)
+                        let max = if k == "timeout" || k == "tcp-keepalive" { i32::MAX as i64 } else { i64::MAX };
                         match v.parse::<i64>() {
                             Ok(n) if (min..=max).contains(&n) => true,
                             Ok(_) => {
@@ -1044,6 +1046,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                         || k == "acllog-max-len"
                         || k == "tracking-table-max-keys"
                         || k == "timeout"
+                        || k == "tcp-keepalive"
                         || c.server.cfg.read().inert.contains_key(&k);
                     return Reply::error(if known {
                         format!("ERR CONFIG SET failed (possibly related to argument '{k}') - argument couldn't be parsed into an integer")
@@ -1079,6 +1082,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                         c.server.acl.log_max_len.store(v.parse::<i64>().unwrap() as usize, Ordering::Relaxed)
                     }
                     "timeout" => c.server.idle_timeout.store(v.parse::<u64>().unwrap(), Ordering::Relaxed),
+                    "tcp-keepalive" => c.server.tcp_keepalive.store(v.parse::<u64>().unwrap(), Ordering::Relaxed),
                     other => {
                         cfg.inert.insert(other.to_string(), v);
                     }

@@ -39,7 +39,6 @@ impl Default for ServerConfig {
             ("appendfsync", "everysec"),
             ("maxmemory", "0"),
             ("maxmemory-policy", "noeviction"),
-            ("tcp-keepalive", "300"),
             ("databases", "1"),
             ("hz", "10"),
             ("lazyfree-lazy-user-del", "no"),
@@ -79,6 +78,20 @@ impl Default for ServerConfig {
             inert,
         }
     }
+}
+
+/// Redis' `tcp-keepalive`: the kernel probes a client silent for `secs`
+/// seconds, then every third of that, three times, so that a client whose
+/// machine vanished is noticed and its connection freed.
+fn keep_alive(stream: &tokio::net::TcpStream, secs: u64) -> std::io::Result<()> {
+    if secs == 0 {
+        return Ok(());
+    }
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(std::time::Duration::from_secs(secs))
+        .with_interval(std::time::Duration::from_secs((secs / 3).max(1)))
+        .with_retries(3);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&probes)
 }
 
 /// One connected client, as CLIENT LIST shows it.
@@ -217,6 +230,9 @@ pub struct Server {
     /// Redis' `timeout`: seconds after which an idle client is closed (0:
     /// never).
     pub idle_timeout: AtomicU64,
+    /// Redis' `tcp-keepalive`: seconds of silence after which the kernel
+    /// probes a client connection (0: no probes). For new connections.
+    pub tcp_keepalive: AtomicU64,
     /// The scripts EVAL ran or SCRIPT LOAD loaded, by SHA1 digest (for
     /// EVALSHA; per node, as in Redis Cluster).
     pub scripts: Mutex<std::collections::HashMap<String, bytes::Bytes>>,
@@ -268,6 +284,7 @@ impl Server {
             startup_rss: crate::info::rss_bytes(),
             port: AtomicU64::new(0),
             idle_timeout: AtomicU64::new(0),
+            tcp_keepalive: AtomicU64::new(300),
             slowlog: Default::default(),
             monitors: Default::default(),
             cmdstats: Default::default(),
@@ -363,6 +380,9 @@ impl Server {
                     };
                     self.stats.connections_received.fetch_add(1, Ordering::Relaxed);
                     let _ = stream.set_nodelay(true);
+                    if let Err(e) = keep_alive(&stream, self.tcp_keepalive.load(Ordering::Relaxed)) {
+                        tracing::debug!("client {peer}: TCP keepalive: {e}");
+                    }
                     let maxclients = self.cfg.read().maxclients;
                     if self.clients.lock().len() >= maxclients {
                         self.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
@@ -431,5 +451,27 @@ impl Server {
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_alive;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn client_sockets_get_redis_keepalive_probes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let sock = socket2::SockRef::from(&accepted);
+        assert!(!sock.keepalive().unwrap());
+        keep_alive(&accepted, 0).unwrap();
+        assert!(!sock.keepalive().unwrap(), "0: no probes");
+        keep_alive(&accepted, 300).unwrap();
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(300));
+        assert_eq!(sock.tcp_keepalive_interval().unwrap(), Duration::from_secs(100));
+        assert_eq!(sock.tcp_keepalive_retries().unwrap(), 3);
     }
 }

@@ -351,7 +351,7 @@ fn object_idletime_follows_use_as_redis_does() {
 /// CONFIG SET timeout against redis-server: an idle client is closed after
 /// that many seconds, but not one subscribed, blocked in BLPOP, or
 /// MONITORing, which go on being served; the setting reads back, and bad
-/// values get Redis' errors.
+/// values get Redis' errors (tcp-keepalive's too).
 #[test]
 fn idle_clients_are_closed_after_timeout_as_redis_does() {
     let redis = RedisServer::start();
@@ -359,10 +359,14 @@ fn idle_clients_are_closed_after_timeout_as_redis_does() {
     let run = |port: u16, connect: &dyn Fn() -> redis::Connection| -> Vec<String> {
         let mut out = Vec::new();
         let mut admin = connect();
-        for bad in ["-1", "x", "2147483648"] {
-            let r: redis::RedisResult<()> = q(&mut admin, &["CONFIG", "SET", "timeout", bad]);
-            out.push(r.unwrap_err().to_string());
+        for key in ["timeout", "tcp-keepalive"] {
+            for bad in ["-1", "x", "2147483648"] {
+                let r: redis::RedisResult<()> = q(&mut admin, &["CONFIG", "SET", key, bad]);
+                out.push(r.unwrap_err().to_string());
+            }
         }
+        let keepalive: Vec<String> = q(&mut admin, &["CONFIG", "GET", "tcp-keepalive"]).unwrap();
+        out.push(keepalive.join(" "));
         let _: () = q(&mut admin, &["CONFIG", "SET", "timeout", "1"]).unwrap();
         let got: Vec<String> = q(&mut admin, &["CONFIG", "GET", "timeout"]).unwrap();
         out.push(got.join(" "));
