@@ -20,10 +20,15 @@ use std::time::Instant;
 
 const SLOTS: usize = 1 << 20;
 
+/// Stamps count seconds from this far before the clock started, so that a
+/// key can be stamped as long idle (RESTORE ... IDLETIME) and 0 stays free
+/// for an empty slot.
+const EPOCH: u64 = 1 << 31;
+
 pub struct AccessClock {
     started: Instant,
     /// Per slot: the key's hash tag (high 32 bits) and the second of its
-    /// last use since `started`, plus one (low 32 bits); 0: never used.
+    /// last use (low 32 bits, see [`EPOCH`]); 0: never used.
     slots: Box<[AtomicU64]>,
 }
 
@@ -43,12 +48,18 @@ impl AccessClock {
     }
 
     fn now(&self) -> u64 {
-        self.started.elapsed().as_secs()
+        EPOCH + self.started.elapsed().as_secs()
     }
 
     pub fn touch(&self, key: &[u8]) {
+        self.set_idle(key, 0);
+    }
+
+    /// Stamps `key` as last used `secs` seconds ago.
+    pub fn set_idle(&self, key: &[u8], secs: u64) {
         let (slot, tag) = Self::slot_and_tag(key);
-        self.slots[slot].store(tag << 32 | (self.now() + 1), Ordering::Relaxed);
+        let stamp = self.now().saturating_sub(secs).clamp(1, u32::MAX as u64);
+        self.slots[slot].store(tag << 32 | stamp, Ordering::Relaxed);
     }
 
     /// Seconds since `key` was last used (since the node started, when its
@@ -58,9 +69,9 @@ impl AccessClock {
         let v = self.slots[slot].load(Ordering::Relaxed);
         let now = self.now();
         if v != 0 && v >> 32 == tag {
-            now.saturating_sub((v & 0xffff_ffff) - 1)
+            now.saturating_sub(v & 0xffff_ffff)
         } else {
-            now
+            now - EPOCH
         }
     }
 
@@ -96,9 +107,10 @@ mod tests {
         assert_eq!(clock.idle_secs(b"never"), 100);
         clock.touch(b"k");
         assert_eq!(clock.idle_secs(b"k"), 0);
-        // Stamped 30 s ago.
-        let (slot, tag) = AccessClock::slot_and_tag(b"old");
-        clock.slots[slot].store(tag << 32 | (70 + 1), Ordering::Relaxed);
+        // RESTORE ... IDLETIME: longer than the node has run, too.
+        clock.set_idle(b"old", 30);
         assert_eq!(clock.idle_secs(b"old"), 30);
+        clock.set_idle(b"older", 1000);
+        assert_eq!(clock.idle_secs(b"older"), 1000);
     }
 }

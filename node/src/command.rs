@@ -233,6 +233,10 @@ pub struct Restore {
     /// read) to check the key, then answers this error.
     #[prost(string, optional, tag = "5")]
     pub refused: Option<String>,
+    /// IDLETIME: how long the key counts as unused (OBJECT IDLETIME). A node
+    /// from before this field ignores it.
+    #[prost(uint64, optional, tag = "6")]
+    pub idle_secs: Option<u64>,
 }
 
 /// A decoded DUMP payload: the type (as [`DataType`]) and its items (the

@@ -293,7 +293,8 @@ fn memory_stats_has_the_fields_of_redis() {
 /// OBJECT IDLETIME against redis-server: a key just used is idle for at
 /// most a second; once it has been left alone, TYPE, EXISTS, TTL, OBJECT
 /// and MEMORY USAGE leave it idle, while GET, a write, TOUCH and a script's
-/// read make it fresh again. A missing key is nil.
+/// read make it fresh again. A missing key is nil; RESTORE ... IDLETIME
+/// sets the idle time.
 #[test]
 fn object_idletime_follows_use_as_redis_does() {
     let redis = RedisServer::start();
@@ -308,6 +309,11 @@ fn object_idletime_follows_use_as_redis_does() {
         let mut out = vec![class(idle(c))];
         let _: () = q(c, &["SET", "k", "v"]).unwrap();
         out.push(class(idle(c)));
+        // RESTORE ... IDLETIME sets how long the key has stood idle.
+        let payload: Vec<u8> = q(c, &["DUMP", "k"]).unwrap();
+        let _: () = redis::cmd("RESTORE").arg("r").arg(0).arg(payload).arg("IDLETIME").arg(1000).query(c).unwrap();
+        let restored: i64 = q(c, &["OBJECT", "IDLETIME", "r"]).unwrap();
+        out.push(format!("restored idle 1000: {}", (1000..=1001).contains(&restored)));
         let uses: [&[&str]; 5] = [
             &["GET", "k"],
             &["APPEND", "k", "x"],
@@ -340,7 +346,7 @@ fn object_idletime_follows_use_as_redis_does() {
         (theirs.join().unwrap(), got)
     });
     assert_eq!(got, want);
-    assert_eq!(want[..3], ["nil", "fresh", "idle"]);
+    assert_eq!(want[..4], ["nil", "fresh", "restored idle 1000: true", "idle"]);
     // Every replica runs a script: one that could write what IDLETIME says
     // is refused (Redis, replicating a script's effects, answers).
     let mut c = ours.client();

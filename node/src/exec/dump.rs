@@ -63,6 +63,9 @@ pub fn restore(a: &mut Apply, cmd: &c::Restore) -> Reply {
         return Reply::Ok;
     }
     a.without_events(|a| build(a, cmd.key.clone(), value, at));
+    if let Some(secs) = cmd.idle_secs {
+        crate::access::CLOCK.set_idle(&cmd.key, secs);
+    }
     // A new key (Redis deletes what was there first), restored.
     a.event(notify::NEW, "new", &cmd.key);
     a.event(notify::GENERIC, "restore", &cmd.key);

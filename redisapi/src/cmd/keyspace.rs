@@ -153,10 +153,10 @@ pub fn dump(argv: &[Bytes]) -> Result<Cmd, Reply> {
 /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency],
 /// checked in Redis' order: the options here; then, when the command runs,
 /// BUSYKEY; then the TTL and the payload (a refusal the node answers after
-/// its key check). IDLETIME and FREQ are checked and ignored: there is no
-/// LRU/LFU eviction here.
+/// its key check). IDLETIME sets the key's access time (OBJECT IDLETIME);
+/// FREQ is checked and ignored: there is no LFU eviction here.
 pub fn restore(argv: &[Bytes]) -> Result<Cmd, Reply> {
-    let (mut replace, mut absttl, mut idle, mut freq) = (false, false, false, false);
+    let (mut replace, mut absttl, mut idle, mut freq) = (false, false, None, false);
     let mut j = 4;
     while j < argv.len() {
         let more = argv.len() - j - 1;
@@ -164,13 +164,14 @@ pub fn restore(argv: &[Bytes]) -> Result<Cmd, Reply> {
             b"REPLACE" => replace = true,
             b"ABSTTL" => absttl = true,
             b"IDLETIME" if more >= 1 && !freq => {
-                if parse_i64_arg(&argv[j + 1])? < 0 {
+                let secs = parse_i64_arg(&argv[j + 1])?;
+                if secs < 0 {
                     return Err(Reply::error("ERR Invalid IDLETIME value, must be >= 0"));
                 }
-                idle = true;
+                idle = Some(secs as u64);
                 j += 1;
             }
-            b"FREQ" if more >= 1 && !idle => {
+            b"FREQ" if more >= 1 && idle.is_none() => {
                 if !(0..=255).contains(&parse_i64_arg(&argv[j + 1])?) {
                     return Err(Reply::error("ERR Invalid FREQ value, must be >= 0 and <= 255"));
                 }
@@ -186,7 +187,7 @@ pub fn restore(argv: &[Bytes]) -> Result<Cmd, Reply> {
         Some(ttl) if ttl < 0 => Err("ERR Invalid TTL value, must be >= 0".to_string()),
         Some(ttl) => rdb::decode(&argv[3]).map(|v| (ttl, v)).map_err(|e| e.message()),
     };
-    let mut cmd = c::Restore { key: argv[1].clone(), replace, ..Default::default() };
+    let mut cmd = c::Restore { key: argv[1].clone(), replace, idle_secs: idle, ..Default::default() };
     match parsed {
         Ok((ttl, value)) => {
             cmd.expiry = (ttl != 0).then_some(Expiry { ms: ttl, absolute: absttl });
