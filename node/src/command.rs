@@ -839,8 +839,9 @@ impl Cmd {
             // restricted user's commands unchecked; before 6, a function's
             // library as a script; before 9, a script's sorted-set writes
             // with version 8's rank counts; before 10, its long strings
-            // inline; before 11, its sorted-set writes with version 9's).
-            Cmd::Eval(_) => 11,
+            // inline; before 11, its sorted-set writes with version 9's;
+            // before 12, its `~` stream trims exact).
+            Cmd::Eval(_) => 12,
             // RESTORE may make a sorted set (see below) or a long string.
             Cmd::Restore(_) => 11,
             Cmd::Dump(_)
@@ -860,6 +861,9 @@ impl Cmd {
             Cmd::ZSetOp(c) if c.store.is_some() => 11,
             Cmd::GeoSearch(c) if c.store.is_some() => 11,
             Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) => 3,
+            // `~` trims whole nodes of entries since 12 (exactly before).
+            Cmd::XAdd(c) if c.trim.as_ref().is_some_and(|t| t.approx) => 12,
+            Cmd::XTrim(c) if c.trim.as_ref().is_some_and(|t| t.approx) => 12,
             Cmd::XAdd(_)
             | Cmd::XTrim(_)
             | Cmd::XDel(_)

@@ -14,8 +14,9 @@ pub struct Trim {
     /// MINID: remove the entries below this ID.
     #[prost(message, optional, tag = "2")]
     pub minid: Option<StreamId>,
-    /// `~`: Redis trims whole radix-tree nodes only; here trimming is always
-    /// exact (never fewer entries than asked for), bounded by `limit`.
+    /// `~`: only whole nodes of 100 entries go (Redis' stream-node-max-entries:
+    /// Redis removes a radix-tree node only when all of it can go), so at
+    /// least `maxlen` entries stay, up to 99 more; bounded by `limit`.
     #[prost(bool, tag = "3")]
     pub approx: bool,
     /// LIMIT (with `~`): remove at most this many entries (0: no bound).

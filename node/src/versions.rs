@@ -27,8 +27,11 @@ use std::collections::HashMap;
 /// APPEND, BITOP, BITFIELD, RESTORE, scripts, and SET or MSET of a long
 /// value need 10); 11 with rank counts whose segment boundaries stay put
 /// when members' scores change (every sorted-set write and every script
-/// needs 11: a node at 10 would keep the counts by version 9's rules).
-pub const APPLY_VERSION: u32 = 11;
+/// needs 11: a node at 10 would keep the counts by version 9's rules); 12
+/// with `~` stream trimming that removes whole nodes of 100 entries, as
+/// Redis (XADD and XTRIM with `~`, and every script, need 12: a node at 11
+/// trims exactly).
+pub const APPLY_VERSION: u32 = 12;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a
 /// test can run a node that behaves as an older one.

@@ -988,7 +988,7 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
         let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(lib).query(&mut c).unwrap();
         match redis::cmd("FCALL").arg("up").arg(1).arg("{u}fn").query::<String>(&mut c) {
             Ok(_) => panic!("FCALL accepted through node {} while node 3 is old", i + 1),
-            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 11"), "{e}"),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 12"), "{e}"),
         }
         // A restricted user's script carries the user's rules, which an
         // older node would not check its commands against (nor run it in
@@ -999,13 +999,18 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
         let script = redis::cmd("EVAL").arg("return redis.call('SET', KEYS[1], 1)").arg(1).arg("{u}lua").clone();
         match script.query::<String>(&mut restricted) {
             Ok(_) => panic!("a restricted user's EVAL accepted through node {} while node 3 is old", i + 1),
-            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 11"), "{e}"),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 12"), "{e}"),
         }
         // A long value is kept in chunks, which an older node cannot read.
         let long = vec![b'x'; 70 << 10];
         match redis::cmd("SET").arg("{u}long").arg(&long).query::<()>(&mut c) {
             Ok(_) => panic!("a SET of a long value accepted through node {} while node 3 is old", i + 1),
             Err(e) => assert!(e.to_string().contains("needs every replica at apply version 10"), "{e}"),
+        }
+        // `~` trims whole nodes of entries since version 12.
+        match redis::cmd("XTRIM").arg("{u}stream").arg("MAXLEN").arg("~").arg(0).query::<i64>(&mut c) {
+            Ok(_) => panic!("XTRIM ~ accepted through node {} while node 3 is old", i + 1),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 12"), "{e}"),
         }
         // Sorted sets keep their rank counts by version 11's rules.
         match redis::cmd("ZADD").arg("{u}z").arg(1).arg("m").query::<i64>(&mut c) {

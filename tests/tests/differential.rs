@@ -2386,6 +2386,52 @@ fn scripted_edge_cases_match_redis() {
     }
 }
 
+/// `~` trimming (XTRIM and XADD) removes whole nodes of 100 entries, as
+/// Redis does: with MAXLEN only while what stays is at least that many,
+/// with MINID only nodes whose entries are all below it, and within LIMIT
+/// (default 100 nodes' worth); the counts match redis-server's.
+#[test]
+fn approximate_stream_trims_remove_whole_nodes_as_redis() {
+    let (_r, _o, mut p) = pair(1);
+    let fill = |p: &mut Pair, key: &str, from: u64, to: u64| {
+        for i in from..=to {
+            p.check_words(&["XADD", key, &format!("{i}-1"), "f", "v"]).unwrap();
+        }
+    };
+    fill(&mut p, "s", 1, 250);
+    let cases: &[&[&str]] = &[
+        &["XTRIM", "s", "MAXLEN", "~", "200"],
+        &["XTRIM", "s", "MAXLEN", "~", "120"],
+        &["XLEN", "s"],
+        &["XTRIM", "s", "MAXLEN", "~", "0", "LIMIT", "99"],
+        &["XTRIM", "s", "MAXLEN", "~", "0", "LIMIT", "120"],
+        &["XLEN", "s"],
+        &["XRANGE", "s", "-", "+", "COUNT", "1"],
+        &["XTRIM", "s", "MAXLEN", "=", "10"],
+        &["XLEN", "s"],
+    ];
+    for words in cases {
+        p.check_words(words).unwrap();
+    }
+    fill(&mut p, "m", 1, 250);
+    for words in [
+        &["XTRIM", "m", "MINID", "~", "180"][..],
+        &["XTRIM", "m", "MINID", "~", "201"],
+        &["XLEN", "m"],
+        &["XTRIM", "m", "MINID", "~", "300", "LIMIT", "0"],
+        &["XLEN", "m"],
+    ] {
+        p.check_words(words).unwrap();
+    }
+    // XADD's own trimming, entry by entry past the threshold.
+    for i in 1..=230u64 {
+        p.check_words(&["XADD", "a", "MAXLEN", "~", "20", &format!("{i}-1"), "f", "v"]).unwrap();
+        if i % 10 == 0 {
+            p.check_words(&["XLEN", "a"]).unwrap();
+        }
+    }
+}
+
 /// The whole value of `key` as every type's reader sees it (the wrong ones
 /// answer WRONGTYPE alike), its encoding and its TTL, compared.
 fn check_value(p: &mut Pair, key: &[u8]) -> Result<(), String> {

@@ -73,24 +73,28 @@ fn automatic_ids_follow_the_clock_and_never_go_back() {
 }
 
 #[test]
-fn approximate_trimming_keeps_at_least_what_was_asked() {
+fn approximate_trimming_removes_only_whole_nodes_of_100_entries() {
     let node = KvNode::with_partitions(1);
     let mut c = node.client();
     for i in 1..=50 {
         let _: String = q(&mut c, &["XADD", "s", "MAXLEN", "~", "10", &format!("{i}-1"), "f", "v"]).unwrap();
     }
-    // Redis keeps whole radix-tree nodes (here: all 50); this store trims
-    // exactly. Either way never fewer than asked.
-    assert_eq!(q::<i64>(&mut c, &["XLEN", "s"]).unwrap(), 10);
-    let first = ids(&q::<Value>(&mut c, &["XRANGE", "s", "-", "+", "COUNT", "1"]).unwrap());
-    assert_eq!(first, vec!["41-1"]);
-    // LIMIT bounds how many one trim removes.
-    for i in 51..=80 {
+    // All 50 in one node, which cannot go whole: nothing trimmed (as Redis).
+    assert_eq!(q::<i64>(&mut c, &["XLEN", "s"]).unwrap(), 50);
+    for i in 51..=250 {
         let _: String = q(&mut c, &["XADD", "s", &format!("{i}-1"), "f", "v"]).unwrap();
     }
+    // LIMIT below a node's worth: nothing.
     let n: i64 = q(&mut c, &["XTRIM", "s", "MINID", "~", "200", "LIMIT", "7"]).unwrap();
-    assert_eq!(n, 7);
-    assert_eq!(q::<i64>(&mut c, &["XLEN", "s"]).unwrap(), 33);
+    assert_eq!(n, 0);
+    // Two full nodes go; the third would leave fewer than 10.
+    let n: i64 = q(&mut c, &["XTRIM", "s", "MAXLEN", "~", "10"]).unwrap();
+    assert_eq!(n, 200);
+    let first = ids(&q::<Value>(&mut c, &["XRANGE", "s", "-", "+", "COUNT", "1"]).unwrap());
+    assert_eq!(first, vec!["201-1"]);
+    // The last node goes whole once everything may.
+    let n: i64 = q(&mut c, &["XTRIM", "s", "MAXLEN", "~", "0"]).unwrap();
+    assert_eq!(n, 50);
 }
 
 #[test]

@@ -251,12 +251,22 @@ pub fn xadd(a: &mut Apply, cmd: &sc::XAdd) -> Reply {
     id.reply()
 }
 
+/// Redis' stream-node-max-entries: the entries one radix-tree node holds,
+/// which `~` trimming removes only together.
+pub(super) const NODE_ENTRIES: u64 = 100;
+
 /// Removes the entries `t` asks to go (oldest first); how many went.
+/// With `~`, whole nodes only: Redis' nodes fill in insertion order, so
+/// they are counted here as runs of [`NODE_ENTRIES`] from the oldest entry
+/// (which is where a node starts in a stream only ever trimmed with `~`),
+/// the newest node holding the rest.
 fn trim(a: &mut Apply, c: &mut Coll, t: &sc::Trim) -> u64 {
     let mut doomed = Vec::new();
     let limit = if t.limit == 0 { u64::MAX } else { t.limit };
+    let count = c.meta.count;
+    let whole_nodes = |n: u64| if t.approx && n < count { n / NODE_ENTRIES * NODE_ENTRIES } else { n };
     let want = match (t.maxlen, t.minid) {
-        (Some(maxlen), _) => c.meta.count.saturating_sub(maxlen).min(limit),
+        (Some(maxlen), _) => whole_nodes(c.meta.count.saturating_sub(maxlen).min(limit)),
         (None, Some(_)) => limit,
         (None, None) => 0,
     };
@@ -270,6 +280,7 @@ fn trim(a: &mut Apply, c: &mut Coll, t: &sc::Trim) -> u64 {
             (doomed.len() as u64) < want
         });
     }
+    doomed.truncate(whole_nodes(doomed.len() as u64) as usize);
     for id in &doomed {
         c.delete(a, &entry_sub(*id));
     }

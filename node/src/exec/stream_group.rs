@@ -750,7 +750,7 @@ pub fn xinfo<K: KvRead + ?Sized>(db: &Db<K>, cmd: &sc::XInfo) -> Reply {
             };
             // Redis' radix tree holds up to 100 entries per node; reported
             // as if the entries were packed that way.
-            let nodes = len.div_ceil(100);
+            let nodes = len.div_ceil(super::stream::NODE_ENTRIES);
             let mut fields = vec![
                 ("length", Reply::Int(len as i64)),
                 ("radix-tree-keys", Reply::Int(nodes as i64)),
