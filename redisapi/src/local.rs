@@ -964,6 +964,22 @@ fn parse_memory(v: &str) -> Option<u64> {
     num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult))
 }
 
+/// Our integer settings that CONFIG SET checks against a range, with
+/// Redis' bounds (it keeps timeout and tcp-keepalive in an int).
+const INT_SETTINGS: &[(&str, i64, i64)] = &[
+    ("slowlog-log-slower-than", -1, i64::MAX),
+    ("slowlog-max-len", 0, i64::MAX),
+    ("acllog-max-len", 0, i64::MAX),
+    ("tracking-table-max-keys", 0, i64::MAX),
+    ("timeout", 0, i32::MAX as i64),
+    ("tcp-keepalive", 0, i32::MAX as i64),
+];
+
+/// The (min, max) of integer setting `name`.
+fn int_setting(name: &str) -> Option<(i64, i64)> {
+    INT_SETTINGS.iter().find(|(n, ..)| *n == name).map(|&(_, min, max)| (min, max))
+}
+
 fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
     match upper(&argv[1]).as_str() {
         "GET" => {
@@ -1007,15 +1023,8 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "aclfile" => return Reply::error(
                         "ERR CONFIG SET failed (possibly related to argument 'aclfile') - can't set immutable config",
                     ),
-                    "slowlog-log-slower-than"
-                    | "slowlog-max-len"
-                    | "acllog-max-len"
-                    | "tracking-table-max-keys"
-                    | "timeout"
-                    | "tcp-keepalive" => {
-                        let min = if k == "slowlog-log-slower-than" { -1 } else { 0 };
-                        // (Redis keeps these two in an int.)
-                        let max = if k == "timeout" || k == "tcp-keepalive" { i32::MAX as i64 } else { i64::MAX };
+                    name if int_setting(name).is_some() => {
+                        let (min, max) = int_setting(name).unwrap();
                         match v.parse::<i64>() {
                             Ok(n) if (min..=max).contains(&n) => true,
                             Ok(_) => {
@@ -1042,11 +1051,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     let known = k == "maxclients"
                         || k == "proto-max-bulk-len"
                         || k == "client-query-buffer-limit"
-                        || k.starts_with("slowlog-")
-                        || k == "acllog-max-len"
-                        || k == "tracking-table-max-keys"
-                        || k == "timeout"
-                        || k == "tcp-keepalive"
+                        || int_setting(&k).is_some()
                         || c.server.cfg.read().inert.contains_key(&k);
                     return Reply::error(if known {
                         format!("ERR CONFIG SET failed (possibly related to argument '{k}') - argument couldn't be parsed into an integer")

@@ -36,6 +36,11 @@ pub use db::{Apply, Db};
 /// cover this partition only; the node combines partitions.
 pub fn read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
     crate::access::CLOCK.touch_keys(cmd);
+    run_read(db, cmd)
+}
+
+/// [`read`] without stamping the keys' access time (`write` stamped them).
+fn run_read<K: KvRead + ?Sized>(db: &Db<K>, cmd: &Cmd) -> Reply {
     match cmd {
         Cmd::Get(k) => strings::get(db, &k.key),
         Cmd::MGet(k) => strings::mget(db, &k.keys),
@@ -176,7 +181,7 @@ pub fn write(a: &mut Apply, cmd: &Cmd) -> Reply {
         Cmd::ObjectInfo(c) if c.field == crate::command::ObjectField::IdleTime as i32 => Reply::error(
             "ERR OBJECT IDLETIME is not served inside MULTI or a script (each replica keeps its own access times)",
         ),
-        r => read(&a.db(), r),
+        r => run_read(&a.db(), r),
     }
 }
 

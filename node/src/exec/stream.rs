@@ -264,9 +264,8 @@ fn trim(a: &mut Apply, c: &mut Coll, t: &sc::Trim) -> u64 {
     let mut doomed = Vec::new();
     let limit = if t.limit == 0 { u64::MAX } else { t.limit };
     let count = c.meta.count;
-    let whole_nodes = |n: u64| if t.approx && n < count { n / NODE_ENTRIES * NODE_ENTRIES } else { n };
     let want = match (t.maxlen, t.minid) {
-        (Some(maxlen), _) => whole_nodes(c.meta.count.saturating_sub(maxlen).min(limit)),
+        (Some(maxlen), _) => count.saturating_sub(maxlen).min(limit),
         (None, Some(_)) => limit,
         (None, None) => 0,
     };
@@ -280,7 +279,10 @@ fn trim(a: &mut Apply, c: &mut Coll, t: &sc::Trim) -> u64 {
             (doomed.len() as u64) < want
         });
     }
-    doomed.truncate(whole_nodes(doomed.len() as u64) as usize);
+    let n = doomed.len() as u64;
+    if t.approx && n < count {
+        doomed.truncate((n / NODE_ENTRIES * NODE_ENTRIES) as usize);
+    }
     for id in &doomed {
         c.delete(a, &entry_sub(*id));
     }
