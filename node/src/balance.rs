@@ -17,7 +17,8 @@
 //!   placement is the operator's;
 //! - only to a replica that has everything the leader has committed, so
 //!   the transfer completes at once (raft-rs refuses proposals while one
-//!   is under way, and the node answers TRYAGAIN for them).
+//!   is under way; the connections send those commands again, see
+//!   redisapi's `resend`).
 
 use crate::node::Node;
 use kvraft::raft::StateRole;

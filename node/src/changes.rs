@@ -15,6 +15,16 @@ use std::sync::OnceLock;
 
 /// A change, in the order the batch made them.
 pub enum Changed {
+    /// The changes up to the next `Origin` come from a command of this
+    /// client connection of node `node` (CLIENT TRACKING NOLOOP); `node` 0:
+    /// from the node itself (expiries). `script`: through a script it ran
+    /// (Redis counts those as the caller's own in its tracking table, but
+    /// not for BCAST, where a script's fake client made them).
+    Origin {
+        node: u64,
+        client: u64,
+        script: bool,
+    },
     Key(Bytes),
     /// Any key may have changed (FLUSHALL, an installed snapshot, a replica
     /// gone from this node).

@@ -1040,4 +1040,12 @@ pub struct Entry {
     /// flags; 0: none, and nothing is collected).
     #[prost(uint32, tag = "6")]
     pub notify: u32,
+    /// The node and the client connection (its CLIENT ID there) that sent
+    /// the commands; 0 for the node's own (expiries). A tracking client
+    /// with NOLOOP hears nothing of its own changes. (Older nodes skip the
+    /// fields: nothing they apply depends on them.)
+    #[prost(uint64, tag = "7")]
+    pub origin_node: u64,
+    #[prost(uint64, tag = "8")]
+    pub origin_client: u64,
 }

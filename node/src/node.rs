@@ -192,6 +192,9 @@ pub struct Session {
     /// READONLY: reads may be served by a follower replica here (through a
     /// read index from the leader, so still linearizable).
     pub readonly: bool,
+    /// The front end's id of the connection (CLIENT ID), written into the
+    /// entries it proposes (see [`Entry::origin_client`]).
+    pub client: u64,
     /// Closes this session on the leaders it used once the last handle goes.
     remote: Option<Arc<RemoteSessions>>,
 }
@@ -224,6 +227,7 @@ impl Session {
             poisoned: self.poisoned.clone(),
             local_only: self.local_only,
             readonly: self.readonly,
+            client: self.client,
             remote: self.remote.clone(),
         }
     }
@@ -315,16 +319,31 @@ pub fn wall_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// The `-TRYAGAIN` errors of a leadership change under way: the command
+/// certainly did not take effect, and once the partition has settled on a
+/// leader it can be sent again (a connection does that itself when nothing
+/// was sent after the command; see redisapi's `conn::Again`).
+const NOT_LEADER: &str = "TRYAGAIN this node does not lead the partition";
+const NO_LEADER: &str = "TRYAGAIN the partition has no leader yet";
+const DROPPED: &str = "TRYAGAIN the leader did not take the command";
+const OVERWRITTEN: &str = "TRYAGAIN the write was overwritten by a new leader";
+const LEADER_CHANGING: &str = "TRYAGAIN the partition's leader is changing";
+
+/// Whether `r` is one of the leadership-change errors above.
+pub fn leader_changing(r: &Reply) -> bool {
+    matches!(r, Reply::Error(e) if [NOT_LEADER, NO_LEADER, DROPPED, OVERWRITTEN, LEADER_CHANGING]
+        .iter()
+        .any(|p| e.starts_with(p)))
+}
+
 /// How outcomes reach clients: TRYAGAIN only when the command certainly did
 /// not take effect, UNCERTAIN when it may have.
 pub fn propose_error_reply(e: &ProposeError) -> Reply {
     match e {
-        ProposeError::NotLeader { leader: Some(n) } => {
-            Reply::error(format!("TRYAGAIN this node does not lead the partition (leader: node {n})"))
-        }
-        ProposeError::NotLeader { leader: None } => Reply::error("TRYAGAIN the partition has no leader yet"),
-        ProposeError::Dropped(m) => Reply::error(format!("TRYAGAIN {m}")),
-        ProposeError::Overwritten => Reply::error("TRYAGAIN the write was overwritten by a new leader"),
+        ProposeError::NotLeader { leader: Some(n) } => Reply::error(format!("{NOT_LEADER} (leader: node {n})")),
+        ProposeError::NotLeader { leader: None } => Reply::error(NO_LEADER),
+        ProposeError::Dropped(m) => Reply::error(format!("{DROPPED}: {m}")),
+        ProposeError::Overwritten => Reply::error(OVERWRITTEN),
         ProposeError::Refused => Reply::error("TRYAGAIN the change was refused"),
         ProposeError::TooLarge { size, max } => {
             Reply::error(format!("ERR the command is {size} bytes, larger than the maximum entry size of {max} bytes"))
@@ -587,6 +606,7 @@ impl Node {
             poisoned: Arc::default(),
             local_only: false,
             readonly: false,
+            client: 0,
             remote: self
                 .fwd
                 .as_ref()
@@ -849,7 +869,7 @@ impl Node {
                 _ => {}
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(Reply::error("TRYAGAIN the partition has no leader yet"));
+                return Err(Reply::error(NO_LEADER));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
@@ -866,7 +886,11 @@ impl Node {
 
     /// Queues `entry` on partition `p` (here or at its leader) and returns
     /// the future of its reply.
-    async fn propose(&self, s: &mut Session, p: &Arc<Partition>, entry: Entry) -> PendingReply {
+    async fn propose(&self, s: &mut Session, p: &Arc<Partition>, mut entry: Entry) -> PendingReply {
+        // (A forwarded entry carries its origin already.)
+        if !s.local_only {
+            (entry.origin_node, entry.origin_client) = (self.cfg.node_id, s.client);
+        }
         match self.route(s, p, FwdKind::Write, || Bytes::from(entry.encode_to_vec())).await {
             Some(reply) => reply,
             None => self.propose_local(s, p, entry).await,
@@ -1270,7 +1294,7 @@ impl Node {
                     .count();
                 Reply::Int(acks as i64)
             }
-            _ => Reply::error("TRYAGAIN the partition's leader is changing"),
+            _ => Reply::error(LEADER_CHANGING),
         }
     }
 

@@ -138,6 +138,12 @@ impl KvStateMachine {
         // gathered while someone is blocked).
         let mut fed = self.waiters.active().then(Vec::new);
         let mut run = |a: &mut Apply, c: &Cmd| {
+            // Whose change this is, for NOLOOP.
+            a.changed.push(crate::changes::Changed::Origin {
+                node: entry.origin_node,
+                client: entry.origin_client,
+                script: matches!(c, Cmd::Eval(_)),
+            });
             let flush = matches!(c, Cmd::FlushAll(_));
             flushed |= flush;
             let mut r = exec::write(a, c);

@@ -61,6 +61,7 @@ pub async fn dispatch(conn: &mut Conn, argv: Vec<Bytes>) -> (Outcome, Option<Tim
         _ => None,
     };
     conn.ran = None;
+    conn.again = None;
     conn.monitor_fed = false;
     let outcome = conn.dispatch(argv, arrived).await;
     let timed = match conn.ran {

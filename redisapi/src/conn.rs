@@ -12,6 +12,7 @@
 use crate::cmd::{self, CommandSpec, Run};
 use crate::encode::encode;
 use crate::local;
+use crate::resend::{Answer, Resend};
 use crate::resp::RequestParser;
 use crate::server::{ClientHandle, Server};
 use bytes::{Bytes, BytesMut};
@@ -110,6 +111,9 @@ pub struct Conn {
     pub tracking: bool,
     pub caching: bool,
     pub invalidations: Option<tokio::sync::mpsc::UnboundedReceiver<crate::tracking::Invalidation>>,
+    /// The arguments of the command just submitted, if it may be sent again
+    /// (see [`Conn::submit`]).
+    pub again: Option<Vec<Bytes>>,
 }
 
 /// Commands a RESP2 connection may send while subscribed (Redis 7.0).
@@ -185,7 +189,7 @@ impl Conn {
                             crate::accounting::feed_unless_admin(&self.server, &argv, &self.client.addr);
                             self.monitor_fed = true;
                         }
-                        Outcome::Pending(self.server.node.submit(&mut self.session, c).await)
+                        Outcome::Pending(self.submit(c, argv).await)
                     }
                     Some(e) => Outcome::Reply(e),
                 },
@@ -198,7 +202,7 @@ impl Conn {
                     // which pipelines.
                     None if timeout == Some(std::time::Duration::ZERO) => {
                         self.remember_keys(spec, &c, caching);
-                        Outcome::Pending(self.server.node.submit(&mut self.session, c).await)
+                        Outcome::Pending(self.submit(c, argv).await)
                     }
                     None => {
                         let unblock = self.client.waiting();
@@ -208,6 +212,35 @@ impl Conn {
                 Err(e) => Outcome::Reply(e),
             },
             Run::Local => local::run(self, spec, argv).await,
+        }
+    }
+
+    /// Hands a data command to the node. One with keys (so on one
+    /// partition: a keyless one may have run on some partitions only)
+    /// leaves its arguments in `again`, for a resend after a leadership
+    /// change (see [`Again`]).
+    async fn submit(&mut self, c: node::Cmd, argv: Vec<Bytes>) -> PendingReply {
+        if !c.is_keyless() {
+            self.again = Some(argv);
+        }
+        self.server.node.submit(&mut self.session, c).await
+    }
+
+    /// Sends a command again that the node refused because the leadership
+    /// of its partition was changing. Checks, statistics and MONITOR saw it
+    /// the first time; it is only parsed and submitted anew.
+    pub async fn resubmit(&mut self, argv: Vec<Bytes>) -> PendingReply {
+        let parsed = match cmd::lookup(&argv[0]).map(|spec| spec.run) {
+            Some(Run::Data(parse)) => parse(&argv).and_then(|c| self.server.resolve_script(c)),
+            Some(Run::Blocking(parse)) => parse(&argv).map(|(c, _)| c),
+            _ => unreachable!("only data commands are sent again"),
+        };
+        match parsed.map(|c| (self.moved(&c), c)) {
+            Ok((None, c)) => {
+                let c = self.stamp_caller(c);
+                self.submit(c, argv).await
+            }
+            Ok((Some(e), _)) | Err(e) => futures::future::ready(e).boxed(),
         }
     }
 
@@ -514,7 +547,9 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         caching: false,
         monitor_fed: false,
         invalidations: client.invalidations_rx.lock().take(),
+        again: None,
     };
+    conn.session.client = client.id;
     let (mut rd, wr) = stream.into_split();
     let mut writer = Writer::start(wr, server.clone());
     let mut parser = RequestParser::new(limits);
@@ -524,7 +559,8 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     // in request order. The protocol is the one in force when the command
     // came: a HELLO pipelined behind a command still in flight must not
     // change how that command is answered.
-    let mut pending: FuturesOrdered<futures::future::BoxFuture<'static, (usize, u8, Reply)>> = FuturesOrdered::new();
+    let mut pending: FuturesOrdered<futures::future::BoxFuture<'static, Answer>> = FuturesOrdered::new();
+    let leader_wait = server.node.cfg.leader_wait;
     let mut closing = false;
     // Budget this connection holds for commands not yet answered.
     let mut held = 0usize;
@@ -569,22 +605,36 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
             }
             _ = client.acl_check.notified() => if !conn.subscriptions_allowed() { killed = true; break },
             _ = stop.changed() => break,
-            Some((size, proto, reply)) = pending.next(), if !pending.is_empty() => {
-                held -= size;
-                server.inflight_bytes.fetch_sub(size, Ordering::Relaxed);
-                encode_reply(&mut out, &reply, proto);
-                // Take every other reply that is already there, then hand over once.
-                while out.len() < 64 * 1024 {
-                    match pending.next().now_or_never() {
-                        Some(Some((size, proto, reply))) => {
-                            held -= size;
-                            server.inflight_bytes.fetch_sub(size, Ordering::Relaxed);
-                            encode_reply(&mut out, &reply, proto);
+            Some(first) = pending.next(), if !pending.is_empty() => {
+                // This answer and every other one that is already there, then
+                // one hand-over to the writer.
+                let mut next = Some(first);
+                let mut again = None;
+                while let Some(a) = next.take() {
+                    held -= a.size;
+                    server.inflight_bytes.fetch_sub(a.size, Ordering::Relaxed);
+                    match a.again {
+                        // Refused for a leadership change, and nothing was
+                        // sent after it: sent again, it overtakes nothing.
+                        Some(g) if pending.is_empty() && !closing => again = Some((a.size, a.proto, g)),
+                        g => {
+                            if let Some(g) = g {
+                                g.give_up(&a.reply);
+                            }
+                            encode_reply(&mut out, &a.reply, a.proto);
+                            if out.len() < 64 * 1024 {
+                                next = pending.next().now_or_never().flatten();
+                            }
                         }
-                        _ => break,
                     }
                 }
                 writer.flush(&mut out, &server);
+                if let Some((size, proto, g)) = again {
+                    let answer = g.send(&mut conn, size, proto).await;
+                    held += size;
+                    server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
+                    pending.push_back(answer);
+                }
                 last_io = tokio::time::Instant::now();
                 if (closing || eof) && pending.is_empty() && !unparsed {
                     break;
@@ -658,7 +708,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         Err(e) => {
                             let msg = format!("ERR Protocol error: {}", e.0);
                             tracing::debug!("client {}: {msg}", client.addr);
-                            pending.push_back(futures::future::ready((0, conn.proto, Reply::error(msg))).boxed());
+                            pending.push_back(futures::future::ready(Answer::settle(0, conn.proto, Reply::error(msg), None, None, leader_wait)).boxed());
                             closing = true;
                             break;
                         }
@@ -694,38 +744,28 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         other => other,
                     };
                     // The accounting sees a reply that is there now at once,
-                    // a pending one when it comes.
-                    let timed = match (&reply, timed) {
-                        (Ok(r), Some(t)) => {
-                            t.done(r);
-                            None
-                        }
-                        (_, t) => t,
-                    };
+                    // a pending one when it comes (see `Answer::settle`).
+                    let resend = conn.again.take().map(Resend::new);
                     match reply {
-                        Ok(r) if pending.is_empty() => {
-                            encode_reply(&mut out, &r, answer_in);
-                            if out.len() >= 64 * 1024 {
-                                writer.flush(&mut out, &server);
-                            }
-                        }
                         Ok(r) => {
-                            held += size;
-                            server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
-                            pending.push_back(futures::future::ready((size, answer_in, r)).boxed());
+                            let a = Answer::settle(size, answer_in, r, timed, resend, leader_wait);
+                            if pending.is_empty() && a.again.is_none() {
+                                encode_reply(&mut out, &a.reply, answer_in);
+                                if out.len() >= 64 * 1024 {
+                                    writer.flush(&mut out, &server);
+                                }
+                            } else {
+                                held += size;
+                                server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
+                                pending.push_back(futures::future::ready(a).boxed());
+                            }
                         }
                         Err(f) => {
                             held += size;
                             server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
                             let proto = answer_in;
                             pending.push_back(
-                                f.map(move |r| {
-                                    if let Some(t) = timed {
-                                        t.done(&r);
-                                    }
-                                    (size, proto, r)
-                                })
-                                .boxed(),
+                                f.map(move |r| Answer::settle(size, proto, r, timed, resend, leader_wait)).boxed(),
                             );
                         }
                     }

@@ -18,6 +18,7 @@ pub mod migrate;
 pub mod monitor;
 pub mod pause;
 pub mod pubsub;
+pub mod resend;
 pub mod resp;
 pub mod save;
 pub mod server;

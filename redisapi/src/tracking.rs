@@ -18,8 +18,9 @@
 //!   not recorded (this node would not see it change): the client is told
 //!   at once, after the reply, not to keep it.
 //!
-//! NOLOOP is accepted and changes nothing: a client also hears of its own
-//! changes (an extra message costs a re-read, never a stale value).
+//! NOLOOP: each entry names the node and client connection that sent it
+//! (`Entry::origin_client`), so a NOLOOP client is not told of the keys its
+//! own commands changed, whichever node led the partition.
 
 use crate::server::{ClientHandle, Server};
 use bytes::Bytes;
@@ -28,6 +29,14 @@ use node::Reply;
 use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Who made a change: the client connection of this node whose command it
+/// was (0: none here), and whether through a script.
+#[derive(Clone, Copy, Default)]
+struct By {
+    client: u64,
+    script: bool,
+}
 
 /// A message for one connection.
 #[derive(Debug)]
@@ -186,16 +195,23 @@ impl Tracking {
     /// What applied entries changed, in order: each client that may cache
     /// a changed key hears of it (one message per key, as Redis sends
     /// them), each BCAST client of the changed keys under its prefixes, and
-    /// every tracking client of a flush.
+    /// every tracking client of a flush; a NOLOOP client not of the keys
+    /// its own commands changed.
     pub fn changed(&self, server: &Server, changes: Vec<Changed>) {
+        let me = server.node.cfg.node_id;
         // The messages are worked out under the locks, sent after them.
         let mut out: Vec<(u64, Invalidation)> = Vec::new();
         {
             let mut clients = self.clients.lock();
-            let mut keys: Vec<Bytes> = Vec::new();
+            // Each key with who changed it.
+            let mut keys: Vec<(Bytes, By)> = Vec::new();
+            let mut by = By::default();
             for change in changes {
                 match change {
-                    Changed::Key(k) => keys.push(k),
+                    Changed::Origin { node, client, script } => {
+                        by = By { client: if node == me { client } else { 0 }, script }
+                    }
+                    Changed::Key(k) => keys.push((k, by)),
                     Changed::All => {
                         self.keys_changed(&clients, std::mem::take(&mut keys), &mut out);
                         self.table.lock().clear();
@@ -214,25 +230,44 @@ impl Tracking {
         }
     }
 
-    fn keys_changed(&self, clients: &HashMap<u64, Mode>, keys: Vec<Bytes>, out: &mut Vec<(u64, Invalidation)>) {
+    fn keys_changed(&self, clients: &HashMap<u64, Mode>, keys: Vec<(Bytes, By)>, out: &mut Vec<(u64, Invalidation)>) {
         if keys.is_empty() {
             return;
         }
+        let own = |id: u64, m: &Mode, by: &By| m.noloop && by.client == id && !(m.bcast && by.script);
         {
             let mut table = self.table.lock();
-            for k in &keys {
-                for id in table.remove(k).into_iter().flatten() {
-                    if clients.get(&id).is_some_and(|m| !m.bcast) {
-                        out.push((id, Invalidation::Keys(vec![k.clone()])));
+            for (k, by) in &keys {
+                let Some(mut ids) = table.remove(k) else { continue };
+                // A NOLOOP client's own change leaves it in the table (Redis
+                // forgets the key for it): on a follower the change may be
+                // applied after the client's next read of the key has
+                // recorded it again, and forgetting that read would keep a
+                // later change of someone else's from it. Staying costs at
+                // most one message more.
+                ids.retain(|&id| match clients.get(&id) {
+                    Some(m) if own(id, m, by) => true,
+                    Some(m) => {
+                        if !m.bcast {
+                            out.push((id, Invalidation::Keys(vec![k.clone()])));
+                        }
+                        false
                     }
+                    None => false,
+                });
+                if !ids.is_empty() {
+                    table.insert(k.clone(), ids);
                 }
             }
         }
         for (id, mode) in clients.iter().filter(|(_, m)| m.bcast) {
             for prefix in &mode.prefixes {
                 let mut seen = BTreeSet::new();
-                let matching: Vec<Bytes> =
-                    keys.iter().filter(|k| k.starts_with(prefix) && seen.insert(*k)).cloned().collect();
+                let matching: Vec<Bytes> = keys
+                    .iter()
+                    .filter(|(k, by)| !own(*id, mode, by) && k.starts_with(prefix) && seen.insert(k))
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 if !matching.is_empty() {
                     out.push((*id, Invalidation::Keys(matching)));
                 }

@@ -529,6 +529,59 @@ fn leadership_goes_back_to_each_partitions_preferred_node() {
     }
 }
 
+/// A client that waits for each reply before it sends the next command
+/// sees no error while leadership moves: a command that reaches a leader
+/// handing over its partition is refused there (certainly not applied),
+/// and the connection sends it again to the new leader itself. Four such
+/// clients, one per node and one more, write and read while both
+/// partitions' leadership goes round the three nodes twice.
+#[test]
+fn leadership_moves_are_invisible_to_clients_that_wait_for_each_reply() {
+    let cl = Cluster::start(ClusterOptions { partitions: 2, ..Default::default() });
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (url, stop, done) = (cl.url(c % 3), stop.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut conn = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let (mut errors, mut n) = (Vec::new(), 0u64);
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("seq{c}:{}", n % 50);
+                    match conn.set::<_, _, ()>(&key, n).and_then(|_| conn.get::<_, u64>(&key)) {
+                        Ok(v) if v == n => {}
+                        Ok(v) => errors.push(format!("{key}: read {v} after writing {n}")),
+                        Err(e) => errors.push(format!("{key}: {e}")),
+                    }
+                    n += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                (errors, n)
+            })
+        })
+        .collect();
+    let mut moves = 0;
+    for round in 0..6 {
+        for p in 0..2 {
+            // The clients are under way before each move.
+            let before = done.load(Ordering::Relaxed);
+            wait_until(LONG, "commands between leader moves", || done.load(Ordering::Relaxed) >= before + 40);
+            let to = (round + p) % 3 + 1;
+            // A transfer answers once the target leads the partition.
+            let moved = admin(&cl, round % 3, &format!("/admin/partitions/{p}/transfer-leader?node={to}"));
+            assert!(moved.contains(&format!("node {to} leads the partition")), "{moved}");
+            moves += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for (c, h) in clients.into_iter().enumerate() {
+        let (errors, n) = h.join().unwrap();
+        assert!(errors.is_empty(), "client {c}, {n} commands over {moves} leader moves: {errors:?}");
+        assert!(n > 0, "client {c} made no command");
+    }
+}
+
 /// Starts 3 writers (see [`writer`]) through every node.
 fn start_writers(cl: &Cluster) -> (Arc<AtomicBool>, Vec<std::thread::JoinHandle<Vec<String>>>) {
     let urls: Vec<String> = (0..cl.len()).map(|i| cl.url(i)).collect();

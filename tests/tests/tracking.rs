@@ -240,6 +240,40 @@ fn optin_optout_bcast_and_redirect_as_in_redis() {
     );
 }
 
+/// NOLOOP: the tracking client is not told of the keys its own commands
+/// change (in the table, with BCAST, and when it redirects), but still of
+/// everyone else's changes. (Redis forgets the key for the client at its own
+/// change, the node does not; so the client reads again before another
+/// client changes the key here, for both to send the same.)
+#[test]
+fn noloop_keeps_a_clients_own_changes_from_it_as_in_redis() {
+    let own_and_others: &[&[&str]] = &[
+        &["R", "GET", "n1"],
+        &["R", "SET", "n1", "mine"],
+        &["R", "GET", "n1"],
+        &["W", "SET", "n1", "theirs"],
+        &["R", "GET", "n1"],
+        &["W", "SET", "n1", "theirs again"],
+        &["R", "MGET", "n1", "{n1}b"],
+        &["R", "DEL", "{n1}b"],
+        &["R", "EVAL", "redis.call('SET', KEYS[1], 'by script')", "1", "n1"],
+        &["W", "DEL", "{n1}b"],
+        &["R", "GET", "{n1}b"],
+        &["W", "RPUSH", "{n1}b", "x"],
+        &["R", "SET", "n2", "mine"],
+        &["W", "SET", "n2", "theirs"],
+        // A transaction's changes are the client's own.
+        &["R", "GET", "n2"],
+        &["RT", "SET", "n2", "in a transaction"],
+        &["R", "GET", "n2"],
+        &["W", "SET", "n2", "theirs"],
+    ];
+    compare(&["NOLOOP"], false, own_and_others);
+    compare(&["NOLOOP"], true, own_and_others);
+    compare(&["BCAST", "PREFIX", "n", "PREFIX", SENTINEL, "NOLOOP"], false, own_and_others);
+    compare(&["BCAST", "NOLOOP"], true, own_and_others);
+}
+
 #[test]
 fn tracking_commands_answer_as_in_redis() {
     let redis = RedisServer::start();
@@ -447,6 +481,17 @@ fn changes_through_other_nodes_invalidate_in_a_cluster() {
         let _: () = redis::cmd("SET").arg(key).arg("w").query(&mut cl.client(1 + i % 2)).unwrap();
         // (The reader's read timeout bounds the wait.)
         assert_eq!(reader.read(), format!(">[$invalidate, *[${key}]]"));
+    }
+    // NOLOOP: the reader's own writes, led by whichever node, bring it no
+    // message; another client's write does, once.
+    assert_eq!(reader.call(&["CLIENT", "TRACKING", "ON", "NOLOOP"]), "+OK");
+    for (i, key) in ["e", "f", "g", "h"].iter().enumerate() {
+        assert_eq!(reader.call(&["GET", key]), "nil");
+        assert_eq!(reader.call(&["SET", key, "own"]), "+OK");
+        assert_eq!(reader.call(&["GET", key]), "$own");
+        let _: () = redis::cmd("SET").arg(key).arg("w").query(&mut cl.client(i % 3)).unwrap();
+        assert_eq!(reader.read(), format!(">[$invalidate, *[${key}]]"));
+        assert_eq!(reader.call(&["PING"]), "+PONG");
     }
     drop(cl);
     let single = Cluster::start(ClusterOptions { replication: 1, ..ClusterOptions::default() });
