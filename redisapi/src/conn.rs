@@ -461,7 +461,7 @@ async fn next_from<T>(rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<T>>) 
 }
 
 /// Writes a command's reply in `proto`, unless it is [`SILENT`].
-fn encode_reply(out: &mut BytesMut, r: &Reply, proto: u8) {
+pub(crate) fn encode_reply(out: &mut BytesMut, r: &Reply, proto: u8) {
     if proto != SILENT {
         encode(out, r, proto);
     }
@@ -520,6 +520,39 @@ async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+/// Awaits `f` (a command being dispatched) while the answers of the
+/// commands in flight keep coming, into `early`: a command whose
+/// partition's route changed waits (in the node) until this connection's
+/// earlier commands there have ended, and those end only when their
+/// futures are polled.
+async fn answering<F: std::future::Future>(
+    f: F,
+    pending: &mut FuturesOrdered<futures::future::BoxFuture<'static, Answer>>,
+    early: &mut Vec<Answer>,
+) -> F::Output {
+    tokio::pin!(f);
+    loop {
+        tokio::select! {
+            biased;
+            r = &mut f => return r,
+            Some(a) = pending.next(), if !pending.is_empty() => early.push(a),
+        }
+    }
+}
+
+/// Writes the answers in `early` as they are (a command came after them,
+/// so a refused one is not sent again) and gives back their read budget;
+/// returns how much.
+fn give_all(early: &mut Vec<Answer>, out: &mut BytesMut, server: &Server) -> usize {
+    let mut size = 0;
+    for a in early.drain(..) {
+        size += a.size;
+        a.give(out);
+    }
+    server.inflight_bytes.fetch_sub(size, Ordering::Relaxed);
+    size
+}
+
 /// Serves one client until it leaves, is killed, or the server shuts down.
 pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpStream) {
     let (limits, max_pipeline, read_budget) = {
@@ -561,6 +594,11 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     // change how that command is answered.
     let mut pending: FuturesOrdered<futures::future::BoxFuture<'static, Answer>> = FuturesOrdered::new();
     let leader_wait = server.node.cfg.leader_wait;
+    // Answers refused for a leadership change, in order, while the commands
+    // sent after them are still in flight (see crate::resend).
+    let mut refused: Vec<Answer> = Vec::new();
+    // Answers that came while a command was being dispatched.
+    let mut early: Vec<Answer> = Vec::new();
     let mut closing = false;
     // Budget this connection holds for commands not yet answered.
     let mut held = 0usize;
@@ -582,8 +620,13 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         if blocked && pending.is_empty() {
             blocked = false;
         }
-        let can_read =
-            !closing && !blocked && pending.len() < max_pipeline && !over_budget && !backed_up && (!eof || unparsed);
+        let can_read = !closing
+            && !blocked
+            && refused.is_empty()
+            && pending.len() < max_pipeline
+            && !over_budget
+            && !backed_up
+            && (!eof || unparsed);
         // While a command is blocked, what the client sends waits in the
         // buffer, but a client that leaves must be noticed: its blocked
         // command is dropped, as Redis frees such a client, so that a later
@@ -609,31 +652,43 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                 // This answer and every other one that is already there, then
                 // one hand-over to the writer.
                 let mut next = Some(first);
-                let mut again = None;
                 while let Some(a) = next.take() {
                     held -= a.size;
                     server.inflight_bytes.fetch_sub(a.size, Ordering::Relaxed);
-                    match a.again {
-                        // Refused for a leadership change, and nothing was
-                        // sent after it: sent again, it overtakes nothing.
-                        Some(g) if pending.is_empty() && !closing => again = Some((a.size, a.proto, g)),
-                        g => {
-                            if let Some(g) = g {
-                                g.give_up(&a.reply);
-                            }
-                            encode_reply(&mut out, &a.reply, a.proto);
-                            if out.len() < 64 * 1024 {
-                                next = pending.next().now_or_never().flatten();
-                            }
+                    if a.again.is_some() && !closing {
+                        // Refused for a leadership change: held back until
+                        // what was sent after it has come back.
+                        refused.push(a);
+                    } else {
+                        // It may have taken effect after the refused ones
+                        // before it: those are answered as they are.
+                        for r in refused.drain(..) {
+                            r.give(&mut out);
                         }
+                        a.give(&mut out);
+                    }
+                    if out.len() < 64 * 1024 {
+                        next = pending.next().now_or_never().flatten();
                     }
                 }
                 writer.flush(&mut out, &server);
-                if let Some((size, proto, g)) = again {
-                    let answer = g.send(&mut conn, size, proto).await;
-                    held += size;
-                    server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
-                    pending.push_back(answer);
+                if pending.is_empty() {
+                    // Everything sent since the first refused command was
+                    // refused too: sent again in their order, they overtake
+                    // nothing (see crate::resend).
+                    if let Some(r) = refused.first() {
+                        tokio::time::sleep(r.pause()).await;
+                    }
+                    for r in std::mem::take(&mut refused) {
+                        let size = r.size;
+                        let answer = answering(r.send_again(&mut conn), &mut pending, &mut early).await;
+                        // (Those answers are of the commands sent again
+                        // before it; they go first.)
+                        held -= give_all(&mut early, &mut out, &server);
+                        held += size;
+                        server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
+                        pending.push_back(answer);
+                    }
                 }
                 last_io = tokio::time::Instant::now();
                 if (closing || eof) && pending.is_empty() && !unparsed {
@@ -715,7 +770,10 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     };
                     let size = before.saturating_sub(inbuf.len()).max(argv.iter().map(|a| a.len()).sum());
                     conn.replies.silent = conn.replies.off || std::mem::take(&mut conn.replies.skip_next);
-                    let (outcome, timed) = crate::accounting::dispatch(&mut conn, argv).await;
+                    let (outcome, timed) =
+                        answering(crate::accounting::dispatch(&mut conn, argv), &mut pending, &mut early).await;
+                    // Those answers go before this command's.
+                    held -= give_all(&mut early, &mut out, &server);
                     // The protocol the reply is written in, or SILENT.
                     let answer_in = if conn.replies.silent { SILENT } else { conn.proto };
                     let (reply, close) = match outcome {

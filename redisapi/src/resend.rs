@@ -8,17 +8,20 @@
 //! wait, so the connection sends the command again itself, as a Redis
 //! Cluster client does on TRYAGAIN.
 //!
-//! Only when that cannot reorder anything: the command must be the last one
-//! this connection has sent (a pipelined command after it may have run
-//! already, so then the client gets the TRYAGAIN), and it must lie on one
-//! partition (a keyless one may have run on some partitions only; see
-//! [`crate::conn::Conn::submit`]). While it is being sent again the
-//! connection reads nothing more. Resends stop once the node's
-//! `leader_wait` has passed since the command came.
+//! Only when that cannot reorder anything: the connection holds the refusal
+//! back (and reads no more commands) until every command sent after it has
+//! come back. If all of those were refused in the same way, nothing after
+//! the first took effect, and they are all sent again in their order (a
+//! pipeline to a partition whose leader hands over). If one of them got any
+//! other answer, it may have taken effect after the refused ones, and
+//! those go to the client as they are. A command is sent again only if it
+//! lies on one partition (a keyless one may have run on some partitions
+//! only; see [`crate::conn::Conn::submit`]), and only until the node's
+//! `leader_wait` has passed since it came.
 
 use crate::accounting::Timed;
 use crate::conn::Conn;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use node::Reply;
@@ -39,32 +42,11 @@ impl Resend {
     }
 }
 
-/// A command refused for a leadership change, waiting to be sent again.
-/// Its statistics and slow log entry are taken at its final answer.
+/// A command refused for a leadership change, that may be sent again. Its
+/// statistics and slow log entry are taken at its final answer.
 pub struct Again {
     resend: Resend,
     timed: Option<Timed>,
-}
-
-impl Again {
-    /// It will not be sent again: the client gets `reply` (the TRYAGAIN).
-    pub fn give_up(self, reply: &Reply) {
-        if let Some(t) = self.timed {
-            t.done(reply);
-        }
-    }
-
-    /// Sends the command again, after a pause that grows with each try (a
-    /// leader handing over refuses at once until the hand-over ends), and
-    /// returns the future of its answer.
-    pub async fn send(self, conn: &mut Conn, size: usize, proto: u8) -> BoxFuture<'static, Answer> {
-        let Again { resend, timed } = self;
-        tokio::time::sleep(Duration::from_millis((1u64 << resend.tries.min(6)).min(50))).await;
-        let wait = conn.server.node.cfg.leader_wait;
-        let pending = conn.resubmit(resend.argv).await;
-        let next = conn.again.take().map(|argv| Resend { argv, since: resend.since, tries: resend.tries + 1 });
-        pending.map(move |reply| Answer::settle(size, proto, reply, timed, next, wait)).boxed()
-    }
 }
 
 /// A command's answer, as it leaves the connection's queue of commands in
@@ -102,5 +84,33 @@ impl Answer {
                 Answer { size, proto, reply, again: None }
             }
         }
+    }
+
+    /// Writes the answer for the client as it is (a refusal too: it is
+    /// not sent again).
+    pub fn give(self, out: &mut BytesMut) {
+        if let Some(Again { timed: Some(t), .. }) = self.again {
+            t.done(&self.reply);
+        }
+        crate::conn::encode_reply(out, &self.reply, self.proto);
+    }
+
+    /// How long to wait before sending a refused command again: longer
+    /// with each try (a leader handing over refuses at once until the
+    /// hand-over ends), 1 to 50 ms.
+    pub fn pause(&self) -> Duration {
+        let tries = self.again.as_ref().map_or(0, |g| g.resend.tries);
+        Duration::from_millis((1u64 << tries.min(6)).min(50))
+    }
+
+    /// Sends a refused command again (after [`Answer::pause`]) and returns
+    /// the future of its answer.
+    pub async fn send_again(self, conn: &mut Conn) -> BoxFuture<'static, Answer> {
+        let Answer { size, proto, again, .. } = self;
+        let Again { resend, timed } = again.expect("only a refusal that may be sent again");
+        let wait = conn.server.node.cfg.leader_wait;
+        let pending = conn.resubmit(resend.argv).await;
+        let next = conn.again.take().map(|argv| Resend { argv, since: resend.since, tries: resend.tries + 1 });
+        pending.map(move |reply| Answer::settle(size, proto, reply, timed, next, wait)).boxed()
     }
 }

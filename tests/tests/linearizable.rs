@@ -1,6 +1,7 @@
 //! Linearizability under faults: five clients (no retries) run GET, SET and
 //! INCR on a few keys through random nodes while a nemesis kills, pauses and
-//! partitions nodes; each key's history must be linearizable.
+//! partitions nodes and moves leadership; each key's history must be
+//! linearizable.
 
 use kvtests::cluster::{Cluster, ClusterOptions};
 use kvtests::linearizability::{check, Event, Op};
@@ -146,7 +147,7 @@ fn run(nemesis_seed: u64, client_seed: u64, at_leaders: bool) {
             rng.gen_range(0..cl.len())
         };
         let hold = Duration::from_millis(rng.gen_range(500..2000));
-        match rng.gen_range(0..4) {
+        match rng.gen_range(0..5) {
             0 => {
                 faults.push(format!("kill -9 node {}", victim + 1));
                 cl.kill9(victim);
@@ -164,6 +165,14 @@ fn run(nemesis_seed: u64, client_seed: u64, at_leaders: bool) {
                 cl.isolate(victim);
                 std::thread::sleep(hold);
                 cl.heal_all();
+            }
+            3 => {
+                // A leadership hand-over: commands reaching the old leader
+                // meanwhile are refused and sent again by the nodes.
+                let p = cl.partition_of(&format!("lin{}", rng.gen_range(0..KEYS)));
+                let to = victim + 1;
+                let (code, _) = cl.post(victim, &format!("/admin/partitions/{p}/transfer-leader?node={to}"));
+                faults.push(format!("move partition {p}'s leadership to node {to} (HTTP {code})"));
             }
             _ => {
                 let other = (victim + 1 + rng.gen_range(0..cl.len() - 1)) % cl.len();
