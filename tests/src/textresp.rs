@@ -19,17 +19,35 @@ impl Raw {
         Raw { stream, reader }
     }
 
-    pub fn send(&mut self, args: &[&str]) {
-        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+    fn encode(req: &mut Vec<u8>, args: &[&str]) {
+        req.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
         for a in args {
             req.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+    }
+
+    pub fn send(&mut self, args: &[&str]) {
+        self.send_all(&[args]);
+    }
+
+    /// Sends the commands in one write (a pipeline the server reads at once).
+    pub fn send_all(&mut self, cmds: &[&[&str]]) {
+        let mut req = Vec::new();
+        for args in cmds {
+            Self::encode(&mut req, args);
         }
         self.stream.write_all(&req).unwrap();
     }
 
     /// One reply or message, as text (errors included).
     pub fn read(&mut self) -> String {
-        read_value(&mut self.reader).unwrap_or_else(|e| panic!("reading a reply: {e}"))
+        self.try_read().unwrap_or_else(|e| panic!("reading a reply: {e}"))
+    }
+
+    /// One reply or message; an error when none came within the read
+    /// timeout (10 s) or the connection closed.
+    pub fn try_read(&mut self) -> std::io::Result<String> {
+        read_value(&mut self.reader)
     }
 
     pub fn call(&mut self, args: &[&str]) -> String {

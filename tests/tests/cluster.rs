@@ -560,6 +560,62 @@ fn commands_pipelined_behind_a_forwarded_write_are_answered() {
     }
 }
 
+/// Random pipelines of reads, writes, keyless reads (SCAN, KEYS, DBSIZE),
+/// WATCH, scripts, short blocking pops and transactions, each sent in one
+/// write to a random node, are answered in full. (Before the connection
+/// polled its commands in flight while dispatching, about one pipeline in
+/// six hung here.)
+#[test]
+fn random_pipelines_through_every_node_are_answered() {
+    use kvtests::textresp::Raw;
+    use rand::{Rng, SeedableRng};
+    let cl = Cluster::start(ClusterOptions::default());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let keys = ["k0", "k1", "k2", "k3", "k4", "k5", "{t}a", "{t}b"];
+    for round in 0..150 {
+        let node = rng.gen_range(0..cl.len());
+        let mut cmds: Vec<Vec<String>> = (0..rng.gen_range(1..12))
+            .map(|_| {
+                let k = keys[rng.gen_range(0..keys.len())].to_string();
+                let other = keys[rng.gen_range(0..keys.len())].to_string();
+                let counter = format!("n{k}");
+                let words: Vec<&str> = match rng.gen_range(0..15) {
+                    0 | 1 => vec!["SET", &k, "v"],
+                    2 => vec!["GET", &k],
+                    3 => vec!["DEL", &k],
+                    4 => vec!["SCAN", "0"],
+                    5 => vec!["WATCH", &k],
+                    6 => vec!["DBSIZE"],
+                    7 => vec!["KEYS", "*"],
+                    8 => vec!["INCR", &counter],
+                    9 => vec!["EVAL", "return redis.call('EXISTS', KEYS[1])", "1", &k],
+                    10 => vec!["BLPOP", &k, "0.01"],
+                    11 => vec!["MGET", &k, &other],
+                    12 => vec!["LPUSH", &k, "x"],
+                    13 => vec!["UNWATCH"],
+                    _ => vec!["PING"],
+                };
+                words.into_iter().map(String::from).collect()
+            })
+            .collect();
+        if rng.gen_bool(0.3) {
+            let at = rng.gen_range(0..=cmds.len());
+            let txn = [vec!["MULTI"], vec!["SET", "{t}a", "1"], vec!["GET", "{t}b"], vec!["EXEC"]];
+            cmds.splice(at..at, txn.iter().map(|c| c.iter().map(|w| w.to_string()).collect()));
+        }
+        // Sent in one write; every reply must come (each read waits 10 s).
+        let mut raw = Raw::connect(cl.nodes[node].redis_port);
+        let words: Vec<Vec<&str>> = cmds.iter().map(|c| c.iter().map(String::as_str).collect()).collect();
+        raw.send_all(&words.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        for (i, c) in cmds.iter().enumerate() {
+            let reply = raw.try_read().unwrap_or_else(|e| {
+                panic!("round {round}, node {}: no reply to {i}: {c:?} of {cmds:?}: {e}", node + 1)
+            });
+            assert!(!reply.starts_with("-ERR"), "round {round}: {c:?} -> {reply}");
+        }
+    }
+}
+
 /// Leadership moves are invisible to clients that wait for each reply: a
 /// command that reaches a leader handing over its partition is refused
 /// there (certainly not applied), and the connection sends it again to the
