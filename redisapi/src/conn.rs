@@ -530,6 +530,9 @@ async fn answering<F: std::future::Future>(
     pending: &mut FuturesOrdered<futures::future::BoxFuture<'static, Answer>>,
     early: &mut Vec<Answer>,
 ) -> F::Output {
+    if pending.is_empty() {
+        return f.await;
+    }
     tokio::pin!(f);
     loop {
         tokio::select! {

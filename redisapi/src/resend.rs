@@ -17,7 +17,7 @@
 //! those go to the client as they are. A command is sent again only if it
 //! lies on one partition (a keyless one may have run on some partitions
 //! only; see [`crate::conn::Conn::submit`]), and only until the node's
-//! `leader_wait` has passed since it came.
+//! `leader_wait` has passed since it was first refused.
 
 use crate::accounting::Timed;
 use crate::conn::Conn;
@@ -28,17 +28,18 @@ use node::Reply;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// A command that may be sent again: its arguments, when it first came,
-/// and how often it was sent again so far.
+/// A command that may be sent again: its arguments, when it was first
+/// refused (not read before: most commands never are), and how often it
+/// was sent again so far.
 pub struct Resend {
     pub argv: Vec<Bytes>,
-    pub since: Instant,
+    pub since: Option<Instant>,
     pub tries: u32,
 }
 
 impl Resend {
     pub fn new(argv: Vec<Bytes>) -> Resend {
-        Resend { argv, since: Instant::now(), tries: 0 }
+        Resend { argv, since: None, tries: 0 }
     }
 }
 
@@ -63,8 +64,8 @@ pub struct Answer {
 
 impl Answer {
     /// The answer of a command whose reply is `reply`: one to send again if
-    /// it may be (`resend`) and was refused for a leadership change within
-    /// `wait` of its coming; else final, and counted now.
+    /// it may be (`resend`) and was refused for a leadership change, within
+    /// `wait` of its first refusal; else final, and counted now.
     pub fn settle(
         size: usize,
         proto: u8,
@@ -74,7 +75,10 @@ impl Answer {
         wait: Duration,
     ) -> Answer {
         match resend {
-            Some(resend) if node::node::leader_changing(&reply) && resend.since.elapsed() < wait => {
+            Some(mut resend)
+                if node::node::leader_changing(&reply) && resend.since.is_none_or(|t| t.elapsed() < wait) =>
+            {
+                resend.since.get_or_insert_with(Instant::now);
                 Answer { size, proto, reply, again: Some(Again { resend, timed }) }
             }
             _ => {
