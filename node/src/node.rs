@@ -186,6 +186,12 @@ pub struct Session {
     /// Partitions where a write of this connection has an unknown outcome:
     /// later commands there fail rather than overtake it.
     poisoned: Arc<Mutex<HashSet<u32>>>,
+    /// Partitions where a command of this connection was refused for a
+    /// leadership change (see [`leader_changing`]) and the connection has
+    /// not yet sent it again or answered the refusal: later commands there
+    /// are refused the same way, so that they cannot run before it (and
+    /// all are sent again in order).
+    refused: Arc<Mutex<HashSet<u32>>>,
     /// A session serving requests forwarded by another node: it never
     /// forwards again.
     pub local_only: bool,
@@ -225,6 +231,7 @@ impl Session {
             reads: self.reads.clone(),
             routes: self.routes.clone(),
             poisoned: self.poisoned.clone(),
+            refused: self.refused.clone(),
             local_only: self.local_only,
             readonly: self.readonly,
             client: self.client,
@@ -252,6 +259,33 @@ impl Session {
         if let Some(g) = self.writes.get(&p) {
             g.wait_clear().await;
         }
+    }
+
+    /// The connection sent its refused commands again, or answered them:
+    /// later commands go on as usual.
+    pub fn clear_refused(&self) {
+        let mut refused = self.refused.lock();
+        if !refused.is_empty() {
+            refused.clear();
+        }
+    }
+
+    /// Notes, when `reply` comes, whether it refused the command for a
+    /// leadership change (not for a session serving another node's
+    /// connection: that one resends nothing).
+    fn noting_refusal(&self, p: u32, reply: PendingReply) -> PendingReply {
+        if self.local_only {
+            return reply;
+        }
+        let refused = self.refused.clone();
+        reply
+            .map(move |r| {
+                if leader_changing(&r) {
+                    refused.lock().insert(p);
+                }
+                r
+            })
+            .boxed()
     }
 
     fn has_inflight(&self, p: u32) -> bool {
@@ -604,6 +638,7 @@ impl Node {
             reads: HashMap::new(),
             routes: HashMap::new(),
             poisoned: Arc::default(),
+            refused: Arc::default(),
             local_only: false,
             readonly: false,
             client: 0,
@@ -891,10 +926,11 @@ impl Node {
         if !s.local_only {
             (entry.origin_node, entry.origin_client) = (self.cfg.node_id, s.client);
         }
-        match self.route(s, p, FwdKind::Write, || Bytes::from(entry.encode_to_vec())).await {
+        let reply = match self.route(s, p, FwdKind::Write, || Bytes::from(entry.encode_to_vec())).await {
             Some(reply) => reply,
             None => self.propose_local(s, p, entry).await,
-        }
+        };
+        s.noting_refusal(p.index, reply)
     }
 
     /// Sends a command on `p` to the partition's leader when that is another
@@ -916,7 +952,15 @@ impl Node {
         let mut encode = Some(encode);
         let mut data = None;
         loop {
-            let n = match self.target(s, p, follower_read).await {
+            let t = self.target(s, p, follower_read).await;
+            // (Checked after target(), which waits for the connection's
+            // earlier commands when the route changed.)
+            if t.is_ok() && s.refused.lock().contains(&p.index) {
+                return Some(ready(Reply::error(format!(
+                    "{LEADER_CHANGING}: an earlier command of this connection there was refused"
+                ))));
+            }
+            let n = match t {
                 Ok(Target::Local) => return None,
                 Ok(Target::Remote(n)) => n,
                 Err(e) => return Some(ready(e)),
@@ -1055,6 +1099,11 @@ impl Node {
     /// Returns once the read is ordered after this connection's earlier
     /// commands; the future waits for the read point and reads.
     async fn read(&self, s: &mut Session, p: &Arc<Partition>, cmd: Cmd) -> PendingReply {
+        let reply = self.read_unnoted(s, p, cmd).await;
+        s.noting_refusal(p.index, reply)
+    }
+
+    async fn read_unnoted(&self, s: &mut Session, p: &Arc<Partition>, cmd: Cmd) -> PendingReply {
         if let Some(reply) =
             self.route(s, p, FwdKind::Read, || Bytes::from(Command::from(cmd.clone()).encode_to_vec())).await
         {

@@ -113,7 +113,7 @@ pub struct Conn {
     pub invalidations: Option<tokio::sync::mpsc::UnboundedReceiver<crate::tracking::Invalidation>>,
     /// The arguments of the command just submitted, if it may be sent again
     /// (see [`Conn::submit`]).
-    pub again: Option<Vec<Bytes>>,
+    pub again: Option<Resend>,
 }
 
 /// Commands a RESP2 connection may send while subscribed (Redis 7.0).
@@ -221,7 +221,7 @@ impl Conn {
     /// change (see [`Again`]).
     async fn submit(&mut self, c: node::Cmd, argv: Vec<Bytes>) -> PendingReply {
         if !c.is_keyless() {
-            self.again = Some(argv);
+            self.again = Some(Resend::new(argv, !c.is_write()));
         }
         self.server.node.submit(&mut self.session, c).await
     }
@@ -543,14 +543,30 @@ async fn answering<F: std::future::Future>(
     }
 }
 
-/// Writes the answers in `early` as they are (a command came after them,
-/// so a refused one is not sent again) and gives back their read budget;
-/// returns how much.
-fn give_all(early: &mut Vec<Answer>, out: &mut BytesMut, server: &Server) -> usize {
+/// Takes an answer off the queue of commands in flight: a refusal for a
+/// leadership change is held back in `refused` until the commands sent
+/// after it have come back (see [`crate::resend`]); any other answer is
+/// written, after the refusals held before it, which go as they are (it
+/// may have taken effect after them).
+fn take_answer(a: Answer, refused: &mut Vec<Answer>, out: &mut BytesMut, closing: bool) {
+    // (A read behind a refusal runs again too.)
+    if !closing && (a.refused || (!refused.is_empty() && a.again.is_some())) {
+        refused.push(a);
+    } else {
+        for r in refused.drain(..) {
+            r.give(out);
+        }
+        a.give(out);
+    }
+}
+
+/// [`take_answer`] for each answer in `early`, giving back their read
+/// budget; returns how much.
+fn take_early(early: &mut Vec<Answer>, refused: &mut Vec<Answer>, out: &mut BytesMut, server: &Server) -> usize {
     let mut size = 0;
     for a in early.drain(..) {
         size += a.size;
-        a.give(out);
+        take_answer(a, refused, out, false);
     }
     server.inflight_bytes.fetch_sub(size, Ordering::Relaxed);
     size
@@ -658,40 +674,31 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                 while let Some(a) = next.take() {
                     held -= a.size;
                     server.inflight_bytes.fetch_sub(a.size, Ordering::Relaxed);
-                    if a.again.is_some() && !closing {
-                        // Refused for a leadership change: held back until
-                        // what was sent after it has come back.
-                        refused.push(a);
-                    } else {
-                        // It may have taken effect after the refused ones
-                        // before it: those are answered as they are.
-                        for r in refused.drain(..) {
-                            r.give(&mut out);
-                        }
-                        a.give(&mut out);
-                    }
+                    take_answer(a, &mut refused, &mut out, closing);
                     if out.len() < 64 * 1024 {
                         next = pending.next().now_or_never().flatten();
                     }
                 }
                 writer.flush(&mut out, &server);
-                if pending.is_empty() {
+                if pending.is_empty() && !refused.is_empty() {
                     // Everything sent since the first refused command was
                     // refused too: sent again in their order, they overtake
                     // nothing (see crate::resend).
-                    if let Some(r) = refused.first() {
-                        tokio::time::sleep(r.pause()).await;
-                    }
+                    tokio::time::sleep(refused[0].pause()).await;
+                    conn.session.clear_refused();
                     for r in std::mem::take(&mut refused) {
                         let size = r.size;
                         let answer = answering(r.send_again(&mut conn), &mut pending, &mut early).await;
                         // (Those answers are of the commands sent again
-                        // before it; they go first.)
-                        held -= give_all(&mut early, &mut out, &server);
+                        // before it.)
+                        held -= take_early(&mut early, &mut refused, &mut out, &server);
                         held += size;
                         server.inflight_bytes.fetch_add(size, Ordering::Relaxed);
                         pending.push_back(answer);
                     }
+                }
+                if refused.is_empty() {
+                    conn.session.clear_refused();
                 }
                 last_io = tokio::time::Instant::now();
                 if (closing || eof) && pending.is_empty() && !unparsed {
@@ -776,7 +783,10 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     let (outcome, timed) =
                         answering(crate::accounting::dispatch(&mut conn, argv), &mut pending, &mut early).await;
                     // Those answers go before this command's.
-                    held -= give_all(&mut early, &mut out, &server);
+                    held -= take_early(&mut early, &mut refused, &mut out, &server);
+                    if refused.is_empty() {
+                        conn.session.clear_refused();
+                    }
                     // The protocol the reply is written in, or SILENT.
                     let answer_in = if conn.replies.silent { SILENT } else { conn.proto };
                     let (reply, close) = match outcome {
@@ -806,12 +816,14 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     };
                     // The accounting sees a reply that is there now at once,
                     // a pending one when it comes (see `Answer::settle`).
-                    let resend = conn.again.take().map(Resend::new);
+                    let resend = conn.again.take();
                     match reply {
                         Ok(r) => {
                             let a = Answer::settle(size, answer_in, r, timed, resend, leader_wait);
-                            if pending.is_empty() && a.again.is_none() {
-                                encode_reply(&mut out, &a.reply, answer_in);
+                            // (Behind held refusals it goes through the queue,
+                            // which answers them first.)
+                            if pending.is_empty() && refused.is_empty() && !a.refused {
+                                a.give(&mut out);
                                 if out.len() >= 64 * 1024 {
                                     writer.flush(&mut out, &server);
                                 }
@@ -833,7 +845,11 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     if closing || killed {
                         break;
                     }
-                    if (blocked && !pending.is_empty()) || pending.len() >= max_pipeline || writer.backed_up(&server, read_budget) {
+                    if (blocked && !pending.is_empty())
+                        || !refused.is_empty()
+                        || pending.len() >= max_pipeline
+                        || writer.backed_up(&server, read_budget)
+                    {
                         // Later commands may already be in the buffer: take them
                         // up again when this is over, not when more bytes arrive.
                         unparsed = !inbuf.is_empty();

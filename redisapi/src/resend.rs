@@ -12,7 +12,15 @@
 //! back (and reads no more commands) until every command sent after it has
 //! come back. If all of those were refused in the same way, nothing after
 //! the first took effect, and they are all sent again in their order (a
-//! pipeline to a partition whose leader hands over). If one of them got any
+//! pipeline to a partition whose leader hands over). To make that the
+//! usual case, the node refuses this connection's later commands on the
+//! partition in the same way until the connection has sent the refused
+//! one again or answered it (node's `Session::refused`): otherwise a
+//! command dispatched after the leader moved would run at the new leader
+//! ahead of it. A read among them is
+//! held back and run again too, whatever it answered: it had no effect,
+//! but it ran before the refused writes that the client sent ahead of it
+//! (a leader handing over still serves reads). If one of them got any
 //! other answer, it may have taken effect after the refused ones, and
 //! those go to the client as they are. A command is sent again only if it
 //! lies on one partition (a keyless one may have run on some partitions
@@ -28,31 +36,33 @@ use node::Reply;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// A command that may be sent again: its arguments, when it was first
-/// refused (not read before: most commands never are), and how often it
-/// was sent again so far.
+/// A command that may be sent again: its arguments, whether it only reads,
+/// when it was first refused (not read before: most commands never are),
+/// and how often it was sent again so far.
 pub struct Resend {
     pub argv: Vec<Bytes>,
+    pub read_only: bool,
     pub since: Option<Instant>,
     pub tries: u32,
 }
 
 impl Resend {
-    pub fn new(argv: Vec<Bytes>) -> Resend {
-        Resend { argv, since: None, tries: 0 }
+    pub fn new(argv: Vec<Bytes>, read_only: bool) -> Resend {
+        Resend { argv, read_only, since: None, tries: 0 }
     }
 }
 
-/// A command refused for a leadership change, that may be sent again. Its
-/// statistics and slow log entry are taken at its final answer.
+/// A command that may be sent again: one refused for a leadership change,
+/// or a read (see the module's text). Its statistics and slow log entry
+/// are taken at its final answer.
 pub struct Again {
     resend: Resend,
     timed: Option<Timed>,
 }
 
 /// A command's answer, as it leaves the connection's queue of commands in
-/// flight: `again` is set when it is a leadership-change refusal that may
-/// still be sent again.
+/// flight: `again` is set when it may be sent again, `refused` when it was
+/// refused for a leadership change (and so must be).
 pub struct Answer {
     /// The bytes the command took (its share of the read budget).
     pub size: usize,
@@ -60,12 +70,14 @@ pub struct Answer {
     pub proto: u8,
     pub reply: Reply,
     pub again: Option<Again>,
+    pub refused: bool,
 }
 
 impl Answer {
-    /// The answer of a command whose reply is `reply`: one to send again if
-    /// it may be (`resend`) and was refused for a leadership change, within
-    /// `wait` of its first refusal; else final, and counted now.
+    /// The answer of a command whose reply is `reply`: refused, to send
+    /// again, if it may be sent again (`resend`) and was refused for a
+    /// leadership change within `wait` of its first refusal; a read keeps
+    /// what it needs to run again; anything else is final, and counted now.
     pub fn settle(
         size: usize,
         proto: u8,
@@ -79,13 +91,16 @@ impl Answer {
                 if node::node::leader_changing(&reply) && resend.since.is_none_or(|t| t.elapsed() < wait) =>
             {
                 resend.since.get_or_insert_with(Instant::now);
-                Answer { size, proto, reply, again: Some(Again { resend, timed }) }
+                Answer { size, proto, reply, again: Some(Again { resend, timed }), refused: true }
+            }
+            Some(resend) if resend.read_only => {
+                Answer { size, proto, reply, again: Some(Again { resend, timed }), refused: false }
             }
             _ => {
                 if let Some(t) = timed {
                     t.done(&reply);
                 }
-                Answer { size, proto, reply, again: None }
+                Answer { size, proto, reply, again: None, refused: false }
             }
         }
     }
@@ -111,10 +126,10 @@ impl Answer {
     /// the future of its answer.
     pub async fn send_again(self, conn: &mut Conn) -> BoxFuture<'static, Answer> {
         let Answer { size, proto, again, .. } = self;
-        let Again { resend, timed } = again.expect("only a refusal that may be sent again");
+        let Again { resend, timed } = again.expect("only a command that may be sent again");
         let wait = conn.server.node.cfg.leader_wait;
         let pending = conn.resubmit(resend.argv).await;
-        let next = conn.again.take().map(|argv| Resend { argv, since: resend.since, tries: resend.tries + 1 });
+        let next = conn.again.take().map(|r| Resend { since: resend.since, tries: resend.tries + 1, ..r });
         pending.map(move |reply| Answer::settle(size, proto, reply, timed, next, wait)).boxed()
     }
 }
