@@ -35,7 +35,7 @@ use prost::Message;
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use wal::Wal;
@@ -186,12 +186,12 @@ pub struct Session {
     /// Partitions where a write of this connection has an unknown outcome:
     /// later commands there fail rather than overtake it.
     poisoned: Arc<Mutex<HashSet<u32>>>,
-    /// Partitions where a command of this connection was refused for a
-    /// leadership change (see [`leader_changing`]) and the connection has
-    /// not yet sent it again or answered the refusal: later commands there
-    /// are refused the same way, so that they cannot run before it (and
-    /// all are sent again in order).
-    refused: Arc<Mutex<HashSet<u32>>>,
+    /// Set by the connection while a command of it refused for a
+    /// leadership change (see [`leader_changing`]) waits to be sent again
+    /// or answered: commands it dispatches meanwhile are refused the same
+    /// way, so that none can run before the refused one (at a new leader,
+    /// say) and all are sent again in order.
+    refused: Arc<AtomicBool>,
     /// A session serving requests forwarded by another node: it never
     /// forwards again.
     pub local_only: bool,
@@ -261,31 +261,10 @@ impl Session {
         }
     }
 
-    /// The connection sent its refused commands again, or answered them:
-    /// later commands go on as usual.
-    pub fn clear_refused(&self) {
-        let mut refused = self.refused.lock();
-        if !refused.is_empty() {
-            refused.clear();
-        }
-    }
-
-    /// Notes, when `reply` comes, whether it refused the command for a
-    /// leadership change (not for a session serving another node's
-    /// connection: that one resends nothing).
-    fn noting_refusal(&self, p: u32, reply: PendingReply) -> PendingReply {
-        if self.local_only {
-            return reply;
-        }
-        let refused = self.refused.clone();
-        reply
-            .map(move |r| {
-                if leader_changing(&r) {
-                    refused.lock().insert(p);
-                }
-                r
-            })
-            .boxed()
+    /// The flag the connection raises while a refused command of it waits
+    /// (see `refused` above); shared by the session's handles.
+    pub fn refusal_flag(&self) -> Arc<AtomicBool> {
+        self.refused.clone()
     }
 
     fn has_inflight(&self, p: u32) -> bool {
@@ -926,11 +905,10 @@ impl Node {
         if !s.local_only {
             (entry.origin_node, entry.origin_client) = (self.cfg.node_id, s.client);
         }
-        let reply = match self.route(s, p, FwdKind::Write, || Bytes::from(entry.encode_to_vec())).await {
+        match self.route(s, p, FwdKind::Write, || Bytes::from(entry.encode_to_vec())).await {
             Some(reply) => reply,
             None => self.propose_local(s, p, entry).await,
-        };
-        s.noting_refusal(p.index, reply)
+        }
     }
 
     /// Sends a command on `p` to the partition's leader when that is another
@@ -955,9 +933,9 @@ impl Node {
             let t = self.target(s, p, follower_read).await;
             // (Checked after target(), which waits for the connection's
             // earlier commands when the route changed.)
-            if t.is_ok() && s.refused.lock().contains(&p.index) {
+            if t.is_ok() && s.refused.load(Ordering::Acquire) {
                 return Some(ready(Reply::error(format!(
-                    "{LEADER_CHANGING}: an earlier command of this connection there was refused"
+                    "{LEADER_CHANGING}: an earlier command of this connection was refused"
                 ))));
             }
             let n = match t {
@@ -1099,11 +1077,6 @@ impl Node {
     /// Returns once the read is ordered after this connection's earlier
     /// commands; the future waits for the read point and reads.
     async fn read(&self, s: &mut Session, p: &Arc<Partition>, cmd: Cmd) -> PendingReply {
-        let reply = self.read_unnoted(s, p, cmd).await;
-        s.noting_refusal(p.index, reply)
-    }
-
-    async fn read_unnoted(&self, s: &mut Session, p: &Arc<Partition>, cmd: Cmd) -> PendingReply {
         if let Some(reply) =
             self.route(s, p, FwdKind::Read, || Bytes::from(Command::from(cmd.clone()).encode_to_vec())).await
         {

@@ -21,7 +21,7 @@ use futures::{FutureExt, StreamExt};
 use node::command::Watch;
 use node::reply::err;
 use node::{Cmd, PendingReply, Reply};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::AsyncReadExt;
@@ -525,10 +525,15 @@ async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
 /// partition's route changed waits (in the node) until this connection's
 /// earlier commands there have ended, and those end only when their
 /// futures are polled.
+///
+/// A refusal for a leadership change among them raises `refusal` at once,
+/// so that the node refuses `f`'s command too rather than let it overtake
+/// the refused one (see [`crate::resend`]).
 async fn answering<F: std::future::Future>(
     f: F,
     pending: &mut FuturesOrdered<futures::future::BoxFuture<'static, Answer>>,
     early: &mut Vec<Answer>,
+    refusal: &AtomicBool,
 ) -> F::Output {
     if pending.is_empty() {
         return f.await;
@@ -538,7 +543,12 @@ async fn answering<F: std::future::Future>(
         tokio::select! {
             biased;
             r = &mut f => return r,
-            Some(a) = pending.next(), if !pending.is_empty() => early.push(a),
+            Some(a) = pending.next(), if !pending.is_empty() => {
+                if a.refused {
+                    refusal.store(true, Ordering::Release);
+                }
+                early.push(a);
+            }
         }
     }
 }
@@ -618,6 +628,8 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     let mut refused: Vec<Answer> = Vec::new();
     // Answers that came while a command was being dispatched.
     let mut early: Vec<Answer> = Vec::new();
+    // Raised while a refusal is held or on its way (node's Session::refused).
+    let refusal = conn.session.refusal_flag();
     let mut closing = false;
     // Budget this connection holds for commands not yet answered.
     let mut held = 0usize;
@@ -685,10 +697,10 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     // refused too: sent again in their order, they overtake
                     // nothing (see crate::resend).
                     tokio::time::sleep(refused[0].pause()).await;
-                    conn.session.clear_refused();
+                    refusal.store(false, Ordering::Release);
                     for r in std::mem::take(&mut refused) {
                         let size = r.size;
-                        let answer = answering(r.send_again(&mut conn), &mut pending, &mut early).await;
+                        let answer = answering(r.send_again(&mut conn), &mut pending, &mut early, &refusal).await;
                         // (Those answers are of the commands sent again
                         // before it.)
                         held -= take_early(&mut early, &mut refused, &mut out, &server);
@@ -697,9 +709,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                         pending.push_back(answer);
                     }
                 }
-                if refused.is_empty() {
-                    conn.session.clear_refused();
-                }
+                refusal.store(!refused.is_empty(), Ordering::Release);
                 last_io = tokio::time::Instant::now();
                 if (closing || eof) && pending.is_empty() && !unparsed {
                     break;
@@ -781,12 +791,11 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                     let size = before.saturating_sub(inbuf.len()).max(argv.iter().map(|a| a.len()).sum());
                     conn.replies.silent = conn.replies.off || std::mem::take(&mut conn.replies.skip_next);
                     let (outcome, timed) =
-                        answering(crate::accounting::dispatch(&mut conn, argv), &mut pending, &mut early).await;
+                        answering(crate::accounting::dispatch(&mut conn, argv), &mut pending, &mut early, &refusal)
+                            .await;
                     // Those answers go before this command's.
                     held -= take_early(&mut early, &mut refused, &mut out, &server);
-                    if refused.is_empty() {
-                        conn.session.clear_refused();
-                    }
+                    refusal.store(!refused.is_empty(), Ordering::Release);
                     // The protocol the reply is written in, or SILENT.
                     let answer_in = if conn.replies.silent { SILENT } else { conn.proto };
                     let (reply, close) = match outcome {

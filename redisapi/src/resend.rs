@@ -13,11 +13,10 @@
 //! come back. If all of those were refused in the same way, nothing after
 //! the first took effect, and they are all sent again in their order (a
 //! pipeline to a partition whose leader hands over). To make that the
-//! usual case, the node refuses this connection's later commands on the
-//! partition in the same way until the connection has sent the refused
-//! one again or answered it (node's `Session::refused`): otherwise a
-//! command dispatched after the leader moved would run at the new leader
-//! ahead of it. A read among them is
+//! usual case, the node refuses the commands this connection dispatches
+//! while a refusal is held or on its way, in the same way (node's
+//! `Session::refused`): otherwise a command dispatched after the leader
+//! moved would run at the new leader ahead of it. A read among them is
 //! held back and run again too, whatever it answered: it had no effect,
 //! but it ran before the refused writes that the client sent ahead of it
 //! (a leader handing over still serves reads). If one of them got any
