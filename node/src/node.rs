@@ -335,7 +335,7 @@ pub fn wall_ms() -> u64 {
 /// The `-TRYAGAIN` errors of a leadership change under way: the command
 /// certainly did not take effect, and once the partition has settled on a
 /// leader it can be sent again (a connection does that itself when nothing
-/// was sent after the command; see redisapi's `conn::Again`).
+/// it sent after the command took effect; see redisapi's `resend`).
 const NOT_LEADER: &str = "TRYAGAIN this node does not lead the partition";
 const NO_LEADER: &str = "TRYAGAIN the partition has no leader yet";
 const DROPPED: &str = "TRYAGAIN the leader did not take the command";

@@ -218,7 +218,7 @@ impl Conn {
     /// Hands a data command to the node. One with keys (so on one
     /// partition: a keyless one may have run on some partitions only)
     /// leaves its arguments in `again`, for a resend after a leadership
-    /// change (see [`Again`]).
+    /// change (see [`crate::resend`]).
     async fn submit(&mut self, c: node::Cmd, argv: Vec<Bytes>) -> PendingReply {
         if !c.is_keyless() {
             self.again = Some(Resend::new(argv, !c.is_write()));
