@@ -890,3 +890,82 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
         drop(writer);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const WAIT: Duration = Duration::from_secs(3);
+
+    /// The answer of a command that may be sent again, with `reply`.
+    fn answer(reply: Reply, read_only: bool) -> Answer {
+        let resend = Resend::new(vec![Bytes::from_static(b"GET"), Bytes::from_static(b"k")], read_only);
+        Answer::settle(10, 2, reply, None, Some(resend), WAIT)
+    }
+
+    fn refusal() -> Answer {
+        answer(Reply::error("TRYAGAIN the partition has no leader yet"), false)
+    }
+
+    fn written(out: &BytesMut) -> String {
+        String::from_utf8_lossy(out).into_owned()
+    }
+
+    #[test]
+    fn refusals_are_held_until_an_answer_that_took_effect_comes_after_them() {
+        let (mut refused, mut out) = (Vec::new(), BytesMut::new());
+        take_answer(refusal(), &mut refused, &mut out, false);
+        take_answer(refusal(), &mut refused, &mut out, false);
+        assert_eq!(refused.len(), 2);
+        assert!(out.is_empty(), "nothing is written while they are held");
+        // A write that succeeded after them: they go as they are, first.
+        take_answer(answer(Reply::Ok, false), &mut refused, &mut out, false);
+        assert!(refused.is_empty());
+        assert_eq!(
+            written(&out),
+            "-TRYAGAIN the partition has no leader yet\r\n-TRYAGAIN the partition has no leader yet\r\n+OK\r\n"
+        );
+    }
+
+    #[test]
+    fn a_read_behind_a_refusal_is_held_to_run_again_but_not_on_its_own() {
+        let (mut refused, mut out) = (Vec::new(), BytesMut::new());
+        // A read with nothing held is simply answered.
+        take_answer(answer(Reply::bulk("v"), true), &mut refused, &mut out, false);
+        assert_eq!(written(&out), "$1\r\nv\r\n");
+        out.clear();
+        // Behind a refusal it is held too (it ran before the refused write).
+        take_answer(refusal(), &mut refused, &mut out, false);
+        take_answer(answer(Reply::bulk("v"), true), &mut refused, &mut out, false);
+        assert_eq!(refused.len(), 2);
+        assert!(out.is_empty());
+        // A command that may not be sent again ends the hold.
+        let final_answer = Answer::settle(4, 2, Reply::status("PONG"), None, None, WAIT);
+        take_answer(final_answer, &mut refused, &mut out, false);
+        assert!(refused.is_empty());
+        assert!(written(&out).ends_with("$1\r\nv\r\n+PONG\r\n"), "{}", written(&out));
+    }
+
+    #[test]
+    fn only_leadership_refusals_are_held_and_none_while_closing() {
+        let (mut refused, mut out) = (Vec::new(), BytesMut::new());
+        // Another TRYAGAIN (an upgrade under way) is not a leadership change.
+        let upgrade = answer(Reply::error("TRYAGAIN EVAL needs every replica at apply version 12"), false);
+        assert!(!upgrade.refused);
+        take_answer(upgrade, &mut refused, &mut out, false);
+        assert!(refused.is_empty() && !out.is_empty());
+        // A refusal of a command that may not be sent again is no refusal
+        // to hold either (a keyless one, EXEC).
+        let keyless = Answer::settle(4, 2, Reply::error("TRYAGAIN the partition has no leader yet"), None, None, WAIT);
+        assert!(!keyless.refused);
+        take_answer(refusal(), &mut refused, &mut out, true);
+        assert!(refused.is_empty(), "a closing connection answers at once");
+        // Nor one refused again past the window since its first refusal.
+        let mut late = Resend::new(vec![Bytes::from_static(b"SET")], false);
+        late.since = Some(tokio::time::Instant::now() - Duration::from_secs(4));
+        let late =
+            Answer::settle(4, 2, Reply::error("TRYAGAIN the partition has no leader yet"), None, Some(late), WAIT);
+        assert!(!late.refused);
+    }
+}
