@@ -28,7 +28,7 @@ wait_ping() { for _ in $(seq 1 300); do redis-cli -p "$1" ping 2>/dev/null | gre
 
 CLUSTER_DIR="$WORK/cluster" KVNODE="$BIN/kvnode" PARTITIONS=8 scripts/cluster.sh start >/dev/null
 for p in 6380 6381 6382; do wait_ping $p; done
-# Measure once the preferred leaders have taken over (hand-overs answer TRYAGAIN).
+# Measure once the preferred leaders have taken over (writes wait out each hand-over).
 CLUSTER_DIR="$WORK/cluster" PARTITIONS=8 scripts/cluster.sh wait-balanced
 REDIS_PORT=$(free_port)
 mkdir -p "$WORK/redis"

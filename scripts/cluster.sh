@@ -97,7 +97,8 @@ stop() {
 # Waits (up to $1 seconds, default 60) until every partition is led by its
 # preferred node, the first of its initial replicas (partition p by node
 # p mod 3 + 1): a node hands a partition back about leader-balance-secs (10)
-# after it took it, and writes during a hand-over get -TRYAGAIN, so
+# after it took it, and writes during a hand-over wait for it (pipelined
+# ones on several partitions may get -TRYAGAIN), so
 # benchmarks start measuring only after this.
 balanced() {
   local want got

@@ -617,10 +617,11 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
     let mut parser = RequestParser::new(limits);
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
-    // (bytes the command took, the protocol it is answered in, its reply),
-    // in request order. The protocol is the one in force when the command
-    // came: a HELLO pipelined behind a command still in flight must not
-    // change how that command is answered.
+    // Each command's answer (the bytes it took, the protocol it is answered
+    // in, its reply; see crate::resend::Answer), in request order. The
+    // protocol is the one in force when the command came: a HELLO pipelined
+    // behind a command still in flight must not change how that command is
+    // answered.
     let mut pending: FuturesOrdered<futures::future::BoxFuture<'static, Answer>> = FuturesOrdered::new();
     let leader_wait = server.node.cfg.leader_wait;
     // Answers refused for a leadership change, in order, while the commands

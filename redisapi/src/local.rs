@@ -1003,6 +1003,7 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
             for pair in argv[2..].chunks(2) {
                 let k = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
                 let v = String::from_utf8_lossy(&pair[1]).into_owned();
+                let range = int_setting(&k);
                 let ok = match k.as_str() {
                     "maxclients" => v.parse::<usize>().is_ok_and(|n| n > 0),
                     "proto-max-bulk-len" => parse_memory(&v).is_some_and(|n| n >= 1024 * 1024),
@@ -1023,8 +1024,8 @@ fn config(c: &mut Conn, argv: &[Bytes]) -> Reply {
                     "aclfile" => return Reply::error(
                         "ERR CONFIG SET failed (possibly related to argument 'aclfile') - can't set immutable config",
                     ),
-                    name if int_setting(name).is_some() => {
-                        let (min, max) = int_setting(name).unwrap();
+                    _ if range.is_some() => {
+                        let (min, max) = range.unwrap();
                         match v.parse::<i64>() {
                             Ok(n) if (min..=max).contains(&n) => true,
                             Ok(_) => {
