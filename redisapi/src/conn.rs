@@ -80,6 +80,8 @@ pub struct Conn {
     pub client: Arc<ClientHandle>,
     pub session: node::Session,
     pub proto: u8,
+    /// Authenticated: by AUTH or HELLO, or at connect while the default
+    /// user needed no password. See [`Conn::must_authenticate`].
     pub authed: bool,
     /// The user the connection runs as (the default user until AUTH), and
     /// the ACL generation it was read at.
@@ -141,6 +143,15 @@ pub fn wrong_arity(name: &str) -> Reply {
 }
 
 impl Conn {
+    /// Whether commands must wait for AUTH, asked per command as Redis'
+    /// authRequired does: a connection made while a password was needed
+    /// may run commands once the default user needs none again (CONFIG
+    /// SET requirepass "", ACL SETUSER default nopass), and is held again
+    /// if a password comes back before it authenticated.
+    pub fn must_authenticate(&self) -> bool {
+        !self.authed && self.server.acl.auth_required()
+    }
+
     /// Runs one command. Awaiting this only waits for the command to be
     /// queued (for ordering and backpressure), never for its result.
     pub async fn dispatch(&mut self, argv: Vec<Bytes>, arrived: Instant) -> Outcome {
@@ -152,7 +163,7 @@ impl Conn {
         if !spec.arity_ok(argv.len()) {
             return self.refuse_command(spec, wrong_arity(spec.name));
         }
-        if !self.authed && !spec.has_flag("no_auth") {
+        if self.must_authenticate() && !spec.has_flag("no_auth") {
             return self.refuse_command(spec, Reply::error("NOAUTH Authentication required."));
         }
         if let Some(e) = local::subcommand_refusal(spec.name, &argv) {
@@ -778,7 +789,7 @@ pub async fn serve(server: Arc<Server>, client: Arc<ClientHandle>, stream: TcpSt
                 unparsed = false;
                 loop {
                     let before = inbuf.len();
-                    let argv = match parser.next(&mut inbuf, conn.authed) {
+                    let argv = match parser.next(&mut inbuf, !conn.must_authenticate()) {
                         Ok(Some(argv)) => argv,
                         Ok(None) => break,
                         Err(e) => {

@@ -393,9 +393,12 @@ fn hello(c: &mut Conn, argv: &[Bytes]) -> Reply {
             return Reply::error(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&argv[i])));
         }
     }
+    // The connection's own flag, not whether a password is needed now:
+    // Redis' HELLO refuses a connection that never authenticated even
+    // after the password is gone.
     if !c.authed {
         return Reply::error(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         );
     }
     if let Some(name) = setname {

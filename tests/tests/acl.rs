@@ -577,6 +577,33 @@ fn requirepass_is_the_default_users_password() {
     assert_eq!(log_entries(&mut r), log_entries(&mut o));
 }
 
+/// Redis asks whether a connection must authenticate at every command: one
+/// made while a password was needed runs commands once the password is
+/// gone, and is held again when one comes back. (A node that decided it
+/// once, at connect, kept such connections refused for good: redis-py's
+/// pool then failed every later test of its suite.)
+#[test]
+fn connections_waiting_for_auth_follow_the_default_users_password() {
+    let ours = KvNode::start(NodeOptions::default());
+    let redis = RedisServer::start();
+    let open = |port| redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+    let (mut admin_r, mut admin_o) = (open(redis.port), open(ours.port));
+    check_all(&mut admin_r, &mut admin_o, &[&["CONFIG", "SET", "requirepass", "pw"]]);
+    let (mut r, mut o) = (open(redis.port), open(ours.port));
+    let waiting: &[&[&str]] = &[&["SET", "k", "v"], &["HELLO", "3"], &["ACL", "WHOAMI"]];
+    check_all(&mut r, &mut o, waiting);
+    assert!(both(&mut r, &mut o, &["GET", "k"]).1.contains("NOAUTH"));
+    check_all(&mut admin_r, &mut admin_o, &[&["CONFIG", "SET", "requirepass", ""]]);
+    let let_in: &[&[&str]] = &[&["SET", "k", "v"], &["GET", "k"], &["ACL", "WHOAMI"], &["HELLO", "2"]];
+    check_all(&mut r, &mut o, let_in);
+    let v: String = redis::cmd("GET").arg("k").query(&mut o).unwrap();
+    assert_eq!(v, "v", "our GET once the password is gone");
+    check_all(&mut admin_r, &mut admin_o, &[&["ACL", "SETUSER", "default", ">again"]]);
+    check_all(&mut r, &mut o, waiting);
+    check_all(&mut admin_r, &mut admin_o, &[&["ACL", "SETUSER", "default", "nopass"]]);
+    check_all(&mut r, &mut o, let_in);
+}
+
 #[test]
 fn acl_file_is_saved_loaded_and_read_at_start() {
     let tmp = tempfile::tempdir().unwrap();
