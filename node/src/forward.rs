@@ -36,6 +36,9 @@ pub enum FwdKind {
     HeardFrom = 7,
     /// A PUBLISH for the receiver's subscribers (a [`PublishMsg`]); no reply.
     Publish = 8,
+    /// A script or function the sender lacks (a
+    /// [`LookupMsg`](crate::peer_lookup::LookupMsg)); answered with it, or nil.
+    Lookup = 9,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -23,6 +23,7 @@ pub mod node;
 pub mod notify;
 pub mod num;
 pub mod partition;
+pub mod peer_lookup;
 pub mod pqsort;
 pub mod pubsub;
 pub mod rdb;

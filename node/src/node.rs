@@ -161,6 +161,8 @@ pub struct Node {
     pub pubsub: Arc<crate::pubsub::Hub>,
     /// Publishes to them and to the other nodes' (PUBLISH, scripts).
     publisher: Arc<Publisher>,
+    /// Scripts and functions asked of, and answered to, the other nodes.
+    lookup: crate::peer_lookup::PeerLookup,
     /// The apply versions the other nodes announce.
     versions: crate::versions::PeerVersions,
     /// `notify-keyspace-events` ([`crate::notify`] flags): what entries this
@@ -491,6 +493,7 @@ impl Node {
             (Some(_), Some(c)) => c.spec.nodes.iter().map(|n| n.id).filter(|id| *id != cfg.node_id).collect(),
             _ => vec![],
         };
+        let lookup = crate::peer_lookup::PeerLookup::new(fwd.clone(), peers.clone());
         let publisher = Arc::new(Publisher { hub: pubsub.clone(), fwd: fwd.clone(), peers });
         let node = Arc::new(Node {
             cfg,
@@ -511,6 +514,7 @@ impl Node {
             installs_resumed,
             pubsub,
             publisher,
+            lookup,
             notify: AtomicU32::new(0),
             versions: Default::default(),
         });
@@ -1403,6 +1407,11 @@ impl Node {
     }
 
     /// The keys applied entries change, for client-side caching.
+    /// Scripts and functions this node lacks, found on the other nodes.
+    pub fn peer_lookup(&self) -> &crate::peer_lookup::PeerLookup {
+        &self.lookup
+    }
+
     pub fn changes(&self) -> &Arc<crate::changes::Changes> {
         &self.changes
     }
@@ -1611,6 +1620,12 @@ impl InboundHandler for NodeInbound {
                     if let Ok(p) = crate::forward::PublishMsg::decode(m.data) {
                         node.pubsub.publish(&p.channel, &p.message, p.shard);
                     }
+                    return;
+                }
+                if kind == FwdKind::Lookup {
+                    // An in-memory lookup: answered here, not queued behind
+                    // the origin's commands.
+                    fwd.reply(from_node, m.id, &node.lookup.answer(m.data));
                     return;
                 }
                 let mut origins = self.origins.lock();

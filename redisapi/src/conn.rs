@@ -181,7 +181,7 @@ impl Conn {
         let queued = self.multi.as_ref().map_or(&[][..], |m| &m.argvs[..]);
         self.server.pause.wait(&self.server, spec, &argv, queued).await;
         if self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
-            return Outcome::Reply(self.queue(spec, argv));
+            return Outcome::Reply(self.queue(spec, argv).await);
         }
         self.ran = Some(spec);
         // CLIENT CACHING answers for the next command (but CLIENT's own).
@@ -191,7 +191,7 @@ impl Conn {
             self.caching = false;
         }
         match spec.run {
-            Run::Data(parse) => match parse(&argv).and_then(|c| self.server.resolve_script(c)) {
+            Run::Data(parse) => match self.parse_data(parse, &argv).await {
                 Ok(c) => match self.moved(&c) {
                     None => {
                         let c = self.stamp_caller(c);
@@ -237,12 +237,21 @@ impl Conn {
         self.server.node.submit(&mut self.session, c).await
     }
 
+    /// A data command's typed form, with the script or function it names
+    /// found (see [`Server::resolve_script`]).
+    async fn parse_data(&self, parse: cmd::Parser, argv: &[Bytes]) -> Result<node::Cmd, node::Reply> {
+        match parse(argv) {
+            Ok(c) => self.server.resolve_script(c).await,
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends a command again that the node refused because the leadership
     /// of its partition was changing. Checks, statistics and MONITOR saw it
     /// the first time; it is only parsed and submitted anew.
     pub async fn resubmit(&mut self, argv: Vec<Bytes>) -> PendingReply {
         let parsed = match cmd::lookup(&argv[0]).map(|spec| spec.run) {
-            Some(Run::Data(parse)) => parse(&argv).and_then(|c| self.server.resolve_script(c)),
+            Some(Run::Data(parse)) => self.parse_data(parse, &argv).await,
             Some(Run::Blocking(parse)) => parse(&argv).map(|(c, _)| c),
             _ => unreachable!("only data commands are sent again"),
         };
@@ -320,12 +329,12 @@ impl Conn {
         }
     }
 
-    fn queue(&mut self, spec: &'static CommandSpec, argv: Vec<Bytes>) -> Reply {
+    async fn queue(&mut self, spec: &'static CommandSpec, argv: Vec<Bytes>) -> Reply {
         let copy = argv.clone();
         // Inside MULTI a blocking pop does not block: it is its plain pop.
         let parsed = match spec.run {
             Run::Data(parse) => {
-                Some(parse(&argv).and_then(|c| self.server.resolve_script(c)).map(|c| self.stamp_caller(c)))
+                Some(self.parse_data(parse, &argv).await.map(|c| self.stamp_caller(c)))
             }
             Run::Blocking(parse) => Some(parse(&argv).map(|(c, _)| c)),
             Run::Local => local::data_form(&argv).map(Ok),

@@ -243,7 +243,7 @@ pub async fn run(c: &mut Conn, spec: &'static CommandSpec, argv: Vec<Bytes>) -> 
         "save" => crate::save::save(c).await,
         "bgsave" => crate::save::bgsave(c, &argv),
         "lastsave" => Reply::Int(c.server.saves.last() as i64),
-        "script" => script(c, &argv),
+        "script" => script(c, &argv).await,
         "function" => c.server.functions.command(&argv),
         "debug" => Reply::error("ERR DEBUG is not supported by this server"),
         "cluster" => crate::cluster::run(c, &argv).await,
@@ -307,8 +307,9 @@ fn auth(c: &mut Conn, argv: &[Bytes]) -> Reply {
     }
 }
 
-/// SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP over this node's script cache.
-fn script(c: &mut Conn, argv: &[Bytes]) -> Reply {
+/// SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP over this node's script cache
+/// (FLUSH empties every node's: see [`node::peer_lookup`]).
+async fn script(c: &mut Conn, argv: &[Bytes]) -> Reply {
     let scripts = &c.server.scripts;
     match upper(&argv[1]).as_str() {
         "LOAD" => match c.server.remember_script(&argv[2]) {
@@ -334,6 +335,7 @@ fn script(c: &mut Conn, argv: &[Bytes]) -> Reply {
                 return Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
             }
             scripts.lock().clear();
+            c.server.node.peer_lookup().flush_scripts().await;
             Reply::Ok
         }
         // A script runs inside its entry's apply: there is none to kill

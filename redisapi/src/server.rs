@@ -310,6 +310,11 @@ impl Server {
                 s.tracking.changed(&s, changed);
             }
         }));
+        // Other nodes' questions for a script or function they lack.
+        let weak = Arc::downgrade(&server);
+        server.node.peer_lookup().set_sink(Box::new(move |wanted| {
+            weak.upgrade().map_or(node::Reply::Nil, |s| s.answer_lookup(wanted))
+        }));
         // The ACL refusals of what scripts call.
         let weak = Arc::downgrade(&server);
         crate::acl::command::set_script_log(Box::new(move |entry| {
@@ -322,11 +327,17 @@ impl Server {
 
     /// EVAL remembers its script; EVALSHA gets the script it names (the
     /// entry carries the body, not the digest), or NOSCRIPT; FCALL gets its
-    /// function's library, keys and arguments, or Redis' error.
-    pub fn resolve_script(&self, cmd: node::Cmd) -> Result<node::Cmd, node::Reply> {
+    /// function's library, keys and arguments, or Redis' error. In a
+    /// cluster, a script or function this node lacks is asked of the other
+    /// nodes first (see [`node::peer_lookup`]).
+    pub async fn resolve_script(&self, cmd: node::Cmd) -> Result<node::Cmd, node::Reply> {
         let node::Cmd::Eval(mut e) = cmd else { return Ok(cmd) };
         if !e.function.is_empty() {
-            let f = self.functions.resolve(&e.function).ok_or_else(|| node::Reply::error("ERR Function not found"))?;
+            let found = self.functions.resolve(&e.function);
+            let f = match found {
+                Some(f) => f,
+                None => self.function_elsewhere(&e.function).await.ok_or_else(|| node::Reply::error("ERR Function not found"))?,
+            };
             let cluster = self.node.cluster().is_some();
             (e.keys, e.args, e.read_only) = crate::functions::check_call(&e.args, f.flags, e.read_only, cluster)?;
             e.body = f.body;
@@ -335,13 +346,66 @@ impl Server {
             // comes from running it, where the entry is applied.
             let _ = self.remember_script(&e.body);
         } else {
-            match self.scripts.lock().get(&e.sha) {
-                Some(body) => e.body = body.clone(),
-                None => return Err(node::Reply::error(crate::cmd::scripting::NOSCRIPT)),
-            }
+            let known = self.scripts.lock().get(&e.sha).cloned();
+            e.body = match known {
+                Some(body) => body,
+                None => self
+                    .script_elsewhere(&e.sha)
+                    .await
+                    .ok_or_else(|| node::Reply::error(crate::cmd::scripting::NOSCRIPT))?,
+            };
             e.sha.clear();
         }
         Ok(node::Cmd::Eval(e))
+    }
+
+    /// A script another node has (in a cluster), kept in this node's cache
+    /// from then on, as EVAL would leave it.
+    async fn script_elsewhere(&self, sha: &str) -> Option<bytes::Bytes> {
+        let lookup = self.node.peer_lookup();
+        if !lookup.has_peers() {
+            return None;
+        }
+        match lookup.find(node::peer_lookup::Wanted::Script(sha.to_string())).await? {
+            node::Reply::Bulk(body) if node::exec::script::sha1_hex(&body) == sha => {
+                self.scripts.lock().insert(sha.to_string(), body.clone());
+                Some(body)
+            }
+            _ => None,
+        }
+    }
+
+    /// A function another node has (in a cluster): what FCALL needs of it,
+    /// for this call only (the entry carries the library's code).
+    async fn function_elsewhere(&self, name: &str) -> Option<crate::functions::Resolved> {
+        let lookup = self.node.peer_lookup();
+        if !lookup.has_peers() {
+            return None;
+        }
+        match lookup.find(node::peer_lookup::Wanted::Function(name.to_string())).await? {
+            node::Reply::Array(items) => match &items[..] {
+                [node::Reply::Bulk(body), node::Reply::Int(flags)] => {
+                    Some(crate::functions::Resolved { body: body.clone(), flags: *flags as u32 })
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// What this node answers to another node's lookup.
+    fn answer_lookup(&self, wanted: &node::peer_lookup::Wanted) -> node::Reply {
+        use node::peer_lookup::Wanted;
+        match wanted {
+            Wanted::Script(sha) => self.scripts.lock().get(sha).map_or(node::Reply::Nil, |b| node::Reply::Bulk(b.clone())),
+            Wanted::Function(name) => self.functions.resolve(name).map_or(node::Reply::Nil, |f| {
+                node::Reply::Array(vec![node::Reply::Bulk(f.body), node::Reply::Int(f.flags as i64)])
+            }),
+            Wanted::FlushScripts(_) => {
+                self.scripts.lock().clear();
+                node::Reply::Ok
+            }
+        }
     }
 
     /// Adds a script to the cache (SCRIPT LOAD, EVAL) once it compiles;

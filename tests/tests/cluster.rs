@@ -1318,6 +1318,71 @@ fn scripts_run_alike_on_every_replica() {
     assert!(e.to_string().contains("hash to the same slot"), "{e}");
 }
 
+/// A script or function loaded on one node runs through every node: a node
+/// that lacks the script an EVALSHA names, or the function an FCALL names,
+/// finds it on another. (redis-py's cluster client loads scripts on the
+/// nodes it takes for masters, one of our three: its Lock then got NOSCRIPT
+/// through the other two.) Each node's own cache and libraries stay its
+/// own, as in Redis Cluster, but SCRIPT FLUSH empties every node's.
+#[test]
+fn scripts_and_functions_loaded_on_one_node_run_through_every_node() {
+    let cl = Cluster::start(ClusterOptions::default());
+    let mut keys: Vec<String> = Vec::new();
+    for i in 0.. {
+        let k = format!("k{i}");
+        if !keys.iter().any(|o| cl.partition_of(o) == cl.partition_of(&k)) {
+            keys.push(k);
+        }
+        if keys.len() == cl.opts.partitions as usize {
+            break;
+        }
+    }
+    // Served through every node before anything is asserted.
+    for i in 0..3 {
+        let mut c = cl.client(i);
+        for k in &keys {
+            wait_until(LONG, "a write through every node", || c.set::<_, _, ()>(k, 0).is_ok());
+        }
+    }
+    let sha: String =
+        redis::cmd("SCRIPT").arg("LOAD").arg("return redis.call('INCR', KEYS[1])").query(&mut cl.client(0)).unwrap();
+    let library = "#!lua name=lib\nredis.register_function('bump', function(keys, args) \
+                   return redis.call('INCRBY', keys[1], args[1]) end)";
+    let _: String = redis::cmd("FUNCTION").arg("LOAD").arg(library).query(&mut cl.client(0)).unwrap();
+    for i in 0..3 {
+        let mut c = cl.client(i);
+        for k in &keys {
+            let before: i64 = c.get(k).unwrap();
+            let n: i64 = redis::cmd("EVALSHA").arg(&sha).arg(1).arg(k).query(&mut c).unwrap();
+            assert_eq!(n, before + 1, "EVALSHA of {k} through node {i}");
+            let n: i64 = redis::cmd("FCALL").arg("bump").arg(1).arg(k).arg(10).query(&mut c).unwrap();
+            assert_eq!(n, before + 11, "FCALL of {k} through node {i}");
+        }
+        // The script found elsewhere stays in this node's cache; the
+        // library is not loaded here.
+        let exists: Vec<i64> = redis::cmd("SCRIPT").arg("EXISTS").arg(&sha).query(&mut c).unwrap();
+        assert_eq!(exists, vec![1], "SCRIPT EXISTS on node {i}");
+        let libs: Vec<Value> = redis::cmd("FUNCTION").arg("LIST").query(&mut c).unwrap();
+        assert_eq!(libs.len(), usize::from(i == 0), "FUNCTION LIST on node {i}");
+        let e = redis::cmd("EVALSHA").arg("f".repeat(40)).arg(1).arg(&keys[0]).query::<i64>(&mut c).unwrap_err();
+        assert_eq!(e.kind(), redis::ErrorKind::NoScriptError, "{e}");
+    }
+    // SCRIPT FLUSH empties every node's cache, copies included.
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut cl.client(0)).unwrap();
+    for i in 0..3 {
+        let mut c = cl.client(i);
+        let exists: Vec<i64> = redis::cmd("SCRIPT").arg("EXISTS").arg(&sha).query(&mut c).unwrap();
+        assert_eq!(exists, vec![0], "SCRIPT EXISTS on node {i} after SCRIPT FLUSH");
+        let e = redis::cmd("EVALSHA").arg(&sha).arg(1).arg(&keys[0]).query::<i64>(&mut c).unwrap_err();
+        assert_eq!(e.kind(), redis::ErrorKind::NoScriptError, "node {i} after SCRIPT FLUSH: {e}");
+    }
+    let _: String = redis::cmd("FUNCTION").arg("DELETE").arg("lib").query(&mut cl.client(0)).unwrap();
+    for i in 0..3 {
+        let e = redis::cmd("FCALL").arg("bump").arg(1).arg(&keys[0]).arg(1).query::<i64>(&mut cl.client(i)).unwrap_err();
+        assert!(e.to_string().contains("Function not found"), "node {i}: {e}");
+    }
+}
+
 /// A stream's automatic IDs come from the raft entry's stamp, so every
 /// replica holds the same IDs; a reader blocked on one node wakes on an
 /// XADD through another, and a group's deliveries are the same everywhere.
