@@ -20,7 +20,7 @@
 //! The front end answers the questions (it holds both), through the sink
 //! it sets.
 
-use crate::forward::{FwdKind, Forwarder};
+use crate::forward::{Forwarder, FwdKind};
 use crate::reply::Reply;
 use bytes::Bytes;
 use prost::Message;
@@ -94,22 +94,28 @@ impl PeerLookup {
     }
 
     /// The first answer other than nil from the other nodes, asked all at
-    /// once; `None` when none has it (or none answered in time).
+    /// once and taken as they come (a node that is down delays nothing
+    /// another node has); `None` when none has it, or none answered in time.
     pub async fn find(&self, wanted: Wanted) -> Option<Reply> {
+        use futures::stream::{FuturesUnordered, StreamExt};
         let fwd = self.fwd.as_ref()?;
         let (asked, deadline) = self.ask(wanted);
+        let ids: Vec<u64> = asked.iter().map(|(id, _)| *id).collect();
+        let mut answers: FuturesUnordered<_> = asked.into_iter().map(|(_, rx)| rx).collect();
         let mut found = None;
-        for (id, rx) in asked {
-            if found.is_none() {
-                match tokio::time::timeout_at(deadline, rx).await {
-                    Ok(Ok(Reply::Nil)) => {}
-                    Ok(Ok(Reply::Error(e))) => tracing::debug!("lookup answered {e}"),
-                    Ok(Ok(r)) => found = Some(r),
-                    _ => fwd.abandon(id),
+        while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, answers.next()).await {
+            match answer {
+                Ok(Reply::Nil) | Err(_) => {}
+                Ok(Reply::Error(e)) => tracing::debug!("lookup answered {e}"),
+                Ok(r) => {
+                    found = Some(r);
+                    break;
                 }
-            } else {
-                fwd.abandon(id);
             }
+        }
+        // Answers still to come are dropped on arrival.
+        for id in ids {
+            fwd.abandon(id);
         }
         found
     }

@@ -333,9 +333,7 @@ impl Conn {
         let copy = argv.clone();
         // Inside MULTI a blocking pop does not block: it is its plain pop.
         let parsed = match spec.run {
-            Run::Data(parse) => {
-                Some(self.parse_data(parse, &argv).await.map(|c| self.stamp_caller(c)))
-            }
+            Run::Data(parse) => Some(self.parse_data(parse, &argv).await.map(|c| self.stamp_caller(c))),
             Run::Blocking(parse) => Some(parse(&argv).map(|(c, _)| c)),
             Run::Local => local::data_form(&argv).map(Ok),
         };

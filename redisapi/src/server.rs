@@ -312,9 +312,10 @@ impl Server {
         }));
         // Other nodes' questions for a script or function they lack.
         let weak = Arc::downgrade(&server);
-        server.node.peer_lookup().set_sink(Box::new(move |wanted| {
-            weak.upgrade().map_or(node::Reply::Nil, |s| s.answer_lookup(wanted))
-        }));
+        server
+            .node
+            .peer_lookup()
+            .set_sink(Box::new(move |wanted| weak.upgrade().map_or(node::Reply::Nil, |s| s.answer_lookup(wanted))));
         // The ACL refusals of what scripts call.
         let weak = Arc::downgrade(&server);
         crate::acl::command::set_script_log(Box::new(move |entry| {
@@ -336,7 +337,10 @@ impl Server {
             let found = self.functions.resolve(&e.function);
             let f = match found {
                 Some(f) => f,
-                None => self.function_elsewhere(&e.function).await.ok_or_else(|| node::Reply::error("ERR Function not found"))?,
+                None => self
+                    .function_elsewhere(&e.function)
+                    .await
+                    .ok_or_else(|| node::Reply::error("ERR Function not found"))?,
             };
             let cluster = self.node.cluster().is_some();
             (e.keys, e.args, e.read_only) = crate::functions::check_call(&e.args, f.flags, e.read_only, cluster)?;
@@ -397,7 +401,9 @@ impl Server {
     fn answer_lookup(&self, wanted: &node::peer_lookup::Wanted) -> node::Reply {
         use node::peer_lookup::Wanted;
         match wanted {
-            Wanted::Script(sha) => self.scripts.lock().get(sha).map_or(node::Reply::Nil, |b| node::Reply::Bulk(b.clone())),
+            Wanted::Script(sha) => {
+                self.scripts.lock().get(sha).map_or(node::Reply::Nil, |b| node::Reply::Bulk(b.clone()))
+            }
             Wanted::Function(name) => self.functions.resolve(name).map_or(node::Reply::Nil, |f| {
                 node::Reply::Array(vec![node::Reply::Bulk(f.body), node::Reply::Int(f.flags as i64)])
             }),

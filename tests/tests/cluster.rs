@@ -1378,9 +1378,23 @@ fn scripts_and_functions_loaded_on_one_node_run_through_every_node() {
     }
     let _: String = redis::cmd("FUNCTION").arg("DELETE").arg("lib").query(&mut cl.client(0)).unwrap();
     for i in 0..3 {
-        let e = redis::cmd("FCALL").arg("bump").arg(1).arg(&keys[0]).arg(1).query::<i64>(&mut cl.client(i)).unwrap_err();
+        let e =
+            redis::cmd("FCALL").arg("bump").arg(1).arg(&keys[0]).arg(1).query::<i64>(&mut cl.client(i)).unwrap_err();
         assert!(e.to_string().contains("Function not found"), "node {i}: {e}");
     }
+    // With a node down, the lookup asks the other one and answers: found,
+    // or NOSCRIPT (not a hang, not an error of the dead node's).
+    let mut cl = cl;
+    cl.kill9(2);
+    let other: String =
+        redis::cmd("SCRIPT").arg("LOAD").arg("return redis.call('DECR', KEYS[1])").query(&mut cl.client(0)).unwrap();
+    let mut c = cl.client(1);
+    // A key whose partition a majority still serves: any, with one node of three down.
+    wait_until(LONG, "EVALSHA through node 1 with node 3 down", || {
+        redis::cmd("EVALSHA").arg(&other).arg(1).arg(&keys[0]).query::<i64>(&mut c).is_ok()
+    });
+    let e = redis::cmd("EVALSHA").arg("e".repeat(40)).arg(1).arg(&keys[0]).query::<i64>(&mut c).unwrap_err();
+    assert_eq!(e.kind(), redis::ErrorKind::NoScriptError, "with node 3 down: {e}");
 }
 
 /// A stream's automatic IDs come from the raft entry's stamp, so every
