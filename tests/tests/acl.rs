@@ -8,7 +8,7 @@ use kvtests::differential::{random_collection_command, random_command, Pair};
 use kvtests::harness::{failed_start, wait_until, KvNode, NodeOptions, RedisServer};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use redis::Value;
+use redis::{RedisResult, Value};
 use std::time::Duration;
 
 fn send(con: &mut redis::Connection, args: &[&[u8]]) -> redis::RedisResult<Value> {
@@ -307,6 +307,8 @@ fn restricted_users_are_refused_as_redis_refuses_them() {
         &["HGETALL", "app:h"],
         &["FLUSHALL"],
         &["CONFIG", "GET", "maxclients"],
+        &["COMMAND"],
+        &["COMMAND", "COUNT"],
         &["PUBLISH", "news.a", "m"],
         &["PUBLISH", "sports", "m"],
         &["MULTI"],
@@ -323,6 +325,13 @@ fn restricted_users_are_refused_as_redis_refuses_them() {
     ];
     check_all(&mut ra, &mut oa, cases);
     assert_eq!(log_entries(&mut r), log_entries(&mut o));
+    // A user allowed COMMAND runs it bare (cluster clients do as they
+    // connect); the replies list each server's own commands.
+    check_all(&mut r, &mut o, &[&["ACL", "SETUSER", "lister", "on", ">pw", "+command"]]);
+    for port in [redis.port, ours.port] {
+        let listed: RedisResult<Vec<Value>> = redis::cmd("COMMAND").query(&mut connect_as(port, "lister", "pw"));
+        assert!(listed.is_ok_and(|l| l.len() > 200), "COMMAND as a user with +command on port {port}");
+    }
 
     // Rules changed between queueing and EXEC: EXEC's second look.
     for (admin, user) in [(&mut r, &mut ra), (&mut o, &mut oa)] {

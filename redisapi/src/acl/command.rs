@@ -27,9 +27,10 @@ impl Context {
     }
 }
 
-/// The ACL id of the command `argv` runs (`config|get` for a container).
+/// The ACL id of the command `argv` runs (`config|get` for a container;
+/// the container itself when called bare, as COMMAND is).
 pub(super) fn id_of(spec: &CommandSpec, argv: &[Bytes]) -> Option<usize> {
-    if spec.container {
+    if spec.container && argv.len() > 1 {
         let sub = String::from_utf8_lossy(argv.get(1)?).to_ascii_lowercase();
         command_id(&format!("{}|{sub}", spec.name))
     } else {
