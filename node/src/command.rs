@@ -348,6 +348,10 @@ pub struct Sort {
     /// (Redis never clears its flag).
     #[prost(bool, tag = "9")]
     pub no_sort: bool,
+    /// Called from a script: a set that BY says not to sort is sorted
+    /// ALPHA, as Redis does so that a script sees one order everywhere.
+    #[prost(bool, tag = "10")]
+    pub in_script: bool,
 }
 
 /// GETBIT key offset.
@@ -840,8 +844,10 @@ impl Cmd {
             // library as a script; before 9, a script's sorted-set writes
             // with version 8's rank counts; before 10, its long strings
             // inline; before 11, its sorted-set writes with version 9's;
-            // before 12, its `~` stream trims exact).
-            Cmd::Eval(_) => 12,
+            // before 12, its `~` stream trims exact; before 13, redis.log
+            // and redis.status_reply unchecked, and SORT of a set BY nosort
+            // in its hash order).
+            Cmd::Eval(_) => 13,
             // RESTORE may make a sorted set (see below) or a long string.
             Cmd::Restore(_) => 11,
             Cmd::Dump(_)
@@ -858,6 +864,9 @@ impl Cmd {
             // 11 with boundaries that stay put.
             Cmd::ZAdd(_) | Cmd::ZPop(_) | Cmd::ZMPop(_) | Cmd::ZRem(_) => 11,
             Cmd::ZRange(r) if r.remove || r.store.is_some() => 11,
+            // ZUNIONSTORE takes its inputs by size since 13 (where inf
+            // meets -inf, the order decides the score).
+            Cmd::ZSetOp(c) if c.store.is_some() && c.op == crate::coll_cmds::SetOpKind::Union as i32 => 13,
             Cmd::ZSetOp(c) if c.store.is_some() => 11,
             Cmd::GeoSearch(c) if c.store.is_some() => 11,
             Cmd::PfAdd(_) | Cmd::PfCount(_) | Cmd::PfMerge(_) => 3,

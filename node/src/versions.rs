@@ -30,8 +30,12 @@ use std::collections::HashMap;
 /// needs 11: a node at 10 would keep the counts by version 9's rules); 12
 /// with `~` stream trimming that removes whole nodes of 100 entries, as
 /// Redis (XADD and XTRIM with `~`, and every script, need 12: a node at 11
-/// trims exactly).
-pub const APPLY_VERSION: u32 = 12;
+/// trims exactly); 13 with scripts whose redis.log and redis.status_reply
+/// check their arguments and whose SORT of a set BY nosort sorts it ALPHA,
+/// and ZUNIONSTORE taking its inputs by size, as Redis (every script and
+/// ZUNIONSTORE need 13: a node at 12 could stop a script elsewhere, or
+/// store another score where inf meets -inf).
+pub const APPLY_VERSION: u32 = 13;
 
 /// This node's apply version. `KVNODE_APPLY_VERSION` lowers it, so that a
 /// test can run a node that behaves as an older one.

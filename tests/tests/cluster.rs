@@ -1150,7 +1150,7 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
         let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(lib).query(&mut c).unwrap();
         match redis::cmd("FCALL").arg("up").arg(1).arg("{u}fn").query::<String>(&mut c) {
             Ok(_) => panic!("FCALL accepted through node {} while node 3 is old", i + 1),
-            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 12"), "{e}"),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 13"), "{e}"),
         }
         // A restricted user's script carries the user's rules, which an
         // older node would not check its commands against (nor run it in
@@ -1161,7 +1161,7 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
         let script = redis::cmd("EVAL").arg("return redis.call('SET', KEYS[1], 1)").arg(1).arg("{u}lua").clone();
         match script.query::<String>(&mut restricted) {
             Ok(_) => panic!("a restricted user's EVAL accepted through node {} while node 3 is old", i + 1),
-            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 12"), "{e}"),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 13"), "{e}"),
         }
         // A long value is kept in chunks, which an older node cannot read.
         let long = vec![b'x'; 70 << 10];
@@ -1178,6 +1178,11 @@ fn a_command_newer_than_a_replica_waits_for_its_upgrade() {
         match redis::cmd("ZADD").arg("{u}z").arg(1).arg("m").query::<i64>(&mut c) {
             Ok(_) => panic!("ZADD accepted through node {} while node 3 is old", i + 1),
             Err(e) => assert!(e.to_string().contains("needs every replica at apply version 11"), "{e}"),
+        }
+        // ZUNIONSTORE takes its inputs by size since version 13.
+        match redis::cmd("ZUNIONSTORE").arg("{u}zu").arg(1).arg("{u}z").query::<i64>(&mut c) {
+            Ok(_) => panic!("ZUNIONSTORE accepted through node {} while node 3 is old", i + 1),
+            Err(e) => assert!(e.to_string().contains("needs every replica at apply version 13"), "{e}"),
         }
         wait_until(Duration::from_secs(20), "an older command to work meanwhile", || {
             let mut c = cl.client(i);

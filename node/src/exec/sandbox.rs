@@ -109,17 +109,27 @@ redis.error_reply = function(...)
   msg = string.match(msg, '^[\r\n]*(.-)[\r\n]*$')
   return {err = code .. ' ' .. msg}
 end
-redis.status_reply = function(s) return {ok = s} end
-redis.log = function() end
+redis.status_reply = function(...)
+  local s = ...
+  if select('#', ...) ~= 1 or type(s) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
+  return {ok = s}
+end
+-- Nothing is logged (a script runs on every replica), but the arguments
+-- are checked as Redis' luaLogCommand checks them.
+redis.log = function(...)
+  if select('#', ...) < 2 then error({err = 'ERR redis.log() requires two arguments or more.'}) end
+  local level = tonumber((...))
+  if not level then error({err = 'ERR First argument must be a number (log level).'}) end
+  if level < 0 or level > 3 then error({err = 'ERR Invalid debug level.'}) end
+end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.set_repl = function() end
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
-redis.setresp = function(v)
-  if v ~= 2 then error('RESP3 replies inside scripts are not supported by this server', 2) end
-end
+-- (redis.call, redis.pcall and redis.setresp are set for each run: see
+-- script.rs.)
 -- Not in Redis' scripts: files, printing, environments, userdata of one's
 -- own; and no coroutines (a coroutine's instructions would escape the
 -- instruction count).

@@ -379,16 +379,43 @@ fn run_armed(sb: &Sandbox, a: &mut Apply, cmd: &c::Eval, program: &Program, code
     let run_call =
         |args: &mlua::MultiValue| call(&mut a.borrow_mut(), args, caller, read_only, slots, whole_keyspace, now);
     let lua = &sb.lua;
+    // The protocol `redis.call` answers in (redis.setresp); every run starts
+    // at 2.
+    let resp3 = std::cell::Cell::new(false);
     lua.scope(|scope| {
         sb.redis.raw_set(
             "call",
             scope.create_function(|lua, args: mlua::MultiValue| match run_call(&args) {
                 Reply::Error(e) => Err(mlua::Error::external(CallError(e))),
-                r => to_lua(lua, r),
+                r => to_lua(lua, r, resp3.get()),
             })?,
         )?;
-        sb.redis
-            .raw_set("pcall", scope.create_function(|lua, args: mlua::MultiValue| to_lua(lua, run_call(&args)))?)?;
+        sb.redis.raw_set(
+            "pcall",
+            scope.create_function(|lua, args: mlua::MultiValue| to_lua(lua, run_call(&args), resp3.get()))?,
+        )?;
+        sb.redis.raw_set(
+            "setresp",
+            scope.create_function(|_, args: mlua::MultiValue| {
+                let fail = |m: &str| Err(mlua::Error::external(CallError(m.to_string())));
+                if args.len() != 1 {
+                    return fail("ERR redis.setresp() requires one argument.");
+                }
+                // lua_tonumber, then C's int: numeric strings count, 2.5 is 2.
+                let v = match &args[0] {
+                    Value::Integer(i) => Some(*i as f64),
+                    Value::Number(n) => Some(*n),
+                    Value::String(s) => s.to_str().ok().and_then(|t| t.trim().parse::<f64>().ok()),
+                    _ => None,
+                };
+                match v.map(|n| n as i64) {
+                    Some(2) => resp3.set(false),
+                    Some(3) => resp3.set(true),
+                    _ => return fail("ERR RESP version must be 2 or 3."),
+                }
+                Ok(())
+            })?,
+        )?;
         let chunk = program.chunk();
         let redo = sb.redo_flag();
         let handler = lua.create_function(move |lua, err: Value| {
@@ -652,19 +679,36 @@ fn one_line(s: &str) -> String {
     s.replace(['\r', '\n'], " ")
 }
 
-/// A command's reply as a script sees it (Redis' RESP2 conversion).
-fn to_lua(lua: &Lua, r: Reply) -> mlua::Result<Value> {
+/// A command's reply as a script sees it: Redis' RESP2 conversion, or,
+/// after `redis.setresp(3)`, its RESP3 one (maps, sets, doubles and
+/// verbatim strings as tables that name their type; null is nil).
+fn to_lua(lua: &Lua, r: Reply, resp3: bool) -> mlua::Result<Value> {
     let array = |items: Vec<Reply>| -> mlua::Result<Value> {
         let t = lua.create_table_with_capacity(items.len(), 0)?;
         for (i, item) in items.into_iter().enumerate() {
-            t.raw_set(i + 1, to_lua(lua, item)?)?;
+            t.raw_set(i + 1, to_lua(lua, item, resp3)?)?;
         }
         Ok(Value::Table(t))
     };
-    let status = |s: &str| -> mlua::Result<Value> {
+    let typed = |name: &str, v: Value| -> mlua::Result<Value> {
         let t = lua.create_table()?;
-        t.raw_set("ok", s)?;
+        t.raw_set(name, v)?;
         Ok(Value::Table(t))
+    };
+    let status = |s: &str| typed("ok", Value::String(lua.create_string(s)?));
+    let double = |d: f64, text: String| -> mlua::Result<Value> {
+        if resp3 {
+            typed("double", Value::Number(d))
+        } else {
+            Ok(Value::String(lua.create_string(text)?))
+        }
+    };
+    let map = |pairs: Vec<(Reply, Reply)>| -> mlua::Result<Value> {
+        let t = lua.create_table()?;
+        for (k, v) in pairs {
+            t.raw_set(to_lua(lua, k, resp3)?, to_lua(lua, v, resp3)?)?;
+        }
+        typed("map", Value::Table(t))
     };
     Ok(match r {
         Reply::Ok => status("OK")?,
@@ -672,12 +716,28 @@ fn to_lua(lua: &Lua, r: Reply) -> mlua::Result<Value> {
         Reply::Error(e) => Value::Table(error_table(lua, &e)?),
         Reply::Int(i) => Value::Number(i as f64),
         Reply::Bulk(b) => Value::String(lua.create_string(&b)?),
+        Reply::Verbatim(s) if resp3 => {
+            let v = lua.create_table()?;
+            v.raw_set("format", "txt")?;
+            v.raw_set("string", lua.create_string(&s)?)?;
+            typed("verbatim_string", Value::Table(v))?
+        }
         Reply::Verbatim(s) => Value::String(lua.create_string(&s)?),
-        Reply::Double(d) => Value::String(lua.create_string(format_double(d))?),
-        Reply::HumanDouble(d) => Value::String(lua.create_string(format_human_double(d))?),
+        Reply::Double(d) => double(d, format_double(d))?,
+        Reply::HumanDouble(d) => double(d, format_human_double(d))?,
+        Reply::Nil | Reply::NilArray if resp3 => Value::Nil,
         Reply::Nil | Reply::NilArray => Value::Boolean(false),
+        Reply::Set(items) if resp3 => {
+            let t = lua.create_table()?;
+            for item in items {
+                t.raw_set(to_lua(lua, item, resp3)?, true)?;
+            }
+            typed("set", Value::Table(t))?
+        }
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) | Reply::Several(items) => array(items)?,
-        Reply::Publishing(r, _) => to_lua(lua, *r)?,
+        Reply::Publishing(r, _) => to_lua(lua, *r, resp3)?,
+        Reply::Map(pairs) | Reply::PairMap(pairs) if resp3 => map(pairs)?,
+        Reply::Pairs(pairs) if resp3 => array(pairs.into_iter().map(|(k, v)| Reply::Array(vec![k, v])).collect())?,
         Reply::Map(pairs) | Reply::Pairs(pairs) => array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())?,
         Reply::PairMap(pairs) => array(pairs.into_iter().map(|(k, v)| Reply::Array(vec![k, v])).collect())?,
     })
@@ -690,7 +750,8 @@ const MAX_REPLY_DEPTH: usize = 1000;
 
 /// A script's return value as a reply (Redis' conversion): numbers are
 /// truncated to integers, `false` is nil, a table with `err` or `ok` is an
-/// error or status, any other table an array up to its first nil.
+/// error or status, one with `double`, `big_number`, `map` or `set` that
+/// RESP3 type, any other table an array up to its first nil.
 fn from_lua(v: &Value) -> Reply {
     from_lua_at(v, 0)
 }
@@ -708,6 +769,33 @@ fn from_lua_at(v: &Value, depth: usize) -> Reply {
             }
             if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
                 return Reply::Status(one_line(&s.to_string_lossy()));
+            }
+            // The RESP3 shapes a script may build (Redis 7.0 takes them
+            // whatever redis.setresp says; a RESP2 client gets them as bulk
+            // strings and flat arrays).
+            match t.raw_get::<Value>("double") {
+                Ok(Value::Number(d)) => return Reply::Double(d),
+                Ok(Value::Integer(i)) => return Reply::Double(i as f64),
+                _ => {}
+            }
+            if let Ok(Value::String(n)) = t.raw_get::<Value>("big_number") {
+                return Reply::Bulk(Bytes::copy_from_slice(&n.as_bytes()));
+            }
+            if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+                return Reply::Map(
+                    m.pairs::<Value, Value>()
+                        .filter_map(Result::ok)
+                        .map(|(k, v)| (from_lua_at(&k, depth + 1), from_lua_at(&v, depth + 1)))
+                        .collect(),
+                );
+            }
+            if let Ok(Value::Table(set)) = t.raw_get::<Value>("set") {
+                return Reply::Set(
+                    set.pairs::<Value, Value>()
+                        .filter_map(Result::ok)
+                        .map(|(k, _)| from_lua_at(&k, depth + 1))
+                        .collect(),
+                );
             }
             let mut items = Vec::new();
             for i in 1.. {

@@ -76,8 +76,9 @@ fn rows<K: KvRead + ?Sized>(db: &Db<K>, cmd: &c::Sort) -> Result<Vec<Option<Byte
             _ => return Err(Reply::error(err::WRONGTYPE)),
         },
     };
-    // A set has no order of its own: stored, it is sorted ALPHA instead.
-    if dont_sort && ty == Some(DataType::Set) && cmd.store.is_some() {
+    // A set has no order of its own: stored, or read by a script, it is
+    // sorted ALPHA instead (Redis' sortCommandGeneric).
+    if dont_sort && ty == Some(DataType::Set) && (cmd.store.is_some() || cmd.in_script) {
         (dont_sort, alpha, by) = (false, true, None);
     }
     let n = elems.len() as i64;

@@ -805,8 +805,12 @@ fn compute<K: KvRead + ?Sized>(db: &Db<K>, cmd: &cc::ZSetOp) -> Result<Vec<(Byte
     let mut acc: BTreeMap<Bytes, f64> = BTreeMap::new();
     match op {
         SetOpKind::Union => {
-            for (i, inp) in inputs.iter().enumerate() {
-                for (m, s) in inp {
+            // In Redis' order: the inputs by size, stably (it matters where
+            // inf meets -inf: that sum is 0 wherever it happens).
+            let mut order: Vec<usize> = (0..inputs.len()).collect();
+            order.sort_by_key(|&i| inputs[i].len());
+            for i in order {
+                for (m, s) in &inputs[i] {
                     let v = weighted(*s, i);
                     acc.entry(m.clone()).and_modify(|a| *a = aggregate(agg, *a, v)).or_insert(v);
                 }

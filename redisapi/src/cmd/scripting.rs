@@ -76,6 +76,14 @@ pub fn fcall_ro(argv: &[Bytes]) -> Result<Cmd, Reply> {
     fcall_of(argv, true)
 }
 
+/// A command as a script runs it (SORT orders a set it would leave alone).
+fn scripted(cmd: Cmd) -> Cmd {
+    match cmd {
+        Cmd::Sort(s) => Cmd::Sort(node::command::Sort { in_script: true, ..s }),
+        other => other,
+    }
+}
+
 /// A script's `redis.call(...)`: the command it names, checked as Redis
 /// checks commands from scripts. A blocking pop does not block (its plain
 /// pop); TIME answers the entry's clock.
@@ -101,7 +109,7 @@ pub fn script_command(argv: &[Bytes], caller: Caller) -> Result<ScriptCall, Repl
     crate::acl::command::check_script_call(spec, argv, caller)?;
     let write = spec.has_flag("write");
     match spec.run {
-        Run::Data(parse) => parse(argv).map(|cmd| ScriptCall::Run { cmd, write }),
+        Run::Data(parse) => parse(argv).map(|cmd| ScriptCall::Run { cmd: scripted(cmd), write }),
         // A stream read given BLOCK is refused, as Redis refuses it (when
         // its option loop meets BLOCK); a blocking pop is its plain pop.
         Run::Blocking(_) if matches!(spec.name, "xread" | "xreadgroup") && super::stream::reaches_block(argv) => {
