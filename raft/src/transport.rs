@@ -99,12 +99,63 @@ impl PeerQueues {
     }
 }
 
+/// What the transport counts, and the connections it has up.
 #[derive(Default)]
 pub struct TransportStats {
     pub frames_sent: AtomicU64,
     pub frames_received: AtomicU64,
     pub raft_dropped: AtomicU64,
     pub connects: AtomicU64,
+    pub links: Links,
+}
+
+/// A node-to-node connection that is up (CLUSTER LINKS): this node's
+/// outgoing one to a peer, or a peer's incoming one (known once its first
+/// frame names it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub peer: u64,
+    pub outgoing: bool,
+    /// When it was made, in ms since the Unix epoch.
+    pub since_ms: u64,
+}
+
+#[derive(Default)]
+pub struct Links {
+    next: AtomicU64,
+    up: Mutex<HashMap<u64, Link>>,
+}
+
+impl Links {
+    fn open(&self, peer: u64, outgoing: bool, since_ms: u64) -> LinkUp<'_> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.up.lock().insert(id, Link { peer, outgoing, since_ms });
+        LinkUp { links: self, id }
+    }
+
+    /// The links up now, by peer, each peer's outgoing one first (as Redis
+    /// lists a node's `to` link before its `from` link).
+    pub fn list(&self) -> Vec<Link> {
+        let mut v: Vec<Link> = self.up.lock().values().cloned().collect();
+        v.sort_by_key(|l| (l.peer, !l.outgoing, l.since_ms));
+        v
+    }
+}
+
+/// Holds a link in [`Links`] while its connection is up.
+struct LinkUp<'a> {
+    links: &'a Links,
+    id: u64,
+}
+
+impl Drop for LinkUp<'_> {
+    fn drop(&mut self) {
+        self.links.up.lock().remove(&self.id);
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 pub struct Transport {
@@ -324,6 +375,8 @@ async fn read_peer(
     handler: Arc<dyn InboundHandler>,
     stats: Arc<TransportStats>,
 ) {
+    let since_ms = now_ms();
+    let mut link = None;
     let mut frames = FramedRead::new(stream, codec(max_frame_len));
     while let Some(next) = frames.next().await {
         let bytes = match next {
@@ -342,6 +395,9 @@ async fn read_peer(
         };
         stats.frames_received.fetch_add(1, Ordering::Relaxed);
         let from = frame.from_node;
+        if link.is_none() {
+            link = Some(stats.links.open(from, false, since_ms));
+        }
         if !frame.raft.is_empty() {
             handler.on_raft(from, frame.raft);
         }
@@ -392,6 +448,7 @@ async fn peer_writer(
         tried.store(true, Ordering::Release);
         stats.connects.fetch_add(1, Ordering::Relaxed);
         backoff = cfg.backoff_min;
+        let _link = stats.links.open(node, true, now_ms());
         let mut sink = FramedWrite::new(stream, codec(cfg.max_frame_len));
         loop {
             let mut frame = Frame { from_node: self_id, ..Default::default() };

@@ -178,6 +178,27 @@ pub async fn run(c: &mut Conn, argv: &[Bytes]) -> Reply {
                 cl.spec.replication,
             ))
         }
+        // The node-to-node connections up now, each peer's `to` link (the
+        // one this node writes to) before its `from` link, as Redis lists
+        // them. The transport queues rather than buffers per link, so the
+        // send buffer shows 0.
+        "LINKS" => Reply::Array(
+            node.transport_stats()
+                .links
+                .list()
+                .into_iter()
+                .map(|l| {
+                    Reply::Map(vec![
+                        (bulk("direction"), bulk(if l.outgoing { "to" } else { "from" })),
+                        (bulk("node"), bulk(node_name(l.peer))),
+                        (bulk("create-time"), Reply::Int(l.since_ms as i64)),
+                        (bulk("events"), bulk(if l.outgoing { "rw" } else { "r" })),
+                        (bulk("send-buffer-allocated"), Reply::Int(0)),
+                        (bulk("send-buffer-used"), Reply::Int(0)),
+                    ])
+                })
+                .collect(),
+        ),
         "HELP" => Reply::Array(
             [
                 "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -185,6 +206,8 @@ pub async fn run(c: &mut Conn, argv: &[Bytes]) -> Reply {
                 "    Return information about the cluster.",
                 "KEYSLOT <key>",
                 "    Return the hash slot for <key>.",
+                "LINKS",
+                "    Return information about all network links between this node and its peers.",
                 "MYID",
                 "    Return the node id.",
                 "NODES",

@@ -1402,6 +1402,57 @@ fn scripts_and_functions_loaded_on_one_node_run_through_every_node() {
     assert_eq!(e.kind(), redis::ErrorKind::NoScriptError, "with node 3 down: {e}");
 }
 
+/// CLUSTER LINKS lists each node's connections to and from its peers, as
+/// Redis does (redis-py's cluster_links); a killed peer's incoming link goes.
+#[test]
+fn cluster_links_lists_the_connections_to_and_from_each_peer() {
+    let mut cl = Cluster::start(ClusterOptions::default());
+    let names: Vec<String> =
+        (0..3).map(|i| redis::cmd("CLUSTER").arg("MYID").query(&mut cl.client(i)).unwrap()).collect();
+    // (direction, peer name) of node i's links.
+    let links = |cl: &Cluster, i: usize| -> Vec<(String, String)> {
+        let listed: Vec<Vec<Value>> = redis::cmd("CLUSTER").arg("LINKS").query(&mut cl.client(i)).unwrap();
+        listed
+            .into_iter()
+            .map(|fields| {
+                let field = |name: &str| -> String {
+                    let at =
+                        fields.iter().position(|f| redis::from_redis_value::<String>(f).ok().as_deref() == Some(name));
+                    redis::from_redis_value(&fields[at.expect("the field") + 1]).unwrap()
+                };
+                let since: i64 = field("create-time").parse().unwrap();
+                assert!(since > 1_600_000_000_000, "create-time {since} is in ms since the epoch");
+                (field("direction"), field("node"))
+            })
+            .collect()
+    };
+    for i in 0..3 {
+        let mut want: Vec<(String, String)> = Vec::new();
+        for (_, name) in names.iter().enumerate().filter(|(j, _)| *j != i) {
+            want.push(("to".into(), name.clone()));
+            want.push(("from".into(), name.clone()));
+        }
+        want.sort_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+        wait_until(LONG, "every link up", || {
+            let mut got = links(&cl, i);
+            got.sort_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+            got == want
+        });
+        // Listed a peer's `to` link, then its `from` link.
+        let got = links(&cl, i);
+        for pair in got.chunks(2) {
+            assert_eq!((pair[0].0.as_str(), pair[1].0.as_str()), ("to", "from"), "{got:?}");
+            assert_eq!(pair[0].1, pair[1].1, "{got:?}");
+        }
+    }
+    cl.kill9(2);
+    for i in 0..2 {
+        wait_until(LONG, "the killed node's incoming link to go", || {
+            !links(&cl, i).iter().any(|(d, n)| d == "from" && *n == names[2])
+        });
+    }
+}
+
 /// A stream's automatic IDs come from the raft entry's stamp, so every
 /// replica holds the same IDs; a reader blocked on one node wakes on an
 /// XADD through another, and a group's deliveries are the same everywhere.
