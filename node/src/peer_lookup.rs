@@ -72,11 +72,6 @@ impl PeerLookup {
         let _ = self.sink.set(sink);
     }
 
-    /// Whether there are other nodes to ask (a cluster).
-    pub fn has_peers(&self) -> bool {
-        self.fwd.is_some() && !self.peers.is_empty()
-    }
-
     /// Sends `wanted` to every other node: the requests, and when to stop
     /// waiting for their answers.
     fn ask(&self, wanted: Wanted) -> (Vec<(u64, tokio::sync::oneshot::Receiver<Reply>)>, tokio::time::Instant) {
@@ -95,7 +90,8 @@ impl PeerLookup {
 
     /// The first answer other than nil from the other nodes, asked all at
     /// once and taken as they come (a node that is down delays nothing
-    /// another node has); `None` when none has it, or none answered in time.
+    /// another node has); `None` when none has it, none answered in time,
+    /// or there is no other node (standalone: at once).
     pub async fn find(&self, wanted: Wanted) -> Option<Reply> {
         use futures::stream::{FuturesUnordered, StreamExt};
         let fwd = self.fwd.as_ref()?;

@@ -366,11 +366,7 @@ impl Server {
     /// A script another node has (in a cluster), kept in this node's cache
     /// from then on, as EVAL would leave it.
     async fn script_elsewhere(&self, sha: &str) -> Option<bytes::Bytes> {
-        let lookup = self.node.peer_lookup();
-        if !lookup.has_peers() {
-            return None;
-        }
-        match lookup.find(node::peer_lookup::Wanted::Script(sha.to_string())).await? {
+        match self.node.peer_lookup().find(node::peer_lookup::Wanted::Script(sha.to_string())).await? {
             node::Reply::Bulk(body) if node::exec::script::sha1_hex(&body) == sha => {
                 self.scripts.lock().insert(sha.to_string(), body.clone());
                 Some(body)
@@ -382,11 +378,7 @@ impl Server {
     /// A function another node has (in a cluster): what FCALL needs of it,
     /// for this call only (the entry carries the library's code).
     async fn function_elsewhere(&self, name: &str) -> Option<crate::functions::Resolved> {
-        let lookup = self.node.peer_lookup();
-        if !lookup.has_peers() {
-            return None;
-        }
-        match lookup.find(node::peer_lookup::Wanted::Function(name.to_string())).await? {
+        match self.node.peer_lookup().find(node::peer_lookup::Wanted::Function(name.to_string())).await? {
             node::Reply::Array(items) => match &items[..] {
                 [node::Reply::Bulk(body), node::Reply::Int(flags)] => {
                     Some(crate::functions::Resolved { body: body.clone(), flags: *flags as u32 })
