@@ -221,6 +221,16 @@ pub async fn run(c: &mut Conn, argv: &[Bytes]) -> Reply {
             .map(Reply::status)
             .collect(),
         ),
+        // Placement and membership are the cluster description's and the
+        // partitions' raft groups' (admin HTTP API), not a node's to change
+        // by slot: said so, rather than "unknown subcommand".
+        "ADDSLOTS" | "ADDSLOTSRANGE" | "DELSLOTS" | "DELSLOTSRANGE" | "FLUSHSLOTS" | "SETSLOT" | "MEET" | "FORGET"
+        | "REPLICATE" | "FAILOVER" | "RESET" | "BUMPEPOCH" | "SET-CONFIG-EPOCH" | "SAVECONFIG" => {
+            Reply::error(format!(
+                "ERR CLUSTER {sub} is not supported: slots are placed by partition, as the cluster description \
+                 says, and replicas and leaders are changed through the admin HTTP API"
+            ))
+        }
         _ => Reply::error(format!("ERR unknown subcommand '{}'. Try CLUSTER HELP.", String::from_utf8_lossy(&argv[1]))),
     }
 }

@@ -1404,6 +1404,7 @@ fn scripts_and_functions_loaded_on_one_node_run_through_every_node() {
 
 /// CLUSTER LINKS lists each node's connections to and from its peers, as
 /// Redis does (redis-py's cluster_links); a killed peer's incoming link goes.
+/// CLUSTER's slot management subcommands are refused with a reason.
 #[test]
 fn cluster_links_lists_the_connections_to_and_from_each_peer() {
     let mut cl = Cluster::start(ClusterOptions::default());
@@ -1444,6 +1445,11 @@ fn cluster_links_lists_the_connections_to_and_from_each_peer() {
             assert_eq!((pair[0].0.as_str(), pair[1].0.as_str()), ("to", "from"), "{got:?}");
             assert_eq!(pair[0].1, pair[1].1, "{got:?}");
         }
+    }
+    // Slot management is not a node's: a clear refusal, not "unknown".
+    for args in [&["DELSLOTS", "1"][..], &["ADDSLOTS", "1"], &["SETSLOT", "1", "NODE", "x"], &["MEET", "h", "1"]] {
+        let e = redis::cmd("CLUSTER").arg(args).query::<String>(&mut cl.client(0)).unwrap_err();
+        assert!(e.to_string().contains("is not supported: slots are placed by partition"), "{args:?}: {e}");
     }
     cl.kill9(2);
     for i in 0..2 {
