@@ -1406,12 +1406,12 @@ impl Node {
             .sum()
     }
 
-    /// The keys applied entries change, for client-side caching.
     /// Scripts and functions this node lacks, found on the other nodes.
     pub fn peer_lookup(&self) -> &crate::peer_lookup::PeerLookup {
         &self.lookup
     }
 
+    /// The keys applied entries change, for client-side caching.
     pub fn changes(&self) -> &Arc<crate::changes::Changes> {
         &self.changes
     }
